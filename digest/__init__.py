@@ -1,0 +1,1 @@
+"""blog-digest: turns a blog's feed into a weekly email newsletter."""

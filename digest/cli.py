@@ -1,0 +1,118 @@
+"""The `digest` command line. Layer 4: the only module that prints and exits.
+
+Every DigestError becomes one `Error: ...` line and its exit code; --debug shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+import webbrowser
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import pipeline
+from .config import Config, read_config
+from .errors import DigestError
+from .message import build_message, make_message_id, sender_domain
+from .send import send_one
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def with_config(func: F) -> F:
+    """Give a command --config and --debug, and load the config before it runs."""
+
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                  default=None, help="config.toml to use (default: ./config.toml or $DIGEST_CONFIG).")
+    @click.option("--debug", is_flag=True, help="Show the traceback of errors.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, config_path: Path | None, debug: bool, **kwargs: Any) -> Any:
+        path = config_path or Path(os.environ.get("DIGEST_CONFIG", "config.toml"))
+        config = read_config(path, os.environ)
+        return func(config, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="blog-digest")
+def cli() -> None:
+    """Turn a blog's feed into a weekly email newsletter."""
+
+
+@cli.command()
+@with_config
+@click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
+@click.option("--all", "every_post", is_flag=True, help="Every post in the feed, not only the new ones.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+              show_default=True, help="Folder for issue.html, issue.txt and issue.eml.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
+@click.option("--to", "test_to", metavar="EMAIL", help="Send one test copy to EMAIL over [smtp].")
+def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, open_browser: bool, test_to: str | None) -> None:
+    """Render the next issue into files, to look at before it goes out. Changes no state."""
+    now = _now()
+    issue = pipeline.build_issue(config, now=now, feed=feed, every_post=every_post)
+    if issue is None:
+        click.echo(f"No new posts in the last {config.newsletter.first_issue_days} days: nothing to preview "
+                   "(use --all for every post in the feed).")
+        return
+    result = pipeline.write_preview(config, issue, out_dir, now=now)
+    for path in (result.html_path, result.text_path, result.eml_path):
+        click.echo(str(path))
+    sections = issue.content.sections
+    click.echo(f"Subject: {issue.rendered.subject}")
+    click.echo(f"{len(issue.content.posts)} posts in {len(sections)} sections"
+               f"{' + ' + str(len(issue.content.featured)) + ' answered questions' if issue.content.featured else ''}; "
+               f"HTML {result.html_bytes / 1000:.1f} KB")
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if test_to:
+        recipient = pipeline.preview_recipient(config, test_to)
+        message = build_message(issue.template, recipient, date=now,
+                                message_id=make_message_id(sender_domain(config.newsletter.from_), "test"))
+        reply = send_one(config.smtp, recipient_sender(config), recipient.email, message)
+        if reply.code != 250:
+            raise DigestError(f"the test copy to {test_to} was refused: {reply.code} {reply.text}")
+        click.echo(f"Sent a test copy to {test_to}.")
+    if open_browser:
+        webbrowser.open(result.html_path.resolve().as_uri())
+
+
+def recipient_sender(config: Config) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(config.newsletter.from_)[1]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line; turn errors into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="digest", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DigestError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,304 @@
+"""config.toml -> frozen Config. Pure core: reads the file it is given, writes nothing,
+no network, no database, no clock. The environment comes in as an argument.
+
+Every problem is one ConfigError line naming the file, table, key and value.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import types
+import typing
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CRON = re.compile(r"^(?P<day>[a-z]{3})[a-z]*\s+(?P<hour>\d{1,2}):(?P<minute>\d{2})$")
+
+
+@dataclass(frozen=True)
+class BlogConfig:
+    name: str
+    url: str
+    contact_url: str = ""
+    postal_address: str = ""
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    url: str
+    timeout_seconds: float = 10.0
+    deadline_seconds: float = 60.0
+    user_agent: str = "blog-digest/0.1"
+    max_bytes: int = 10_000_000
+    max_pages: int = 20
+    page_size: int = 25
+
+
+@dataclass(frozen=True)
+class NewsletterConfig:
+    from_: str
+    reply_to: str = ""
+    subject: str = "{{ blog }}: {{ first_title }}"
+    max_posts: int = 20
+    max_sections: int = 6
+    fallback_topic: str = "More from the blog"
+    excerpt_chars: int = 220
+    first_issue_days: int = 7
+    thumbnail_width: int = 240
+    preheader: str = ""
+    templates_dir: str = ""
+    list_id: str = ""
+    unsubscribe_mailto: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionConfig:
+    title: str = "Have a question?"
+    text: str = ""
+    url: str = ""
+    email: str = ""
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    cron: str = "mon 07:00"
+    timezone: str = "UTC"
+    max_late_hours: float = 48.0
+
+    @property
+    def day(self) -> str:
+        return _parse_cron("", self.cron)[0]
+
+    @property
+    def hour(self) -> int:
+        return _parse_cron("", self.cron)[1]
+
+    @property
+    def minute(self) -> int:
+        return _parse_cron("", self.cron)[2]
+
+
+@dataclass(frozen=True)
+class SMTPConfig:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = ""
+    timeout_seconds: float = 30.0
+    data_timeout_seconds: float = 600.0
+    max_per_second: float = 20.0
+    connections: int = 1
+    ca_file: str = ""
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str = "sqlite:///subscribers/subscribers.db"
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    base_url: str = "http://localhost:8000"
+    secret_env: str = "DIGEST_SECRET"
+    allowed_origins: tuple[str, ...] = ()
+    trusted_proxy_header: str = ""
+    confirm_hours: float = 48.0
+    confirm_resend_minutes: float = 60.0
+    ip_limit_per_hour: int = 20
+    consent_text: str = "I agree to receive the weekly newsletter by email."
+    consent_version: str = "1"
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    blog: BlogConfig
+    feed: FeedConfig
+    newsletter: NewsletterConfig
+    question: QuestionConfig
+    topics: tuple[tuple[str, str], ...]
+    schedule: ScheduleConfig
+    smtp: SMTPConfig
+    store: StoreConfig
+    web: WebConfig
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+_TABLES: dict[str, type] = {
+    "blog": BlogConfig,
+    "feed": FeedConfig,
+    "newsletter": NewsletterConfig,
+    "question": QuestionConfig,
+    "schedule": ScheduleConfig,
+    "smtp": SMTPConfig,
+    "store": StoreConfig,
+    "web": WebConfig,
+}
+_REQUIRED_TABLES = ("blog", "feed", "newsletter")
+_DERIVED = {"password", "secret"}  # filled from the environment, never from the file
+
+
+def read_config(path: Path, environ: Mapping[str, str]) -> Config:
+    """Read and check config.toml at `path`."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file (pass --config or set DIGEST_CONFIG)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    return load_config(data, environ, path)
+
+
+def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path) -> Config:
+    """Turn the parsed TOML and the environment into a checked Config."""
+    where = str(path)
+    for name in data:
+        if name not in _TABLES and name != "topics":
+            raise ConfigError(where, f"unknown table [{name}]", key=name)
+    for name in _REQUIRED_TABLES:
+        if name not in data:
+            raise ConfigError(where, f"missing table [{name}]", key=name)
+    built = {name: _build(cls, name, data.get(name, {}), where) for name, cls in _TABLES.items()}
+    topics = _topics(data.get("topics", {}), where)
+    base = path.parent
+    feed: FeedConfig = built["feed"]
+    if not re.match(r"^https?://", feed.url):
+        feed = replace(feed, url=str((base / feed.url).resolve()))
+    store: StoreConfig = built["store"]
+    store = replace(store, url=_resolve_sqlite(store.url, base))
+    smtp: SMTPConfig = built["smtp"]
+    smtp = replace(smtp, password=_env(environ, smtp.password_env))
+    if smtp.ca_file:
+        smtp = replace(smtp, ca_file=str((base / smtp.ca_file).resolve()))
+    web: WebConfig = built["web"]
+    web = replace(web, secret=_env(environ, web.secret_env), base_url=web.base_url.rstrip("/"))
+    newsletter: NewsletterConfig = built["newsletter"]
+    if newsletter.templates_dir:
+        newsletter = replace(newsletter, templates_dir=str((base / newsletter.templates_dir).resolve()))
+    _check(built, where)
+    return Config(
+        path=path,
+        blog=built["blog"],
+        feed=feed,
+        newsletter=newsletter,
+        question=built["question"],
+        topics=topics,
+        schedule=built["schedule"],
+        smtp=smtp,
+        store=store,
+        web=web,
+    )
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    return environ.get(name) or None if name else None
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
+
+
+def _build(cls: type[T], table: str, raw: Any, where: str) -> T:
+    if not isinstance(raw, dict):
+        raise ConfigError(where, f"[{table}] must be a table, not {type(raw).__name__}", key=table)
+    hints = typing.get_type_hints(cls)
+    names = {f.name.rstrip("_"): f for f in fields(cls) if f.name not in _DERIVED}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in names:
+            raise ConfigError(where, f"[{table}] has unknown key '{key}'", key=f"{table}.{key}")
+        f = names[key]
+        values[f.name] = _coerce(hints[f.name], value, f"[{table}] {key}", where)
+    for key, f in names.items():
+        if f.name not in values and f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(where, f"[{table}] is missing the key '{key}'", key=f"{table}.{key}")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, label: str, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(where, f"{label} has value {value!r}, not a list of strings")
+        return tuple(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if hint in (int, float) and (isinstance(value, bool) or not isinstance(value, hint)):
+        kind = "an integer" if hint is int else "a number"
+        raise ConfigError(where, f"{label} has value {value!r}, not {kind}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(where, f"{label} has value {value!r}, not a string")
+    if hint in (int, float) and value < 0:
+        raise ConfigError(where, f"{label} has value {value!r}, which is negative")
+    return value
+
+
+def _topics(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict):
+        raise ConfigError(where, "[topics] must be a table of label = \"Topic\"", key="topics")
+    out = []
+    for label, topic in raw.items():
+        if not isinstance(topic, str) or not topic.strip():
+            raise ConfigError(where, f"[topics] '{label}' has value {topic!r}, not a topic name")
+        out.append((label, topic.strip()))
+    return tuple(out)
+
+
+def _parse_cron(where: str, cron: str) -> tuple[str, int, int]:
+    m = _CRON.match(cron.strip().lower())
+    if not m or m.group("day") not in DAYS or not cron.strip().lower().startswith(m.group("day")):
+        raise ConfigError(where, f"[schedule] cron has value {cron!r}, not a day and a time like 'mon 07:00'")
+    full = cron.strip().lower().split()[0]
+    long_names = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    if full not in DAYS and full not in long_names:
+        raise ConfigError(where, f"[schedule] cron has value {cron!r}: '{full}' is not a day name")
+    hour, minute = int(m.group("hour")), int(m.group("minute"))
+    if hour > 23 or minute > 59:
+        raise ConfigError(where, f"[schedule] cron has value {cron!r}: no such time of day")
+    return m.group("day"), hour, minute
+
+
+def _check(built: dict[str, Any], where: str) -> None:
+    schedule: ScheduleConfig = built["schedule"]
+    _parse_cron(where, schedule.cron)
+    try:
+        zoneinfo.ZoneInfo(schedule.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(where, f"[schedule] timezone has value {schedule.timezone!r}, not an IANA time zone like 'Europe/London'") from None
+    smtp: SMTPConfig = built["smtp"]
+    if smtp.security not in ("starttls", "ssl", "none"):
+        raise ConfigError(where, f"[smtp] security has value {smtp.security!r}, not one of 'starttls', 'ssl', 'none'")
+    if smtp.connections < 1 or smtp.port < 1 or smtp.port > 65535:
+        raise ConfigError(where, f"[smtp] port {smtp.port} / connections {smtp.connections} out of range")
+    for table, key in (("blog", "url"), ("web", "base_url")):
+        value = getattr(built[table], key)
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ConfigError(where, f"[{table}] {key} has value {value!r}, not an http(s) URL")
+    nl: NewsletterConfig = built["newsletter"]
+    if "@" not in nl.from_ or any(c in nl.from_ for c in "\r\n\0"):
+        raise ConfigError(where, f"[newsletter] from has value {nl.from_!r}, not an email address")
+    if nl.max_posts < 1 or nl.max_sections < 1:
+        raise ConfigError(where, "[newsletter] max_posts and max_sections must be at least 1")

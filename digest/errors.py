@@ -1,0 +1,96 @@
+"""Every error blog-digest raises on purpose. Standard library only; no I/O.
+
+The tree (exit code in brackets)::
+
+    DigestError [1]
+    ├── ConfigError [3]          config.toml is missing, unreadable or wrong
+    ├── InputError [2]           a file or value given on the command line is wrong
+    ├── FeedError [4]
+    │   ├── FetchError           the feed could not be fetched (network, HTTP status, size)
+    │   └── FeedParseError       what was fetched holds no feed
+    ├── StoreError [6]           the subscriber database cannot be opened or written
+    ├── SendError [5]            the SMTP server cannot be reached or refuses us as a whole
+    └── TokenError [7]           a signed link is forged, expired or for another purpose
+
+Only cli.py catches these: it prints ``Error: <message>`` and exits with ``exit_code``.
+Failures of single recipients are not exceptions: the sender reports them as data.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DigestError(Exception):
+    """Base of every error the user should see as one line."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(DigestError):
+    """config.toml is missing, unreadable, or has a wrong, unknown or missing key."""
+
+    exit_code = 3
+
+    def __init__(self, path: str, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.key = key
+
+
+class InputError(DigestError):
+    """A file or value given on the command line is wrong."""
+
+    exit_code = 2
+
+
+class FeedError(DigestError):
+    """The feed could not be turned into posts."""
+
+    exit_code = 4
+
+
+class FetchError(FeedError):
+    """The feed could not be fetched: network, HTTP status, size or time limits."""
+
+    def __init__(self, url: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{url}: {message}", hint=hint)
+        self.url = url
+
+
+class FeedParseError(FeedError):
+    """What was fetched is not a feed (an HTML page, an empty file, garbage)."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(f"{url}: {message}", hint="check [feed] url in config.toml")
+        self.url = url
+
+
+class StoreError(DigestError):
+    """The subscriber database cannot be opened, upgraded or written."""
+
+    exit_code = 6
+
+
+class SendError(DigestError):
+    """The SMTP server cannot be used at all (connect, TLS, authentication)."""
+
+    exit_code = 5
+
+    def __init__(self, host: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"SMTP {host}: {message}", hint=hint)
+        self.host = host
+
+
+class TokenError(DigestError):
+    """A signed link is forged, tampered with, expired or meant for another purpose."""
+
+    exit_code = 7

@@ -1,0 +1,201 @@
+"""Fetch a feed, page by page, from a file or over HTTP. Adapter: the only module that
+reads feeds from the network. feedparser is handed bytes, never a URL.
+
+HTTP: connect/read timeouts and an overall deadline, gzip/deflate decoded here with caps
+on both compressed and decompressed size (a gzip bomb stops at the cap), redirects
+followed by hand so that a permanent move is reported, conditional GET with the ETag and
+Last-Modified of the previous run, and Blogger's rel="next" paging up to a page cap.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from .errors import FetchError
+from .models import FeedState, FetchResult, Post
+from .parse import ParseOptions, parse_feed
+from .select import dedupe_posts
+
+_MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    timeout_seconds: float = 10.0
+    deadline_seconds: float = 60.0
+    user_agent: str = "blog-digest/0.1"
+    max_bytes: int = 10_000_000
+    max_pages: int = 20
+    page_size: int = 25
+    parse: ParseOptions = ParseOptions()
+
+
+def fetch_feed(
+    source: str,
+    options: FetchOptions,
+    *,
+    since: datetime | None = None,
+    state: FeedState | None = None,
+) -> FetchResult:
+    """Every post of the feed at `source` (a URL or a path) back to `since` (None: all pages).
+
+    `state` is the previous run's: its validators make the first request conditional. A
+    304 answer returns no posts and not_modified=True.
+    """
+    if not source.startswith(("http://", "https://")):
+        return _fetch_file(Path(source), options)
+    deadline = time.monotonic() + options.deadline_seconds
+    timeout = httpx.Timeout(options.timeout_seconds, connect=min(options.timeout_seconds, 10.0))
+    headers = {"User-Agent": options.user_agent, "Accept-Encoding": "gzip, deflate",
+               "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"}
+    posts: list[Post] = []
+    warnings: list[str] = []
+    new_state = FeedState(url=source)
+    title = ""
+    url: str | None = blogger_page_url(source, options.page_size)
+    pages = 0
+    with httpx.Client(timeout=timeout, follow_redirects=False, headers=headers, trust_env=False) as client:
+        while url is not None:
+            if pages >= options.max_pages:
+                warnings.append(f"stopped after {options.max_pages} pages ([feed] max_pages)")
+                break
+            conditional = state if pages == 0 and state and state.url == source else None
+            page = _get(client, url, options, deadline, conditional)
+            if pages == 0:
+                new_state = FeedState(url=source, etag=page.etag, last_modified=page.last_modified, moved_to=page.moved_to)
+                if page.moved_to:
+                    warnings.append(f"the feed moved permanently to {page.moved_to}: update [feed] url in config.toml")
+                if page.not_modified:
+                    return FetchResult(posts=(), state=conditional or new_state, not_modified=True, pages=1, warnings=tuple(warnings))
+            pages += 1
+            parsed = parse_feed(page.body, page.final_url, options.parse)
+            title = title or parsed.title
+            posts.extend(parsed.posts)
+            url = parsed.next_url
+            dates = [p.date for p in parsed.posts if p.date]
+            if since is not None and dates and min(dates) <= since:
+                break
+            if not parsed.posts:
+                break
+    return FetchResult(posts=tuple(dedupe_posts(posts)), state=new_state, pages=pages, warnings=tuple(warnings), title=title)
+
+
+def blogger_page_url(url: str, page_size: int) -> str:
+    """A Blogger feed URL asking for `page_size` posts a page (max-results), unless it asks already."""
+    parts = urlsplit(url)
+    if "/feeds/" not in parts.path or not page_size:
+        return url
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "max-results" for k, _ in query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(query + [("max-results", str(page_size))])))
+
+
+@dataclass
+class _Page:
+    body: bytes
+    final_url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None
+    not_modified: bool = False
+
+
+def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float, state: FeedState | None) -> _Page:
+    headers = {}
+    if state and state.etag:
+        headers["If-None-Match"] = state.etag
+    if state and state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    moved_to = None
+    permanent = True
+    for _ in range(_MAX_REDIRECTS + 1):
+        _check_deadline(url, deadline, options)
+        try:
+            with client.stream("GET", url, headers=headers) as response:
+                if response.is_redirect:
+                    target = urljoin(url, response.headers.get("location", ""))
+                    if not target.startswith(("http://", "https://")):
+                        raise FetchError(url, f"HTTP {response.status_code} redirect to an unusable location")
+                    permanent = permanent and response.status_code in (301, 308)
+                    url = target
+                    moved_to = url if permanent else None
+                    continue
+                if response.status_code == 304:
+                    return _Page(b"", url, not_modified=True, moved_to=moved_to)
+                if response.status_code == 410:
+                    raise FetchError(url, "HTTP 410 Gone: the feed was removed", hint="check [feed] url in config.toml")
+                if response.status_code >= 400:
+                    raise FetchError(url, f"HTTP {response.status_code} {response.reason_phrase}", hint="check [feed] url in config.toml")
+                body = _read_body(response, url, options, deadline)
+                return _Page(body, url, response.headers.get("etag"), response.headers.get("last-modified"), moved_to)
+        except httpx.TimeoutException as exc:
+            raise FetchError(url, f"no answer within {options.timeout_seconds:g} s ([feed] timeout_seconds)") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(url, f"cannot fetch: {exc}", hint="check the address and your network") from exc
+    raise FetchError(url, f"more than {_MAX_REDIRECTS} redirects")
+
+
+def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadline: float) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > options.max_bytes:
+        raise FetchError(url, f"the feed is {int(declared):,} bytes, over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        decoder = zlib.decompressobj()
+    elif encoding in ("", "identity"):
+        decoder = None
+    else:
+        raise FetchError(url, f"unsupported Content-Encoding {encoding!r}")
+    received = 0
+    out = bytearray()
+    for chunk in response.iter_raw(_CHUNK):
+        received += len(chunk)
+        if received > options.max_bytes:
+            raise FetchError(url, f"the feed is over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
+        _check_deadline(url, deadline, options)
+        if decoder is None:
+            out += chunk
+            continue
+        data = chunk
+        while data:
+            try:
+                piece = decoder.decompress(data, options.max_bytes - len(out) + 1)
+            except zlib.error as exc:
+                raise FetchError(url, f"the {encoding} body is corrupt: {exc}") from exc
+            out += piece
+            if len(out) > options.max_bytes:
+                raise FetchError(url, f"the feed unpacks to over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
+            data = decoder.unconsumed_tail
+    return bytes(out)
+
+
+def _check_deadline(url: str, deadline: float, options: FetchOptions) -> None:
+    if time.monotonic() > deadline:
+        raise FetchError(url, f"not fetched within {options.deadline_seconds:g} s ([feed] deadline_seconds)")
+
+
+def _fetch_file(path: Path, options: FetchOptions) -> FetchResult:
+    try:
+        size = path.stat().st_size
+        if size > options.max_bytes:
+            raise FetchError(str(path), f"the file is {size:,} bytes, over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FetchError(str(path), "no such file", hint="check [feed] url in config.toml or --feed") from None
+    except IsADirectoryError:
+        raise FetchError(str(path), "is a folder, not a feed file") from None
+    except OSError as exc:
+        raise FetchError(str(path), f"cannot read: {exc.strerror}") from exc
+    parsed = parse_feed(data, path.resolve().as_uri(), options.parse)
+    return FetchResult(posts=tuple(dedupe_posts(parsed.posts)), state=FeedState(url=str(path)), pages=1, title=parsed.title)

@@ -1,0 +1,93 @@
+"""The records that flow through the pipeline. Standard library only; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One blog post, normalised and sanitised."""
+
+    id: str
+    title: str
+    link: str
+    published: datetime | None
+    updated: datetime | None
+    labels: tuple[str, ...] = ()
+    excerpt: str = ""
+    content_html: str = ""
+    thumbnail: str | None = None
+    author: str = ""
+
+    @property
+    def date(self) -> datetime | None:
+        """When the post counts as published: its published date, else its updated one."""
+        return self.published or self.updated
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """What one fetched document of a feed holds."""
+
+    title: str
+    link: str
+    posts: tuple[Post, ...]
+    next_url: str | None = None
+    bozo_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the fetcher remembers between runs for conditional GET and moved feeds."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The posts of every page fetched, and the state to keep for next time."""
+
+    posts: tuple[Post, ...]
+    state: FeedState
+    not_modified: bool = False
+    pages: int = 0
+    warnings: tuple[str, ...] = ()
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A topic of the issue and its posts, in display order."""
+
+    key: str
+    title: str
+    posts: tuple[Post, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IssueContent:
+    """The posts of one issue, grouped: topic sections and the featured question posts."""
+
+    sections: tuple[Section, ...]
+    featured: tuple[Post, ...] = ()
+
+    @property
+    def posts(self) -> tuple[Post, ...]:
+        """Every post of the issue, each once: sections first, then the featured ones."""
+        return tuple(p for s in self.sections for p in s.posts) + self.featured
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedIssue:
+    """An issue ready to send: subject, CSS-inlined HTML and text, with link placeholders."""
+
+    subject: str
+    html: str
+    text: str
+    preheader: str = ""
+    warnings: tuple[str, ...] = field(default=())

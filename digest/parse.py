@@ -1,0 +1,138 @@
+"""Feed bytes -> FeedPage of normalised Post records. Pure core: no network, no database,
+no clock, no file writes. feedparser is handed bytes, never a URL.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import feedparser
+
+from .errors import FeedParseError
+from .models import FeedPage, Post
+from .sanitize import clean_line, clean_title, excerpt, first_image, plain_text, safe_url, sanitize_html, sized_thumbnail
+
+BLOGGER_LABEL_SCHEME = "http://www.blogger.com/atom/ns#"
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    excerpt_chars: int = 220
+    thumbnail_width: int = 240
+
+
+def parse_feed(data: bytes, url: str, options: ParseOptions = ParseOptions()) -> FeedPage:
+    """Parse one fetched feed document; `url` is where it came from (for relative links)."""
+    if not data.strip():
+        raise FeedParseError(url, "the document is empty")
+    # No content-location: feedparser would resolve non-URL guids against it, and a post's
+    # id must not change when the blog moves. Links are resolved against `url` below.
+    parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+    if not parsed.get("version") and not parsed.entries:
+        reason = parsed.get("bozo_exception")
+        what = "an HTML page" if b"<html" in data[:2048].lower() else "not a feed"
+        raise FeedParseError(url, f"{what}, not an RSS or Atom feed" + (f" ({_short(reason)})" if reason else ""))
+    posts = []
+    for entry in parsed.entries:
+        post = _post(entry, url, options)
+        if post is not None:
+            posts.append(post)
+    feed = parsed.feed
+    next_url = None
+    for link in feed.get("links", []):
+        if link.get("rel") == "next":
+            next_url = safe_url(link.get("href"), url)
+    return FeedPage(
+        title=clean_line(feed.get("title", "")),
+        link=safe_url(feed.get("link"), url) or "",
+        posts=tuple(posts),
+        next_url=next_url,
+        bozo_reason=_short(parsed.get("bozo_exception")) if parsed.get("bozo") else None,
+    )
+
+
+def normalise_link(link: str) -> str:
+    """A link as a post id: scheme and host lower-cased, fragment dropped."""
+    parts = urlsplit(link)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+
+
+def _post(entry: Any, base: str, options: ParseOptions) -> Post | None:
+    link = safe_url(entry.get("feedburner_origlink"), base) or safe_url(entry.get("link"), base)
+    raw_id = (entry.get("id") or "").strip()
+    post_id = raw_id or (normalise_link(link) if link else "")
+    title_detail = entry.get("title_detail") or {}
+    title = clean_title(entry.get("title", ""), "html" in title_detail.get("type", ""))
+    if not post_id and not title:
+        return None
+    body = _body(entry)
+    content = sanitize_html(body, base) if body else ""
+    text = plain_text(content)
+    thumb = _thumbnail(entry, content, base)
+    return Post(
+        id=post_id or title,
+        title=title or "(untitled)",
+        link=link or "",
+        published=_date(entry.get("published_parsed")),
+        updated=_date(entry.get("updated_parsed")),
+        labels=_labels(entry),
+        excerpt=excerpt(text, options.excerpt_chars),
+        content_html=content,
+        thumbnail=sized_thumbnail(thumb, options.thumbnail_width) if thumb else None,
+        author=clean_line((entry.get("author_detail") or {}).get("name") or entry.get("author", "")),
+    )
+
+
+def _body(entry: Any) -> str:
+    for item in entry.get("content", []):
+        if item.get("value"):
+            return _as_html(item)
+    detail = entry.get("summary_detail")
+    if detail and detail.get("value"):
+        return _as_html(detail)
+    return ""
+
+
+def _as_html(detail: Any) -> str:
+    value: str = detail.get("value", "")
+    if "html" in (detail.get("type") or ""):
+        return value
+    # Declared text: feedparser does not sanitise it; escape it so it stays text.
+    import html as _html
+
+    return "<p>" + _html.escape(value) + "</p>"
+
+
+def _labels(entry: Any) -> tuple[str, ...]:
+    labels: list[str] = []
+    for tag in entry.get("tags", []):
+        scheme = (tag.get("scheme") or "").strip()
+        term = clean_line(tag.get("term") or "")
+        if term and scheme in ("", BLOGGER_LABEL_SCHEME) and term not in labels:
+            labels.append(term)
+    return tuple(labels)
+
+
+def _thumbnail(entry: Any, content: str, base: str) -> str | None:
+    for thumb in entry.get("media_thumbnail", []):
+        url = safe_url(thumb.get("url"), base)
+        if url:
+            return url
+    return first_image(content)
+
+
+def _date(value: time.struct_time | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+
+
+def _short(reason: object) -> str | None:
+    if reason is None:
+        return None
+    return clean_line(str(reason))[:160]

@@ -1,0 +1,93 @@
+"""Render an issue's HTML, text and subject with Jinja2. Pure core: reads templates,
+no network, no database, no clock (the issue date comes in), no file writes.
+
+Per-subscriber values are not known here: the output carries PLACEHOLDERS, which the
+message builder replaces (escaped) for each recipient, so that CSS is inlined once.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+
+from .config import Config
+from .models import IssueContent, RenderedIssue
+from .sanitize import clean_line
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    greeting: str = "%%GREETING%%"
+    unsubscribe_url: str = "%%UNSUBSCRIBE_URL%%"
+    preferences_url: str = "%%PREFERENCES_URL%%"
+    archive_url: str = "%%ARCHIVE_URL%%"
+
+
+PLACEHOLDERS = Placeholders()
+
+
+def make_environment(user_dir: str = "") -> jinja2.Environment:
+    """Templates from `user_dir` first, then the built-in ones; a user template can extend
+    the built-in one it replaces as "default:issue.html.j2"."""
+    builtin = jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES))
+    loaders: list[jinja2.BaseLoader] = []
+    if user_dir:
+        loaders.append(jinja2.FileSystemLoader(user_dir))
+    loaders += [jinja2.PrefixLoader({"default": builtin}), builtin]
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["post_date"] = format_date
+    env.filters["wrap"] = lambda text: textwrap.fill(str(text), width=72)
+    return env
+
+
+def format_date(value: datetime | None) -> str:
+    """A date as readers write it: 23 November 2026."""
+    return f"{value.day} {value:%B %Y}" if value else ""
+
+
+def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment) -> RenderedIssue:
+    """The issue's subject, HTML (CSS not yet inlined) and text."""
+    posts = content.posts
+    subject = render_subject(config, content, date, env)
+    preheader = config.newsletter.preheader or "; ".join(p.title for p in posts[:3])
+    context = {
+        "blog": config.blog,
+        "question": config.question,
+        "sections": content.sections,
+        "featured": content.featured,
+        "post_count": len(posts),
+        "date_label": format_date(date),
+        "subject": subject,
+        "preheader": preheader,
+        "placeholders": PLACEHOLDERS,
+    }
+    html = env.get_template("issue.html.j2").render(context)
+    text = env.get_template("issue.txt.j2").render(context)
+    return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
+
+
+def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment) -> str:
+    """The [newsletter] subject template rendered as one clean line."""
+    posts = content.posts
+    template = env.from_string(config.newsletter.subject)
+    subject = template.render(
+        blog=config.blog.name,
+        date=format_date(date),
+        count=len(posts),
+        first_title=posts[0].title if posts else "",
+        topics=", ".join(s.title for s in content.sections),
+    )
+    return clean_line(subject)

@@ -1,0 +1,130 @@
+"""Deliver raw messages over SMTP. Adapter: the only module that talks SMTP.
+
+TLS is always verified (ssl.create_default_context, plus [smtp] ca_file when set);
+every command has a timeout, and the wait after the final dot is the long one RFC 5321
+asks for, since giving up early there causes duplicates.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from .config import SMTPConfig
+from .errors import SendError
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The server's answer to one message: code 250 means accepted."""
+
+    code: int
+    text: str
+    after_data: bool = False  # the connection failed after the final dot: in doubt
+
+
+def tls_context(config: SMTPConfig) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if config.ca_file:
+        try:
+            context.load_verify_locations(cafile=config.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise SendError(config.host, f"cannot load [smtp] ca_file {config.ca_file}: {exc}") from exc
+    return context
+
+
+def connect(config: SMTPConfig) -> smtplib.SMTP:
+    """An open, greeted, secured and logged-in SMTP connection, or SendError."""
+    where = f"{config.host}:{config.port}"
+    try:
+        if config.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                config.host, config.port, timeout=config.timeout_seconds, context=tls_context(config))
+        else:
+            client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
+            if config.security == "starttls":
+                client.starttls(context=tls_context(config))
+                client.ehlo()
+        if config.username:
+            if config.password is None:
+                client.close()
+                raise SendError(where, f"no password: set the environment variable {config.password_env or '([smtp] password_env)'}")
+            client.login(config.username, config.password)
+        return client
+    except SendError:
+        raise
+    except ssl.SSLCertVerificationError as exc:
+        raise SendError(where, f"TLS certificate not trusted: {exc.verify_message}",
+                        hint="fix the server's certificate or set [smtp] ca_file") from exc
+    except smtplib.SMTPAuthenticationError as exc:
+        raise SendError(where, f"login refused: {exc.smtp_code} {_text(exc.smtp_error)}",
+                        hint="check [smtp] username and the password variable") from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise SendError(where, f"the server does not offer this: {exc}", hint="check [smtp] security") from exc
+    except (socket.timeout, TimeoutError) as exc:
+        raise SendError(where, f"no answer within {config.timeout_seconds:g} s", hint="check [smtp] host and port") from exc
+    except (OSError, smtplib.SMTPException) as exc:
+        raise SendError(where, f"cannot connect: {exc}", hint="check [smtp] host, port and security") from exc
+
+
+def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, data_timeout: float) -> Reply:
+    """Send one message on an open connection; a refusal is a Reply, not an exception.
+
+    Raises SMTPServerDisconnected/OSError only when the connection is gone before the
+    final dot (the caller reconnects); a loss after it comes back as after_data=True.
+    """
+    code, text = client.mail(sender)
+    if code != 250:
+        client.rset()
+        return Reply(code, _text(text))
+    code, text = client.rcpt(recipient)
+    if code not in (250, 251):
+        client.rset()
+        return Reply(code, _text(text))
+    code, text = client.docmd("DATA")
+    if code != 354:
+        client.rset()
+        return Reply(code, _text(text))
+    payload = _dot_stuff(message)
+    client.send(payload)
+    sock = client.sock
+    try:
+        if sock is not None:
+            sock.settimeout(data_timeout)
+        code, text = client.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        return Reply(0, f"connection lost after the final dot: {exc}", after_data=True)
+    finally:
+        if sock is not None and client.sock is not None:
+            sock.settimeout(client.timeout)
+    return Reply(code, _text(text))
+
+
+def send_one(config: SMTPConfig, sender: str, recipient: str, message: bytes) -> Reply:
+    """Open a connection, send one message, close: for test copies and confirmation mail."""
+    client = connect(config)
+    try:
+        return send_raw(client, sender, recipient, message, config.data_timeout_seconds)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise SendError(f"{config.host}:{config.port}", f"connection failed while sending: {exc}") from exc
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+
+
+def _dot_stuff(message: bytes) -> bytes:
+    data = message.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _text(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return " ".join(text.split())[:300]
