@@ -18,13 +18,12 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from .errors import FetchError
+from .errors import FeedParseError, FetchError
 from .models import FeedState, FetchResult, Post
 from .parse import ParseOptions, parse_feed
 from .select import dedupe_posts
 
 _MAX_REDIRECTS = 5
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,8 @@ def fetch_feed(
                 break
             if not parsed.posts:
                 break
+    if not posts:
+        raise FeedParseError(source, "the feed has no posts")
     return FetchResult(posts=tuple(dedupe_posts(posts)), state=new_state, pages=pages, warnings=tuple(warnings), title=title)
 
 
@@ -121,7 +122,9 @@ def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float,
         _check_deadline(url, deadline, options)
         try:
             with client.stream("GET", url, headers=headers) as response:
-                if response.is_redirect:
+                if response.status_code == 304:
+                    return _Page(b"", url, not_modified=True, moved_to=moved_to)
+                if response.has_redirect_location:
                     target = urljoin(url, response.headers.get("location", ""))
                     if not target.startswith(("http://", "https://")):
                         raise FetchError(url, f"HTTP {response.status_code} redirect to an unusable location")
@@ -129,8 +132,6 @@ def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float,
                     url = target
                     moved_to = url if permanent else None
                     continue
-                if response.status_code == 304:
-                    return _Page(b"", url, not_modified=True, moved_to=moved_to)
                 if response.status_code == 410:
                     raise FetchError(url, "HTTP 410 Gone: the feed was removed", hint="check [feed] url in config.toml")
                 if response.status_code >= 400:
@@ -159,7 +160,7 @@ def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadli
         raise FetchError(url, f"unsupported Content-Encoding {encoding!r}")
     received = 0
     out = bytearray()
-    for chunk in response.iter_raw(_CHUNK):
+    for chunk in response.iter_raw():  # no chunk size: a size makes httpx wait to fill it
         received += len(chunk)
         if received > options.max_bytes:
             raise FetchError(url, f"the feed is over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
@@ -198,4 +199,6 @@ def _fetch_file(path: Path, options: FetchOptions) -> FetchResult:
     except OSError as exc:
         raise FetchError(str(path), f"cannot read: {exc.strerror}") from exc
     parsed = parse_feed(data, path.resolve().as_uri(), options.parse)
+    if not parsed.posts:
+        raise FeedParseError(str(path), "the feed has no posts")
     return FetchResult(posts=tuple(dedupe_posts(parsed.posts)), state=FeedState(url=str(path)), pages=1, title=parsed.title)

@@ -175,5 +175,8 @@ def _header_url(url: str) -> str:
 
 
 def _qp(text: str) -> str:
-    data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
+    """Quoted-printable with CRLF soft breaks: b2a_qp picks CRLF only when the data's first
+    line ending is CRLF, so every text is given one."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").replace("\n", "\r\n") + "\r\n"
+    encoded = binascii.b2a_qp(data.encode("utf-8"), quotetabs=False, istext=True, header=False).decode("ascii")
+    return encoded.removesuffix("\r\n")

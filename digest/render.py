@@ -39,7 +39,7 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if user_dir:
         loaders.append(jinja2.FileSystemLoader(user_dir))
-    loaders += [jinja2.PrefixLoader({"default": builtin}), builtin]
+    loaders += [jinja2.PrefixLoader({"default": builtin}, delimiter=":"), builtin]
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=False),

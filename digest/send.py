@@ -44,9 +44,11 @@ def connect(config: SMTPConfig) -> smtplib.SMTP:
                 config.host, config.port, timeout=config.timeout_seconds, context=tls_context(config))
         else:
             client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
+            client.ehlo()
             if config.security == "starttls":
                 client.starttls(context=tls_context(config))
                 client.ehlo()
+        client.ehlo_or_helo_if_needed()
         if config.username:
             if config.password is None:
                 client.close()

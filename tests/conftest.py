@@ -1,0 +1,208 @@
+"""Shared fixtures: a real HTTP server for feeds, configs written to tmp_path, the CLI."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_FEEDS = ROOT.parent / "shared" / "feeds"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", help="Rewrite tests/golden/ from the current output.")
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip when a system tool is missing, unless CI said everything must run."""
+    if not condition:
+        if os.environ.get("DIGEST_REQUIRE_ALL"):
+            pytest.fail(f"required in CI but missing: {why}")
+        pytest.skip(why)
+
+
+# ---- a real HTTP server on port 0 ----
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+Route = Callable[[BaseHTTPRequestHandler], Reply | None]
+
+
+@dataclass
+class FeedServer:
+    url: str
+    routes: dict[str, Reply | Route]
+    requests: list[tuple[str, dict[str, str]]]
+
+    def serve(self, path: str, reply: Reply | Route) -> str:
+        self.routes[path] = reply
+        return self.url + path
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    routes: dict[str, Reply | Route] = {}
+    requests: list[tuple[str, dict[str, str]]] = []
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            route = routes.get(self.path) or routes.get(self.path.split("?")[0])
+            reply = route(self) if callable(route) else route
+            if reply is None:
+                reply = Reply(404, b"not found")
+            if reply.delay:
+                stop.wait(reply.delay)
+            self.send_response(reply.status)
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            if "Content-Length" not in reply.headers:
+                self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            if reply.body:
+                try:
+                    self.wfile.write(reply.body)
+                except OSError:
+                    pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a client hanging up mid-body is what some tests do on purpose
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield FeedServer(f"http://127.0.0.1:{server.server_address[1]}", routes, requests)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+# ---- configuration written to a file ----
+
+BASE_CONFIG = """
+[blog]
+name = "The Wise Job Search"
+url = "https://thewisejobsearch.blogspot.com/"
+contact_url = "https://thewisejobsearch.blogspot.com/p/contact.html"
+postal_address = "100 Example Street, Springfield"
+
+[feed]
+url = "{feed}"
+timeout_seconds = 2
+deadline_seconds = 5
+
+[newsletter]
+from = "The Wise Job Search <newsletter@example.com>"
+subject = "{{{{ blog }}}}: {{{{ first_title }}}}"
+max_posts = {max_posts}
+first_issue_days = 7
+
+[question]
+text = "Send us your question."
+url = "https://thewisejobsearch.blogspot.com/p/contact.html"
+email = "questions@example.com"
+labels = ["Reader Questions"]
+
+[topics]
+"Interviewing" = "Interviews"
+"Resumes" = "Resumes"
+"Networking" = "Networking"
+"Salary & Offers" = "Offers"
+
+[schedule]
+cron = "mon 07:00"
+timezone = "America/New_York"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+timeout_seconds = 5
+
+[store]
+url = "sqlite:///{db}"
+
+[web]
+base_url = "https://news.example.com"
+"""
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    def write(feed: str | Path = ROOT / "examples" / "sample-feed.xml", *, max_posts: int = 20,
+              smtp_port: int = 25, extra: str = "", name: str = "config.toml") -> Path:
+        path = tmp_path / name
+        text = BASE_CONFIG.format(feed=str(feed), max_posts=max_posts, smtp_port=smtp_port,
+                                  db=tmp_path / "subscribers.db")
+        path.write_text(text + extra, encoding="utf-8")
+        return path
+
+    return write
+
+
+# ---- the command line, in-process ----
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    from digest.cli import main
+
+    def run(*args: str | Path) -> Run:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable
+
+
+@pytest.fixture
+def mail_server() -> Iterator[Any]:
+    from mailserver import MailServer
+
+    server = MailServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,107 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives and answers
+with injected replies: a queue of (command, reply) taken in order, like GNU Mailman's
+testing/mta.py. A reply of "DROP" closes the connection instead of answering;
+("DATA", "DROP") stores the message first (a loss after the final dot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class MailHandler:
+    received: list[Received] = field(default_factory=list)
+    plan: deque[tuple[str, str]] = field(default_factory=deque)
+    data_delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inject(self, command: str, reply: str) -> None:
+        with self.lock:
+            self.plan.append((command, reply))
+
+    def _take(self, command: str) -> str | None:
+        with self.lock:
+            if self.plan and self.plan[0][0] == command:
+                return self.plan.popleft()[1]
+        return None
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:  # noqa: N802
+        reply = self._take("MAIL")
+        if reply:
+            return self._answer(server, reply)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:  # noqa: N802
+        reply = self._take("RCPT")
+        if reply:
+            return self._answer(server, reply)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        reply = self._take("DATA")
+        if reply and reply != "DROP":
+            return self._answer(server, reply)
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
+        if reply == "DROP":
+            return self._answer(server, reply)
+        return "250 Message accepted"
+
+    def _answer(self, server: Any, reply: str) -> str:
+        if reply == "DROP" or reply.startswith("421"):
+            server.transport.close()
+            return "421 closing" if reply == "DROP" else reply
+        return reply
+
+
+class MailServer:
+    """aiosmtpd on 127.0.0.1 at a free port, started and stopped by the fixture."""
+
+    def __init__(self, **smtp_kwargs: Any) -> None:
+        self.handler = MailHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **smtp_kwargs)
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def start(self) -> MailServer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()

@@ -1,0 +1,149 @@
+"""The command line: one `Error:` line and the documented exit code for every user mistake."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, FeedServer, Reply, Run
+from digest.errors import ConfigError, FeedError, SendError
+from feedgen import Entry, atom
+
+
+def one_error_line(result: Run, code: int, *needles: str) -> None:
+    assert result.code == code, (result.out, result.err)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.err
+    assert "Traceback" not in result.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_preview_writes_three_files_and_a_summary(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    out = tmp_path / "out"
+    result = run_cli("preview", "--config", write_config(), "--all", "--out", out)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[:3] == [str(out / "issue.html"), str(out / "issue.txt"), str(out / "issue.eml")]
+    assert "14 posts" in result.out and "HTML" in result.out and "KB" in result.out
+    assert all((out / name).stat().st_size > 1000 for name in ("issue.html", "issue.txt", "issue.eml"))
+
+
+def test_preview_changes_no_state(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    config = write_config()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert run_cli("preview", "--config", config, "--all", "--out", tmp_path / "out").code == 0
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert after == sorted(before + ["out"])  # no database, no state file
+
+
+def test_preview_without_new_posts_says_so(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    old = tmp_path / "old.xml"
+    old.write_bytes(atom([Entry(1, published="2020-01-01T00:00:00Z")]))
+    result = run_cli("preview", "--config", write_config(feed=old), "--out", tmp_path / "out")
+    assert result.code == 0
+    assert "No new posts in the last 7 days" in result.out and "--all" in result.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_config(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    one_error_line(run_cli("preview", "--config", tmp_path / "nope.toml"), ConfigError.exit_code, "nope.toml: no such file")
+
+
+def test_config_from_the_environment(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_CONFIG", str(write_config()))
+    assert run_cli("preview", "--all", "--out", tmp_path / "o").code == 0
+
+
+def test_bad_config(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    config = write_config(extra="\n[extra]\nkey = 1\n")
+    one_error_line(run_cli("preview", "--config", config), ConfigError.exit_code, "config.toml: unknown table [extra]")
+
+
+def test_missing_feed_file(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    config = write_config(feed=tmp_path / "missing.xml")
+    one_error_line(run_cli("preview", "--config", config, "--all"), FeedError.exit_code, "missing.xml: no such file")
+
+
+def test_unreachable_host(write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    port = closed_port()
+    config = write_config(feed=f"http://127.0.0.1:{port}/feed")
+    one_error_line(run_cli("preview", "--config", config, "--all"), FeedError.exit_code, f"127.0.0.1:{port}", "cannot fetch")
+
+
+@pytest.mark.parametrize(("reply", "needle"), [
+    (Reply(404, b"no"), "HTTP 404"),
+    (Reply(500, b"oops"), "HTTP 500"),
+    (Reply(410, b""), "HTTP 410 Gone"),
+    (Reply(200, b"<!DOCTYPE html><html><body>My blog</body></html>", {"Content-Type": "text/html"}), "an HTML page, not an RSS or Atom feed"),
+    (Reply(200, b""), "the document is empty"),
+    (Reply(200, atom([])), "the feed has no posts"),
+])
+def test_feed_mistakes(feed_server: FeedServer, write_config: Callable[..., Path], run_cli: Callable[..., Run],
+                       reply: Reply, needle: str) -> None:
+    url = feed_server.serve("/feed", reply)
+    one_error_line(run_cli("preview", "--config", write_config(feed=url), "--all"), FeedError.exit_code, needle)
+
+
+def test_feed_option_overrides_config(feed_server: FeedServer, tmp_path: Path, write_config: Callable[..., Path],
+                                      run_cli: Callable[..., Run]) -> None:
+    url = feed_server.serve("/other", Reply(body=atom([Entry(1, title="From the other feed")])))
+    result = run_cli("preview", "--config", write_config(), "--feed", url, "--all", "--out", tmp_path / "o")
+    assert result.code == 0, result.err
+    assert "From the other feed" in (tmp_path / "o" / "issue.html").read_text()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    config = write_config(feed=tmp_path / "missing.xml")
+    result = run_cli("preview", "--config", config, "--all", "--debug")
+    assert result.code == FeedError.exit_code
+    assert "Traceback" in result.err and result.err.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_unwritable_out_dir(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_error_line(run_cli("preview", "--config", write_config(), "--all", "--out", blocker / "out"), 2, "cannot write the preview")
+
+
+def test_to_sends_one_test_copy(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run], mail_server: object) -> None:
+    config = write_config(smtp_port=mail_server.port)  # type: ignore[attr-defined]
+    result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "o", "--to", "author@example.org")
+    assert result.code == 0, result.err
+    assert "Sent a test copy to author@example.org" in result.out
+    received = mail_server.received  # type: ignore[attr-defined]
+    assert len(received) == 1 and received[0].recipients == ["author@example.org"]
+    message = received[0].message
+    assert message["To"] == "author@example.org"
+    assert message["Subject"].startswith("The Wise Job Search: ")
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_to_with_smtp_down(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    config = write_config(smtp_port=closed_port())
+    result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "o", "--to", "author@example.org")
+    one_error_line(result, SendError.exit_code, "SMTP 127.0.0.1:", "cannot connect")
+
+
+def test_to_with_a_bad_address(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    result = run_cli("preview", "--config", write_config(), "--all", "--out", tmp_path / "o", "--to", "a@b.c\r\nBcc: x@y.z")
+    one_error_line(result, 2, "not a usable email address")
+
+
+def test_the_console_script_runs_as_a_process(tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "digest", "preview", "--config", str(write_config(feed=tmp_path / "x.xml")), "--all"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == FeedError.exit_code
+    assert proc.stderr.strip().startswith("Error: ") and "Traceback" not in proc.stderr

@@ -1,0 +1,230 @@
+"""Fetching feeds from a real HTTP server on loopback (port 0)."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+from conftest import FeedServer, Reply
+from digest.errors import FeedParseError, FetchError
+from digest.fetch import FetchOptions, blogger_page_url, fetch_feed
+from digest.models import FeedState
+from feedgen import Entry, atom
+
+OPTS = FetchOptions(timeout_seconds=1.0, deadline_seconds=3.0, user_agent="digest-test/1", max_bytes=1_000_000)
+FEED = atom([Entry(1), Entry(2)])
+
+
+def test_plain_fetch_sends_our_user_agent_and_accepts_gzip(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/feed", Reply(body=FEED, headers={"Content-Type": "application/atom+xml"}))
+    result = fetch_feed(url, OPTS)
+    assert [p.id for p in result.posts] == ["tag:blogger.com,1999:blog-1.post-1", "tag:blogger.com,1999:blog-1.post-2"]
+    headers = feed_server.requests[0][1]
+    assert headers["user-agent"] == "digest-test/1"
+    assert "gzip" in headers["accept-encoding"]
+
+
+def test_etag_makes_the_next_fetch_conditional(feed_server: FeedServer) -> None:
+    def route(handler: BaseHTTPRequestHandler) -> Reply:
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Reply(304)
+        return Reply(body=FEED, headers={"ETag": '"v1"'})
+
+    url = feed_server.serve("/feed", route)
+    first = fetch_feed(url, OPTS)
+    assert first.state.etag == '"v1"' and not first.not_modified
+    second = fetch_feed(url, OPTS, state=first.state)
+    assert second.not_modified and second.posts == ()
+    assert second.state.etag == '"v1"'
+
+
+def test_last_modified_makes_the_next_fetch_conditional(feed_server: FeedServer) -> None:
+    stamp = "Wed, 25 Nov 2026 10:00:00 GMT"
+
+    def route(handler: BaseHTTPRequestHandler) -> Reply:
+        if handler.headers.get("If-Modified-Since") == stamp:
+            return Reply(304)
+        return Reply(body=FEED, headers={"Last-Modified": stamp})
+
+    url = feed_server.serve("/feed", route)
+    first = fetch_feed(url, OPTS)
+    assert first.state.last_modified == stamp
+    assert fetch_feed(url, OPTS, state=first.state).not_modified
+
+
+def test_state_of_another_url_is_not_used(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/feed", Reply(body=FEED))
+    fetch_feed(url, OPTS, state=FeedState(url="https://elsewhere.example/feed", etag='"x"'))
+    assert "if-none-match" not in feed_server.requests[0][1]
+
+
+def test_permanent_redirect_is_reported(feed_server: FeedServer) -> None:
+    new = feed_server.serve("/new-feed", Reply(body=FEED))
+    old = feed_server.serve("/feed", Reply(301, headers={"Location": "/new-feed"}))
+    result = fetch_feed(old, OPTS)
+    assert result.state.moved_to == new
+    assert len(result.posts) == 2
+    assert any("moved permanently" in w and new in w for w in result.warnings)
+
+
+def test_temporary_redirect_is_followed_but_not_reported(feed_server: FeedServer) -> None:
+    feed_server.serve("/tmp-feed", Reply(body=FEED))
+    old = feed_server.serve("/feed", Reply(302, headers={"Location": "/tmp-feed"}))
+    result = fetch_feed(old, OPTS)
+    assert result.state.moved_to is None and len(result.posts) == 2
+
+
+def test_redirect_loop_is_an_error(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/loop", Reply(302, headers={"Location": "/loop"}))
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        fetch_feed(url, OPTS)
+
+
+@pytest.mark.parametrize(("status", "message"), [(410, "HTTP 410 Gone: the feed was removed"), (404, "HTTP 404"), (500, "HTTP 500")])
+def test_http_errors(feed_server: FeedServer, status: int, message: str) -> None:
+    url = feed_server.serve("/feed", Reply(status, b"nope"))
+    with pytest.raises(FetchError, match=message):
+        fetch_feed(url, OPTS)
+
+
+def test_gzip_body_is_decoded(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/feed", Reply(body=gzip.compress(FEED), headers={"Content-Encoding": "gzip"}))
+    assert len(fetch_feed(url, OPTS).posts) == 2
+
+
+def test_gzip_bomb_stops_at_the_cap(feed_server: FeedServer) -> None:
+    bomb = gzip.compress(b"<" + b" " * 200_000_000)  # ~200 KB that unpacks to 200 MB
+    assert len(bomb) < OPTS.max_bytes
+    url = feed_server.serve("/feed", Reply(body=bomb, headers={"Content-Encoding": "gzip"}))
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="unpacks to over the 1,000,000 byte cap"):
+        fetch_feed(url, OPTS)
+    assert time.monotonic() - started < 3
+
+
+def test_oversized_body_is_refused(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/big", Reply(body=b" " * 1_500_000))
+    with pytest.raises(FetchError, match="over the 1,000,000 byte cap"):
+        fetch_feed(url, OPTS)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never says a word."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/feed"
+    sock.close()
+
+
+def test_server_that_never_answers_fails_within_the_timeout(silent_server: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="no answer within 1 s"):
+        fetch_feed(silent_server, OPTS)
+    assert time.monotonic() - started < 2.5
+
+
+@pytest.fixture
+def dripping_server() -> Iterator[str]:
+    """Answers, then sends one byte every 0.3 s forever: only the deadline stops it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\n\r\n")
+        while not stop.wait(0.3):
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                break
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/feed"
+    stop.set()
+    sock.close()
+
+
+def test_slow_drip_is_cut_by_the_overall_deadline(dripping_server: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="not fetched within 3 s"):
+        fetch_feed(dripping_server, OPTS)
+    assert time.monotonic() - started < 4.5
+
+
+def test_connection_refused_is_one_clear_error() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(FetchError, match=f"127.0.0.1:{port}/feed: cannot fetch"):
+        fetch_feed(f"http://127.0.0.1:{port}/feed", OPTS)
+
+
+def paged(feed_server: FeedServer, pages: int, per_page: int = 3) -> str:
+    """A Blogger-style feed of `pages` pages, newest first, one post a day from 2026-11-30."""
+    for i in range(pages):
+        entries = [Entry(n, published=f"2026-11-{30 - n:02d}T08:00:00Z") for n in range(i * per_page, (i + 1) * per_page)]
+        if i:  # the first post of each later page repeats the last of the one before
+            entries.insert(0, Entry(i * per_page - 1, published=f"2026-11-{30 - (i * per_page - 1):02d}T08:00:00Z"))
+        nxt = f"{feed_server.url}/feed?start-index={(i + 1) * per_page + 1}" if i + 1 < pages else None
+        path = "/feed" if i == 0 else f"/feed?start-index={i * per_page + 1}"
+        feed_server.routes[path] = Reply(body=atom(entries, next_url=nxt))
+    return feed_server.url + "/feed"
+
+
+def test_paging_stops_once_posts_are_older_than_the_cut_off(feed_server: FeedServer) -> None:
+    url = paged(feed_server, 4)
+    result = fetch_feed(url, OPTS, since=datetime(2026, 11, 26, tzinfo=timezone.utc))
+    assert result.pages == 2
+    ids = [p.id for p in result.posts]
+    assert len(ids) == len(set(ids)) == 6  # the repeated post collapsed
+
+
+def test_paging_without_a_cut_off_reads_every_page(feed_server: FeedServer) -> None:
+    result = fetch_feed(paged(feed_server, 3), OPTS)
+    assert result.pages == 3 and len(result.posts) == 9
+
+
+def test_page_cap_stops_an_endless_feed(feed_server: FeedServer) -> None:
+    url = paged(feed_server, 5)
+    opts = FetchOptions(timeout_seconds=1, deadline_seconds=3, max_pages=2)
+    result = fetch_feed(url, opts)
+    assert result.pages == 2
+    assert any("stopped after 2 pages" in w for w in result.warnings)
+
+
+def test_blogger_page_size_is_asked_for() -> None:
+    assert blogger_page_url("https://b.blogspot.com/feeds/posts/default", 25) == \
+        "https://b.blogspot.com/feeds/posts/default?max-results=25"
+    assert blogger_page_url("https://b.blogspot.com/feeds/posts/default?max-results=5", 25).endswith("max-results=5")
+    assert blogger_page_url("https://other.example/rss.xml", 25) == "https://other.example/rss.xml"
+
+
+def test_html_page_instead_of_a_feed(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/", Reply(body=b"<!doctype html><html><body>Blog</body></html>", headers={"Content-Type": "text/html"}))
+    with pytest.raises(FeedParseError, match="an HTML page"):
+        fetch_feed(url, OPTS)
+
+
+def test_files(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_bytes(FEED)
+    assert len(fetch_feed(str(path), OPTS).posts) == 2
+    with pytest.raises(FetchError, match="missing.xml: no such file"):
+        fetch_feed(str(tmp_path / "missing.xml"), OPTS)
+    with pytest.raises(FetchError, match="is a folder"):
+        fetch_feed(str(tmp_path), OPTS)

@@ -1,0 +1,93 @@
+"""Raw message bytes: headers once, unfolded List-Unsubscribe, no header injection."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest.errors import InputError
+from digest.message import Recipient, address_header, build_message, prepare_message
+from digest.models import RenderedIssue
+from digest.render import PLACEHOLDERS
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+SINGLE = ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "List-Unsubscribe",
+          "List-Unsubscribe-Post", "List-Id", "Precedence", "Reply-To", "Auto-Submitted"]
+
+
+def issue(subject: str = "Weekly: ünïcode & more") -> RenderedIssue:
+    html = (f"<p>{PLACEHOLDERS.greeting}</p><a href=\"{PLACEHOLDERS.unsubscribe_url}\">u</a>"
+            f"<a href=\"{PLACEHOLDERS.preferences_url}\">p</a>" + "<p>" + "x" * 3000 + "</p>")
+    text = f"{PLACEHOLDERS.greeting}\nUnsubscribe: {PLACEHOLDERS.unsubscribe_url}\n" + "y " * 2000
+    return RenderedIssue(subject=subject, html=html, text=text)
+
+
+def build(recipient: Recipient, subject: str = "Weekly: ünïcode & more", sender: str = "Blög <news@example.com>") -> bytes:
+    template = prepare_message(issue(subject), sender=sender, reply_to="q@example.com",
+                               list_id="Blog <weekly.example.com>", unsubscribe_mailto="unsub@example.com")
+    return build_message(template, recipient, message_id="<1.2@example.com>", date=NOW)
+
+
+RCPT = Recipient("ana@example.org", "Ana Émilie", "https://news.example.com/unsubscribe/" + "t" * 120 + "?a=1&b=2",
+                 "https://news.example.com/preferences/tok", "https://news.example.com/archive/3")
+
+
+def headers_of(raw: bytes) -> list[str]:
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    return [line for line in head.split("\r\n") if line and not line[0].isspace()]
+
+
+def test_message_lint() -> None:
+    raw = build(RCPT)
+    names = [h.split(":", 1)[0] for h in headers_of(raw)]
+    for name in SINGLE:
+        assert names.count(name) == 1, name
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(b < 128 for b in head)
+    unsub = [h for h in headers_of(raw) if h.startswith("List-Unsubscribe:")][0]
+    assert unsub == f"List-Unsubscribe: <{RCPT.unsubscribe_url}>, <mailto:unsub@example.com?subject=unsubscribe>"
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in headers_of(raw)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == "Weekly: ünïcode & more"
+    assert parsed["From"].addresses[0].display_name == "Blög"
+    assert parsed["To"].addresses[0].display_name == "Ana Émilie"
+    parts = list(parsed.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert all(p["Content-Transfer-Encoding"] == "quoted-printable" for p in parts)
+    html = parts[1].get_content()
+    assert "Hi Ana Émilie," in html and 'href="https://news.example.com/unsubscribe/' in html and "?a=1&amp;b=2" in html
+    assert "%%" not in html and "%%" not in parts[0].get_content()
+    assert RCPT.unsubscribe_url in parts[0].get_content()
+
+
+def test_greeting_without_a_name() -> None:
+    parsed = email.message_from_bytes(build(Recipient("a@example.org")), policy=email.policy.default)
+    assert "Hello," in list(parsed.iter_parts())[0].get_content()
+
+
+@pytest.mark.parametrize("bad", ["a@b.c\r\nBcc: x@y.z", "a@b.c\nX: y", "<a@b.c>", "a b@c.d", "a@b.c\0", "", "a@@b.c", "a@b.c, x@y.z"])
+def test_addresses_that_could_inject_are_refused(bad: str) -> None:
+    with pytest.raises(InputError):
+        address_header("", bad)
+
+
+hostile = st.text(alphabet=st.sampled_from(list("aé\r\n\0\t:;<>\"',=?@ ")) | st.characters(), max_size=3000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=hostile, subject=hostile)
+def test_names_and_subjects_never_add_a_header(name: str, subject: str) -> None:
+    raw = build(Recipient("ana@example.org", name, "https://n.example/u/t"), subject=subject)
+    names = [h.split(":", 1)[0] for h in headers_of(raw)]
+    assert sorted(names) == sorted(SINGLE)
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["To"].addresses[0].addr_spec == "ana@example.org"
+    assert parsed.defects == []

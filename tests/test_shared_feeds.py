@@ -1,0 +1,38 @@
+"""Every real feed under ../shared/feeds previews with --all, and every title shows."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import html as lxml_html
+
+from conftest import SHARED_FEEDS, Run
+
+FEEDS = sorted(SHARED_FEEDS.glob("*/*.xml")) if SHARED_FEEDS.is_dir() else []
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.skipif(not FEEDS, reason="../shared/feeds is not next to this checkout")
+@pytest.mark.parametrize("feed", FEEDS, ids=[f"{f.parent.name}/{f.name}" for f in FEEDS])
+def test_shared_feed_previews_with_every_title(feed: Path, tmp_path: Path, write_config: Callable[..., Path],
+                                              run_cli: Callable[..., Run]) -> None:
+    config = write_config(max_posts=1000)
+    result = run_cli("preview", "--config", config, "--feed", feed, "--all", "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    page = (tmp_path / "out" / "issue.html").read_text("utf-8")
+    text = words(lxml_html.fromstring(page).text_content())
+    parsed = feedparser.parse(feed.read_bytes())
+    assert parsed.entries
+    for entry in parsed.entries:
+        title = entry.title
+        if "html" in entry.title_detail.type:
+            title = html.unescape(lxml_html.fromstring(f"<div>{title}</div>").text_content())
+        assert words(title) in text, f"{feed.name}: {title!r} missing"
+    assert "<script" not in page.lower() and "<iframe" not in page.lower()
