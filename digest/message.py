@@ -178,5 +178,5 @@ def _qp(text: str) -> str:
     """Quoted-printable with CRLF soft breaks: b2a_qp picks CRLF only when the data's first
     line ending is CRLF, so every text is given one."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").replace("\n", "\r\n") + "\r\n"
-    encoded = binascii.b2a_qp(data.encode("utf-8"), quotetabs=False, istext=True, header=False).decode("ascii")
+    encoded = binascii.b2a_qp(data.encode("utf-8", "replace"), quotetabs=False, istext=True, header=False).decode("ascii")
     return encoded.removesuffix("\r\n")

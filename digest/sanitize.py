@@ -74,9 +74,9 @@ def plain_text(fragment: str) -> str:
 
 
 def clean_line(text: str) -> str:
-    """One line of text: control and bidi-override characters removed, whitespace collapsed."""
+    """One line of text: control, lone-surrogate and bidi-override characters removed, whitespace collapsed."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
     return _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 
