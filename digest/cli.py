@@ -22,6 +22,7 @@ from . import pipeline
 from .config import Config, read_config
 from .errors import DigestError
 from .message import build_message, make_message_id, sender_domain
+from .cli_subscribers import register as register_subscribers
 from .send import send_one
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,10 +91,68 @@ def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, o
         webbrowser.open(result.html_path.resolve().as_uri())
 
 
+@cli.command()
+@with_config
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+def serve(config: Config, host: str, port: int) -> None:
+    """Serve the subscribe, confirm, unsubscribe and preferences pages."""
+    import uvicorn
+
+    from .store import Store
+    from .web import create_app
+
+    store = Store.open(config.store.url)
+    try:
+        app = create_app(config, store)
+        click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})")
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+    finally:
+        store.close()
+
+
+@cli.command()
+@with_config
+def snippet(config: Config) -> None:
+    """Print a subscribe form to paste into a Blogger HTML/JavaScript gadget."""
+    from .render import make_environment
+    from .subscriptions import topic_names
+
+    env = make_environment(config.newsletter.templates_dir)
+    click.echo(env.get_template("snippet.html.j2").render(
+        blog=config.blog, base_url=config.web.base_url, consent_text=config.web.consent_text,
+        topics=topic_names(config.topics)).strip())
+
+
+@cli.command()
+@click.option("--port", default=1025, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--dir", "folder", default=Path("outbox"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the .eml files.")
+def mailbox(port: int, folder: Path) -> None:
+    """A local SMTP server that stores every message it receives as a .eml file."""
+    import time
+
+    from .mailbox import start_mailbox
+
+    try:
+        controller = start_mailbox(folder, port, click.echo)
+    except (OSError, RuntimeError) as exc:
+        raise DigestError(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
+    click.echo(f"Listening on 127.0.0.1:{port}; saving messages in {folder}/ (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
 def recipient_sender(config: Config) -> str:
     from email.utils import parseaddr
 
     return parseaddr(config.newsletter.from_)[1]
+
+
+register_subscribers(cli, with_config)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -91,3 +91,35 @@ class RenderedIssue:
     text: str
     preheader: str = ""
     warnings: tuple[str, ...] = field(default=())
+
+
+STATUSES = ("pending", "confirmed", "unsubscribed", "bounced")
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """How a subscriber agreed to receive the newsletter."""
+
+    at: datetime
+    method: str  # "web", "import" or "cli"
+    ip: str = ""
+    user_agent: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """One address on the list and what we know of it."""
+
+    id: int
+    email: str
+    name: str
+    status: str
+    topics: tuple[str, ...]
+    consent: Consent | None
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    unsubscribed_how: str = ""
+    confirm_nonce: str = ""
+    confirm_sent_at: datetime | None = None

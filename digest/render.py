@@ -91,3 +91,20 @@ def render_subject(config: Config, content: IssueContent, date: datetime, env: j
         topics=", ".join(s.title for s in content.sections),
     )
     return clean_line(subject)
+
+
+def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
+    """The double opt-in mail: subject, HTML (CSS not yet inlined) and text."""
+    subject = clean_line(f"Confirm your subscription to {config.blog.name}")
+    context = {
+        "blog": config.blog,
+        "subject": subject,
+        "greeting": f"Hi {clean_line(name)}," if clean_line(name) else "Hello,",
+        "confirm_url": confirm_url,
+        "hours": f"{config.web.confirm_hours:g}",
+    }
+    return RenderedIssue(
+        subject=subject,
+        html=env.get_template("confirm_email.html.j2").render(context),
+        text=env.get_template("confirm_email.txt.j2").render(context),
+    )

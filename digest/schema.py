@@ -1,0 +1,65 @@
+"""The database tables, as SQLAlchemy Core metadata (the current schema). Adapter-side:
+only store.py and the migrations' tests use it; migrations carry their own frozen copies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive) and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+metadata = sa.MetaData()
+
+subscribers = sa.Table(
+    "subscribers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("topics", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("consent_at", UTCDateTime),
+    sa.Column("consent_method", sa.String(20), nullable=False, server_default=""),
+    sa.Column("consent_ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("consent_user_agent", sa.String(300), nullable=False, server_default=""),
+    sa.Column("consent_version", sa.String(40), nullable=False, server_default=""),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("unsubscribed_at", UTCDateTime),
+    sa.Column("unsubscribed_how", sa.String(20), nullable=False, server_default=""),
+    sa.Column("confirm_nonce", sa.String(64), nullable=False, server_default=""),
+    sa.Column("confirm_sent_at", UTCDateTime),
+    sa.Index("ix_subscribers_status", "status"),
+)
+
+rate_events = sa.Table(
+    "rate_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.String(20), nullable=False),
+    sa.Column("key", sa.String(320), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_rate_events_lookup", "bucket", "key", "at"),
+)

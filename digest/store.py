@@ -1,0 +1,296 @@
+"""The subscriber store on SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
+Adapter: the only module (with schema.py) that talks to the database.
+
+Opening a store applies the alembic migrations, so a database made by an older version
+upgrades itself. SQLite runs in WAL mode with synchronous=FULL (a lost commit would be a
+lost unsubscribe or a duplicate send) and foreign keys on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import StoreError
+from .models import Consent, Subscriber
+from .schema import rate_events, subscribers
+from .subscriptions import CSVRow, SubscribeDecision, decide_subscribe
+
+HEAD = "head"
+_IMPORT_BATCH = 1000
+
+
+def migrate(engine: Engine, revision: str = HEAD) -> None:
+    """Bring the database's schema to `revision` (default: the newest)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", "digest:migrations")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"[store] url {url!r} is not a database URL") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:
+        raise StoreError(f"[store] url needs a driver that is not installed: {exc.name}",
+                         hint="pip install '.[postgres]'") from exc
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    added: int = 0
+    existing: int = 0
+    duplicates: int = 0
+
+
+class Store:
+    """Subscribers and their consent, rate-limit events; later issues and deliveries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+        except sa.exc.SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open the database {_safe(url)}: {_reason(exc)}", hint="check [store] url") from exc
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        """One transaction; database failures become StoreError."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.IntegrityError:
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"the database failed: {_reason(exc)}") from exc
+
+    # ---- reading ----
+
+    def get(self, subscriber_id: int) -> Subscriber | None:
+        with self.tx() as conn:
+            row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        return _subscriber(row) if row else None
+
+    def find(self, email_key: str) -> Subscriber | None:
+        with self.tx() as conn:
+            row = conn.execute(sa.select(subscribers).where(subscribers.c.email_key == email_key)).first()
+        return _subscriber(row) if row else None
+
+    def iter_subscribers(self, status: str | None = None) -> Iterator[Subscriber]:
+        """Every subscriber (of one status), by id, streamed in batches."""
+        last = 0
+        while True:
+            query = sa.select(subscribers).where(subscribers.c.id > last).order_by(subscribers.c.id).limit(_IMPORT_BATCH)
+            if status:
+                query = query.where(subscribers.c.status == status)
+            with self.tx() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _subscriber(row)
+            last = rows[-1].id
+
+    def count(self, status: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(subscribers)
+        if status:
+            query = query.where(subscribers.c.status == status)
+        with self.tx() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # ---- the web flow ----
+
+    def subscribe(self, email: str, key: str, name: str, topics: tuple[str, ...], consent: Consent, *,
+                  now: datetime, resend_after: timedelta) -> tuple[Subscriber, SubscribeDecision]:
+        """Record a subscribe request; the decision says whether to mail a confirmation link."""
+        for attempt in (1, 2):
+            try:
+                with self.tx() as conn:
+                    row = conn.execute(_locked(sa.select(subscribers).where(subscribers.c.email_key == key), conn)).first()
+                    existing = _subscriber(row) if row else None
+                    decision = decide_subscribe(existing, now=now, resend_after=resend_after)
+                    values: dict[str, Any] = {}
+                    if decision.changed:
+                        values = {"status": decision.status, "confirm_nonce": decision.nonce, "name": name,
+                                  "topics": _topics_out(topics), "updated_at": now, **_consent_out(consent)}
+                        if decision.send_confirmation:
+                            values["confirm_sent_at"] = now
+                    if existing is None:
+                        new_id = conn.execute(subscribers.insert().values(
+                            email=email, email_key=key, created_at=now, **values)).inserted_primary_key[0]
+                    else:
+                        new_id = existing.id
+                        if values:
+                            conn.execute(subscribers.update().where(subscribers.c.id == new_id).values(**values))
+                    saved = conn.execute(sa.select(subscribers).where(subscribers.c.id == new_id)).one()
+                return _subscriber(saved), decision
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise StoreError(f"could not record the subscription of {email}") from None
+        raise AssertionError("unreachable")
+
+    def confirm(self, subscriber_id: int, nonce: str, *, now: datetime) -> Subscriber | None:
+        """Confirm a pending subscriber whose link carries the current nonce; single use."""
+        with self.tx() as conn:
+            done = conn.execute(subscribers.update().where(
+                subscribers.c.id == subscriber_id, subscribers.c.status == "pending",
+                subscribers.c.confirm_nonce == nonce, subscribers.c.confirm_nonce != "",
+            ).values(status="confirmed", confirmed_at=now, confirm_nonce="", updated_at=now, unsubscribed_at=None,
+                     unsubscribed_how=""))
+            if done.rowcount != 1:
+                return None
+            row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()
+        return _subscriber(row)
+
+    def unsubscribe(self, subscriber_id: int, *, how: str, now: datetime) -> bool:
+        """Unsubscribe (idempotent); True when the subscriber exists."""
+        with self.tx() as conn:
+            conn.execute(subscribers.update().where(
+                subscribers.c.id == subscriber_id, subscribers.c.status.in_(("pending", "confirmed")),
+            ).values(status="unsubscribed", unsubscribed_at=now, unsubscribed_how=how, confirm_nonce="", updated_at=now))
+            return conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id)).first() is not None
+
+    def set_preferences(self, subscriber_id: int, *, name: str, topics: tuple[str, ...], now: datetime) -> bool:
+        with self.tx() as conn:
+            done = conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(
+                name=name, topics=_topics_out(topics), updated_at=now))
+            return done.rowcount == 1
+
+    def hit_rate(self, bucket: str, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
+        """Count one event; False when `key` already had `limit` events within `window`."""
+        with self.tx() as conn:
+            conn.execute(rate_events.delete().where(rate_events.c.at < now - window * 2))
+            recent = conn.execute(sa.select(sa.func.count()).select_from(rate_events).where(
+                rate_events.c.bucket == bucket, rate_events.c.key == key, rate_events.c.at > now - window)).scalar_one()
+            if recent >= limit:
+                return False
+            conn.execute(rate_events.insert().values(bucket=bucket, key=key, at=now))
+            return True
+
+    # ---- the command line ----
+
+    def add(self, email: str, key: str, name: str, topics: tuple[str, ...], *, confirmed: bool, now: datetime,
+            consent: Consent) -> tuple[Subscriber, bool]:
+        """Add an address by hand; (subscriber, False) when it was already on the list."""
+        existing = self.find(key)
+        if existing:
+            return existing, False
+        with self.tx() as conn:
+            new_id = conn.execute(subscribers.insert().values(
+                email=email, email_key=key, name=name, topics=_topics_out(topics), created_at=now, updated_at=now,
+                status="confirmed" if confirmed else "pending", confirmed_at=now if confirmed else None,
+                **_consent_out(consent))).inserted_primary_key[0]
+        saved = self.get(int(new_id))
+        assert saved is not None
+        return saved, True
+
+    def remove(self, key: str) -> bool:
+        """Delete an address and everything personal kept with it."""
+        with self.tx() as conn:
+            return bool(conn.execute(subscribers.delete().where(subscribers.c.email_key == key)).rowcount)
+
+    def import_rows(self, rows: Iterable[CSVRow], *, confirmed: bool, now: datetime, consent: Consent) -> ImportCounts:
+        """Insert the rows whose addresses are new, in batches; never touch existing ones."""
+        counts = ImportCounts()
+        batch: dict[str, CSVRow] = {}
+        duplicates = 0
+
+        def flush() -> None:
+            nonlocal counts
+            with self.tx() as conn:
+                known = set(conn.execute(sa.select(subscribers.c.email_key).where(
+                    subscribers.c.email_key.in_(list(batch)))).scalars())
+                new = [r for k, r in batch.items() if k not in known]
+                if new:
+                    conn.execute(subscribers.insert(), [{
+                        "email": r.email, "email_key": r.key, "name": r.name, "topics": _topics_out(r.topics),
+                        "status": "confirmed" if confirmed else "pending", "created_at": now, "updated_at": now,
+                        "confirmed_at": now if confirmed else None, **_consent_out(consent)} for r in new])
+            counts = ImportCounts(counts.added + len(new), counts.existing + len(known), counts.duplicates)
+            batch.clear()
+
+        for row in rows:
+            if row.key in batch:
+                duplicates += 1
+                continue
+            batch[row.key] = row
+            if len(batch) >= _IMPORT_BATCH:
+                flush()
+        if batch:
+            flush()
+        return ImportCounts(counts.added, counts.existing, duplicates)
+
+
+def _locked(query: sa.Select[Any], conn: Connection) -> sa.Select[Any]:
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
+def _topics_out(topics: tuple[str, ...]) -> str:
+    return json.dumps(list(topics), ensure_ascii=False) if topics else ""
+
+
+def _consent_out(consent: Consent) -> dict[str, Any]:
+    return {"consent_at": consent.at, "consent_method": consent.method, "consent_ip": consent.ip[:64],
+            "consent_user_agent": consent.user_agent[:300], "consent_version": consent.version[:40]}
+
+
+def _subscriber(row: Any) -> Subscriber:
+    consent = None
+    if row.consent_at is not None:
+        consent = Consent(row.consent_at, row.consent_method, row.consent_ip, row.consent_user_agent, row.consent_version)
+    return Subscriber(
+        id=row.id, email=row.email, name=row.name, status=row.status,
+        topics=tuple(json.loads(row.topics)) if row.topics else (), consent=consent, created_at=row.created_at,
+        confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at, unsubscribed_how=row.unsubscribed_how,
+        confirm_nonce=row.confirm_nonce, confirm_sent_at=row.confirm_sent_at,
+    )
+
+
+def _safe(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unreadable URL)"
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig or exc).split())[:200]

@@ -1,0 +1,114 @@
+"""The rules of subscribing: addresses, topics, double opt-in decisions, CSV rows.
+Pure core: no network (email-validator runs without DNS), no database, no file writes,
+no clock (the time comes in as an argument).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+
+from .errors import InputError
+from .group import label_key
+from .models import Subscriber
+from .sanitize import clean_line
+
+MAX_NAME = 100
+
+
+def normalise_email(raw: str) -> tuple[str, str]:
+    """(address as it will be written, the key that makes it unique), or InputError.
+
+    The domain is lower-cased; the key folds the local part too, since "Ana@" and "ana@"
+    are the same reader at every real mail provider.
+    """
+    text = (raw or "").strip()
+    if not text or len(text) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise InputError(f"not a valid email address: {raw!r}")
+    try:
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InputError(f"not a valid email address: {raw!r} ({exc})") from None
+    email = f"{checked.local_part}@{checked.domain.lower()}"
+    return email, email.casefold()
+
+
+def clean_name(raw: str | None) -> str:
+    return clean_line(raw or "")[:MAX_NAME]
+
+
+def topic_names(topics: Sequence[tuple[str, str]]) -> list[str]:
+    """The topics a reader can choose, in display order."""
+    out: list[str] = []
+    for _, topic in topics:
+        if topic not in out:
+            out.append(topic)
+    return out
+
+
+def parse_topics(raw: str | Iterable[str], topics: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """Chosen topics as their display names; "" or none chosen means every topic."""
+    items = [t for part in ([raw] if isinstance(raw, str) else raw) for t in part.replace(";", ",").split(",")]
+    known = {label_key(name): name for name in topic_names(topics)}
+    chosen: list[str] = []
+    for item in items:
+        if not item.strip():
+            continue
+        name = known.get(label_key(item))
+        if name is None:
+            raise InputError(f"unknown topic {item.strip()!r} (topics: {', '.join(known.values())})")
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen) if len(chosen) < len(known) else ()
+
+
+@dataclass(frozen=True)
+class SubscribeDecision:
+    """What a subscribe request does: the row's new state, and whether to mail a link."""
+
+    status: str
+    nonce: str
+    send_confirmation: bool
+    changed: bool
+
+
+def decide_subscribe(existing: Subscriber | None, *, now: datetime, resend_after: timedelta) -> SubscribeDecision:
+    """Double opt-in: new, unsubscribed and bounced addresses must confirm (again).
+
+    A pending address gets another mail only once `resend_after` has passed since the last
+    one (subscription bombing); a confirmed one gets nothing and stays as it is. The caller
+    answers the same way in every case, so the page tells nothing of the list.
+    """
+    if existing is None or existing.status in ("unsubscribed", "bounced"):
+        return SubscribeDecision("pending", secrets.token_urlsafe(12), True, True)
+    if existing.status == "pending":
+        due = existing.confirm_sent_at is None or now - existing.confirm_sent_at >= resend_after
+        return SubscribeDecision("pending", existing.confirm_nonce or secrets.token_urlsafe(12), due, due)
+    return SubscribeDecision(existing.status, existing.confirm_nonce, False, False)
+
+
+@dataclass(frozen=True)
+class CSVRow:
+    line: int
+    email: str
+    key: str
+    name: str
+    topics: tuple[str, ...]
+
+
+def parse_csv_row(line: int, row: Sequence[str], topics: Sequence[tuple[str, str]]) -> CSVRow:
+    """One CSV row (email[,name[,topics]]) checked, or InputError naming the line."""
+    if not row or not any(cell.strip() for cell in row):
+        raise InputError(f"line {line}: empty row")
+    if len(row) > 3:
+        raise InputError(f"line {line}: {len(row)} columns, expected email[,name[,topics]]")
+    try:
+        email, key = normalise_email(row[0])
+        chosen = parse_topics(row[2], topics) if len(row) > 2 else ()
+    except InputError as exc:
+        raise InputError(f"line {line}: {exc.message}") from None
+    return CSVRow(line, email, key, clean_name(row[1] if len(row) > 1 else ""), chosen)

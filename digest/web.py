@@ -1,0 +1,240 @@
+"""The web endpoints of `digest serve` (Starlette). Adapter: HTTP in, store and SMTP out.
+
+No page tells whether an address is on the list: POST /subscribe answers the same page,
+byte for byte, whatever the address's state, and mails (when it does) after answering.
+GET changes nothing, except /confirm as the design asks. Forms from other origins are
+refused unless listed in [web] allowed_origins; the RFC 8058 one-click POST needs none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from .config import Config
+from .errors import ConfigError, DigestError, InputError, TokenError
+from .inline import inline_css
+from .message import Recipient, build_message, make_message_id, prepare_message, sender_domain
+from .models import Consent, Subscriber
+from .render import make_environment, render_confirmation
+from .send import send_one
+from .store import Store
+from .subscriptions import clean_name, normalise_email, parse_topics, topic_names
+from .tokens import make_token, read_token
+
+log = logging.getLogger("digest.web")
+Clock = Callable[[], datetime]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",  # tokens are in our URLs: never hand them to another site
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Links:
+    """Signed links for one subscriber."""
+
+    def __init__(self, config: Config, secret: str) -> None:
+        self.base = config.web.base_url
+        self.secret = secret
+
+    def confirm(self, sub: Subscriber, now: datetime) -> str:
+        return f"{self.base}/confirm/{make_token(self.secret, 'confirm', sub.id, now=now, nonce=sub.confirm_nonce)}"
+
+    def unsubscribe(self, subscriber_id: int, now: datetime) -> str:
+        return f"{self.base}/unsubscribe/{make_token(self.secret, 'unsubscribe', subscriber_id, now=now)}"
+
+    def preferences(self, subscriber_id: int, now: datetime) -> str:
+        return f"{self.base}/preferences/{make_token(self.secret, 'preferences', subscriber_id, now=now)}"
+
+
+def require_secret(config: Config) -> str:
+    if not config.web.secret:
+        raise ConfigError(str(config.path), f"the environment variable {config.web.secret_env} ([web] secret_env) "
+                          "is not set: it holds the secret that signs links")
+    if len(config.web.secret) < 16:
+        raise ConfigError(str(config.path), f"the secret in {config.web.secret_env} is too short: use 16 characters or more")
+    return config.web.secret
+
+
+def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime) -> None:
+    """Mail the double opt-in link (called after the response has gone)."""
+    env = make_environment(config.newsletter.templates_dir)
+    rendered = render_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
+    rendered = replace(rendered, html=inline_css(rendered.html))
+    template = prepare_message(rendered, sender=config.newsletter.from_, reply_to=config.newsletter.reply_to, bulk=False)
+    message = build_message(template, Recipient(sub.email, sub.name), date=now,
+                            message_id=make_message_id(sender_domain(config.newsletter.from_), "confirm", sub.id))
+    try:
+        reply = send_one(config.smtp, sender_domain_address(config), sub.email, message)
+    except DigestError as exc:
+        log.error("confirmation mail to subscriber %s not sent: %s", sub.id, exc)
+        return
+    if reply.code != 250:
+        log.warning("confirmation mail to subscriber %s refused: %s %s", sub.id, reply.code, reply.text)
+
+
+def sender_domain_address(config: Config) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(config.newsletter.from_)[1]
+
+
+def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, extra_routes: list[Route] | None = None) -> Starlette:
+    """The Starlette app; `clock` gives the time (tests pass their own)."""
+    secret = require_secret(config)
+    links = Links(config, secret)
+    env = make_environment(config.newsletter.templates_dir)
+    topics = topic_names(config.topics)
+    base_origin = _origin(config.web.base_url)
+    allowed = {base_origin} | {_origin(o) for o in config.web.allowed_origins}
+
+    def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = env.get_template(template).render(blog=config.blog, base_url=config.web.base_url, **context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def invalid_link() -> HTMLResponse:
+        return page("message.html.j2", 400, heading="This link does not work",
+                    text="It may have expired, or been cut short by your mail program. Copy the whole link from the "
+                         "email into your browser, or subscribe again.")
+
+    def origin_ok(request: Request) -> bool:
+        origin = request.headers.get("origin")
+        return origin is None or origin in allowed  # "null" (sandboxed frames) is refused
+
+    def client_ip(request: Request) -> str:
+        header = config.web.trusted_proxy_header
+        if header and request.headers.get(header):
+            return request.headers[header].split(",")[-1].strip()[:64]
+        return request.client.host if request.client else ""
+
+    async def subscribe_form(request: Request) -> Response:
+        return page("subscribe.html.j2", topics=topics, consent_text=config.web.consent_text, error="", email="", name="")
+
+    async def subscribe(request: Request) -> Response:
+        if not origin_ok(request):
+            return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
+        form = await request.form()
+        now = clock()
+        if not await run_in_threadpool(store.hit_rate, "ip", client_ip(request), now=now, window=timedelta(hours=1),
+                                       limit=config.web.ip_limit_per_hour):
+            return page("message.html.j2", 429, heading="Too many attempts", text="Please wait an hour and try again.")
+        raw_email, name = str(form.get("email", ""))[:320], clean_name(str(form.get("name", "")))
+        done = page("check_inbox.html.j2")
+        if str(form.get("website", "")):
+            return done  # the honeypot: a bot filled the hidden field
+        try:
+            email, key = normalise_email(raw_email)
+        except InputError:
+            return page("subscribe.html.j2", 400, topics=topics, consent_text=config.web.consent_text,
+                        error="Please enter a valid email address.", email=raw_email, name=name)
+        try:
+            chosen = parse_topics([str(t) for t in form.getlist("topics")], config.topics)
+        except InputError:
+            chosen = ()
+        consent = Consent(at=now, method="web", ip=client_ip(request),
+                          user_agent=request.headers.get("user-agent", "")[:300], version=config.web.consent_version)
+        sub, decision = await run_in_threadpool(store.subscribe, email, key, name, chosen, consent, now=now,
+                                        resend_after=timedelta(minutes=config.web.confirm_resend_minutes))
+        if decision.send_confirmation:
+            done.background = BackgroundTask(send_confirmation, config, sub, links, now)
+        return done
+
+    def token_of(request: Request, purpose: str, max_age: timedelta | None = None) -> Any:
+        return read_token(secret, request.path_params["token"], purpose, now=clock(), max_age=max_age)
+
+    async def confirm(request: Request) -> Response:
+        try:
+            data = token_of(request, "confirm", timedelta(hours=config.web.confirm_hours))
+        except TokenError:
+            return invalid_link()
+        now = clock()
+        sub = await run_in_threadpool(store.confirm, data.subscriber_id, data.nonce, now=now)
+        if sub is None:
+            current = await run_in_threadpool(store.get, data.subscriber_id)
+            if current is None or current.status != "confirmed":
+                return invalid_link()
+            sub = current  # a second click on a used link: already confirmed
+        return page("confirmed.html.j2", name=sub.name, preferences_url=links.preferences(sub.id, now))
+
+    async def unsubscribe(request: Request) -> Response:
+        try:
+            data = token_of(request, "unsubscribe")
+        except TokenError:
+            return invalid_link()
+        if request.method == "GET":
+            return page("unsubscribe.html.j2", action=str(request.url.path))
+        how = "one-click" if await _is_one_click(request) else "web"
+        await run_in_threadpool(store.unsubscribe, data.subscriber_id, how=how, now=clock())
+        return page("unsubscribed.html.j2")
+
+    async def preferences(request: Request) -> Response:
+        try:
+            data = token_of(request, "preferences")
+        except TokenError:
+            return invalid_link()
+        sub = await run_in_threadpool(store.get, data.subscriber_id)
+        if sub is None or sub.status not in ("pending", "confirmed"):
+            return invalid_link()
+        saved = False
+        if request.method == "POST":
+            if not origin_ok(request):
+                return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
+            form = await request.form()
+            try:
+                chosen = parse_topics([str(t) for t in form.getlist("topics")], config.topics)
+            except InputError:
+                chosen = sub.topics
+            await run_in_threadpool(store.set_preferences, sub.id, name=clean_name(str(form.get("name", ""))),
+                                    topics=chosen, now=clock())
+            sub = await run_in_threadpool(store.get, sub.id) or sub
+            saved = True
+        return page("preferences.html.j2", action=str(request.url.path), name=sub.name, topics=topics,
+                    chosen=sub.topics or topics, saved=saved, unsubscribe_url=links.unsubscribe(sub.id, clock()))
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(store.count)
+        except DigestError as exc:
+            return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    routes = [
+        Route("/subscribe", subscribe_form, methods=["GET"]),
+        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/confirm/{token}", confirm, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
+        Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        *(extra_routes or []),
+    ]
+    app = Starlette(routes=routes)
+    app.state.links = links
+    return app
+
+
+async def _is_one_click(request: Request) -> bool:
+    body = (await request.body())[:200]
+    return b"List-Unsubscribe=One-Click" in body
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()

@@ -1,0 +1,153 @@
+"""The store on a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from digest.errors import StoreError
+from digest.models import Consent
+from digest.store import Store, migrate
+from digest.subscriptions import CSVRow
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+
+
+def consent(at: datetime = NOW) -> Consent:
+    return Consent(at=at, method="web", ip="203.0.113.9", user_agent="Firefox", version="1")
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    s = Store.open(store_url)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_subscribe_records_consent_and_asks_to_confirm(store: Store) -> None:
+    sub, decision = store.subscribe("Ana@example.com", "ana@example.com", "Ana", ("Interviews",), consent(), now=NOW, resend_after=HOUR)
+    assert decision.send_confirmation and sub.status == "pending" and sub.confirm_nonce
+    again = store.find("ana@example.com")
+    assert again is not None and again.email == "Ana@example.com" and again.topics == ("Interviews",)
+    assert again.consent == consent() and again.consent.at.tzinfo is not None
+    assert again.created_at == NOW and again.confirm_sent_at == NOW
+
+
+def test_one_confirmation_mail_per_window(store: Store) -> None:
+    store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW, resend_after=HOUR)
+    _, soon = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW + timedelta(minutes=5), resend_after=HOUR)
+    _, later = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW + 2 * HOUR, resend_after=HOUR)
+    assert not soon.send_confirmation and later.send_confirmation
+
+
+def test_confirm_is_single_use_and_needs_the_current_nonce(store: Store) -> None:
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW, resend_after=HOUR)
+    assert store.confirm(sub.id, "wrong", now=NOW) is None
+    confirmed = store.confirm(sub.id, sub.confirm_nonce, now=NOW + HOUR)
+    assert confirmed is not None and confirmed.status == "confirmed" and confirmed.confirmed_at == NOW + HOUR
+    assert store.confirm(sub.id, sub.confirm_nonce, now=NOW) is None
+
+
+def test_confirmed_address_is_left_alone_by_a_new_request(store: Store) -> None:
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "Ana", (), consent(), now=NOW, resend_after=HOUR)
+    store.confirm(sub.id, sub.confirm_nonce, now=NOW)
+    again, decision = store.subscribe("a@example.com", "a@example.com", "Mallory", (), consent(), now=NOW + 3 * HOUR, resend_after=HOUR)
+    assert not decision.send_confirmation and again.status == "confirmed" and again.name == "Ana"
+
+
+def test_resubscribing_after_unsubscribe_needs_confirming_again(store: Store) -> None:
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW, resend_after=HOUR)
+    store.confirm(sub.id, sub.confirm_nonce, now=NOW)
+    assert store.unsubscribe(sub.id, how="one-click", now=NOW + HOUR)
+    gone = store.get(sub.id)
+    assert gone is not None and gone.status == "unsubscribed" and gone.unsubscribed_how == "one-click"
+    back, decision = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW + 2 * HOUR, resend_after=HOUR)
+    assert decision.send_confirmation and back.status == "pending" and back.confirm_nonce != sub.confirm_nonce
+    assert store.confirm(back.id, sub.confirm_nonce, now=NOW) is None  # the old link died
+
+
+def test_preferences_and_remove(store: Store) -> None:
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW, resend_after=HOUR)
+    assert store.set_preferences(sub.id, name="Ana", topics=("Networking", "Offers"), now=NOW)
+    updated = store.get(sub.id)
+    assert updated is not None and updated.name == "Ana" and updated.topics == ("Networking", "Offers")
+    assert store.remove("a@example.com") and store.get(sub.id) is None and not store.remove("a@example.com")
+
+
+def test_rate_limit_window(store: Store) -> None:
+    hits = [store.hit_rate("ip", "1.2.3.4", now=NOW + timedelta(seconds=i), window=HOUR, limit=3) for i in range(5)]
+    assert hits == [True, True, True, False, False]
+    assert store.hit_rate("ip", "5.6.7.8", now=NOW, window=HOUR, limit=3)
+    assert store.hit_rate("ip", "1.2.3.4", now=NOW + 2 * HOUR, window=HOUR, limit=3)
+
+
+def test_import_is_idempotent_and_never_touches_existing_rows(store: Store) -> None:
+    sub, _ = store.subscribe("old@example.com", "old@example.com", "", (), consent(), now=NOW, resend_after=HOUR)
+    store.unsubscribe(sub.id, how="web", now=NOW)
+    rows = [CSVRow(i + 1, f"u{i}@example.com", f"u{i}@example.com", f"U{i}", ()) for i in range(2500)]
+    rows.append(CSVRow(9999, "OLD@example.com", "old@example.com", "", ()))
+    rows.append(CSVRow(10000, "u1@example.com", "u1@example.com", "", ()))
+    imported = Consent(at=NOW, method="import")
+    first = store.import_rows(rows, confirmed=True, now=NOW, consent=imported)
+    # old@ is on the list; the repeated u1@ lands in a later batch, so it counts as on the list too
+    assert (first.added, first.existing, first.duplicates) == (2500, 2, 0)
+    second = store.import_rows(rows, confirmed=True, now=NOW, consent=imported)
+    assert second.added == 0
+    assert store.count("confirmed") == 2500
+    old = store.get(sub.id)
+    assert old is not None and old.status == "unsubscribed"  # an import never re-subscribes anyone
+    assert [s.email for s in store.iter_subscribers("confirmed")][:2] == ["u0@example.com", "u1@example.com"]
+
+
+def test_concurrent_subscribes_of_one_address_make_one_row(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: store.subscribe("race@example.com", "race@example.com", str(i), (), consent(),
+                                                now=NOW, resend_after=HOUR), range(16)))
+    assert store.count() == 1
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.close()
+
+
+def test_database_from_an_older_version_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    migrate(engine, "0001")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO subscribers (email, email_key, name, status, topics, created_at, updated_at) "
+            "VALUES ('kept@example.com', 'kept@example.com', 'Kept', 'confirmed', '', '2025-01-01 00:00:00', '2025-01-01 00:00:00')")
+    engine.dispose()
+    store = Store.open(url)
+    kept = store.find("kept@example.com")
+    assert kept is not None and kept.status == "confirmed" and kept.created_at.year == 2025
+    with store.engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    from alembic.script import ScriptDirectory
+    from alembic.config import Config as AC
+
+    cfg = AC()
+    cfg.set_main_option("script_location", "digest:migrations")
+    assert version == ScriptDirectory.from_config(cfg).get_current_head()
+    store.close()
+
+
+def test_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-db.sqlite"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store.open(f"sqlite:///{bad}")
+    with pytest.raises(StoreError, match="not a database URL"):
+        Store.open("not a url")
