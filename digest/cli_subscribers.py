@@ -61,9 +61,9 @@ def register(cli: click.Group, with_config: click.decorators.FC) -> None:  # typ
             removed = store.remove(key)
         finally:
             store.close()
-        if not removed:
+        if removed is None:
             raise InputError(f"{address} is not on the list")
-        click.echo(f"Removed {address}.")
+        click.echo(f"Removed {removed}.")
 
     @subscribers.command(name="list")
     @with_config

@@ -222,10 +222,12 @@ class Store:
         assert saved is not None
         return saved, True
 
-    def remove(self, key: str) -> bool:
-        """Delete an address and everything personal kept with it."""
+    def remove(self, key: str) -> str | None:
+        """Delete an address and everything personal kept with it; the address as it was stored."""
         with self.tx() as conn:
-            return bool(conn.execute(subscribers.delete().where(subscribers.c.email_key == key)).rowcount)
+            email = conn.execute(sa.select(subscribers.c.email).where(subscribers.c.email_key == key)).scalar()
+            conn.execute(subscribers.delete().where(subscribers.c.email_key == key))
+        return email
 
     def import_rows(self, rows: Iterable[CSVRow], *, confirmed: bool, now: datetime, consent: Consent) -> ImportCounts:
         """Insert the rows whose addresses are new, in batches; never touch existing ones."""

@@ -75,7 +75,8 @@ def test_preferences_and_remove(store: Store) -> None:
     assert store.set_preferences(sub.id, name="Ana", topics=("Networking", "Offers"), now=NOW)
     updated = store.get(sub.id)
     assert updated is not None and updated.name == "Ana" and updated.topics == ("Networking", "Offers")
-    assert store.remove("a@example.com") and store.get(sub.id) is None and not store.remove("a@example.com")
+    assert store.remove("a@example.com") == "a@example.com" and store.get(sub.id) is None
+    assert store.remove("a@example.com") is None
 
 
 def test_rate_limit_window(store: Store) -> None:

@@ -1,0 +1,106 @@
+"""`digest subscribers` against a real SQLite file: add, remove, list, import, export."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import Run
+
+
+@pytest.fixture
+def cfg(write_config: Callable[..., Path]) -> Path:
+    return write_config()
+
+
+def test_add_list_remove(cfg: Path, run_cli: Callable[..., Run]) -> None:
+    assert run_cli("subscribers", "add", "Ana@Example.COM", "--name", "Ana", "--topics", "interviews,offers",
+                   "--confirmed", "--config", cfg).out == "Added Ana@example.com (confirmed).\n"
+    assert "already on the list" in run_cli("subscribers", "add", "ana@example.com", "--config", cfg).out
+    run_cli("subscribers", "add", "bo@example.com", "--config", cfg)
+    listed = run_cli("subscribers", "list", "--config", cfg)
+    assert listed.out.splitlines() == ["Ana@example.com\tconfirmed\tAna\tInterviews, Offers", "bo@example.com\tpending\t\tall topics"]
+    assert run_cli("subscribers", "list", "--status", "pending", "--config", cfg).out.splitlines() == ["bo@example.com\tpending\t\tall topics"]
+    assert run_cli("subscribers", "remove", "ANA@example.com", "--config", cfg).out == "Removed Ana@example.com.\n"
+    gone = run_cli("subscribers", "remove", "ana@example.com", "--config", cfg)
+    assert gone.code == 2 and gone.err.strip() == "Error: ana@example.com is not on the list"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("add", "not-an-address"), "Error: not a valid email address: 'not-an-address'"),
+    (("add", "a@example.com", "--topics", "Cooking"), "Error: unknown topic 'Cooking'"),
+    (("list", "--status", "sleeping"), "Invalid value for '--status'"),
+])
+def test_mistakes(cfg: Path, run_cli: Callable[..., Run], args: tuple[str, ...], message: str) -> None:
+    result = run_cli("subscribers", *args, "--config", cfg)
+    assert result.code == 2 and message in result.err and "Traceback" not in result.err
+
+
+def test_import_reports_bad_rows_and_imports_the_rest(cfg: Path, tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    data = tmp_path / "list.csv"
+    data.write_bytes("\ufeffemail,name,topics\n"
+                     "ana@example.com,Ana,Interviews;Offers\n"
+                     "not-an-address,Bob,\n"
+                     "\n"
+                     "ANA@EXAMPLE.COM,Ana again,\n"
+                     "cy@example.com,Cy,Cooking\n"
+                     "dee@Example.com,\"Dee, Jr.\",\n"
+                     "e@example.com,E,,extra\n".encode("utf-8"))
+    result = run_cli("subscribers", "import", data, "--confirmed", "--config", cfg)
+    assert result.code == 2
+    errors = result.err.splitlines()
+    assert errors[0].startswith(f"{data}: line 3: not a valid email address: 'not-an-address'")
+    assert errors[1].startswith(f"{data}: line 6: unknown topic 'Cooking'")
+    assert errors[2] == f"{data}: line 8: 4 columns, expected email[,name[,topics]]"
+    assert "Imported 2 new as confirmed; 0 already on the list; 1 repeated in the file; 3 bad rows." in result.out
+    listed = run_cli("subscribers", "list", "--config", cfg).out.splitlines()
+    assert listed == ["ana@example.com\tconfirmed\tAna\tInterviews, Offers", "dee@example.com\tconfirmed\tDee, Jr.\tall topics"]
+    again = run_cli("subscribers", "import", data, "--confirmed", "--config", cfg)
+    assert "Imported 0 new" in again.out and "2 already on the list" in again.out
+    assert run_cli("subscribers", "list", "--config", cfg).out.splitlines() == listed
+
+
+def test_export_then_import_round_trips(cfg: Path, write_config: Callable[..., Path], tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    run_cli("subscribers", "add", "a@example.com", "--name", "Ä, \"quoted\"", "--topics", "Networking", "--confirmed", "--config", cfg)
+    run_cli("subscribers", "add", "b@example.com", "--confirmed", "--config", cfg)
+    run_cli("subscribers", "add", "pending@example.com", "--config", cfg)
+    out = tmp_path / "export.csv"
+    assert run_cli("subscribers", "export", out, "--config", cfg).out == f"Wrote 2 subscribers to {out}.\n"
+    with out.open(newline="") as handle:
+        assert next(csv.reader(handle)) == ["email", "name", "topics"]
+    other = write_config(name="other.toml")
+    other.write_text(other.read_text().replace("subscribers.db", "other.db"))
+    assert run_cli("subscribers", "import", out, "--confirmed", "--config", other).code == 0
+    first = run_cli("subscribers", "list", "--status", "confirmed", "--config", cfg).out
+    assert run_cli("subscribers", "list", "--config", other).out == first
+    assert "a@example.com\tconfirmed\tÄ, \"quoted\"\tNetworking" in first
+
+
+def test_export_to_stdout(cfg: Path, run_cli: Callable[..., Run]) -> None:
+    run_cli("subscribers", "add", "a@example.com", "--confirmed", "--config", cfg)
+    assert run_cli("subscribers", "export", "--config", cfg).out == "email,name,topics\na@example.com,,\n"
+
+
+def test_import_of_a_missing_or_binary_file(cfg: Path, tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    missing = run_cli("subscribers", "import", tmp_path / "nope.csv", "--config", cfg)
+    assert missing.code == 2 and "nope.csv: cannot read" in missing.err
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x00garbage\x80\x81")
+    bad = run_cli("subscribers", "import", binary, "--config", cfg)
+    assert bad.code == 2 and "not readable as UTF-8 CSV" in bad.err and "Traceback" not in bad.err
+
+
+def test_import_of_50000_rows_streams(cfg: Path, tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    data = tmp_path / "big.csv"
+    with data.open("w", newline="") as out:
+        writer = csv.writer(out)
+        for i in range(50_000):
+            writer.writerow([f"Reader.{i}@Example.com", f"Reader {i}", "Interviews" if i % 3 else ""])
+    result = run_cli("subscribers", "import", data, "--confirmed", "--config", cfg)
+    assert result.code == 0, result.err
+    assert "Imported 50000 new as confirmed" in result.out
+    lines = run_cli("subscribers", "list", "--config", cfg).out.splitlines()
+    assert len(lines) == 50_000 and lines[7] == "Reader.7@example.com\tconfirmed\tReader 7\tInterviews"

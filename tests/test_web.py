@@ -1,0 +1,231 @@
+"""Every route through Starlette's TestClient, with a real SQLite store and a real SMTP server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from digest.config import read_config
+from digest.store import Store
+from digest.tokens import make_token
+from digest.web import create_app
+
+SECRET = "test-secret-0123456789abcdef"
+START = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+BLOGGER = "https://thewisejobsearch.blogspot.com"
+WEB_EXTRA = """
+[web]
+base_url = "https://news.example.com"
+allowed_origins = ["https://thewisejobsearch.blogspot.com"]
+ip_limit_per_hour = {limit}
+confirm_hours = 48
+confirm_resend_minutes = 60
+"""
+
+
+@dataclass
+class Web:
+    client: TestClient
+    store: Store
+    mail: Any
+    clock: list[datetime]
+
+    def advance(self, **delta: float) -> None:
+        self.clock[0] += timedelta(**delta)
+
+    def subscribe(self, email: str, name: str = "", headers: dict[str, str] | None = None, **fields: Any) -> Any:
+        return self.client.post("/subscribe", data={"email": email, "name": name, **fields}, headers=headers or {})
+
+    def confirm_link(self, index: int = -1) -> str:
+        message = self.mail.received[index].message
+        text = message.get_body(("plain",)).get_content()
+        return re.search(r"https://news\.example\.com(/confirm/\S+)", text).group(1)  # type: ignore[union-attr]
+
+
+def make_web(write_config: Callable[..., Path], mail_server: Any, limit: int = 50) -> Iterator[Web]:
+    path = write_config(smtp_port=mail_server.port, extra="")
+    text = path.read_text().replace('[web]\nbase_url = "https://news.example.com"\n', WEB_EXTRA.format(limit=limit))
+    path.write_text(text)
+    config = read_config(path, {"DIGEST_SECRET": SECRET})
+    store = Store.open(config.store.url)
+    clock = [START]
+    with TestClient(create_app(config, store, clock=lambda: clock[0]), base_url="https://news.example.com",
+                    follow_redirects=False) as client:
+        yield Web(client, store, mail_server, clock)
+    store.close()
+
+
+@pytest.fixture
+def web(write_config: Callable[..., Path], mail_server: Any) -> Iterator[Web]:
+    yield from make_web(write_config, mail_server)
+
+
+def test_subscribe_page_has_the_form(web: Web) -> None:
+    page = web.client.get("/subscribe")
+    assert page.status_code == 200
+    for needle in ('name="email"', 'name="name"', 'name="website"', 'value="Interviews"', 'value="Offers"',
+                   'action="https://news.example.com/subscribe"'):
+        assert needle in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_double_opt_in(web: Web) -> None:
+    response = web.subscribe("Ana@Example.com", "Ana", topics=["Interviews", "Networking"])
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    sub = web.store.find("ana@example.com")
+    assert sub is not None and sub.status == "pending" and sub.topics == ("Interviews", "Networking")
+    assert sub.consent is not None and sub.consent.method == "web" and sub.consent.ip == "testclient"
+    assert len(web.mail.received) == 1
+    mail = web.mail.received[0]
+    assert mail.recipients == ["Ana@example.com"]
+    assert mail.message["Subject"] == "Confirm your subscription to The Wise Job Search"
+    assert mail.message["Precedence"] is None and mail.message["List-Unsubscribe"] is None
+    confirmed = web.client.get(web.confirm_link())
+    assert confirmed.status_code == 200 and "subscribed, Ana" in confirmed.text
+    sub = web.store.find("ana@example.com")
+    assert sub is not None and sub.status == "confirmed" and sub.confirmed_at == START
+    again = web.client.get(web.confirm_link())  # a second click on a used link
+    assert again.status_code == 200 and "subscribed" in again.text
+
+
+def test_the_answer_is_the_same_whatever_the_address_state(web: Web) -> None:
+    web.subscribe("pending@example.com")
+    web.subscribe("confirmed@example.com")
+    web.client.get(web.confirm_link())
+    web.subscribe("gone@example.com")
+    gone = web.store.find("gone@example.com")
+    assert gone is not None
+    web.client.post(f"/unsubscribe/{make_token(SECRET, 'unsubscribe', gone.id, now=START)}")
+    answers = [web.subscribe(email) for email in ("new@example.com", "pending@example.com", "confirmed@example.com",
+                                                 "gone@example.com", "CONFIRMED@example.com")]
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    assert len({tuple(sorted((k, v) for k, v in a.headers.items() if k != "date")) for a in answers}) == 1
+
+
+def test_one_confirmation_mail_per_window(web: Web) -> None:
+    for _ in range(5):
+        web.subscribe("target@example.com")
+    assert len(web.mail.received) == 1
+    web.advance(minutes=61)
+    web.subscribe("target@example.com")
+    assert len(web.mail.received) == 2
+
+
+def test_honeypot_does_nothing_but_answers_the_same(web: Web) -> None:
+    normal = web.subscribe("human@example.com")
+    bot = web.subscribe("bot@example.com", website="http://spam.example")
+    assert bot.status_code == 200 and bot.text == normal.text
+    assert web.store.find("bot@example.com") is None and len(web.mail.received) == 1
+
+
+def test_bad_address_shows_the_form_again(web: Web) -> None:
+    page = web.subscribe("not-an-address", "<b>Eve</b>")
+    assert page.status_code == 400 and "Please enter a valid email address." in page.text
+    assert "&lt;b&gt;Eve&lt;/b&gt;" in page.text and "<b>Eve" not in page.text
+    assert web.store.count() == 0
+
+
+def test_per_ip_rate_limit(write_config: Callable[..., Path], mail_server: Any) -> None:
+    for web in make_web(write_config, mail_server, limit=3):
+        codes = [web.subscribe(f"u{i}@example.com").status_code for i in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        assert web.store.count() == 3
+        web.advance(hours=1, seconds=1)
+        assert web.subscribe("later@example.com").status_code == 200
+
+
+def test_cross_origin_posts(web: Web) -> None:
+    refused = web.subscribe("a@example.com", headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403 and web.store.count() == 0
+    assert web.subscribe("b@example.com", headers={"Origin": "null"}).status_code == 403
+    assert web.subscribe("c@example.com", headers={"Origin": BLOGGER}).status_code == 200
+    assert web.subscribe("d@example.com", headers={"Origin": "https://news.example.com"}).status_code == 200
+    assert web.store.count() == 2
+
+
+def test_bad_tokens_all_get_the_same_page_and_change_nothing(web: Web) -> None:
+    web.subscribe("a@example.com")
+    sub = web.store.find("a@example.com")
+    assert sub is not None
+    good = web.confirm_link()
+    unsub = make_token(SECRET, "unsubscribe", sub.id, now=START)
+    prefs = make_token(SECRET, "preferences", sub.id, now=START)
+    forged = make_token("another-secret-0123456789", "confirm", sub.id, now=START, nonce=sub.confirm_nonce)
+    web.advance(hours=49)
+    expired = web.client.get(good)
+    bad = [
+        expired,
+        web.client.get(good[:-3] + "abc"),
+        web.client.get(f"/confirm/{forged}"),
+        web.client.get(f"/confirm/{unsub}"),          # wrong purpose
+        web.client.get(f"/unsubscribe/{prefs}"),
+        web.client.post(f"/unsubscribe/{prefs}"),
+        web.client.get(f"/preferences/{unsub}"),
+        web.client.post(f"/preferences/{unsub}", data={"name": "x"}),
+        web.client.get("/confirm/garbage"),
+    ]
+    assert {r.status_code for r in bad} == {400}
+    assert len({r.text for r in bad}) == 1 and "This link does not work" in bad[0].text
+    after = web.store.find("a@example.com")
+    assert after is not None and after.status == "pending" and after.name == ""
+
+
+def test_unsubscribe_get_changes_nothing_and_post_is_one_click(web: Web) -> None:
+    web.subscribe("a@example.com")
+    web.client.get(web.confirm_link())
+    sub = web.store.find("a@example.com")
+    assert sub is not None
+    path = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', sub.id, now=START)}"
+    page = web.client.get(path)
+    assert page.status_code == 200 and f'action="{path}"' in page.text and "<button" in page.text
+    assert web.store.find("a@example.com").status == "confirmed"  # type: ignore[union-attr]
+    web.client.cookies.clear()
+    done = web.client.post(path, content=b"List-Unsubscribe=One-Click",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 200 and "location" not in done.headers and "unsubscribed" in done.text
+    after = web.store.find("a@example.com")
+    assert after is not None and after.status == "unsubscribed" and after.unsubscribed_how == "one-click"
+    assert web.client.post(path).status_code == 200  # again: still fine
+
+
+def test_preferences(web: Web) -> None:
+    web.subscribe("a@example.com", "Ana")
+    web.client.get(web.confirm_link())
+    sub = web.store.find("a@example.com")
+    assert sub is not None
+    path = f"/preferences/{make_token(SECRET, 'preferences', sub.id, now=START)}"
+    page = web.client.get(path)
+    assert page.status_code == 200 and 'value="Ana"' in page.text and page.text.count("checked") == 4
+    saved = web.client.post(path, data={"name": "<script>x</script>", "topics": ["Offers"]})
+    assert saved.status_code == 200 and "Saved." in saved.text and "<script>x" not in saved.text
+    after = web.store.find("a@example.com")
+    assert after is not None and after.topics == ("Offers",) and after.name == "<script>x</script>"
+    assert web.client.post(path, data={"name": "Eve"}, headers={"Origin": "https://evil.example"}).status_code == 403
+
+
+def test_markup_in_a_name_is_escaped_in_the_mail_and_pages(web: Web) -> None:
+    web.subscribe("x@example.com", '<img src=x onerror="alert(1)">')
+    message = web.mail.received[0].message
+    html = message.get_body(("html",)).get_content()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
+    page = web.client.get(web.confirm_link())
+    assert "<img src=x" not in page.text and "&lt;img src=x" in page.text
+
+
+def test_no_route_redirects_anywhere(web: Web) -> None:
+    for path in ("/subscribe?next=https://evil.example", "/confirm/x?next=//evil.example", "/unsubscribe/x?return=https://evil.example"):
+        response = web.client.get(path)
+        assert "location" not in response.headers and not 300 <= response.status_code < 400
+
+
+def test_healthz(web: Web) -> None:
+    assert web.client.get("/healthz").json() == {"status": "ok"}
