@@ -73,7 +73,7 @@ def test_subscribe_page_has_the_form(web: Web) -> None:
     for needle in ('name="email"', 'name="name"', 'name="website"', 'value="Interviews"', 'value="Offers"',
                    'action="https://news.example.com/subscribe"'):
         assert needle in page.text
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
