@@ -43,7 +43,7 @@ def test_core_module_reads_no_clock(module: str) -> None:
                 f"digest/{module}.py:{node.lineno} reads the clock; take the time as an argument"
 
 
-@pytest.mark.parametrize("module", sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("cli", "__main__")))
+@pytest.mark.parametrize("module", sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("cli") and p.stem != "__main__"))
 def test_only_the_cli_prints_or_exits(module: str) -> None:
     for node in ast.walk(_tree(module)):
         if isinstance(node, ast.Call):
