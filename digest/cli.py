@@ -26,6 +26,41 @@ from .cli_subscribers import register as register_subscribers
 from .send import send_one
 
 F = TypeVar("F", bound=Callable[..., Any])
+EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for the next run
+
+
+class SendProgress:
+    """A rich progress bar on a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.task: Any = None
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> SendProgress:
+        return self
+
+    def start(self, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                            TimeElapsedColumn(), transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("send", total=total, detail="")
+
+    def advance(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        if self.bar is not None:
+            elapsed = self.bar.tasks[0].elapsed or 1e-9
+            done = sum(self.counts.values())
+            detail = " ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) + f"  {done / elapsed:.0f}/s"
+            self.bar.update(self.task, advance=1, detail=detail)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _now() -> datetime:
@@ -89,6 +124,75 @@ def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, o
         click.echo(f"Sent a test copy to {test_to}.")
     if open_browser:
         webbrowser.open(result.html_path.resolve().as_uri())
+
+
+@cli.command()
+@with_config
+@click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
+@click.option("--dry-run", is_flag=True, help="Build every message, send none, record nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask before sending.")
+def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
+    """Send the next issue to every confirmed subscriber (or finish an interrupted one)."""
+    from .store import Store
+
+    store = Store.open(config.store.url)
+    try:
+        with SendProgress() as progress:
+            def confirm(issue: Any, audience: int) -> None:
+                if not yes and not dry_run and sys.stdin.isatty():
+                    click.confirm(f"Send issue {issue.id} \"{issue.subject}\" to {audience} subscribers?", abort=True)
+                progress.start(audience)
+
+            outcome = pipeline.send_next(config, store, clock=_now, feed=feed, dry_run=dry_run,
+                                         progress=progress.advance, on_issue=confirm)
+    finally:
+        store.close()
+    for warning in outcome.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if outcome.no_posts:
+        click.echo("No new posts since the last issue" + (" (the feed has not changed)" if outcome.not_modified else "")
+                   + ": nothing sent.")
+        return
+    if outcome.report is None:
+        click.echo(f"Dry run: built {outcome.dry_run_messages} messages ({outcome.dry_run_bytes / 1000:,.0f} KB); "
+                   "sent none, recorded nothing.")
+        return
+    report = outcome.report
+    counts = report.counts
+    summary = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in
+                        ("sent", "deferred", "pending", "failed", "in_doubt", "skipped") if counts.get(k))
+    click.echo(f"Issue {report.issue_id}{' (resumed)' if outcome.resumed else ''}: {summary or 'no recipients'}.")
+    if counts.get("in_doubt"):
+        click.echo(f"Warning: {counts['in_doubt']} messages may or may not have arrived (the connection broke after "
+                   "the message was sent); they are not sent again.", err=True)
+    if report.paused:
+        click.echo(f"Paused: {report.paused}. Fix it and run digest send again.", err=True)
+    if report.remaining or report.paused:
+        click.echo(f"{report.remaining} messages wait for the next run.", err=True)
+        sys.exit(EXIT_TEMPFAIL)
+
+
+@cli.command()
+@with_config
+def history(config: Config) -> None:
+    """List the issues sent: date, posts, recipients delivered / failed / pending."""
+    from .ledger import Ledger
+    from .store import Store
+
+    store = Store.open(config.store.url)
+    try:
+        rows = Ledger(store).history()
+    finally:
+        store.close()
+    if not rows:
+        click.echo("No issue sent yet.")
+        return
+    for issue, counts in rows:
+        waiting = sum(counts.get(k, 0) for k in ("pending", "sending", "deferred"))
+        click.echo(f"#{issue.id}  {issue.created_at:%Y-%m-%d %H:%M} UTC  {issue.status:<7}  {len(issue.posts)} posts  "
+                   f"{counts.get('sent', 0)} delivered / {counts.get('failed', 0)} failed / {waiting} pending"
+                   f"{' / ' + str(counts['in_doubt']) + ' in doubt' if counts.get('in_doubt') else ''}"
+                   f"{' / ' + str(counts['skipped']) + ' skipped' if counts.get('skipped') else ''}  {issue.subject}")
 
 
 @cli.command()

@@ -57,6 +57,8 @@ class NewsletterConfig:
     templates_dir: str = ""
     list_id: str = ""
     unsubscribe_mailto: str = ""
+    dkim_selector: str = ""
+    dkim_key_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
     web: WebConfig = built["web"]
     web = replace(web, secret=_env(environ, web.secret_env), base_url=web.base_url.rstrip("/"))
     newsletter: NewsletterConfig = built["newsletter"]
+    if newsletter.dkim_key_file:
+        newsletter = replace(newsletter, dkim_key_file=str((base / newsletter.dkim_key_file).resolve()))
     if newsletter.templates_dir:
         newsletter = replace(newsletter, templates_dir=str((base / newsletter.templates_dir).resolve()))
     _check(built, where)

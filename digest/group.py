@@ -60,3 +60,16 @@ def group_posts(
     if rest:
         sections.append(Section(key=FALLBACK_KEY, title=fallback_topic, posts=tuple(rest)))
     return IssueContent(sections=tuple(sections), featured=tuple(featured))
+
+
+def for_topics(content: IssueContent, topics: Iterable[str]) -> IssueContent:
+    """The issue as a reader who follows `topics` gets it (empty: every topic).
+
+    Their chosen sections, plus the fallback section and the featured question posts,
+    which belong to no topic a reader can leave.
+    """
+    chosen = {label_key(t) for t in topics}
+    if not chosen:
+        return content
+    sections = tuple(s for s in content.sections if s.key == FALLBACK_KEY or s.key in chosen)
+    return IssueContent(sections=sections, featured=content.featured)

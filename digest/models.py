@@ -123,3 +123,27 @@ class Subscriber:
     unsubscribed_how: str = ""
     confirm_nonce: str = ""
     confirm_sent_at: datetime | None = None
+
+
+def post_to_dict(post: Post) -> dict[str, object]:
+    """A Post as JSON-ready data (for the issue record)."""
+    return {
+        "id": post.id, "title": post.title, "link": post.link,
+        "published": post.published.isoformat() if post.published else None,
+        "updated": post.updated.isoformat() if post.updated else None,
+        "labels": list(post.labels), "excerpt": post.excerpt, "thumbnail": post.thumbnail, "author": post.author,
+    }
+
+
+def post_from_dict(data: dict[str, object]) -> Post:
+    """The Post that post_to_dict wrote (without its full content, which issues do not need)."""
+    def when(value: object) -> datetime | None:
+        return datetime.fromisoformat(str(value)) if value else None
+
+    return Post(
+        id=str(data["id"]), title=str(data["title"]), link=str(data["link"]),
+        published=when(data.get("published")), updated=when(data.get("updated")),
+        labels=tuple(str(x) for x in data.get("labels") or ()),  # type: ignore[union-attr]
+        excerpt=str(data.get("excerpt") or ""), thumbnail=str(data["thumbnail"]) if data.get("thumbnail") else None,
+        author=str(data.get("author") or ""),
+    )

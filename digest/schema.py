@@ -63,3 +63,53 @@ rate_events = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Index("ix_rate_events_lookup", "bucket", "key", "at"),
 )
+
+issues = sa.Table(
+    "issues", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(20), nullable=False),  # sending, done
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("cutoff", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("posts", sa.Text, nullable=False),  # JSON: the Post records, so a resumed send renders the same
+    sa.Column("html", sa.Text, nullable=False),   # the full issue as sent, without anyone's links (the archive)
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="SET NULL")),
+    # pending, sending, sent, deferred, failed, in_doubt, skipped
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_code", sa.Integer),
+    sa.Column("last_reply", sa.String(500), nullable=False, server_default=""),
+    sa.Column("message_id", sa.String(200), nullable=False),
+    sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
+    sa.Index("ix_deliveries_work", "issue_id", "status", "next_attempt_at"),
+)
+
+senders = sa.Table(
+    "senders", metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+feed_state = sa.Table(
+    "feed_state", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("moved_to", sa.Text),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+)

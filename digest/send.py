@@ -22,6 +22,7 @@ class Reply:
 
     code: int
     text: str
+    stage: str = "DATA"       # the command answered: MAIL, RCPT or DATA
     after_data: bool = False  # the connection failed after the final dot: in doubt
 
 
@@ -79,16 +80,16 @@ def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, 
     """
     code, text = client.mail(sender)
     if code != 250:
-        client.rset()
-        return Reply(code, _text(text))
+        _rset(client, code)
+        return Reply(code, _text(text), "MAIL")
     code, text = client.rcpt(recipient)
     if code not in (250, 251):
-        client.rset()
-        return Reply(code, _text(text))
+        _rset(client, code)
+        return Reply(code, _text(text), "RCPT")
     code, text = client.docmd("DATA")
     if code != 354:
-        client.rset()
-        return Reply(code, _text(text))
+        _rset(client, code)
+        return Reply(code, _text(text), "DATA")
     payload = _dot_stuff(message)
     client.send(payload)
     sock = client.sock
@@ -97,7 +98,7 @@ def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, 
             sock.settimeout(data_timeout)
         code, text = client.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
-        return Reply(0, f"connection lost after the final dot: {exc}", after_data=True)
+        return Reply(0, f"connection lost after the final dot: {exc}", "DATA", after_data=True)
     finally:
         if sock is not None and client.sock is not None:
             sock.settimeout(client.timeout)
@@ -116,6 +117,17 @@ def send_one(config: SMTPConfig, sender: str, recipient: str, message: bytes) ->
             client.quit()
         except (smtplib.SMTPException, OSError):
             client.close()
+
+
+def _rset(client: smtplib.SMTP, code: int) -> None:
+    """Reset the transaction so the connection stays usable; a closing server (421) needs none."""
+    if code == 421:
+        client.close()
+        return
+    try:
+        client.rset()
+    except (smtplib.SMTPException, OSError):
+        client.close()
 
 
 def _dot_stuff(message: bytes) -> bytes:

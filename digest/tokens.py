@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from .errors import TokenError
+from .config import Config
+from .errors import ConfigError, TokenError
+from .models import Subscriber
 
 PURPOSES = ("confirm", "unsubscribe", "preferences")
 
@@ -53,3 +55,29 @@ def read_token(secret: str, token: str, purpose: str, *, now: datetime, max_age:
     if max_age is not None and now.timestamp() - issued > max_age.total_seconds():
         raise TokenError("this link has expired")
     return TokenData(purpose, int(payload[0]), issued, str(payload[2]) if len(payload) == 3 else "")
+
+
+def require_secret(config: Config) -> str:
+    if not config.web.secret:
+        raise ConfigError(str(config.path), f"the environment variable {config.web.secret_env} ([web] secret_env) "
+                          "is not set: it holds the secret that signs links")
+    if len(config.web.secret) < 16:
+        raise ConfigError(str(config.path), f"the secret in {config.web.secret_env} is too short: use 16 characters or more")
+    return config.web.secret
+
+
+class Links:
+    """Signed links for one subscriber."""
+
+    def __init__(self, base_url: str, secret: str) -> None:
+        self.base = base_url
+        self.secret = secret
+
+    def confirm(self, sub: Subscriber, now: datetime) -> str:
+        return f"{self.base}/confirm/{make_token(self.secret, 'confirm', sub.id, now=now, nonce=sub.confirm_nonce)}"
+
+    def unsubscribe(self, subscriber_id: int, now: datetime) -> str:
+        return f"{self.base}/unsubscribe/{make_token(self.secret, 'unsubscribe', subscriber_id, now=now)}"
+
+    def preferences(self, subscriber_id: int, now: datetime) -> str:
+        return f"{self.base}/preferences/{make_token(self.secret, 'preferences', subscriber_id, now=now)}"

@@ -31,7 +31,7 @@ from .render import make_environment, render_confirmation
 from .send import send_one
 from .store import Store
 from .subscriptions import clean_name, normalise_email, parse_topics, topic_names
-from .tokens import make_token, read_token
+from .tokens import Links, read_token, require_secret
 
 log = logging.getLogger("digest.web")
 Clock = Callable[[], datetime]
@@ -48,32 +48,6 @@ SECURITY_HEADERS = {
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class Links:
-    """Signed links for one subscriber."""
-
-    def __init__(self, config: Config, secret: str) -> None:
-        self.base = config.web.base_url
-        self.secret = secret
-
-    def confirm(self, sub: Subscriber, now: datetime) -> str:
-        return f"{self.base}/confirm/{make_token(self.secret, 'confirm', sub.id, now=now, nonce=sub.confirm_nonce)}"
-
-    def unsubscribe(self, subscriber_id: int, now: datetime) -> str:
-        return f"{self.base}/unsubscribe/{make_token(self.secret, 'unsubscribe', subscriber_id, now=now)}"
-
-    def preferences(self, subscriber_id: int, now: datetime) -> str:
-        return f"{self.base}/preferences/{make_token(self.secret, 'preferences', subscriber_id, now=now)}"
-
-
-def require_secret(config: Config) -> str:
-    if not config.web.secret:
-        raise ConfigError(str(config.path), f"the environment variable {config.web.secret_env} ([web] secret_env) "
-                          "is not set: it holds the secret that signs links")
-    if len(config.web.secret) < 16:
-        raise ConfigError(str(config.path), f"the secret in {config.web.secret_env} is too short: use 16 characters or more")
-    return config.web.secret
 
 
 def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime) -> None:
@@ -102,7 +76,7 @@ def sender_domain_address(config: Config) -> str:
 def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, extra_routes: list[Route] | None = None) -> Starlette:
     """The Starlette app; `clock` gives the time (tests pass their own)."""
     secret = require_secret(config)
-    links = Links(config, secret)
+    links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
     topics = topic_names(config.topics)
     base_origin = _origin(config.web.base_url)

@@ -1,0 +1,239 @@
+"""Issues and the delivery ledger: what was sent to whom. Adapter over the store's engine.
+
+An issue is recorded, with its audience frozen (one ledger row per confirmed subscriber),
+in one transaction before anything is sent; its unique key (a hash of its posts) stops
+two runs or two schedulers from making two issues of the same posts. Rows are claimed
+(committed as "sending") before MAIL FROM and settled after the reply. A sender that
+dies leaves its claimed rows "sending"; they go back to "pending" once the sender is
+known dead (same host: its pid is gone; another host: its heartbeat is stale).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from .models import FeedState, Post, post_from_dict, post_to_dict
+from .schema import deliveries, feed_state, issues, senders, subscribers
+from .store import Store
+
+OPEN = ("pending", "sending", "deferred")
+STALE_HEARTBEAT = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class IssueRecord:
+    id: int
+    key: str
+    status: str
+    created_at: datetime
+    cutoff: datetime
+    finished_at: datetime | None
+    subject: str
+    posts: tuple[Post, ...]
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    subscriber_id: int | None
+    message_id: str
+    attempts: int
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Ledger:
+    """Issues, deliveries, senders and feed state, in the store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # ---- issues ----
+
+    def last_issue(self) -> IssueRecord | None:
+        with self.store.tx() as conn:
+            row = conn.execute(sa.select(issues).order_by(issues.c.id.desc()).limit(1)).first()
+        return _issue(row) if row else None
+
+    def get_issue(self, issue_id: int) -> IssueRecord | None:
+        with self.store.tx() as conn:
+            row = conn.execute(sa.select(issues).where(issues.c.id == issue_id)).first()
+        return _issue(row) if row else None
+
+    def unfinished_issue(self) -> IssueRecord | None:
+        with self.store.tx() as conn:
+            row = conn.execute(sa.select(issues).where(issues.c.status == "sending").order_by(issues.c.id).limit(1)).first()
+        return _issue(row) if row else None
+
+    def sent_post_ids(self, last: int = 60) -> frozenset[str]:
+        """The ids of the posts of the last `last` issues."""
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(issues.c.posts).order_by(issues.c.id.desc()).limit(last)).scalars().all()
+        return frozenset(p["id"] for row in rows for p in json.loads(row))
+
+    def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
+                     html: str, text: str, domain: str, state: FeedState | None) -> tuple[IssueRecord, bool]:
+        """Record the issue and freeze its audience; (the existing issue, False) if its key exists."""
+        try:
+            with self.store.tx() as conn:
+                issue_id = conn.execute(issues.insert().values(
+                    key=key, status="sending", created_at=now, cutoff=cutoff, subject=subject,
+                    posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
+                )).inserted_primary_key[0]
+                message_id = (sa.literal(f"<digest.{issue_id}.") + sa.cast(subscribers.c.id, sa.String)
+                              + sa.literal(f".{key[:10]}@{domain}>"))
+                conn.execute(deliveries.insert().from_select(
+                    ["issue_id", "subscriber_id", "status", "attempts", "next_attempt_at", "message_id", "updated_at"],
+                    sa.select(sa.literal(issue_id), subscribers.c.id, sa.literal("pending"), sa.literal(0),
+                              sa.literal(now, type_=deliveries.c.next_attempt_at.type), message_id,
+                              sa.literal(now, type_=deliveries.c.updated_at.type))
+                    .where(subscribers.c.status == "confirmed").order_by(subscribers.c.id)))
+                if state is not None:
+                    _save_state(conn, state, now)
+        except sa.exc.IntegrityError:
+            with self.store.tx() as conn:
+                row = conn.execute(sa.select(issues).where(issues.c.key == key)).one()
+            return _issue(row), False
+        issue = self.get_issue(int(issue_id))
+        assert issue is not None
+        return issue, True
+
+    def finish_if_done(self, issue_id: int, now: datetime) -> bool:
+        with self.store.tx() as conn:
+            open_rows = conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(
+                deliveries.c.issue_id == issue_id, deliveries.c.status.in_(OPEN))).scalar_one()
+            if open_rows:
+                return False
+            conn.execute(issues.update().where(issues.c.id == issue_id, issues.c.status == "sending")
+                         .values(status="done", finished_at=now))
+            return True
+
+    def counts(self, issue_id: int) -> dict[str, int]:
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(deliveries.c.status, sa.func.count()).where(
+                deliveries.c.issue_id == issue_id).group_by(deliveries.c.status)).all()
+        return {status: int(n) for status, n in rows}
+
+    def history(self) -> list[tuple[IssueRecord, dict[str, int]]]:
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(issues).order_by(issues.c.id.desc())).all()
+        return [(_issue(row), self.counts(row.id)) for row in rows]
+
+    # ---- senders ----
+
+    def register_sender(self, sender_id: str, now: datetime) -> None:
+        with self.store.tx() as conn:
+            conn.execute(senders.insert().values(id=sender_id, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=now))
+
+    def heartbeat(self, sender_id: str, now: datetime) -> None:
+        with self.store.tx() as conn:
+            conn.execute(senders.update().where(senders.c.id == sender_id).values(heartbeat_at=now))
+
+    def unregister_sender(self, sender_id: str) -> None:
+        with self.store.tx() as conn:
+            conn.execute(senders.delete().where(senders.c.id == sender_id))
+
+    def recover_stale(self, issue_id: int, now: datetime, alive: Callable[[int], bool] = pid_alive) -> int:
+        """Give the rows claimed by dead senders back; their one in-flight message may be sent twice."""
+        host = socket.gethostname()
+        with self.store.tx() as conn:
+            known = conn.execute(sa.select(senders)).all()
+            dead = {s.id for s in known if (s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT}
+            live = [s.id for s in known if s.id not in dead]
+            owner = deliveries.c.claimed_by.notin_(live) if live else sa.true()
+            result = conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id,
+                                                            deliveries.c.status == "sending", owner)
+                                  .values(status="pending", claimed_by="", updated_at=now))
+            if dead:
+                conn.execute(senders.delete().where(senders.c.id.in_(dead)))
+            return int(result.rowcount or 0)
+
+    # ---- deliveries ----
+
+    def claim(self, issue_id: int, sender_id: str, now: datetime, limit: int) -> list[Claim]:
+        """Claim up to `limit` due rows for this sender (SKIP LOCKED on PostgreSQL)."""
+        with self.store.tx() as conn:
+            due = (sa.select(deliveries.c.id).where(
+                deliveries.c.issue_id == issue_id, deliveries.c.status.in_(("pending", "deferred")),
+                deliveries.c.next_attempt_at <= now).order_by(deliveries.c.id).limit(limit))
+            if conn.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                return []
+            conn.execute(deliveries.update().where(deliveries.c.id.in_(ids), deliveries.c.status.in_(("pending", "deferred")))
+                         .values(status="sending", claimed_by=sender_id, updated_at=now))
+            rows = conn.execute(sa.select(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.message_id,
+                                          deliveries.c.attempts).where(deliveries.c.id.in_(ids),
+                                                                       deliveries.c.claimed_by == sender_id,
+                                                                       deliveries.c.status == "sending")
+                                .order_by(deliveries.c.id)).all()
+        return [Claim(r.id, r.subscriber_id, r.message_id, r.attempts) for r in rows]
+
+    def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
+               next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None:
+        """Record the outcome of one message; with `bounce`, mark that subscriber bounced."""
+        values: dict[str, Any] = {"status": status, "updated_at": now, "last_code": code, "last_reply": reply[:500],
+                                  "claimed_by": ""}
+        if attempted:
+            values["attempts"] = deliveries.c.attempts + 1
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        with self.store.tx() as conn:
+            conn.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(**values))
+            if bounce is not None:
+                conn.execute(subscribers.update().where(subscribers.c.id == bounce, subscribers.c.status == "confirmed")
+                             .values(status="bounced", updated_at=now))
+
+    def release(self, delivery_ids: Sequence[int], now: datetime) -> None:
+        """Give back claimed rows that were never attempted."""
+        if not delivery_ids:
+            return
+        with self.store.tx() as conn:
+            conn.execute(deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status == "sending")
+                         .values(status="pending", claimed_by="", updated_at=now))
+
+    def next_due(self, issue_id: int) -> datetime | None:
+        with self.store.tx() as conn:
+            return conn.execute(sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
+                deliveries.c.issue_id == issue_id, deliveries.c.status == "deferred")).scalar()
+
+    # ---- feed state ----
+
+    def feed_state(self) -> FeedState | None:
+        with self.store.tx() as conn:
+            row = conn.execute(sa.select(feed_state).where(feed_state.c.id == 1)).first()
+        return FeedState(row.url, row.etag, row.last_modified, row.moved_to) if row else None
+
+
+def _save_state(conn: sa.Connection, state: FeedState, now: datetime) -> None:
+    values = {"url": state.url, "etag": state.etag, "last_modified": state.last_modified, "moved_to": state.moved_to,
+              "checked_at": now}
+    if conn.execute(feed_state.update().where(feed_state.c.id == 1).values(**values)).rowcount == 0:
+        conn.execute(feed_state.insert().values(id=1, **values))
+
+
+def _issue(row: Any) -> IssueRecord:
+    return IssueRecord(
+        id=row.id, key=row.key, status=row.status, created_at=row.created_at, cutoff=row.cutoff,
+        finished_at=row.finished_at, subject=row.subject,
+        posts=tuple(post_from_dict(p) for p in json.loads(row.posts)), html=row.html, text=row.text,
+    )
