@@ -68,6 +68,10 @@ def connect(config: SMTPConfig) -> smtplib.SMTP:
         raise SendError(where, f"the server does not offer this: {exc}", hint="check [smtp] security") from exc
     except (socket.timeout, TimeoutError) as exc:
         raise SendError(where, f"no answer within {config.timeout_seconds:g} s", hint="check [smtp] host and port") from exc
+    except smtplib.SMTPServerDisconnected as exc:
+        if isinstance(exc.__context__, TimeoutError):  # smtplib wraps a greeting that never came
+            raise SendError(where, f"no answer within {config.timeout_seconds:g} s", hint="check [smtp] host and port") from exc
+        raise SendError(where, f"the server closed the connection: {exc}", hint="check [smtp] host, port and security") from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise SendError(where, f"cannot connect: {exc}", hint="check [smtp] host, port and security") from exc
 

@@ -1,0 +1,70 @@
+"""A sending test bed: config, a real SQLite store with subscribers, a real SMTP server."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from digest import pipeline
+from digest.config import Config, read_config
+from digest.ledger import Ledger
+from digest.models import Consent
+from digest.store import Store
+
+SECRET = "send-secret-0123456789abcdef"
+START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class Bed:
+    config: Config
+    store: Store
+    mail: Any
+    clock: list[datetime]
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.store)
+
+    def now(self) -> datetime:
+        return self.clock[0]
+
+    def advance(self, **delta: float) -> None:
+        self.clock[0] += timedelta(**delta)
+
+    def add(self, count: int, *, topics: tuple[str, ...] = (), prefix: str = "reader") -> list[int]:
+        ids = []
+        for i in range(count):
+            email = f"{prefix}{i}@example.com"
+            sub, _ = self.store.add(email, email, f"Reader {i}", topics, confirmed=True, now=START,
+                                    consent=Consent(at=START, method="cli"))
+            ids.append(sub.id)
+        return ids
+
+    def send(self, **kw: Any) -> pipeline.SendOutcome:
+        return pipeline.send_next(self.config, self.store, clock=self.now, **kw)
+
+    def statuses(self, issue_id: int = 1) -> dict[str, str]:
+        """recipient email -> ledger status"""
+        import sqlalchemy as sa
+
+        from digest.schema import deliveries, subscribers
+
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(subscribers.c.email, deliveries.c.status).join(
+                subscribers, subscribers.c.id == deliveries.c.subscriber_id).where(deliveries.c.issue_id == issue_id)).all()
+        return {email: status for email, status in rows}
+
+    def received_by(self) -> Counter[str]:
+        return Counter(r for m in self.mail.received for r in m.recipients)
+
+
+def make_bed(write_config: Any, mail_server: Any, extra_smtp: str = "", **kw: Any) -> Bed:
+    path: Path = write_config(smtp_port=mail_server.port, **kw)
+    if extra_smtp:
+        path.write_text(path.read_text().replace("timeout_seconds = 5\n", "timeout_seconds = 5\n" + extra_smtp))
+    config = read_config(path, {"DIGEST_SECRET": SECRET})
+    return Bed(config, Store.open(config.store.url), mail_server, [START])

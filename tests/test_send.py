@@ -1,0 +1,178 @@
+"""digest send against a real aiosmtpd server with injected replies; the ledger checked after each."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.errors import SendError
+from sending import Bed, make_bed
+
+
+@pytest.fixture
+def bed(write_config: Callable[..., Path], mail_server: Any) -> Iterator[Bed]:
+    b = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
+    yield b
+    b.store.close()
+
+
+def test_250_everyone_once_and_the_issue_is_done(bed: Bed) -> None:
+    bed.add(5)
+    outcome = bed.send()
+    assert outcome.report is not None and outcome.report.counts == {"sent": 5}
+    assert set(bed.statuses().values()) == {"sent"}
+    assert bed.received_by() == {f"reader{i}@example.com": 1 for i in range(5)}
+    issue = bed.ledger.last_issue()
+    assert issue is not None and issue.status == "done" and issue.finished_at == bed.now()
+    assert len(issue.posts) == 5  # the sample's posts of the 7 days before START (17 to 22 November)
+    again = bed.send()
+    assert again.no_posts and len(bed.mail.received) == 5
+
+
+def test_no_confirmed_subscriber_still_records_the_issue(bed: Bed) -> None:
+    outcome = bed.send()
+    assert outcome.report is not None and outcome.report.counts == {}
+    assert bed.ledger.last_issue().status == "done"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("stage", "reply", "status", "subscriber"), [
+    ("RCPT", "450 4.2.1 Mailbox busy", "deferred", "confirmed"),
+    ("DATA", "451 4.3.0 Local error", "deferred", "confirmed"),
+    ("RCPT", "452 4.2.2 Mailbox full", "deferred", "confirmed"),
+    ("RCPT", "552 5.2.2 Mailbox full", "deferred", "confirmed"),
+    ("RCPT", "550 5.1.1 No such user", "failed", "bounced"),
+    ("RCPT", "550 5.2.1 Mailbox disabled", "failed", "bounced"),
+    ("DATA", "554 5.6.0 Message refused", "failed", "confirmed"),
+    ("MAIL", "421 4.7.0 Try again later", "deferred", "confirmed"),
+])
+def test_reply_classes(bed: Bed, stage: str, reply: str, status: str, subscriber: str) -> None:
+    ids = bed.add(3)
+    bed.mail.handler.inject(stage, reply)
+    outcome = bed.send()
+    statuses = bed.statuses()
+    assert statuses["reader0@example.com"] == status
+    assert statuses["reader1@example.com"] == statuses["reader2@example.com"] == "sent"
+    assert bed.store.get(ids[0]).status == subscriber  # type: ignore[union-attr]
+    assert outcome.report is not None
+    assert outcome.report.remaining == (1 if status == "deferred" else 0)
+    if status == "deferred":
+        bed.advance(minutes=2)
+        retry = bed.send()
+        assert retry.resumed and retry.report is not None and retry.report.counts == {"sent": 3}
+    assert bed.received_by() == {f"reader{i}@example.com": 1 for i in range(3) if not (i == 0 and status == "failed")}
+
+
+def test_rate_limit_policy_reply_pauses_without_blaming_anyone(bed: Bed) -> None:
+    ids = bed.add(4)
+    bed.mail.handler.inject("RCPT", "550 5.7.1 Rate limit exceeded, slow down")
+    outcome = bed.send()
+    assert outcome.report is not None and "5.7.1" in outcome.report.paused
+    statuses = bed.statuses()
+    assert statuses["reader0@example.com"] == "deferred"
+    assert {statuses[f"reader{i}@example.com"] for i in (1, 2, 3)} == {"pending"}  # untouched
+    assert all(bed.store.get(i).status == "confirmed" for i in ids)  # type: ignore[union-attr]
+    assert bed.mail.received == []
+    bed.advance(minutes=2)
+    assert bed.send().report.counts == {"sent": 4}  # type: ignore[union-attr]
+
+
+def test_drop_after_the_final_dot_is_in_doubt_and_never_resent(bed: Bed) -> None:
+    bed.add(3)
+    bed.mail.handler.inject("DATA", "DROP")
+    outcome = bed.send()
+    statuses = bed.statuses()
+    assert statuses["reader0@example.com"] == "in_doubt"
+    assert statuses["reader1@example.com"] == statuses["reader2@example.com"] == "sent"
+    assert outcome.report is not None and outcome.report.remaining == 0
+    assert bed.ledger.last_issue().status == "done"  # type: ignore[union-attr]
+    bed.advance(hours=1)
+    assert bed.send().no_posts
+    assert bed.received_by()["reader0@example.com"] == 1  # it did arrive, once
+
+
+def test_421_and_disconnect_reconnects_and_continues(bed: Bed) -> None:
+    bed.add(3)
+    bed.mail.handler.inject("RCPT", "421 4.3.2 Shutting down")
+    bed.send()
+    statuses = bed.statuses()
+    assert statuses["reader0@example.com"] == "deferred"
+    assert statuses["reader1@example.com"] == statuses["reader2@example.com"] == "sent"
+
+
+def test_unsubscribed_before_the_message_gets_nothing(bed: Bed) -> None:
+    ids = bed.add(3)
+    bed.store.unsubscribe(ids[1], how="web", now=bed.now())
+    # The audience was frozen without them; now freeze first, then unsubscribe mid-send:
+    bed.send()
+    assert "reader1@example.com" not in bed.statuses()
+    assert bed.received_by()["reader1@example.com"] == 0
+
+
+def test_unsubscribe_during_a_slow_send(write_config: Callable[..., Path], mail_server: Any) -> None:
+    bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
+    ids = bed.add(20)
+    mail_server.handler.data_delay = 0.05
+    done = threading.Event()
+
+    def unsubscribe_when_started() -> None:
+        while len(mail_server.received) < 3:
+            if done.wait(0.01):
+                return
+        bed.store.unsubscribe(ids[-1], how="one-click", now=bed.now())
+
+    watcher = threading.Thread(target=unsubscribe_when_started)
+    watcher.start()
+    bed.send()
+    done.set()
+    watcher.join()
+    assert bed.statuses()["reader19@example.com"] == "skipped"
+    assert bed.received_by()["reader19@example.com"] == 0
+    assert sum(bed.received_by().values()) == 19
+    bed.store.close()
+
+
+def test_topics_choose_the_sections_and_empty_ones_are_skipped(bed: Bed) -> None:
+    bed.add(1, prefix="all")
+    bed.add(1, topics=("Networking",), prefix="net")
+    outcome = bed.send()
+    assert outcome.report is not None and outcome.report.counts == {"sent": 2}
+    by = {m.recipients[0]: m.message for m in bed.mail.received}
+    net = by["net0@example.com"].get_body(("plain",)).get_content()
+    full = by["all0@example.com"].get_body(("plain",)).get_content()
+    assert "== Networking ==" in net and "== Interviews ==" not in net and "== Interviews ==" in full
+    assert "Have a question?" in net  # the answered questions belong to everyone
+
+
+def test_a_server_that_never_greets_is_an_error_and_loses_nothing(write_config: Callable[..., Path], mail_server: Any) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    path = write_config(smtp_port=silent.getsockname()[1])
+    path.write_text(path.read_text().replace("timeout_seconds = 5\n", "timeout_seconds = 1\n"))
+    from digest.config import read_config
+    from digest.store import Store
+    from sending import SECRET, START, Bed
+
+    config = read_config(path, {"DIGEST_SECRET": SECRET})
+    bed = Bed(config, Store.open(config.store.url), mail_server, [START])
+    try:
+        bed.add(2)
+        with pytest.raises(SendError, match="no answer within 1 s"):
+            bed.send()
+        assert set(bed.statuses().values()) == {"pending"}
+        assert bed.ledger.unfinished_issue() is not None
+    finally:
+        silent.close()
+        bed.store.close()
+
+
+def test_dry_run_builds_every_message_and_records_nothing(bed: Bed) -> None:
+    bed.add(4)
+    outcome = bed.send(dry_run=True)
+    assert outcome.dry_run_messages == 4 and outcome.dry_run_bytes > 4 * 10_000
+    assert bed.ledger.last_issue() is None and bed.mail.received == []
