@@ -39,10 +39,10 @@ def tls_context(config: SMTPConfig) -> ssl.SSLContext:
 def connect(config: SMTPConfig) -> smtplib.SMTP:
     """An open, greeted, secured and logged-in SMTP connection, or SendError."""
     where = f"{config.host}:{config.port}"
+    client: smtplib.SMTP | None = None
     try:
         if config.security == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                config.host, config.port, timeout=config.timeout_seconds, context=tls_context(config))
+            client = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_seconds, context=tls_context(config))
         else:
             client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
             client.ehlo()
@@ -52,28 +52,46 @@ def connect(config: SMTPConfig) -> smtplib.SMTP:
         client.ehlo_or_helo_if_needed()
         if config.username:
             if config.password is None:
-                client.close()
                 raise SendError(where, f"no password: set the environment variable {config.password_env or '([smtp] password_env)'}")
-            client.login(config.username, config.password)
+            _login(client, config.username, config.password)
         return client
-    except SendError:
-        raise
-    except ssl.SSLCertVerificationError as exc:
-        raise SendError(where, f"TLS certificate not trusted: {exc.verify_message}",
-                        hint="fix the server's certificate or set [smtp] ca_file") from exc
-    except smtplib.SMTPAuthenticationError as exc:
-        raise SendError(where, f"login refused: {exc.smtp_code} {_text(exc.smtp_error)}",
-                        hint="check [smtp] username and the password variable") from exc
-    except smtplib.SMTPNotSupportedError as exc:
-        raise SendError(where, f"the server does not offer this: {exc}", hint="check [smtp] security") from exc
-    except (socket.timeout, TimeoutError) as exc:
-        raise SendError(where, f"no answer within {config.timeout_seconds:g} s", hint="check [smtp] host and port") from exc
-    except smtplib.SMTPServerDisconnected as exc:
-        if isinstance(exc.__context__, TimeoutError):  # smtplib wraps a greeting that never came
-            raise SendError(where, f"no answer within {config.timeout_seconds:g} s", hint="check [smtp] host and port") from exc
-        raise SendError(where, f"the server closed the connection: {exc}", hint="check [smtp] host, port and security") from exc
-    except (OSError, smtplib.SMTPException) as exc:
-        raise SendError(where, f"cannot connect: {exc}", hint="check [smtp] host, port and security") from exc
+    except BaseException as exc:
+        if client is not None:
+            client.close()
+        if isinstance(exc, SendError) or not isinstance(exc, Exception):
+            raise
+        raise _translate(exc, config, where) from exc
+
+
+def _translate(exc: Exception, config: SMTPConfig, where: str) -> SendError:
+    """The SendError that explains a failure to connect, secure or log in."""
+    waited = f"no answer within {config.timeout_seconds:g} s"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return SendError(where, f"TLS certificate not trusted: {exc.verify_message}",
+                         hint="fix the server's certificate or set [smtp] ca_file")
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return SendError(where, f"login refused: {exc.smtp_code} {_text(exc.smtp_error)}",
+                         hint="check [smtp] username and the password variable")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return SendError(where, f"the server does not offer this: {exc}", hint="check [smtp] security")
+    if isinstance(exc, (socket.timeout, TimeoutError)) or (
+            isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError)):
+        return SendError(where, waited, hint="check [smtp] host and port")  # smtplib wraps a greeting that never came
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return SendError(where, f"the server closed the connection: {exc}", hint="check [smtp] host, port and security")
+    return SendError(where, f"cannot connect: {exc}", hint="check [smtp] host, port and security")
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    """One AUTH attempt with the best mechanism both sides know. smtplib's login() tries the
+    next mechanism after a refusal, which repeats a wrong password (and hung against aiosmtpd)."""
+    offered = (client.esmtp_features.get("auth") or "").upper().split()
+    client.user, client.password = username, password
+    for mechanism, method in (("PLAIN", client.auth_plain), ("LOGIN", client.auth_login)):
+        if mechanism in offered:
+            client.auth(mechanism, method, initial_response_ok=True)
+            return
+    raise smtplib.SMTPNotSupportedError(f"no AUTH mechanism we know (the server offers: {' '.join(offered) or 'none'})")
 
 
 def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, data_timeout: float) -> Reply:
