@@ -128,14 +128,20 @@ class Deliverer:
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
         try:
-            recovered = self.ledger.recover_stale(self.issue.id, self.clock())
-            if recovered:
-                log.warning("issue %s: %s messages claimed by a sender that died go out again", self.issue.id, recovered)
-            workers = [threading.Thread(target=self._work, name=f"smtp-{i}") for i in range(self.config.smtp.connections)]
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
+            while True:
+                recovered = self.ledger.recover_stale(self.issue.id, self.clock())
+                if recovered:
+                    log.warning("issue %s: %s messages claimed by a sender that died go out again", self.issue.id, recovered)
+                workers = [threading.Thread(target=self._work, args=(f"{self.sender_id}/{i}",), name=f"smtp-{i}")
+                           for i in range(self.config.smtp.connections)]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+                # Another live sender may still hold rows: wait for it (or for it to die).
+                if self.stop.is_set() or not self.ledger.counts(self.issue.id).get("sending"):
+                    break
+                time.sleep(0.5)
         finally:
             self.stop.set()
             self.ledger.unregister_sender(self.sender_id)
@@ -151,11 +157,11 @@ class Deliverer:
             except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one may work
                 log.exception("heartbeat failed")
 
-    def _work(self) -> None:
+    def _work(self, claimer: str) -> None:
         client: smtplib.SMTP | None = None
         try:
             while not self.stop.is_set():
-                claims = self.ledger.claim(self.issue.id, self.sender_id, self.clock(), CLAIM_BATCH)
+                claims = self.ledger.claim(self.issue.id, claimer, self.clock(), CLAIM_BATCH)
                 if not claims:
                     return
                 for i, claim in enumerate(claims):

@@ -158,7 +158,8 @@ class Ledger:
             known = conn.execute(sa.select(senders)).all()
             dead = {s.id for s in known if (s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT}
             live = [s.id for s in known if s.id not in dead]
-            owner = deliveries.c.claimed_by.notin_(live) if live else sa.true()
+            # claimed_by is "<sender id>/<connection>": a row is orphaned unless a live sender holds it
+            owner = sa.not_(sa.or_(*(deliveries.c.claimed_by.like(f"{i}/%") for i in live))) if live else sa.true()
             result = conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id,
                                                             deliveries.c.status == "sending", owner)
                                   .values(status="pending", claimed_by="", updated_at=now))
@@ -168,37 +169,27 @@ class Ledger:
 
     # ---- deliveries ----
 
-    def claim(self, issue_id: int, sender_id: str, now: datetime, limit: int) -> list[Claim]:
-        """Claim up to `limit` due rows for this sender (SKIP LOCKED on PostgreSQL)."""
+    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int) -> list[Claim]:
+        """Claim up to `limit` due rows for one connection of a sender, "<sender id>/<n>":
+        pending rows in id order, then deferred rows whose time has come. One UPDATE ...
+        RETURNING each; on PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED, so
+        several senders split the work."""
+        claims: list[Claim] = []
         with self.store.tx() as conn:
-            due = (sa.select(deliveries.c.id).where(
-                deliveries.c.issue_id == issue_id, deliveries.c.status.in_(("pending", "deferred")),
-                deliveries.c.next_attempt_at <= now).order_by(deliveries.c.id).limit(limit))
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            ids = list(conn.execute(due).scalars())
-            if not ids:
-                return []
-            conn.execute(deliveries.update().where(deliveries.c.id.in_(ids), deliveries.c.status.in_(("pending", "deferred")))
-                         .values(status="sending", claimed_by=sender_id, updated_at=now))
-            rows = conn.execute(sa.select(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.message_id,
-                                          deliveries.c.attempts).where(deliveries.c.id.in_(ids),
-                                                                       deliveries.c.claimed_by == sender_id,
-                                                                       deliveries.c.status == "sending")
-                                .order_by(deliveries.c.id)).all()
-        return [Claim(r.id, r.subscriber_id, r.message_id, r.attempts) for r in rows]
+            for statement in (_CLAIM_PENDING, _CLAIM_DUE):
+                if len(claims) >= limit:
+                    break
+                rows = conn.execute(statement[conn.dialect.name == "postgresql"], {
+                    "issue": issue_id, "claimer": claimer, "now": now, "n": limit - len(claims)}).all()
+                claims += [Claim(r.id, r.subscriber_id, r.message_id, r.attempts) for r in rows]
+        return sorted(claims, key=lambda c: c.delivery_id)
 
     def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
                next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None:
         """Record the outcome of one message; with `bounce`, mark that subscriber bounced."""
-        values: dict[str, Any] = {"status": status, "updated_at": now, "last_code": code, "last_reply": reply[:500],
-                                  "claimed_by": ""}
-        if attempted:
-            values["attempts"] = deliveries.c.attempts + 1
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = next_attempt_at
         with self.store.tx() as conn:
-            conn.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(**values))
+            conn.execute(_SETTLE, {"delivery": delivery_id, "status": status, "now": now, "code": code, "reply": reply[:500],
+                                   "add": 1 if attempted else 0, "next": next_attempt_at})
             if bounce is not None:
                 conn.execute(subscribers.update().where(subscribers.c.id == bounce, subscribers.c.status == "confirmed")
                              .values(status="bounced", updated_at=now))
@@ -222,6 +213,32 @@ class Ledger:
         with self.store.tx() as conn:
             row = conn.execute(sa.select(feed_state).where(feed_state.c.id == 1)).first()
         return FeedState(row.url, row.etag, row.last_modified, row.moved_to) if row else None
+
+
+def _claim_statement(status: str, *, due: bool, locked: bool) -> sa.Update:
+    pick = (sa.select(deliveries.c.id)
+            .where(deliveries.c.issue_id == sa.bindparam("issue"), deliveries.c.status == status)
+            .order_by(deliveries.c.id).limit(sa.bindparam("n")))
+    if due:
+        pick = pick.where(deliveries.c.next_attempt_at <= sa.bindparam("now", type_=deliveries.c.next_attempt_at.type))
+    if locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return (deliveries.update().where(deliveries.c.id.in_(pick.scalar_subquery()), deliveries.c.status == status)
+            .values(status="sending", claimed_by=sa.bindparam("claimer"),
+                    updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
+            .returning(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.message_id, deliveries.c.attempts))
+
+
+# Built once: building SQLAlchemy expressions per message cost more than running them.
+# Index [True] is the PostgreSQL form (FOR UPDATE SKIP LOCKED).
+_CLAIM_PENDING = (_claim_statement("pending", due=False, locked=False), _claim_statement("pending", due=False, locked=True))
+_CLAIM_DUE = (_claim_statement("deferred", due=True, locked=False), _claim_statement("deferred", due=True, locked=True))
+_SETTLE = deliveries.update().where(deliveries.c.id == sa.bindparam("delivery")).values(
+    status=sa.bindparam("status"), updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type),
+    last_code=sa.bindparam("code"), last_reply=sa.bindparam("reply"), claimed_by="",
+    attempts=deliveries.c.attempts + sa.bindparam("add"),
+    next_attempt_at=sa.func.coalesce(sa.bindparam("next", type_=deliveries.c.next_attempt_at.type),
+                                     deliveries.c.next_attempt_at))
 
 
 def _save_state(conn: sa.Connection, state: FeedState, now: datetime) -> None:

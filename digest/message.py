@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import html
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,9 +38,16 @@ class Recipient:
     archive_url: str = ""
 
 
+Segments = tuple[tuple[bool, str], ...]  # (is a placeholder, pre-encoded text or the placeholder)
+
+
 @dataclass(frozen=True, slots=True)
 class MessageTemplate:
-    """The parts of an issue's email that are the same for every recipient."""
+    """The parts of an issue's email that are the same for every recipient.
+
+    `text_qp` and `html_qp` are the two bodies quoted-printable-encoded once, cut at the
+    placeholders: each message encodes only its own short values (see _join_qp).
+    """
 
     head: str
     html: str
@@ -47,6 +55,8 @@ class MessageTemplate:
     boundary: str
     unsubscribe_mailto: str = ""
     one_click: bool = True
+    text_qp: Segments = ()
+    html_qp: Segments = ()
 
 
 def address_header(name: str, email: str) -> str:
@@ -106,21 +116,52 @@ def prepare_message(
         text=rendered.text,
         boundary=boundary,
         unsubscribe_mailto=unsubscribe_mailto,
+        text_qp=_encode_segments(rendered.text),
+        html_qp=_encode_segments(rendered.html),
     )
 
 
-def personalise(template_text: str, recipient: Recipient, *, as_html: bool) -> str:
-    """The issue text or HTML with the recipient's greeting and links in place."""
-    greeting = f"Hi {clean_line(recipient.name)[:_MAX_NAME]}," if clean_line(recipient.name) else "Hello,"
+_MARKERS = re.compile("|".join(re.escape(getattr(PLACEHOLDERS, f)) for f in PLACEHOLDERS.__dataclass_fields__))
+
+
+def _encode_segments(body: str) -> Segments:
+    """The body's static text QP-encoded once, with the placeholders left to fill."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    out: list[tuple[bool, str]] = []
+    last = 0
+    for m in _MARKERS.finditer(body):
+        out.append((False, _qp_exact(body[last:m.start()])))
+        out.append((True, m.group(0)))
+        last = m.end()
+    out.append((False, _qp_exact(body[last:])))
+    return tuple(out)
+
+
+def _join_qp(segments: Segments, values: dict[str, str]) -> str:
+    """The encoded body with each placeholder's value encoded between soft line breaks
+    ("=" CRLF, which decoding removes), so that no line grows past 76 characters."""
+    parts = []
+    for is_marker, text in segments:
+        parts.append(f"={CRLF}{_qp_exact(values[text])}={CRLF}" if is_marker else text)
+    return "".join(parts)
+
+
+def _values(recipient: Recipient, *, as_html: bool) -> dict[str, str]:
+    name = clean_line(recipient.name)[:_MAX_NAME]
     values = {
-        PLACEHOLDERS.greeting: greeting,
+        PLACEHOLDERS.greeting: f"Hi {name}," if name else "Hello,",
         PLACEHOLDERS.unsubscribe_url: recipient.unsubscribe_url,
         PLACEHOLDERS.preferences_url: recipient.preferences_url,
         PLACEHOLDERS.archive_url: recipient.archive_url,
     }
+    return {k: html.escape(v, quote=True) for k, v in values.items()} if as_html else values
+
+
+def personalise(template_text: str, recipient: Recipient, *, as_html: bool) -> str:
+    """The issue text or HTML with the recipient's greeting and links in place."""
     out = template_text
-    for marker, value in values.items():
-        out = out.replace(marker, html.escape(value, quote=True) if as_html else value)
+    for marker, value in _values(recipient, as_html=as_html).items():
+        out = out.replace(marker, value)
     return out
 
 
@@ -142,8 +183,8 @@ def build_message(template: MessageTemplate, recipient: Recipient, *, message_id
         if recipient.unsubscribe_url and template.one_click:
             headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     headers.append(f'Content-Type: multipart/alternative; boundary="{template.boundary}"')
-    text = _qp(personalise(template.text, recipient, as_html=False))
-    body = _qp(personalise(template.html, recipient, as_html=True))
+    text = _join_qp(template.text_qp, _values(recipient, as_html=False))
+    body = _join_qp(template.html_qp, _values(recipient, as_html=True))
     b = template.boundary
     parts = (
         template.head + CRLF.join(headers) + CRLF + CRLF
@@ -174,9 +215,9 @@ def _header_url(url: str) -> str:
     return url
 
 
-def _qp(text: str) -> str:
-    """Quoted-printable with CRLF soft breaks: b2a_qp picks CRLF only when the data's first
-    line ending is CRLF, so every text is given one."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").replace("\n", "\r\n") + "\r\n"
+def _qp_exact(text: str) -> str:
+    """Quoted-printable of `text`, every character kept, CRLF line breaks. b2a_qp picks CRLF
+    soft breaks only when the data's first line ending is CRLF, so one is added and removed."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n") + "\r\n"
     encoded = binascii.b2a_qp(data.encode("utf-8", "replace"), quotetabs=False, istext=True, header=False).decode("ascii")
     return encoded.removesuffix("\r\n")

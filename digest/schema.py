@@ -93,7 +93,8 @@ deliveries = sa.Table(
     sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
-    sa.Index("ix_deliveries_work", "issue_id", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_queue", "issue_id", "status", "id"),
+    sa.Index("ix_deliveries_due", "issue_id", "status", "next_attempt_at"),
 )
 
 senders = sa.Table(

@@ -106,7 +106,7 @@ class Store:
 
     def get(self, subscriber_id: int) -> Subscriber | None:
         with self.tx() as conn:
-            row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+            row = conn.execute(_BY_ID, {"subscriber": subscriber_id}).first()
         return _subscriber(row) if row else None
 
     def find(self, email_key: str) -> Subscriber | None:
@@ -259,6 +259,9 @@ class Store:
         if batch:
             flush()
         return ImportCounts(counts.added, counts.existing, duplicates)
+
+
+_BY_ID = sa.select(subscribers).where(subscribers.c.id == sa.bindparam("subscriber"))  # built once: the send reads it per message
 
 
 def _locked(query: sa.Select[Any], conn: Connection) -> sa.Select[Any]:

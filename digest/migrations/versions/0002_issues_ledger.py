@@ -44,7 +44,9 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
     )
-    op.create_index("ix_deliveries_work", "deliveries", ["issue_id", "status", "next_attempt_at"])
+    # Claims read pending rows in id order, and due deferred rows by time: one index each.
+    op.create_index("ix_deliveries_queue", "deliveries", ["issue_id", "status", "id"])
+    op.create_index("ix_deliveries_due", "deliveries", ["issue_id", "status", "next_attempt_at"])
     op.create_table(
         "senders",
         sa.Column("id", sa.String(100), primary_key=True),
