@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: preview test bench clean
+.PHONY: preview test bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(BIN)/python bench/preview.py
+	$(BIN)/python bench/send.py
+	$(BIN)/python bench/subscribers_import.py
+
+# A quick run of the send benchmark (tiny N), so that CI notices when it breaks.
+bench-smoke: $(VENV)/.test
+	$(BIN)/python bench/send.py --n 200 --memory-n 0 --naive-n 10
 
 clean:
 	rm -rf $(VENV) out outbox .pytest_cache

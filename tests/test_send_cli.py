@@ -1,0 +1,95 @@
+"""`digest send` and `digest history` from the command line: summaries and exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Run
+
+
+@pytest.fixture
+def cfg(write_config: Callable[..., Path], mail_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DIGEST_SECRET", "cli-secret-0123456789abcdef")
+    path = write_config(smtp_port=mail_server.port)
+    path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    return path
+
+
+def add(run_cli: Callable[..., Run], cfg: Path, *emails: str) -> None:
+    for email in emails:
+        assert run_cli("subscribers", "add", email, "--confirmed", "--config", cfg).code == 0
+
+
+def test_send_history_and_nothing_new(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    assert run_cli("history", "--config", cfg).out == "No issue sent yet.\n"
+    add(run_cli, cfg, "a@example.com", "b@example.com")
+    dry = run_cli("send", "--dry-run", "--config", cfg)
+    assert dry.code == 0 and dry.out.startswith("Dry run: built 2 messages") and mail_server.received == []
+    sent = run_cli("send", "--yes", "--config", cfg)
+    assert sent.code == 0, sent.err
+    assert sent.out == "Issue 1: 2 sent.\n"
+    assert len(mail_server.received) == 2
+    again = run_cli("send", "--yes", "--config", cfg)
+    assert again.code == 0 and again.out == "No new posts since the last issue: nothing sent.\n"
+    history = run_cli("history", "--config", cfg).out.splitlines()
+    assert len(history) == 1 and history[0].startswith("#1  ") and "done" in history[0]
+    assert "14 posts  2 delivered / 0 failed / 0 pending" in history[0]
+
+
+def test_transient_failures_exit_75_and_the_next_run_finishes(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    add(run_cli, cfg, "a@example.com", "b@example.com")
+    mail_server.handler.inject("RCPT", "451 4.3.0 Try later")
+    first = run_cli("send", "--yes", "--config", cfg)
+    assert first.code == 75
+    assert first.out == "Issue 1: 1 sent, 1 deferred.\n"
+    assert "1 messages wait for the next run." in first.err
+    assert "1 pending" in run_cli("history", "--config", cfg).out
+
+
+def test_paused_send(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    add(run_cli, cfg, "a@example.com")
+    mail_server.handler.inject("MAIL", "550 5.7.1 Sender blocked")
+    result = run_cli("send", "--yes", "--config", cfg)
+    assert result.code == 75 and "Paused: the server refused us: 550 5.7.1 Sender blocked" in result.err
+
+
+def test_smtp_down_is_one_error_line_and_the_issue_waits(cfg: Path, run_cli: Callable[..., Run]) -> None:
+    from mailserver import free_port
+
+    add(run_cli, cfg, "a@example.com")
+    cfg.write_text(cfg.read_text().replace("[smtp]\nhost = \"127.0.0.1\"\nport = ", f"[smtp]\nhost = \"127.0.0.1\"\nport = {free_port()}\n#"))
+    result = run_cli("send", "--yes", "--config", cfg)
+    assert result.code == 5 and result.err.startswith("Error: SMTP 127.0.0.1:") and "Traceback" not in result.err
+    assert "0 delivered / 0 failed / 1 pending" in run_cli("history", "--config", cfg).out
+
+
+def test_send_needs_the_secret(cfg: Path, run_cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIGEST_SECRET")
+    result = run_cli("send", "--yes", "--config", cfg)
+    assert result.code == 3 and "the environment variable DIGEST_SECRET ([web] secret_env) is not set" in result.err
+
+
+def test_the_next_send_asks_the_feed_conditionally(cfg: Path, run_cli: Callable[..., Run], feed_server: Any) -> None:
+    from http.server import BaseHTTPRequestHandler
+
+    from conftest import ROOT, Reply
+
+    body = (ROOT / "examples" / "sample-feed.xml").read_bytes()
+
+    def route(handler: BaseHTTPRequestHandler) -> Reply:
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Reply(304)
+        return Reply(body=body, headers={"ETag": '"v1"', "Content-Type": "application/atom+xml"})
+
+    url = feed_server.serve("/feeds/posts/default", route)
+    cfg.write_text(cfg.read_text().replace(str(ROOT / "examples" / "sample-feed.xml"), url))
+    add(run_cli, cfg, "a@example.com")
+    assert run_cli("send", "--yes", "--config", cfg).code == 0
+    again = run_cli("send", "--yes", "--config", cfg)
+    assert again.out == "No new posts since the last issue (the feed has not changed): nothing sent.\n"
+    assert feed_server.requests[-1][1].get("if-none-match") == '"v1"'
+    assert "max-results=25" in feed_server.requests[0][0]
