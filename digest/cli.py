@@ -135,17 +135,29 @@ def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
     """Send the next issue to every confirmed subscriber (or finish an interrupted one)."""
     from .store import Store
 
+    import signal
+    import threading
+
     store = Store.open(config.store.url)
+    cancel = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        click.echo("Stopping: the messages in flight settle, the rest wait for the next run.", err=True)
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with SendProgress() as progress:
-            def confirm(issue: Any, audience: int) -> None:
-                if not yes and not dry_run and sys.stdin.isatty():
-                    click.confirm(f"Send issue {issue.id} \"{issue.subject}\" to {audience} subscribers?", abort=True)
+            def confirm(subject: str, audience: int) -> None:
+                if not yes and sys.stdin.isatty():
+                    click.confirm(f"Send \"{subject}\" to {audience} subscribers?", abort=True)
                 progress.start(audience)
 
             outcome = pipeline.send_next(config, store, clock=_now, feed=feed, dry_run=dry_run,
-                                         progress=progress.advance, on_issue=confirm)
+                                         progress=progress.advance, on_issue=confirm, cancel=cancel)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         store.close()
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -199,20 +211,98 @@ def history(config: Config) -> None:
 @with_config
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-def serve(config: Config, host: str, port: int) -> None:
-    """Serve the subscribe, confirm, unsubscribe and preferences pages."""
-    import uvicorn
+@click.option("--no-scheduler", is_flag=True, help="Serve the pages only; send nothing on schedule.")
+def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
+    """Serve the web pages and send the newsletter every week on [schedule]."""
+    import logging
+    import threading
+    from contextlib import asynccontextmanager
+    from collections.abc import AsyncIterator
 
+    import uvicorn
+    from starlette.concurrency import run_in_threadpool
+
+    from .schedule import WeeklySender
     from .store import Store
+    from .tokens import require_secret
     from .web import create_app
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log = logging.getLogger("digest.serve")
+    require_secret(config)
     store = Store.open(config.store.url)
+    cancel = threading.Event()
+    weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: pipeline.run_logged(config, cancel=cancel))
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        if weekly is not None:
+            decision = pipeline.start_decision(config, store, _now())
+            weekly.start()
+            log.info("on start: %s", decision.reason)
+            if decision.send_now:
+                weekly.run_now()
+            log.info("next weekly send: %s", weekly.next_run_time())
+        yield
+        cancel.set()  # a send in progress settles its message in flight and stops
+        if weekly is not None:
+            await run_in_threadpool(weekly.shutdown)
+        log.info("stopped")
+
     try:
-        app = create_app(config, store)
-        click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})")
+        app = create_app(config, store, lifespan=lifespan)
+        click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
+                   + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}"))
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
     finally:
         store.close()
+
+
+@cli.command()
+@with_config
+def status(config: Config) -> None:
+    """The next scheduled send, the last issue and its counts, the feed's state."""
+    from zoneinfo import ZoneInfo
+
+    from .ledger import Ledger
+    from .models import STATUSES
+    from .schedule import next_run
+    from .store import Store
+
+    now = _now()
+    zone = ZoneInfo(config.schedule.timezone)
+    upcoming = next_run(config.schedule, now).astimezone(zone)
+    days = (upcoming - now).total_seconds() / 86400
+    click.echo(f"Next send: {upcoming:%a %d %b %Y %H:%M} {config.schedule.timezone} (in {days:.1f} days), "
+               "when `digest serve` runs")
+    store = Store.open(config.store.url)
+    try:
+        ledger = Ledger(store)
+        last, unfinished, state = ledger.last_issue(), ledger.unfinished_issue(), ledger.feed_state()
+        counts = {s: store.count(s) for s in STATUSES}
+        if last is None:
+            click.echo("Last issue: none yet")
+        else:
+            c = ledger.counts(last.id)
+            waiting = sum(c.get(k, 0) for k in ("pending", "sending", "deferred"))
+            click.echo(f"Last issue: #{last.id} of {last.created_at:%Y-%m-%d %H:%M} UTC, {last.status}: "
+                       f"{c.get('sent', 0)} delivered / {c.get('failed', 0)} failed / {waiting} pending"
+                       f"{' / ' + str(c['in_doubt']) + ' in doubt' if c.get('in_doubt') else ''}; {last.subject}")
+        if unfinished is not None and unfinished is not last:
+            click.echo(f"Unfinished issue: #{unfinished.id} (digest send finishes it)")
+    finally:
+        store.close()
+    if state is None:
+        click.echo(f"Feed: {config.feed.url} (not fetched by a send yet)")
+    else:
+        validators = ", ".join(v for v in (f"ETag {state.etag}" if state.etag else "",
+                                          f"Last-Modified {state.last_modified}" if state.last_modified else "") if v)
+        click.echo(f"Feed: {state.url}{'; ' + validators if validators else ''}")
+        if state.moved_to:
+            click.echo(f"Warning: the feed moved permanently to {state.moved_to}: update [feed] url in config.toml", err=True)
+    click.echo("Subscribers: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES))
 
 
 @cli.command()

@@ -20,7 +20,7 @@ from .errors import ConfigError
 
 T = TypeVar("T")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CRON = re.compile(r"^(?P<day>[a-z]{3})[a-z]*\s+(?P<hour>\d{1,2}):(?P<minute>\d{2})$")
+_CRON = re.compile(r"^(?P<day>[a-z]{3})[a-z]*\s+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?$")
 
 
 @dataclass(frozen=True)
@@ -77,16 +77,14 @@ class ScheduleConfig:
     max_late_hours: float = 48.0
 
     @property
-    def day(self) -> str:
-        return _parse_cron("", self.cron)[0]
+    def weekday(self) -> int:
+        """Monday is 0, as datetime.weekday() counts."""
+        return DAYS.index(_parse_cron("", self.cron)[0])
 
     @property
-    def hour(self) -> int:
-        return _parse_cron("", self.cron)[1]
-
-    @property
-    def minute(self) -> int:
-        return _parse_cron("", self.cron)[2]
+    def time_of_day(self) -> tuple[int, int, int]:
+        """(hour, minute, second) of the weekly send."""
+        return _parse_cron("", self.cron)[1:]
 
 
 @dataclass(frozen=True)
@@ -271,7 +269,7 @@ def _topics(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _parse_cron(where: str, cron: str) -> tuple[str, int, int]:
+def _parse_cron(where: str, cron: str) -> tuple[str, int, int, int]:
     m = _CRON.match(cron.strip().lower())
     if not m or m.group("day") not in DAYS or not cron.strip().lower().startswith(m.group("day")):
         raise ConfigError(where, f"[schedule] cron has value {cron!r}, not a day and a time like 'mon 07:00'")
@@ -279,10 +277,10 @@ def _parse_cron(where: str, cron: str) -> tuple[str, int, int]:
     long_names = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     if full not in DAYS and full not in long_names:
         raise ConfigError(where, f"[schedule] cron has value {cron!r}: '{full}' is not a day name")
-    hour, minute = int(m.group("hour")), int(m.group("minute"))
-    if hour > 23 or minute > 59:
+    hour, minute, second = int(m.group("hour")), int(m.group("minute")), int(m.group("second") or 0)
+    if hour > 23 or minute > 59 or second > 59:
         raise ConfigError(where, f"[schedule] cron has value {cron!r}: no such time of day")
-    return m.group("day"), hour, minute
+    return m.group("day"), hour, minute, second
 
 
 def _check(built: dict[str, Any], where: str) -> None:

@@ -45,7 +45,7 @@ class SendReport:
     issue_id: int
     counts: dict[str, int] = field(default_factory=dict)
     paused: str = ""
-    error: str = ""
+    cancelled: bool = False
 
     @property
     def remaining(self) -> int:
@@ -108,7 +108,8 @@ class Deliverer:
     """Runs the send of one issue to the end, a pause or an error."""
 
     def __init__(self, config: Config, store: Store, issue: IssueRecord, *, secret: str, clock: Clock,
-                 progress: Callable[[str], None] | None = None, signer: Signer | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, signer: Signer | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.config, self.store, self.issue, self.clock = config, store, issue, clock
         self.ledger = Ledger(store)
         self.links = Links(config.web.base_url, secret)
@@ -119,6 +120,7 @@ class Deliverer:
         self.sender = parseaddr(config.newsletter.from_)[1]
         self.sender_id = f"{secrets.token_hex(6)}"
         self.stop = threading.Event()
+        self.cancel = cancel or threading.Event()  # set from outside (SIGTERM): settle what is in flight, stop
         self.paused = ""
         self.error: SendError | None = None
         self.lock = threading.Lock()
@@ -139,16 +141,20 @@ class Deliverer:
                 for w in workers:
                     w.join()
                 # Another live sender may still hold rows: wait for it (or for it to die).
-                if self.stop.is_set() or not self.ledger.counts(self.issue.id).get("sending"):
+                if self.halted() or not self.ledger.counts(self.issue.id).get("sending"):
                     break
-                time.sleep(0.5)
+                self.cancel.wait(0.5)
         finally:
             self.stop.set()
             self.ledger.unregister_sender(self.sender_id)
         self.ledger.finish_if_done(self.issue.id, self.clock())
         if self.error is not None and not self.paused:
             raise self.error
-        return SendReport(self.issue.id, self.ledger.counts(self.issue.id), paused=self.paused)
+        return SendReport(self.issue.id, self.ledger.counts(self.issue.id), paused=self.paused,
+                          cancelled=self.cancel.is_set())
+
+    def halted(self) -> bool:
+        return self.stop.is_set() or self.cancel.is_set()
 
     def _heartbeat(self) -> None:
         while not self.stop.wait(10):
@@ -160,12 +166,12 @@ class Deliverer:
     def _work(self, claimer: str) -> None:
         client: smtplib.SMTP | None = None
         try:
-            while not self.stop.is_set():
+            while not self.halted():
                 claims = self.ledger.claim(self.issue.id, claimer, self.clock(), CLAIM_BATCH)
                 if not claims:
                     return
                 for i, claim in enumerate(claims):
-                    if self.stop.is_set():
+                    if self.halted():
                         self.ledger.release([c.delivery_id for c in claims[i:]], self.clock())
                         return
                     try:

@@ -4,15 +4,17 @@ Layer 3: may do I/O through the adapters; prints nothing (cli.py does).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+import logging
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .config import Config
 from .delivery import Deliverer, SendReport, Variants
-from .errors import ConfigError, InputError
+from .errors import ConfigError, DigestError, InputError
 from .fetch import FetchOptions, fetch_feed
 from .group import group_posts
 from .inline import inline_css
@@ -21,12 +23,14 @@ from .ledger import IssueRecord, Ledger
 from .models import FeedState, FetchResult, IssueContent, Post, RenderedIssue
 from .parse import ParseOptions
 from .render import make_environment, render_issue
+from .schedule import StartDecision, decide_on_start
 from .select import select_posts, sort_posts
 from .sign import Signer
 from .store import Store
 from .tokens import Links, require_secret
 
 GMAIL_CLIP_BYTES = 102_000
+log = logging.getLogger("digest.send")
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,8 @@ class SendOutcome:
 
 def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], feed: str | None = None,
               dry_run: bool = False, progress: Callable[[str], None] | None = None,
-              on_issue: Callable[[IssueRecord, int], None] | None = None) -> SendOutcome:
+              on_issue: Callable[[str, int], None] | None = None,
+              cancel: threading.Event | None = None) -> SendOutcome:
     """Finish an unfinished issue, else build the next one and send it to every confirmed subscriber."""
     secret = require_secret(config)
     signer = load_signer(config)
@@ -199,6 +204,8 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         warnings = built.fetched.warnings
         if dry_run:
             return _dry_run(config, store, built, secret, now, signer)
+        if on_issue is not None:  # may abort: nothing is recorded yet
+            on_issue(built.rendered.subject, store.count("confirmed"))
         archive = personalise(built.template.html, archive_recipient(config), as_html=True)
         issue, _ = ledger.create_issue(
             key=issue_key(posts), now=now, cutoff=max((p.date for p in posts if p.date), default=now),
@@ -207,9 +214,10 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
             domain=sender_domain(config.newsletter.from_), state=built.fetched.state)
     elif dry_run:
         return SendOutcome(resumed=True, report=SendReport(issue.id, ledger.counts(issue.id)))
-    if on_issue is not None:
-        on_issue(issue, sum(ledger.counts(issue.id).values()))
-    report = Deliverer(config, store, issue, secret=secret, clock=clock, progress=progress, signer=signer).run()
+    elif on_issue is not None:
+        on_issue(f"{issue.subject} (interrupted earlier)", sum(ledger.counts(issue.id).values()))
+    report = Deliverer(config, store, issue, secret=secret, clock=clock, progress=progress, signer=signer,
+                       cancel=cancel).run()
     return SendOutcome(resumed=resumed, report=report, warnings=warnings)
 
 
@@ -239,3 +247,44 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, secret: str, now: 
             message = signer.sign(message)
         count, size = count + 1, size + len(message)
     return SendOutcome(dry_run_messages=count, dry_run_bytes=size, warnings=built.fetched.warnings)
+
+
+def run_logged(config: Config, *, cancel: threading.Event | None = None,
+               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> str:
+    """One scheduled send, the same path as `digest send`; returns (and logs) one line."""
+    try:
+        store = Store.open(config.store.url)
+        try:
+            outcome = send_next(config, store, clock=clock, cancel=cancel)
+        finally:
+            store.close()
+    except DigestError as exc:
+        line = f"send failed: {exc}"
+        log.error(line)
+        return line
+    line = summary(outcome)
+    log.info(line)
+    return line
+
+
+def summary(outcome: SendOutcome) -> str:
+    """One line on what a send did."""
+    if outcome.no_posts:
+        return "skipped: no new posts" + (" (feed not modified)" if outcome.not_modified else "")
+    if outcome.report is None:
+        return f"dry run: {outcome.dry_run_messages} messages built"
+    c = outcome.report.counts
+    parts = [f"{c.get(k, 0)} {k.replace('_', ' ')}" for k in ("sent", "deferred", "pending", "failed", "in_doubt", "skipped")
+             if c.get(k)]
+    extra = " (paused: " + outcome.report.paused + ")" if outcome.report.paused else ""
+    extra += " (stopped by a signal)" if outcome.report.cancelled else ""
+    return f"issue {outcome.report.issue_id}{' resumed' if outcome.resumed else ''}: {', '.join(parts) or 'no recipients'}{extra}"
+
+
+def start_decision(config: Config, store: Store, now: datetime) -> StartDecision:
+    """What `serve` does on start about an interrupted issue or a missed week."""
+    ledger = Ledger(store)
+    unfinished = ledger.unfinished_issue()
+    last = ledger.last_issue()
+    return decide_on_start(config.schedule, now=now, last_issue_at=last.created_at if last else None,
+                           unfinished_at=unfinished.created_at if unfinished else None)

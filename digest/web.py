@@ -25,6 +25,7 @@ from starlette.routing import Route
 from .config import Config
 from .errors import ConfigError, DigestError, InputError, TokenError
 from .inline import inline_css
+from .ledger import Ledger
 from .message import Recipient, build_message, make_message_id, prepare_message, sender_domain
 from .models import Consent, Subscriber
 from .render import make_environment, render_confirmation
@@ -73,7 +74,7 @@ def sender_domain_address(config: Config) -> str:
     return parseaddr(config.newsletter.from_)[1]
 
 
-def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, extra_routes: list[Route] | None = None) -> Starlette:
+def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
     """The Starlette app; `clock` gives the time (tests pass their own)."""
     secret = require_secret(config)
     links = Links(config.web.base_url, secret)
@@ -192,16 +193,29 @@ def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, extra_ro
             return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    ledger = Ledger(store)
+
+    async def archive_list(request: Request) -> Response:
+        issues = [i for i, _ in await run_in_threadpool(ledger.history) if i.status == "done"]
+        return page("archive.html.j2", issues=issues)
+
+    async def archive_issue(request: Request) -> Response:
+        issue = await run_in_threadpool(ledger.get_issue, request.path_params["issue"])
+        if issue is None or issue.status != "done":
+            return page("message.html.j2", 404, heading="No such issue", text="It may not have been sent yet.")
+        return HTMLResponse(issue.html, headers=SECURITY_HEADERS)
+
     routes = [
+        Route("/archive/", archive_list, methods=["GET"]),
+        Route("/archive/{issue:int}", archive_issue, methods=["GET"]),
         Route("/subscribe", subscribe_form, methods=["GET"]),
         Route("/subscribe", subscribe, methods=["POST"]),
         Route("/confirm/{token}", confirm, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
-        *(extra_routes or []),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.links = links
     return app
 

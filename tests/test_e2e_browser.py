@@ -33,7 +33,8 @@ def test_subscribe_confirm_unsubscribe_in_chromium(write_config: Callable[..., P
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = write_config(smtp_port=mail_server.port)
-    config.write_text(config.read_text().replace('base_url = "https://news.example.com"', f'base_url = "{base}"'))
+    text = config.read_text().replace('base_url = "https://news.example.com"', f'base_url = "{base}"')
+    config.write_text(text.replace("first_issue_days = 7", "first_issue_days = 36500"))  # the sample's posts, whatever the date
     env = {"DIGEST_SECRET": SECRET}
     with digest_process("serve", "--config", str(config), "--port", str(port), env=env, health=f"{base}/healthz"), \
             chromium_page(width=420, height=900) as page:
@@ -69,6 +70,19 @@ def test_subscribe_confirm_unsubscribe_in_chromium(write_config: Callable[..., P
         page.click("button:has-text('Unsubscribe')")
         page.wait_for_selector("text=You're unsubscribed")
         screenshot(page, "6-unsubscribed")
+
+        # An issue goes out (to no one: the only reader left), then shows in the archive.
+        sent = subprocess.run([sys.executable, "-m", "digest", "send", "--yes", "--config", str(config)], capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, timeout=120)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        page.goto(f"{base}/archive/")
+        page.wait_for_selector("text=Past issues")
+        screenshot(page, "7-archive")
+        page.click("li a")
+        page.wait_for_selector("text=Have a question?")
+        assert "/unsubscribe/" not in page.content()
+        page.set_viewport_size({"width": 600, "height": 900})
+        screenshot(page, "8-archived-issue")
 
     listed = subprocess.run([sys.executable, "-m", "digest", "subscribers", "list", "--status", "unsubscribed",
                              "--config", str(config)], capture_output=True, text=True,

@@ -229,3 +229,27 @@ def test_no_route_redirects_anywhere(web: Web) -> None:
 
 def test_healthz(web: Web) -> None:
     assert web.client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web) -> None:
+    from digest.ledger import Ledger
+    from digest.models import Post
+
+    ledger = Ledger(web.store)
+    post = Post("p1", "Salary talk", "https://b.example/p1", START, START)
+    html = ('<html><body><p>Hello,</p><a href="https://news.example.com/subscribe">Unsubscribe</a>'
+            '<a href="https://b.example/p1">Salary talk</a></body></html>')
+    done, _ = ledger.create_issue(key="k1", now=START, cutoff=START, subject="Week 1: <Salary> talk", posts=[post], html=html,
+                                  text="", domain="example.com", state=None)
+    ledger.finish_if_done(done.id, START)
+    sending, _ = ledger.create_issue(key="k2", now=START, cutoff=START, subject="Not yet", posts=[post], html="<p>draft</p>",
+                                     text="", domain="example.com", state=None)
+    listing = web.client.get("/archive/")
+    assert listing.status_code == 200
+    assert "Week 1: &lt;Salary&gt; talk" in listing.text and f'href="https://news.example.com/archive/{done.id}"' in listing.text
+    assert "Not yet" not in listing.text
+    page = web.client.get(f"/archive/{done.id}")
+    assert page.status_code == 200 and "Salary talk" in page.text
+    assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
+    assert web.client.get(f"/archive/{sending.id}").status_code == 404
+    assert web.client.get("/archive/999").status_code == 404

@@ -1,0 +1,123 @@
+"""The weekly send inside `digest serve`: APScheduler 3 with a trigger of our own. Adapter.
+
+The next run is computed from the wall-clock day and time in the configured zone with
+zoneinfo, one instant a week: a time that a DST change skips is taken as the same
+offset from midnight past the gap (02:30 becomes 03:30), and a time that happens twice
+is taken at its first occurrence, so a week never has zero or two sends. Jobs live in
+memory (no pickled job table); a send missed while the machine was off is found on start
+by comparing the last scheduled slot with the last issue, and sent once, unless it is
+older than [schedule] max_late_hours. The issue's unique key and the ledger's claims make
+a second `serve` or a `digest send` by hand harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from .config import ScheduleConfig
+
+log = logging.getLogger("digest.schedule")
+
+
+def slot_on(day: datetime, schedule: ScheduleConfig) -> datetime:
+    """The send instant (UTC) on the local calendar day of `day`.
+
+    fold=0 takes an ambiguous time at its first occurrence; a time in a gap is read with
+    the offset before the change, which lands the same distance past the gap.
+    """
+    hour, minute, second = schedule.time_of_day
+    local = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=ZoneInfo(schedule.timezone))
+    return local.astimezone(timezone.utc)
+
+
+def next_run(schedule: ScheduleConfig, after: datetime) -> datetime:
+    """The first weekly send instant strictly after `after`."""
+    zone = ZoneInfo(schedule.timezone)
+    local = after.astimezone(zone)
+    for offset in range(0, 9):
+        day = local + timedelta(days=offset)
+        if day.weekday() != schedule.weekday:
+            continue
+        slot = slot_on(day, schedule)
+        if slot > after:
+            return slot
+    raise AssertionError("no weekly slot within 9 days")
+
+
+def last_run(schedule: ScheduleConfig, now: datetime) -> datetime:
+    """The last weekly send instant at or before `now`."""
+    slot = next_run(schedule, now - timedelta(days=8))
+    while (following := next_run(schedule, slot)) <= now:
+        slot = following
+    return slot
+
+
+class WeeklyTrigger(BaseTrigger):  # type: ignore[misc]
+    """APScheduler trigger firing at next_run()."""
+
+    def __init__(self, schedule: ScheduleConfig) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        return next_run(self.schedule, previous_fire_time or now - timedelta(microseconds=1))
+
+    def __str__(self) -> str:
+        return f"weekly[{self.schedule.cron} {self.schedule.timezone}]"
+
+
+@dataclass(frozen=True)
+class StartDecision:
+    """What `serve` does on start about missed or interrupted sends."""
+
+    send_now: bool
+    reason: str
+
+
+def decide_on_start(schedule: ScheduleConfig, *, now: datetime, last_issue_at: datetime | None,
+                    unfinished_at: datetime | None) -> StartDecision:
+    """Send once now when a send was interrupted or a weekly slot was missed, if recent enough."""
+    limit = timedelta(hours=schedule.max_late_hours)
+    if unfinished_at is not None:
+        if now - unfinished_at <= limit:
+            return StartDecision(True, f"finishing the issue interrupted on {unfinished_at:%Y-%m-%d %H:%M} UTC")
+        return StartDecision(False, f"an issue from {unfinished_at:%Y-%m-%d %H:%M} UTC was interrupted more than "
+                                    f"{schedule.max_late_hours:g} hours ago: run digest send to finish it")
+    if last_issue_at is None:
+        return StartDecision(False, "no issue yet: the first goes out at the next scheduled time")
+    slot = last_run(schedule, now)
+    if last_issue_at >= slot:
+        return StartDecision(False, "no send missed")
+    if now - slot > limit:
+        return StartDecision(False, f"the send of {slot:%Y-%m-%d %H:%M} UTC was missed more than "
+                                    f"{schedule.max_late_hours:g} hours ago: run digest send to send it")
+    return StartDecision(True, f"sending the issue missed at {slot:%Y-%m-%d %H:%M} UTC")
+
+
+class WeeklySender:
+    """The scheduler of `digest serve`: one job, in memory, run in a background thread."""
+
+    def __init__(self, schedule: ScheduleConfig, job: Callable[[], None]) -> None:
+        self.schedule = schedule
+        self.scheduler = BackgroundScheduler(timezone=ZoneInfo(schedule.timezone),
+                                             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
+        self.job = self.scheduler.add_job(job, WeeklyTrigger(schedule), id="weekly-send", name="weekly send")
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def run_now(self) -> None:
+        """Run the job once now (in the scheduler's thread pool), e.g. after downtime."""
+        self.job.modify(next_run_time=datetime.now(timezone.utc))
+
+    def next_run_time(self) -> datetime | None:
+        return self.scheduler.get_job("weekly-send").next_run_time  # type: ignore[no-any-return]
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=True)
