@@ -175,7 +175,7 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
     for name in _REQUIRED_TABLES:
         if name not in data:
             raise ConfigError(where, f"missing table [{name}]", key=name)
-    built = {name: _build(cls, name, data.get(name, {}), where) for name, cls in _TABLES.items()}
+    built: dict[str, Any] = {name: _build(cls, name, data.get(name, {}), where) for name, cls in _TABLES.items()}
     topics = _topics(data.get("topics", {}), where)
     base = path.parent
     feed: FeedConfig = built["feed"]

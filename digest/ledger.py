@@ -97,7 +97,7 @@ class Ledger:
                 issue_id = conn.execute(issues.insert().values(
                     key=key, status="sending", created_at=now, cutoff=cutoff, subject=subject,
                     posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
-                )).inserted_primary_key[0]
+                )).inserted_primary_key[0]  # type: ignore[index]
                 message_id = (sa.literal(f"<digest.{issue_id}.") + sa.cast(subscribers.c.id, sa.String)
                               + sa.literal(f".{key[:10]}@{domain}>"))
                 conn.execute(deliveries.insert().from_select(

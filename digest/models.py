@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ def post_to_dict(post: Post) -> dict[str, object]:
     }
 
 
-def post_from_dict(data: dict[str, object]) -> Post:
+def post_from_dict(data: dict[str, Any]) -> Post:
     """The Post that post_to_dict wrote (without its full content, which issues do not need)."""
     def when(value: object) -> datetime | None:
         return datetime.fromisoformat(str(value)) if value else None
@@ -143,7 +144,7 @@ def post_from_dict(data: dict[str, object]) -> Post:
     return Post(
         id=str(data["id"]), title=str(data["title"]), link=str(data["link"]),
         published=when(data.get("published")), updated=when(data.get("updated")),
-        labels=tuple(str(x) for x in data.get("labels") or ()),  # type: ignore[union-attr]
+        labels=tuple(str(x) for x in data.get("labels") or ()),
         excerpt=str(data.get("excerpt") or ""), thumbnail=str(data["thumbnail"]) if data.get("thumbnail") else None,
         author=str(data.get("author") or ""),
     )

@@ -103,7 +103,7 @@ def decide_on_start(schedule: ScheduleConfig, *, now: datetime, last_issue_at: d
 class WeeklySender:
     """The scheduler of `digest serve`: one job, in memory, run in a background thread."""
 
-    def __init__(self, schedule: ScheduleConfig, job: Callable[[], None]) -> None:
+    def __init__(self, schedule: ScheduleConfig, job: Callable[[], object]) -> None:
         self.schedule = schedule
         self.scheduler = BackgroundScheduler(timezone=ZoneInfo(schedule.timezone),
                                              job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})

@@ -155,7 +155,7 @@ class Store:
                             values["confirm_sent_at"] = now
                     if existing is None:
                         new_id = conn.execute(subscribers.insert().values(
-                            email=email, email_key=key, created_at=now, **values)).inserted_primary_key[0]
+                            email=email, email_key=key, created_at=now, **values)).inserted_primary_key[0]  # type: ignore[index]
                     else:
                         new_id = existing.id
                         if values:
@@ -217,7 +217,7 @@ class Store:
             new_id = conn.execute(subscribers.insert().values(
                 email=email, email_key=key, name=name, topics=_topics_out(topics), created_at=now, updated_at=now,
                 status="confirmed" if confirmed else "pending", confirmed_at=now if confirmed else None,
-                **_consent_out(consent))).inserted_primary_key[0]
+                **_consent_out(consent))).inserted_primary_key[0]  # type: ignore[index]
         saved = self.get(int(new_id))
         assert saved is not None
         return saved, True
