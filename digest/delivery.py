@@ -141,7 +141,7 @@ class Deliverer:
                 for w in workers:
                     w.join()
                 # Another live sender may still hold rows: wait for it (or for it to die).
-                if self.halted() or not self.ledger.counts(self.issue.id).get("sending"):
+                if self.halted() or not self.ledger.held_by_others(self.issue.id, self.sender_id):
                     break
                 self.cancel.wait(0.5)
         finally:
@@ -164,6 +164,16 @@ class Deliverer:
                 log.exception("heartbeat failed")
 
     def _work(self, claimer: str) -> None:
+        try:
+            self._work_loop(claimer)
+        except Exception as exc:  # noqa: BLE001 - a bug must not leave rows claimed and the run waiting on them
+            log.exception("connection %s failed", claimer)
+            self.ledger.release_claimer(self.issue.id, claimer, self.clock())
+            with self.lock:
+                self.error = self.error or SendError(self.config.smtp.host, f"sending stopped: {exc!r}")
+            self.stop.set()
+
+    def _work_loop(self, claimer: str) -> None:
         client: smtplib.SMTP | None = None
         try:
             while not self.halted():

@@ -202,10 +202,19 @@ class Ledger:
             conn.execute(deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status == "sending")
                          .values(status="pending", claimed_by="", updated_at=now))
 
-    def next_due(self, issue_id: int) -> datetime | None:
+    def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None:
+        """Give back every row one connection still holds."""
         with self.store.tx() as conn:
-            return conn.execute(sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
-                deliveries.c.issue_id == issue_id, deliveries.c.status == "deferred")).scalar()
+            conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id, deliveries.c.status == "sending",
+                                                   deliveries.c.claimed_by == claimer)
+                         .values(status="pending", claimed_by="", updated_at=now))
+
+    def held_by_others(self, issue_id: int, sender_id: str) -> int:
+        """How many rows of the issue other senders hold as "sending"."""
+        with self.store.tx() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(
+                deliveries.c.issue_id == issue_id, deliveries.c.status == "sending",
+                deliveries.c.claimed_by.notlike(f"{sender_id}/%"))).scalar_one())
 
     # ---- feed state ----
 

@@ -41,7 +41,14 @@ class MailHandler:
     received: list[Received] = field(default_factory=list)
     plan: deque[tuple[str, str]] = field(default_factory=deque)
     data_delay: float = 0.0
+    pipelining: bool = False  # advertise RFC 2920 PIPELINING (aiosmtpd reads the commands in order)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:  # noqa: N802
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     def inject(self, command: str, reply: str) -> None:
         with self.lock:

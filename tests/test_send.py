@@ -14,8 +14,9 @@ from digest.errors import SendError
 from sending import Bed, make_bed
 
 
-@pytest.fixture
-def bed(write_config: Callable[..., Path], mail_server: Any) -> Iterator[Bed]:
+@pytest.fixture(params=[False, True], ids=["stepwise", "pipelined"])
+def bed(write_config: Callable[..., Path], mail_server: Any, request: pytest.FixtureRequest) -> Iterator[Bed]:
+    mail_server.handler.pipelining = request.param
     b = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
     yield b
     b.store.close()
