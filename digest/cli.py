@@ -99,10 +99,12 @@ def cli() -> None:
 def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, open_browser: bool, test_to: str | None) -> None:
     """Render the next issue into files, to look at before it goes out. Changes no state."""
     now = _now()
-    issue = pipeline.build_issue(config, now=now, feed=feed, every_post=every_post)
+    cutoff, sent_ids = (None, frozenset[str]()) if every_post else pipeline.history_for_preview(config)
+    issue = pipeline.build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=cutoff, sent_ids=sent_ids)
     if issue is None:
-        click.echo(f"No new posts in the last {config.newsletter.first_issue_days} days: nothing to preview "
-                   "(use --all for every post in the feed).")
+        since = f"since the last issue ({cutoff:%Y-%m-%d %H:%M} UTC)" if cutoff else \
+            f"in the last {config.newsletter.first_issue_days} days"
+        click.echo(f"No new posts {since}: nothing to preview (use --all for every post in the feed).")
         return
     result = pipeline.write_preview(config, issue, out_dir, now=now)
     for path in (result.html_path, result.text_path, result.eml_path):

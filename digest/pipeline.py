@@ -1,13 +1,13 @@
-"""Wire the core and the adapters for one job: build an issue, preview it.
+"""Wire the core and the adapters for one job: build an issue, preview it, send it.
 Layer 3: may do I/O through the adapters; prints nothing (cli.py does).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -111,6 +111,21 @@ def assemble_issue(config: Config, posts: list[Post], *, now: datetime, fetched:
     template = prepare_message(rendered, sender=n.from_, reply_to=n.reply_to, list_id=n.list_id,
                                unsubscribe_mailto=n.unsubscribe_mailto)
     return BuiltIssue(content=content, rendered=rendered, template=template, fetched=fetched)
+
+
+def history_for_preview(config: Config) -> tuple[datetime | None, frozenset[str]]:
+    """The last issue's cut-off and the posts already sent, if a store exists; a preview
+    never creates one (a missing SQLite file means no issue was sent yet)."""
+    url = config.store.url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return None, frozenset()
+    store = Store.open(url)
+    try:
+        ledger = Ledger(store)
+        last = ledger.last_issue()
+        return (last.cutoff if last else None), ledger.sent_post_ids()
+    finally:
+        store.close()
 
 
 def preview_recipient(config: Config, email: str | None = None) -> Recipient:

@@ -93,3 +93,13 @@ def test_the_next_send_asks_the_feed_conditionally(cfg: Path, run_cli: Callable[
     assert again.out == "No new posts since the last issue (the feed has not changed): nothing sent.\n"
     assert feed_server.requests[-1][1].get("if-none-match") == '"v1"'
     assert "max-results=25" in feed_server.requests[0][0]
+
+
+def test_preview_shows_what_the_next_send_would_hold(cfg: Path, run_cli: Callable[..., Run], tmp_path: Path) -> None:
+    add(run_cli, cfg, "a@example.com")
+    first = run_cli("preview", "--config", cfg, "--out", tmp_path / "p1")
+    assert first.code == 0 and "14 posts" in first.out
+    assert run_cli("send", "--yes", "--config", cfg).code == 0
+    after = run_cli("preview", "--config", cfg, "--out", tmp_path / "p2")
+    assert after.code == 0 and "No new posts since the last issue" in after.out
+    assert "14 posts" in run_cli("preview", "--all", "--config", cfg, "--out", tmp_path / "p3").out
