@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 import traceback
 import webbrowser
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ class SendProgress:
         self.bar: Any = None
         self.task: Any = None
         self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()  # the connections' threads report here
 
     def __enter__(self) -> SendProgress:
         return self
@@ -51,7 +53,8 @@ class SendProgress:
         self.task = self.bar.add_task("send", total=total, detail="")
 
     def advance(self, outcome: str) -> None:
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        with self.lock:
+            self.counts[outcome] = self.counts.get(outcome, 0) + 1
         if self.bar is not None:
             elapsed = self.bar.tasks[0].elapsed or 1e-9
             done = sum(self.counts.values())
