@@ -177,3 +177,20 @@ def test_dry_run_builds_every_message_and_records_nothing(bed: Bed) -> None:
     outcome = bed.send(dry_run=True)
     assert outcome.dry_run_messages == 4 and outcome.dry_run_bytes > 4 * 10_000
     assert bed.ledger.last_issue() is None and bed.mail.received == []
+
+
+def test_the_rate_ceiling_spaces_messages() -> None:
+    import time
+
+    from digest.delivery import RateLimiter
+
+    limiter = RateLimiter(50)
+    started = time.monotonic()
+    for _ in range(11):
+        limiter.wait()
+    assert time.monotonic() - started >= 0.19  # ten intervals of 20 ms at least
+    unlimited = RateLimiter(0)
+    started = time.monotonic()
+    for _ in range(1000):
+        unlimited.wait()
+    assert time.monotonic() - started < 0.5

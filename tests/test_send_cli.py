@@ -103,3 +103,18 @@ def test_preview_shows_what_the_next_send_would_hold(cfg: Path, run_cli: Callabl
     after = run_cli("preview", "--config", cfg, "--out", tmp_path / "p2")
     assert after.code == 0 and "No new posts since the last issue" in after.out
     assert "14 posts" in run_cli("preview", "--all", "--config", cfg, "--out", tmp_path / "p3").out
+
+
+def test_status(cfg: Path, run_cli: Callable[..., Run]) -> None:
+    before = run_cli("status", "--config", cfg)
+    assert before.code == 0
+    lines = before.out.splitlines()
+    assert lines[0].startswith("Next send: Mon ") and "America/New_York" in lines[0]
+    assert lines[1] == "Last issue: none yet"
+    assert lines[2].endswith("(not fetched by a send yet)")
+    assert lines[3] == "Subscribers: 0 pending, 0 confirmed, 0 unsubscribed, 0 bounced"
+    add(run_cli, cfg, "a@example.com")
+    run_cli("send", "--yes", "--config", cfg)
+    after = run_cli("status", "--config", cfg).out.splitlines()
+    assert after[1].startswith("Last issue: #1 of ") and ", done: 1 delivered / 0 failed / 0 pending; " in after[1]
+    assert after[2].startswith("Feed: ") and after[3] == "Subscribers: 0 pending, 1 confirmed, 0 unsubscribed, 0 bounced"
