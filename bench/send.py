@@ -32,14 +32,14 @@ SECRET = "bench-secret-0123456789abcdef"
 CHILD = r"""
 import resource, sys, time
 from datetime import datetime, timezone
-from digest import pipeline
+from digest import dispatch
 from digest.config import read_config
 from digest.store import Store
 from pathlib import Path
 config = read_config(Path(sys.argv[1]), {"DIGEST_SECRET": sys.argv[2]})
 store = Store.open(config.store.url)
 started = time.perf_counter()
-outcome = pipeline.send_next(config, store, clock=lambda: datetime.now(timezone.utc))
+outcome = dispatch.send_next(config, store, clock=lambda: datetime.now(timezone.utc))
 elapsed = time.perf_counter() - started
 print("RESULT", outcome.report.counts.get("sent", 0), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

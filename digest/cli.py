@@ -141,7 +141,8 @@ def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
     from .store import Store
 
     import signal
-    import threading
+
+    from . import dispatch
 
     store = Store.open(config.store.url)
     cancel = threading.Event()
@@ -158,7 +159,7 @@ def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
                     click.confirm(f"Send \"{subject}\" to {audience} subscribers?", abort=True)
                 progress.start(audience)
 
-            outcome = pipeline.send_next(config, store, clock=_now, feed=feed, dry_run=dry_run,
+            outcome = dispatch.send_next(config, store, clock=_now, feed=feed, dry_run=dry_run,
                                          progress=progress.advance, on_issue=confirm, cancel=cancel)
     finally:
         for sig, handler in previous.items():
@@ -220,13 +221,13 @@ def history(config: Config) -> None:
 def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     """Serve the web pages and send the newsletter every week on [schedule]."""
     import logging
-    import threading
     from contextlib import asynccontextmanager
     from collections.abc import AsyncIterator
 
     import uvicorn
     from starlette.concurrency import run_in_threadpool
 
+    from . import dispatch
     from .schedule import WeeklySender
     from .store import Store
     from .tokens import require_secret
@@ -239,12 +240,12 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     require_secret(config)
     store = Store.open(config.store.url)
     cancel = threading.Event()
-    weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: pipeline.run_logged(config, cancel=cancel))
+    weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: dispatch.run_logged(config, cancel=cancel))
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         if weekly is not None:
-            decision = pipeline.start_decision(config, store, _now())
+            decision = dispatch.start_decision(config, store, _now())
             weekly.start()
             log.info("on start: %s", decision.reason)
             if decision.send_now:

@@ -8,15 +8,23 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from .config import Config
 from .errors import InputError
 from .models import STATUSES, Consent
-from .store import Store
 from .subscriptions import CSVRow, clean_name, normalise_email, parse_csv_row, parse_topics
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+def _open(config: Config) -> Store:
+    from .store import Store  # SQLAlchemy loads only for the commands that use the store
+
+    return Store.open(config.store.url)
 
 
 def _now() -> datetime:
@@ -39,7 +47,7 @@ def register(cli: click.Group, with_config: click.decorators.FC) -> None:  # typ
         address, key = normalise_email(email)
         chosen = parse_topics(topics, config.topics)
         now = _now()
-        store = Store.open(config.store.url)
+        store = _open(config)
         try:
             sub, created = store.add(address, key, clean_name(name), chosen, confirmed=confirmed, now=now,
                                      consent=Consent(at=now, method="cli"))
@@ -56,7 +64,7 @@ def register(cli: click.Group, with_config: click.decorators.FC) -> None:  # typ
     def remove(config: Config, email: str) -> None:
         """Delete EMAIL and everything kept about it."""
         address, key = normalise_email(email)
-        store = Store.open(config.store.url)
+        store = _open(config)
         try:
             removed = store.remove(key)
         finally:
@@ -70,7 +78,7 @@ def register(cli: click.Group, with_config: click.decorators.FC) -> None:  # typ
     @click.option("--status", type=click.Choice(STATUSES), help="Only subscribers of this status.")
     def list_(config: Config, status: str | None) -> None:
         """List subscribers: address, status, name, topics."""
-        store = Store.open(config.store.url)
+        store = _open(config)
         try:
             count = 0
             for sub in store.iter_subscribers(status):
@@ -92,7 +100,7 @@ def register(cli: click.Group, with_config: click.decorators.FC) -> None:  # typ
         except OSError as exc:
             raise InputError(f"{file}: cannot read: {exc.strerror}") from exc
         now = _now()
-        store = Store.open(config.store.url)
+        store = _open(config)
         try:
             with handle:
                 rows = _rows(handle, config, problems, file)
@@ -112,7 +120,7 @@ def register(cli: click.Group, with_config: click.decorators.FC) -> None:  # typ
     @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
     def export(config: Config, file: Path | None) -> None:
         """Write the confirmed subscribers as CSV (email,name,topics) to FILE or standard output."""
-        store = Store.open(config.store.url)
+        store = _open(config)
         try:
             if file is None:
                 _write_csv(store, sys.stdout)

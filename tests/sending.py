@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from digest import pipeline
+from digest import dispatch
 from digest.config import Config, read_config
 from digest.ledger import Ledger
 from digest.models import Consent
@@ -44,8 +44,8 @@ class Bed:
             ids.append(sub.id)
         return ids
 
-    def send(self, **kw: Any) -> pipeline.SendOutcome:
-        return pipeline.send_next(self.config, self.store, clock=self.now, **kw)
+    def send(self, **kw: Any) -> dispatch.SendOutcome:
+        return dispatch.send_next(self.config, self.store, clock=self.now, **kw)
 
     def statuses(self, issue_id: int = 1) -> dict[str, str]:
         """recipient email -> ledger status"""

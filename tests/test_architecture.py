@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digest"
-CORE = ["errors", "models", "config", "parse", "sanitize", "select", "group", "render", "inline", "message"]
+CORE = ["errors", "models", "config", "parse", "sanitize", "select", "group", "render", "inline", "message", "classify",
+        "subscriptions", "tokens", "sign"]
 FORBIDDEN_IMPORTS = {"smtplib", "socket", "ssl", "httpx", "urllib.request", "http", "sqlalchemy", "alembic",
                      "starlette", "uvicorn", "apscheduler", "aiosmtpd", "psycopg", "requests", "subprocess"}
 FORBIDDEN_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("time", "time"), ("time", "monotonic")}
