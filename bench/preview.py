@@ -58,7 +58,7 @@ def main() -> None:
         t2 = time.perf_counter()
         rendered = render_issue(content, config, date=now, env=make_environment())
         t3 = time.perf_counter()
-        html = inline_css(rendered.html)
+        inline_css(rendered.html)
         t4 = time.perf_counter()
         fetch.append(t1 - t0), group.append(t2 - t1), render.append(t3 - t2), inline.append(t4 - t3)
     print(f"  read + parse + sanitise {len(fetched.posts)} posts: {ms(fetch)}")

@@ -22,7 +22,7 @@ import click
 from . import pipeline
 from .config import Config, read_config
 from .errors import DigestError
-from .message import build_message, make_message_id, sender_domain
+from .message import build_message, make_message_id, sender_address, sender_domain
 from .cli_subscribers import register as register_subscribers
 from .send import send_one
 
@@ -123,7 +123,7 @@ def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, o
         recipient = pipeline.preview_recipient(config, test_to)
         message = build_message(issue.template, recipient, date=now,
                                 message_id=make_message_id(sender_domain(config.newsletter.from_), "test"))
-        reply = send_one(config.smtp, recipient_sender(config), recipient.email, message)
+        reply = send_one(config.smtp, sender_address(config.newsletter.from_), recipient.email, message)
         if reply.code != 250:
             raise DigestError(f"the test copy to {test_to} was refused: {reply.code} {reply.text}")
         click.echo(f"Sent a test copy to {test_to}.")
@@ -344,12 +344,6 @@ def mailbox(port: int, folder: Path) -> None:
             time.sleep(3600)
     finally:
         controller.stop()
-
-
-def recipient_sender(config: Config) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(config.newsletter.from_)[1]
 
 
 register_subscribers(cli, with_config)

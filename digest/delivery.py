@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from .classify import Outcome, classify
 from .config import Config
@@ -25,7 +24,7 @@ from .errors import SendError
 from .group import for_topics, group_posts
 from .inline import inline_css
 from .ledger import Claim, IssueRecord, Ledger
-from .message import MessageTemplate, Recipient, build_message, prepare_message
+from .message import MessageTemplate, Recipient, build_message, prepare_message, sender_address
 from .models import IssueContent, Subscriber
 from .render import make_environment, render_issue
 from .send import Reply, connect, send_raw
@@ -74,14 +73,14 @@ class RateLimiter:
 class Variants:
     """One prepared message template per distinct set of topics, built on first use."""
 
-    def __init__(self, config: Config, issue: IssueRecord) -> None:
+    def __init__(self, config: Config, issue: IssueRecord, prepared: MessageTemplate | None = None) -> None:
         self.config, self.issue = config, issue
         n = config.newsletter
         self.content = group_posts(list(issue.posts), config.topics, fallback_topic=n.fallback_topic,
                                    question_labels=config.question.labels, max_posts=n.max_posts,
                                    max_sections=n.max_sections)
         self.env = make_environment(n.templates_dir)
-        self.cache: dict[tuple[str, ...], MessageTemplate | None] = {}
+        self.cache: dict[tuple[str, ...], MessageTemplate | None] = {} if prepared is None else {(): prepared}
         self.lock = threading.Lock()
 
     def get(self, topics: tuple[str, ...]) -> MessageTemplate | None:
@@ -109,16 +108,16 @@ class Deliverer:
 
     def __init__(self, config: Config, store: Store, issue: IssueRecord, *, secret: str, clock: Clock,
                  progress: Callable[[str], None] | None = None, signer: Signer | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, prepared: MessageTemplate | None = None) -> None:
         self.config, self.store, self.issue, self.clock = config, store, issue, clock
         self.ledger = Ledger(store)
         self.links = Links(config.web.base_url, secret)
-        self.variants = Variants(config, issue)
+        self.variants = Variants(config, issue, prepared)
         self.rate = RateLimiter(config.smtp.max_per_second)
         self.progress = progress or (lambda outcome: None)
         self.signer = signer
-        self.sender = parseaddr(config.newsletter.from_)[1]
-        self.sender_id = f"{secrets.token_hex(6)}"
+        self.sender = sender_address(config.newsletter.from_)
+        self.sender_id = secrets.token_hex(6)
         self.stop = threading.Event()
         self.cancel = cancel or threading.Event()  # set from outside (SIGTERM): settle what is in flight, stop
         self.paused = ""

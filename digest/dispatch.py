@@ -20,7 +20,7 @@ from .errors import ConfigError, DigestError
 from .ledger import IssueRecord, Ledger
 from .message import Recipient, build_message, make_message_id, personalise, sender_domain
 from .models import Post
-from .pipeline import BuiltIssue, build_issue
+from .pipeline import BuiltIssue, assemble_issue, fetch_new_posts
 from .schedule import StartDecision, decide_on_start
 from .sign import Signer
 from .store import Store
@@ -73,10 +73,11 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         now = clock()
         last = ledger.last_issue()
         state = ledger.feed_state() if feed is None else None
-        built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                            sent_ids=ledger.sent_post_ids(), state=state)
-        if built is None or not built.content.posts:
-            return SendOutcome(no_posts=True, not_modified=built is not None)
+        fetched, new_posts = fetch_new_posts(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
+                                             sent_ids=ledger.sent_post_ids(), state=state)
+        if not new_posts:
+            return SendOutcome(no_posts=True, not_modified=fetched.not_modified)
+        built = assemble_issue(config, new_posts, now=now, fetched=fetched)
         posts = list(built.content.posts)
         warnings = built.fetched.warnings
         if dry_run:
@@ -93,8 +94,9 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         return SendOutcome(resumed=True, report=SendReport(issue.id, ledger.counts(issue.id)))
     elif on_issue is not None:
         on_issue(f"{issue.subject} (interrupted earlier)", sum(ledger.counts(issue.id).values()))
+    # A fresh issue's all-topics template is the one just built: no second premailer run.
     report = Deliverer(config, store, issue, secret=secret, clock=clock, progress=progress, signer=signer,
-                       cancel=cancel).run()
+                       cancel=cancel, prepared=None if resumed else built.template).run()
     return SendOutcome(resumed=resumed, report=report, warnings=warnings)
 
 
@@ -109,7 +111,7 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, secret: str, now: 
     """Build every confirmed subscriber's message, send none, record nothing."""
     issue = IssueRecord(id=0, key="dry-run", status="dry-run", created_at=now, cutoff=now, finished_at=None,
                         subject=built.rendered.subject, posts=built.content.posts, html="", text="")
-    variants = Variants(config, issue)
+    variants = Variants(config, issue, prepared=built.template)
     links = Links(config.web.base_url, secret)
     count = size = 0
     domain = sender_domain(config.newsletter.from_)

@@ -205,6 +205,11 @@ def make_message_id(domain: str, *parts: object) -> str:
     return f"<{left}@{domain}>"
 
 
+def sender_address(sender: str) -> str:
+    """The bare address of a "Name <address>" From line (the envelope sender)."""
+    return parseaddr(sender)[1]
+
+
 def sender_domain(sender: str) -> str:
     return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 

@@ -5,6 +5,7 @@ no clock, no file writes. feedparser is handed bytes, never a URL.
 from __future__ import annotations
 
 import calendar
+import html
 import re
 import time
 from dataclasses import dataclass
@@ -121,9 +122,7 @@ def _as_html(detail: Any) -> str:
     if "html" in (detail.get("type") or ""):
         return value
     # Declared text: feedparser does not sanitise it; escape it so it stays text.
-    import html as _html
-
-    return "<p>" + _html.escape(value) + "</p>"
+    return "<p>" + html.escape(value) + "</p>"
 
 
 def _labels(entry: Any) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ from .errors import InputError
 from .fetch import FetchOptions, fetch_feed
 from .group import group_posts
 from .inline import inline_css
-from .message import MessageTemplate, Recipient, build_message, make_message_id, prepare_message, personalise, sender_domain
+from .message import (MessageTemplate, Recipient, build_message, make_message_id, personalise, prepare_message,
+                      sender_address, sender_domain)
 from .models import FeedState, FetchResult, IssueContent, Post, RenderedIssue
 from .parse import ParseOptions
 from .render import make_environment, render_issue
@@ -68,26 +69,33 @@ def build_issue(
     cutoff: datetime | None = None,
     sent_ids: frozenset[str] = frozenset(),
     every_post: bool = False,
-    state: FeedState | None = None,
 ) -> BuiltIssue | None:
-    """Fetch the feed and build the next issue; None when it has no new posts.
+    """Fetch the feed and build the next issue; None when it has no new posts."""
+    fetched, posts = fetch_new_posts(config, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids, every_post=every_post)
+    return assemble_issue(config, posts, now=now, fetched=fetched) if posts else None
 
-    With `state` (the last issue's feed validators) the fetch is conditional; an
-    unchanged feed gives a BuiltIssue with no posts.
+
+def fetch_new_posts(
+    config: Config,
+    *,
+    now: datetime,
+    feed: str | None = None,
+    cutoff: datetime | None = None,
+    sent_ids: frozenset[str] = frozenset(),
+    every_post: bool = False,
+    state: FeedState | None = None,
+) -> tuple[FetchResult, list[Post]]:
+    """The feed as fetched, and the posts of the next issue (every post with `every_post`).
+
+    With `state` (the last issue's feed validators) the fetch is conditional: an unchanged
+    feed comes back not_modified, with no posts.
     """
     since = None if every_post else (cutoff or now - timedelta(days=config.newsletter.first_issue_days))
     fetched = fetch_feed(feed_source(config, feed), fetch_options(config), since=since, state=state)
-    if fetched.not_modified:
-        return BuiltIssue(IssueContent(sections=()), RenderedIssue("", "", ""), MessageTemplate("", "", "", ""), fetched)
-    posts: list[Post]
     if every_post:
-        posts = sort_posts(fetched.posts)
-    else:
-        posts = select_posts(fetched.posts, cutoff=cutoff, now=now,
-                             first_issue_days=config.newsletter.first_issue_days, sent_ids=sent_ids)
-    if not posts:
-        return None
-    return assemble_issue(config, posts, now=now, fetched=fetched)
+        return fetched, sort_posts(fetched.posts)
+    return fetched, select_posts(fetched.posts, cutoff=cutoff, now=now,
+                                 first_issue_days=config.newsletter.first_issue_days, sent_ids=sent_ids)
 
 
 def assemble_issue(config: Config, posts: list[Post], *, now: datetime, fetched: FetchResult) -> BuiltIssue:
@@ -124,10 +132,8 @@ def history_for_preview(config: Config) -> tuple[datetime | None, frozenset[str]
 def preview_recipient(config: Config, email: str | None = None) -> Recipient:
     """The links a preview shows: real addresses of the web app, with a dummy token."""
     base = config.web.base_url
-    from email.utils import parseaddr
-
     return Recipient(
-        email=email or parseaddr(config.newsletter.from_)[1],
+        email=email or sender_address(config.newsletter.from_),
         name="",
         unsubscribe_url=f"{base}/unsubscribe/preview",
         preferences_url=f"{base}/preferences/preview",

@@ -93,7 +93,8 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        """One transaction; database failures become StoreError."""
+        """One transaction; database failures become StoreError, except IntegrityError,
+        which the methods that can race (subscribe, add, import, create_issue) handle."""
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -213,11 +214,17 @@ class Store:
         existing = self.find(key)
         if existing:
             return existing, False
-        with self.tx() as conn:
-            new_id = conn.execute(subscribers.insert().values(
-                email=email, email_key=key, name=name, topics=_topics_out(topics), created_at=now, updated_at=now,
-                status="confirmed" if confirmed else "pending", confirmed_at=now if confirmed else None,
-                **_consent_out(consent))).inserted_primary_key[0]  # type: ignore[index]
+        try:
+            with self.tx() as conn:
+                new_id = conn.execute(subscribers.insert().values(
+                    email=email, email_key=key, name=name, topics=_topics_out(topics), created_at=now, updated_at=now,
+                    status="confirmed" if confirmed else "pending", confirmed_at=now if confirmed else None,
+                    **_consent_out(consent))).inserted_primary_key[0]  # type: ignore[index]
+        except sa.exc.IntegrityError:  # the web form added it in between
+            raced = self.find(key)
+            if raced is None:
+                raise StoreError(f"could not add {email}") from None
+            return raced, False
         saved = self.get(int(new_id))
         assert saved is not None
         return saved, True
@@ -236,6 +243,16 @@ class Store:
         duplicates = 0
 
         def flush() -> None:
+            try:
+                insert_batch()
+            except sa.exc.IntegrityError:  # an address arrived from the web meanwhile: look again, once
+                try:
+                    insert_batch()
+                except sa.exc.IntegrityError as exc:
+                    raise StoreError(f"the import collided with other writes twice: {_reason(exc)}") from exc
+            batch.clear()
+
+        def insert_batch() -> None:
             nonlocal counts
             with self.tx() as conn:
                 known = set(conn.execute(sa.select(subscribers.c.email_key).where(
@@ -247,7 +264,6 @@ class Store:
                         "status": "confirmed" if confirmed else "pending", "created_at": now, "updated_at": now,
                         "confirmed_at": now if confirmed else None, **_consent_out(consent)} for r in new])
             counts = ImportCounts(counts.added + len(new), counts.existing + len(known), counts.duplicates)
-            batch.clear()
 
         for row in rows:
             if row.key in batch:

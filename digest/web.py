@@ -23,10 +23,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .config import Config
-from .errors import ConfigError, DigestError, InputError, TokenError
+from .errors import DigestError, InputError, TokenError
 from .inline import inline_css
 from .ledger import Ledger
-from .message import Recipient, build_message, make_message_id, prepare_message, sender_domain
+from .message import Recipient, build_message, make_message_id, prepare_message, sender_address, sender_domain
 from .models import Consent, Subscriber
 from .render import make_environment, render_confirmation
 from .send import send_one
@@ -60,18 +60,12 @@ def send_confirmation(config: Config, sub: Subscriber, links: Links, now: dateti
     message = build_message(template, Recipient(sub.email, sub.name), date=now,
                             message_id=make_message_id(sender_domain(config.newsletter.from_), "confirm", sub.id))
     try:
-        reply = send_one(config.smtp, sender_domain_address(config), sub.email, message)
+        reply = send_one(config.smtp, sender_address(config.newsletter.from_), sub.email, message)
     except DigestError as exc:
         log.error("confirmation mail to subscriber %s not sent: %s", sub.id, exc)
         return
     if reply.code != 250:
         log.warning("confirmation mail to subscriber %s refused: %s %s", sub.id, reply.code, reply.text)
-
-
-def sender_domain_address(config: Config) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(config.newsletter.from_)[1]
 
 
 def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
