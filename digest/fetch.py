@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from .errors import FeedParseError, FetchError
-from .models import FeedState, FetchResult, Post
+from .models import FeedPage, FeedState, FetchResult, Post
 from .parse import ParseOptions, parse_feed
 from .select import dedupe_posts
 
@@ -76,6 +76,7 @@ def fetch_feed(
                     return FetchResult(posts=(), state=conditional or new_state, not_modified=True, pages=1, warnings=tuple(warnings))
             pages += 1
             parsed = parse_feed(page.body, page.final_url, options.parse)
+            warnings += _bozo_warning(page.final_url, parsed)
             title = title or parsed.title
             posts.extend(parsed.posts)
             url = parsed.next_url
@@ -201,4 +202,12 @@ def _fetch_file(path: Path, options: FetchOptions) -> FetchResult:
     parsed = parse_feed(data, path.resolve().as_uri(), options.parse)
     if not parsed.posts:
         raise FeedParseError(str(path), "the feed has no posts")
-    return FetchResult(posts=tuple(dedupe_posts(parsed.posts)), state=FeedState(url=str(path)), pages=1, title=parsed.title)
+    return FetchResult(posts=tuple(dedupe_posts(parsed.posts)), state=FeedState(url=str(path)), pages=1,
+                       title=parsed.title, warnings=tuple(_bozo_warning(str(path), parsed)))
+
+
+def _bozo_warning(where: str, page: FeedPage) -> list[str]:
+    """feedparser reads a malformed feed anyway; the author should still hear of it."""
+    if not page.bozo_reason:
+        return []
+    return [f"{where}: the feed is not well-formed ({page.bozo_reason}); {len(page.posts)} posts read anyway"]

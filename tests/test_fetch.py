@@ -228,3 +228,14 @@ def test_files(tmp_path: Path) -> None:
         fetch_feed(str(tmp_path / "missing.xml"), OPTS)
     with pytest.raises(FetchError, match="is a folder"):
         fetch_feed(str(tmp_path), OPTS)
+
+
+def test_a_malformed_feed_is_read_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "bozo.xml"
+    path.write_bytes(b"\n\n" + FEED)  # a blank line before <?xml, as some WordPress feeds have
+    result = fetch_feed(str(path), OPTS)
+    assert len(result.posts) == 2
+    assert len(result.warnings) == 1 and "not well-formed" in result.warnings[0] and "2 posts read anyway" in result.warnings[0]
+    clean = tmp_path / "clean.xml"
+    clean.write_bytes(FEED)
+    assert fetch_feed(str(clean), OPTS).warnings == ()
