@@ -20,12 +20,12 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from machine import describe  # noqa: E402
 
-from digest import pipeline  # noqa: E402
-from digest.config import read_config  # noqa: E402
-from digest.fetch import fetch_feed  # noqa: E402
-from digest.group import group_posts  # noqa: E402
-from digest.inline import inline_css  # noqa: E402
-from digest.render import make_environment, render_issue  # noqa: E402
+from digest.jobs import build, preview  # noqa: E402
+from digest.core.config import read_config  # noqa: E402
+from digest.adapters.fetch import fetch_feed  # noqa: E402
+from digest.core.group import group_posts  # noqa: E402
+from digest.core.inline import inline_css  # noqa: E402
+from digest.core.render import make_environment, render_issue  # noqa: E402
 
 
 def ms(samples: list[float]) -> str:
@@ -52,7 +52,7 @@ def main() -> None:
     fetch, group, render, inline = [], [], [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        fetched = fetch_feed(config.feed.url, pipeline.fetch_options(config))
+        fetched = fetch_feed(config.feed.url, build.fetch_options(config))
         t1 = time.perf_counter()
         content = group_posts(fetched.posts, config.topics, fallback_topic="More", question_labels=config.question.labels)
         t2 = time.perf_counter()
@@ -65,10 +65,10 @@ def main() -> None:
     print(f"  group: {ms(group)}")
     print(f"  render (Jinja2, HTML + text): {ms(render)}")
     print(f"  inline CSS (premailer, once per issue): {ms(inline)}")
-    issue = pipeline.build_issue(config, now=now, every_post=True)
+    issue = preview.build_preview(config, now=now, every_post=True)
     assert issue is not None
     with tempfile.TemporaryDirectory() as out:
-        result = pipeline.write_preview(config, issue, Path(out), now=now)
+        result = preview.write_preview(config, issue, Path(out), now=now)
         print(f"HTML size: {result.html_bytes:,} bytes ({result.html_bytes / 1000:.1f} KB; Gmail clips above ~102 KB)")
         print(f"text size: {result.text_path.stat().st_size:,} bytes; .eml size: {result.eml_path.stat().st_size:,} bytes")
 

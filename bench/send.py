@@ -32,14 +32,14 @@ SECRET = "bench-secret-0123456789abcdef"
 CHILD = r"""
 import resource, sys, time
 from datetime import datetime, timezone
-from digest import dispatch
-from digest.config import read_config
-from digest.store import Store
+from digest.jobs import send_issue
+from digest.core.config import read_config
+from digest.adapters.store import Store
 from pathlib import Path
 config = read_config(Path(sys.argv[1]), {"DIGEST_SECRET": sys.argv[2]})
 store = Store.open(config.store.url)
 started = time.perf_counter()
-outcome = dispatch.send_next(config, store, clock=lambda: datetime.now(timezone.utc))
+outcome = send_issue.send_next(config, store, clock=lambda: datetime.now(timezone.utc))
 elapsed = time.perf_counter() - started
 print("RESULT", outcome.report.counts.get("sent", 0), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -79,10 +79,10 @@ def make_config(folder: Path, port: int, connections: int) -> Path:
 
 
 def add_subscribers(config: Path, n: int) -> None:
-    from digest.config import read_config
-    from digest.models import Consent
-    from digest.store import Store
-    from digest.subscriptions import CSVRow
+    from digest.core.config import read_config
+    from digest.core.models import Consent
+    from digest.adapters.store import Store
+    from digest.core.subscriptions import CSVRow
 
     store = Store.open(read_config(config, {}).store.url)
     now = datetime.now(timezone.utc)
@@ -115,18 +115,18 @@ def digest_send(n: int, connections: int) -> tuple[float, float, int]:
 
 def message_size(config: Path) -> int:
     """The size of one built message of the issue just sent."""
-    from digest.config import read_config
-    from digest.delivery import Variants
-    from digest.ledger import Ledger
-    from digest.message import Recipient, build_message
-    from digest.store import Store
+    from digest.core.config import read_config
+    from digest.core.compose import Composer
+    from digest.adapters.ledger import Ledger
+    from digest.core.message import Recipient, build_message
+    from digest.adapters.store import Store
 
     cfg = read_config(config, {"DIGEST_SECRET": SECRET})
     store = Store.open(cfg.store.url)
     issue = Ledger(store).last_issue()
     store.close()
     assert issue is not None
-    template = Variants(cfg, issue).get(())
+    template = Composer(cfg, issue.posts, created_at=issue.created_at).template()
     assert template is not None
     return len(build_message(template, Recipient("reader1@example.com", "Reader 1", "https://x/u/" + "t" * 60,
                                                  "https://x/p/" + "t" * 60, "https://x/archive/1"),
@@ -151,25 +151,26 @@ def naive(n: int) -> float:
     import smtplib
     from email.message import EmailMessage
 
-    from digest import pipeline
-    from digest.config import read_config
-    from digest.inline import inline_css
-    from digest.message import personalise
-    from digest.render import make_environment, render_issue
+    from digest.core.compose import preview_recipient
+    from digest.jobs import preview
+    from digest.core.config import read_config
+    from digest.core.inline import inline_css
+    from digest.core.message import personalise
+    from digest.core.render import make_environment, render_issue
 
     port = free_port()
     sink = start_sink(port)
     try:
         config = read_config(ROOT / "config.toml", {})
         now = datetime.now(timezone.utc)
-        built = pipeline.build_issue(config, now=now, every_post=True)
+        built = preview.build_preview(config, now=now, every_post=True)
         assert built is not None
         env = make_environment()
         started = time.perf_counter()
         with smtplib.SMTP("127.0.0.1", port) as client:
             for i in range(n):
-                rendered = render_issue(built.content, config, date=now, env=env)
-                recipient = pipeline.preview_recipient(config, f"reader{i}@example.com")
+                rendered = render_issue(built.composer.content, config, date=now, env=env)
+                recipient = preview_recipient(config, f"reader{i}@example.com")
                 html = inline_css(personalise(rendered.html, recipient, as_html=True))
                 msg = EmailMessage()
                 msg["From"], msg["To"], msg["Subject"] = config.newsletter.from_, recipient.email, rendered.subject

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from digest import dispatch
-from digest.config import Config, read_config
-from digest.ledger import Ledger
-from digest.models import Consent
-from digest.store import Store
+from digest.jobs import send_issue
+from digest.core.config import Config, read_config
+from digest.adapters.ledger import Ledger
+from digest.core.models import Consent
+from digest.adapters.store import Store
 
 SECRET = "send-secret-0123456789abcdef"
 START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -44,14 +44,14 @@ class Bed:
             ids.append(sub.id)
         return ids
 
-    def send(self, **kw: Any) -> dispatch.SendOutcome:
-        return dispatch.send_next(self.config, self.store, clock=self.now, **kw)
+    def send(self, **kw: Any) -> send_issue.SendOutcome:
+        return send_issue.send_next(self.config, self.store, clock=self.now, **kw)
 
     def statuses(self, issue_id: int = 1) -> dict[str, str]:
         """recipient email -> ledger status"""
         import sqlalchemy as sa
 
-        from digest.schema import deliveries, subscribers
+        from digest.adapters.schema import deliveries, subscribers
 
         with self.store.tx() as conn:
             rows = conn.execute(sa.select(subscribers.c.email, deliveries.c.status).join(

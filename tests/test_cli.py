@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, FeedServer, Reply, Run
-from digest.errors import ConfigError, FeedError, SendError
+from digest.core.errors import ConfigError, FeedError, SendError
 from feedgen import Entry, atom
 
 

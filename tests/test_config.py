@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_config, read_config
-from digest.errors import ConfigError
+from digest.core.config import load_config, read_config
+from digest.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "config.toml"

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config import read_config
-from digest.errors import InputError
-from digest.inline import inline_css
-from digest.message import Recipient, build_message, prepare_message
-from digest.render import make_environment, render_confirmation
-from digest.subscriptions import clean_name, normalise_email
+from digest.core.config import read_config
+from digest.core.errors import InputError
+from digest.core.inline import inline_css
+from digest.core.message import Recipient, build_message, prepare_message
+from digest.core.render import make_environment, render_confirmation
+from digest.core.subscriptions import clean_name, normalise_email
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = read_config(ROOT / "config.toml", {})

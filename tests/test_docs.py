@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, Run
 from digest.cli import cli
-from digest.config import _DERIVED, _TABLES
+from digest.core.config import _DERIVED, _TABLES
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FeedServer, Reply
-from digest.errors import FeedParseError, FetchError
-from digest.fetch import FetchOptions, blogger_page_url, fetch_feed
-from digest.models import FeedState
+from digest.core.errors import FeedParseError, FetchError
+from digest.adapters.fetch import FetchOptions, blogger_page_url, fetch_feed
+from digest.core.models import FeedState
 from feedgen import Entry, atom
 
 OPTS = FetchOptions(timeout_seconds=1.0, deadline_seconds=3.0, user_agent="digest-test/1", max_bytes=1_000_000)

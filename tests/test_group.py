@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digest.group import FALLBACK_KEY, group_posts, label_key
-from digest.models import Post
+from digest.core.group import FALLBACK_KEY, group_posts, label_key
+from digest.core.models import Post
 
 TOPICS = (("Interviewing", "Interviews"), ("Résumés", "Resumes"), ("CV", "Resumes"), ("Networking", "Networking"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conftest import FeedServer, Reply
-from digest.inline import inline_css
+from digest.core.inline import inline_css
 
 
 def test_inline_never_fetches_stylesheets_or_imports(feed_server: FeedServer) -> None:

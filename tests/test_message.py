@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.errors import InputError
-from digest.message import Recipient, address_header, build_message, prepare_message
-from digest.models import RenderedIssue
-from digest.render import PLACEHOLDERS
+from digest.core.errors import InputError
+from digest.core.message import Recipient, address_header, build_message, prepare_message
+from digest.core.models import RenderedIssue
+from digest.core.render import PLACEHOLDERS
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 SINGLE = ["From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type", "List-Unsubscribe",

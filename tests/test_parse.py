@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digest.errors import FeedParseError
-from digest.parse import ParseOptions, parse_feed
+from digest.core.errors import FeedParseError
+from digest.core.parse import ParseOptions, parse_feed
 from feedgen import Entry, atom
 
 BASE = "https://blog.example.com/feeds/posts/default"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from digest import pipeline
-from digest.config import read_config
-from digest.models import IssueContent, Post, Section
-from digest.render import make_environment, render_issue
+from digest.jobs import preview
+from digest.core.config import read_config
+from digest.core.models import IssueContent, Post, Section
+from digest.core.render import make_environment, render_issue
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -41,20 +41,20 @@ def check_golden(name: str, actual: str, regen: bool) -> None:
 
 def test_sample_feed_issue_matches_golden_files(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = pipeline.build_issue(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, now=NOW, every_post=True)
     assert issue is not None
-    preview = pipeline.write_preview(config, issue, tmp_path, now=NOW)
+    written = preview.write_preview(config, issue, tmp_path, now=NOW)
     regen = bool(request.config.getoption("--regen-golden"))
-    check_golden("issue.html", normalise(preview.html_path.read_text("utf-8")), regen)
-    check_golden("issue.txt", normalise(preview.text_path.read_text("utf-8")), regen)
-    check_golden("issue.eml", normalise(preview.eml_path.read_bytes().decode("ascii")), regen)
+    check_golden("issue.html", normalise(written.html_path.read_text("utf-8")), regen)
+    check_golden("issue.txt", normalise(written.text_path.read_text("utf-8")), regen)
+    check_golden("issue.eml", normalise(written.eml_path.read_bytes().decode("ascii")), regen)
 
 
 def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = pipeline.build_issue(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, now=NOW, every_post=True)
     assert issue is not None
-    html = pipeline.write_preview(config, issue, tmp_path, now=NOW).html_path.read_text("utf-8")
+    html = preview.write_preview(config, issue, tmp_path, now=NOW).html_path.read_text("utf-8")
     doc = lxml_html.fromstring(html)
     text = " ".join(doc.text_content().split())
     assert "The Wise Job Search" in text and "23 November 2026" in text

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.config import ScheduleConfig
-from digest.schedule import WeeklyTrigger, decide_on_start, last_run, next_run
+from digest.core.config import ScheduleConfig
+from digest.adapters.scheduler import WeeklyTrigger
+from digest.core.calendar import decide_on_start, last_run, next_run
 
 UTC = timezone.utc
 

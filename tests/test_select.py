@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from digest.models import Post
-from digest.select import dedupe_posts, select_posts, sort_posts
+from digest.core.models import Post
+from digest.core.select import dedupe_posts, select_posts, sort_posts
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from digest.errors import SendError
+from digest.core.errors import SendError
 from sending import Bed, make_bed
 
 
@@ -155,8 +155,8 @@ def test_a_server_that_never_greets_is_an_error_and_loses_nothing(write_config: 
     silent.listen(8)
     path = write_config(smtp_port=silent.getsockname()[1])
     path.write_text(path.read_text().replace("timeout_seconds = 5\n", "timeout_seconds = 1\n"))
-    from digest.config import read_config
-    from digest.store import Store
+    from digest.core.config import read_config
+    from digest.adapters.store import Store
     from sending import SECRET, START, Bed
 
     config = read_config(path, {"DIGEST_SECRET": SECRET})
@@ -182,7 +182,7 @@ def test_dry_run_builds_every_message_and_records_nothing(bed: Bed) -> None:
 def test_the_rate_ceiling_spaces_messages() -> None:
     import time
 
-    from digest.delivery import RateLimiter
+    from digest.jobs.deliver import RateLimiter
 
     limiter = RateLimiter(50)
     started = time.monotonic()

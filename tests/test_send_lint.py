@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config import read_config
-from digest.group import group_posts
-from digest.message import Recipient, build_message, prepare_message
-from digest.models import Post
-from digest.render import make_environment, render_issue
+from digest.core.config import read_config
+from digest.core.group import group_posts
+from digest.core.message import Recipient, build_message, prepare_message
+from digest.core.models import Post
+from digest.core.render import make_environment, render_issue
 from sending import make_bed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def test_what_the_server_received_passes_lint_and_dkim(write_config: Callable[..
     bed.config.path.write_text(bed.config.path.read_text().replace("max_posts = 20\n", "max_posts = 20\n" + extra))
     bed.config = read_config(bed.config.path, {"DIGEST_SECRET": "send-secret-0123456789abcdef"})
     bed.add(2)
-    from digest.models import Consent
+    from digest.core.models import Consent
 
     bed.store.add("zoe@example.com", "zoe@example.com", "Zoë Ñandú \"the\" <boss>", (), confirmed=True,
                   now=bed.now(), consent=Consent(at=bed.now(), method="cli"))
@@ -101,7 +101,7 @@ hostile = st.text(alphabet=st.sampled_from(list("ab\r\n\0\t:<>\"=?@ ")) | st.cha
 @settings(max_examples=80, deadline=None)
 @given(title=hostile, name=hostile)
 def test_post_titles_and_names_never_add_a_header(title: str, name: str) -> None:
-    from digest.sanitize import clean_title
+    from digest.core.sanitize import clean_title
 
     post = Post(id="1", title=clean_title(title, False) or "x", link="https://b.example/1", published=NOW, updated=NOW)
     content = group_posts([post], CONFIG.topics, fallback_topic="More")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from digest.models import Consent
-from digest.store import Store
-from digest.subscriptions import CSVRow
+from digest.core.models import Consent
+from digest.adapters.store import Store
+from digest.core.subscriptions import CSVRow
 from mailserver import MailServer
 
 SECRET = "proc-secret-0123456789abcdef"

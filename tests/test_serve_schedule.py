@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from browser import ROOT, digest_process
-from digest.ledger import Ledger
-from digest.models import Consent, Post
-from digest.store import Store
-from digest.subscriptions import CSVRow
+from digest.adapters.ledger import Ledger
+from digest.core.models import Consent, Post
+from digest.adapters.store import Store
+from digest.core.subscriptions import CSVRow
 from feedgen import Entry, atom
 from mailserver import MailServer, free_port
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from digest.errors import StoreError
-from digest.models import Consent
-from digest.store import Store, migrate
-from digest.subscriptions import CSVRow
+from digest.core.errors import StoreError
+from digest.core.models import Consent
+from digest.adapters.store import Store, migrate
+from digest.core.subscriptions import CSVRow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -137,11 +137,10 @@ def test_database_from_an_older_version_upgrades_and_keeps_its_rows(tmp_path: Pa
     with store.engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     from alembic.script import ScriptDirectory
-    from alembic.config import Config as AC
 
-    cfg = AC()
-    cfg.set_main_option("script_location", "digest:migrations")
-    assert version == ScriptDirectory.from_config(cfg).get_current_head()
+    from digest.adapters.store import alembic_config
+
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
     store.close()
 
 

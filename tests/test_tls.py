@@ -11,9 +11,9 @@ import pytest
 import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from digest.config import SMTPConfig
-from digest.errors import SendError
-from digest.send import send_one
+from digest.core.config import SMTPConfig
+from digest.core.errors import SendError
+from digest.adapters.smtp import send_one
 from mailserver import MailServer
 
 MESSAGE = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n"

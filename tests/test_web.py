@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from digest.config import read_config
-from digest.store import Store
-from digest.tokens import make_token
+from digest.core.config import read_config
+from digest.adapters.store import Store
+from digest.core.tokens import make_token
+from digest.jobs.mail import confirmation_mailer
 from digest.web import create_app
 
 SECRET = "test-secret-0123456789abcdef"
@@ -56,7 +57,8 @@ def make_web(write_config: Callable[..., Path], mail_server: Any, limit: int = 5
     config = read_config(path, {"DIGEST_SECRET": SECRET})
     store = Store.open(config.store.url)
     clock = [START]
-    with TestClient(create_app(config, store, clock=lambda: clock[0]), base_url="https://news.example.com",
+    with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET),
+                               clock=lambda: clock[0]), base_url="https://news.example.com",
                     follow_redirects=False) as client:
         yield Web(client, store, mail_server, clock)
     store.close()
@@ -232,8 +234,8 @@ def test_healthz(web: Web) -> None:
 
 
 def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web) -> None:
-    from digest.ledger import Ledger
-    from digest.models import Post
+    from digest.adapters.ledger import Ledger
+    from digest.core.models import Post
 
     ledger = Ledger(web.store)
     post = Post("p1", "Salary talk", "https://b.example/p1", START, START)

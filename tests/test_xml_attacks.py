@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FeedServer, Reply
-from digest.errors import FeedParseError
-from digest.parse import parse_feed
+from digest.core.errors import FeedParseError
+from digest.core.parse import parse_feed
 
 ATOM_OPEN = b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title><entry><id>1</id><title>"
 ATOM_CLOSE = b"</title></entry></feed>"

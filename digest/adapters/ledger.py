@@ -14,40 +14,17 @@ import json
 import os
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from .models import FeedState, Post, post_from_dict, post_to_dict
+from ..core.models import (OPEN_STATUSES, Claim, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict,
+                           post_to_dict)
 from .schema import deliveries, feed_state, issues, senders, subscribers
 from .store import Store
 
-OPEN = ("pending", "sending", "deferred")
 STALE_HEARTBEAT = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class IssueRecord:
-    id: int
-    key: str
-    status: str
-    created_at: datetime
-    cutoff: datetime
-    finished_at: datetime | None
-    subject: str
-    posts: tuple[Post, ...]
-    html: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Claim:
-    delivery_id: int
-    subscriber_id: int | None
-    message_id: str
-    attempts: int
 
 
 def pid_alive(pid: int) -> bool:
@@ -102,7 +79,7 @@ class Ledger:
                               + sa.literal(f".{key[:10]}@{domain}>"))
                 conn.execute(deliveries.insert().from_select(
                     ["issue_id", "subscriber_id", "status", "attempts", "next_attempt_at", "message_id", "updated_at"],
-                    sa.select(sa.literal(issue_id), subscribers.c.id, sa.literal("pending"), sa.literal(0),
+                    sa.select(sa.literal(issue_id), subscribers.c.id, sa.literal(DeliveryStatus.PENDING.value), sa.literal(0),
                               sa.literal(now, type_=deliveries.c.next_attempt_at.type), message_id,
                               sa.literal(now, type_=deliveries.c.updated_at.type))
                     .where(subscribers.c.status == "confirmed").order_by(subscribers.c.id)))
@@ -119,7 +96,7 @@ class Ledger:
     def finish_if_done(self, issue_id: int, now: datetime) -> bool:
         with self.store.tx() as conn:
             open_rows = conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(
-                deliveries.c.issue_id == issue_id, deliveries.c.status.in_(OPEN))).scalar_one()
+                deliveries.c.issue_id == issue_id, deliveries.c.status.in_(sorted(OPEN_STATUSES)))).scalar_one()
             if open_rows:
                 return False
             conn.execute(issues.update().where(issues.c.id == issue_id, issues.c.status == "sending")
@@ -161,8 +138,8 @@ class Ledger:
             # claimed_by is "<sender id>/<connection>": a row is orphaned unless a live sender holds it
             owner = sa.not_(sa.or_(*(deliveries.c.claimed_by.like(f"{i}/%") for i in live))) if live else sa.true()
             result = conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id,
-                                                            deliveries.c.status == "sending", owner)
-                                  .values(status="pending", claimed_by="", updated_at=now))
+                                                            deliveries.c.status == DeliveryStatus.SENDING, owner)
+                                  .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
             if dead:
                 conn.execute(senders.delete().where(senders.c.id.in_(dead)))
             return int(result.rowcount or 0)
@@ -199,21 +176,21 @@ class Ledger:
         if not delivery_ids:
             return
         with self.store.tx() as conn:
-            conn.execute(deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status == "sending")
-                         .values(status="pending", claimed_by="", updated_at=now))
+            conn.execute(deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status == DeliveryStatus.SENDING)
+                         .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
 
     def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None:
         """Give back every row one connection still holds."""
         with self.store.tx() as conn:
-            conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id, deliveries.c.status == "sending",
+            conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id, deliveries.c.status == DeliveryStatus.SENDING,
                                                    deliveries.c.claimed_by == claimer)
-                         .values(status="pending", claimed_by="", updated_at=now))
+                         .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
 
     def held_by_others(self, issue_id: int, sender_id: str) -> int:
         """How many rows of the issue other senders hold as "sending"."""
         with self.store.tx() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(
-                deliveries.c.issue_id == issue_id, deliveries.c.status == "sending",
+                deliveries.c.issue_id == issue_id, deliveries.c.status == DeliveryStatus.SENDING,
                 deliveries.c.claimed_by.notlike(f"{sender_id}/%"))).scalar_one())
 
     # ---- feed state ----
@@ -233,15 +210,15 @@ def _claim_statement(status: str, *, due: bool, locked: bool) -> sa.Update:
     if locked:
         pick = pick.with_for_update(skip_locked=True)
     return (deliveries.update().where(deliveries.c.id.in_(pick.scalar_subquery()), deliveries.c.status == status)
-            .values(status="sending", claimed_by=sa.bindparam("claimer"),
+            .values(status=DeliveryStatus.SENDING, claimed_by=sa.bindparam("claimer"),
                     updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
             .returning(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.message_id, deliveries.c.attempts))
 
 
 # Built once: building SQLAlchemy expressions per message cost more than running them.
 # Index [True] is the PostgreSQL form (FOR UPDATE SKIP LOCKED).
-_CLAIM_PENDING = (_claim_statement("pending", due=False, locked=False), _claim_statement("pending", due=False, locked=True))
-_CLAIM_DUE = (_claim_statement("deferred", due=True, locked=False), _claim_statement("deferred", due=True, locked=True))
+_CLAIM_PENDING = tuple(_claim_statement(DeliveryStatus.PENDING, due=False, locked=lock) for lock in (False, True))
+_CLAIM_DUE = tuple(_claim_statement(DeliveryStatus.DEFERRED, due=True, locked=lock) for lock in (False, True))
 _SETTLE = deliveries.update().where(deliveries.c.id == sa.bindparam("delivery")).values(
     status=sa.bindparam("status"), updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type),
     last_code=sa.bindparam("code"), last_reply=sa.bindparam("reply"), claimed_by="",

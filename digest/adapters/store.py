@@ -21,19 +21,26 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import StoreError
-from .models import Consent, Subscriber
+from ..core.config import Config
+from ..core.errors import StoreError
+from ..core.models import Consent, Subscriber
 from .schema import rate_events, subscribers
-from .subscriptions import CSVRow, SubscribeDecision, decide_subscribe
+from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe
 
 HEAD = "head"
 _IMPORT_BATCH = 1000
 
 
+def alembic_config() -> AlembicConfig:
+    """Alembic's configuration for our migrations (no alembic.ini: the location is fixed)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", "digest.adapters:migrations")
+    return cfg
+
+
 def migrate(engine: Engine, revision: str = HEAD) -> None:
     """Bring the database's schema to `revision` (default: the newest)."""
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", "digest:migrations")
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
@@ -275,6 +282,22 @@ class Store:
         if batch:
             flush()
         return ImportCounts(counts.added, counts.existing, duplicates)
+
+
+@contextmanager
+def open_store(config: Config) -> Iterator[Store]:
+    """The store of [store] url, open for the block and closed after it, whatever happens."""
+    store = Store.open(config.store.url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def store_exists(config: Config) -> bool:
+    """False for a SQLite file not made yet (a preview never creates one); True otherwise."""
+    url = config.store.url
+    return not url.startswith("sqlite:///") or Path(url[len("sqlite:///"):]).exists()
 
 
 _BY_ID = sa.select(subscribers).where(subscribers.c.id == sa.bindparam("subscriber"))  # built once: the send reads it per message

@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from .errors import FeedParseError, FetchError
-from .models import FeedPage, FeedState, FetchResult, Post
-from .parse import ParseOptions, parse_feed
-from .select import dedupe_posts
+from ..core.errors import FeedParseError, FetchError
+from ..core.models import FeedPage, FeedState, FetchResult, Post
+from ..core.parse import ParseOptions, parse_feed
+from ..core.select import dedupe_posts
 
 _MAX_REDIRECTS = 5
 

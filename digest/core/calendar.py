@@ -1,29 +1,20 @@
-"""The weekly send inside `digest serve`: APScheduler 3 with a trigger of our own. Adapter.
+"""The weekly calendar: when the send falls, and what to do on start about a missed or
+interrupted one. Pure core: no network, no database, no file writes, no clock (the time
+comes in as an argument).
 
 The next run is computed from the wall-clock day and time in the configured zone with
 zoneinfo, one instant a week: a time that a DST change skips is taken as the same
 offset from midnight past the gap (02:30 becomes 03:30), and a time that happens twice
-is taken at its first occurrence, so a week never has zero or two sends. Jobs live in
-memory (no pickled job table); a send missed while the machine was off is found on start
-by comparing the last scheduled slot with the last issue, and sent once, unless it is
-older than [schedule] max_late_hours. The issue's unique key and the ledger's claims make
-a second `serve` or a `digest send` by hand harmless.
+is taken at its first occurrence, so a week never has zero or two sends.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-
 from .config import ScheduleConfig
-
-log = logging.getLogger("digest.schedule")
 
 
 def slot_on(day: datetime, schedule: ScheduleConfig) -> datetime:
@@ -59,19 +50,6 @@ def last_run(schedule: ScheduleConfig, now: datetime) -> datetime:
     return slot
 
 
-class WeeklyTrigger(BaseTrigger):  # type: ignore[misc]
-    """APScheduler trigger firing at next_run()."""
-
-    def __init__(self, schedule: ScheduleConfig) -> None:
-        self.schedule = schedule
-
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
-        return next_run(self.schedule, previous_fire_time or now - timedelta(microseconds=1))
-
-    def __str__(self) -> str:
-        return f"weekly[{self.schedule.cron} {self.schedule.timezone}]"
-
-
 @dataclass(frozen=True)
 class StartDecision:
     """What `serve` does on start about missed or interrupted sends."""
@@ -98,26 +76,3 @@ def decide_on_start(schedule: ScheduleConfig, *, now: datetime, last_issue_at: d
         return StartDecision(False, f"the send of {slot:%Y-%m-%d %H:%M} UTC was missed more than "
                                     f"{schedule.max_late_hours:g} hours ago: run digest send to send it")
     return StartDecision(True, f"sending the issue missed at {slot:%Y-%m-%d %H:%M} UTC")
-
-
-class WeeklySender:
-    """The scheduler of `digest serve`: one job, in memory, run in a background thread."""
-
-    def __init__(self, schedule: ScheduleConfig, job: Callable[[], object]) -> None:
-        self.schedule = schedule
-        self.scheduler = BackgroundScheduler(timezone=ZoneInfo(schedule.timezone),
-                                             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
-        self.job = self.scheduler.add_job(job, WeeklyTrigger(schedule), id="weekly-send", name="weekly send")
-
-    def start(self) -> None:
-        self.scheduler.start()
-
-    def run_now(self) -> None:
-        """Run the job once now (in the scheduler's thread pool), e.g. after downtime."""
-        self.job.modify(next_run_time=datetime.now(timezone.utc))
-
-    def next_run_time(self) -> datetime | None:
-        return self.scheduler.get_job("weekly-send").next_run_time  # type: ignore[no-any-return]
-
-    def shutdown(self) -> None:
-        self.scheduler.shutdown(wait=True)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from .models import DeliveryStatus
+
 
 class Outcome(Enum):
     SENT = "sent"
@@ -22,6 +24,18 @@ class Outcome(Enum):
     BOUNCED = "bounced"        # permanent, and the address is bad: the subscriber is marked bounced
     PAUSE = "pause"            # the server refuses us: stop sending, blame no one
     IN_DOUBT = "in_doubt"      # maybe delivered: never re-sent automatically
+
+
+# How each outcome is recorded in the ledger. A bounce also marks the subscriber bounced;
+# a pause also stops the run; a deferral past the last attempt is failed instead.
+STATUS_OF: dict[Outcome, DeliveryStatus] = {
+    Outcome.SENT: DeliveryStatus.SENT,
+    Outcome.DEFERRED: DeliveryStatus.DEFERRED,
+    Outcome.FAILED: DeliveryStatus.FAILED,
+    Outcome.BOUNCED: DeliveryStatus.FAILED,
+    Outcome.PAUSE: DeliveryStatus.DEFERRED,
+    Outcome.IN_DOUBT: DeliveryStatus.IN_DOUBT,
+}
 
 
 @dataclass(frozen=True)

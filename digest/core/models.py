@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 
@@ -94,7 +95,80 @@ class RenderedIssue:
     warnings: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Placeholders:
+    """Markers the templates write where each recipient's own values go; the message
+    builder replaces them (escaped), so that an issue is rendered and inlined once."""
+
+    greeting: str = "%%GREETING%%"
+    unsubscribe_url: str = "%%UNSUBSCRIBE_URL%%"
+    preferences_url: str = "%%PREFERENCES_URL%%"
+    archive_url: str = "%%ARCHIVE_URL%%"
+
+
+PLACEHOLDERS = Placeholders()
+
 STATUSES = ("pending", "confirmed", "unsubscribed", "bounced")
+
+
+class DeliveryStatus(StrEnum):
+    """Where one message of one issue stands in the delivery ledger."""
+
+    PENDING = "pending"      # not tried yet
+    SENDING = "sending"      # claimed by a connection; settled after the server's reply
+    DEFERRED = "deferred"    # refused for now (4xx, no answer): tried again when next_attempt_at comes
+    SENT = "sent"            # accepted by the server
+    FAILED = "failed"        # refused for good, or given up on
+    IN_DOUBT = "in_doubt"    # the connection broke after the final dot: maybe delivered, never resent
+    SKIPPED = "skipped"      # not sent: unsubscribed or removed meanwhile, or nothing for their topics
+
+
+OPEN_STATUSES = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED})
+"""A row in one of these is not accounted for yet: the issue is not done."""
+
+REPORT_ORDER = (DeliveryStatus.SENT, DeliveryStatus.DEFERRED, DeliveryStatus.PENDING, DeliveryStatus.FAILED,
+                DeliveryStatus.IN_DOUBT, DeliveryStatus.SKIPPED)
+
+
+def open_count(counts: dict[str, int]) -> int:
+    """How many of an issue's messages still wait (pending, sending or deferred)."""
+    return sum(counts.get(s, 0) for s in OPEN_STATUSES)
+
+
+@dataclass(frozen=True)
+class IssueRecord:
+    """An issue as recorded: its posts, its archived copy, whether it is done."""
+
+    id: int
+    key: str
+    status: str
+    created_at: datetime
+    cutoff: datetime
+    finished_at: datetime | None
+    subject: str
+    posts: tuple[Post, ...]
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One ledger row a connection has claimed: the message to send next."""
+
+    delivery_id: int
+    subscriber_id: int | None
+    message_id: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A server's answer to one message: code 250 means accepted."""
+
+    code: int
+    text: str
+    stage: str = "DATA"       # the command answered: MAIL, RCPT or DATA
+    after_data: bool = False  # the connection failed after the final dot: in doubt
 
 
 @dataclass(frozen=True, slots=True)

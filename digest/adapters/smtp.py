@@ -10,20 +10,10 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass
 
-from .config import SMTPConfig
-from .errors import SendError
-
-
-@dataclass(frozen=True)
-class Reply:
-    """The server's answer to one message: code 250 means accepted."""
-
-    code: int
-    text: str
-    stage: str = "DATA"       # the command answered: MAIL, RCPT or DATA
-    after_data: bool = False  # the connection failed after the final dot: in doubt
+from ..core.config import SMTPConfig
+from ..core.errors import SendError
+from ..core.models import Reply
 
 
 def tls_context(config: SMTPConfig) -> ssl.SSLContext:
@@ -124,6 +114,46 @@ def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, 
         if sock is not None and client.sock is not None:
             sock.settimeout(client.timeout)
     return Reply(code, _text(text))
+
+
+class SMTPConnection:
+    """One open SMTP session (the jobs' Connection): send messages, then close."""
+
+    def __init__(self, config: SMTPConfig) -> None:
+        self.config = config
+        self.client = connect(config)
+
+    @property
+    def usable(self) -> bool:
+        """False once the server has hung up: the caller opens a new connection."""
+        return self.client.sock is not None
+
+    def send(self, sender: str, recipient: str, message: bytes) -> Reply:
+        """Send one message; a refusal or a connection lost mid-message is a Reply."""
+        try:
+            return send_raw(self.client, sender, recipient, message, self.config.data_timeout_seconds)
+        except (smtplib.SMTPException, OSError) as exc:
+            return Reply(0, f"connection failed before the end of the message: {exc}", "DATA")
+
+    def close(self) -> None:
+        try:
+            self.client.quit()
+        except (smtplib.SMTPException, OSError):
+            self.client.close()
+
+
+class SMTPMailer:
+    """Opens connections to [smtp] (the jobs' Mailer)."""
+
+    def __init__(self, config: SMTPConfig) -> None:
+        self.config = config
+
+    def connect(self) -> SMTPConnection:
+        return SMTPConnection(self.config)
+
+    def send_one(self, sender: str, recipient: str, message: bytes) -> Reply:
+        """One message on a connection of its own: test copies and confirmation mail."""
+        return send_one(self.config, sender, recipient, message)
 
 
 def send_one(config: SMTPConfig, sender: str, recipient: str, message: bytes) -> Reply:

@@ -18,8 +18,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
 from .errors import InputError
-from .models import RenderedIssue
-from .render import PLACEHOLDERS
+from .models import PLACEHOLDERS, RenderedIssue
 from .sanitize import clean_line
 
 CRLF = "\r\n"

@@ -1,4 +1,5 @@
-"""The web endpoints of `digest serve` (Starlette). Adapter: HTTP in, store and SMTP out.
+"""The web endpoints of `digest serve` (Starlette). A front door: HTTP in, the store out;
+mail goes out only through the `send_confirmation` hook `digest serve` hands it.
 
 No page tells whether an address is on the list: POST /subscribe answers the same page,
 byte for byte, whatever the address's state, and mails (when it does) after answering.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,17 +22,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from .config import Config
-from .errors import DigestError, InputError, TokenError
-from .inline import inline_css
-from .ledger import Ledger
-from .message import Recipient, build_message, make_message_id, prepare_message, sender_address, sender_domain
-from .models import Consent, Subscriber
-from .render import make_environment, render_confirmation
-from .send import send_one
-from .store import Store
-from .subscriptions import clean_name, normalise_email, parse_topics, topic_names
-from .tokens import Links, read_token, require_secret
+from ..adapters.ledger import Ledger
+from ..adapters.store import Store
+from ..core.config import Config
+from ..core.errors import DigestError, InputError, TokenError
+from ..core.models import Consent, Subscriber
+from ..core.render import make_environment
+from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
+from ..core.tokens import Links, read_token, require_secret
 
 log = logging.getLogger("digest.web")
 Clock = Callable[[], datetime]
@@ -51,25 +48,10 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime) -> None:
-    """Mail the double opt-in link (called after the response has gone)."""
-    env = make_environment(config.newsletter.templates_dir)
-    rendered = render_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
-    rendered = replace(rendered, html=inline_css(rendered.html))
-    template = prepare_message(rendered, sender=config.newsletter.from_, reply_to=config.newsletter.reply_to, bulk=False)
-    message = build_message(template, Recipient(sub.email, sub.name), date=now,
-                            message_id=make_message_id(sender_domain(config.newsletter.from_), "confirm", sub.id))
-    try:
-        reply = send_one(config.smtp, sender_address(config.newsletter.from_), sub.email, message)
-    except DigestError as exc:
-        log.error("confirmation mail to subscriber %s not sent: %s", sub.id, exc)
-        return
-    if reply.code != 250:
-        log.warning("confirmation mail to subscriber %s refused: %s %s", sub.id, reply.code, reply.text)
-
-
-def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
-    """The Starlette app; `clock` gives the time (tests pass their own)."""
+def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], None],
+               clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
+    """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
+    (jobs/mail.py's confirmation_mailer); `clock` gives the time (tests pass their own)."""
     secret = require_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
@@ -125,7 +107,7 @@ def create_app(config: Config, store: Store, *, clock: Clock = _utcnow, lifespan
         sub, decision = await run_in_threadpool(store.subscribe, email, key, name, chosen, consent, now=now,
                                         resend_after=timedelta(minutes=config.web.confirm_resend_minutes))
         if decision.send_confirmation:
-            done.background = BackgroundTask(send_confirmation, config, sub, links, now)
+            done.background = BackgroundTask(send_confirmation, sub, now)
         return done
 
     def token_of(request: Request, purpose: str, max_age: timedelta | None = None) -> Any:

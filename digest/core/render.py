@@ -8,28 +8,26 @@ message builder replaces (escaped) for each recipient, so that CSS is inlined on
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import jinja2
 
 from .config import Config
-from .models import IssueContent, RenderedIssue
+from .models import PLACEHOLDERS, IssueContent, RenderedIssue
 from .sanitize import clean_line
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class Placeholders:
-    greeting: str = "%%GREETING%%"
-    unsubscribe_url: str = "%%UNSUBSCRIBE_URL%%"
-    preferences_url: str = "%%PREFERENCES_URL%%"
-    archive_url: str = "%%ARCHIVE_URL%%"
+def _builtin_templates() -> Path:
+    """The built-in templates: inside the package in an installed wheel (the build maps the
+    top-level templates/ folder to digest/templates), else the source tree's templates/."""
+    installed = _PACKAGE / "templates"
+    return installed if (installed / "issue.html.j2").is_file() else _PACKAGE.parent / "templates"
 
 
-PLACEHOLDERS = Placeholders()
+BUILTIN_TEMPLATES = _builtin_templates()
 
 
 def make_environment(user_dir: str = "") -> jinja2.Environment:

@@ -1,0 +1,59 @@
+"""The weekly send inside `digest serve`: APScheduler 3 with a trigger of our own. Adapter.
+
+The trigger fires at core/calendar.py's next_run(). Jobs live in memory (no pickled job
+table); a send missed while the machine was off is found on start by comparing the last
+scheduled slot with the last issue (calendar.decide_on_start), and sent once, unless it
+is older than [schedule] max_late_hours. The issue's unique key and the ledger's claims
+make a second `serve` or a `digest send` by hand harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from ..core.calendar import next_run
+from ..core.config import ScheduleConfig
+
+log = logging.getLogger("digest.schedule")
+
+
+class WeeklyTrigger(BaseTrigger):  # type: ignore[misc]
+    """APScheduler trigger firing at next_run()."""
+
+    def __init__(self, schedule: ScheduleConfig) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        return next_run(self.schedule, previous_fire_time or now - timedelta(microseconds=1))
+
+    def __str__(self) -> str:
+        return f"weekly[{self.schedule.cron} {self.schedule.timezone}]"
+
+
+class WeeklySender:
+    """The scheduler of `digest serve`: one job, in memory, run in a background thread."""
+
+    def __init__(self, schedule: ScheduleConfig, job: Callable[[], object]) -> None:
+        self.schedule = schedule
+        self.scheduler = BackgroundScheduler(timezone=ZoneInfo(schedule.timezone),
+                                             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
+        self.job = self.scheduler.add_job(job, WeeklyTrigger(schedule), id="weekly-send", name="weekly send")
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def run_now(self) -> None:
+        """Run the job once now (in the scheduler's thread pool), e.g. after downtime."""
+        self.job.modify(next_run_time=datetime.now(timezone.utc))
+
+    def next_run_time(self) -> datetime | None:
+        return self.scheduler.get_job("weekly-send").next_run_time  # type: ignore[no-any-return]
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=True)

@@ -1,0 +1,120 @@
+"""The `digest` command line. Layer 4: the only package that prints and exits.
+
+`--config` and `--debug` are accepted before the subcommand's name and after it, on every
+command: click options whose callbacks write into the one CLIState in ctx.obj (no argv
+searching). Every DigestError becomes one `Error: ...` line and its exit code; --debug
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..core.config import Config, read_config
+from ..core.errors import DigestError
+
+
+@dataclass
+class CLIState:
+    """What the options common to every command set; the config is read once, on first use."""
+
+    config_path: Path | None = None
+    debug: bool = False
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            path = self.config_path or Path(os.environ.get("DIGEST_CONFIG", "config.toml"))
+            self._config = read_config(path, os.environ)
+        return self._config
+
+
+def _state(ctx: click.Context) -> CLIState:
+    return ctx.ensure_object(CLIState)
+
+
+def _set_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        _state(ctx).config_path = value
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _state(ctx).debug = True
+
+
+def common_options() -> list[click.Parameter]:
+    """--config and --debug, new objects for each command that gets them."""
+    return [
+        click.Option(["--config", "config_path"], type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     expose_value=False, callback=_set_config,
+                     help="config.toml to use (default: ./config.toml or $DIGEST_CONFIG)."),
+        click.Option(["--debug"], is_flag=True, expose_value=False, callback=_set_debug,
+                     help="Show the traceback of errors."),
+    ]
+
+
+def pass_config(func: Any) -> Any:
+    """Hand a command the Config that --config names (read on first use)."""
+    @click.pass_context
+    @functools.wraps(func)
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        return func(_state(ctx).config(), *args, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="blog-digest")
+def cli() -> None:
+    """Turn a blog's feed into a weekly email newsletter."""
+
+
+def _register() -> None:
+    from . import issue, serve, subscribers
+
+    for command in (issue.preview, issue.send, issue.history, issue.status, serve.serve, serve.snippet,
+                    serve.mailbox, subscribers.subscribers):
+        cli.add_command(command)
+    _give_common_options(cli)
+
+
+def _give_common_options(command: click.Command) -> None:
+    command.params.extend(common_options())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _give_common_options(sub)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line; turn errors into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    state = CLIState()
+    try:
+        cli.main(args=args, prog_name="digest", standalone_mode=False, obj=state)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DigestError as exc:
+        if state.debug:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,105 @@
+"""`digest serve|snippet|mailbox`: the long-running commands and the gadget snippet.
+Layer 4 (prints and exits). `serve` wires the web app, the weekly job and the mailer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..core.config import Config
+from ..core.errors import DigestError
+from . import pass_config
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@click.command()
+@pass_config
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--no-scheduler", is_flag=True, help="Serve the pages only; send nothing on schedule.")
+def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
+    """Serve the web pages and send the newsletter every week on [schedule]."""
+    import logging
+
+    import uvicorn
+    from starlette.concurrency import run_in_threadpool
+
+    from ..adapters.scheduler import WeeklySender
+    from ..adapters.store import open_store
+    from ..core.tokens import require_secret
+    from ..jobs import send_issue
+    from ..jobs.mail import confirmation_mailer
+    from ..web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log = logging.getLogger("digest.serve")
+    secret = require_secret(config)
+    cancel = threading.Event()
+    weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: send_issue.run_logged(config, cancel=cancel))
+
+    with open_store(config) as store:
+        @asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[None]:
+            if weekly is not None:
+                decision = send_issue.start_decision(config, store, _now())
+                weekly.start()
+                log.info("on start: %s", decision.reason)
+                if decision.send_now:
+                    weekly.run_now()
+                log.info("next weekly send: %s", weekly.next_run_time())
+            yield
+            cancel.set()  # a send in progress settles its message in flight and stops
+            if weekly is not None:
+                await run_in_threadpool(weekly.shutdown)
+            log.info("stopped")
+
+        app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret), lifespan=lifespan)
+        click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
+                   + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}"))
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+
+
+@click.command()
+@pass_config
+def snippet(config: Config) -> None:
+    """Print a subscribe form to paste into a Blogger HTML/JavaScript gadget."""
+    from ..core.render import make_environment
+    from ..core.subscriptions import topic_names
+
+    env = make_environment(config.newsletter.templates_dir)
+    click.echo(env.get_template("snippet.html.j2").render(
+        blog=config.blog, base_url=config.web.base_url, consent_text=config.web.consent_text,
+        topics=topic_names(config.topics)).strip())
+
+
+@click.command()
+@click.option("--port", default=1025, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--dir", "folder", default=Path("outbox"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for the .eml files.")
+def mailbox(port: int, folder: Path) -> None:
+    """A local SMTP server that stores every message it receives as a .eml file."""
+    from ..adapters.mailbox import start_mailbox
+
+    try:
+        controller = start_mailbox(folder, port, click.echo)
+    except (OSError, RuntimeError) as exc:
+        raise DigestError(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
+    click.echo(f"Listening on 127.0.0.1:{port}; saving messages in {folder}/ (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()

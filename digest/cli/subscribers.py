@@ -1,0 +1,156 @@
+"""`digest subscribers ...`: manage the list from the command line. Layer 4 (prints and exits)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+from ..core.config import Config
+from ..core.errors import InputError
+from ..core.models import STATUSES, Consent
+from ..core.subscriptions import CSVRow, clean_name, normalise_email, parse_csv_row, parse_topics
+from . import pass_config
+
+if TYPE_CHECKING:
+    from ..adapters.store import Store
+
+
+def _open(config: Config) -> AbstractContextManager[Store]:
+    from ..adapters.store import open_store  # SQLAlchemy loads only for the commands that use the store
+
+    return open_store(config)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@click.group()
+def subscribers() -> None:
+    """Add, remove, list, import and export subscribers."""
+
+
+@subscribers.command()
+@pass_config
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.option("--topics", default="", help="Comma-separated topics (default: all).")
+@click.option("--confirmed", is_flag=True, help="They already agreed: skip the confirmation step.")
+def add(config: Config, email: str, name: str, topics: str, confirmed: bool) -> None:
+    """Add EMAIL to the list (pending unless --confirmed)."""
+    address, key = normalise_email(email)
+    chosen = parse_topics(topics, config.topics)
+    now = _now()
+    with _open(config) as store:
+        sub, created = store.add(address, key, clean_name(name), chosen, confirmed=confirmed, now=now,
+                                 consent=Consent(at=now, method="cli"))
+    if created:
+        click.echo(f"Added {sub.email} ({sub.status}).")
+    else:
+        click.echo(f"{sub.email} is already on the list ({sub.status}): nothing changed.")
+
+
+@subscribers.command()
+@pass_config
+@click.argument("email")
+def remove(config: Config, email: str) -> None:
+    """Delete EMAIL and everything kept about it."""
+    address, key = normalise_email(email)
+    with _open(config) as store:
+        removed = store.remove(key)
+    if removed is None:
+        raise InputError(f"{address} is not on the list")
+    click.echo(f"Removed {removed}.")
+
+
+@subscribers.command(name="list")
+@pass_config
+@click.option("--status", type=click.Choice(STATUSES), help="Only subscribers of this status.")
+def list_(config: Config, status: str | None) -> None:
+    """List subscribers: address, status, name, topics."""
+    with _open(config) as store:
+        count = 0
+        for sub in store.iter_subscribers(status):
+            click.echo(f"{sub.email}\t{sub.status}\t{sub.name}\t{', '.join(sub.topics) or 'all topics'}")
+            count += 1
+    click.echo(f"{count} subscriber{'s' if count != 1 else ''}", err=True)
+
+
+@subscribers.command(name="import")
+@pass_config
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--confirmed", is_flag=True, help="Everyone in FILE already agreed to receive the newsletter.")
+def import_(config: Config, file: Path, confirmed: bool) -> None:
+    """Import FILE.csv (columns: email[,name[,topics]]); existing addresses are left as they are."""
+    problems: list[str] = []
+    try:
+        handle = file.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read: {exc.strerror}") from exc
+    now = _now()
+    with _open(config) as store:
+        with handle:
+            rows = _rows(handle, config, problems, file)
+            counts = store.import_rows(rows, confirmed=confirmed, now=now, consent=Consent(at=now, method="import"))
+    for problem in problems:
+        click.echo(f"{file}: {problem}", err=True)
+    status = "confirmed" if confirmed else "pending (they get nothing until confirmed; use --confirmed if they opted in)"
+    click.echo(f"Imported {counts.added} new as {status}; {counts.existing} already on the list; "
+               f"{counts.duplicates} repeated in the file; {len(problems)} bad rows.")
+    if problems:
+        sys.exit(InputError.exit_code)
+
+
+@subscribers.command()
+@pass_config
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def export(config: Config, file: Path | None) -> None:
+    """Write the confirmed subscribers as CSV (email,name,topics) to FILE or standard output."""
+    with _open(config) as store:
+        if file is None:
+            _write_csv(store, sys.stdout)
+            return
+        tmp = file.with_name(file.name + ".tmp")
+        try:
+            with tmp.open("w", encoding="utf-8", newline="") as out:
+                count = _write_csv(store, out)
+            tmp.replace(file)
+        except OSError as exc:
+            raise InputError(f"{file}: cannot write: {exc.strerror}") from exc
+    click.echo(f"Wrote {count} subscribers to {file}.")
+
+
+def _rows(handle: TextIO, config: Config, problems: list[str], file: Path) -> Iterator[CSVRow]:
+    reader = csv.reader(handle)
+    try:
+        for row in reader:
+            line = reader.line_num
+            if line == 1 and row and row[0].strip().lower() == "email":
+                continue  # a header row
+            if not any(cell.strip() for cell in row):
+                continue
+            try:
+                yield parse_csv_row(line, row, config.topics)
+            except InputError as exc:
+                problems.append(exc.message)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: line {reader.line_num}: not readable as UTF-8 CSV ({exc})") from exc
+
+
+def _write_csv(store: Store, out: TextIO | io.StringIO) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["email", "name", "topics"])
+    count = 0
+    for sub in store.iter_subscribers():
+        if sub.status == "confirmed":  # never re-import the unsubscribed or the unconfirmed
+            writer.writerow([sub.email, sub.name, ";".join(sub.topics)])
+            count += 1
+    return count

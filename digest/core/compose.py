@@ -1,0 +1,136 @@
+"""Compose mails: issue content -> rendered, CSS-inlined message template, per topic set.
+Pure core: reads templates, no network, no database, no clock (dates come in), no file
+writes.
+
+The one place where group -> render -> inline -> prepare happens, for preview, send, the
+archive and the single mails (confirmation; later welcome and answer notices), and the
+one place where a Recipient (whose personal values fill the placeholders) is made.
+premailer runs once per distinct set of topics, never per subscriber.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from .config import Config
+from .group import for_topics, group_posts
+from .inline import inline_css
+from .message import MessageTemplate, Recipient, personalise, prepare_message
+from .models import IssueContent, Post, RenderedIssue, Subscriber
+from .render import make_environment, render_confirmation, render_issue
+from .tokens import Links
+
+
+def group_issue(config: Config, posts: Iterable[Post]) -> IssueContent:
+    """The issue's posts in their topic sections, as [topics] and [newsletter] order them."""
+    n = config.newsletter
+    return group_posts(list(posts), config.topics, fallback_topic=n.fallback_topic,
+                       question_labels=config.question.labels, max_posts=n.max_posts, max_sections=n.max_sections)
+
+
+def issue_date(config: Config, when: datetime) -> datetime:
+    """The issue's date as its readers see it: in [schedule] timezone."""
+    return when.astimezone(ZoneInfo(config.schedule.timezone))
+
+
+def prepare(config: Config, rendered: RenderedIssue, *, bulk: bool = True) -> MessageTemplate:
+    """Inline the rendered mail's CSS (once) and encode the headers every recipient shares."""
+    n = config.newsletter
+    rendered = replace(rendered, html=inline_css(rendered.html))
+    if not bulk:
+        return prepare_message(rendered, sender=n.from_, reply_to=n.reply_to, bulk=False)
+    return prepare_message(rendered, sender=n.from_, reply_to=n.reply_to, list_id=n.list_id,
+                           unsubscribe_mailto=n.unsubscribe_mailto)
+
+
+class Composer:
+    """One issue's message templates: one per distinct set of topics, built on first use.
+
+    Safe to share between the threads of a send (a lock guards the cache). `prepared` is
+    the every-topic template when the caller already built it.
+    """
+
+    def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
+                 env: jinja2.Environment | None = None) -> None:
+        self.config = config
+        self.content = group_issue(config, posts)
+        self.date = issue_date(config, created_at)
+        self.env = env or make_environment(config.newsletter.templates_dir)
+        self._cache: dict[tuple[str, ...], MessageTemplate | None] = {}
+        self._rendered: dict[tuple[str, ...], RenderedIssue] = {}
+        self._lock = threading.Lock()
+
+    def render(self, topics: Iterable[str] = ()) -> RenderedIssue | None:
+        """The issue as a reader of `topics` gets it (empty: every topic), CSS not inlined;
+        None when it holds nothing for them."""
+        key = tuple(sorted(topics))
+        with self._lock:
+            if key not in self._rendered:
+                content = for_topics(self.content, key)
+                if not content.posts:
+                    return None
+                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env)
+            return self._rendered[key]
+
+    def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:
+        """The message template for readers of `topics` (empty: every topic); None when
+        the issue holds nothing for them."""
+        key = tuple(sorted(topics))
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        rendered = self.render(key)
+        template = None if rendered is None else prepare(self.config, rendered)
+        with self._lock:
+            return self._cache.setdefault(key, template)
+
+
+def compose_confirmation(config: Config, *, name: str, confirm_url: str,
+                         env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The double opt-in mail, ready for build_message (no bulk headers: see PITFALLS)."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    return prepare(config, render_confirmation(config, name=name, confirm_url=confirm_url, env=env), bulk=False)
+
+
+# ---- who a message is for ----
+
+def subscriber_recipient(config: Config, sub: Subscriber, links: Links, *, now: datetime,
+                         issue_id: int | None = None) -> Recipient:
+    """A subscriber's copy: their name and their own signed links."""
+    archive = f"{config.web.base_url}/archive/" + (str(issue_id) if issue_id else "")
+    return Recipient(sub.email, sub.name, links.unsubscribe(sub.id, now), links.preferences(sub.id, now), archive)
+
+
+def preview_recipient(config: Config, email: str) -> Recipient:
+    """The links a preview or test copy shows: the web app's real addresses, a dummy token."""
+    base = config.web.base_url
+    return Recipient(email=email, name="", unsubscribe_url=f"{base}/unsubscribe/preview",
+                     preferences_url=f"{base}/preferences/preview", archive_url=f"{base}/archive/")
+
+
+def archive_recipient(config: Config) -> Recipient:
+    """The links of the archived copy: no one's personal links."""
+    base = config.web.base_url
+    return Recipient(email="", name="", unsubscribe_url=f"{base}/subscribe", preferences_url=f"{base}/subscribe",
+                     archive_url=f"{base}/archive/")
+
+
+@dataclass(frozen=True)
+class ArchiveCopy:
+    """The public copy of an issue that /archive/{id} serves."""
+
+    html: str
+    text: str
+
+
+def archive_copy(config: Config, template: MessageTemplate) -> ArchiveCopy:
+    """The issue with no one's personal links in it."""
+    recipient = archive_recipient(config)
+    return ArchiveCopy(personalise(template.html, recipient, as_html=True),
+                       personalise(template.text, recipient, as_html=False))

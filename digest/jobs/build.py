@@ -1,0 +1,115 @@
+"""Build the next issue: fetch the feed, pick the new posts, compose. A job (layer 3): does
+I/O through the adapters (fetch, store) and prints nothing (the CLI does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ..adapters.fetch import FetchOptions, fetch_feed
+from ..core.compose import Composer
+from ..core.config import Config
+from ..core.message import MessageTemplate
+from ..core.models import FeedState, FetchResult, IssueContent, Post, RenderedIssue
+from ..core.parse import ParseOptions
+from ..core.select import select_posts, sort_posts
+
+
+@dataclass(frozen=True)
+class BuiltIssue:
+    """An issue ready to preview or send: its composer holds every topic set's template."""
+
+    composer: Composer
+    fetched: FetchResult
+
+    @property
+    def content(self) -> IssueContent:
+        """The every-topic issue's sections and featured posts."""
+        return self.composer.content
+
+    @property
+    def posts(self) -> tuple[Post, ...]:
+        return self.composer.content.posts
+
+    @property
+    def rendered(self) -> RenderedIssue:
+        """The every-topic issue as rendered (CSS not inlined)."""
+        rendered = self.composer.render()
+        assert rendered is not None, "a built issue has posts"
+        return rendered
+
+    @property
+    def template(self) -> MessageTemplate:
+        """The every-topic message template."""
+        template = self.composer.template()
+        assert template is not None, "a built issue has posts"
+        return template
+
+    @property
+    def key(self) -> str:
+        return issue_key(self.posts)
+
+
+def issue_key(posts: tuple[Post, ...] | list[Post]) -> str:
+    """The unique key of an issue: a hash of its posts' ids, whoever builds it."""
+    return hashlib.sha256("\n".join(sorted(p.id for p in posts)).encode("utf-8")).hexdigest()
+
+
+def fetch_options(config: Config) -> FetchOptions:
+    f, n = config.feed, config.newsletter
+    return FetchOptions(
+        timeout_seconds=f.timeout_seconds, deadline_seconds=f.deadline_seconds, user_agent=f.user_agent,
+        max_bytes=f.max_bytes, max_pages=f.max_pages, page_size=f.page_size,
+        parse=ParseOptions(excerpt_chars=n.excerpt_chars, thumbnail_width=n.thumbnail_width),
+    )
+
+
+def feed_source(config: Config, override: str | None) -> str:
+    if not override:
+        return config.feed.url
+    if override.startswith(("http://", "https://")):
+        return override
+    return str(Path(override).expanduser().resolve())
+
+
+def fetch_new_posts(
+    config: Config,
+    *,
+    now: datetime,
+    feed: str | None = None,
+    cutoff: datetime | None = None,
+    sent_ids: frozenset[str] = frozenset(),
+    every_post: bool = False,
+    state: FeedState | None = None,
+) -> tuple[FetchResult, list[Post]]:
+    """The feed as fetched, and the posts of the next issue (every post with `every_post`).
+
+    With `state` (the last issue's feed validators) the fetch is conditional: an unchanged
+    feed comes back not_modified, with no posts.
+    """
+    since = None if every_post else (cutoff or now - timedelta(days=config.newsletter.first_issue_days))
+    fetched = fetch_feed(feed_source(config, feed), fetch_options(config), since=since, state=state)
+    if every_post:
+        return fetched, sort_posts(fetched.posts)
+    return fetched, select_posts(fetched.posts, cutoff=cutoff, now=now,
+                                 first_issue_days=config.newsletter.first_issue_days, sent_ids=sent_ids)
+
+
+def build_issue(
+    config: Config,
+    *,
+    now: datetime,
+    feed: str | None = None,
+    cutoff: datetime | None = None,
+    sent_ids: frozenset[str] = frozenset(),
+    every_post: bool = False,
+    state: FeedState | None = None,
+) -> tuple[FetchResult, BuiltIssue | None]:
+    """Fetch the feed and compose the next issue: what was fetched, and the issue (None
+    when no post is new)."""
+    fetched, posts = fetch_new_posts(config, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
+                                     every_post=every_post, state=state)
+    return fetched, (BuiltIssue(Composer(config, posts, created_at=now), fetched) if posts else None)

@@ -1,0 +1,55 @@
+"""Single mails to one person (the double opt-in confirmation today; welcome and answer
+notices next): compose, build, send once. A job (layer 3).
+
+The web app never talks SMTP: `digest serve` hands it confirmation_mailer(...), a
+callable, the way listmonk hands its HTTP layer hooks such as SendOptinConfirmation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from ..adapters.smtp import SMTPMailer
+from ..core.compose import compose_confirmation
+from ..core.config import Config
+from ..core.errors import DigestError
+from ..core.message import Recipient, build_message, make_message_id, sender_address, sender_domain
+from ..core.models import Subscriber
+from ..core.render import make_environment
+from ..core.tokens import Links
+from .ports import Mailer
+
+log = logging.getLogger("digest.mail")
+
+ConfirmationMailer = Callable[[Subscriber, datetime], None]
+
+
+def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> bool:
+    """Mail the double opt-in link; True when the server took it. Failures are logged, not
+    raised: this runs after the web response has gone, where nobody could see an error."""
+    env = make_environment(config.newsletter.templates_dir)
+    template = compose_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
+    message = build_message(template, Recipient(sub.email, sub.name), date=now,
+                            message_id=make_message_id(sender_domain(config.newsletter.from_), "confirm", sub.id))
+    try:
+        reply = mailer.send_one(sender_address(config.newsletter.from_), sub.email, message)
+    except DigestError as exc:
+        log.error("confirmation mail to subscriber %s not sent: %s", sub.id, exc)
+        return False
+    if reply.code != 250:
+        log.warning("confirmation mail to subscriber %s refused: %s %s", sub.id, reply.code, reply.text)
+        return False
+    return True
+
+
+def confirmation_mailer(config: Config, secret: str, mailer: Mailer | None = None) -> ConfirmationMailer:
+    """The web app's hook: mail a confirmation link to one subscriber."""
+    links = Links(config.web.base_url, secret)
+    chosen = mailer or SMTPMailer(config.smtp)
+
+    def send(sub: Subscriber, now: datetime) -> None:
+        send_confirmation(config, sub, links, now, chosen)
+
+    return send

@@ -1,0 +1,65 @@
+"""What the jobs need from the world, as interfaces (typing.Protocol); the adapters
+implement them (adapters/ledger.py: Ledger and Store; adapters/smtp.py: SMTPMailer), and
+tests may pass other real implementations. The way listmonk's campaign manager declares
+the Store and Messenger it needs, here the send job declares its ledger and mailer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from ..core.models import Claim, Reply, Subscriber
+
+
+class Connection(Protocol):
+    """One open session with a mail server."""
+
+    @property
+    def usable(self) -> bool: ...
+
+    def send(self, sender: str, recipient: str, message: bytes) -> Reply: ...
+
+    def close(self) -> None: ...
+
+
+class Mailer(Protocol):
+    """Where messages go: connections for a send, one-off messages for single mails."""
+
+    def connect(self) -> Connection: ...
+
+    def send_one(self, sender: str, recipient: str, message: bytes) -> Reply: ...
+
+
+class Subscribers(Protocol):
+    """Reading one subscriber as they are now (they may have left since the issue began)."""
+
+    def get(self, subscriber_id: int) -> Subscriber | None: ...
+
+
+class DeliveryLedger(Protocol):
+    """The ledger of one issue's deliveries, shared by every sender and connection."""
+
+    def register_sender(self, sender_id: str, now: datetime) -> None: ...
+
+    def heartbeat(self, sender_id: str, now: datetime) -> None: ...
+
+    def unregister_sender(self, sender_id: str) -> None: ...
+
+    def recover_stale(self, issue_id: int, now: datetime) -> int: ...
+
+    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int) -> list[Claim]: ...
+
+    def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
+               next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None: ...
+
+    def release(self, delivery_ids: Sequence[int], now: datetime) -> None: ...
+
+    def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None: ...
+
+    def held_by_others(self, issue_id: int, sender_id: str) -> int: ...
+
+    def finish_if_done(self, issue_id: int, now: datetime) -> bool: ...
+
+    def counts(self, issue_id: int) -> dict[str, int]: ...

@@ -1,0 +1,96 @@
+"""Preview the next issue: files to look at, and one test copy by mail. A job (layer 3):
+reads the store (never creates it), fetches the feed, writes the preview files; changes
+no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..adapters.smtp import SMTPMailer
+from ..adapters.store import open_store, store_exists
+from ..core.compose import preview_recipient
+from ..core.config import Config
+from ..core.errors import InputError, SendError
+from ..core.message import build_message, make_message_id, personalise, sender_address, sender_domain
+from .build import BuiltIssue, build_issue
+from .ports import Mailer
+
+GMAIL_CLIP_BYTES = 102_000
+
+
+@dataclass(frozen=True)
+class Preview:
+    html_path: Path
+    text_path: Path
+    eml_path: Path
+    issue: BuiltIssue
+    html_bytes: int
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PreviewHistory:
+    """What the next issue starts after: the last issue's cut-off and the posts it sent."""
+
+    cutoff: datetime | None = None
+    sent_ids: frozenset[str] = frozenset()
+
+
+def preview_history(config: Config) -> PreviewHistory:
+    """The store's history, if a store exists; a preview never creates one (a missing SQLite
+    file means no issue was sent yet)."""
+    if not store_exists(config):
+        return PreviewHistory()
+    from ..adapters.ledger import Ledger  # the database libraries load only when there is a store to read
+
+    with open_store(config) as store:
+        ledger = Ledger(store)
+        last = ledger.last_issue()
+        return PreviewHistory(last.cutoff if last else None, ledger.sent_post_ids())
+
+
+def build_preview(config: Config, *, now: datetime, feed: str | None = None, every_post: bool = False,
+                  history: PreviewHistory | None = None) -> BuiltIssue | None:
+    """The issue `digest send` would build next (every post with `every_post`); None when no post is new."""
+    history = PreviewHistory() if every_post else (history or preview_history(config))
+    _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
+                           sent_ids=history.sent_ids)
+    return issue
+
+
+def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: datetime) -> Preview:
+    """Write issue.html, issue.txt and issue.eml into `out_dir`; each file appears whole."""
+    recipient = preview_recipient(config, sender_address(config.newsletter.from_))
+    template = issue.template
+    html = personalise(template.html, recipient, as_html=True)
+    text = personalise(template.text, recipient, as_html=False)
+    eml = build_message(template, recipient, date=now,
+                        message_id=make_message_id(sender_domain(config.newsletter.from_), "preview"))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = (out_dir / "issue.html", out_dir / "issue.txt", out_dir / "issue.eml")
+        for path, data in zip(paths, (html.encode("utf-8"), text.encode("utf-8"), eml)):
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+    except OSError as exc:
+        raise InputError(f"{out_dir}: cannot write the preview: {exc.strerror}") from exc
+    size = len(html.encode("utf-8"))
+    warnings = list(issue.fetched.warnings)
+    if size > GMAIL_CLIP_BYTES:
+        warnings.append(f"the HTML is {size / 1000:.0f} KB: Gmail clips messages above about 102 KB (lower [newsletter] max_posts)")
+    return Preview(*paths, issue=issue, html_bytes=size, warnings=tuple(warnings))
+
+
+def send_test_copy(config: Config, issue: BuiltIssue, to: str, *, now: datetime, mailer: Mailer | None = None) -> None:
+    """Mail one copy of the issue to `to`, with the preview's dummy links; SendError if refused."""
+    recipient = preview_recipient(config, to)
+    message = build_message(issue.template, recipient, date=now,
+                            message_id=make_message_id(sender_domain(config.newsletter.from_), "test"))
+    reply = (mailer or SMTPMailer(config.smtp)).send_one(sender_address(config.newsletter.from_), to, message)
+    if reply.code != 250:
+        raise SendError(f"{config.smtp.host}:{config.smtp.port}",
+                        f"the test copy to {to} was refused: {reply.code} {reply.text}")
