@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: preview test bench bench-smoke clean
+.PHONY: preview test lint bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ preview: $(VENV)/.base
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (pyflakes, pycodestyle, imports, bugbear...) on everything; mypy --strict on the package.
+lint: $(VENV)/.test
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/mypy
 
 bench: $(VENV)/.test
 	$(BIN)/python bench/preview.py

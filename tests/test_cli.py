@@ -147,3 +147,45 @@ def test_the_console_script_runs_as_a_process(tmp_path: Path, write_config: Call
                           capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == FeedError.exit_code
     assert proc.stderr.strip().startswith("Error: ") and "Traceback" not in proc.stderr
+
+
+def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import click
+
+    found = []
+    for name, command in getattr(group, "commands", {}).items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_config_and_debug_go_before_or_after_the_command(where: str, tmp_path: Path, write_config: Callable[..., Path],
+                                                          run_cli: Callable[..., Run]) -> None:
+    good, missing = write_config(), tmp_path / "nowhere.toml"
+    for command in (["history"], ["subscribers", "list"], ["status"]):
+        ok = run_cli(*(["--config", good, *command] if where == "before" else [*command, "--config", good]))
+        assert ok.code == 0, ok.err
+        bad = run_cli(*(["--debug", "--config", missing, *command] if where == "before"
+                        else [*command, "--config", missing, "--debug"]))
+        assert bad.code == ConfigError.exit_code and "Traceback" in bad.err and str(missing) in bad.err
+
+
+def test_the_option_after_the_command_wins(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
+    result = run_cli("--config", tmp_path / "nowhere.toml", "preview", "--all", "--config", write_config(),
+                     "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+
+
+def test_every_command_takes_config_and_debug() -> None:
+    from digest.cli import cli
+
+    commands = _commands(cli)
+    assert ("mailbox",) in commands and ("subscribers", "add") in commands
+    for path in commands:
+        command = cli
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"--config", "--debug"} <= options, f"digest {' '.join(path)} lacks --config/--debug"

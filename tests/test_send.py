@@ -108,7 +108,8 @@ def test_421_and_disconnect_reconnects_and_continues(bed: Bed) -> None:
 def test_unsubscribed_before_the_message_gets_nothing(bed: Bed) -> None:
     ids = bed.add(3)
     bed.store.unsubscribe(ids[1], how="web", now=bed.now())
-    # The audience was frozen without them; now freeze first, then unsubscribe mid-send:
+    # Unsubscribed before the issue is built: the frozen audience leaves them out
+    # (test_unsubscribe_during_a_slow_send unsubscribes someone mid-send).
     bed.send()
     assert "reader1@example.com" not in bed.statuses()
     assert bed.received_by()["reader1@example.com"] == 0

@@ -1,5 +1,5 @@
 """The database tables, as SQLAlchemy Core metadata (the current schema). Adapter-side:
-only store.py and the migrations' tests use it; migrations carry their own frozen copies.
+store.py and ledger.py query through it; the migrations carry their own frozen copies.
 """
 
 from __future__ import annotations

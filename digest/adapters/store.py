@@ -1,5 +1,6 @@
-"""The subscriber store on SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
-Adapter: the only module (with schema.py) that talks to the database.
+"""The subscriber store on SQLAlchemy Core: SQLite by default, PostgreSQL by URL. Adapter:
+with ledger.py (issues and deliveries, on the same engine) and schema.py (the tables), the
+only code that talks to the database.
 
 Opening a store applies the alembic migrations, so a database made by an older version
 upgrades itself. SQLite runs in WAL mode with synchronous=FULL (a lost commit would be a
@@ -80,7 +81,7 @@ class ImportCounts:
 
 
 class Store:
-    """Subscribers and their consent, rate-limit events; later issues and deliveries."""
+    """Subscribers, their consent and the web's rate-limit events (issues and deliveries: ledger.py)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
