@@ -32,3 +32,70 @@ def test_mailbox_stores_each_message_and_prints_a_line(tmp_path: Path) -> None:
         out = proc.communicate(timeout=10)[0].decode()
     assert f"Listening on 127.0.0.1:{port}" in out
     assert "from from@example.com  to to@example.org  Hello 0" in out and "Hello 1" in out
+
+
+LONG_LINK = "https://news.example.com/confirm/" + "Ab9_" * 30 + "end"
+
+
+def _qp_message(subject: str = "Confirm your subscription") -> bytes:
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["Subject"], msg["From"], msg["To"] = subject, "news@example.com", "reader@example.org"
+    msg.set_content(f"Hello,\n\nconfirm here: {LONG_LINK}\n", cte="quoted-printable")
+    msg.add_alternative(f'<html><head></head><body><p><a href="{LONG_LINK}">Confirm</a></p></body></html>',
+                        subtype="html", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def test_a_quoted_printable_link_comes_out_whole() -> None:
+    from digest.core.mailview import text_as_html, view_message
+
+    raw = _qp_message()
+    assert LONG_LINK.encode() not in raw, "the fixture must cut the link with a soft line break"
+    view = view_message(raw)
+    assert view.first_link == LONG_LINK and view.links == (LONG_LINK,)
+    assert f'<a href="{LONG_LINK}">' in text_as_html(view.text + "\n<script>")
+    assert "&lt;script&gt;" in text_as_html("<script>")
+
+
+def test_the_log_line_carries_the_first_link_decoded(tmp_path: Path) -> None:
+    port = free_port()
+    with digest_process("mailbox", "--port", str(port), "--dir", str(tmp_path / "outbox")) as proc:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client = smtplib.SMTP("127.0.0.1", port, timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "mailbox did not start"
+                time.sleep(0.1)
+        with client:
+            client.sendmail("news@example.com", ["reader@example.org"], _qp_message())
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert f"Confirm your subscription  {LONG_LINK}" in out
+
+
+def test_the_mailbox_page_lists_and_shows_messages(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from digest.web.mailbox import create_mailbox_app
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / "20261126T120000-00001.eml").write_bytes(_qp_message("First <b>bold</b>"))
+    (outbox / "20261126T120001-00002.eml").write_bytes(_qp_message("Second"))
+    (outbox / "notes.txt").write_text("not a message")
+    with TestClient(create_mailbox_app(outbox)) as client:
+        index = client.get("/")
+        assert index.status_code == 200 and "2 messages" in index.text
+        assert index.text.index("Second") < index.text.index("First &lt;b&gt;bold&lt;/b&gt;"), "newest first"
+        shown = client.get("/m/20261126T120000-00001.eml")
+        assert f'<a href="{LONG_LINK}">{LONG_LINK}</a>' in shown.text and 'src="/html/20261126T120000-00001.eml"' in shown.text
+        part = client.get("/html/20261126T120000-00001.eml")
+        assert '<head><base target="_top">' in part.text and f'href="{LONG_LINK}"' in part.text
+        assert "default-src 'none'" in part.headers["content-security-policy"]
+        assert client.get("/raw/20261126T120001-00002.eml").text.startswith("Subject: Second")
+        for bad in ("/m/..%2Fsecret.eml", "/m/notes.txt", "/html/20261126T999999-00009.eml", "/raw/x"):
+            assert client.get(bad).status_code == 404, bad

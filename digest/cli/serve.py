@@ -86,10 +86,12 @@ def snippet(config: Config) -> None:
 
 
 @click.command()
-@click.option("--port", default=1025, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--port", default=1025, show_default=True, type=click.IntRange(1, 65535), help="SMTP port to listen on.")
 @click.option("--dir", "folder", default=Path("outbox"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder for the .eml files.")
-def mailbox(port: int, folder: Path) -> None:
+@click.option("--web", "web_port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+              help="Also serve a page on PORT that lists the messages and shows them with working links.")
+def mailbox(port: int, folder: Path, web_port: int | None) -> None:
     """A local SMTP server that stores every message it receives as a .eml file."""
     from ..adapters.mailbox import start_mailbox
 
@@ -99,7 +101,15 @@ def mailbox(port: int, folder: Path) -> None:
         raise DigestError(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
     click.echo(f"Listening on 127.0.0.1:{port}; saving messages in {folder}/ (Ctrl-C to stop)")
     try:
-        while True:
-            time.sleep(3600)
+        if web_port is None:
+            while True:
+                time.sleep(3600)
+        import uvicorn
+
+        from ..web.mailbox import create_mailbox_app
+
+        click.echo(f"Messages at http://127.0.0.1:{web_port}/")
+        uvicorn.run(create_mailbox_app(folder), host="127.0.0.1", port=web_port, log_level="warning",
+                    server_header=False)
     finally:
         controller.stop()

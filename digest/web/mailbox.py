@@ -1,0 +1,65 @@
+"""The web page of `digest mailbox --web PORT`: the caught messages, each with its text and
+HTML parts decoded and its links working, the way Mailpit or MailHog show them. A front
+door for developers on 127.0.0.1; reads the mailbox folder through adapters/mailbox.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from ..adapters.mailbox import list_messages, read_message
+from ..core.mailview import text_as_html
+from ..core.render import make_environment
+
+_HEAD = re.compile(r"<head[^>]*>", re.I)
+# The HTML part is the mail as received: no scripts, no forms, nothing fetched but images.
+_PART_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; base-uri 'self'"
+
+
+def create_mailbox_app(folder: Path) -> Starlette:
+    env = make_environment()
+    template = env.get_template("mailbox.html.j2")
+
+    def page(status: int = 200, **context: object) -> HTMLResponse:
+        values: dict[str, object] = {"folder": str(folder), "message": None, "messages": [], **context}
+        return HTMLResponse(template.render(values), status_code=status,
+                            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+    def missing() -> HTMLResponse:
+        return HTMLResponse("No such message", status_code=404)
+
+    async def index(request: Request) -> Response:
+        return page(messages=list_messages(folder))
+
+    async def message(request: Request) -> Response:
+        caught = read_message(folder, request.path_params["name"])
+        if caught is None:
+            return missing()
+        return page(message=caught, text_html=Markup(text_as_html(caught.view.text)))
+
+    async def html_part(request: Request) -> Response:
+        caught = read_message(folder, request.path_params["name"])
+        if caught is None or not caught.view.html:
+            return missing()
+        # Links leave the frame: a click opens the link in the mailbox's own tab.
+        body = _HEAD.sub(lambda m: m.group(0) + '<base target="_top">', caught.view.html, count=1)
+        if body == caught.view.html:
+            body = '<base target="_top">' + body
+        return HTMLResponse(body, headers={"Content-Security-Policy": _PART_POLICY, "Cache-Control": "no-store"})
+
+    async def raw(request: Request) -> Response:
+        name = request.path_params["name"]
+        if read_message(folder, name) is None:
+            return missing()
+        return Response((folder / name).read_bytes(), media_type="text/plain; charset=utf-8")
+
+    return Starlette(routes=[
+        Route("/", index), Route("/m/{name}", message), Route("/html/{name}", html_part), Route("/raw/{name}", raw),
+    ])
