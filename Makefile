@@ -3,25 +3,34 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: preview test lint bench bench-smoke clean
+.PHONY: preview test test-fast lint bench bench-smoke clean
 
 $(BIN)/python:
+	@echo "Creating $(VENV) (a Python virtual environment for this project)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.base: pyproject.toml | $(BIN)/python
+	@echo "Installing blog-digest and its dependencies into $(VENV) (the first time takes a minute or two)..."
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
+	@echo "Installing blog-digest with its test tools into $(VENV) (the first time takes a few minutes)..."
 	$(BIN)/pip install --quiet -e '.[test,postgres]'
 	touch $@ $(VENV)/.base
 
+# Renders the sample feed into out/ (issue 13 makes this the issue `digest send` would send).
 preview: $(VENV)/.base
 	$(BIN)/digest preview --all --out out
 
+# Every test, the slow ones (Chromium, PostgreSQL, subprocesses, the wheel) included.
 test: $(VENV)/.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick tests only (under a minute): for running often while working.
+test-fast: $(VENV)/.test
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 # ruff (pyflakes, pycodestyle, imports, bugbear...) on everything; mypy --strict on the package.
 lint: $(VENV)/.test
