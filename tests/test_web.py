@@ -255,3 +255,35 @@ def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web
     assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
     assert web.client.get(f"/archive/{sending.id}").status_code == 404
     assert web.client.get("/archive/999").status_code == 404
+
+
+def test_a_removed_subscribers_links_do_not_reach_the_next_subscriber(write_config: Callable[..., Path], mail_server: Any,
+                                                                     store_url: str) -> None:
+    from dataclasses import replace
+    from urllib.parse import urlsplit
+
+    from digest.core.models import Consent
+    from digest.core.tokens import Links
+
+    config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": SECRET})
+    config = replace(config, store=replace(config.store, url=store_url))
+    store = Store.open(store_url)
+    consent = Consent(at=START, method="import")
+    links = Links(config.web.base_url, SECRET)
+    ana, _ = store.add("ana@example.com", "ana@example.com", "Ana", (), confirmed=True, now=START, consent=consent)
+    ana_unsubscribe, ana_preferences = links.unsubscribe(ana.id, START), links.preferences(ana.id, START)  # in her last issue
+    store.remove("ana@example.com")
+    bob, _ = store.add("bob@example.com", "bob@example.com", "Bob Newcomer", ("Offers",), confirmed=True, now=START,
+                       consent=consent)
+    try:
+        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET),
+                                   clock=lambda: START), base_url="https://news.example.com") as client:
+            prefs = client.get(urlsplit(ana_preferences).path)
+            assert prefs.status_code == 400 and "Bob Newcomer" not in prefs.text
+            done = client.post(urlsplit(ana_unsubscribe).path, content=b"List-Unsubscribe=One-Click",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert done.status_code == 200  # the same answer as for anyone: no page tells who is on the list
+        after = store.find("bob@example.com")
+        assert after is not None and after.id == bob.id and after.status == "confirmed" and after.name == "Bob Newcomer"
+    finally:
+        store.close()

@@ -53,6 +53,8 @@ subscribers = sa.Table(
     sa.Column("confirm_nonce", sa.String(64), nullable=False, server_default=""),
     sa.Column("confirm_sent_at", UTCDateTime),
     sa.Index("ix_subscribers_status", "status"),
+    # Never reuse an id: links to a removed subscriber must not reach the next one (0003).
+    sqlite_autoincrement=True,
 )
 
 rate_events = sa.Table(
