@@ -36,8 +36,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from starlette.concurrency import run_in_threadpool
 
     from ..adapters.scheduler import WeeklySender
+    from ..adapters.secret import load_or_create_secret
     from ..adapters.store import open_store
-    from ..core.tokens import require_secret
     from ..jobs import send_issue
     from ..jobs.mail import confirmation_mailer
     from ..web import create_app
@@ -46,7 +46,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("digest.serve")
-    secret = require_secret(config)
+    secret = load_or_create_secret(config)
     cancel = threading.Event()
     weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: send_issue.run_logged(config, cancel=cancel))
 

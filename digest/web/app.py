@@ -23,13 +23,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
+from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store
 from ..core.config import Config
 from ..core.errors import DigestError, InputError, TokenError
 from ..core.models import Consent, Subscriber
 from ..core.render import make_environment
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
-from ..core.tokens import Links, read_token, require_secret
+from ..core.tokens import Links, read_token
 
 log = logging.getLogger("digest.web")
 Clock = Callable[[], datetime]
@@ -52,7 +53,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer); `clock` gives the time (tests pass their own)."""
-    secret = require_secret(config)
+    secret = load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
     topics = topic_names(config.topics)
