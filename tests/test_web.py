@@ -358,3 +358,21 @@ def test_a_server_error_carries_the_security_headers_too(web: Web) -> None:
     assert broken.status_code == 500 and "Something went wrong" in broken.text and "Traceback" not in broken.text
     assert_security_headers(broken)
 
+
+def test_an_archive_id_beyond_the_integer_range_is_404(write_config: Callable[..., Path], mail_server: Any,
+                                                       store_url: str) -> None:
+    from dataclasses import replace
+
+    config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": SECRET})
+    config = replace(config, store=replace(config.store, url=store_url))
+    store = Store.open(store_url)
+    try:
+        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET)),
+                        base_url="https://news.example.com") as client:
+            for issue in ("1" * 30, str(2**63), str(2**31), "0", "1"):
+                page = client.get(f"/archive/{issue}")
+                assert page.status_code == 404, issue
+                assert "No such issue" in page.text
+                assert_security_headers(page)
+    finally:
+        store.close()

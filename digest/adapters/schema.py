@@ -32,6 +32,10 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 metadata = sa.MetaData()
 
+# The largest id an Integer column holds on both databases (PostgreSQL's integer; SQLite's
+# goes to 2**63 - 1): a larger one names no row, and the drivers raise on it.
+MAX_ID = 2**31 - 1
+
 subscribers = sa.Table(
     "subscribers", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
