@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -16,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser import ROOT, digest_process
 from conftest import Run
+from mailserver import free_port
+
 from digest.adapters.secret import load_or_create_secret
 from digest.adapters.store import Store
 from digest.core.config import Config, read_config
 from digest.core.errors import ConfigError
 from digest.core.tokens import make_token, read_token
-from mailserver import free_port
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
