@@ -35,9 +35,9 @@ def test_a_port_in_use_is_one_error_line_and_its_own_exit_code(write_config: Cal
         result = run_serve(config, "--port", str(port))
     assert result.returncode == ListenError.exit_code == 8, result.stdout + result.stderr
     assert result.stdout == ""  # nothing started, nothing announced
-    assert result.stderr.splitlines() == [
+    assert result.stderr.splitlines() == [(
         f"Error: cannot listen on 127.0.0.1:{port}: address already in use "
-        "(another program listens there: stop it, or choose another port with --port)"]
+        "(another program listens there: stop it, or choose another port with --port)")]
 
 
 def test_bind_errors_become_listen_errors() -> None:
@@ -71,29 +71,29 @@ def test_a_chunked_body_is_refused_once_past_the_cap_without_reading_the_rest(wr
     config = write_config()
     port = free_port()
     with digest_process("serve", "--no-scheduler", "--port", str(port), "--config", str(config),
-                        env={"DIGEST_SECRET": SECRET}, health=f"http://127.0.0.1:{port}/healthz"):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
-                         b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
-            sent = 0
-            chunk = b"a" * 16384
-            deadline = time.monotonic() + 20
-            sock.settimeout(0.2)
-            status = b""
-            # Keep sending 16 KB chunks (up to 64 MB) until the server answers.
-            while sent < 64 * 1024 * 1024 and time.monotonic() < deadline:
-                try:
-                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    sent += len(chunk)
-                except OSError:  # the server closed the connection after answering
-                    break
-                try:
-                    status = read_status(sock)
-                    break
-                except TimeoutError:
-                    continue
-            if not status:
-                sock.settimeout(10)
+                        env={"DIGEST_SECRET": SECRET}, health=f"http://127.0.0.1:{port}/healthz"), \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+        sent = 0
+        chunk = b"a" * 16384
+        deadline = time.monotonic() + 20
+        sock.settimeout(0.2)
+        status = b""
+        # Keep sending 16 KB chunks (up to 64 MB) until the server answers.
+        while sent < 64 * 1024 * 1024 and time.monotonic() < deadline:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            except OSError:  # the server closed the connection after answering
+                break
+            try:
                 status = read_status(sock)
+                break
+            except TimeoutError:
+                continue
+        if not status:
+            sock.settimeout(10)
+            status = read_status(sock)
     assert status == b"HTTP/1.1 413 Request Entity Too Large"
     assert sent < 1024 * 1024  # answered after about the cap, not after the whole body
