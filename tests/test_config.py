@@ -94,3 +94,12 @@ def test_unreadable_files(tmp_path: Path) -> None:
     bad.write_text("[blog\nname = ")
     with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
         read_config(bad, {})
+
+
+def test_the_secret_file_is_found_next_to_the_config_file(tmp_path: Path) -> None:
+    assert read_config(SHIPPED, {}).web.secret_file == str(ROOT / "subscribers" / "secret")
+    data = shipped()
+    data["web"]["secret_file"] = "/etc/blog-digest/secret"
+    assert load_config(data, {}, tmp_path / "config.toml").web.secret_file == "/etc/blog-digest/secret"
+    data["web"]["secret_file"] = "data/secret"
+    assert load_config(data, {}, tmp_path / "config.toml").web.secret_file == str(tmp_path / "data" / "secret")

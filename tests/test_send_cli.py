@@ -68,9 +68,11 @@ def test_smtp_down_is_one_error_line_and_the_issue_waits(cfg: Path, run_cli: Cal
 
 
 def test_send_needs_the_secret(cfg: Path, run_cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without the variable the secret file is used (tests/test_secret.py); without both, nothing can sign.
     monkeypatch.delenv("DIGEST_SECRET")
+    cfg.write_text(cfg.read_text().replace("[web]\n", '[web]\nsecret_file = ""\n'))
     result = run_cli("send", "--yes", "--config", cfg)
-    assert result.code == 3 and "the environment variable DIGEST_SECRET ([web] secret_env) is not set" in result.err
+    assert result.code == 3 and "no secret to sign links: set the environment variable DIGEST_SECRET" in result.err
 
 
 def test_the_next_send_asks_the_feed_conditionally(cfg: Path, run_cli: Callable[..., Run], feed_server: Any) -> None:

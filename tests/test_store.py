@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from digest.core.errors import StoreError
 from digest.core.models import Consent
-from digest.adapters.store import Store, migrate
+from digest.adapters.migrate import alembic_config, migrate
+from digest.adapters.store import Store, make_engine
 from digest.core.subscriptions import CSVRow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -138,8 +139,6 @@ def test_database_from_an_older_version_upgrades_and_keeps_its_rows(tmp_path: Pa
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     from alembic.script import ScriptDirectory
 
-    from digest.adapters.store import alembic_config
-
     assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
     store.close()
 
@@ -151,3 +150,103 @@ def test_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
         Store.open(f"sqlite:///{bad}")
     with pytest.raises(StoreError, match="not a database URL"):
         Store.open("not a url")
+
+
+def test_a_removed_subscribers_id_is_never_given_to_the_next(store: Store) -> None:
+    imported = Consent(at=NOW, method="import")
+    first, _ = store.add("a@example.com", "a@example.com", "A", (), confirmed=True, now=NOW, consent=imported)
+    assert store.remove("a@example.com") == "a@example.com"
+    second, _ = store.add("b@example.com", "b@example.com", "B", (), confirmed=True, now=NOW, consent=imported)
+    assert second.id != first.id and second.id > first.id
+    store.remove("b@example.com")  # the newest row gone too: its id is not handed out again either
+    third, _ = store.subscribe("c@example.com", "c@example.com", "", (), consent(), now=NOW, resend_after=HOUR)
+    assert third.id > second.id
+
+
+def _old_database(url: str) -> None:
+    """A database as version 0002 left it: subscribers, an issue and its deliveries."""
+    engine = make_engine(url)  # the store's own engine: foreign keys on, as every run has them
+    migrate(engine, "0002")
+    stamp = "'2025-01-01 00:00:00'"
+    with engine.begin() as conn:
+        for i, status in enumerate(("confirmed", "confirmed", "unsubscribed"), start=1):
+            conn.exec_driver_sql(
+                "INSERT INTO subscribers (email, email_key, name, status, topics, created_at, updated_at) "
+                f"VALUES ('s{i}@example.com', 's{i}@example.com', 'S{i}', '{status}', '', {stamp}, {stamp})")
+        conn.exec_driver_sql(
+            "INSERT INTO issues (key, status, created_at, cutoff, subject, posts, html, text) "
+            f"VALUES ('k1', 'done', {stamp}, {stamp}, 'Week 1', '[]', '<p>1</p>', '1')")
+        for sub in (1, 2, 3):
+            conn.exec_driver_sql(
+                "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at, message_id, updated_at) "
+                f"VALUES (1, {sub}, 'sent', 1, {stamp}, '<digest.1.{sub}@example.com>', {stamp})")
+        # the newest subscriber leaves before the upgrade
+        conn.exec_driver_sql("DELETE FROM subscribers WHERE id = 3")
+    engine.dispose()
+
+
+def test_database_of_version_0002_upgrades_and_keeps_subscribers_issues_and_deliveries(store_url: str) -> None:
+    _old_database(store_url)
+    store = Store.open(store_url)
+    try:
+        assert [(s.id, s.email, s.name) for s in store.iter_subscribers()] == [
+            (1, "s1@example.com", "S1"), (2, "s2@example.com", "S2")]
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT id, key, subject, html FROM issues").all() == [(1, "k1", "Week 1", "<p>1</p>")]
+            rows = conn.exec_driver_sql("SELECT subscriber_id, status, message_id FROM deliveries ORDER BY id").all()
+        # the rebuild of the subscribers table did not null the ledger's references
+        assert rows == [(1, "sent", "<digest.1.1@example.com>"), (2, "sent", "<digest.1.2@example.com>"),
+                        (None, "sent", "<digest.1.3@example.com>")]
+        # the foreign key still works both ways: no delivery for a subscriber who never was ...
+        with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at, message_id, updated_at) "
+                "VALUES (1, 999, 'sent', 1, '2025-01-01 00:00:00', '<x@example.com>', '2025-01-01 00:00:00')")
+        # ... and removing a subscriber keeps the ledger row, without the person
+        store.remove("s2@example.com")
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT subscriber_id FROM deliveries ORDER BY id").scalars().all() == [1, None, None]
+        # removed after the upgrade: never reused
+        new, _ = store.add("n@example.com", "n@example.com", "", (), confirmed=True, now=NOW,
+                           consent=Consent(at=NOW, method="import"))
+        assert new.id > 2
+        from alembic.script import ScriptDirectory
+
+        with store.engine.connect() as conn:
+            version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    finally:
+        store.close()
+
+
+def test_sqlite_subscribers_table_uses_autoincrement(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with store.engine.connect() as conn:
+        sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'subscribers'").scalar()
+        assert "AUTOINCREMENT" in sql
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # the migration turned them back on
+    store.close()
+
+
+def test_a_failed_sqlite_upgrade_changes_nothing_and_the_next_open_finishes_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _old_database(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:  # the last step of the upgrade, stamping the version, fails
+        conn.exec_driver_sql("CREATE TRIGGER no_stamp BEFORE UPDATE ON alembic_version "
+                             "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+    engine.dispose()
+    with pytest.raises(StoreError, match="disk on fire"):
+        Store.open(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars())
+        assert "_alembic_tmp_subscribers" not in tables
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert conn.exec_driver_sql("SELECT count(*) FROM subscribers").scalar() == 2
+        assert conn.exec_driver_sql("SELECT subscriber_id FROM deliveries ORDER BY id").scalars().all() == [1, 2, None]
+        conn.exec_driver_sql("DROP TRIGGER no_stamp")
+    engine.dispose()
+    store = Store.open(url)
+    assert store.count() == 2
+    store.close()

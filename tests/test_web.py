@@ -255,3 +255,124 @@ def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web
     assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
     assert web.client.get(f"/archive/{sending.id}").status_code == 404
     assert web.client.get("/archive/999").status_code == 404
+
+
+def test_a_removed_subscribers_links_do_not_reach_the_next_subscriber(write_config: Callable[..., Path], mail_server: Any,
+                                                                     store_url: str) -> None:
+    from dataclasses import replace
+    from urllib.parse import urlsplit
+
+    from digest.core.models import Consent
+    from digest.core.tokens import Links
+
+    config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": SECRET})
+    config = replace(config, store=replace(config.store, url=store_url))
+    store = Store.open(store_url)
+    consent = Consent(at=START, method="import")
+    links = Links(config.web.base_url, SECRET)
+    ana, _ = store.add("ana@example.com", "ana@example.com", "Ana", (), confirmed=True, now=START, consent=consent)
+    ana_unsubscribe, ana_preferences = links.unsubscribe(ana.id, START), links.preferences(ana.id, START)  # in her last issue
+    store.remove("ana@example.com")
+    bob, _ = store.add("bob@example.com", "bob@example.com", "Bob Newcomer", ("Offers",), confirmed=True, now=START,
+                       consent=consent)
+    try:
+        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET),
+                                   clock=lambda: START), base_url="https://news.example.com") as client:
+            prefs = client.get(urlsplit(ana_preferences).path)
+            assert prefs.status_code == 400 and "Bob Newcomer" not in prefs.text
+            done = client.post(urlsplit(ana_unsubscribe).path, content=b"List-Unsubscribe=One-Click",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert done.status_code == 200  # the same answer as for anyone: no page tells who is on the list
+        after = store.find("bob@example.com")
+        assert after is not None and after.id == bob.id and after.status == "confirmed" and after.name == "Bob Newcomer"
+    finally:
+        store.close()
+
+
+# ---- limits and headers on every response ----
+
+def assert_security_headers(response: Any) -> None:
+    from digest.web.middleware import SECURITY_HEADERS
+
+    missing = {k: v for k, v in SECURITY_HEADERS.items() if response.headers.get(k) != v}
+    assert not missing, f"{response.request.method} {response.request.url.path} -> {response.status_code} lacks {missing}"
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_a_body_over_64_kb_is_refused_before_parsing(web: Web) -> None:
+    big = b"email=a%40example.com&name=" + b"x" * 70_000
+    declared = web.client.post("/subscribe", content=big, headers=FORM)
+    assert declared.status_code == 413 and "too large" in declared.text
+
+    def chunks() -> Iterator[bytes]:
+        yield b"email=b%40example.com&name="
+        for _ in range(100):
+            yield b"y" * 1024
+
+    chunked = web.client.post("/subscribe", content=chunks(), headers=FORM)
+    assert chunked.request.headers.get("transfer-encoding") == "chunked" and "content-length" not in chunked.request.headers
+    assert chunked.status_code == 413
+    assert web.store.count() == 0 and web.mail.received == []
+    fits = web.client.post("/subscribe", content=b"email=c%40example.com&name=" + b"z" * 60_000, headers=FORM)
+    assert fits.status_code == 200 and web.store.count() == 1  # a big but allowed body still works
+
+
+def test_a_one_click_post_over_the_cap_unsubscribes_no_one(web: Web) -> None:
+    web.subscribe("a@example.com")
+    web.client.get(web.confirm_link())
+    sub = web.store.find("a@example.com")
+    assert sub is not None
+    path = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', sub.id, now=START)}"
+    refused = web.client.post(path, content=b"List-Unsubscribe=One-Click&pad=" + b"p" * 70_000, headers=FORM)
+    assert refused.status_code == 413 and web.store.find("a@example.com").status == "confirmed"  # type: ignore[union-attr]
+
+
+def test_security_headers_on_errors_redirects_and_the_one_click_post(web: Web) -> None:
+    web.subscribe("a@example.com")
+    web.client.get(web.confirm_link())
+    sub = web.store.find("a@example.com")
+    assert sub is not None
+    path = f"/unsubscribe/{make_token(SECRET, 'unsubscribe', sub.id, now=START)}"
+    responses = {
+        200: web.client.post(path, content=b"List-Unsubscribe=One-Click", headers=FORM),  # RFC 8058
+        404: web.client.get("/no-such-page"),
+        405: web.client.put("/subscribe", content=b"x"),
+        413: web.client.post("/subscribe", content=b"x" * 70_000, headers=FORM),
+        307: web.client.get("/archive"),  # Starlette's redirect to /archive/
+        400: web.client.get("/confirm/garbage"),
+    }
+    assert {code: r.status_code for code, r in responses.items()} == {code: code for code in responses}
+    assert responses[307].headers["location"].endswith("/archive/")
+    for response in responses.values():
+        assert_security_headers(response)
+
+
+def test_a_server_error_carries_the_security_headers_too(web: Web) -> None:
+    with web.store.engine.begin() as conn:  # a real failure: the table the archive reads is gone
+        conn.exec_driver_sql("DROP TABLE deliveries")
+        conn.exec_driver_sql("DROP TABLE issues")
+    with TestClient(web.client.app, base_url="https://news.example.com", raise_server_exceptions=False) as client:
+        broken = client.get("/archive/")
+    assert broken.status_code == 500 and "Something went wrong" in broken.text and "Traceback" not in broken.text
+    assert_security_headers(broken)
+
+
+def test_an_archive_id_beyond_the_integer_range_is_404(write_config: Callable[..., Path], mail_server: Any,
+                                                       store_url: str) -> None:
+    from dataclasses import replace
+
+    config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": SECRET})
+    config = replace(config, store=replace(config.store, url=store_url))
+    store = Store.open(store_url)
+    try:
+        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET)),
+                        base_url="https://news.example.com") as client:
+            for issue in ("1" * 30, str(2**63), str(2**31), "0", "1"):
+                page = client.get(f"/archive/{issue}")
+                assert page.status_code == 404, issue
+                assert "No such issue" in page.text
+                assert_security_headers(page)
+    finally:
+        store.close()

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from ..core.models import (OPEN_STATUSES, Claim, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict,
                            post_to_dict)
-from .schema import deliveries, feed_state, issues, senders, subscribers
+from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
 from .store import Store
 
 STALE_HEARTBEAT = timedelta(seconds=60)
@@ -51,6 +51,8 @@ class Ledger:
         return _issue(row) if row else None
 
     def get_issue(self, issue_id: int) -> IssueRecord | None:
+        if not 0 < issue_id <= MAX_ID:  # /archive/<30 digits>: no such row, and the driver would overflow
+            return None
         with self.store.tx() as conn:
             row = conn.execute(sa.select(issues).where(issues.c.id == issue_id)).first()
         return _issue(row) if row else None

@@ -32,6 +32,10 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 metadata = sa.MetaData()
 
+# The largest id an Integer column holds on both databases (PostgreSQL's integer; SQLite's
+# goes to 2**63 - 1): a larger one names no row, and the drivers raise on it.
+MAX_ID = 2**31 - 1
+
 subscribers = sa.Table(
     "subscribers", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
@@ -53,6 +57,8 @@ subscribers = sa.Table(
     sa.Column("confirm_nonce", sa.String(64), nullable=False, server_default=""),
     sa.Column("confirm_sent_at", UTCDateTime),
     sa.Index("ix_subscribers_status", "status"),
+    # Never reuse an id: links to a removed subscriber must not reach the next one (0003).
+    sqlite_autoincrement=True,
 )
 
 rate_events = sa.Table(

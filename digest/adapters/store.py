@@ -2,9 +2,9 @@
 with ledger.py (issues and deliveries, on the same engine) and schema.py (the tables), the
 only code that talks to the database.
 
-Opening a store applies the alembic migrations, so a database made by an older version
-upgrades itself. SQLite runs in WAL mode with synchronous=FULL (a lost commit would be a
-lost unsubscribe or a duplicate send) and foreign keys on.
+Opening a store applies the alembic migrations (migrate.py), so a database made by an
+older version upgrades itself. SQLite runs in WAL mode with synchronous=FULL (a lost
+commit would be a lost unsubscribe or a duplicate send) and foreign keys on.
 """
 
 from __future__ import annotations
@@ -18,33 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 
 from ..core.config import Config
 from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
+from .migrate import alembic_config, migrate  # noqa: F401  (alembic_config: its old home was here)
 from .schema import rate_events, subscribers
 from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe
 
-HEAD = "head"
 _IMPORT_BATCH = 1000
-
-
-def alembic_config() -> AlembicConfig:
-    """Alembic's configuration for our migrations (no alembic.ini: the location is fixed)."""
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", "digest.adapters:migrations")
-    return cfg
-
-
-def migrate(engine: Engine, revision: str = HEAD) -> None:
-    """Bring the database's schema to `revision` (default: the newest)."""
-    cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
 
 
 def make_engine(url: str) -> Engine:

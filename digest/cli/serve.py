@@ -35,9 +35,10 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     import uvicorn
     from starlette.concurrency import run_in_threadpool
 
+    from ..adapters.listen import bind_sockets
     from ..adapters.scheduler import WeeklySender
+    from ..adapters.secret import load_or_create_secret
     from ..adapters.store import open_store
-    from ..core.tokens import require_secret
     from ..jobs import send_issue
     from ..jobs.mail import confirmation_mailer
     from ..web import create_app
@@ -46,30 +47,42 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("digest.serve")
-    secret = require_secret(config)
+    secret = load_or_create_secret(config)
+    sockets = bind_sockets(host, port)  # before anything starts: a port in use is one ListenError line
     cancel = threading.Event()
     weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: send_issue.run_logged(config, cancel=cancel))
 
-    with open_store(config) as store:
-        @asynccontextmanager
-        async def lifespan(app: Any) -> AsyncIterator[None]:
-            if weekly is not None:
-                decision = send_issue.start_decision(config, store, _now())
-                weekly.start()
-                log.info("on start: %s", decision.reason)
-                if decision.send_now:
-                    weekly.run_now()
-                log.info("next weekly send: %s", weekly.next_run_time())
-            yield
-            cancel.set()  # a send in progress settles its message in flight and stops
-            if weekly is not None:
-                await run_in_threadpool(weekly.shutdown)
-            log.info("stopped")
+    try:
+        with open_store(config) as store:
+            @asynccontextmanager
+            async def lifespan(app: Any) -> AsyncIterator[None]:
+                if weekly is not None:
+                    decision = send_issue.start_decision(config, store, _now())
+                    weekly.start()
+                    log.info("on start: %s", decision.reason)
+                    if decision.send_now:
+                        weekly.run_now()
+                    log.info("next weekly send: %s", weekly.next_run_time())
+                yield
+                cancel.set()  # a send in progress settles its message in flight and stops
+                if weekly is not None:
+                    await run_in_threadpool(weekly.shutdown)
+                log.info("stopped")
 
-        app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret), lifespan=lifespan)
-        click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
-                   + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}"))
-        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+            app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret), lifespan=lifespan)
+            click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
+                       + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}"))
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False, server_header=False))
+            try:
+                server.run(sockets=sockets)
+            except SystemExit:  # uvicorn's own exit when the app's startup fails (it logged why)
+                if server.started:
+                    raise
+            if not server.started:
+                raise DigestError("the web app did not start (its log above says why)")
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @click.command()

@@ -111,6 +111,7 @@ class StoreConfig:
 class WebConfig:
     base_url: str = "http://localhost:8000"
     secret_env: str = "DIGEST_SECRET"
+    secret_file: str = "subscribers/secret"
     allowed_origins: tuple[str, ...] = ()
     trusted_proxy_header: str = ""
     confirm_hours: float = 48.0
@@ -189,6 +190,8 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
         smtp = replace(smtp, ca_file=str((base / smtp.ca_file).resolve()))
     web: WebConfig = built["web"]
     web = replace(web, secret=_env(environ, web.secret_env), base_url=web.base_url.rstrip("/"))
+    if web.secret_file:  # next to config.toml, like the default SQLite file, whatever the working folder
+        web = replace(web, secret_file=str((base / web.secret_file).resolve()))
     newsletter: NewsletterConfig = built["newsletter"]
     if newsletter.dkim_key_file:
         newsletter = replace(newsletter, dkim_key_file=str((base / newsletter.dkim_key_file).resolve()))

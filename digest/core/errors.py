@@ -10,7 +10,8 @@ The tree (exit code in brackets)::
     │   └── FeedParseError       what was fetched holds no feed
     ├── StoreError [6]           the subscriber database cannot be opened or written
     ├── SendError [5]            the SMTP server cannot be reached or refuses us as a whole
-    └── TokenError [7]           a signed link is forged, expired or for another purpose
+    ├── TokenError [7]           a signed link is forged, expired or for another purpose
+    └── ListenError [8]          `digest serve` cannot listen on its host and port (in use)
 
 Only cli.py catches these: it prints ``Error: <message>`` and exits with ``exit_code``.
 Failures of single recipients are not exceptions: the sender reports them as data.
@@ -94,3 +95,15 @@ class TokenError(DigestError):
     """A signed link is forged, tampered with, expired or meant for another purpose."""
 
     exit_code = 7
+
+
+class ListenError(DigestError):
+    """`digest serve` cannot listen on its host and port: in use, privileged, not local."""
+
+    exit_code = 8
+
+    def __init__(self, host: str, port: int, message: str, *, hint: str | None = None) -> None:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        super().__init__(f"cannot listen on {where}: {message}", hint=hint)
+        self.host = host
+        self.port = port

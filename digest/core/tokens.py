@@ -4,6 +4,7 @@ no file writes, no clock (the time comes in as an argument).
 A token carries its purpose (as the signing salt, so one purpose's token never passes
 for another's), the subscriber's id (never the address: itsdangerous payloads are only
 base64), when it was made, and for confirmation a nonce that the store clears once used.
+The secret comes in as an argument (adapters/secret.py finds it: environment or file).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from .config import Config
-from .errors import ConfigError, TokenError
+from .errors import TokenError
 from .models import Subscriber
 
 PURPOSES = ("confirm", "unsubscribe", "preferences")
@@ -55,15 +55,6 @@ def read_token(secret: str, token: str, purpose: str, *, now: datetime, max_age:
     if max_age is not None and now.timestamp() - issued > max_age.total_seconds():
         raise TokenError("this link has expired")
     return TokenData(purpose, int(payload[0]), issued, str(payload[2]) if len(payload) == 3 else "")
-
-
-def require_secret(config: Config) -> str:
-    if not config.web.secret:
-        raise ConfigError(str(config.path), f"the environment variable {config.web.secret_env} ([web] secret_env) "
-                          "is not set: it holds the secret that signs links")
-    if len(config.web.secret) < 16:
-        raise ConfigError(str(config.path), f"the secret in {config.web.secret_env} is too short: use 16 characters or more")
-    return config.web.secret
 
 
 class Links:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..adapters.ledger import Ledger
+from ..adapters.secret import load_or_create_secret
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store, open_store
 from ..core.calendar import StartDecision, decide_on_start
@@ -23,7 +24,7 @@ from ..core.errors import ConfigError, DigestError
 from ..core.message import build_message, make_message_id, sender_domain
 from ..core.models import REPORT_ORDER
 from ..core.sign import Signer
-from ..core.tokens import Links, require_secret
+from ..core.tokens import Links
 from .build import BuiltIssue, build_issue
 from .deliver import Deliverer, SendReport
 from .ports import Mailer
@@ -60,7 +61,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
               on_issue: Callable[[str, int], None] | None = None,
               cancel: threading.Event | None = None, mailer: Mailer | None = None) -> SendOutcome:
     """Finish an unfinished issue, else build the next one and send it to every confirmed subscriber."""
-    secret = require_secret(config)
+    secret = load_or_create_secret(config)
     signer = load_signer(config)
     ledger = Ledger(store)
     issue = ledger.unfinished_issue()

@@ -4,7 +4,8 @@ mail goes out only through the `send_confirmation` hook `digest serve` hands it.
 No page tells whether an address is on the list: POST /subscribe answers the same page,
 byte for byte, whatever the address's state, and mails (when it does) after answering.
 GET changes nothing, except /confirm as the design asks. Forms from other origins are
-refused unless listed in [web] allowed_origins; the RFC 8058 one-click POST needs none.
+refused unless listed in [web] allowed_origins; the RFC 8058 one-click POST needs none. Bodies are capped and every response carries the
+security headers (middleware.py).
 """
 
 from __future__ import annotations
@@ -18,30 +19,24 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
+from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store
 from ..core.config import Config
 from ..core.errors import DigestError, InputError, TokenError
 from ..core.models import Consent, Subscriber
 from ..core.render import make_environment
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
-from ..core.tokens import Links, read_token, require_secret
+from ..core.tokens import Links, read_token
+from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 
 log = logging.getLogger("digest.web")
 Clock = Callable[[], datetime]
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    # Tokens are in our URLs: never hand them to another site. (Not "no-referrer": with it
-    # Chromium sends "Origin: null" on our own forms, and the origin check refuses them.)
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
 
 
 def _utcnow() -> datetime:
@@ -52,7 +47,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer); `clock` gives the time (tests pass their own)."""
-    secret = require_secret(config)
+    secret = load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
     topics = topic_names(config.topics)
@@ -61,7 +56,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(blog=config.blog, base_url=config.web.base_url, **context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        return HTMLResponse(html, status_code=status)  # the SecurityHeaders middleware adds them
 
     def invalid_link() -> HTMLResponse:
         return page("message.html.j2", 400, heading="This link does not work",
@@ -179,7 +174,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         issue = await run_in_threadpool(ledger.get_issue, request.path_params["issue"])
         if issue is None or issue.status != "done":
             return page("message.html.j2", 404, heading="No such issue", text="It may not have been sent yet.")
-        return HTMLResponse(issue.html, headers=SECURITY_HEADERS)
+        return HTMLResponse(issue.html)
 
     routes = [
         Route("/archive/", archive_list, methods=["GET"]),
@@ -191,7 +186,15 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette answers a 500 outside every middleware: this page sets the headers itself.
+        response = page("message.html.j2", 500, heading="Something went wrong", text="Please try again in a while.")
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    # SecurityHeaders outermost, so that BodyLimit's 413 carries them too.
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
+                    exception_handlers={Exception: server_error})
     app.state.links = links
     return app
 
