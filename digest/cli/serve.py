@@ -106,23 +106,30 @@ def snippet(config: Config) -> None:
               help="Also serve a page on PORT that lists the messages and shows them with working links.")
 def mailbox(port: int, folder: Path, web_port: int | None) -> None:
     """A local SMTP server that stores every message it receives as a .eml file."""
+    from ..adapters.listen import bind_sockets
     from ..adapters.mailbox import start_mailbox
+    from ..core.errors import ListenError
 
+    sockets = bind_sockets("127.0.0.1", web_port) if web_port is not None else []  # before the SMTP side starts
     try:
-        controller = start_mailbox(folder, port, click.echo)
-    except (OSError, RuntimeError) as exc:
-        raise DigestError(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
-    click.echo(f"Listening on 127.0.0.1:{port}; saving messages in {folder}/ (Ctrl-C to stop)")
-    try:
-        if web_port is None:
-            while True:
-                time.sleep(3600)
-        import uvicorn
+        try:
+            controller = start_mailbox(folder, port, click.echo)
+        except (OSError, RuntimeError) as exc:
+            raise ListenError("127.0.0.1", port, str(exc), hint="choose another port with --port") from exc
+        click.echo(f"Listening on 127.0.0.1:{port}; saving messages in {folder}/ (Ctrl-C to stop)")
+        try:
+            if web_port is None:
+                while True:
+                    time.sleep(3600)
+            import uvicorn
 
-        from ..web.mailbox import create_mailbox_app
+            from ..web.mailbox import create_mailbox_app
 
-        click.echo(f"Messages at http://127.0.0.1:{web_port}/")
-        uvicorn.run(create_mailbox_app(folder), host="127.0.0.1", port=web_port, log_level="warning",
-                    server_header=False)
+            click.echo(f"Messages at http://127.0.0.1:{web_port}/")
+            uvicorn.Server(uvicorn.Config(create_mailbox_app(folder), log_level="warning",
+                                          server_header=False)).run(sockets=sockets)
+        finally:
+            controller.stop()
     finally:
-        controller.stop()
+        for sock in sockets:
+            sock.close()
