@@ -104,3 +104,22 @@ def test_import_of_50000_rows_streams(cfg: Path, tmp_path: Path, run_cli: Callab
     assert "Imported 50000 new as confirmed" in result.out
     lines = run_cli("subscribers", "list", "--config", cfg).out.splitlines()
     assert len(lines) == 50_000 and lines[7] == "Reader.7@example.com\tconfirmed\tReader 7\tInterviews"
+
+
+@pytest.mark.parametrize(("url", "needle"), [
+    ("foo://x", "[store] url 'foo://x': no database of that kind"),
+    ("postgresql+nodriver://u@localhost/db", "no database of that kind"),
+    ("sqlite:///{tmp}/a-file/sub/x.db", "cannot make the folder {tmp}/a-file/sub: Not a directory"),
+    ("sqlite:////proc/no-such-dir/x.db", "cannot make the folder /proc/no-such-dir"),
+])
+def test_an_unusable_store_url_is_one_line(url: str, needle: str, tmp_path: Path, write_config: Callable[..., Path],
+                                           run_cli: Callable[..., Run]) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    path = write_config()
+    path.write_text(path.read_text().replace(f'url = "sqlite:///{tmp_path / "subscribers.db"}"',
+                                             f'url = "{url.format(tmp=tmp_path)}"'))
+    for args in (("subscribers", "list"), ("subscribers", "add", "a@example.com")):
+        result = run_cli(*args, "--config", path)
+        assert result.code == 6, result
+        assert result.err.splitlines() == [result.err.strip()] and result.err.startswith("Error: ")
+        assert needle.format(tmp=tmp_path) in result.err and "Traceback" not in result.err
