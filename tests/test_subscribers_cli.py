@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,18 @@ def test_an_unusable_store_url_is_one_line(url: str, needle: str, tmp_path: Path
         assert result.code == 6, result
         assert result.err.splitlines() == [result.err.strip()] and result.err.startswith("Error: ")
         assert needle.format(tmp=tmp_path) in result.err and "Traceback" not in result.err
+
+
+# ---- CSV: formula injection, decoding errors, repeats ----
+
+def test_repeats_are_counted_as_repeats_across_import_batches(cfg: Path, tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    run_cli("subscribers", "add", "known@example.com", "--config", cfg)
+    data = tmp_path / "list.csv"
+    rows = [f"reader{i}@example.com" for i in range(2500)]
+    rows[1500] = "READER3@example.com"   # in the second batch of 1000, repeating the first
+    rows[2400] = "reader1999@Example.COM"  # in the third, repeating the second
+    rows[10] = rows[2000] = "known@example.com"
+    data.write_text("\n".join(rows) + "\n")
+    result = run_cli("subscribers", "import", data, "--confirmed", "--config", cfg)
+    assert result.code == 0, result.err
+    assert "Imported 2496 new as confirmed; 1 already on the list; 3 repeated in the file; 0 bad rows." in result.out
