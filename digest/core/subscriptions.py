@@ -106,9 +106,27 @@ def parse_csv_row(line: int, row: Sequence[str], topics: Sequence[tuple[str, str
         raise InputError(f"line {line}: empty row")
     if len(row) > 3:
         raise InputError(f"line {line}: {len(row)} columns, expected email[,name[,topics]]")
+    row = [restore_cell(cell) for cell in row]
     try:
         email, key = normalise_email(row[0])
         chosen = parse_topics(row[2], topics) if len(row) > 2 else ()
     except InputError as exc:
         raise InputError(f"line {line}: {exc.message}") from None
     return CSVRow(line, email, key, clean_name(row[1] if len(row) > 1 else ""), chosen)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...),
+# +cmd|...). OWASP's advice: write such a cell with a ' in front, which spreadsheets show
+# as text. Even an address can start with = + or - ("=1+2@example.com" is valid).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(text: str) -> str:
+    """A CSV cell that no spreadsheet reads as a formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def restore_cell(text: str) -> str:
+    """The cell neutralise_cell wrote, as it was (a file we exported imports unchanged)."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+
