@@ -5,8 +5,10 @@ no clock (the time comes in as an argument).
 
 from __future__ import annotations
 
+import codecs
+import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -130,3 +132,25 @@ def restore_cell(text: str) -> str:
     """The cell neutralise_cell wrote, as it was (a file we exported imports unchanged)."""
     return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
 
+
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a UTF-8 file read as bytes (a BOM dropped), each with its line end; a
+    lone CR ends a line as CRLF and LF do. InputError names the line and column of the
+    first byte that is not UTF-8, counting lines as csv.reader does (`chunks`: the binary
+    file, split on LF as iterating it does)."""
+    number = 0
+    for chunk in chunks:
+        for raw in _LONE_CR.split(chunk):
+            if not raw:
+                continue
+            number += 1
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                column = len(raw[:exc.start].decode("utf-8")) + 1
+                raise InputError(f"line {number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column})") from None
