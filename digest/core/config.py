@@ -282,6 +282,7 @@ def _check(built: dict[str, Any], where: str) -> None:
             f = next(f for f in fields(built[table]) if f.name.rstrip("_") == key)
             value = getattr(built[table], f.name)
             for item in value if isinstance(value, tuple) else (value,):
-                problem = None if item == "" == f.default else find(kind, item)  # an optional key left empty
+                left_empty = item == "" and f.default == ""  # an optional key: empty means "none"
+                problem = None if left_empty else find(kind, item)
                 if problem:
                     raise ConfigError(where, f"[{table}] {key} has value {item!r}, {problem}", key=f"{table}.{key}")
