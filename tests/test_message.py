@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import datetime, timezone
+from email.utils import formataddr
 
 import pytest
 from hypothesis import given, settings
@@ -91,3 +92,40 @@ def test_names_and_subjects_never_add_a_header(name: str, subject: str) -> None:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["To"].addresses[0].addr_spec == "ana@example.org"
     assert parsed.defects == []
+
+
+# ---- text that looks like an RFC 2047 encoded word goes out encoded itself ----
+
+INJECTING = "=?utf-8?q?x=0D=0ABcc:_evil@example.net?="
+LOOKALIKES = [INJECTING, "Ana =?utf-8?b?QmNjOiBldmlsQGV4YW1wbGUubmV0?= Smith", "=?iso-8859-1?q?caf=E9?=", "a=?b"]
+
+
+@pytest.mark.parametrize("text", LOOKALIKES)
+def test_names_that_look_encoded_are_decoded_back_literally(text: str) -> None:
+    sender = formataddr((text, "news@example.com"))  # as config.toml would hold it: quoted where it must be
+    raw = build(Recipient("ana@example.org", text, "https://n.example/u/t"), sender=sender)
+    assert sorted(h.split(":", 1)[0] for h in headers_of(raw)) == sorted(SINGLE)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["To"].addresses[0].display_name == text
+    assert parsed["To"].addresses[0].addr_spec == "ana@example.org"
+    assert parsed["From"].addresses[0].display_name == text
+    assert parsed["Bcc"] is None and parsed.defects == []
+    assert f"{text} <".encode() not in raw.split(b"\r\n\r\n", 1)[0]  # not sent as written
+
+
+@pytest.mark.parametrize("text", LOOKALIKES)
+def test_subjects_that_look_encoded_are_decoded_back_literally(text: str) -> None:
+    subject = f"Weekly: {text}"
+    raw = build(Recipient("ana@example.org", "Ana", "https://n.example/u/t"), subject=subject)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == subject
+    assert parsed["Bcc"] is None
+    assert sorted(h.split(":", 1)[0] for h in headers_of(raw)) == sorted(SINGLE)
+
+
+def test_list_id_that_looks_encoded_keeps_its_id() -> None:
+    template = prepare_message(issue(), sender="News <news@example.com>", list_id=f"{INJECTING} <weekly.example.com>")
+    raw = build_message(template, RCPT, message_id="<1.2@example.com>", date=NOW)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(parsed["List-Id"]) == f"{INJECTING} <weekly.example.com>"
+    assert parsed["Bcc"] is None

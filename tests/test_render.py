@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import difflib
+import email
+import email.policy
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
 
+from conftest import Run
 from digest.jobs import preview
 from digest.core.config import read_config
-from digest.core.models import IssueContent, Post, Section
+from digest.core.models import PLACEHOLDERS, IssueContent, Post, Section
 from digest.core.render import make_environment, render_issue
+from feedgen import Entry, atom
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -115,3 +120,40 @@ def test_user_templates_override_and_extend_the_built_in_ones(tmp_path: Path) ->
     config = read_config(ROOT / "config.toml", {})
     rendered = render_issue(_content("t"), config, date=NOW, env=make_environment(str(tmp_path)))
     assert "9px solid #ff0000" in rendered.html and "Have a question?" in rendered.html
+
+
+# ---- feed text that holds a placeholder's text is shown as written ----
+
+MARKERS = ("%%UNSUBSCRIBE_URL%%", "%%GREETING%%", "%%PREFERENCES_URL%%", "%%ARCHIVE_URL%%")
+
+
+def test_a_post_titled_like_a_placeholder_is_not_substituted(tmp_path: Path, write_config: Callable[..., Path],
+                                                            run_cli: Callable[..., Run]) -> None:
+    looks_encoded = "=?utf-8?q?x=0D=0ABcc:_evil@example.net?="
+    entries = [Entry(i + 1, title=f"Read {marker} now", published=f"2026-11-2{i}T08:00:00Z",
+                     html=f"<p>The excerpt holds {marker} too.</p>")
+               for i, marker in enumerate(MARKERS)]
+    entries.append(Entry(9, title=looks_encoded, published="2026-11-29T08:00:00Z",
+                         link="https://blog.example.com/p.html?x=%%UNSUBSCRIBE_URL%%"))
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(atom(entries))
+    out = tmp_path / "out"
+    result = run_cli("preview", "--config", write_config(feed=feed), "--all", "--out", out)
+    assert result.code == 0, result.err
+    parsed = email.message_from_bytes((out / "issue.eml").read_bytes(), policy=email.policy.default)
+    assert parsed["Subject"] == f"The Wise Job Search: {looks_encoded}" and parsed["Bcc"] is None
+    text_part, html_part = (p.get_content() for p in parsed.iter_parts())
+    files = {"issue.txt": (out / "issue.txt").read_text("utf-8"), "issue.html": (out / "issue.html").read_text("utf-8")}
+    for name, body in {"text part": text_part, "html part": html_part, **files}.items():
+        for marker in MARKERS:
+            assert f"Read {marker} now" in body, (name, marker)
+            assert f"The excerpt holds {marker} too." in body, (name, marker)
+        assert "p.html?x=%%UNSUBSCRIBE_URL%%" in body, name
+        assert body.count("https://news.example.com/unsubscribe/preview") == 1, name  # the footer's link only
+        assert "Hello, here is what's new" in body, name
+
+
+def test_placeholders_cannot_be_guessed() -> None:
+    values = [getattr(PLACEHOLDERS, name) for name in ("greeting", "unsubscribe_url", "preferences_url", "archive_url")]
+    assert not set(values) & set(MARKERS)
+    assert all(re.fullmatch(r"%%[A-Z_]+-[0-9a-f]{16}%%", v) for v in values)

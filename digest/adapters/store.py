@@ -31,14 +31,24 @@ _IMPORT_BATCH = 1000
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for [store] url; StoreError (one line) for a URL no driver takes or a
+    SQLite file whose folder cannot be made."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"[store] url {url!r} is not a database URL") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"[store] url {_safe(url)!r}: cannot make the folder {folder}: "
+                                 f"{exc.strerror or exc}", hint="check [store] url") from exc
+        try:
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"[store] url {_safe(url)!r} is not usable: {_reason(exc)}") from exc
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -52,8 +62,13 @@ def make_engine(url: str) -> Engine:
     try:
         return sa.create_engine(url, pool_pre_ping=True)
     except ImportError as exc:
-        raise StoreError(f"[store] url needs a driver that is not installed: {exc.name}",
-                         hint="pip install '.[postgres]'") from exc
+        hint = "pip install '.[postgres]'" if parsed.get_backend_name() == "postgresql" else "use SQLite or PostgreSQL"
+        raise StoreError(f"[store] url needs a driver that is not installed: {exc.name}", hint=hint) from exc
+    except sa.exc.NoSuchModuleError as exc:  # an unknown scheme: "foo://", "postgresql+nodriver://"
+        raise StoreError(f"[store] url {_safe(url)!r}: no database of that kind "
+                         "(use sqlite:///PATH or postgresql+psycopg://...)") from exc
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"[store] url {_safe(url)!r} is not usable: {_reason(exc)}") from exc
 
 
 @dataclass(frozen=True)
@@ -228,9 +243,13 @@ class Store:
         return email
 
     def import_rows(self, rows: Iterable[CSVRow], *, confirmed: bool, now: datetime, consent: Consent) -> ImportCounts:
-        """Insert the rows whose addresses are new, in batches; never touch existing ones."""
+        """Insert the rows whose addresses are new, in batches; never touch existing ones.
+
+        A row whose address came earlier in `rows` counts as a duplicate, however far back:
+        `seen` keeps every key (about 100 bytes each: 100 MB for a million rows)."""
         counts = ImportCounts()
         batch: dict[str, CSVRow] = {}
+        seen: set[str] = set()
         duplicates = 0
 
         def flush() -> None:
@@ -257,9 +276,10 @@ class Store:
             counts = ImportCounts(counts.added + len(new), counts.existing + len(known), counts.duplicates)
 
         for row in rows:
-            if row.key in batch:
+            if row.key in seen:
                 duplicates += 1
                 continue
+            seen.add(row.key)
             batch[row.key] = row
             if len(batch) >= _IMPORT_BATCH:
                 flush()

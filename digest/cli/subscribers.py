@@ -9,14 +9,15 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 
 from ..core.config import Config
 from ..core.errors import InputError
 from ..core.models import STATUSES, Consent
-from ..core.subscriptions import CSVRow, clean_name, normalise_email, parse_csv_row, parse_topics
+from ..core.subscriptions import (CSVRow, clean_name, decode_lines, neutralise_cell, normalise_email, parse_csv_row,
+                                  parse_topics)
 from . import pass_config
 
 if TYPE_CHECKING:
@@ -92,13 +93,21 @@ def import_(config: Config, file: Path, confirmed: bool) -> None:
     """Import FILE.csv (columns: email[,name[,topics]]); existing addresses are left as they are."""
     problems: list[str] = []
     try:
-        handle = file.open(encoding="utf-8-sig", newline="")
+        handle = file.open("rb")
     except OSError as exc:
         raise InputError(f"{file}: cannot read: {exc.strerror}") from exc
-    now = _now()
-    with _open(config) as store:
-        with handle:
-            rows = _rows(handle, config, problems, file)
+    with handle:
+        # The whole file must decode and parse before the first row is written: a bad byte
+        # on line 40,000 must not leave the list half imported.
+        for _ in _csv_lines(handle, file):
+            pass
+        try:
+            handle.seek(0)
+        except OSError as exc:
+            raise InputError(f"{file}: cannot read it twice (a regular file is needed): {exc}") from exc
+        now = _now()
+        with _open(config) as store:
+            rows = _rows(_csv_lines(handle, file), config, problems)
             counts = store.import_rows(rows, confirmed=confirmed, now=now, consent=Consent(at=now, method="import"))
     for problem in problems:
         click.echo(f"{file}: {problem}", err=True)
@@ -128,29 +137,43 @@ def export(config: Config, file: Path | None) -> None:
     click.echo(f"Wrote {count} subscribers to {file}.")
 
 
-def _rows(handle: TextIO, config: Config, problems: list[str], file: Path) -> Iterator[CSVRow]:
-    reader = csv.reader(handle)
+def _csv_lines(handle: BinaryIO, file: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each CSV record of a UTF-8 file; InputError naming the line of the
+    first byte that is not UTF-8 or the first record that is not CSV."""
+    reader = csv.reader(decode_lines(handle))
     try:
         for row in reader:
-            line = reader.line_num
-            if line == 1 and row and row[0].strip().lower() == "email":
-                continue  # a header row
-            if not any(cell.strip() for cell in row):
-                continue
-            try:
-                yield parse_csv_row(line, row, config.topics)
-            except InputError as exc:
-                problems.append(exc.message)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise InputError(f"{file}: line {reader.line_num}: not readable as UTF-8 CSV ({exc})") from exc
+            yield reader.line_num, row
+    except InputError as exc:
+        raise InputError(f"{file}: {exc.message}; no rows were imported") from None
+    except csv.Error as exc:
+        raise InputError(f"{file}: line {reader.line_num}: not readable as CSV ({exc}); no rows were imported") from exc
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _rows(records: Iterator[tuple[int, list[str]]], config: Config, problems: list[str]) -> Iterator[CSVRow]:
+    for line, row in records:
+        if line == 1 and row and row[0].strip().lower() == "email":
+            continue  # a header row
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            yield parse_csv_row(line, row, config.topics)
+        except InputError as exc:
+            problems.append(exc.message)
 
 
 def _write_csv(store: Store, out: TextIO | io.StringIO) -> int:
     writer = csv.writer(out, lineterminator="\n")
+    # csv quotes a cell holding a line end's characters only, so with "\n" line ends a CR
+    # would go out bare and split the row when read back: such rows are quoted whole.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["email", "name", "topics"])
     count = 0
     for sub in store.iter_subscribers():
         if sub.status == "confirmed":  # never re-import the unsubscribed or the unconfirmed
-            writer.writerow([sub.email, sub.name, ";".join(sub.topics)])
+            row = [neutralise_cell(cell) for cell in (sub.email, sub.name, ";".join(sub.topics))]
+            (quoted if any("\r" in cell for cell in row) else writer).writerow(row)
             count += 1
     return count

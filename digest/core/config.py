@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import types
 import typing
 import zoneinfo
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .checks import ADDRESS_KEYS, BOUNDS, URL_KEYS, address_problem, coerce, url_problem
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -177,6 +177,7 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
         if name not in data:
             raise ConfigError(where, f"missing table [{name}]", key=name)
     built: dict[str, Any] = {name: _build(cls, name, data.get(name, {}), where) for name, cls in _TABLES.items()}
+    _check(built, where)
     topics = _topics(data.get("topics", {}), where)
     base = path.parent
     feed: FeedConfig = built["feed"]
@@ -197,7 +198,6 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
         newsletter = replace(newsletter, dkim_key_file=str((base / newsletter.dkim_key_file).resolve()))
     if newsletter.templates_dir:
         newsletter = replace(newsletter, templates_dir=str((base / newsletter.templates_dir).resolve()))
-    _check(built, where)
     return Config(
         path=path,
         blog=built["blog"],
@@ -233,32 +233,16 @@ def _build(cls: type[T], table: str, raw: Any, where: str) -> T:
         if key not in names:
             raise ConfigError(where, f"[{table}] has unknown key '{key}'", key=f"{table}.{key}")
         f = names[key]
-        values[f.name] = _coerce(hints[f.name], value, f"[{table}] {key}", where)
+        label = f"[{table}] {key}"
+        values[f.name] = coerce(hints[f.name], value, label, where)
+        bounds = BOUNDS.get((table, key))
+        problem = bounds.problem(value) if bounds else None
+        if problem:
+            raise ConfigError(where, f"{label} has value {value!r}, {problem}", key=f"{table}.{key}")
     for key, f in names.items():
         if f.name not in values and f.default is MISSING and f.default_factory is MISSING:
             raise ConfigError(where, f"[{table}] is missing the key '{key}'", key=f"{table}.{key}")
     return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, label: str, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        origin = typing.get_origin(hint)
-    if origin is tuple:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(where, f"{label} has value {value!r}, not a list of strings")
-        return tuple(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if hint in (int, float) and (isinstance(value, bool) or not isinstance(value, hint)):
-        kind = "an integer" if hint is int else "a number"
-        raise ConfigError(where, f"{label} has value {value!r}, not {kind}")
-    if hint is str and not isinstance(value, str):
-        raise ConfigError(where, f"{label} has value {value!r}, not a string")
-    if hint in (int, float) and value < 0:
-        raise ConfigError(where, f"{label} has value {value!r}, which is negative")
-    return value
 
 
 def _topics(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -296,14 +280,12 @@ def _check(built: dict[str, Any], where: str) -> None:
     smtp: SMTPConfig = built["smtp"]
     if smtp.security not in ("starttls", "ssl", "none"):
         raise ConfigError(where, f"[smtp] security has value {smtp.security!r}, not one of 'starttls', 'ssl', 'none'")
-    if smtp.connections < 1 or smtp.port < 1 or smtp.port > 65535:
-        raise ConfigError(where, f"[smtp] port {smtp.port} / connections {smtp.connections} out of range")
-    for table, key in (("blog", "url"), ("web", "base_url")):
-        value = getattr(built[table], key)
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ConfigError(where, f"[{table}] {key} has value {value!r}, not an http(s) URL")
-    nl: NewsletterConfig = built["newsletter"]
-    if "@" not in nl.from_ or any(c in nl.from_ for c in "\r\n\0"):
-        raise ConfigError(where, f"[newsletter] from has value {nl.from_!r}, not an email address")
-    if nl.max_posts < 1 or nl.max_sections < 1:
-        raise ConfigError(where, "[newsletter] max_posts and max_sections must be at least 1")
+    for checks, find in ((URL_KEYS, url_problem), (ADDRESS_KEYS, address_problem)):
+        for (table, key), kind in checks.items():
+            f = next(f for f in fields(built[table]) if f.name.rstrip("_") == key)
+            value = getattr(built[table], f.name)
+            for item in value if isinstance(value, tuple) else (value,):
+                left_empty = item == "" and f.default == ""  # an optional key: empty means "none"
+                problem = None if left_empty else find(kind, item)
+                if problem:
+                    raise ConfigError(where, f"[{table}] {key} has value {item!r}, {problem}", key=f"{table}.{key}")

@@ -58,15 +58,27 @@ class MessageTemplate:
     html_qp: Segments = ()
 
 
+def header_text(text: str) -> str:
+    """`text` as it goes into a header: as is when plain ASCII, else RFC 2047-encoded.
+
+    "=?" counts as not plain: a mail client decodes anything shaped like an encoded word,
+    so a name or title written as "=?utf-8?q?x=0D=0ABcc:...?=" would come out as other
+    text, even a line break. Encoded, it decodes back to exactly what was written.
+    """
+    if text.isascii() and "=?" not in text:
+        return text
+    return Header(text, "utf-8").encode(linesep=CRLF)
+
+
 def address_header(name: str, email: str) -> str:
-    """`Name <email>` for a header: the name cleaned of line breaks, encoded if not ASCII."""
+    """`Name <email>` for a header: the name cleaned of line breaks, encoded unless plain ASCII."""
     check_address(email)
     name = clean_line(name)[:_MAX_NAME]
     if not name:
         return email
-    if name.isascii():
+    if name.isascii() and "=?" not in name:
         return formataddr((name, email))
-    return f"{Header(name, 'utf-8').encode(linesep=CRLF)} <{email}>"
+    return f"{header_text(name)} <{email}>"
 
 
 def check_address(email: str) -> None:
@@ -80,8 +92,16 @@ def check_address(email: str) -> None:
 
 
 def encode_subject(subject: str) -> str:
-    subject = clean_line(subject)[:_MAX_SUBJECT]
-    return subject if subject.isascii() else Header(subject, "utf-8").encode(linesep=CRLF)
+    return header_text(clean_line(subject)[:_MAX_SUBJECT])
+
+
+def _list_id(value: str) -> str:
+    """List-Id's words encoded like any text, its <id> left as it is (RFC 2919)."""
+    value = clean_line(value)
+    words, bracket, ident = value.rpartition("<")
+    if not bracket or not ident.endswith(">") or ">" in ident[:-1]:
+        return header_text(value)
+    return f"{header_text(words.strip())} <{ident}" if words.strip() else f"<{ident}"
 
 
 def prepare_message(
@@ -104,7 +124,7 @@ def prepare_message(
         rname, raddr = parseaddr(reply_to)
         headers.append(f"Reply-To: {address_header(rname, raddr)}")
     if list_id:
-        headers.append(f"List-Id: {clean_line(list_id)}")
+        headers.append(f"List-Id: {_list_id(list_id)}")
     if bulk:
         headers.append("Precedence: bulk")
         headers.append("Auto-Submitted: auto-generated")

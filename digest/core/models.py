@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -98,15 +99,28 @@ class RenderedIssue:
 @dataclass(frozen=True)
 class Placeholders:
     """Markers the templates write where each recipient's own values go; the message
-    builder replaces them (escaped), so that an issue is rendered and inlined once."""
+    builder replaces them (escaped), so that an issue is rendered and inlined once.
 
-    greeting: str = "%%GREETING%%"
-    unsubscribe_url: str = "%%UNSUBSCRIBE_URL%%"
-    preferences_url: str = "%%PREFERENCES_URL%%"
-    archive_url: str = "%%ARCHIVE_URL%%"
+    Each marker carries a random part drawn when the program starts: feed text (a title,
+    an excerpt, a link) could otherwise hold a marker and have the reader's unsubscribe
+    link put in its place. Escaping cannot do it: premailer re-serialises the HTML and
+    the text part has no escapes. The markers never leave the process (every copy that is
+    sent, written or archived has them replaced), so no one can learn the random part.
+    """
+
+    greeting: str
+    unsubscribe_url: str
+    preferences_url: str
+    archive_url: str
+
+    @classmethod
+    def unguessable(cls) -> Placeholders:
+        """Markers like "%%UNSUBSCRIBE_URL-<16 random hex digits>%%"."""
+        tag = secrets.token_hex(8)
+        return cls(*(f"%%{f.name.upper()}-{tag}%%" for f in fields(cls)))
 
 
-PLACEHOLDERS = Placeholders()
+PLACEHOLDERS = Placeholders.unguessable()
 
 STATUSES = ("pending", "confirmed", "unsubscribed", "bounced")
 

@@ -5,8 +5,10 @@ no clock (the time comes in as an argument).
 
 from __future__ import annotations
 
+import codecs
+import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -106,9 +108,49 @@ def parse_csv_row(line: int, row: Sequence[str], topics: Sequence[tuple[str, str
         raise InputError(f"line {line}: empty row")
     if len(row) > 3:
         raise InputError(f"line {line}: {len(row)} columns, expected email[,name[,topics]]")
+    row = [restore_cell(cell) for cell in row]
     try:
         email, key = normalise_email(row[0])
         chosen = parse_topics(row[2], topics) if len(row) > 2 else ()
     except InputError as exc:
         raise InputError(f"line {line}: {exc.message}") from None
     return CSVRow(line, email, key, clean_name(row[1] if len(row) > 1 else ""), chosen)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...),
+# +cmd|...). OWASP's advice: write such a cell with a ' in front, which spreadsheets show
+# as text. Even an address can start with = + or - ("=1+2@example.com" is valid).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(text: str) -> str:
+    """A CSV cell that no spreadsheet reads as a formula."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def restore_cell(text: str) -> str:
+    """The cell neutralise_cell wrote, as it was (a file we exported imports unchanged)."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+
+
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def decode_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a UTF-8 file read as bytes (a BOM dropped), each with its line end; a
+    lone CR ends a line as CRLF and LF do. InputError names the line and column of the
+    first byte that is not UTF-8, counting lines as csv.reader does (`chunks`: the binary
+    file, split on LF as iterating it does)."""
+    number = 0
+    for chunk in chunks:
+        for raw in _LONE_CR.split(chunk):
+            if not raw:
+                continue
+            number += 1
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                column = len(raw[:exc.start].decode("utf-8")) + 1
+                raise InputError(f"line {number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column})") from None
