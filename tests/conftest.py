@@ -22,6 +22,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true", help="Rewrite tests/golden/ from the current output.")
 
 
+# Modules whose tests start processes (digest send/serve, the wheel's venv) or wait on timers.
+SLOW_MODULES = {"test_send_processes", "test_serve_schedule", "test_serve", "test_secret", "test_packaging",
+                "test_e2e_browser", "test_tryout_browser"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark as slow what `make test-fast` leaves out: browsers, PostgreSQL, processes."""
+    for item in items:
+        module = item.module.__name__ if isinstance(item, pytest.Function) and item.module else ""
+        callspec = getattr(item, "callspec", None)
+        if (module in SLOW_MODULES or item.get_closest_marker("browser")
+                or {"postgres_url", "fresh_postgres"} & set(getattr(item, "fixturenames", ()))
+                or (callspec is not None and "postgresql" in callspec.id)):
+            item.add_marker(pytest.mark.slow)
+
+
 def require(condition: bool, why: str) -> None:
     """Skip when a system tool is missing, unless CI said everything must run."""
     if not condition:

@@ -95,6 +95,7 @@ def test_import_of_a_missing_or_binary_file(cfg: Path, tmp_path: Path, run_cli: 
     assert bad.err == f"Error: {binary}: line 1: not UTF-8 (byte 0xff at column 1); no rows were imported\n"
 
 
+@pytest.mark.slow
 def test_import_of_50000_rows_streams(cfg: Path, tmp_path: Path, run_cli: Callable[..., Run]) -> None:
     data = tmp_path / "big.csv"
     with data.open("w", newline="") as out:
