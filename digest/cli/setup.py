@@ -1,0 +1,29 @@
+"""`digest init`: start a new blog's folder. Layer 4 (prints and exits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."), required=False)
+@click.option("--blog-url", default="https://example.blogspot.com/", show_default=True,
+              help="The blog's home page; its Blogger feed address is guessed from it.")
+@click.option("--name", default="", help="The blog's name (default: from its address).")
+def init(folder: Path, blog_url: str, name: str) -> None:
+    """Write a commented config.toml, the data folder and the link secret into FOLDER."""
+    from ..core.starter import values_for_blog
+    from ..jobs.init import init_project
+
+    result = init_project(folder, values_for_blog(blog_url, name))
+    config = result.config.resolve()
+    click.echo(f"Wrote {config}")
+    click.echo(f"Made {result.data.resolve()}/ (the database goes here) and the link secret {result.secret.resolve()}")
+    click.echo("Next:")
+    click.echo(f"  1. Edit {config}: [blog] postal_address, [newsletter] from, [topics] (your blog's labels), "
+               "and [smtp] for your mail relay.")
+    click.echo(f"  2. Try it locally: digest mailbox --web 8025 & digest serve --config {config} "
+               "(then subscribe at http://localhost:8000/subscribe and read the mail at http://127.0.0.1:8025/)")
+    click.echo(f"  3. Preview the next issue: digest preview --config {config} --all --open")

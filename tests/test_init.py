@@ -1,0 +1,82 @@
+"""`digest init`: a new blog's folder, and the template it comes from kept equal to the
+shipped config.toml."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, FeedServer, Reply, Run
+from digest.core.config import read_config
+from digest.core.starter import StarterValues, render_config
+from feedgen import Entry, atom
+
+
+def shipped_values() -> StarterValues:
+    data = tomllib.loads((ROOT / "config.toml").read_text())
+    blog, n, q = data["blog"], data["newsletter"], data["question"]
+    return StarterValues(
+        blog_name=blog["name"], blog_url=blog["url"], feed_url=data["feed"]["url"], contact_url=blog["contact_url"],
+        postal_address=blog["postal_address"], user_agent=data["feed"]["user_agent"], from_=n["from"],
+        reply_to=n["reply_to"], subject=n["subject"], list_id=n["list_id"], question_url=q["url"],
+        question_email=q["email"], topics=tuple(data["topics"].items()),
+        allowed_origins=tuple(data["web"]["allowed_origins"]), consent_text=data["web"]["consent_text"])
+
+
+def test_the_shipped_config_is_the_init_template_with_the_sample_values() -> None:
+    rendered = render_config(shipped_values(), sample=True)
+    shipped = (ROOT / "config.toml").read_text()
+    if rendered != shipped:
+        import difflib
+
+        diff = "".join(difflib.unified_diff(shipped.splitlines(True), rendered.splitlines(True), "config.toml",
+                                            "templates/config.toml.j2"))
+        pytest.fail("config.toml and templates/config.toml.j2 differ: change both the same way\n" + diff)
+
+
+def test_the_data_folder_readme_is_the_one_init_writes() -> None:
+    assert (ROOT / "templates" / "subscribers_readme.md.j2").read_text() == (ROOT / "subscribers" / "README.md").read_text()
+
+
+def test_init_writes_a_config_that_works_the_data_folder_and_a_private_secret(
+        tmp_path: Path, feed_server: FeedServer, run_cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET", "a secret from the shell, longer than 16")
+    feed_server.serve("/feeds/posts/default", Reply(body=atom([Entry(1, "Hello from a new blog")]),
+                                                    headers={"Content-Type": "application/atom+xml"}))
+    folder = tmp_path / "blog"
+    result = run_cli("init", folder, "--blog-url", feed_server.url + "/", "--name", "Nice & Quoted \"Blog\"")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"Wrote {folder / 'config.toml'}" and "Next:" in lines and lines[-1].startswith("  3. ")
+    secret = folder / "subscribers" / "secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_text().strip()) >= 16
+    assert (folder / "subscribers" / "README.md").read_text().startswith("# subscribers/")
+    config = read_config(folder / "config.toml", {})
+    assert config.blog.name == 'Nice & Quoted "Blog"' and config.feed.url == feed_server.url + "/feeds/posts/default"
+    assert config.web.secret_file == str(secret) and config.topics == ()
+    preview = run_cli("preview", "--config", folder / "config.toml", "--all", "--out", tmp_path / "out")
+    assert preview.code == 0, preview.err
+    assert "Hello from a new blog" in (tmp_path / "out" / "issue.html").read_text()
+
+
+def test_init_never_overwrites(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    (tmp_path / "config.toml").write_text("# mine\n")
+    result = run_cli("init", tmp_path)
+    assert result.code == 2 and result.err.startswith(f"Error: {tmp_path / 'config.toml'}: already exists")
+    assert (tmp_path / "config.toml").read_text() == "# mine\n" and not (tmp_path / "subscribers").exists()
+
+
+def test_init_in_an_unwritable_place_is_one_line(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    if os.geteuid() == 0:
+        target = Path("/proc/blog")  # root can write anywhere on disk, but not there
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = locked / "blog"
+    result = run_cli("init", target)
+    assert result.code == 2 and result.err.count("\n") == 1 and "cannot write there" in result.err
