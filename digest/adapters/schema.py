@@ -52,6 +52,7 @@ subscribers = sa.Table(
     sa.Column("consent_user_agent", sa.String(300), nullable=False, server_default=""),
     sa.Column("consent_version", sa.String(40), nullable=False, server_default=""),
     sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("confirmed_how", sa.String(20), nullable=False, server_default=""),  # link, author or import
     sa.Column("unsubscribed_at", UTCDateTime),
     sa.Column("unsubscribed_how", sa.String(20), nullable=False, server_default=""),
     sa.Column("confirm_nonce", sa.String(64), nullable=False, server_default=""),

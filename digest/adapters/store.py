@@ -25,7 +25,7 @@ from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
 from .migrate import alembic_config, migrate  # noqa: F401  (alembic_config: its old home was here)
 from .schema import rate_events, subscribers
-from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe
+from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce
 
 _IMPORT_BATCH = 1000
 
@@ -180,8 +180,8 @@ class Store:
             done = conn.execute(subscribers.update().where(
                 subscribers.c.id == subscriber_id, subscribers.c.status == "pending",
                 subscribers.c.confirm_nonce == nonce, subscribers.c.confirm_nonce != "",
-            ).values(status="confirmed", confirmed_at=now, confirm_nonce="", updated_at=now, unsubscribed_at=None,
-                     unsubscribed_how=""))
+            ).values(status="confirmed", confirmed_at=now, confirmed_how="link", confirm_nonce="", updated_at=now,
+                     unsubscribed_at=None, unsubscribed_how=""))
             if done.rowcount != 1:
                 return None
             row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()
@@ -225,7 +225,7 @@ class Store:
                 new_id = conn.execute(subscribers.insert().values(
                     email=email, email_key=key, name=name, topics=_topics_out(topics), created_at=now, updated_at=now,
                     status="confirmed" if confirmed else "pending", confirmed_at=now if confirmed else None,
-                    **_consent_out(consent))).inserted_primary_key[0]  # type: ignore[index]
+                    confirmed_how="author" if confirmed else "", **_consent_out(consent))).inserted_primary_key[0]  # type: ignore[index]
         except sa.exc.IntegrityError:  # the web form added it in between
             raced = self.find(key)
             if raced is None:
@@ -234,6 +234,29 @@ class Store:
         saved = self.get(int(new_id))
         assert saved is not None
         return saved, True
+
+    def confirm_by_author(self, subscriber_id: int, *, now: datetime) -> Subscriber | None:
+        """The author confirms a pending subscriber by hand (recorded as "author"); None
+        when they are not pending (confirmed already, unsubscribed, bounced or gone)."""
+        with self.tx() as conn:
+            done = conn.execute(subscribers.update().where(
+                subscribers.c.id == subscriber_id, subscribers.c.status == "pending",
+            ).values(status="confirmed", confirmed_at=now, confirmed_how="author", confirm_nonce="", updated_at=now))
+            if done.rowcount != 1:
+                return None
+        return self.get(subscriber_id)
+
+    def mark_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> Subscriber | None:
+        """Give a pending subscriber a confirmation nonce (kept if one exists) and note the
+        mail's time; None when they are not pending."""
+        with self.tx() as conn:
+            row = conn.execute(_locked(sa.select(subscribers).where(subscribers.c.id == subscriber_id), conn)).first()
+            if row is None or row.status != "pending":
+                return None
+            nonce = row.confirm_nonce or new_nonce()
+            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
+                         .values(confirm_nonce=nonce, confirm_sent_at=now, updated_at=now))
+        return self.get(subscriber_id)
 
     def remove(self, key: str) -> str | None:
         """Delete an address and everything personal kept with it; the address as it was stored."""
@@ -272,7 +295,8 @@ class Store:
                     conn.execute(subscribers.insert(), [{
                         "email": r.email, "email_key": r.key, "name": r.name, "topics": _topics_out(r.topics),
                         "status": "confirmed" if confirmed else "pending", "created_at": now, "updated_at": now,
-                        "confirmed_at": now if confirmed else None, **_consent_out(consent)} for r in new])
+                        "confirmed_at": now if confirmed else None, "confirmed_how": "import" if confirmed else "",
+                        **_consent_out(consent)} for r in new])
             counts = ImportCounts(counts.added + len(new), counts.existing + len(known), counts.duplicates)
 
         for row in rows:
@@ -328,7 +352,7 @@ def _subscriber(row: Any) -> Subscriber:
         id=row.id, email=row.email, name=row.name, status=row.status,
         topics=tuple(json.loads(row.topics)) if row.topics else (), consent=consent, created_at=row.created_at,
         confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at, unsubscribed_how=row.unsubscribed_how,
-        confirm_nonce=row.confirm_nonce, confirm_sent_at=row.confirm_sent_at,
+        confirm_nonce=row.confirm_nonce, confirm_sent_at=row.confirm_sent_at, confirmed_how=row.confirmed_how,
     )
 
 

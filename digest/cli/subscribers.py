@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 import click
 
 from ..core.config import Config
-from ..core.errors import InputError
+from ..core.errors import InputError, SendError
 from ..core.models import STATUSES, Consent
 from ..core.subscriptions import (CSVRow, clean_name, decode_lines, neutralise_cell, normalise_email, parse_csv_row,
                                   parse_topics)
@@ -44,19 +44,55 @@ def subscribers() -> None:
 @click.argument("email")
 @click.option("--name", default="", help="The subscriber's name.")
 @click.option("--topics", default="", help="Comma-separated topics (default: all).")
-@click.option("--confirmed", is_flag=True, help="They already agreed: skip the confirmation step.")
+@click.option("--confirmed", is_flag=True,
+              help="They already agreed: skip the confirmation step (on a pending address: confirm it).")
 def add(config: Config, email: str, name: str, topics: str, confirmed: bool) -> None:
-    """Add EMAIL to the list (pending unless --confirmed)."""
+    """Add EMAIL to the list. Unless --confirmed, it gets the confirmation link by mail now."""
+    from ..jobs.subscribers import add_subscriber
+
     address, key = normalise_email(email)
     chosen = parse_topics(topics, config.topics)
+    with _open(config) as store:
+        change = add_subscriber(config, store, address, key, clean_name(name), chosen, confirmed=confirmed, now=_now())
+    sub = change.subscriber
+    if change.done == "confirmed":
+        click.echo(f"Confirmed {sub.email}: it was pending; recorded as confirmed by you.")
+    elif change.done == "unchanged":
+        click.echo(f"{sub.email} is already on the list ({sub.status}): nothing changed.")
+    elif sub.status == "confirmed":
+        click.echo(f"Added {sub.email} (confirmed).")
+    else:
+        _report_mail(sub.email, change.mail_problem, f"Added {sub.email} (pending)")
+
+
+@subscribers.command()
+@pass_config
+@click.argument("email")
+@click.option("--resend", is_flag=True, help="Mail them the confirmation link again instead.")
+def confirm(config: Config, email: str, resend: bool) -> None:
+    """Confirm a pending EMAIL yourself (recorded as confirmed by the author), or --resend its link."""
+    from ..jobs.subscribers import confirm_subscriber, resend_confirmation
+
+    address, key = normalise_email(email)
     now = _now()
     with _open(config) as store:
-        sub, created = store.add(address, key, clean_name(name), chosen, confirmed=confirmed, now=now,
-                                 consent=Consent(at=now, method="cli"))
-    if created:
-        click.echo(f"Added {sub.email} ({sub.status}).")
+        change = resend_confirmation(config, store, key, now=now) if resend else confirm_subscriber(store, key, now=now)
+    sub = change.subscriber
+    if change.done == "unchanged":
+        raise InputError(f"{address} is {sub.status}, not pending: nothing to confirm"
+                         + (" (they must subscribe again themselves)" if sub.status in ("unsubscribed", "bounced") else ""))
+    if change.done == "confirmed":
+        click.echo(f"Confirmed {sub.email}: recorded as confirmed by you.")
     else:
-        click.echo(f"{sub.email} is already on the list ({sub.status}): nothing changed.")
+        _report_mail(sub.email, change.mail_problem, f"{sub.email} is pending")
+
+
+def _report_mail(email: str, problem: str, what: str) -> None:
+    if problem:
+        click.echo(f"{what}, but the confirmation link was not mailed: {problem}. "
+                   f"Try again with: digest subscribers confirm --resend {email}", err=True)
+        sys.exit(SendError.exit_code)
+    click.echo(f"{what}; mailed the confirmation link to {email}.")
 
 
 @subscribers.command()
@@ -111,9 +147,13 @@ def import_(config: Config, file: Path, confirmed: bool) -> None:
             counts = store.import_rows(rows, confirmed=confirmed, now=now, consent=Consent(at=now, method="import"))
     for problem in problems:
         click.echo(f"{file}: {problem}", err=True)
-    status = "confirmed" if confirmed else "pending (they get nothing until confirmed; use --confirmed if they opted in)"
+    status = "confirmed" if confirmed else "pending"
     click.echo(f"Imported {counts.added} new as {status}; {counts.existing} already on the list; "
                f"{counts.duplicates} repeated in the file; {len(problems)} bad rows.")
+    if counts.added and not confirmed:
+        click.echo("Pending addresses get nothing until they confirm: mail each its link with "
+                   "`digest subscribers confirm --resend EMAIL`, or confirm it yourself with "
+                   "`digest subscribers confirm EMAIL` if they agreed elsewhere.")
     if problems:
         sys.exit(InputError.exit_code)
 

@@ -212,6 +212,7 @@ class Subscriber:
     unsubscribed_how: str = ""
     confirm_nonce: str = ""
     confirm_sent_at: datetime | None = None
+    confirmed_how: str = ""  # "link", "author" (confirmed by hand) or "import"; "" before it was recorded
 
 
 def post_to_dict(post: Post) -> dict[str, object]:

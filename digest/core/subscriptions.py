@@ -78,6 +78,11 @@ class SubscribeDecision:
     changed: bool
 
 
+def new_nonce() -> str:
+    """A confirmation link's single-use nonce."""
+    return secrets.token_urlsafe(12)
+
+
 def decide_subscribe(existing: Subscriber | None, *, now: datetime, resend_after: timedelta) -> SubscribeDecision:
     """Double opt-in: new, unsubscribed and bounced addresses must confirm (again).
 
@@ -86,10 +91,10 @@ def decide_subscribe(existing: Subscriber | None, *, now: datetime, resend_after
     answers the same way in every case, so the page tells nothing of the list.
     """
     if existing is None or existing.status in ("unsubscribed", "bounced"):
-        return SubscribeDecision("pending", secrets.token_urlsafe(12), True, True)
+        return SubscribeDecision("pending", new_nonce(), True, True)
     if existing.status == "pending":
         due = existing.confirm_sent_at is None or now - existing.confirm_sent_at >= resend_after
-        return SubscribeDecision("pending", existing.confirm_nonce or secrets.token_urlsafe(12), due, due)
+        return SubscribeDecision("pending", existing.confirm_nonce or new_nonce(), due, due)
     return SubscribeDecision(existing.status, existing.confirm_nonce, False, False)
 
 

@@ -26,9 +26,8 @@ log = logging.getLogger("digest.mail")
 ConfirmationMailer = Callable[[Subscriber, datetime], None]
 
 
-def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> bool:
-    """Mail the double opt-in link; True when the server took it. Failures are logged, not
-    raised: this runs after the web response has gone, where nobody could see an error."""
+def mail_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> str | None:
+    """Mail the double opt-in link; None when the server took it, else why not."""
     env = make_environment(config.newsletter.templates_dir)
     template = compose_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
     message = build_message(template, Recipient(sub.email, sub.name), date=now,
@@ -36,12 +35,17 @@ def send_confirmation(config: Config, sub: Subscriber, links: Links, now: dateti
     try:
         reply = mailer.send_one(sender_address(config.newsletter.from_), sub.email, message)
     except DigestError as exc:
-        log.error("confirmation mail to subscriber %s not sent: %s", sub.id, exc)
-        return False
-    if reply.code != 250:
-        log.warning("confirmation mail to subscriber %s refused: %s %s", sub.id, reply.code, reply.text)
-        return False
-    return True
+        return str(exc)
+    return None if reply.code == 250 else f"refused: {reply.code} {reply.text}"
+
+
+def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> bool:
+    """Mail the double opt-in link; True when the server took it. Failures are logged, not
+    raised: this runs after the web response has gone, where nobody could see an error."""
+    problem = mail_confirmation(config, sub, links, now, mailer)
+    if problem is not None:
+        log.warning("confirmation mail to subscriber %s not sent: %s", sub.id, problem)
+    return problem is None
 
 
 def confirmation_mailer(config: Config, secret: str, mailer: Mailer | None = None) -> ConfirmationMailer:
