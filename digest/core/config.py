@@ -13,10 +13,12 @@ import typing
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigError
+from .address import wire_address
+from .errors import ConfigError, InputError
 
 T = TypeVar("T")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -302,5 +304,11 @@ def _check(built: dict[str, Any], where: str) -> None:
     nl: NewsletterConfig = built["newsletter"]
     if "@" not in nl.from_ or any(c in nl.from_ for c in "\r\n\0"):
         raise ConfigError(where, f"[newsletter] from has value {nl.from_!r}, not an email address")
+    for key, value in (("from", nl.from_), ("reply_to", nl.reply_to)):
+        try:  # it is in every message: it must suit every server, SMTPUTF8 or not
+            if value:
+                wire_address(parseaddr(value)[1], smtputf8=False)
+        except InputError as exc:
+            raise ConfigError(where, f"[newsletter] {key} has value {value!r}: {exc.message}") from None
     if nl.max_posts < 1 or nl.max_sections < 1:
         raise ConfigError(where, "[newsletter] max_posts and max_sections must be at least 1")
