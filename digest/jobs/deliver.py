@@ -6,6 +6,12 @@ A job (layer 3): drives the ledger and the mailer through the interfaces in port
 distinct set of topics), with only the recipient's escaped values substituted. Each row
 is committed as "sending" before MAIL FROM and settled after the reply, so a kill leaves
 at most one message per connection in flight.
+
+One recipient is never everyone's problem: a message that cannot be built, signed or
+addressed (an address this server cannot carry, a value that breaks a header) is settled
+as failed with its reason, and the send goes on. What would break every message (a
+header of the issue, the DKIM key) is found first, on a made-up reader, before any row is
+touched. A database failure stops the send as the StoreError it is.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ..core.address import wire_address
 from ..core.classify import STATUS_OF, Outcome, classify
 from ..core.compose import Composer, subscriber_recipient
 from ..core.config import Config
-from ..core.errors import SendError
+from ..core.errors import ConfigError, DigestError, InputError, SendError, StoreError
 from ..core.message import build_message, sender_address
 from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Subscriber, open_count
 from ..core.sign import Signer
@@ -80,15 +87,16 @@ class Deliverer:
         self.rate = RateLimiter(config.smtp.max_per_second)
         self.progress = progress or (lambda outcome: None)
         self.signer = signer
-        self.sender = sender_address(config.newsletter.from_)
+        self.sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)
         self.sender_id = secrets.token_hex(6)
         self.stop = threading.Event()
         self.cancel = cancel or threading.Event()  # set from outside (SIGTERM): settle what is in flight, stop
         self.paused = ""
-        self.error: SendError | None = None
+        self.error: DigestError | None = None
         self.lock = threading.Lock()
 
     def run(self) -> SendReport:
+        self._preflight()
         self.ledger.register_sender(self.sender_id, self.clock())
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
@@ -129,12 +137,41 @@ class Deliverer:
     def _work(self, claimer: str) -> None:
         try:
             self._work_loop(claimer)
+        except StoreError as exc:  # the database, not the server: say so (exit 6)
+            self._halt(exc, claimer)
         except Exception as exc:  # noqa: BLE001 - a bug must not leave rows claimed and the run waiting on them
             log.exception("connection %s failed", claimer)
+            self._halt(SendError(self.config.smtp.host, f"sending stopped: {exc!r}"), claimer)
+
+    def _halt(self, error: DigestError, claimer: str) -> None:
+        """Stop every connection with `error`, giving back the rows this one holds."""
+        with self.lock:
+            self.error = self.error or error
+        self.stop.set()
+        try:
             self.ledger.release_claimer(self.issue.id, claimer, self.clock())
-            with self.lock:
-                self.error = self.error or SendError(self.config.smtp.host, f"sending stopped: {exc!r}")
-            self.stop.set()
+        except StoreError:  # the next run's recover_stale gives them back
+            log.warning("connection %s could not give its rows back", claimer)
+
+    def _preflight(self) -> None:
+        """Build and sign one message for a made-up reader: a fault that every message would
+        share (a header of the issue, a link, the DKIM key) stops the send here, before any
+        reader is marked failed for it."""
+        template = self.composer.template(())
+        if template is None:
+            return
+        now = self.clock()
+        probe = Subscriber(id=0, email="probe@example.com", name="Probe", status="confirmed", topics=(), consent=None,
+                           created_at=now)
+        try:
+            message = build_message(template, subscriber_recipient(self.config, probe, self.links, now=now,
+                                                                   issue_id=self.issue.id),
+                                    message_id="<probe@example.com>", date=now)
+            if self.signer is not None:
+                self.signer.sign(message)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, no message of this issue can go out
+            raise ConfigError(str(self.config.path), f"the messages of issue {self.issue.id} cannot be built: "
+                                                     f"{_reason(exc)}") from exc
 
     def _work_loop(self, claimer: str) -> None:
         client: Connection | None = None
@@ -165,24 +202,47 @@ class Deliverer:
         if sub is None or sub.status != "confirmed":
             self._skip(claim, "removed before sending" if sub is None else f"{sub.status} before sending", now)
             return client
-        template = self.composer.template(sub.topics)
+        try:
+            template = self.composer.template(sub.topics)
+        except Exception as exc:  # noqa: BLE001 - one reader's topics, not the send
+            self._fail(claim, sub, exc, now)
+            return client
         if template is None:
             self._skip(claim, "nothing in this issue for the chosen topics", now)
             return client
-        recipient = subscriber_recipient(self.config, sub, self.links, now=now, issue_id=self.issue.id)
-        message = build_message(template, recipient, message_id=claim.message_id, date=now)
-        if self.signer is not None:
-            message = self.signer.sign(message)
         if client is None:
             client = self.mailer.connect()
+        try:
+            address = wire_address(sub.email, smtputf8=client.smtputf8)
+            recipient = replace(subscriber_recipient(self.config, sub, self.links, now=now, issue_id=self.issue.id),
+                                email=address)
+            message = build_message(template, recipient, message_id=claim.message_id, date=now)
+            if self.signer is not None:
+                message = self.signer.sign(message)
+        except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
+            self._fail(claim, sub, exc, now)
+            return client
         self.rate.wait()
-        reply = client.send(self.sender, sub.email, message)
+        try:
+            reply = client.send(self.sender, address, message)
+        except InputError as exc:  # refused before anything went out: this recipient only
+            self._fail(claim, sub, exc, now)
+            return client
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
         self._settle(claim, sub, reply, verdict.outcome, now)
         if verdict.reconnect or not client.usable:
             client.close()
             client = None
         return client
+
+    def _fail(self, claim: Claim, sub: Subscriber, exc: Exception, now: datetime) -> None:
+        """Settle one reader's message as failed: it could not be built or addressed."""
+        if isinstance(exc, StoreError):
+            raise exc
+        why = _reason(exc)
+        log.warning("issue %s: the message to subscriber %s was not sent: %s", self.issue.id, sub.id, why)
+        self.ledger.settle(claim.delivery_id, DeliveryStatus.FAILED, now=now, reply=f"not sent: {why}", attempted=False)
+        self.progress(DeliveryStatus.FAILED)
 
     def _skip(self, claim: Claim, why: str, now: datetime) -> None:
         self.ledger.settle(claim.delivery_id, DeliveryStatus.SKIPPED, now=now, reply=why, attempted=False)
@@ -210,3 +270,9 @@ class Deliverer:
                 extra["next_attempt_at"] = now + BACKOFF[min(claim.attempts, len(BACKOFF) - 1)]
         self.ledger.settle(claim.delivery_id, status, now=now, code=code, reply=text, **extra)  # type: ignore[arg-type]
         self.progress(status)
+
+
+def _reason(exc: Exception) -> str:
+    """One line on what went wrong: our own errors say it; others are named."""
+    text = str(exc) if isinstance(exc, DigestError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:300]
