@@ -101,6 +101,9 @@ class SMTPConfig:
     max_per_second: float = 20.0
     connections: int = 1
     ca_file: str = ""
+    retry_window_minutes: float = 15.0  # covers the retries at 1 and 6 minutes: past postgrey's 300 s
+    retry_interval_minutes: float = 5.0
+    give_up_hours: float = 72.0
     password: str | None = field(default=None, repr=False)
 
 
@@ -297,6 +300,8 @@ def _check(built: dict[str, Any], where: str) -> None:
         raise ConfigError(where, f"[smtp] security has value {smtp.security!r}, not one of 'starttls', 'ssl', 'none'")
     if smtp.connections < 1 or smtp.port < 1 or smtp.port > 65535:
         raise ConfigError(where, f"[smtp] port {smtp.port} / connections {smtp.connections} out of range")
+    if smtp.retry_interval_minutes <= 0:
+        raise ConfigError(where, f"[smtp] retry_interval_minutes has value {smtp.retry_interval_minutes!r}, not above 0")
     for table, key in (("blog", "url"), ("web", "base_url")):
         value = getattr(built[table], key)
         if not re.match(r"^https?://[^\s/]+", value):

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ..core.address import wire_address
 from ..core.classify import STATUS_OF, Outcome, classify
@@ -31,15 +31,27 @@ from ..core.config import Config
 from ..core.errors import ConfigError, DigestError, InputError, SendError, StoreError
 from ..core.message import build_message, sender_address
 from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Subscriber, open_count
+from ..core.retry import RetryPolicy
 from ..core.sign import Signer
 from ..core.tokens import Links
-from .ports import Connection, DeliveryLedger, Mailer, Subscribers
+from .ports import Connection, DeliveryLedger, Mailer, Progress, Subscribers
 
 log = logging.getLogger("digest.send")
-BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3))
-MAX_ATTEMPTS = 6
 CLAIM_BATCH = 20
 Clock = Callable[[], datetime]
+
+
+class Silent:
+    """The Progress of a send nobody watches."""
+
+    def begin(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, outcome: str) -> None:
+        pass
+
+    def waiting(self, seconds: float, deferred: int) -> None:
+        pass
 
 
 @dataclass
@@ -48,6 +60,7 @@ class SendReport:
     counts: dict[str, int] = field(default_factory=dict)
     paused: str = ""
     cancelled: bool = False
+    resumed: bool = False  # an issue begun by an earlier run
 
     @property
     def remaining(self) -> int:
@@ -74,18 +87,22 @@ class RateLimiter:
 
 
 class Deliverer:
-    """Runs the send of one issue to the end, a pause or an error."""
+    """Runs the send of one issue to the end, a pause or an error: every pending row and
+    every deferred row whose time has come (only those, when `deferred_only`)."""
 
     def __init__(self, config: Config, issue: IssueRecord, *, ledger: DeliveryLedger, subscribers: Subscribers,
                  mailer: Mailer, secret: str, clock: Clock, composer: Composer | None = None,
-                 progress: Callable[[str], None] | None = None, signer: Signer | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 progress: Progress | None = None, signer: Signer | None = None,
+                 cancel: threading.Event | None = None, policy: RetryPolicy | None = None,
+                 deferred_only: bool = False) -> None:
         self.config, self.issue, self.clock = config, issue, clock
+        self.policy = policy or RetryPolicy.of(config.smtp)
+        self.deferred_only = deferred_only
         self.ledger, self.subscribers, self.mailer = ledger, subscribers, mailer
         self.links = Links(config.web.base_url, secret)
         self.composer = composer or Composer(config, issue.posts, created_at=issue.created_at)
         self.rate = RateLimiter(config.smtp.max_per_second)
-        self.progress = progress or (lambda outcome: None)
+        self.progress = progress or Silent()
         self.signer = signer
         self.sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)
         self.sender_id = secrets.token_hex(6)
@@ -111,8 +128,9 @@ class Deliverer:
                     w.start()
                 for w in workers:
                     w.join()
-                # Another live sender may still hold rows: wait for it (or for it to die).
-                if self.halted() or not self.ledger.held_by_others(self.issue.id, self.sender_id):
+                # Another live sender may still hold rows: wait for it (or for it to die). A retry
+                # of deferred rows leaves the rest of the issue to whoever is sending it.
+                if self.halted() or self.deferred_only or not self.ledger.held_by_others(self.issue.id, self.sender_id):
                     break
                 self.cancel.wait(0.5)
         finally:
@@ -177,7 +195,7 @@ class Deliverer:
         client: Connection | None = None
         try:
             while not self.halted():
-                claims = self.ledger.claim(self.issue.id, claimer, self.clock(), CLAIM_BATCH)
+                claims = self.ledger.claim(self.issue.id, claimer, self.clock(), CLAIM_BATCH, pending=not self.deferred_only)
                 if not claims:
                     return
                 for i, claim in enumerate(claims):
@@ -242,15 +260,15 @@ class Deliverer:
         why = _reason(exc)
         log.warning("issue %s: the message to subscriber %s was not sent: %s", self.issue.id, sub.id, why)
         self.ledger.settle(claim.delivery_id, DeliveryStatus.FAILED, now=now, reply=f"not sent: {why}", attempted=False)
-        self.progress(DeliveryStatus.FAILED)
+        self.progress.advance(DeliveryStatus.FAILED)
 
     def _skip(self, claim: Claim, why: str, now: datetime) -> None:
         self.ledger.settle(claim.delivery_id, DeliveryStatus.SKIPPED, now=now, reply=why, attempted=False)
-        self.progress(DeliveryStatus.SKIPPED)
+        self.progress.advance(DeliveryStatus.SKIPPED)
 
     def _settle(self, claim: Claim, sub: Subscriber, reply: Reply, outcome: Outcome, now: datetime) -> None:
         """Record the reply as STATUS_OF says, with what each outcome adds to it."""
-        text = f"{reply.stage}: {reply.text}" if reply.code else reply.text
+        text = f"{reply.stage}: {reply.code} {reply.text}" if reply.code else reply.text
         status = STATUS_OF[outcome]
         code: int | None = reply.code or None
         extra: dict[str, object] = {}
@@ -259,17 +277,17 @@ class Deliverer:
         elif outcome is Outcome.IN_DOUBT:
             code = None
         elif outcome is Outcome.PAUSE:  # the server refuses us: this row waits, blameless, and the run stops
-            extra.update(attempted=False, next_attempt_at=now + BACKOFF[0])
+            extra.update(attempted=False, next_attempt_at=self.policy.next_attempt(0, now))
             with self.lock:
                 self.paused = self.paused or f"the server refused us: {reply.code} {reply.text}"
             self.stop.set()
         elif outcome is Outcome.DEFERRED:
-            if claim.attempts + 1 >= MAX_ATTEMPTS:
-                status, text = DeliveryStatus.FAILED, f"gave up after {MAX_ATTEMPTS} attempts: {text}"
+            if self.policy.expired(claim.first_attempt_at, now):
+                status, text = DeliveryStatus.FAILED, self.policy.gave_up + text
             else:
-                extra["next_attempt_at"] = now + BACKOFF[min(claim.attempts, len(BACKOFF) - 1)]
+                extra["next_attempt_at"] = self.policy.next_attempt(claim.attempts, now)
         self.ledger.settle(claim.delivery_id, status, now=now, code=code, reply=text, **extra)  # type: ignore[arg-type]
-        self.progress(status)
+        self.progress.advance(status)
 
 
 def _reason(exc: Exception) -> str:
