@@ -209,13 +209,13 @@ class Ledger:
         old = (deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.first_attempt_at <= before,
                deliveries.c.issue_id.in_(sa.select(issues.c.id).where(issues.c.status == "sending")))
         with self.store.tx() as conn:
-            found = dict(conn.execute(sa.select(deliveries.c.issue_id, sa.func.count()).where(*old)
-                                      .group_by(deliveries.c.issue_id)).all())
+            found: dict[int, int] = {int(k): int(v) for k, v in conn.execute(
+                sa.select(deliveries.c.issue_id, sa.func.count()).where(*old).group_by(deliveries.c.issue_id)).all()}
             if found:
                 conn.execute(deliveries.update().where(*old).values(
                     status=DeliveryStatus.FAILED, updated_at=now, claimed_by="",
                     last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + deliveries.c.last_reply, 1, 500)))
-        return {int(k): int(v) for k, v in found.items()}
+        return found
 
     def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
                next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None:
