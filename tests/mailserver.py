@@ -2,6 +2,9 @@
 with injected replies: a queue of (command, reply) taken in order, like GNU Mailman's
 testing/mta.py. A reply of "DROP" closes the connection instead of answering;
 ("DATA", "DROP") stores the message first (a loss after the final dot).
+GreylistHandler answers as postgrey does: 451 to a (sender, recipient) pair until
+`delay` seconds after it was first seen. `on_received` runs as each message is stored,
+before the server answers the final dot.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -30,6 +35,7 @@ class Received:
     sender: str
     recipients: list[str]
     data: bytes
+    options: list[str] = field(default_factory=list)  # MAIL FROM parameters (SMTPUTF8, BODY=...)
 
     @property
     def message(self) -> EmailMessage:
@@ -42,6 +48,7 @@ class MailHandler:
     plan: deque[tuple[str, str]] = field(default_factory=deque)
     data_delay: float = 0.0
     pipelining: bool = False  # advertise RFC 2920 PIPELINING (aiosmtpd reads the commands in order)
+    on_received: Callable[[Received], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:  # noqa: N802
@@ -81,8 +88,12 @@ class MailHandler:
         reply = self._take("DATA")
         if reply and reply != "DROP":
             return self._answer(server, reply)
+        got = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content),
+                       list(envelope.mail_options))
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
+            self.received.append(got)
+        if self.on_received is not None:
+            self.on_received(got)
         if reply == "DROP":
             return self._answer(server, reply)
         return "250 Message accepted"
@@ -94,11 +105,32 @@ class MailHandler:
         return reply
 
 
+@dataclass
+class GreylistHandler(MailHandler):
+    """Greylisting, as postgrey does it: the first RCPT of each (sender, recipient) pair, and
+    every retry sooner than `delay` seconds after it, gets 451; later ones are accepted."""
+
+    delay: float = 1.0
+    first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    refusals: int = 0
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:  # noqa: N802
+        now = time.monotonic()
+        key = (envelope.mail_from, address)
+        with self.lock:
+            first = self.first_seen.get(key)
+            if first is None or now - first < self.delay:
+                self.first_seen.setdefault(key, now)
+                self.refusals += 1
+                return "451 4.7.1 Greylisted, please try again later"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
 class MailServer:
     """aiosmtpd on 127.0.0.1 at a free port, started and stopped by the fixture."""
 
-    def __init__(self, **smtp_kwargs: Any) -> None:
-        self.handler = MailHandler()
+    def __init__(self, handler: MailHandler | None = None, **smtp_kwargs: Any) -> None:
+        self.handler = handler or MailHandler()
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **smtp_kwargs)
 

@@ -131,6 +131,16 @@ def test_to_sends_one_test_copy(tmp_path: Path, write_config: Callable[..., Path
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
 
 
+def test_to_an_idn_address_goes_in_a_labels(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run],
+                                            mail_server: object) -> None:
+    config = write_config(smtp_port=mail_server.port)  # type: ignore[attr-defined]
+    result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "o", "--to", "author@bücher.example")
+    assert result.code == 0, result.err
+    received = mail_server.received  # type: ignore[attr-defined]
+    assert received[0].recipients == ["author@xn--bcher-kva.example"]
+    assert received[0].message["To"] == "author@xn--bcher-kva.example"
+
+
 def test_to_with_smtp_down(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run]) -> None:
     config = write_config(smtp_port=closed_port())
     result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "o", "--to", "author@example.org")

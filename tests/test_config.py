@@ -59,6 +59,8 @@ def test_a_password_in_the_file_is_an_unknown_key() -> None:
         ("schedule", "cron", "mon 25:00", r"\[schedule\] cron has value 'mon 25:00': no such time of day"),
         ("blog", "url", "thewisejobsearch.blogspot.com", r"\[blog\] url has value 'thewisejobsearch.blogspot.com', not an http\(s\) URL"),
         ("newsletter", "from", "nobody", r"\[newsletter\] from has value 'nobody', not an email address"),
+        ("newsletter", "from", "Zoë <zoë@example.com>", r"\[newsletter\] from has value .*(does not offer SMTPUTF8|not supported)"),
+        ("newsletter", "reply_to", "ask@\u2615.example", r"\[newsletter\] reply_to has value .*(no IDNA 2008 form|not an email address)"),
         ("blog", "colour", "red", r"\[blog\] has unknown key 'colour'"),
     ],
 )

@@ -36,7 +36,7 @@ def confirmation(raw_email: str, raw_name: str) -> bytes:
 
 
 def header_names(raw: bytes) -> list[str]:
-    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8")  # RFC 6532: an address may be UTF-8
     return [line.split(":", 1)[0] for line in head.split("\r\n") if line and not line[0].isspace()]
 
 

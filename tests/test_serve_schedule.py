@@ -165,3 +165,34 @@ def test_sigterm_during_a_send_loses_nothing(write_config: Callable[..., Path], 
     copies = Counter(r for m in server.received for r in m.recipients)
     assert len(copies) == 200 and set(copies.values()) == {1}  # a clean stop duplicates no one
     assert issues(url) == 1
+
+
+def test_deferred_messages_go_out_on_the_retry_timer_not_at_the_weekly_slot(
+        write_config: Callable[..., Path], tmp_path: Path, server: MailServer) -> None:
+    config, url = setup(write_config, tmp_path, server, cron=cron_at(datetime.now(timezone.utc) + timedelta(days=3)))
+    config.write_text(config.read_text().replace("retry_window_minutes = 0\n",
+                                                 "retry_window_minutes = 0\nretry_interval_minutes = 0.02\n"))  # 1.2 s
+    # Issue 1 went out a minute ago; a greylisting server deferred every message, due again now.
+    store = Store.open(url)
+    minute_ago = datetime.now(timezone.utc) - timedelta(minutes=1)
+    post = Post("earlier", "An earlier post", "https://b.example/earlier", minute_ago, minute_ago)
+    Ledger(store).create_issue(key="earlier", now=minute_ago, cutoff=minute_ago, subject="Earlier", posts=[post],
+                               html="", text="", domain="example.com", state=None)
+    store.close()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE deliveries SET status = 'deferred', attempts = 1, first_attempt_at = :t, "
+                             "next_attempt_at = :t, last_code = 451, last_reply = 'RCPT: 451 4.7.1 Greylisted'"),
+                     {"t": minute_ago.replace(tzinfo=None)})
+    engine.dispose()
+    with ExitStack() as stack:
+        proc, _ = serve(config, stack)
+        wait_for(lambda: len(server.received) >= 5, 40)
+        time.sleep(1.5)
+        out = stop_and_read(proc)
+    assert "on start: no send missed" in out  # deferred messages do not make an issue interrupted
+    assert "retried issue 1 resumed: 5 sent" in out
+    assert Counter(r for m in server.received for r in m.recipients) == {f"s{i}@example.com": 1 for i in range(5)}
+    assert issues(url) == 1  # the feed's new posts wait for the weekly slot

@@ -250,3 +250,33 @@ def test_a_failed_sqlite_upgrade_changes_nothing_and_the_next_open_finishes_it(t
     store = Store.open(url)
     assert store.count() == 2
     store.close()
+
+
+def test_the_ledger_learns_each_delivery_s_first_attempt(store_url: str) -> None:
+    """Migration 0005: rows already tried take their last attempt as their first (which
+    can only make a give-up come later), rows never tried have none."""
+    engine = sa.create_engine(store_url)
+    migrate(engine, "0002")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO subscribers (id, email, email_key, name, status, topics, created_at, updated_at) VALUES "
+            "(1, 'a@example.com', 'a@example.com', '', 'confirmed', '', '2026-11-01 00:00:00', '2026-11-01 00:00:00'), "
+            "(2, 'b@example.com', 'b@example.com', '', 'confirmed', '', '2026-11-01 00:00:00', '2026-11-01 00:00:00')")
+        conn.exec_driver_sql(
+            "INSERT INTO issues (id, key, status, created_at, cutoff, subject, posts, html, text) VALUES "
+            "(1, 'k', 'sending', '2026-11-23 12:00:00', '2026-11-23 12:00:00', 'S', '[]', '', '')")
+        conn.exec_driver_sql(
+            "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at, message_id, updated_at) VALUES "
+            "(1, 1, 'deferred', 2, '2026-11-23 13:00:00', '<m1@example.com>', '2026-11-23 12:05:00'), "
+            "(1, 2, 'pending', 0, '2026-11-23 12:00:00', '<m2@example.com>', '2026-11-23 12:00:00')")
+    engine.dispose()
+    store = Store.open(store_url)
+    try:
+        from digest.adapters.schema import deliveries
+
+        with store.tx() as conn:
+            rows = conn.execute(sa.select(deliveries.c.subscriber_id, deliveries.c.first_attempt_at)
+                                .order_by(deliveries.c.subscriber_id)).all()
+        assert [tuple(r) for r in rows] == [(1, datetime(2026, 11, 23, 12, 5, tzinfo=timezone.utc)), (2, None)]
+    finally:
+        store.close()

@@ -136,6 +136,30 @@ def test_bad_address_shows_the_form_again(web: Web) -> None:
     assert web.store.count() == 0
 
 
+@pytest.mark.parametrize("smtputf8", [False, True], ids=["plain", "smtputf8"])
+def test_addresses_that_are_not_ascii_get_their_confirmation_or_a_log_line(
+        write_config: Callable[..., Path], smtputf8: bool, caplog: pytest.LogCaptureFixture) -> None:
+    from mailserver import MailServer
+
+    server = MailServer(enable_SMTPUTF8=smtputf8).start()
+    try:
+        for web in make_web(write_config, server):
+            idn = web.subscribe("user@bücher.example")
+            assert idn.status_code == 200 and "Check your inbox" in idn.text
+            assert web.mail.received[-1].recipients == ["user@xn--bcher-kva.example"]
+            utf8 = web.subscribe("josé@example.com")  # the background task runs before the client returns
+            assert utf8.status_code == 200 and "Check your inbox" in utf8.text
+            assert web.store.find("josé@example.com").status == "pending"  # type: ignore[union-attr]
+            if smtputf8:
+                assert web.mail.received[-1].recipients == ["josé@example.com"]
+                assert "SMTPUTF8" in web.mail.received[-1].options
+            else:
+                assert len(web.mail.received) == 1
+                assert "does not offer SMTPUTF8" in caplog.text
+    finally:
+        server.stop()
+
+
 def test_per_ip_rate_limit(write_config: Callable[..., Path], mail_server: Any) -> None:
     for web in make_web(write_config, mail_server, limit=3):
         codes = [web.subscribe(f"u{i}@example.com").status_code for i in range(5)]

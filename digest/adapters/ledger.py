@@ -6,6 +6,11 @@ two runs or two schedulers from making two issues of the same posts. Rows are cl
 (committed as "sending") before MAIL FROM and settled after the reply. A sender that
 dies leaves its claimed rows "sending"; they go back to "pending" once the sender is
 known dead (same host: its pid is gone; another host: its heartbeat is stale).
+
+An issue stays "sending" while any row is open. It is interrupted when rows are still
+pending or sending (a crash, a stop); one whose only open rows are deferred is waiting
+for retries, which never hold back the next issue. Each row keeps the time of its first
+attempt, from which [smtp] give_up_hours counts.
 """
 
 from __future__ import annotations
@@ -61,6 +66,29 @@ class Ledger:
         with self.store.tx() as conn:
             row = conn.execute(sa.select(issues).where(issues.c.status == "sending").order_by(issues.c.id).limit(1)).first()
         return _issue(row) if row else None
+
+    def unfinished_issues(self) -> list[IssueRecord]:
+        """Every issue with open rows, oldest first."""
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(issues).where(issues.c.status == "sending").order_by(issues.c.id)).all()
+        return [_issue(row) for row in rows]
+
+    def interrupted_issue(self) -> IssueRecord | None:
+        """The oldest issue with rows still pending or sending: a send a crash or a stop cut short."""
+        started = sa.exists().where(deliveries.c.issue_id == issues.c.id,
+                                    deliveries.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
+        with self.store.tx() as conn:
+            row = conn.execute(sa.select(issues).where(issues.c.status == "sending", started)
+                               .order_by(issues.c.id).limit(1)).first()
+        return _issue(row) if row else None
+
+    def due_issues(self, now: datetime) -> list[IssueRecord]:
+        """The unfinished issues with deferred rows whose time has come, oldest first."""
+        due = sa.exists().where(deliveries.c.issue_id == issues.c.id, deliveries.c.status == DeliveryStatus.DEFERRED,
+                                deliveries.c.next_attempt_at <= now)
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(issues).where(issues.c.status == "sending", due).order_by(issues.c.id)).all()
+        return [_issue(row) for row in rows]
 
     def sent_post_ids(self, last: int = 60) -> frozenset[str]:
         """The ids of the posts of the last `last` issues."""
@@ -148,27 +176,56 @@ class Ledger:
 
     # ---- deliveries ----
 
-    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int) -> list[Claim]:
+    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]:
         """Claim up to `limit` due rows for one connection of a sender, "<sender id>/<n>":
-        pending rows in id order, then deferred rows whose time has come. One UPDATE ...
-        RETURNING each; on PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED, so
-        several senders split the work."""
+        pending rows in id order (unless not `pending`), then deferred rows whose time has
+        come. One UPDATE ... RETURNING each; on PostgreSQL the rows are picked FOR UPDATE
+        SKIP LOCKED, so several senders split the work."""
         claims: list[Claim] = []
         with self.store.tx() as conn:
-            for statement in (_CLAIM_PENDING, _CLAIM_DUE):
+            for statement in (_CLAIM_PENDING, _CLAIM_DUE) if pending else (_CLAIM_DUE,):
                 if len(claims) >= limit:
                     break
                 rows = conn.execute(statement[conn.dialect.name == "postgresql"], {
                     "issue": issue_id, "claimer": claimer, "now": now, "n": limit - len(claims)}).all()
-                claims += [Claim(r.id, r.subscriber_id, r.message_id, r.attempts) for r in rows]
+                claims += [Claim(r.id, r.subscriber_id, r.message_id, r.attempts, r.first_attempt_at) for r in rows]
         return sorted(claims, key=lambda c: c.delivery_id)
+
+    def retry_now(self, issue_id: int, now: datetime) -> int:
+        """Make every deferred row of the issue due now (a run by hand retries them all)."""
+        with self.store.tx() as conn:
+            return int(conn.execute(deliveries.update().where(
+                deliveries.c.issue_id == issue_id, deliveries.c.status == DeliveryStatus.DEFERRED,
+                deliveries.c.next_attempt_at > now).values(next_attempt_at=now)).rowcount or 0)
+
+    def next_deferred(self, issue_ids: Sequence[int]) -> tuple[datetime | None, int]:
+        """When the first deferred row of these issues is due, and how many are deferred."""
+        with self.store.tx() as conn:
+            first, count = conn.execute(sa.select(sa.func.min(deliveries.c.next_attempt_at), sa.func.count()).where(
+                deliveries.c.issue_id.in_(list(issue_ids)), deliveries.c.status == DeliveryStatus.DEFERRED)).one()
+        return first, int(count)
+
+    def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> dict[int, int]:
+        """Fail the deferred rows of unfinished issues first tried at or before `before`,
+        their last reply kept after `reply_prefix`; {issue id: rows failed}."""
+        old = (deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.first_attempt_at <= before,
+               deliveries.c.issue_id.in_(sa.select(issues.c.id).where(issues.c.status == "sending")))
+        with self.store.tx() as conn:
+            found: dict[int, int] = {int(k): int(v) for k, v in conn.execute(
+                sa.select(deliveries.c.issue_id, sa.func.count()).where(*old).group_by(deliveries.c.issue_id)).all()}
+            if found:
+                conn.execute(deliveries.update().where(*old).values(
+                    status=DeliveryStatus.FAILED, updated_at=now, claimed_by="",
+                    last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + deliveries.c.last_reply, 1, 500)))
+        return found
 
     def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
                next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None:
         """Record the outcome of one message; with `bounce`, mark that subscriber bounced."""
         with self.store.tx() as conn:
             conn.execute(_SETTLE, {"delivery": delivery_id, "status": status, "now": now, "code": code, "reply": reply[:500],
-                                   "add": 1 if attempted else 0, "next": next_attempt_at})
+                                   "add": 1 if attempted else 0, "next": next_attempt_at,
+                                   "first": now if attempted else None})
             if bounce is not None:
                 conn.execute(subscribers.update().where(subscribers.c.id == bounce, subscribers.c.status == "confirmed")
                              .values(status="bounced", updated_at=now))
@@ -214,7 +271,8 @@ def _claim_statement(status: str, *, due: bool, locked: bool) -> sa.Update:
     return (deliveries.update().where(deliveries.c.id.in_(pick.scalar_subquery()), deliveries.c.status == status)
             .values(status=DeliveryStatus.SENDING, claimed_by=sa.bindparam("claimer"),
                     updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
-            .returning(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.message_id, deliveries.c.attempts))
+            .returning(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.message_id, deliveries.c.attempts,
+                       deliveries.c.first_attempt_at))
 
 
 # Built once: building SQLAlchemy expressions per message cost more than running them.
@@ -225,6 +283,8 @@ _SETTLE = deliveries.update().where(deliveries.c.id == sa.bindparam("delivery"))
     status=sa.bindparam("status"), updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type),
     last_code=sa.bindparam("code"), last_reply=sa.bindparam("reply"), claimed_by="",
     attempts=deliveries.c.attempts + sa.bindparam("add"),
+    first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at,
+                                      sa.bindparam("first", type_=deliveries.c.first_attempt_at.type)),
     next_attempt_at=sa.func.coalesce(sa.bindparam("next", type_=deliveries.c.next_attempt_at.type),
                                      deliveries.c.next_attempt_at))
 

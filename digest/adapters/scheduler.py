@@ -5,17 +5,24 @@ table); a send missed while the machine was off is found on start by comparing t
 scheduled slot with the last issue (calendar.decide_on_start), and sent once, unless it
 is older than [schedule] max_late_hours. The issue's unique key and the ledger's claims
 make a second `serve` or a `digest send` by hand harmless.
+
+A second job, on an interval, retries deferred messages (greylisting answers "try later"
+for minutes, not for a week). It never runs while the weekly send does: that one retries
+its own deferred messages within its window, and two senders in one process would only
+share the rate ceiling badly.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from ..core.calendar import next_run
 from ..core.config import ScheduleConfig
@@ -37,13 +44,38 @@ class WeeklyTrigger(BaseTrigger):  # type: ignore[misc]
 
 
 class WeeklySender:
-    """The scheduler of `digest serve`: one job, in memory, run in a background thread."""
+    """The scheduler of `digest serve`: the weekly job and, when given, the retry job every
+    `retry_every`; in memory, run in background threads, never both at once."""
 
-    def __init__(self, schedule: ScheduleConfig, job: Callable[[], object]) -> None:
+    def __init__(self, schedule: ScheduleConfig, job: Callable[[], object], *,
+                 retry: Callable[[], object] | None = None, retry_every: timedelta = timedelta(minutes=5)) -> None:
         self.schedule = schedule
-        self.scheduler = BackgroundScheduler(timezone=ZoneInfo(schedule.timezone),
+        self.busy = threading.Lock()
+        zone = ZoneInfo(schedule.timezone)
+        self.scheduler = BackgroundScheduler(timezone=zone,
                                              job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
-        self.job = self.scheduler.add_job(job, WeeklyTrigger(schedule), id="weekly-send", name="weekly send")
+        self.job = self.scheduler.add_job(self._exclusive(job), WeeklyTrigger(schedule), id="weekly-send",
+                                          name="weekly send")
+        if retry is not None:
+            self.scheduler.add_job(self._unless_busy(retry), IntervalTrigger(seconds=retry_every.total_seconds(),
+                                                                             timezone=zone),
+                                   id="retry-deferred", name="retry deferred messages")
+
+    def _exclusive(self, job: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with self.busy:
+                return job()
+        return run
+
+    def _unless_busy(self, job: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            if not self.busy.acquire(blocking=False):
+                return None  # the weekly send is running and retries its own
+            try:
+                return job()
+            finally:
+                self.busy.release()
+        return run
 
     def start(self) -> None:
         self.scheduler.start()

@@ -99,6 +99,7 @@ deliveries = sa.Table(
     sa.Column("message_id", sa.String(200), nullable=False),
     sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("first_attempt_at", UTCDateTime),  # give_up_hours counts from here (migration 0005)
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
     sa.Index("ix_deliveries_queue", "issue_id", "status", "id"),
     sa.Index("ix_deliveries_due", "issue_id", "status", "next_attempt_at"),

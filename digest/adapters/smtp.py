@@ -2,7 +2,9 @@
 
 TLS is always verified (ssl.create_default_context, plus [smtp] ca_file when set);
 every command has a timeout, and the wait after the final dot is the long one RFC 5321
-asks for, since giving up early there causes duplicates.
+asks for, since giving up early there causes duplicates. An address or message that is not
+ASCII goes with SMTPUTF8 (RFC 6531) when the server offers it; when it does not, nothing
+is sent and InputError says why (smtplib would raise UnicodeEncodeError mid-transaction).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import socket
 import ssl
 
 from ..core.config import SMTPConfig
-from ..core.errors import SendError
+from ..core.errors import InputError, SendError
 from ..core.models import Reply
 
 
@@ -90,10 +92,11 @@ def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, 
     Raises SMTPServerDisconnected/OSError only when the connection is gone before the
     final dot (the caller reconnects); a loss after it comes back as after_data=True.
     """
+    options = _mail_options(client, sender, recipient, message)
     if client.has_extn("pipelining"):
-        replies = _pipelined_envelope(client, sender, recipient)
+        replies = _pipelined_envelope(client, sender, recipient, options)
     else:
-        replies = _stepwise_envelope(client, sender, recipient)
+        replies = _stepwise_envelope(client, sender, recipient, options)
     for (code, text), stage, ok in zip(replies, ("MAIL", "RCPT", "DATA"), ((250,), (250, 251), (354,))):
         if code not in ok:
             if replies[-1][0] == 354:  # a server that accepted DATA without a recipient: end it empty
@@ -127,6 +130,11 @@ class SMTPConnection:
     def usable(self) -> bool:
         """False once the server has hung up: the caller opens a new connection."""
         return self.client.sock is not None
+
+    @property
+    def smtputf8(self) -> bool:
+        """Whether the server takes addresses and headers that are not ASCII (RFC 6531)."""
+        return bool(self.client.has_extn("smtputf8"))
 
     def send(self, sender: str, recipient: str, message: bytes) -> Reply:
         """Send one message; a refusal or a connection lost mid-message is a Reply."""
@@ -170,10 +178,23 @@ def send_one(config: SMTPConfig, sender: str, recipient: str, message: bytes) ->
             client.close()
 
 
-def _pipelined_envelope(client: smtplib.SMTP, sender: str, recipient: str) -> list[tuple[int, bytes]]:
+def _mail_options(client: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> list[str]:
+    """The MAIL FROM parameters: SMTPUTF8 (and 8BITMIME) for what is not ASCII, else none.
+    Sets the encoding smtplib writes commands in to match."""
+    if (sender + recipient).isascii() and message.isascii():
+        client.command_encoding = "ascii"
+        return []
+    if not client.has_extn("smtputf8"):
+        raise InputError(f"{recipient}: not ASCII, and the mail server does not offer SMTPUTF8 to carry it")
+    client.command_encoding = "utf-8"
+    return ["SMTPUTF8"] + (["BODY=8BITMIME"] if client.has_extn("8bitmime") else [])
+
+
+def _pipelined_envelope(client: smtplib.SMTP, sender: str, recipient: str, options: list[str]) -> list[tuple[int, bytes]]:
     """MAIL, RCPT and DATA in one write, then their three replies (RFC 2920): one round
     trip instead of three, when the server offers PIPELINING."""
-    client.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n")
+    params = "".join(" " + o for o in options)
+    client.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}{params}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n")
     replies: list[tuple[int, bytes]] = []
     try:
         while len(replies) < 3:
@@ -186,9 +207,9 @@ def _pipelined_envelope(client: smtplib.SMTP, sender: str, recipient: str) -> li
     return replies
 
 
-def _stepwise_envelope(client: smtplib.SMTP, sender: str, recipient: str) -> list[tuple[int, bytes]]:
+def _stepwise_envelope(client: smtplib.SMTP, sender: str, recipient: str, options: list[str]) -> list[tuple[int, bytes]]:
     """MAIL, RCPT, DATA one at a time, stopping at the first refusal."""
-    replies = [client.mail(sender)]
+    replies = [client.mail(sender, options)]
     if replies[-1][0] == 250:
         replies.append(client.rcpt(recipient))
         if replies[-1][0] in (250, 251):

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import webbrowser
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ..core.models import open_count
 from . import pass_config
 from .progress import SendProgress
 
-EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for the next run
+EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for a retry or the next run
 
 
 def _now() -> datetime:
@@ -75,7 +76,7 @@ def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, o
 @click.option("--dry-run", is_flag=True, help="Build every message, send none, record nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending.")
 def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
-    """Send the next issue to every confirmed subscriber (or finish an interrupted one)."""
+    """Send the next issue to every confirmed subscriber (finishing interrupted ones first)."""
     from ..adapters.store import open_store
     from ..jobs.send_issue import count_line, send_next
 
@@ -91,33 +92,40 @@ def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
             def confirm(subject: str, audience: int) -> None:
                 if not yes and sys.stdin.isatty():
                     click.confirm(f"Send \"{subject}\" to {audience} subscribers?", abort=True)
-                progress.start(audience)
 
-            outcome = send_next(config, store, clock=_now, feed=feed, dry_run=dry_run,
-                                progress=progress.advance, on_issue=confirm, cancel=cancel)
+            outcome = send_next(config, store, clock=_now, feed=feed, dry_run=dry_run, progress=progress,
+                                on_issue=confirm, cancel=cancel)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    for report in outcome.reports:
+        click.echo(f"Issue {report.issue_id}{' (resumed)' if report.resumed else ''}: "
+                   f"{count_line(report.counts) or 'no recipients'}.")
     if outcome.no_posts:
         click.echo("No new posts since the last issue" + (" (the feed has not changed)" if outcome.not_modified else "")
-                   + ": nothing sent.")
-        return
-    if outcome.report is None:
+                   + ": nothing " + ("new " if outcome.reports else "") + "sent.")
+    elif outcome.dry_run and not outcome.reports:
         click.echo(f"Dry run: built {outcome.dry_run_messages} messages ({outcome.dry_run_bytes / 1000:,.0f} KB); "
                    "sent none, recorded nothing.")
-        return
-    report = outcome.report
-    counts = report.counts
-    click.echo(f"Issue {report.issue_id}{' (resumed)' if outcome.resumed else ''}: {count_line(counts) or 'no recipients'}.")
-    if counts.get("in_doubt"):
+    counts: Counter[str] = Counter()
+    for report in outcome.reports:
+        counts.update(report.counts)
+    if counts["in_doubt"]:
         click.echo(f"Warning: {counts['in_doubt']} messages may or may not have arrived (the connection broke after "
                    "the message was sent); they are not sent again.", err=True)
-    if report.paused:
-        click.echo(f"Paused: {report.paused}. Fix it and run digest send again.", err=True)
-    if report.remaining or report.paused:
-        click.echo(f"{report.remaining} messages wait for the next run.", err=True)
+    paused = next((r.paused for r in outcome.reports if r.paused), "")
+    if paused:
+        click.echo(f"Paused: {paused}. Fix it and run digest send again.", err=True)
+    unsent = counts["pending"] + counts["sending"]
+    if unsent:
+        click.echo(f"{unsent} messages not sent yet: digest send sends them.", err=True)
+    if counts["deferred"]:
+        smtp = config.smtp
+        click.echo(f"{counts['deferred']} messages deferred; digest send retries them now, digest serve every "
+                   f"{smtp.retry_interval_minutes:g} minutes, for up to {smtp.give_up_hours:g} hours.", err=True)
+    if unsent or counts["deferred"] or paused:
         sys.exit(EXIT_TEMPFAIL)
 
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..adapters.scheduler import WeeklySender
     from ..adapters.secret import load_or_create_secret
     from ..adapters.store import open_store
-    from ..jobs import send_issue
+    from ..jobs import retry, send_issue
     from ..jobs.mail import confirmation_mailer
     from ..web import create_app
 
@@ -50,7 +50,10 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     secret = load_or_create_secret(config)
     sockets = bind_sockets(host, port)  # before anything starts: a port in use is one ListenError line
     cancel = threading.Event()
-    weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: send_issue.run_logged(config, cancel=cancel))
+    weekly = None if no_scheduler else WeeklySender(
+        config.schedule, lambda: send_issue.run_logged(config, cancel=cancel),
+        retry=lambda: retry.run_logged(config, cancel=cancel),
+        retry_every=timedelta(minutes=config.smtp.retry_interval_minutes))
 
     try:
         with open_store(config) as store:
@@ -71,7 +74,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret), lifespan=lifespan)
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
-                       + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}"))
+                       + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
+                          f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes"))
             server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False, server_header=False))
             try:
                 server.run(sockets=sockets)

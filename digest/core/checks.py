@@ -98,6 +98,9 @@ BOUNDS: dict[tuple[str, str], Bounds] = {
     ("smtp", "data_timeout_seconds"): Bounds(0, DAY, above=True),
     ("smtp", "max_per_second"): Bounds(0.01, 10_000, zero=True),  # 0: no ceiling
     ("smtp", "connections"): Bounds(1, 64),
+    ("smtp", "retry_window_minutes"): Bounds(0, 24 * 60),  # 0: no waiting within a run
+    ("smtp", "retry_interval_minutes"): Bounds(0, 24 * 60, above=True),
+    ("smtp", "give_up_hours"): Bounds(0, 24 * 30, above=True),
     ("web", "confirm_hours"): Bounds(0, 24 * 30, above=True),
     ("web", "confirm_resend_minutes"): Bounds(0, 7 * 24 * 60),
     ("web", "ip_limit_per_hour"): Bounds(1, 100_000),

@@ -12,11 +12,13 @@ import typing
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .address import wire_address
 from .checks import ADDRESS_KEYS, BOUNDS, URL_KEYS, address_problem, coerce, url_problem
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
 T = TypeVar("T")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -99,6 +101,9 @@ class SMTPConfig:
     max_per_second: float = 20.0
     connections: int = 1
     ca_file: str = ""
+    retry_window_minutes: float = 15.0  # covers the retries at 1 and 6 minutes: past postgrey's 300 s
+    retry_interval_minutes: float = 5.0
+    give_up_hours: float = 72.0
     password: str | None = field(default=None, repr=False)
 
 
@@ -289,3 +294,10 @@ def _check(built: dict[str, Any], where: str) -> None:
                 problem = None if left_empty else find(kind, item)
                 if problem:
                     raise ConfigError(where, f"[{table}] {key} has value {item!r}, {problem}", key=f"{table}.{key}")
+    nl: NewsletterConfig = built["newsletter"]
+    for key, value in (("from", nl.from_), ("reply_to", nl.reply_to)):
+        try:  # it is in every message: it must suit every server, SMTPUTF8 or not
+            if value:
+                wire_address(parseaddr(value)[1], smtputf8=False)
+        except InputError as exc:
+            raise ConfigError(where, f"[newsletter] {key} has value {value!r}: {exc.message}") from None

@@ -15,8 +15,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr, quote
 
+from .address import ascii_domain
 from .errors import InputError
 from .models import PLACEHOLDERS, RenderedIssue
 from .sanitize import clean_line
@@ -24,6 +25,7 @@ from .sanitize import clean_line
 CRLF = "\r\n"
 _MAX_NAME = 120
 _MAX_SUBJECT = 250
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')  # what makes a display name need quotes (as email.utils has it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +73,17 @@ def header_text(text: str) -> str:
 
 
 def address_header(name: str, email: str) -> str:
-    """`Name <email>` for a header: the name cleaned of line breaks, encoded unless plain ASCII."""
+    """`Name <email>` for a header: the name cleaned of line breaks, encoded if not ASCII; the
+    domain in A-labels. A local part that is not ASCII stays as it is (RFC 6532: only for a
+    message sent with SMTPUTF8)."""
     check_address(email)
+    local, _, domain = email.rpartition("@")
+    email = f"{local}@{ascii_domain(domain)}"
     name = clean_line(name)[:_MAX_NAME]
     if not name:
         return email
-    if name.isascii() and "=?" not in name:
-        return formataddr((name, email))
+    if name.isascii() and "=?" not in name:  # formataddr's quoting, without its refusal of an address that is not ASCII
+        return f'"{quote(name)}" <{email}>' if _SPECIALS.search(name) else f"{name} <{email}>"
     return f"{header_text(name)} <{email}>"
 
 
@@ -185,7 +191,8 @@ def personalise(template_text: str, recipient: Recipient, *, as_html: bool) -> s
 
 
 def build_message(template: MessageTemplate, recipient: Recipient, *, message_id: str, date: datetime) -> bytes:
-    """One recipient's complete RFC 5322 message, CRLF line endings, no line over 998 bytes."""
+    """One recipient's complete RFC 5322 message, CRLF line endings, no line over 998 bytes.
+    ASCII, except the To header of an address whose local part is not (RFC 6532)."""
     headers = [
         f"To: {address_header(recipient.name, recipient.email)}",
         f"Date: {format_datetime(date)}",
@@ -215,7 +222,7 @@ def build_message(template: MessageTemplate, recipient: Recipient, *, message_id
         + body + CRLF
         + f"--{b}--{CRLF}"
     )
-    return parts.encode("ascii")
+    return parts.encode("ascii" if recipient.email.rpartition("@")[0].isascii() else "utf-8")
 
 
 def make_message_id(domain: str, *parts: object) -> str:

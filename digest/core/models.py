@@ -173,6 +173,7 @@ class Claim:
     subscriber_id: int | None
     message_id: str
     attempts: int
+    first_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 
+from .address import deliverable
 from .errors import InputError
 from .group import label_key
+from .message import check_address
 from .models import Subscriber
 from .sanitize import clean_line
 
@@ -25,17 +27,23 @@ MAX_NAME = 100
 def normalise_email(raw: str) -> tuple[str, str]:
     """(address as it will be written, the key that makes it unique), or InputError.
 
-    The domain is lower-cased; the key folds the local part too, since "Ana@" and "ana@"
-    are the same reader at every real mail provider.
+    The domain is lower-cased (and kept in Unicode: it goes out in IDNA 2008 A-labels); the
+    key folds the local part too, since "Ana@" and "ana@" are the same reader at every real
+    mail provider. A local part that is not ASCII is accepted: servers that offer SMTPUTF8
+    carry it (core/address.py). An address that no server could take is refused.
     """
     text = (raw or "").strip()
     if not text or len(text) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise InputError(f"not a valid email address: {raw!r}")
     try:
-        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
         raise InputError(f"not a valid email address: {raw!r} ({exc})") from None
     email = f"{checked.local_part}@{checked.domain.lower()}"
+    try:  # what the sender will do with it: refused here, not at every send
+        check_address(deliverable(email))
+    except InputError as exc:
+        raise InputError(f"not a deliverable email address: {raw!r} ({exc.message})") from None
     return email, email.casefold()
 
 

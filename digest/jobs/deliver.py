@@ -6,6 +6,12 @@ A job (layer 3): drives the ledger and the mailer through the interfaces in port
 distinct set of topics), with only the recipient's escaped values substituted. Each row
 is committed as "sending" before MAIL FROM and settled after the reply, so a kill leaves
 at most one message per connection in flight.
+
+One recipient is never everyone's problem: a message that cannot be built, signed or
+addressed (an address this server cannot carry, a value that breaks a header) is settled
+as failed with its reason, and the send goes on. What would break every message (a
+header of the issue, the DKIM key) is found first, on a made-up reader, before any row is
+touched. A database failure stops the send as the StoreError it is.
 """
 
 from __future__ import annotations
@@ -15,24 +21,37 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from ..core.address import wire_address
 from ..core.classify import STATUS_OF, Outcome, classify
 from ..core.compose import Composer, subscriber_recipient
 from ..core.config import Config
-from ..core.errors import SendError
+from ..core.errors import ConfigError, DigestError, InputError, SendError, StoreError
 from ..core.message import build_message, sender_address
 from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Subscriber, open_count
+from ..core.retry import RetryPolicy
 from ..core.sign import Signer
 from ..core.tokens import Links
-from .ports import Connection, DeliveryLedger, Mailer, Subscribers
+from .ports import Connection, DeliveryLedger, Mailer, Progress, Subscribers
 
 log = logging.getLogger("digest.send")
-BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3))
-MAX_ATTEMPTS = 6
 CLAIM_BATCH = 20
 Clock = Callable[[], datetime]
+
+
+class Silent:
+    """The Progress of a send nobody watches."""
+
+    def begin(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, outcome: str) -> None:
+        pass
+
+    def waiting(self, seconds: float, deferred: int) -> None:
+        pass
 
 
 @dataclass
@@ -41,6 +60,7 @@ class SendReport:
     counts: dict[str, int] = field(default_factory=dict)
     paused: str = ""
     cancelled: bool = False
+    resumed: bool = False  # an issue begun by an earlier run
 
     @property
     def remaining(self) -> int:
@@ -67,28 +87,33 @@ class RateLimiter:
 
 
 class Deliverer:
-    """Runs the send of one issue to the end, a pause or an error."""
+    """Runs the send of one issue to the end, a pause or an error: every pending row and
+    every deferred row whose time has come (only those, when `deferred_only`)."""
 
     def __init__(self, config: Config, issue: IssueRecord, *, ledger: DeliveryLedger, subscribers: Subscribers,
                  mailer: Mailer, secret: str, clock: Clock, composer: Composer | None = None,
-                 progress: Callable[[str], None] | None = None, signer: Signer | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 progress: Progress | None = None, signer: Signer | None = None,
+                 cancel: threading.Event | None = None, policy: RetryPolicy | None = None,
+                 deferred_only: bool = False) -> None:
         self.config, self.issue, self.clock = config, issue, clock
+        self.policy = policy or RetryPolicy.of(config.smtp)
+        self.deferred_only = deferred_only
         self.ledger, self.subscribers, self.mailer = ledger, subscribers, mailer
         self.links = Links(config.web.base_url, secret)
         self.composer = composer or Composer(config, issue.posts, created_at=issue.created_at)
         self.rate = RateLimiter(config.smtp.max_per_second)
-        self.progress = progress or (lambda outcome: None)
+        self.progress = progress or Silent()
         self.signer = signer
-        self.sender = sender_address(config.newsletter.from_)
+        self.sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)
         self.sender_id = secrets.token_hex(6)
         self.stop = threading.Event()
         self.cancel = cancel or threading.Event()  # set from outside (SIGTERM): settle what is in flight, stop
         self.paused = ""
-        self.error: SendError | None = None
+        self.error: DigestError | None = None
         self.lock = threading.Lock()
 
     def run(self) -> SendReport:
+        self._preflight()
         self.ledger.register_sender(self.sender_id, self.clock())
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
@@ -103,8 +128,9 @@ class Deliverer:
                     w.start()
                 for w in workers:
                     w.join()
-                # Another live sender may still hold rows: wait for it (or for it to die).
-                if self.halted() or not self.ledger.held_by_others(self.issue.id, self.sender_id):
+                # Another live sender may still hold rows: wait for it (or for it to die). A retry
+                # of deferred rows leaves the rest of the issue to whoever is sending it.
+                if self.halted() or self.deferred_only or not self.ledger.held_by_others(self.issue.id, self.sender_id):
                     break
                 self.cancel.wait(0.5)
         finally:
@@ -129,18 +155,47 @@ class Deliverer:
     def _work(self, claimer: str) -> None:
         try:
             self._work_loop(claimer)
+        except StoreError as exc:  # the database, not the server: say so (exit 6)
+            self._halt(exc, claimer)
         except Exception as exc:  # noqa: BLE001 - a bug must not leave rows claimed and the run waiting on them
             log.exception("connection %s failed", claimer)
+            self._halt(SendError(self.config.smtp.host, f"sending stopped: {exc!r}"), claimer)
+
+    def _halt(self, error: DigestError, claimer: str) -> None:
+        """Stop every connection with `error`, giving back the rows this one holds."""
+        with self.lock:
+            self.error = self.error or error
+        self.stop.set()
+        try:
             self.ledger.release_claimer(self.issue.id, claimer, self.clock())
-            with self.lock:
-                self.error = self.error or SendError(self.config.smtp.host, f"sending stopped: {exc!r}")
-            self.stop.set()
+        except StoreError:  # the next run's recover_stale gives them back
+            log.warning("connection %s could not give its rows back", claimer)
+
+    def _preflight(self) -> None:
+        """Build and sign one message for a made-up reader: a fault that every message would
+        share (a header of the issue, a link, the DKIM key) stops the send here, before any
+        reader is marked failed for it."""
+        template = self.composer.template(())
+        if template is None:
+            return
+        now = self.clock()
+        probe = Subscriber(id=0, email="probe@example.com", name="Probe", status="confirmed", topics=(), consent=None,
+                           created_at=now)
+        try:
+            message = build_message(template, subscriber_recipient(self.config, probe, self.links, now=now,
+                                                                   issue_id=self.issue.id),
+                                    message_id="<probe@example.com>", date=now)
+            if self.signer is not None:
+                self.signer.sign(message)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, no message of this issue can go out
+            raise ConfigError(str(self.config.path), f"the messages of issue {self.issue.id} cannot be built: "
+                                                     f"{_reason(exc)}") from exc
 
     def _work_loop(self, claimer: str) -> None:
         client: Connection | None = None
         try:
             while not self.halted():
-                claims = self.ledger.claim(self.issue.id, claimer, self.clock(), CLAIM_BATCH)
+                claims = self.ledger.claim(self.issue.id, claimer, self.clock(), CLAIM_BATCH, pending=not self.deferred_only)
                 if not claims:
                     return
                 for i, claim in enumerate(claims):
@@ -165,18 +220,32 @@ class Deliverer:
         if sub is None or sub.status != "confirmed":
             self._skip(claim, "removed before sending" if sub is None else f"{sub.status} before sending", now)
             return client
-        template = self.composer.template(sub.topics)
+        try:
+            template = self.composer.template(sub.topics)
+        except Exception as exc:  # noqa: BLE001 - one reader's topics, not the send
+            self._fail(claim, sub, exc, now)
+            return client
         if template is None:
             self._skip(claim, "nothing in this issue for the chosen topics", now)
             return client
-        recipient = subscriber_recipient(self.config, sub, self.links, now=now, issue_id=self.issue.id)
-        message = build_message(template, recipient, message_id=claim.message_id, date=now)
-        if self.signer is not None:
-            message = self.signer.sign(message)
         if client is None:
             client = self.mailer.connect()
+        try:
+            address = wire_address(sub.email, smtputf8=client.smtputf8)
+            recipient = replace(subscriber_recipient(self.config, sub, self.links, now=now, issue_id=self.issue.id),
+                                email=address)
+            message = build_message(template, recipient, message_id=claim.message_id, date=now)
+            if self.signer is not None:
+                message = self.signer.sign(message)
+        except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
+            self._fail(claim, sub, exc, now)
+            return client
         self.rate.wait()
-        reply = client.send(self.sender, sub.email, message)
+        try:
+            reply = client.send(self.sender, address, message)
+        except InputError as exc:  # refused before anything went out: this recipient only
+            self._fail(claim, sub, exc, now)
+            return client
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
         self._settle(claim, sub, reply, verdict.outcome, now)
         if verdict.reconnect or not client.usable:
@@ -184,13 +253,22 @@ class Deliverer:
             client = None
         return client
 
+    def _fail(self, claim: Claim, sub: Subscriber, exc: Exception, now: datetime) -> None:
+        """Settle one reader's message as failed: it could not be built or addressed."""
+        if isinstance(exc, StoreError):
+            raise exc
+        why = _reason(exc)
+        log.warning("issue %s: the message to subscriber %s was not sent: %s", self.issue.id, sub.id, why)
+        self.ledger.settle(claim.delivery_id, DeliveryStatus.FAILED, now=now, reply=f"not sent: {why}", attempted=False)
+        self.progress.advance(DeliveryStatus.FAILED)
+
     def _skip(self, claim: Claim, why: str, now: datetime) -> None:
         self.ledger.settle(claim.delivery_id, DeliveryStatus.SKIPPED, now=now, reply=why, attempted=False)
-        self.progress(DeliveryStatus.SKIPPED)
+        self.progress.advance(DeliveryStatus.SKIPPED)
 
     def _settle(self, claim: Claim, sub: Subscriber, reply: Reply, outcome: Outcome, now: datetime) -> None:
         """Record the reply as STATUS_OF says, with what each outcome adds to it."""
-        text = f"{reply.stage}: {reply.text}" if reply.code else reply.text
+        text = f"{reply.stage}: {reply.code} {reply.text}" if reply.code else reply.text
         status = STATUS_OF[outcome]
         code: int | None = reply.code or None
         extra: dict[str, object] = {}
@@ -199,14 +277,20 @@ class Deliverer:
         elif outcome is Outcome.IN_DOUBT:
             code = None
         elif outcome is Outcome.PAUSE:  # the server refuses us: this row waits, blameless, and the run stops
-            extra.update(attempted=False, next_attempt_at=now + BACKOFF[0])
+            extra.update(attempted=False, next_attempt_at=self.policy.next_attempt(0, now))
             with self.lock:
                 self.paused = self.paused or f"the server refused us: {reply.code} {reply.text}"
             self.stop.set()
         elif outcome is Outcome.DEFERRED:
-            if claim.attempts + 1 >= MAX_ATTEMPTS:
-                status, text = DeliveryStatus.FAILED, f"gave up after {MAX_ATTEMPTS} attempts: {text}"
+            if self.policy.expired(claim.first_attempt_at, now):
+                status, text = DeliveryStatus.FAILED, self.policy.gave_up + text
             else:
-                extra["next_attempt_at"] = now + BACKOFF[min(claim.attempts, len(BACKOFF) - 1)]
+                extra["next_attempt_at"] = self.policy.next_attempt(claim.attempts, now)
         self.ledger.settle(claim.delivery_id, status, now=now, code=code, reply=text, **extra)  # type: ignore[arg-type]
-        self.progress(status)
+        self.progress.advance(status)
+
+
+def _reason(exc: Exception) -> str:
+    """One line on what went wrong: our own errors say it; others are named."""
+    text = str(exc) if isinstance(exc, DigestError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:300]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..adapters.smtp import SMTPMailer
+from ..core.address import wire_address
 from ..core.compose import compose_confirmation
 from ..core.config import Config
 from ..core.errors import DigestError
@@ -28,21 +29,29 @@ ConfirmationMailer = Callable[[Subscriber, datetime], None]
 
 def mail_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> str | None:
     """Mail the double opt-in link; None when the server took it, else why not."""
-    env = make_environment(config.newsletter.templates_dir)
-    template = compose_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
-    message = build_message(template, Recipient(sub.email, sub.name), date=now,
-                            message_id=make_message_id(sender_domain(config.newsletter.from_), "confirm", sub.id))
     try:
-        reply = mailer.send_one(sender_address(config.newsletter.from_), sub.email, message)
+        env = make_environment(config.newsletter.templates_dir)
+        template = compose_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
+        # The domain in A-labels; a local part that is not ASCII needs the server's SMTPUTF8,
+        # and send_one refuses it (InputError) when the server has none.
+        address = wire_address(sub.email, smtputf8=True)
+        message = build_message(template, Recipient(address, sub.name), date=now,
+                                message_id=make_message_id(sender_domain(config.newsletter.from_), "confirm", sub.id))
+        reply = mailer.send_one(wire_address(sender_address(config.newsletter.from_), smtputf8=False), address, message)
     except DigestError as exc:
         return str(exc)
     return None if reply.code == 250 else f"refused: {reply.code} {reply.text}"
 
 
 def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> bool:
-    """Mail the double opt-in link; True when the server took it. Failures are logged, not
-    raised: this runs after the web response has gone, where nobody could see an error."""
-    problem = mail_confirmation(config, sub, links, now, mailer)
+    """Mail the double opt-in link; True when the server took it. Failures, whatever they
+    are, are logged, not raised: this runs after the web response has gone, where nobody
+    could see an error, and an exception would only end the background task noisily."""
+    try:
+        problem = mail_confirmation(config, sub, links, now, mailer)
+    except Exception:  # noqa: BLE001 - a bug here must not crash the web app's background task
+        log.exception("confirmation mail to subscriber %s not sent", sub.id)
+        return False
     if problem is not None:
         log.warning("confirmation mail to subscriber %s not sent: %s", sub.id, problem)
     return problem is None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import open_store, store_exists
+from ..core.address import wire_address
 from ..core.compose import preview_recipient
 from ..core.config import Config
 from ..core.errors import InputError, SendError
@@ -44,7 +45,9 @@ def preview_history(config: Config) -> PreviewHistory:
     file means no issue was sent yet)."""
     if not store_exists(config):
         return PreviewHistory()
-    from ..adapters.ledger import Ledger  # the database libraries load only when there is a store to read
+    from ..adapters.ledger import (
+        Ledger,  # the database libraries load only when there is a store to read
+    )
 
     with open_store(config) as store:
         ledger = Ledger(store)
@@ -90,7 +93,8 @@ def send_test_copy(config: Config, issue: BuiltIssue, to: str, *, now: datetime,
     recipient = preview_recipient(config, to)
     message = build_message(issue.template, recipient, date=now,
                             message_id=make_message_id(sender_domain(config.newsletter.from_), "test"))
-    reply = (mailer or SMTPMailer(config.smtp)).send_one(sender_address(config.newsletter.from_), to, message)
+    sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)
+    reply = (mailer or SMTPMailer(config.smtp)).send_one(sender, wire_address(to, smtputf8=True), message)
     if reply.code != 250:
         raise SendError(f"{config.smtp.host}:{config.smtp.port}",
                         f"the test copy to {to} was refused: {reply.code} {reply.text}")

@@ -1,101 +1,120 @@
 """Send the next issue: the job of `digest send` and of the weekly schedule. Layer 3.
 
-Finishes an unfinished issue first; else builds the next one (build.py), records it with
-its audience frozen (the ledger) and hands it to the Deliverer (deliver.py).
+In order: fail what has been deferred too long; finish every interrupted issue (rows a
+crash or a stop left pending: the crash-recovery promise); by hand, also retry at once
+every deferred message of unfinished issues; then build the next issue (build.py), record
+it with its audience frozen (the ledger) and hand it to the Deliverer (deliver.py); last,
+wait for this run's deferred messages within [smtp] retry_window_minutes (retry.py). An
+older issue's deferred messages never hold back or replace the new week's issue.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
 
 from ..adapters.ledger import Ledger
-from ..adapters.secret import load_or_create_secret
-from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store, open_store
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import archive_copy, subscriber_recipient
 from ..core.config import Config
-from ..core.errors import ConfigError, DigestError
+from ..core.errors import DigestError
 from ..core.message import build_message, make_message_id, sender_domain
-from ..core.models import REPORT_ORDER
+from ..core.models import DeliveryStatus
+from ..core.retry import BACKOFF
 from ..core.sign import Signer
 from ..core.tokens import Links
 from .build import BuiltIssue, build_issue
-from .deliver import Deliverer, SendReport
-from .ports import Mailer
+from .deliver import SendReport
+from .ports import Mailer, Progress
+from .retry import Sender, count_line, load_signer, report_line
 
+__all__ = ["SendOutcome", "count_line", "load_signer", "run_logged", "send_next", "start_decision", "summary"]
 log = logging.getLogger("digest.send")
-
-
-def load_signer(config: Config) -> Signer | None:
-    n = config.newsletter
-    if not n.dkim_selector:
-        return None
-    try:
-        key = Path(n.dkim_key_file).read_bytes()
-    except OSError as exc:
-        raise ConfigError(str(config.path), f"[newsletter] dkim_key_file {n.dkim_key_file!r} cannot be read: {exc.strerror}") from exc
-    return Signer(n.dkim_selector, sender_domain(n.from_), key)
 
 
 @dataclass
 class SendOutcome:
-    """What `digest send` did: nothing new, a dry run, or a (resumed) issue's report."""
+    """What a send did: a report for each issue it sent to (older ones first), whether the
+    feed had nothing new, or what a dry run built."""
 
+    reports: tuple[SendReport, ...] = ()
     no_posts: bool = False
     not_modified: bool = False
-    resumed: bool = False
+    dry_run: bool = False
     dry_run_messages: int = 0
     dry_run_bytes: int = 0
-    report: SendReport | None = None
     warnings: tuple[str, ...] = ()
+
+    @property
+    def report(self) -> SendReport | None:
+        """The last issue sent to: the new one, else the last one resumed."""
+        return self.reports[-1] if self.reports else None
+
+    @property
+    def resumed(self) -> bool:
+        """True when no new issue went out and an earlier one was sent to."""
+        return self.report is not None and self.report.resumed
 
 
 def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], feed: str | None = None,
-              dry_run: bool = False, progress: Callable[[str], None] | None = None,
-              on_issue: Callable[[str, int], None] | None = None,
-              cancel: threading.Event | None = None, mailer: Mailer | None = None) -> SendOutcome:
-    """Finish an unfinished issue, else build the next one and send it to every confirmed subscriber."""
-    secret = load_or_create_secret(config)
-    signer = load_signer(config)
-    ledger = Ledger(store)
-    issue = ledger.unfinished_issue()
-    built: BuiltIssue | None = None
-    if issue is None:
-        now = clock()
-        last = ledger.last_issue()
-        fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                     sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None)
-        if built is None:
-            return SendOutcome(no_posts=True, not_modified=fetched.not_modified)
+              dry_run: bool = False, progress: Progress | None = None,
+              on_issue: Callable[[str, int], None] | None = None, cancel: threading.Event | None = None,
+              mailer: Mailer | None = None, retry_deferred: bool = True,
+              backoff: Sequence[timedelta] = BACKOFF) -> SendOutcome:
+    """Finish interrupted issues, retry deferred messages (every one, at once, when
+    `retry_deferred`: a run by hand), then build the next issue and send it to every
+    confirmed subscriber. `on_issue(subject, audience)` may abort before an issue is
+    recorded or resumed."""
+    sender = Sender(config, store, clock=clock, mailer=mailer, progress=progress, cancel=cancel, backoff=backoff)
+    ledger = sender.ledger
+    if not dry_run:  # a dry run records nothing
+        sender.sweep()
+    reports: list[SendReport] = []
+    for issue in ledger.unfinished_issues():
+        counts = ledger.counts(issue.id)
+        interrupted = bool(counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING))
         if dry_run:
-            return _dry_run(config, store, built, secret, now, signer)
-        if on_issue is not None:  # may abort: nothing is recorded yet
-            on_issue(built.rendered.subject, store.count("confirmed"))
-        archived = archive_copy(config, built.template)
-        issue, _ = ledger.create_issue(
-            key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
-            subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
-            domain=sender_domain(config.newsletter.from_), state=fetched.state)
-    elif dry_run:
-        return SendOutcome(resumed=True, report=SendReport(issue.id, ledger.counts(issue.id)))
-    elif on_issue is not None:
-        on_issue(f"{issue.subject} (interrupted earlier)", sum(ledger.counts(issue.id).values()))
+            if interrupted:  # the next send would finish this one first
+                return SendOutcome(reports=(SendReport(issue.id, counts, resumed=True),), dry_run=True)
+            continue
+        if not interrupted and not (retry_deferred and counts.get(DeliveryStatus.DEFERRED)):
+            continue  # deferred rows wait for their time (the retry timer)
+        if interrupted and on_issue is not None:
+            on_issue(f"{issue.subject} (interrupted earlier)", sum(counts.values()))
+        if retry_deferred:
+            ledger.retry_now(issue.id, clock())
+        reports.append(sender.deliver(issue, resumed=True))
+        if reports[-1].paused or reports[-1].cancelled:
+            return SendOutcome(reports=tuple(reports))
+    now = clock()
+    last = ledger.last_issue()
+    fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
+                                 sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None)
+    if built is None:
+        return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
+                           not_modified=fetched.not_modified, dry_run=dry_run)
+    if dry_run:
+        return _dry_run(config, store, built, sender, now)
+    if on_issue is not None:  # may abort: nothing is recorded yet
+        on_issue(built.rendered.subject, store.count("confirmed"))
+    archived = archive_copy(config, built.template)
+    issue, _ = ledger.create_issue(
+        key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
+        subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
+        domain=sender_domain(config.newsletter.from_), state=fetched.state)
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
-    report = Deliverer(config, issue, ledger=ledger, subscribers=store, mailer=mailer or SMTPMailer(config.smtp),
-                       secret=secret, clock=clock, composer=built.composer if built else None, progress=progress,
-                       signer=signer, cancel=cancel).run()
-    return SendOutcome(resumed=built is None, report=report, warnings=built.fetched.warnings if built else ())
+    reports.append(sender.deliver(issue, composer=built.composer))
+    return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=built.fetched.warnings)
 
 
-def _dry_run(config: Config, store: Store, built: BuiltIssue, secret: str, now: datetime, signer: Signer | None) -> SendOutcome:
+def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime) -> SendOutcome:
     """Build every confirmed subscriber's message, send none, record nothing."""
-    links = Links(config.web.base_url, secret)
+    links = Links(config.web.base_url, sender.secret)
+    signer: Signer | None = sender.signer
     count = size = 0
     domain = sender_domain(config.newsletter.from_)
     for sub in store.iter_subscribers("confirmed"):
@@ -107,15 +126,16 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, secret: str, now: 
         if signer is not None:
             message = signer.sign(message)
         count, size = count + 1, size + len(message)
-    return SendOutcome(dry_run_messages=count, dry_run_bytes=size, warnings=built.fetched.warnings)
+    return SendOutcome(dry_run=True, dry_run_messages=count, dry_run_bytes=size, warnings=built.fetched.warnings)
 
 
 def run_logged(config: Config, *, cancel: threading.Event | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> str:
-    """One scheduled send, the same path as `digest send`; returns (and logs) one line."""
+    """One scheduled send, the same path as `digest send` except that deferred messages
+    are left to the retry timer; returns (and logs) one line."""
     try:
         with open_store(config) as store:
-            outcome = send_next(config, store, clock=clock, cancel=cancel)
+            outcome = send_next(config, store, clock=clock, cancel=cancel, retry_deferred=False)
     except DigestError as exc:
         line = f"send failed: {exc}"
         log.error(line)
@@ -125,27 +145,21 @@ def run_logged(config: Config, *, cancel: threading.Event | None = None,
     return line
 
 
-def count_line(counts: dict[str, int]) -> str:
-    """"3 sent, 1 deferred": the non-zero delivery counts in report order."""
-    return ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in REPORT_ORDER if counts.get(s))
-
-
 def summary(outcome: SendOutcome) -> str:
     """One line on what a send did."""
+    parts = [report_line(r) for r in outcome.reports]
     if outcome.no_posts:
-        return "skipped: no new posts" + (" (feed not modified)" if outcome.not_modified else "")
-    if outcome.report is None:
-        return f"dry run: {outcome.dry_run_messages} messages built"
-    extra = " (paused: " + outcome.report.paused + ")" if outcome.report.paused else ""
-    extra += " (stopped by a signal)" if outcome.report.cancelled else ""
-    resumed = " resumed" if outcome.resumed else ""
-    return f"issue {outcome.report.issue_id}{resumed}: {count_line(outcome.report.counts) or 'no recipients'}{extra}"
+        parts.append("skipped: no new posts" + (" (feed not modified)" if outcome.not_modified else ""))
+    elif outcome.dry_run and not outcome.reports:
+        parts.append(f"dry run: {outcome.dry_run_messages} messages built")
+    return "; ".join(parts)
 
 
 def start_decision(config: Config, store: Store, now: datetime) -> StartDecision:
-    """What `serve` does on start about an interrupted issue or a missed week."""
+    """What `serve` does on start about an interrupted issue or a missed week. An issue
+    whose only open messages are deferred is not interrupted: the retry timer has it."""
     ledger = Ledger(store)
-    unfinished = ledger.unfinished_issue()
+    interrupted = ledger.interrupted_issue()
     last = ledger.last_issue()
     return decide_on_start(config.schedule, now=now, last_issue_at=last.created_at if last else None,
-                           unfinished_at=unfinished.created_at if unfinished else None)
+                           unfinished_at=interrupted.created_at if interrupted else None)
