@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import feedparser.api
 import pytest
 
 from conftest import FeedServer, Reply
+from digest.adapters.fetch import FetchOptions, fetch_feed
 from digest.core import entities
 from digest.core.errors import FeedParseError
 from digest.core.parse import parse_feed
@@ -203,3 +205,15 @@ def test_a_document_feedparser_cannot_decode_is_one_clear_error() -> None:
     data = b"<?xml version='1.0' encoding='punycode'?>" + ATOM_OPEN + b"x" + ATOM_CLOSE
     with pytest.raises(FeedParseError, match=r"^https://b\.example/feed: cannot be decoded \("):
         parse_feed(data, "https://b.example/feed")
+
+
+def test_a_body_that_names_a_local_file_is_not_read_as_that_file(tmp_path: Path, feed_server: FeedServer) -> None:
+    # feedparser.parse(bytes) opens the bytes as a path when one exists: a server answering
+    # with "/dev/zero" would have it read for ever.
+    local = tmp_path / "local.xml"
+    local.write_bytes(ATOM_OPEN + b"TOP-SECRET-CONTENT" + ATOM_CLOSE)
+    with pytest.raises(FeedParseError, match="not a feed"):
+        parse_feed(str(local).encode(), "https://b.example/feed")
+    url = feed_server.serve("/feed", Reply(body=str(local).encode()))
+    with pytest.raises(FeedParseError, match=f"^{re.escape(url)}: not a feed"):
+        fetch_feed(url, FetchOptions(timeout_seconds=2, deadline_seconds=5))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import calendar
 import html
+import io
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,7 +38,9 @@ def parse_feed(data: bytes, url: str, options: ParseOptions = ParseOptions()) ->
             raise FeedParseError(url, "the document declares XML entities: refused as unsafe")
         # No content-location: feedparser would resolve non-URL guids against it, and a post's
         # id must not change when the blog moves. Links are resolved against `url` below.
-        parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+        # BytesIO, never the bytes themselves: feedparser opens bytes that name a path, so
+        # a server answering b"/etc/passwd" or b"/dev/zero" would have it read that file.
+        parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
     except UnicodeError as exc:  # feedparser's own decoding fails this way for some codecs
         raise FeedParseError(url, f"cannot be decoded ({_short(exc)})") from exc
     if not parsed.get("version") and not parsed.entries:
