@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -239,3 +242,55 @@ def test_a_malformed_feed_is_read_with_a_warning(tmp_path: Path) -> None:
     clean = tmp_path / "clean.xml"
     clean.write_bytes(FEED)
     assert fetch_feed(str(clean), OPTS).warnings == ()
+
+
+# ---- local paths that are not feed files ----
+
+LIMITED_CLI = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a regression fails here, not on the machine
+from digest.cli import main
+main(sys.argv[1:])
+"""
+
+
+def preview_in_a_child(feed: Path, config: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`digest preview --feed FEED` in a child with a memory cap and a time limit."""
+    try:
+        return subprocess.run([sys.executable, "-c", LIMITED_CLI, "preview", "--config", str(config), "--feed", str(feed),
+                               "--all", "--out", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"digest preview --feed {feed} still ran after 30 s")
+
+
+def make_fifo(tmp_path: Path) -> Path:
+    fifo = tmp_path / "feed.fifo"
+    os.mkfifo(fifo)  # nobody ever writes: opening it to read blocks for ever
+    return fifo
+
+
+@pytest.mark.parametrize("make", [lambda tmp: Path("/dev/zero"), make_fifo], ids=["dev-zero", "fifo"])
+def test_a_path_that_is_not_a_regular_file_is_refused_at_once(
+        make: Callable[[Path], Path], tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    feed = make(tmp_path)
+    started = time.monotonic()
+    proc = preview_in_a_child(feed, write_config(), tmp_path)
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [f"Error: {feed}: is not a regular file (a device, a FIFO or a socket): refused "
+                                        "(check [feed] url in config.toml or --feed)"]
+    assert time.monotonic() - started < 15  # the interpreter's start-up; the refusal is immediate
+
+
+def test_a_file_is_read_no_further_than_the_cap(tmp_path: Path) -> None:
+    opts = FetchOptions(timeout_seconds=1, deadline_seconds=3, max_bytes=len(FEED) - 1)
+    big = tmp_path / "big.xml"
+    big.write_bytes(FEED)
+    with pytest.raises(FetchError, match=rf"big.xml: the file is {len(FEED):,} bytes, over the {len(FEED) - 1:,} byte cap"):
+        fetch_feed(str(big), opts)
+    # A file that claims to be empty and is not: the read itself stops at the cap.
+    status = Path("/proc/self/status")
+    if not status.is_file() or status.stat().st_size != 0:
+        pytest.skip("needs Linux /proc, whose files report a size of 0")
+    with pytest.raises(FetchError, match=r"/proc/self/status: the file is over the 100 byte cap \(\[feed\] max_bytes\)"):
+        fetch_feed(str(status), FetchOptions(max_bytes=100))

@@ -9,6 +9,8 @@ Last-Modified of the previous run, and Blogger's rel="next" paging up to a page 
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 import zlib
 from dataclasses import dataclass
@@ -188,22 +190,47 @@ def _check_deadline(url: str, deadline: float, options: FetchOptions) -> None:
 
 
 def _fetch_file(path: Path, options: FetchOptions) -> FetchResult:
-    try:
-        size = path.stat().st_size
-        if size > options.max_bytes:
-            raise FetchError(str(path), f"the file is {size:,} bytes, over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FetchError(str(path), "no such file", hint="check [feed] url in config.toml or --feed") from None
-    except IsADirectoryError:
-        raise FetchError(str(path), "is a folder, not a feed file") from None
-    except OSError as exc:
-        raise FetchError(str(path), f"cannot read: {exc.strerror}") from exc
+    data = _read_file(path, options.max_bytes)
     parsed = parse_feed(data, path.resolve().as_uri(), options.parse)
     if not parsed.posts:
         raise FeedParseError(str(path), "the feed has no posts")
     return FetchResult(posts=tuple(dedupe_posts(parsed.posts)), state=FeedState(url=str(path)), pages=1,
                        title=parsed.title, warnings=tuple(_bozo_warning(str(path), parsed)))
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, if it is a regular file of at most `max_bytes`.
+
+    A FIFO would block the open and /dev/zero would never end, so anything else is refused
+    before it is opened; O_NONBLOCK and a second look at the open file close the gap in
+    which the path could be swapped. The size is checked while reading too: a file can
+    grow, and /proc files claim to be empty.
+    """
+    where = str(path)
+    try:
+        _require_regular(where, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            _require_regular(where, info)
+            if info.st_size > max_bytes:
+                raise FetchError(where, f"the file is {info.st_size:,} bytes, over the {max_bytes:,} byte cap ([feed] max_bytes)")
+            data = file.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise FetchError(where, "no such file", hint="check [feed] url in config.toml or --feed") from None
+    except OSError as exc:
+        raise FetchError(where, f"cannot read: {exc.strerror}") from exc
+    if len(data) > max_bytes:
+        raise FetchError(where, f"the file is over the {max_bytes:,} byte cap ([feed] max_bytes)")
+    return data
+
+
+def _require_regular(where: str, info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise FetchError(where, "is a folder, not a feed file")
+    if not stat.S_ISREG(info.st_mode):
+        raise FetchError(where, "is not a regular file (a device, a FIFO or a socket): refused",
+                         hint="check [feed] url in config.toml or --feed")
 
 
 def _bozo_warning(where: str, page: FeedPage) -> list[str]:
