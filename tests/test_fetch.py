@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -14,10 +15,13 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import httpx
 import pytest
+import trustme
 
 from conftest import FeedServer, Reply
 from digest.core.errors import FeedParseError, FetchError
+from digest.adapters.deadline import Deadline
 from digest.adapters.fetch import FetchOptions, blogger_page_url, fetch_feed
 from digest.core.models import FeedState
 from feedgen import Entry, atom
@@ -136,36 +140,101 @@ def test_server_that_never_answers_fails_within_the_timeout(silent_server: str) 
     assert time.monotonic() - started < 2.5
 
 
+Drip = Callable[[bytes, bytes], str]
+
+
 @pytest.fixture
-def dripping_server() -> Iterator[str]:
-    """Answers, then sends one byte every 0.3 s forever: only the deadline stops it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
+def drip() -> Iterator[Drip]:
+    """A server that answers with `head` at once, then one byte of `slowly` every 0.2 s.
+
+    It gives up after 40 bytes, 8 s (so that a fetch with no working deadline ends in a
+    failure, not a hang), or at the end of the test.
+    """
     stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def start(head: bytes, slowly: bytes) -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sockets.append(sock)
+
+        def serve() -> None:
+            conn, _ = sock.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(head)
+                for byte in slowly[:40]:
+                    if stop.wait(0.2):
+                        break
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/feed"
+
+    yield start
+    stop.set()
+    for sock in sockets:
+        sock.close()
+
+
+def test_slow_drip_is_cut_by_the_overall_deadline(drip: Drip) -> None:
+    url = drip(b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\n\r\n", b" " * 40)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"not fetched within 3 s \(\[feed\] deadline_seconds\)"):
+        fetch_feed(url, OPTS)
+    assert time.monotonic() - started < 4.5
+
+
+def test_headers_dripped_a_byte_at_a_time_are_cut_by_the_overall_deadline(drip: Drip) -> None:
+    # Each byte comes well within the 1 s read timeout, which starts again with every byte.
+    url = drip(b"", b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\nX-Slow: " + b"a" * 40)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"not fetched within 1 s \(\[feed\] deadline_seconds\)"):
+        fetch_feed(url, FetchOptions(timeout_seconds=1.0, deadline_seconds=1.0))
+    assert time.monotonic() - started < 3
+
+
+def test_a_body_that_ends_with_the_connection_is_not_taken_whole_when_the_deadline_cuts_it(drip: Drip) -> None:
+    # No Content-Length: the body ends when the connection does, as cutting it makes it do.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\nConnection: close\r\n\r\n"
+    url = drip(head + FEED.split(b"<entry>")[0], b"<!-- slow -->" * 4)
+    with pytest.raises(FetchError, match="not fetched within 1 s"):
+        fetch_feed(url, FetchOptions(timeout_seconds=1.0, deadline_seconds=1.0))
+
+
+def test_the_deadline_cuts_a_tls_connection_too() -> None:
+    # Blogger is https: TLS takes the connection's socket over, the deadline must still reach it.
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/feed"
 
     def serve() -> None:
-        conn, _ = sock.accept()
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\n\r\n")
-        while not stop.wait(0.3):
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                break
-        conn.close()
+        raw, _ = listener.accept()
+        with server_tls.wrap_socket(raw, server_side=True) as conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 30:
+                time.sleep(0.2)
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
 
     threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/feed"
-    stop.set()
-    sock.close()
-
-
-def test_slow_drip_is_cut_by_the_overall_deadline(dripping_server: str) -> None:
     started = time.monotonic()
-    with pytest.raises(FetchError, match="not fetched within 3 s"):
-        fetch_feed(dripping_server, OPTS)
-    assert time.monotonic() - started < 4.5
+    with listener, Deadline(1.0) as deadline, httpx.Client(verify=client_tls, timeout=1.0) as client:
+        with pytest.raises(httpx.HTTPError), client.stream("GET", url, extensions={"trace": deadline.trace}):
+            pass
+        with pytest.raises(FetchError, match="not fetched within 1 s"):
+            deadline.check(url)
+    assert time.monotonic() - started < 2
 
 
 def test_connection_refused_is_one_clear_error() -> None:
@@ -277,8 +346,8 @@ def test_a_path_that_is_not_a_regular_file_is_refused_at_once(
     started = time.monotonic()
     proc = preview_in_a_child(feed, write_config(), tmp_path)
     assert proc.returncode == 4, proc.stderr[-2000:]
-    assert proc.stderr.splitlines() == [f"Error: {feed}: is not a regular file (a device, a FIFO or a socket): refused "
-                                        "(check [feed] url in config.toml or --feed)"]
+    assert proc.stderr.splitlines() == [(f"Error: {feed}: is not a regular file (a device, a FIFO or a socket): refused "
+                                         "(check [feed] url in config.toml or --feed)")]
     assert time.monotonic() - started < 15  # the interpreter's start-up; the refusal is immediate
 
 

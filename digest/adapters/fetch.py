@@ -1,17 +1,18 @@
 """Fetch a feed, page by page, from a file or over HTTP. Adapter: the only module that
 reads feeds from the network. feedparser is handed bytes, never a URL.
 
-HTTP: connect/read timeouts and an overall deadline, gzip/deflate decoded here with caps
+HTTP: connect/read timeouts and an overall deadline (deadline.py: it holds while a server
+drips its headers or body a byte at a time), gzip/deflate decoded here with caps
 on both compressed and decompressed size (a gzip bomb stops at the cap), redirects
 followed by hand so that a permanent move is reported, conditional GET with the ETag and
 Last-Modified of the previous run, and Blogger's rel="next" paging up to a page cap.
+Files: regular files only (not /dev/zero, not a FIFO), read no further than the cap.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import time
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from ..core.errors import FeedParseError, FetchError
 from ..core.models import FeedPage, FeedState, FetchResult, Post
 from ..core.parse import ParseOptions, parse_feed
 from ..core.select import dedupe_posts
+from .deadline import Deadline
 
 _MAX_REDIRECTS = 5
 
@@ -53,7 +55,6 @@ def fetch_feed(
     """
     if not source.startswith(("http://", "https://")):
         return _fetch_file(Path(source), options)
-    deadline = time.monotonic() + options.deadline_seconds
     timeout = httpx.Timeout(options.timeout_seconds, connect=min(options.timeout_seconds, 10.0))
     headers = {"User-Agent": options.user_agent, "Accept-Encoding": "gzip, deflate",
                "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"}
@@ -63,7 +64,8 @@ def fetch_feed(
     title = ""
     url: str | None = blogger_page_url(source, options.page_size)
     pages = 0
-    with httpx.Client(timeout=timeout, follow_redirects=False, headers=headers, trust_env=False) as client:
+    with (Deadline(options.deadline_seconds) as deadline,
+          httpx.Client(timeout=timeout, follow_redirects=False, headers=headers, trust_env=False) as client):
         while url is not None:
             if pages >= options.max_pages:
                 warnings.append(f"stopped after {options.max_pages} pages ([feed] max_pages)")
@@ -113,7 +115,7 @@ class _Page:
     not_modified: bool = False
 
 
-def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float, state: FeedState | None) -> _Page:
+def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: Deadline, state: FeedState | None) -> _Page:
     headers = {}
     if state and state.etag:
         headers["If-None-Match"] = state.etag
@@ -122,9 +124,9 @@ def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float,
     moved_to = None
     permanent = True
     for _ in range(_MAX_REDIRECTS + 1):
-        _check_deadline(url, deadline, options)
+        deadline.check(url)
         try:
-            with client.stream("GET", url, headers=headers) as response:
+            with client.stream("GET", url, headers=headers, extensions={"trace": deadline.trace}) as response:
                 if response.status_code == 304:
                     return _Page(b"", url, not_modified=True, moved_to=moved_to)
                 if response.has_redirect_location:
@@ -141,14 +143,15 @@ def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float,
                     raise FetchError(url, f"HTTP {response.status_code} {response.reason_phrase}", hint="check [feed] url in config.toml")
                 body = _read_body(response, url, options, deadline)
                 return _Page(body, url, response.headers.get("etag"), response.headers.get("last-modified"), moved_to)
-        except httpx.TimeoutException as exc:
-            raise FetchError(url, f"no answer within {options.timeout_seconds:g} s ([feed] timeout_seconds)") from exc
         except httpx.HTTPError as exc:
+            deadline.check(url)  # a connection cut at the deadline fails in one of many ways
+            if isinstance(exc, httpx.TimeoutException):
+                raise FetchError(url, f"no answer within {options.timeout_seconds:g} s ([feed] timeout_seconds)") from exc
             raise FetchError(url, f"cannot fetch: {exc}", hint="check the address and your network") from exc
     raise FetchError(url, f"more than {_MAX_REDIRECTS} redirects")
 
 
-def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadline: float) -> bytes:
+def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadline: Deadline) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > options.max_bytes:
         raise FetchError(url, f"the feed is {int(declared):,} bytes, over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
@@ -167,7 +170,7 @@ def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadli
         received += len(chunk)
         if received > options.max_bytes:
             raise FetchError(url, f"the feed is over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
-        _check_deadline(url, deadline, options)
+        deadline.check(url)
         if decoder is None:
             out += chunk
             continue
@@ -181,12 +184,8 @@ def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadli
             if len(out) > options.max_bytes:
                 raise FetchError(url, f"the feed unpacks to over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
             data = decoder.unconsumed_tail
+    deadline.check(url)  # a body that ends with the connection ends early when the deadline cuts it
     return bytes(out)
-
-
-def _check_deadline(url: str, deadline: float, options: FetchOptions) -> None:
-    if time.monotonic() > deadline:
-        raise FetchError(url, f"not fetched within {options.deadline_seconds:g} s ([feed] deadline_seconds)")
 
 
 def _fetch_file(path: Path, options: FetchOptions) -> FetchResult:
