@@ -54,7 +54,7 @@ def declares_entities(data: bytes) -> bool:
     """
     if _read(data) is _Reading.DECLARES:
         return True
-    strict_input, loose_entities = feedparser_input(data)
+    strict_input, loose_entities = _feedparser_input(data)
     if loose_entities:
         return True
     reading = _read(strict_input)
@@ -63,7 +63,7 @@ def declares_entities(data: bytes) -> bool:
     return reading is _Reading.INCOMPLETE and _DECLARATION.search(strict_input) is not None
 
 
-def feedparser_input(data: bytes) -> tuple[bytes, dict[str, str]]:
+def _feedparser_input(data: bytes) -> tuple[bytes, dict[str, str]]:
     """The UTF-8 bytes feedparser.parse hands its parsers, and the entities it keeps for the loose one.
 
     The same two steps, in the same order, as feedparser.api.parse (6.0), which receives no
