@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import gzip
+import os
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import httpx
 import pytest
+import trustme
 
 from conftest import FeedServer, Reply
 from digest.core.errors import FeedParseError, FetchError
+from digest.adapters.deadline import Deadline
 from digest.adapters.fetch import FetchOptions, blogger_page_url, fetch_feed
 from digest.core.models import FeedState
 from feedgen import Entry, atom
@@ -133,36 +140,101 @@ def test_server_that_never_answers_fails_within_the_timeout(silent_server: str) 
     assert time.monotonic() - started < 2.5
 
 
+Drip = Callable[[bytes, bytes], str]
+
+
 @pytest.fixture
-def dripping_server() -> Iterator[str]:
-    """Answers, then sends one byte every 0.3 s forever: only the deadline stops it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
+def drip() -> Iterator[Drip]:
+    """A server that answers with `head` at once, then one byte of `slowly` every 0.2 s.
+
+    It gives up after 40 bytes, 8 s (so that a fetch with no working deadline ends in a
+    failure, not a hang), or at the end of the test.
+    """
     stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def start(head: bytes, slowly: bytes) -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sockets.append(sock)
+
+        def serve() -> None:
+            conn, _ = sock.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(head)
+                for byte in slowly[:40]:
+                    if stop.wait(0.2):
+                        break
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/feed"
+
+    yield start
+    stop.set()
+    for sock in sockets:
+        sock.close()
+
+
+def test_slow_drip_is_cut_by_the_overall_deadline(drip: Drip) -> None:
+    url = drip(b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\n\r\n", b" " * 40)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"not fetched within 3 s \(\[feed\] deadline_seconds\)"):
+        fetch_feed(url, OPTS)
+    assert time.monotonic() - started < 4.5
+
+
+def test_headers_dripped_a_byte_at_a_time_are_cut_by_the_overall_deadline(drip: Drip) -> None:
+    # Each byte comes well within the 1 s read timeout, which starts again with every byte.
+    url = drip(b"", b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\nX-Slow: " + b"a" * 40)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"not fetched within 1 s \(\[feed\] deadline_seconds\)"):
+        fetch_feed(url, FetchOptions(timeout_seconds=1.0, deadline_seconds=1.0))
+    assert time.monotonic() - started < 3
+
+
+def test_a_body_that_ends_with_the_connection_is_not_taken_whole_when_the_deadline_cuts_it(drip: Drip) -> None:
+    # No Content-Length: the body ends when the connection does, as cutting it makes it do.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\nConnection: close\r\n\r\n"
+    url = drip(head + FEED.split(b"<entry>")[0], b"<!-- slow -->" * 4)
+    with pytest.raises(FetchError, match="not fetched within 1 s"):
+        fetch_feed(url, FetchOptions(timeout_seconds=1.0, deadline_seconds=1.0))
+
+
+def test_the_deadline_cuts_a_tls_connection_too() -> None:
+    # Blogger is https: TLS takes the connection's socket over, the deadline must still reach it.
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/feed"
 
     def serve() -> None:
-        conn, _ = sock.accept()
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\n\r\n")
-        while not stop.wait(0.3):
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                break
-        conn.close()
+        raw, _ = listener.accept()
+        with server_tls.wrap_socket(raw, server_side=True) as conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 30:
+                time.sleep(0.2)
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
 
     threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/feed"
-    stop.set()
-    sock.close()
-
-
-def test_slow_drip_is_cut_by_the_overall_deadline(dripping_server: str) -> None:
     started = time.monotonic()
-    with pytest.raises(FetchError, match="not fetched within 3 s"):
-        fetch_feed(dripping_server, OPTS)
-    assert time.monotonic() - started < 4.5
+    with listener, Deadline(1.0) as deadline, httpx.Client(verify=client_tls, timeout=1.0) as client:
+        with pytest.raises(httpx.HTTPError), client.stream("GET", url, extensions={"trace": deadline.trace}):
+            pass
+        with pytest.raises(FetchError, match="not fetched within 1 s"):
+            deadline.check(url)
+    assert time.monotonic() - started < 2
 
 
 def test_connection_refused_is_one_clear_error() -> None:
@@ -239,3 +311,55 @@ def test_a_malformed_feed_is_read_with_a_warning(tmp_path: Path) -> None:
     clean = tmp_path / "clean.xml"
     clean.write_bytes(FEED)
     assert fetch_feed(str(clean), OPTS).warnings == ()
+
+
+# ---- local paths that are not feed files ----
+
+LIMITED_CLI = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a regression fails here, not on the machine
+from digest.cli import main
+main(sys.argv[1:])
+"""
+
+
+def preview_in_a_child(feed: Path, config: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`digest preview --feed FEED` in a child with a memory cap and a time limit."""
+    try:
+        return subprocess.run([sys.executable, "-c", LIMITED_CLI, "preview", "--config", str(config), "--feed", str(feed),
+                               "--all", "--out", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"digest preview --feed {feed} still ran after 30 s")
+
+
+def make_fifo(tmp_path: Path) -> Path:
+    fifo = tmp_path / "feed.fifo"
+    os.mkfifo(fifo)  # nobody ever writes: opening it to read blocks for ever
+    return fifo
+
+
+@pytest.mark.parametrize("make", [lambda tmp: Path("/dev/zero"), make_fifo], ids=["dev-zero", "fifo"])
+def test_a_path_that_is_not_a_regular_file_is_refused_at_once(
+        make: Callable[[Path], Path], tmp_path: Path, write_config: Callable[..., Path]) -> None:
+    feed = make(tmp_path)
+    started = time.monotonic()
+    proc = preview_in_a_child(feed, write_config(), tmp_path)
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [(f"Error: {feed}: is not a regular file (a device, a FIFO or a socket): refused "
+                                         "(check [feed] url in config.toml or --feed)")]
+    assert time.monotonic() - started < 15  # the interpreter's start-up; the refusal is immediate
+
+
+def test_a_file_is_read_no_further_than_the_cap(tmp_path: Path) -> None:
+    opts = FetchOptions(timeout_seconds=1, deadline_seconds=3, max_bytes=len(FEED) - 1)
+    big = tmp_path / "big.xml"
+    big.write_bytes(FEED)
+    with pytest.raises(FetchError, match=rf"big.xml: the file is {len(FEED):,} bytes, over the {len(FEED) - 1:,} byte cap"):
+        fetch_feed(str(big), opts)
+    # A file that claims to be empty and is not: the read itself stops at the cap.
+    status = Path("/proc/self/status")
+    if not status.is_file() or status.stat().st_size != 0:
+        pytest.skip("needs Linux /proc, whose files report a size of 0")
+    with pytest.raises(FetchError, match=r"/proc/self/status: the file is over the 100 byte cap \(\[feed\] max_bytes\)"):
+        fetch_feed(str(status), FetchOptions(max_bytes=100))

@@ -1,15 +1,18 @@
 """Fetch a feed, page by page, from a file or over HTTP. Adapter: the only module that
 reads feeds from the network. feedparser is handed bytes, never a URL.
 
-HTTP: connect/read timeouts and an overall deadline, gzip/deflate decoded here with caps
+HTTP: connect/read timeouts and an overall deadline (deadline.py: it holds while a server
+drips its headers or body a byte at a time), gzip/deflate decoded here with caps
 on both compressed and decompressed size (a gzip bomb stops at the cap), redirects
 followed by hand so that a permanent move is reported, conditional GET with the ETag and
 Last-Modified of the previous run, and Blogger's rel="next" paging up to a page cap.
+Files: regular files only (not /dev/zero, not a FIFO), read no further than the cap.
 """
 
 from __future__ import annotations
 
-import time
+import os
+import stat
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +25,7 @@ from ..core.errors import FeedParseError, FetchError
 from ..core.models import FeedPage, FeedState, FetchResult, Post
 from ..core.parse import ParseOptions, parse_feed
 from ..core.select import dedupe_posts
+from .deadline import Deadline
 
 _MAX_REDIRECTS = 5
 
@@ -51,7 +55,6 @@ def fetch_feed(
     """
     if not source.startswith(("http://", "https://")):
         return _fetch_file(Path(source), options)
-    deadline = time.monotonic() + options.deadline_seconds
     timeout = httpx.Timeout(options.timeout_seconds, connect=min(options.timeout_seconds, 10.0))
     headers = {"User-Agent": options.user_agent, "Accept-Encoding": "gzip, deflate",
                "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"}
@@ -61,7 +64,8 @@ def fetch_feed(
     title = ""
     url: str | None = blogger_page_url(source, options.page_size)
     pages = 0
-    with httpx.Client(timeout=timeout, follow_redirects=False, headers=headers, trust_env=False) as client:
+    with (Deadline(options.deadline_seconds) as deadline,
+          httpx.Client(timeout=timeout, follow_redirects=False, headers=headers, trust_env=False) as client):
         while url is not None:
             if pages >= options.max_pages:
                 warnings.append(f"stopped after {options.max_pages} pages ([feed] max_pages)")
@@ -111,7 +115,7 @@ class _Page:
     not_modified: bool = False
 
 
-def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float, state: FeedState | None) -> _Page:
+def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: Deadline, state: FeedState | None) -> _Page:
     headers = {}
     if state and state.etag:
         headers["If-None-Match"] = state.etag
@@ -120,9 +124,9 @@ def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float,
     moved_to = None
     permanent = True
     for _ in range(_MAX_REDIRECTS + 1):
-        _check_deadline(url, deadline, options)
+        deadline.check(url)
         try:
-            with client.stream("GET", url, headers=headers) as response:
+            with client.stream("GET", url, headers=headers, extensions={"trace": deadline.trace}) as response:
                 if response.status_code == 304:
                     return _Page(b"", url, not_modified=True, moved_to=moved_to)
                 if response.has_redirect_location:
@@ -139,14 +143,15 @@ def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: float,
                     raise FetchError(url, f"HTTP {response.status_code} {response.reason_phrase}", hint="check [feed] url in config.toml")
                 body = _read_body(response, url, options, deadline)
                 return _Page(body, url, response.headers.get("etag"), response.headers.get("last-modified"), moved_to)
-        except httpx.TimeoutException as exc:
-            raise FetchError(url, f"no answer within {options.timeout_seconds:g} s ([feed] timeout_seconds)") from exc
         except httpx.HTTPError as exc:
+            deadline.check(url)  # a connection cut at the deadline fails in one of many ways
+            if isinstance(exc, httpx.TimeoutException):
+                raise FetchError(url, f"no answer within {options.timeout_seconds:g} s ([feed] timeout_seconds)") from exc
             raise FetchError(url, f"cannot fetch: {exc}", hint="check the address and your network") from exc
     raise FetchError(url, f"more than {_MAX_REDIRECTS} redirects")
 
 
-def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadline: float) -> bytes:
+def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadline: Deadline) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > options.max_bytes:
         raise FetchError(url, f"the feed is {int(declared):,} bytes, over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
@@ -165,7 +170,7 @@ def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadli
         received += len(chunk)
         if received > options.max_bytes:
             raise FetchError(url, f"the feed is over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
-        _check_deadline(url, deadline, options)
+        deadline.check(url)
         if decoder is None:
             out += chunk
             continue
@@ -179,31 +184,52 @@ def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadli
             if len(out) > options.max_bytes:
                 raise FetchError(url, f"the feed unpacks to over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
             data = decoder.unconsumed_tail
+    deadline.check(url)  # a body that ends with the connection ends early when the deadline cuts it
     return bytes(out)
 
 
-def _check_deadline(url: str, deadline: float, options: FetchOptions) -> None:
-    if time.monotonic() > deadline:
-        raise FetchError(url, f"not fetched within {options.deadline_seconds:g} s ([feed] deadline_seconds)")
-
-
 def _fetch_file(path: Path, options: FetchOptions) -> FetchResult:
-    try:
-        size = path.stat().st_size
-        if size > options.max_bytes:
-            raise FetchError(str(path), f"the file is {size:,} bytes, over the {options.max_bytes:,} byte cap ([feed] max_bytes)")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FetchError(str(path), "no such file", hint="check [feed] url in config.toml or --feed") from None
-    except IsADirectoryError:
-        raise FetchError(str(path), "is a folder, not a feed file") from None
-    except OSError as exc:
-        raise FetchError(str(path), f"cannot read: {exc.strerror}") from exc
+    data = _read_file(path, options.max_bytes)
     parsed = parse_feed(data, path.resolve().as_uri(), options.parse)
     if not parsed.posts:
         raise FeedParseError(str(path), "the feed has no posts")
     return FetchResult(posts=tuple(dedupe_posts(parsed.posts)), state=FeedState(url=str(path)), pages=1,
                        title=parsed.title, warnings=tuple(_bozo_warning(str(path), parsed)))
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, if it is a regular file of at most `max_bytes`.
+
+    A FIFO would block the open and /dev/zero would never end, so anything else is refused
+    before it is opened; O_NONBLOCK and a second look at the open file close the gap in
+    which the path could be swapped. The size is checked while reading too: a file can
+    grow, and /proc files claim to be empty.
+    """
+    where = str(path)
+    try:
+        _require_regular(where, os.stat(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            _require_regular(where, info)
+            if info.st_size > max_bytes:
+                raise FetchError(where, f"the file is {info.st_size:,} bytes, over the {max_bytes:,} byte cap ([feed] max_bytes)")
+            data = file.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise FetchError(where, "no such file", hint="check [feed] url in config.toml or --feed") from None
+    except OSError as exc:
+        raise FetchError(where, f"cannot read: {exc.strerror}") from exc
+    if len(data) > max_bytes:
+        raise FetchError(where, f"the file is over the {max_bytes:,} byte cap ([feed] max_bytes)")
+    return data
+
+
+def _require_regular(where: str, info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise FetchError(where, "is a folder, not a feed file")
+    if not stat.S_ISREG(info.st_mode):
+        raise FetchError(where, "is not a regular file (a device, a FIFO or a socket): refused",
+                         hint="check [feed] url in config.toml or --feed")
 
 
 def _bozo_warning(where: str, page: FeedPage) -> list[str]:
