@@ -20,9 +20,10 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,postgres]'
 	touch $@ $(VENV)/.base
 
-# Renders the sample feed into out/ (issue 13 makes this the issue `digest send` would send).
+# The issue `digest send` would send next; when it would send nothing (the sample feed's
+# posts grow old), every post of the feed instead, and it says so.
 preview: $(VENV)/.base
-	$(BIN)/digest preview --all --out out
+	$(BIN)/digest preview --or-all --out out
 
 # Every test, the slow ones (Chromium, PostgreSQL, subprocesses, the wheel) included.
 test: $(VENV)/.test

@@ -199,3 +199,61 @@ def test_every_command_takes_config_and_debug() -> None:
             command = command.commands[name]  # type: ignore[attr-defined]
         options = {opt for param in command.params for opt in getattr(param, "opts", [])}
         assert {"--config", "--debug"} <= options, f"digest {' '.join(path)} lacks --config/--debug"
+
+
+def test_preview_says_what_the_first_issue_holds_and_counts_that_add_up(
+        tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = write_config(extra="").read_text().replace("first_issue_days = 7", "first_issue_days = 36500")
+    (tmp_path / "config.toml").write_text(config)
+    result = run_cli("preview", "--config", tmp_path / "config.toml", "--out", "rel")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == ("No issue sent yet: the first issue holds the posts of the last 36,500 days "
+                        "([newsletter] first_issue_days).")
+    assert lines[1:4] == [str(tmp_path / "rel" / name) for name in ("issue.html", "issue.txt", "issue.eml")]
+    summary = lines[5]
+    assert summary.startswith("14 posts: 12 in 5 sections, 2 answering readers' questions; HTML "), summary
+
+
+def test_one_post_is_one_post(feed_server: FeedServer, tmp_path: Path, write_config: Callable[..., Path],
+                              run_cli: Callable[..., Run]) -> None:
+    feed = feed_server.serve("/one.xml", Reply(body=atom([Entry(1, "Only one")])))
+    result = run_cli("preview", "--config", write_config(feed), "--all", "--out", tmp_path / "out")
+    assert result.code == 0 and "\n1 post: 1 in 1 section; HTML" in result.out, result.out
+
+
+def test_or_all_shows_every_post_when_nothing_is_new(tmp_path: Path, write_config: Callable[..., Path],
+                                                     run_cli: Callable[..., Run]) -> None:
+    cfg = write_config()  # the sample's newest post is of 22 November 2026: more than a day old from the 24th on
+    cfg.write_text(cfg.read_text().replace("first_issue_days = 7", "first_issue_days = 1"))
+    plain = run_cli("preview", "--config", cfg, "--out", tmp_path / "a")
+    either = run_cli("preview", "--config", cfg, "--out", tmp_path / "b", "--or-all")
+    assert plain.code == 0 and plain.out.startswith("No new posts in the last 1 day ([newsletter] first_issue_days): "
+                                                    "digest send would send nothing now.")
+    assert not (tmp_path / "a").exists()
+    assert "Showing every post in the feed instead (--or-all)." in either.out
+    assert (tmp_path / "b" / "issue.html").exists() and "14 posts" in either.out
+
+
+def test_open_on_a_machine_without_a_browser_says_where_the_file_is(tmp_path: Path,
+                                                                    write_config: Callable[..., Path]) -> None:
+    env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "digest", "preview", "--all", "--open", "--config", str(write_config()),
+                          "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"No browser to open here; open {(tmp_path / 'out' / 'issue.html').as_uri()}" in run.stderr
+
+
+def test_history_and_status_speak_the_blogs_time_zone(tmp_path: Path, write_config: Callable[..., Path],
+                                                       run_cli: Callable[..., Run], mail_server: object) -> None:
+    cfg = write_config(smtp_port=mail_server.port)  # type: ignore[attr-defined]
+    cfg.write_text(cfg.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    assert run_cli("subscribers", "add", "a@example.com", "--confirmed", "--config", cfg).code == 0
+    assert run_cli("send", "--yes", "--config", cfg).code == 0
+    history = run_cli("history", "--config", cfg).out
+    status = run_cli("status", "--config", cfg).out
+    assert " UTC " not in history + status
+    assert any(zone in history for zone in (" EST ", " EDT ")) and "14 posts" in history
+    assert "(America/New_York, in " in status and any(zone in status.splitlines()[1] for zone in (" EST,", " EDT,"))

@@ -27,8 +27,8 @@ def add(run_cli: Callable[..., Run], cfg: Path, *emails: str) -> None:
 def test_send_history_and_nothing_new(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
     assert run_cli("history", "--config", cfg).out == "No issue sent yet.\n"
     add(run_cli, cfg, "a@example.com", "b@example.com")
-    dry = run_cli("send", "--dry-run", "--config", cfg)
-    assert dry.code == 0 and dry.out.startswith("Dry run: built 2 messages") and mail_server.received == []
+    dry = run_cli("send", "--dry-run", "--config", cfg, "--out", cfg.parent / "dry")
+    assert dry.code == 0 and dry.out.splitlines()[-1].startswith("Dry run: built 2 messages") and mail_server.received == []
     sent = run_cli("send", "--yes", "--config", cfg)
     assert sent.code == 0, sent.err
     assert sent.out == "Issue 1: 2 sent.\n"
@@ -46,7 +46,7 @@ def test_transient_failures_exit_75_and_the_next_run_finishes(cfg: Path, run_cli
     first = run_cli("send", "--yes", "--config", cfg)  # [smtp] retry_window_minutes = 0: no waiting
     assert first.code == 75
     assert first.out == "Issue 1: 1 sent, 1 deferred.\n"
-    assert first.err == ("1 messages deferred; digest send retries them now, digest serve every 5 minutes, "
+    assert first.err == ("1 message deferred; digest send retries them now, digest serve every 5 minutes, "
                          "for up to 72 hours.\n")
     assert "1 pending" in run_cli("history", "--config", cfg).out
     again = run_cli("send", "--yes", "--config", cfg)  # by hand, at once: the backoff's minute has not passed
@@ -126,3 +126,43 @@ def test_status(cfg: Path, run_cli: Callable[..., Run]) -> None:
     after = run_cli("status", "--config", cfg).out.splitlines()
     assert after[1].startswith("Last issue: #1 of ") and ", done: 1 delivered / 0 failed / 0 pending; " in after[1]
     assert after[2].startswith("Feed: ") and after[3] == "Subscribers: 0 pending, 1 confirmed, 0 unsubscribed, 0 bounced"
+
+
+def test_a_dry_run_shows_who_gets_what_and_writes_one_sample_per_set_of_topics(
+        cfg: Path, run_cli: Callable[..., Run], mail_server: Any, tmp_path: Path) -> None:
+    add(run_cli, cfg, "a@example.com", "b@example.com")
+    assert run_cli("subscribers", "add", "c@example.com", "--topics", "Interviews", "--confirmed", "--config", cfg).code == 0
+    assert run_cli("subscribers", "add", "d@example.com", "--topics", "Offers", "--confirmed", "--config", cfg).code == 0
+    dry = run_cli("send", "--dry-run", "--config", cfg, "--out", tmp_path / "dry")
+    assert dry.code == 0, dry.err
+    lines = dry.out.splitlines()
+    assert lines[0].startswith("Subject: ") and lines[1] == "Posts: 14" and lines[2] == "Recipients by the topics they follow:"
+    assert lines[3].split() [:4] == ["2", "subscribers", "every", "topic"]
+    assert any(line.split()[:3] == ["1", "subscriber", "Interviews"] for line in lines)
+    samples = sorted((tmp_path / "dry").glob("*.eml"))
+    assert [p.name for p in samples] == ["01-every-topic.eml", "02-Interviews.eml", "03-Offers.eml"]
+    assert b"To: a@example.com" in samples[0].read_bytes() and b"To: c@example.com" in samples[1].read_bytes()
+    assert lines[-1] == "Dry run: built 4 messages (" + lines[-1].split("(")[1] and mail_server.received == []
+    assert "No issue sent yet." in run_cli("history", "--config", cfg).out
+
+
+def test_send_without_a_terminal_or_yes_refuses(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    add(run_cli, cfg, "a@example.com")
+    result = run_cli("send", "--config", cfg)  # pytest's stdin is no terminal, as a pipe's is not
+    assert result.code == 2 and result.err.startswith("Error: digest send asks before it sends") and "--yes" in result.err
+    assert mail_server.received == [] and "No issue sent yet." in run_cli("history", "--config", cfg).out
+
+
+def test_piping_n_into_send_sends_nothing(cfg: Path, mail_server: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "digest", "subscribers", "add", "a@example.com", "--confirmed",
+                    "--config", str(cfg)], env=env, check=True, capture_output=True)
+    piped = subprocess.run([sys.executable, "-m", "digest", "send", "--config", str(cfg)], input="n\n", text=True,
+                           env=env, capture_output=True, timeout=60)
+    assert piped.returncode == 2 and "--yes" in piped.stderr and mail_server.received == []

@@ -13,13 +13,19 @@ import webbrowser
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..core.config import Config
+from ..core.errors import InputError
 from ..core.models import open_count
 from . import pass_config
 from .progress import SendProgress
+from .words import count, local_time
+
+if TYPE_CHECKING:
+    from ..jobs.send_issue import SendOutcome
 
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for a retry or the next run
 
@@ -37,45 +43,79 @@ def _counts_tail(counts: dict[str, int]) -> str:
 @pass_config
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
 @click.option("--all", "every_post", is_flag=True, help="Every post in the feed, not only the new ones.")
+@click.option("--or-all", "or_all", is_flag=True, help="When no post is new, show every post in the feed instead.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
               show_default=True, help="Folder for issue.html, issue.txt and issue.eml.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
 @click.option("--to", "test_to", metavar="EMAIL", help="Send one test copy to EMAIL over [smtp].")
-def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, open_browser: bool, test_to: str | None) -> None:
-    """Render the next issue into files, to look at before it goes out. Changes no state."""
+def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, out_dir: Path, open_browser: bool,
+            test_to: str | None) -> None:
+    """Render the issue `digest send` would send next into files, to look at first. Changes no state."""
     from ..jobs import preview as job
 
     now = _now()
     history = job.PreviewHistory() if every_post else job.preview_history(config)
     issue = job.build_preview(config, now=now, feed=feed, every_post=every_post, history=history)
     if issue is None:
-        since = f"since the last issue ({history.cutoff:%Y-%m-%d %H:%M} UTC)" if history.cutoff else \
-            f"in the last {config.newsletter.first_issue_days} days"
-        click.echo(f"No new posts {since}: nothing to preview (use --all for every post in the feed).")
-        return
+        since = (f"since the last issue (its cut-off: {local_time(config, history.cutoff)})" if history.cutoff else
+                 f"in the last {count(config.newsletter.first_issue_days, 'day')} ([newsletter] first_issue_days)")
+        click.echo(f"No new posts {since}: digest send would send nothing now.")
+        if not or_all:
+            click.echo("Use --all to preview every post in the feed.")
+            return
+        click.echo("Showing every post in the feed instead (--or-all).")
+        issue = job.build_preview(config, now=now, feed=feed, every_post=True)
+        if issue is None:
+            click.echo("The feed holds no posts at all.")
+            return
+    elif not every_post:
+        click.echo(_what_send_takes(config, history.cutoff))
     result = job.write_preview(config, issue, out_dir, now=now)
     for path in (result.html_path, result.text_path, result.eml_path):
-        click.echo(str(path))
+        click.echo(str(path.resolve()))
     content = issue.content
+    in_sections = sum(len(s.posts) for s in content.sections)
+    parts = [f"{in_sections} in {count(len(content.sections), 'section')}"]
+    if content.featured:
+        parts.append(f"{len(content.featured)} answering readers' questions")
     click.echo(f"Subject: {issue.rendered.subject}")
-    click.echo(f"{len(content.posts)} posts in {len(content.sections)} sections"
-               f"{' + ' + str(len(content.featured)) + ' answered questions' if content.featured else ''}; "
-               f"HTML {result.html_bytes / 1000:.1f} KB")
+    click.echo(f"{count(len(content.posts), 'post')}: {', '.join(parts)}; HTML {result.html_bytes / 1000:.1f} KB")
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if test_to:
         job.send_test_copy(config, issue, test_to, now=now)
         click.echo(f"Sent a test copy to {test_to}.")
     if open_browser:
-        webbrowser.open(result.html_path.resolve().as_uri())
+        _open(result.html_path.resolve().as_uri())
+
+
+def _what_send_takes(config: Config, cutoff: datetime | None) -> str:
+    if cutoff is None:
+        days = config.newsletter.first_issue_days
+        return (f"No issue sent yet: the first issue holds the posts of the last {count(days, 'day')} "
+                "([newsletter] first_issue_days).")
+    return f"The next issue holds the posts after the last issue's cut-off, {local_time(config, cutoff)}."
+
+
+def _open(uri: str) -> None:
+    """Open `uri` in a browser, or say there is none (a headless machine) and where the file is."""
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        browser = None
+    if browser is None or not browser.open(uri):
+        click.echo(f"No browser to open here; open {uri} on a machine that has one.", err=True)
 
 
 @click.command()
 @pass_config
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
-@click.option("--dry-run", is_flag=True, help="Build every message, send none, record nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Build every message, send none, record nothing; show who would get what.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/dry-run"),
+              show_default=True, help="With --dry-run: the folder for one sample message per set of topics.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending.")
-def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
+def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bool) -> None:
     """Send the next issue to every confirmed subscriber (finishing interrupted ones first)."""
     from ..adapters.store import open_store
     from ..jobs.send_issue import count_line, send_next
@@ -90,11 +130,15 @@ def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
     try:
         with open_store(config) as store, SendProgress() as progress:
             def confirm(subject: str, audience: int) -> None:
-                if not yes and sys.stdin.isatty():
-                    click.confirm(f"Send \"{subject}\" to {audience} subscribers?", abort=True)
+                if yes:
+                    return
+                if not sys.stdin.isatty():
+                    raise InputError("digest send asks before it sends, and no one is at a terminal to answer: "
+                                     "run it with --yes to send without asking")
+                click.confirm(f"Send \"{subject}\" to {count(audience, 'subscriber')}?", abort=True)
 
             outcome = send_next(config, store, clock=_now, feed=feed, dry_run=dry_run, progress=progress,
-                                on_issue=confirm, cancel=cancel)
+                                on_issue=confirm, cancel=cancel, samples_dir=out_dir if dry_run else None)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -107,26 +151,41 @@ def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
         click.echo("No new posts since the last issue" + (" (the feed has not changed)" if outcome.not_modified else "")
                    + ": nothing " + ("new " if outcome.reports else "") + "sent.")
     elif outcome.dry_run and not outcome.reports:
-        click.echo(f"Dry run: built {outcome.dry_run_messages} messages ({outcome.dry_run_bytes / 1000:,.0f} KB); "
-                   "sent none, recorded nothing.")
+        _show_dry_run(outcome)
     counts: Counter[str] = Counter()
     for report in outcome.reports:
         counts.update(report.counts)
     if counts["in_doubt"]:
-        click.echo(f"Warning: {counts['in_doubt']} messages may or may not have arrived (the connection broke after "
-                   "the message was sent); they are not sent again.", err=True)
+        click.echo(f"Warning: {count(counts['in_doubt'], 'message')} may or may not have arrived (the connection "
+                   "broke after the message was sent); they are not sent again.", err=True)
     paused = next((r.paused for r in outcome.reports if r.paused), "")
     if paused:
         click.echo(f"Paused: {paused}. Fix it and run digest send again.", err=True)
     unsent = counts["pending"] + counts["sending"]
     if unsent:
-        click.echo(f"{unsent} messages not sent yet: digest send sends them.", err=True)
+        click.echo(f"{count(unsent, 'message')} not sent yet: digest send sends them.", err=True)
     if counts["deferred"]:
         smtp = config.smtp
-        click.echo(f"{counts['deferred']} messages deferred; digest send retries them now, digest serve every "
+        click.echo(f"{count(counts['deferred'], 'message')} deferred; digest send retries them now, digest serve every "
                    f"{smtp.retry_interval_minutes:g} minutes, for up to {smtp.give_up_hours:g} hours.", err=True)
     if unsent or counts["deferred"] or paused:
         sys.exit(EXIT_TEMPFAIL)
+
+
+def _show_dry_run(outcome: SendOutcome) -> None:
+    plan = outcome.dry_run_plan
+    if plan is not None:
+        click.echo(f"Subject: {plan.subject}")
+        click.echo(f"Posts: {plan.posts}")
+        click.echo("Recipients by the topics they follow:")
+        for topics, n in sorted(plan.by_topics.items(), key=lambda item: (-item[1], item[0])):
+            sample = plan.samples.get(topics)
+            click.echo(f"  {count(n, 'subscriber'):>16}  {', '.join(topics) or 'every topic'}"
+                       + (f"  (sample: {sample.resolve()})" if sample else ""))
+        if plan.skipped:
+            click.echo(f"  {count(plan.skipped, 'subscriber'):>16}  nothing this week for the topics they follow")
+    click.echo(f"Dry run: built {count(outcome.dry_run_messages, 'message')} "
+               f"({outcome.dry_run_bytes / 1000:,.0f} KB); sent none, recorded nothing.")
 
 
 @click.command()
@@ -141,7 +200,7 @@ def history(config: Config) -> None:
         return
     for row in rows:
         issue, counts = row.issue, row.counts
-        click.echo(f"#{issue.id}  {issue.created_at:%Y-%m-%d %H:%M} UTC  {issue.status:<7}  {len(issue.posts)} posts  "
+        click.echo(f"#{issue.id}  {local_time(config, issue.created_at)}  {issue.status:<7}  {count(len(issue.posts), 'post')}  "
                    f"{_counts_tail(counts)}"
                    f"{' / ' + str(counts['skipped']) + ' skipped' if counts.get('skipped') else ''}  {issue.subject}")
 
@@ -159,13 +218,13 @@ def status(config: Config) -> None:
     report = read_status(config, now)
     upcoming = report.next_send.astimezone(ZoneInfo(config.schedule.timezone))
     days = (upcoming - now).total_seconds() / 86400
-    click.echo(f"Next send: {upcoming:%a %d %b %Y %H:%M} {config.schedule.timezone} (in {days:.1f} days), "
-               "when `digest serve` runs")
+    click.echo(f"Next send: {local_time(config, upcoming, '%a %d %b %Y %H:%M')} ({config.schedule.timezone}, "
+               f"in {days:.1f} days), when `digest serve` runs")
     if report.last is None:
         click.echo("Last issue: none yet")
     else:
         last = report.last.issue
-        click.echo(f"Last issue: #{last.id} of {last.created_at:%Y-%m-%d %H:%M} UTC, {last.status}: "
+        click.echo(f"Last issue: #{last.id} of {local_time(config, last.created_at)}, {last.status}: "
                    f"{_counts_tail(report.last.counts)}; {last.subject}")
     if report.unfinished is not None:
         click.echo(f"Unfinished issue: #{report.unfinished.id} (digest send finishes it)")

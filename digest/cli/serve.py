@@ -17,6 +17,7 @@ import click
 from ..core.config import Config
 from ..core.errors import DigestError
 from . import pass_config
+from .words import local_time
 
 
 def _now() -> datetime:
@@ -65,7 +66,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                     log.info("on start: %s", decision.reason)
                     if decision.send_now:
                         weekly.run_now()
-                    log.info("next weekly send: %s", weekly.next_run_time())
+                    upcoming = weekly.next_run_time()
+                    log.info("next weekly send: %s", local_time(config, upcoming) if upcoming else "none")
                 yield
                 cancel.set()  # a send in progress settles its message in flight and stops
                 if weekly is not None:

@@ -19,6 +19,7 @@ from ..core.models import STATUSES, Consent
 from ..core.subscriptions import (CSVRow, clean_name, decode_lines, neutralise_cell, normalise_email, parse_csv_row,
                                   parse_topics)
 from . import pass_config
+from .words import count as count_of
 
 if TYPE_CHECKING:
     from ..adapters.store import Store
@@ -114,11 +115,11 @@ def remove(config: Config, email: str) -> None:
 def list_(config: Config, status: str | None) -> None:
     """List subscribers: address, status, name, topics."""
     with _open(config) as store:
-        count = 0
+        listed = 0
         for sub in store.iter_subscribers(status):
             click.echo(f"{sub.email}\t{sub.status}\t{sub.name}\t{', '.join(sub.topics) or 'all topics'}")
-            count += 1
-    click.echo(f"{count} subscriber{'s' if count != 1 else ''}", err=True)
+            listed += 1
+    click.echo(count_of(listed, "subscriber"), err=True)
 
 
 @subscribers.command(name="import")
@@ -149,7 +150,7 @@ def import_(config: Config, file: Path, confirmed: bool) -> None:
         click.echo(f"{file}: {problem}", err=True)
     status = "confirmed" if confirmed else "pending"
     click.echo(f"Imported {counts.added} new as {status}; {counts.existing} already on the list; "
-               f"{counts.duplicates} repeated in the file; {len(problems)} bad rows.")
+               f"{counts.duplicates} repeated in the file; {count_of(len(problems), 'bad row')}.")
     if counts.added and not confirmed:
         click.echo("Pending addresses get nothing until they confirm: mail each its link with "
                    "`digest subscribers confirm --resend EMAIL`, or confirm it yourself with "
@@ -170,11 +171,11 @@ def export(config: Config, file: Path | None) -> None:
         tmp = file.with_name(file.name + ".tmp")
         try:
             with tmp.open("w", encoding="utf-8", newline="") as out:
-                count = _write_csv(store, out)
+                written = _write_csv(store, out)
             tmp.replace(file)
         except OSError as exc:
             raise InputError(f"{file}: cannot write: {exc.strerror}") from exc
-    click.echo(f"Wrote {count} subscribers to {file}.")
+    click.echo(f"Wrote {count_of(written, 'subscriber')} to {file}.")
 
 
 def _csv_lines(handle: BinaryIO, file: Path) -> Iterator[tuple[int, list[str]]]:

@@ -15,13 +15,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from ..adapters.ledger import Ledger
 from ..adapters.store import Store, open_store
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import archive_copy, subscriber_recipient
 from ..core.config import Config
-from ..core.errors import DigestError
+from ..core.errors import DigestError, InputError
 from ..core.message import build_message, make_message_id, sender_domain
 from ..core.models import DeliveryStatus
 from ..core.retry import BACKOFF
@@ -36,6 +37,18 @@ __all__ = ["SendOutcome", "count_line", "load_signer", "run_logged", "send_next"
 log = logging.getLogger("digest.send")
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """What a send would do: the subject, the posts, the recipients by the set of topics
+    they follow (() is every topic), and a sample message of each set written to a folder."""
+
+    subject: str
+    posts: int
+    by_topics: dict[tuple[str, ...], int]
+    samples: dict[tuple[str, ...], Path]
+    skipped: int  # confirmed subscribers whose topics hold nothing this week
+
+
 @dataclass
 class SendOutcome:
     """What a send did: a report for each issue it sent to (older ones first), whether the
@@ -47,6 +60,7 @@ class SendOutcome:
     dry_run: bool = False
     dry_run_messages: int = 0
     dry_run_bytes: int = 0
+    dry_run_plan: DryRun | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -64,7 +78,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
               dry_run: bool = False, progress: Progress | None = None,
               on_issue: Callable[[str, int], None] | None = None, cancel: threading.Event | None = None,
               mailer: Mailer | None = None, retry_deferred: bool = True,
-              backoff: Sequence[timedelta] = BACKOFF) -> SendOutcome:
+              backoff: Sequence[timedelta] = BACKOFF, samples_dir: Path | None = None) -> SendOutcome:
     """Finish interrupted issues, retry deferred messages (every one, at once, when
     `retry_deferred`: a run by hand), then build the next issue and send it to every
     confirmed subscriber. `on_issue(subject, audience)` may abort before an issue is
@@ -98,7 +112,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run)
     if dry_run:
-        return _dry_run(config, store, built, sender, now)
+        return _dry_run(config, store, built, sender, now, samples_dir)
     if on_issue is not None:  # may abort: nothing is recorded yet
         on_issue(built.rendered.subject, store.count("confirmed"))
     archived = archive_copy(config, built.template)
@@ -111,22 +125,47 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=built.fetched.warnings)
 
 
-def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime) -> SendOutcome:
-    """Build every confirmed subscriber's message, send none, record nothing."""
+def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime,
+             samples_dir: Path | None) -> SendOutcome:
+    """Build every confirmed subscriber's message, send none, record nothing; write the
+    first message of each set of topics to `samples_dir`."""
     links = Links(config.web.base_url, sender.secret)
     signer: Signer | None = sender.signer
-    count = size = 0
+    count = size = skipped = 0
+    by_topics: dict[tuple[str, ...], int] = {}
+    samples: dict[tuple[str, ...], Path] = {}
     domain = sender_domain(config.newsletter.from_)
     for sub in store.iter_subscribers("confirmed"):
-        template = built.composer.template(sub.topics)
+        key = tuple(sorted(sub.topics))
+        template = built.composer.template(key)
         if template is None:
+            skipped += 1
             continue
         message = build_message(template, subscriber_recipient(config, sub, links, now=now),
                                 message_id=make_message_id(domain, "dry-run", sub.id), date=now)
         if signer is not None:
             message = signer.sign(message)
         count, size = count + 1, size + len(message)
-    return SendOutcome(dry_run=True, dry_run_messages=count, dry_run_bytes=size, warnings=built.fetched.warnings)
+        by_topics[key] = by_topics.get(key, 0) + 1
+        if samples_dir is not None and key not in samples:
+            samples[key] = _write_sample(samples_dir, len(samples) + 1, key, message)
+    plan = DryRun(built.rendered.subject, len(built.posts), by_topics, samples, skipped)
+    return SendOutcome(dry_run=True, dry_run_messages=count, dry_run_bytes=size, dry_run_plan=plan,
+                       warnings=built.fetched.warnings)
+
+
+def _write_sample(folder: Path, n: int, topics: tuple[str, ...], message: bytes) -> Path:
+    """One sample message as a .eml file, whole or not at all."""
+    name = "every-topic" if not topics else "-".join("".join(c if c.isalnum() else "_" for c in t) for t in topics)
+    path = folder / f"{n:02d}-{name[:80]}.eml"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(message)
+        tmp.replace(path)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot write the dry run's sample messages: {exc.strerror}") from exc
+    return path
 
 
 def run_logged(config: Config, *, cancel: threading.Event | None = None,
