@@ -12,12 +12,22 @@ import click
 @click.option("--blog-url", default="https://example.blogspot.com/", show_default=True,
               help="The blog's home page; its Blogger feed address is guessed from it.")
 @click.option("--name", default="", help="The blog's name (default: from its address).")
-def init(folder: Path, blog_url: str, name: str) -> None:
+@click.option("--sample", is_flag=True,
+              help="A local try-out instead: the sample blog and this checkout's examples/sample-feed.xml, sent whole.")
+def init(folder: Path, blog_url: str, name: str, sample: bool) -> None:
     """Write a commented config.toml, the data folder and the link secret into FOLDER."""
-    from ..core.starter import values_for_blog
+    from ..core.errors import InputError
+    from ..core.starter import try_out_values, values_for_blog
     from ..jobs.init import init_project
 
-    result = init_project(folder, values_for_blog(blog_url, name))
+    if sample:
+        feed = Path("examples/sample-feed.xml").resolve()
+        if not feed.is_file():
+            raise InputError(f"{feed}: not found; run digest init --sample from the project's folder")
+        values = try_out_values(str(feed))
+    else:
+        values = values_for_blog(blog_url, name)
+    result = init_project(folder, values)
     config = result.config.resolve()
     click.echo(f"Wrote {config}")
     click.echo(f"Made {result.data.resolve()}/ (the database goes here) and the link secret {result.secret.resolve()}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import jinja2
@@ -37,6 +37,7 @@ class StarterValues:
     from_: str = "Newsletter <newsletter@example.com>"
     reply_to: str = ""
     subject: str = "{{ first_title }}{% if count > 1 %} and {{ count - 1 }} more{% endif %}"
+    first_issue_days: int = 7
     list_id: str = ""
     question_url: str = ""
     question_email: str = ""
@@ -60,6 +61,33 @@ def values_for_blog(blog_url: str, name: str = "") -> StarterValues:
         allowed_origins=(f"{parts.scheme}://{parts.netloc}",),
         consent_text=f"Send me the weekly newsletter of {name}. I can unsubscribe at any time.",
     )
+
+
+SAMPLE_BLOG = "https://thewisejobsearch.blogspot.com/"
+
+
+def sample_values(feed: str) -> StarterValues:
+    """The sample blog's values, as the shipped config.toml holds them, reading `feed`."""
+    contact = SAMPLE_BLOG + "p/contact.html"
+    return StarterValues(
+        blog_name="The Wise Job Search", blog_url=SAMPLE_BLOG, feed_url=feed, contact_url=contact,
+        postal_address="The Wise Job Search, 100 Example Street, Springfield, USA",
+        user_agent=f"blog-digest/0.1 (+{SAMPLE_BLOG})", from_="The Wise Job Search <newsletter@example.com>",
+        reply_to="questions@example.com",
+        subject="{{ blog }}: {{ first_title }}{% if count > 1 %} and {{ count - 1 }} more{% endif %}",
+        list_id="The Wise Job Search <weekly.thewisejobsearch.example.com>", question_url=contact,
+        question_email="questions@example.com",
+        topics=(("Interviewing", "Interviews"), ("Resumes", "Resumes & cover letters"), ("Networking", "Networking"),
+                ("Salary & Offers", "Offers & salary"), ("Workplace Culture", "Workplace culture")),
+        allowed_origins=("https://thewisejobsearch.blogspot.com",),
+        consent_text="Send me the weekly newsletter of The Wise Job Search. I can unsubscribe at any time.",
+    )
+
+
+def try_out_values(feed: str) -> StarterValues:
+    """The sample blog for a local try-out: the first issue holds the whole sample feed,
+    whose posts are older than a week."""
+    return replace(sample_values(feed), first_issue_days=36500)
 
 
 def toml_value(value: object) -> str:

@@ -1,0 +1,89 @@
+"""The README's local try-out, end to end, as a newcomer follows it: digest init --sample,
+digest mailbox --web, digest serve, subscribe in Chromium, open the confirmation from the
+mailbox page and click its link, digest send, read the issue in the mailbox page."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from browser import CHROMIUM, ROOT, chromium_page, digest_process, screenshot
+from conftest import require
+from mailserver import free_port
+
+pytestmark = pytest.mark.browser
+
+
+def _open_newest(page: Any, mailbox: str, subject_part: str, timeout: float = 20) -> None:
+    """Reload the mailbox page until a message whose subject holds `subject_part` is listed; open it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(mailbox)
+        link = page.locator("td a", has_text=subject_part)
+        if link.count():
+            link.first.click()
+            page.wait_for_selector("h1")
+            return
+        assert time.monotonic() < deadline, f"no message with {subject_part!r} in the mailbox page"
+        time.sleep(0.2)
+
+
+def test_the_readme_try_out_end_to_end(tmp_path: Path) -> None:
+    require(os.path.exists(CHROMIUM), "Chromium not installed at /usr/bin/chromium (apt-get install chromium)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DIGEST_SECRET", None)  # the try-out uses the secret file init made
+    folder = tmp_path / "tryout"
+    made = subprocess.run([sys.executable, "-m", "digest", "init", str(folder), "--sample"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    config = folder / "config.toml"
+    # The README's ports (1025, 8025, 8000) may be taken on a test machine: free ones instead.
+    smtp, mailbox_port, web = free_port(), free_port(), free_port()
+    base = f"http://127.0.0.1:{web}"
+    text = config.read_text().replace("port = 1025", f"port = {smtp}")
+    config.write_text(text.replace('base_url = "http://localhost:8000"', f'base_url = "{base}"'))
+    mailbox = f"http://127.0.0.1:{mailbox_port}/"
+
+    with digest_process("mailbox", "--port", str(smtp), "--dir", str(tmp_path / "outbox"), "--web", str(mailbox_port),
+                        health=mailbox), \
+            digest_process("serve", "--config", str(config), "--port", str(web), "--no-scheduler",
+                           health=f"{base}/healthz"), \
+            chromium_page(width=1000, height=900) as page:
+        page.goto(f"{base}/subscribe")
+        page.fill("#email", "newcomer@example.com")
+        page.fill("#name", "Nia")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Check your inbox")
+
+        _open_newest(page, mailbox, "Confirm")
+        screenshot(page, "tryout-1-confirmation-in-mailbox")
+        confirm = page.locator("pre.text-part a", has_text="/confirm/")
+        assert confirm.count() == 1, page.content()
+        confirm.click()
+        page.wait_for_selector("h1")
+        assert page.url.startswith(f"{base}/confirm/") and "subscribed, Nia" in page.inner_text("h1")
+        screenshot(page, "tryout-2-confirmed")
+
+        sent = subprocess.run([sys.executable, "-m", "digest", "send", "--yes", "--config", str(config)], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "1 sent" in sent.stdout
+
+        _open_newest(page, mailbox, "The Wise Job Search")
+        assert "newcomer@example.com" in page.inner_text(".meta")
+        frame = page.frame_locator("iframe.html-part")
+        frame.locator("text=Have a question?").wait_for()
+        unsubscribe = page.locator("pre.text-part a", has_text="/unsubscribe/")
+        assert unsubscribe.count() >= 1, "the text part's unsubscribe link must be whole and clickable"
+        screenshot(page, "tryout-3-issue-in-mailbox")
+        # A link in the HTML part opens in the mailbox's tab: the issue's own unsubscribe link works.
+        frame.locator("a", has_text="Unsubscribe").first.click()
+        page.wait_for_url(f"{base}/unsubscribe/*")
+        page.wait_for_selector("button:has-text('Unsubscribe')")
+        screenshot(page, "tryout-4-unsubscribe-from-the-issue")
