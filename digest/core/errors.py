@@ -13,7 +13,8 @@ The tree (exit code in brackets)::
     ├── TokenError [7]           a signed link is forged, expired or for another purpose
     └── ListenError [8]          `digest serve` cannot listen on its host and port (in use)
 
-Only cli.py catches these: it prints ``Error: <message>`` and exits with ``exit_code``.
+Only the CLI (digest/cli/__init__.py, main) catches these: it prints ``Error: <message>`` and
+exits with ``exit_code``.
 Failures of single recipients are not exceptions: the sender reports them as data.
 """
 
