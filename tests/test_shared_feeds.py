@@ -36,3 +36,15 @@ def test_shared_feed_previews_with_every_title(feed: Path, tmp_path: Path, write
             title = html.unescape(lxml_html.fromstring(f"<div>{title}</div>").text_content())
         assert words(title) in text, f"{feed.name}: {title!r} missing"
     assert "<script" not in page.lower() and "<iframe" not in page.lower()
+
+
+GTAC = SHARED_FEEDS / "blogger" / "google-testing-blog-2017-feedburner.xml"
+
+
+@pytest.mark.skipif(not GTAC.is_file(), reason="../shared/feeds is not next to this checkout")
+def test_excerpts_keep_words_apart_where_blocks_join() -> None:
+    from digest.core.parse import parse_feed
+
+    excerpts = [p.excerpt for p in parse_feed(GTAC.read_bytes(), str(GTAC)).posts]
+    assert any("GTAC 2017 Committee The Google Test" in e for e in excerpts)
+    assert not any("CommitteeThe" in e for e in excerpts)
