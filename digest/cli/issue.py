@@ -32,6 +32,10 @@ def _counts_tail(counts: dict[str, int]) -> str:
             f"{' / ' + str(counts['in_doubt']) + ' in doubt' if counts.get('in_doubt') else ''}")
 
 
+def _posts(n: int) -> str:
+    return f"{n} post{'s' if n != 1 else ''}"
+
+
 @click.command()
 @pass_config
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
@@ -60,6 +64,9 @@ def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, o
     click.echo(f"{len(content.posts)} posts in {len(content.sections)} sections"
                f"{' + ' + str(len(content.featured)) + ' answered questions' if content.featured else ''}; "
                f"HTML {result.html_bytes / 1000:.1f} KB")
+    if content.left_out:
+        click.echo(f"{_posts(content.left_out)} left out by [newsletter] max_posts ({config.newsletter.max_posts}): "
+                   "the issue links to the blog for them.")
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if test_to:

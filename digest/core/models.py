@@ -73,10 +73,12 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class IssueContent:
-    """The posts of one issue, grouped: topic sections and the featured question posts."""
+    """The posts of one issue, grouped: topic sections and the featured question posts;
+    `left_out` counts the posts that [newsletter] max_posts kept out (the oldest)."""
 
     sections: tuple[Section, ...]
     featured: tuple[Post, ...] = ()
+    left_out: int = 0
 
     @property
     def posts(self) -> tuple[Post, ...]:

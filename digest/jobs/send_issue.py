@@ -89,7 +89,18 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     report = Deliverer(config, issue, ledger=ledger, subscribers=store, mailer=mailer or SMTPMailer(config.smtp),
                        secret=secret, clock=clock, composer=built.composer if built else None, progress=progress,
                        signer=signer, cancel=cancel).run()
-    return SendOutcome(resumed=built is None, report=report, warnings=built.fetched.warnings if built else ())
+    return SendOutcome(resumed=built is None, report=report, warnings=_warnings(config, built))
+
+
+def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
+    """The fetch's warnings, and the posts that [newsletter] max_posts kept out of the issue."""
+    if built is None:
+        return ()
+    left_out = built.content.left_out
+    if not left_out:
+        return built.fetched.warnings
+    return (*built.fetched.warnings, f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
+                                     f"({config.newsletter.max_posts}): the issue links to the blog for them")
 
 
 def _dry_run(config: Config, store: Store, built: BuiltIssue, secret: str, now: datetime, signer: Signer | None) -> SendOutcome:
@@ -106,7 +117,7 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, secret: str, now: 
         if signer is not None:
             message = signer.sign(message)
         count, size = count + 1, size + len(message)
-    return SendOutcome(dry_run_messages=count, dry_run_bytes=size, warnings=built.fetched.warnings)
+    return SendOutcome(dry_run_messages=count, dry_run_bytes=size, warnings=_warnings(config, built))
 
 
 def run_logged(config: Config, *, cancel: threading.Event | None = None,

@@ -1,0 +1,37 @@
+"""`digest preview` and `digest send` agree on what the reader gets: the posts
+[newsletter] max_posts leaves out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Run
+
+
+@pytest.fixture
+def cfg(write_config: Callable[..., Path], mail_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DIGEST_SECRET", "cli-secret-0123456789abcdef")
+    path = write_config(smtp_port=mail_server.port)
+    path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    return path
+
+
+def test_what_max_posts_leaves_out_is_said(write_config: Callable[..., Path], tmp_path: Path,
+                                          run_cli: Callable[..., Run]) -> None:
+    result = run_cli("preview", "--config", write_config(max_posts=5), "--all", "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    assert "9 posts left out by [newsletter] max_posts (5): the issue links to the blog for them." in result.out
+    result = run_cli("preview", "--config", write_config(max_posts=20), "--all", "--out", tmp_path / "out")
+    assert "left out" not in result.out
+
+
+def test_send_says_what_max_posts_left_out(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    cfg.write_text(cfg.read_text().replace("max_posts = 20", "max_posts = 13"))
+    assert run_cli("subscribers", "add", "a@example.com", "--confirmed", "--config", cfg).code == 0
+    result = run_cli("send", "--yes", "--config", cfg)
+    assert result.code == 0, result.err
+    assert "Warning: 1 post left out by [newsletter] max_posts (13): the issue links to the blog for them" in result.err
