@@ -25,6 +25,7 @@ def test_what_max_posts_leaves_out_is_said(write_config: Callable[..., Path], tm
     result = run_cli("preview", "--config", write_config(max_posts=5), "--all", "--out", tmp_path / "out")
     assert result.code == 0, result.err
     assert "9 posts left out by [newsletter] max_posts (5): the issue links to the blog for them." in result.out
+    assert "9 more posts on the blog" in (tmp_path / "out" / "issue.txt").read_text("utf-8")
     result = run_cli("preview", "--config", write_config(max_posts=20), "--all", "--out", tmp_path / "out")
     assert "left out" not in result.out
 
@@ -35,3 +36,5 @@ def test_send_says_what_max_posts_left_out(cfg: Path, run_cli: Callable[..., Run
     result = run_cli("send", "--yes", "--config", cfg)
     assert result.code == 0, result.err
     assert "Warning: 1 post left out by [newsletter] max_posts (13): the issue links to the blog for them" in result.err
+    text = mail_server.received[0].message.get_body(("plain",)).get_content()
+    assert "1 more post on the blog: https://thewisejobsearch.blogspot.com/" in text

@@ -48,3 +48,17 @@ def test_excerpts_keep_words_apart_where_blocks_join() -> None:
     excerpts = [p.excerpt for p in parse_feed(GTAC.read_bytes(), str(GTAC)).posts]
     assert any("GTAC 2017 Committee The Google Test" in e for e in excerpts)
     assert not any("CommitteeThe" in e for e in excerpts)
+
+
+@pytest.mark.skipif(not FEEDS, reason="../shared/feeds is not next to this checkout")
+@pytest.mark.parametrize("feed", FEEDS, ids=[f"{f.parent.name}/{f.name}" for f in FEEDS])
+def test_every_issue_stays_under_gmails_clip_at_the_default_max_posts(feed: Path, tmp_path: Path,
+                                                                     write_config: Callable[..., Path],
+                                                                     run_cli: Callable[..., Run]) -> None:
+    from digest.jobs.preview import GMAIL_CLIP_BYTES
+
+    result = run_cli("preview", "--config", write_config(), "--feed", feed, "--all", "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    size = (tmp_path / "out" / "issue.html").stat().st_size
+    assert size < GMAIL_CLIP_BYTES, f"{feed.name}: {size} bytes"
+    assert "Gmail clips" not in result.err

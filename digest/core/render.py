@@ -13,9 +13,14 @@ from pathlib import Path
 
 import jinja2
 
-from .config import Config
+from .config import Config, ScheduleConfig
 from .models import PLACEHOLDERS, IssueContent, RenderedIssue
-from .sanitize import clean_line
+from .sanitize import clean_line, excerpt
+
+SUBJECT_CHARS = 50     # what a phone's inbox list shows of a subject, about
+PREHEADER_CHARS = 150  # the preview text shown after the subject, at most
+PREHEADER_FILL = 100   # "&zwnj;&nbsp;" pairs after it: invisible, they keep the greeting out of the preview
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -47,7 +52,8 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["post_date"] = format_date
-    env.filters["wrap"] = lambda text: textwrap.fill(str(text), width=72)
+    # Long words (URLs) stay whole: a link cut across two lines no longer works.
+    env.filters["wrap"] = lambda text: textwrap.fill(str(text), width=72, break_long_words=False, break_on_hyphens=False)
     return env
 
 
@@ -60,16 +66,22 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
     """The issue's subject, HTML (CSS not yet inlined) and text."""
     posts = content.posts
     subject = render_subject(config, content, date, env)
-    preheader = config.newsletter.preheader or "; ".join(p.title for p in posts[:3])
+    preheader = issue_preheader(config, content, subject)
+    base = config.web.base_url
     context = {
         "blog": config.blog,
         "question": config.question,
+        "replies_welcome": bool(config.newsletter.reply_to),
         "sections": content.sections,
         "featured": content.featured,
         "post_count": len(posts),
+        "left_out": content.left_out,
         "date_label": format_date(date),
+        "schedule_label": schedule_label(config.schedule, with_time=False),
         "subject": subject,
         "preheader": preheader,
+        "preheader_fill": PREHEADER_FILL,
+        "subscribe_url": f"{base}/subscribe",
         "placeholders": PLACEHOLDERS,
     }
     html = env.get_template("issue.html.j2").render(context)
@@ -80,15 +92,50 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
 def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment) -> str:
     """The [newsletter] subject template rendered as one clean line."""
     posts = content.posts
+    first_title = posts[0].title if posts else ""
     template = env.from_string(config.newsletter.subject)
     subject = template.render(
         blog=config.blog.name,
         date=format_date(date),
         count=len(posts),
-        first_title=posts[0].title if posts else "",
+        more=max(len(posts) - 1, 0),
+        first_title=first_title,
+        headline=headline(first_title, max(len(posts) - 1, 0)),
         topics=", ".join(s.title for s in content.sections),
     )
     return clean_line(subject)
+
+
+def headline(first_title: str, more: int, limit: int = SUBJECT_CHARS) -> str:
+    """A subject a phone shows whole: "<first title> and N more" when that fits in `limit`
+    characters, else the first title, cut at a word if it must be."""
+    with_more = f"{first_title} and {more} more" if more else first_title
+    if len(with_more) <= limit:
+        return with_more
+    return excerpt(first_title, limit)
+
+
+def issue_preheader(config: Config, content: IssueContent, subject: str) -> str:
+    """The preview line inboxes show after the subject: [newsletter] preheader, else what the
+    subject does not say (the answered questions first, then the other titles; the first
+    post's excerpt when there is nothing else)."""
+    if config.newsletter.preheader:
+        return clean_line(config.newsletter.preheader)
+    posts = content.posts
+    if not posts:
+        return ""
+    others = [p for p in (*content.featured, *posts) if p is not posts[0]]
+    titles = list(dict.fromkeys(p.title for p in others if p.title not in subject))
+    return excerpt(" · ".join(titles) if titles else posts[0].excerpt, PREHEADER_CHARS)
+
+
+def schedule_label(schedule: ScheduleConfig, *, with_time: bool = True) -> str:
+    """When issues come out, as readers say it: "every Monday at 07:00 (America/New_York time)"."""
+    day = f"every {_DAY_NAMES[schedule.weekday]}"
+    if not with_time:
+        return day
+    hour, minute, _ = schedule.time_of_day
+    return f"{day} at {hour:02d}:{minute:02d} ({schedule.timezone} time)"
 
 
 def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
@@ -106,3 +153,4 @@ def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jin
         html=env.get_template("confirm_email.html.j2").render(context),
         text=env.get_template("confirm_email.txt.j2").render(context),
     )
+
