@@ -55,9 +55,14 @@ def test_excerpts_keep_words_apart_where_blocks_join() -> None:
 def test_every_issue_stays_under_gmails_clip_at_the_default_max_posts(feed: Path, tmp_path: Path,
                                                                      write_config: Callable[..., Path],
                                                                      run_cli: Callable[..., Run]) -> None:
+    from digest.jobs.build import NOTE_MAX_BYTES
     from digest.jobs.preview import GMAIL_CLIP_BYTES
 
-    result = run_cli("preview", "--config", write_config(), "--feed", feed, "--all", "--out", tmp_path / "out")
+    note = tmp_path / "note.md"  # the longest note allowed, too
+    note.write_text(("A paragraph of the editor's note, with [a link](https://example.com/x). " * 12 + "\n\n") * 200)
+    note.write_bytes(note.read_bytes()[:NOTE_MAX_BYTES])
+    result = run_cli("preview", "--config", write_config(), "--feed", feed, "--all", "--out", tmp_path / "out",
+                     "--note", note)
     assert result.code == 0, result.err
     size = (tmp_path / "out" / "issue.html").stat().st_size
     assert size < GMAIL_CLIP_BYTES, f"{feed.name}: {size} bytes"

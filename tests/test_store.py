@@ -151,3 +151,20 @@ def test_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
         Store.open(f"sqlite:///{bad}")
     with pytest.raises(StoreError, match="not a database URL"):
         Store.open("not a url")
+
+
+def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: Path) -> None:
+    from digest.adapters.ledger import Ledger
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    migrate(engine, "0002")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO issues (id, key, status, created_at, cutoff, subject, posts, html, text) "
+            "VALUES (1, 'k', 'done', '2025-01-01 00:00:00', '2025-01-01 00:00:00', 'Old', '[]', '<p>old</p>', 'old')")
+    engine.dispose()
+    store = Store.open(url)
+    issue = Ledger(store).get_issue(1)
+    assert issue is not None and issue.note == "" and issue.html == "<p>old</p>"
+    store.close()

@@ -67,13 +67,14 @@ class Ledger:
         return frozenset(p["id"] for row in rows for p in json.loads(row))
 
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
-                     html: str, text: str, domain: str, state: FeedState | None) -> tuple[IssueRecord, bool]:
+                     html: str, text: str, domain: str, state: FeedState | None, note: str = "") -> tuple[IssueRecord, bool]:
         """Record the issue and freeze its audience; (the existing issue, False) if its key exists."""
         try:
             with self.store.tx() as conn:
                 issue_id = conn.execute(issues.insert().values(
                     key=key, status="sending", created_at=now, cutoff=cutoff, subject=subject,
                     posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
+                    note=note,
                 )).inserted_primary_key[0]  # type: ignore[index]
                 message_id = (sa.literal(f"<digest.{issue_id}.") + sa.cast(subscribers.c.id, sa.String)
                               + sa.literal(f".{key[:10]}@{domain}>"))
@@ -238,5 +239,5 @@ def _issue(row: Any) -> IssueRecord:
     return IssueRecord(
         id=row.id, key=row.key, status=row.status, created_at=row.created_at, cutoff=row.cutoff,
         finished_at=row.finished_at, subject=row.subject,
-        posts=tuple(post_from_dict(p) for p in json.loads(row.posts)), html=row.html, text=row.text,
+        posts=tuple(post_from_dict(p) for p in json.loads(row.posts)), html=row.html, text=row.text, note=row.note,
     )

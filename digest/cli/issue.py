@@ -32,6 +32,10 @@ def _counts_tail(counts: dict[str, int]) -> str:
             f"{' / ' + str(counts['in_doubt']) + ' in doubt' if counts.get('in_doubt') else ''}")
 
 
+_note_option = click.option("--note", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                            help="An editor's note (Markdown) at the top of this one issue.")
+
+
 def _posts(n: int) -> str:
     return f"{n} post{'s' if n != 1 else ''}"
 
@@ -44,13 +48,17 @@ def _posts(n: int) -> str:
               show_default=True, help="Folder for issue.html, issue.txt and issue.eml.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
 @click.option("--to", "test_to", metavar="EMAIL", help="Send one test copy to EMAIL over [smtp].")
-def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, open_browser: bool, test_to: str | None) -> None:
+@_note_option
+def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, open_browser: bool, test_to: str | None,
+            note: Path | None) -> None:
     """Render the next issue into files, to look at before it goes out. Changes no state."""
     from ..jobs import preview as job
+    from ..jobs.build import read_note
 
     now = _now()
+    note_text = read_note(note) if note else ""
     history = job.PreviewHistory() if every_post else job.preview_history(config)
-    issue = job.build_preview(config, now=now, feed=feed, every_post=every_post, history=history)
+    issue = job.build_preview(config, now=now, feed=feed, every_post=every_post, history=history, note=note_text)
     if issue is None:
         since = f"since the last issue ({history.cutoff:%Y-%m-%d %H:%M} UTC)" if history.cutoff else \
             f"in the last {config.newsletter.first_issue_days} days"
@@ -81,10 +89,14 @@ def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, o
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
 @click.option("--dry-run", is_flag=True, help="Build every message, send none, record nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending.")
-def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
+@_note_option
+def send(config: Config, feed: str | None, dry_run: bool, yes: bool, note: Path | None) -> None:
     """Send the next issue to every confirmed subscriber (or finish an interrupted one)."""
     from ..adapters.store import open_store
+    from ..jobs.build import read_note
     from ..jobs.send_issue import count_line, send_next
+
+    note_text = read_note(note) if note else ""
 
     cancel = threading.Event()
 
@@ -101,7 +113,7 @@ def send(config: Config, feed: str | None, dry_run: bool, yes: bool) -> None:
                 progress.start(audience)
 
             outcome = send_next(config, store, clock=_now, feed=feed, dry_run=dry_run,
-                                progress=progress.advance, on_issue=confirm, cancel=cancel)
+                                progress=progress.advance, on_issue=confirm, cancel=cancel, note=note_text)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -23,6 +23,7 @@ from .group import for_topics, group_posts
 from .inline import inline_css
 from .message import MessageTemplate, Recipient, personalise, prepare_message
 from .models import IssueContent, Post, RenderedIssue, Subscriber
+from .note import Note, render_note
 from .render import make_environment, render_confirmation, render_issue
 from .tokens import Links
 
@@ -52,16 +53,18 @@ def prepare(config: Config, rendered: RenderedIssue, *, bulk: bool = True) -> Me
 class Composer:
     """One issue's message templates: one per distinct set of topics, built on first use.
 
-    Safe to share between the threads of a send (a lock guards the cache). `prepared` is
-    the every-topic template when the caller already built it.
+    Safe to share between the threads of a send (a lock guards the cache). `note` is the
+    editor's Markdown note.
     """
 
     def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
-                 env: jinja2.Environment | None = None) -> None:
+                 env: jinja2.Environment | None = None, note: str = "") -> None:
         self.config = config
         self.content = group_issue(config, posts)
         self.date = issue_date(config, created_at)
         self.env = env or make_environment(config.newsletter.templates_dir)
+        self.note_source = note
+        self.note: Note = render_note(note)
         self._cache: dict[tuple[str, ...], MessageTemplate | None] = {}
         self._rendered: dict[tuple[str, ...], RenderedIssue] = {}
         self._lock = threading.Lock()
@@ -75,7 +78,7 @@ class Composer:
                 content = for_topics(self.content, key)
                 if not content.posts:
                     return None
-                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env)
+                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env, note=self.note)
             return self._rendered[key]
 
     def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:

@@ -139,7 +139,8 @@ def open_count(counts: dict[str, int]) -> int:
 
 @dataclass(frozen=True)
 class IssueRecord:
-    """An issue as recorded: its posts, its archived copy, whether it is done."""
+    """An issue as recorded: its posts, its archived copy, whether it is done; `note` is the
+    editor's Markdown note, so that a resumed send renders the same mail."""
 
     id: int
     key: str
@@ -151,6 +152,7 @@ class IssueRecord:
     posts: tuple[Post, ...]
     html: str
     text: str
+    note: str = ""
 
 
 @dataclass(frozen=True)

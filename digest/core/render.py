@@ -12,9 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from .config import Config, ScheduleConfig
 from .models import PLACEHOLDERS, IssueContent, RenderedIssue
+from .note import NO_NOTE, Note
 from .sanitize import clean_line, excerpt
 
 SUBJECT_CHARS = 50     # what a phone's inbox list shows of a subject, about
@@ -62,8 +64,9 @@ def format_date(value: datetime | None) -> str:
     return f"{value.day} {value:%B %Y}" if value else ""
 
 
-def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment) -> RenderedIssue:
-    """The issue's subject, HTML (CSS not yet inlined) and text."""
+def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
+                 note: Note = NO_NOTE) -> RenderedIssue:
+    """The issue's subject, HTML (CSS not yet inlined) and text; `note` is the editor's note."""
     posts = content.posts
     subject = render_subject(config, content, date, env)
     preheader = issue_preheader(config, content, subject)
@@ -81,6 +84,8 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "subject": subject,
         "preheader": preheader,
         "preheader_fill": PREHEADER_FILL,
+        "note_html": Markup(note.html),  # sanitised by core/note.py
+        "note_text": note.text,
         "subscribe_url": f"{base}/subscribe",
         "placeholders": PLACEHOLDERS,
     }

@@ -53,11 +53,11 @@ def preview_history(config: Config) -> PreviewHistory:
 
 
 def build_preview(config: Config, *, now: datetime, feed: str | None = None, every_post: bool = False,
-                  history: PreviewHistory | None = None) -> BuiltIssue | None:
+                  history: PreviewHistory | None = None, note: str = "") -> BuiltIssue | None:
     """The issue `digest send` would build next (every post with `every_post`); None when no post is new."""
     history = PreviewHistory() if every_post else (history or preview_history(config))
     _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
-                           sent_ids=history.sent_ids)
+                           sent_ids=history.sent_ids, note=note)
     return issue
 
 

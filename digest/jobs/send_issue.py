@@ -58,18 +58,21 @@ class SendOutcome:
 def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], feed: str | None = None,
               dry_run: bool = False, progress: Callable[[str], None] | None = None,
               on_issue: Callable[[str, int], None] | None = None,
-              cancel: threading.Event | None = None, mailer: Mailer | None = None) -> SendOutcome:
-    """Finish an unfinished issue, else build the next one and send it to every confirmed subscriber."""
+              cancel: threading.Event | None = None, mailer: Mailer | None = None, note: str = "") -> SendOutcome:
+    """Finish an unfinished issue, else build the next one (with the editor's `note`, Markdown)
+    and send it to every confirmed subscriber. A resumed issue keeps the note it was recorded with."""
     secret = require_secret(config)
     signer = load_signer(config)
     ledger = Ledger(store)
     issue = ledger.unfinished_issue()
     built: BuiltIssue | None = None
+    created = False
     if issue is None:
         now = clock()
         last = ledger.last_issue()
         fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                     sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None)
+                                     sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None,
+                                     note=note)
         if built is None:
             return SendOutcome(no_posts=True, not_modified=fetched.not_modified)
         if dry_run:
@@ -77,19 +80,24 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         if on_issue is not None:  # may abort: nothing is recorded yet
             on_issue(built.rendered.subject, store.count("confirmed"))
         archived = archive_copy(config, built.template)
-        issue, _ = ledger.create_issue(
+        issue, created = ledger.create_issue(
             key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
             subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
-            domain=sender_domain(config.newsletter.from_), state=fetched.state)
+            domain=sender_domain(config.newsletter.from_), state=fetched.state, note=note)
     elif dry_run:
         return SendOutcome(resumed=True, report=SendReport(issue.id, ledger.counts(issue.id)))
     elif on_issue is not None:
         on_issue(f"{issue.subject} (interrupted earlier)", sum(ledger.counts(issue.id).values()))
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
+    # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
+    composer = built.composer if built is not None and created else None
     report = Deliverer(config, issue, ledger=ledger, subscribers=store, mailer=mailer or SMTPMailer(config.smtp),
-                       secret=secret, clock=clock, composer=built.composer if built else None, progress=progress,
+                       secret=secret, clock=clock, composer=composer, progress=progress,
                        signer=signer, cancel=cancel).run()
-    return SendOutcome(resumed=built is None, report=report, warnings=_warnings(config, built))
+    warnings = _warnings(config, built)
+    if note and composer is None:
+        warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
+    return SendOutcome(resumed=built is None, report=report, warnings=warnings)
 
 
 def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
