@@ -1,5 +1,5 @@
-"""`digest preview` and `digest send` agree on what the reader gets: the posts
-[newsletter] max_posts leaves out."""
+"""`digest preview` and `digest send` agree on what the reader gets: the issue's number in
+the masthead, and the posts [newsletter] max_posts leaves out."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import html as lxml_html
 
 from conftest import Run
 
@@ -18,6 +19,26 @@ def cfg(write_config: Callable[..., Path], mail_server: Any, monkeypatch: pytest
     path = write_config(smtp_port=mail_server.port)
     path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
     return path
+
+
+def masthead(html: str) -> str:
+    return " ".join(lxml_html.fromstring(html).xpath('//p[contains(@class, "issue-meta")]')[0].text_content().split())
+
+
+def test_preview_shows_the_number_the_send_gives(cfg: Path, tmp_path: Path, run_cli: Callable[..., Run],
+                                                mail_server: Any) -> None:
+    out = tmp_path / "out"
+    assert run_cli("preview", "--config", cfg, "--all", "--out", out).code == 0
+    assert masthead((out / "issue.html").read_text("utf-8")).startswith("Issue 1 · ")
+    assert 'href="https://news.example.com/archive/1"' in (out / "issue.html").read_text("utf-8")
+    assert run_cli("subscribers", "add", "a@example.com", "--confirmed", "--config", cfg).code == 0
+    assert run_cli("send", "--yes", "--config", cfg).code == 0
+    sent = mail_server.received[0].message.get_body(("html",)).get_content()
+    assert masthead(sent).startswith("Issue 1 · ")
+    assert 'href="https://news.example.com/archive/1"' in sent  # "View in browser": the same issue
+    assert run_cli("preview", "--config", cfg, "--all", "--out", out).code == 0  # with --all too
+    assert masthead((out / "issue.html").read_text("utf-8")).startswith("Issue 2 · ")
+    assert (out / "issue.txt").read_text("utf-8").splitlines()[1].startswith("Issue 2 - ")
 
 
 def test_what_max_posts_leaves_out_is_said(write_config: Callable[..., Path], tmp_path: Path,

@@ -140,7 +140,7 @@ def test_send_records_the_note(tmp_path: Path, write_config: Callable[..., Path]
         store.close()
 
 
-def test_a_resumed_send_keeps_the_note(write_config: Callable[..., Path], mail_server: Any) -> None:
+def test_a_resumed_send_keeps_the_note_and_the_number(write_config: Callable[..., Path], mail_server: Any) -> None:
     from digest.core.config import read_config
     from sending import make_bed
 
@@ -158,6 +158,6 @@ def test_a_resumed_send_keeps_the_note(write_config: Callable[..., Path], mail_s
     assert len(mail_server.received) == 2
     for received in mail_server.received:  # the same mail, before and after the interruption
         html = received.message.get_body(("html",)).get_content()
-        assert "Written <em>once</em>." in html
+        assert "Written <em>once</em>." in html and "Issue 1 · 23 November 2026" in html
         assert "Another note" not in html
     bed.store.close()

@@ -69,7 +69,7 @@ def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     assert doc.xpath('//a[@href="mailto:questions@example.com"]')
     assert doc.xpath('//a[@href="http://localhost:8000/unsubscribe/preview"]')
     assert doc.xpath('//a[@href="http://localhost:8000/preferences/preview"]')
-    assert doc.xpath('//a[@href="http://localhost:8000/archive/"]')
+    assert doc.xpath('//a[@href="http://localhost:8000/archive/1"]')  # the issue the send will record
     assert "100 Example Street" in text
     thumbs = doc.xpath('//img[contains(@src, "/w800/")]')
     assert thumbs and all(t.get("alt") == "" for t in thumbs)  # decorative: the title is read once, from the link
@@ -304,6 +304,13 @@ def test_forwarded_copies_can_subscribe(tmp_path: Path) -> None:
     assert link.text == "Subscribe" and link.get("href") == "http://localhost:8000/subscribe"
     assert "Forwarded this? Subscribe to get it every Monday." in visible_text(html)
     assert "Forwarded this? Subscribe to get it every Monday: http://localhost:8000/subscribe" in text
+
+
+def test_the_issue_number_is_in_the_masthead(tmp_path: Path) -> None:
+    html, text, _ = sample_issue(tmp_path, history=preview.PreviewHistory(next_number=12))
+    meta = lxml_html.fromstring(html).xpath('//p[contains(@class, "issue-meta")]')[0]
+    assert " ".join(meta.text_content().split()) == "Issue 12 · 23 November 2026 · 14 new posts"
+    assert text.splitlines()[1] == "Issue 12 - 23 November 2026 - 14 new posts"
 
 
 def test_the_text_part_keeps_urls_whole(tmp_path: Path) -> None:

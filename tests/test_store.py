@@ -153,6 +153,29 @@ def test_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
         Store.open("not a url")
 
 
+def _record(ledger: object, key: str, issue_id: int | None = None, note: str = "") -> object:
+    from digest.core.models import Post
+
+    post = Post(key, f"Post {key}", f"https://b.example/{key}", NOW, NOW, labels=("Reader Questions",))
+    return ledger.create_issue(key=key, now=NOW, cutoff=NOW, subject=f"Issue {key}", posts=[post],  # type: ignore[attr-defined]
+                               html="<p>x</p>", text="x", domain="example.com", state=None, note=note, issue_id=issue_id)
+
+
+def test_issue_ids_are_the_numbers_the_issues_were_composed_with(store: Store) -> None:
+    from digest.adapters.ledger import Ledger
+
+    ledger = Ledger(store)
+    assert ledger.next_issue_id() == 1
+    first, created = _record(ledger, "a", ledger.next_issue_id(), note="A *note*.")  # type: ignore[misc]
+    assert created and first.id == 1 and first.note == "A *note*."
+    assert _record(ledger, "a", 2) == (first, False)  # the same posts again: the recorded issue, not a new one
+    with pytest.raises(StoreError, match="another send recorded issue 1 meanwhile"):
+        _record(ledger, "b", 1)  # built while another run recorded other posts as issue 1
+    second, _ = _record(ledger, "b")  # type: ignore[misc]
+    assert second.id == ledger.next_issue_id() - 1 == 2  # no gap, on PostgreSQL too
+    assert ledger.get_issue(1).note == "A *note*." and ledger.get_issue(2).note == ""  # type: ignore[union-attr]
+
+
 def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: Path) -> None:
     from digest.adapters.ledger import Ledger
 

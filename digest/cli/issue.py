@@ -57,7 +57,7 @@ def preview(config: Config, feed: str | None, every_post: bool, out_dir: Path, o
 
     now = _now()
     note_text = read_note(note) if note else ""
-    history = job.PreviewHistory() if every_post else job.preview_history(config)
+    history = job.preview_history(config)  # --all too: the issue shows the number the send will give it
     issue = job.build_preview(config, now=now, feed=feed, every_post=every_post, history=history, note=note_text)
     if issue is None:
         since = f"since the last issue ({history.cutoff:%Y-%m-%d %H:%M} UTC)" if history.cutoff else \

@@ -53,16 +53,17 @@ def prepare(config: Config, rendered: RenderedIssue, *, bulk: bool = True) -> Me
 class Composer:
     """One issue's message templates: one per distinct set of topics, built on first use.
 
-    Safe to share between the threads of a send (a lock guards the cache). `note` is the
-    editor's Markdown note.
+    Safe to share between the threads of a send (a lock guards the cache). `number` is the
+    issue's number as recorded (the masthead shows it); `note` the editor's Markdown note.
     """
 
     def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
-                 env: jinja2.Environment | None = None, note: str = "") -> None:
+                 env: jinja2.Environment | None = None, number: int | None = None, note: str = "") -> None:
         self.config = config
         self.content = group_issue(config, posts)
         self.date = issue_date(config, created_at)
         self.env = env or make_environment(config.newsletter.templates_dir)
+        self.number = number
         self.note_source = note
         self.note: Note = render_note(note)
         self._cache: dict[tuple[str, ...], MessageTemplate | None] = {}
@@ -78,7 +79,8 @@ class Composer:
                 content = for_topics(self.content, key)
                 if not content.posts:
                     return None
-                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env, note=self.note)
+                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env,
+                                                   number=self.number, note=self.note)
             return self._rendered[key]
 
     def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:
@@ -110,11 +112,12 @@ def subscriber_recipient(config: Config, sub: Subscriber, links: Links, *, now: 
     return Recipient(sub.email, sub.name, links.unsubscribe(sub.id, now), links.preferences(sub.id, now), archive)
 
 
-def preview_recipient(config: Config, email: str) -> Recipient:
-    """The links a preview or test copy shows: the web app's real addresses, a dummy token."""
+def preview_recipient(config: Config, email: str, number: int | None = None) -> Recipient:
+    """The links a preview or test copy shows: the web app's real addresses, a dummy token;
+    the archive link the issue will have once sent as issue `number`."""
     base = config.web.base_url
     return Recipient(email=email, name="", unsubscribe_url=f"{base}/unsubscribe/preview",
-                     preferences_url=f"{base}/preferences/preview", archive_url=f"{base}/archive/")
+                     preferences_url=f"{base}/preferences/preview", archive_url=f"{base}/archive/{number or ''}")
 
 
 def archive_recipient(config: Config) -> Recipient:

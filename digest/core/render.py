@@ -65,10 +65,11 @@ def format_date(value: datetime | None) -> str:
 
 
 def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
-                 note: Note = NO_NOTE) -> RenderedIssue:
-    """The issue's subject, HTML (CSS not yet inlined) and text; `note` is the editor's note."""
+                 number: int | None = None, note: Note = NO_NOTE) -> RenderedIssue:
+    """The issue's subject, HTML (CSS not yet inlined) and text; `number` is the issue's
+    number (shown in the masthead), `note` the editor's note."""
     posts = content.posts
-    subject = render_subject(config, content, date, env)
+    subject = render_subject(config, content, date, env, number=number)
     preheader = issue_preheader(config, content, subject)
     base = config.web.base_url
     context = {
@@ -79,6 +80,7 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "featured": content.featured,
         "post_count": len(posts),
         "left_out": content.left_out,
+        "number": number,
         "date_label": format_date(date),
         "schedule_label": schedule_label(config.schedule, with_time=False),
         "subject": subject,
@@ -94,7 +96,8 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
     return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
 
 
-def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment) -> str:
+def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment,
+                   number: int | None = None) -> str:
     """The [newsletter] subject template rendered as one clean line."""
     posts = content.posts
     first_title = posts[0].title if posts else ""
@@ -107,6 +110,7 @@ def render_subject(config: Config, content: IssueContent, date: datetime, env: j
         first_title=first_title,
         headline=headline(first_title, max(len(posts) - 1, 0)),
         topics=", ".join(s.title for s in content.sections),
+        number=number or "",
     )
     return clean_line(subject)
 

@@ -108,15 +108,17 @@ def build_issue(
     sent_ids: frozenset[str] = frozenset(),
     every_post: bool = False,
     state: FeedState | None = None,
+    number: int | None = None,
     note: str = "",
 ) -> tuple[FetchResult, BuiltIssue | None]:
     """Fetch the feed and compose the next issue: what was fetched, and the issue (None
-    when no post is new). `note` is the editor's Markdown note (read_note)."""
+    when no post is new). `number` is the id the issue will be recorded with; `note` the
+    editor's Markdown note (read_note)."""
     fetched, posts = fetch_new_posts(config, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
                                      every_post=every_post, state=state)
     if not posts:
         return fetched, None
-    return fetched, BuiltIssue(Composer(config, posts, created_at=now, note=note), fetched)
+    return fetched, BuiltIssue(Composer(config, posts, created_at=now, number=number, note=note), fetched)
 
 
 NOTE_MAX_BYTES = 20_000  # a note is a few paragraphs; more would push the issue towards Gmail's clip

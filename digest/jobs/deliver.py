@@ -76,7 +76,8 @@ class Deliverer:
         self.config, self.issue, self.clock = config, issue, clock
         self.ledger, self.subscribers, self.mailer = ledger, subscribers, mailer
         self.links = Links(config.web.base_url, secret)
-        self.composer = composer or Composer(config, issue.posts, created_at=issue.created_at, note=issue.note)
+        self.composer = composer or Composer(config, issue.posts, created_at=issue.created_at, number=issue.id,
+                                             note=issue.note)
         self.rate = RateLimiter(config.smtp.max_per_second)
         self.progress = progress or (lambda outcome: None)
         self.signer = signer

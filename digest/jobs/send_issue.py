@@ -72,7 +72,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         last = ledger.last_issue()
         fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
                                      sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None,
-                                     note=note)
+                                     number=ledger.next_issue_id(), note=note)
         if built is None:
             return SendOutcome(no_posts=True, not_modified=fetched.not_modified)
         if dry_run:
@@ -83,7 +83,8 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         issue, created = ledger.create_issue(
             key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
             subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
-            domain=sender_domain(config.newsletter.from_), state=fetched.state, note=note)
+            domain=sender_domain(config.newsletter.from_), state=fetched.state, note=note,
+            issue_id=built.composer.number)
     elif dry_run:
         return SendOutcome(resumed=True, report=SendReport(issue.id, ledger.counts(issue.id)))
     elif on_issue is not None:
