@@ -81,6 +81,7 @@ def test_subscribe_confirm_unsubscribe_in_chromium(write_config: Callable[..., P
         page.click("li a")
         page.wait_for_selector("text=Have a question?")
         assert "/unsubscribe/" not in page.content()
+        assert "Hello" not in page.inner_text("body") and page.is_visible("a.button-link:has-text('Subscribe')")
         page.set_viewport_size({"width": 600, "height": 900})
         screenshot(page, "8-archived-issue")
 

@@ -166,9 +166,10 @@ def test_the_question_section_comes_first_answered_questions_first(tmp_path: Pat
 
 
 def test_replies_are_invited_where_reply_to_sends_them(tmp_path: Path) -> None:
-    html, text, _ = sample_issue(tmp_path)
+    html, text, issue = sample_issue(tmp_path)
     assert "Or write to questions@example.com, or just reply to this email." in visible_text(html)
     assert "Or just reply to this email." in text
+    assert "just reply" not in visible_text(issue.composer.archive().html)  # a web page is not an email
     html, text, _ = sample_issue(tmp_path, shipped_config(**{'reply_to = "questions@example.com"': 'reply_to = ""'}))
     assert "reply to this email" not in html and "reply to this email" not in text
 
@@ -240,7 +241,7 @@ def test_no_invalid_attributes() -> None:
     config = read_config(ROOT / "config.toml", {})
     issue = preview.build_preview(config, now=NOW, every_post=True)
     assert issue is not None
-    for html in (issue.template.html,):
+    for html in (issue.template.html, issue.composer.archive().html):
         doc = lxml_html.fromstring(html)
         for el in doc.iter():
             if not isinstance(el.tag, str):
@@ -311,6 +312,26 @@ def test_the_issue_number_is_in_the_masthead(tmp_path: Path) -> None:
     meta = lxml_html.fromstring(html).xpath('//p[contains(@class, "issue-meta")]')[0]
     assert " ".join(meta.text_content().split()) == "Issue 12 · 23 November 2026 · 14 new posts"
     assert text.splitlines()[1] == "Issue 12 - 23 November 2026 - 14 new posts"
+
+
+def test_the_archive_copy_is_a_public_page(tmp_path: Path) -> None:
+    _, _, issue = sample_issue(tmp_path, history=preview.PreviewHistory(next_number=3))
+    archived = issue.composer.archive()
+    doc = lxml_html.fromstring(archived.html)
+    words = visible_text(archived.html)
+    assert "Issue 3 · 23 November 2026" in words
+    for absent in ("Hello", "Hi ", "You are receiving", "Unsubscribe", "Choose topics", "View in browser", "Forwarded"):
+        assert absent not in words, absent
+    assert "/unsubscribe" not in archived.html and "/preferences" not in archived.html and "%%" not in archived.html
+    button = doc.xpath('//td[contains(@class, "button")]/a[text()="Subscribe"]')
+    assert button and button[0].get("href") == "http://localhost:8000/subscribe"
+    assert [a.get("href") for a in doc.xpath("//a") if a.get("href", "").endswith("/subscribe")] == \
+        ["http://localhost:8000/subscribe"]  # one Subscribe button, no dead links to /subscribe
+    assert doc.xpath('//link[@rel="alternate" and @type="application/atom+xml"]')[0].get("href") == \
+        "http://localhost:8000/archive/feed.xml"
+    assert "Have a question?" in words and FEATURED[0] in words
+    assert "Hello" not in archived.text and "Subscribe" not in archived.text.split("--")[0]
+    assert "Get the next issue by email (every Monday): http://localhost:8000/subscribe" in archived.text
 
 
 def test_the_text_part_keeps_urls_whole(tmp_path: Path) -> None:

@@ -174,6 +174,9 @@ def test_issue_ids_are_the_numbers_the_issues_were_composed_with(store: Store) -
     second, _ = _record(ledger, "b")  # type: ignore[misc]
     assert second.id == ledger.next_issue_id() - 1 == 2  # no gap, on PostgreSQL too
     assert ledger.get_issue(1).note == "A *note*." and ledger.get_issue(2).note == ""  # type: ignore[union-attr]
+    assert ledger.done_issues() == []
+    ledger.finish_if_done(2, NOW)
+    assert [i.id for i in ledger.done_issues()] == [2]
 
 
 def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: Path) -> None:

@@ -255,3 +255,51 @@ def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web
     assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
     assert web.client.get(f"/archive/{sending.id}").status_code == 404
     assert web.client.get("/archive/999").status_code == 404
+
+
+# ---- the archive's Atom feed ----
+
+def _record_done_issue(web: Web, key: str, posts: list[Any], subject: str = "An issue") -> int:
+    from digest.adapters.ledger import Ledger
+
+    ledger = Ledger(web.store)
+    issue, _ = ledger.create_issue(key=key, now=START, cutoff=START, subject=subject, posts=posts, html="<p>x</p>",
+                                   text="x", domain="example.com", state=None)
+    ledger.finish_if_done(issue.id, START)
+    return issue.id
+
+
+def _post(n: int, *labels: str) -> Any:
+    from digest.core.models import Post
+
+    return Post(f"p{n}", f"Post number {n}", f"https://b.example/{n}", START, START, labels=labels,
+                excerpt=f"Excerpt of post {n}.")
+
+
+def test_the_archive_has_an_atom_feed_of_sent_issues(web: Web) -> None:
+    import feedparser
+
+    empty = web.client.get("/archive/feed.xml")
+    assert empty.status_code == 200 and empty.headers["content-type"].startswith("application/atom+xml")
+    parsed = feedparser.parse(empty.content)
+    assert not parsed.bozo and parsed.version == "atom10" and parsed.entries == []
+    first = _record_done_issue(web, "k1", [_post(1), _post(2)], subject="Week 1: <Salary> & talk")
+    web.advance(days=7)
+    second = _record_done_issue(web, "k2", [_post(3)], subject="Week 2")
+    from digest.adapters.ledger import Ledger
+
+    Ledger(web.store).create_issue(key="k3", now=START, cutoff=START, subject="Not yet", posts=[_post(4)], html="",
+                                   text="", domain="example.com", state=None)
+    response = web.client.get("/archive/feed.xml")
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo, parsed.bozo_exception
+    assert parsed.feed.title == "The Wise Job Search: past issues"
+    assert [e.title for e in parsed.entries] == ["Week 2", "Week 1: <Salary> & talk"]
+    assert [e.link for e in parsed.entries] == [f"https://news.example.com/archive/{second}",
+                                                f"https://news.example.com/archive/{first}"]
+    assert parsed.entries[1].summary == "Issue 1, 2 posts: Post number 1; Post number 2"
+    assert parsed.entries[0].updated_parsed is not None and parsed.feed.updated_parsed is not None
+    for entry in parsed.entries:
+        assert web.client.get(entry.link.removeprefix("https://news.example.com")).status_code == 200
+    listing = web.client.get("/archive/")
+    assert 'rel="alternate" type="application/atom+xml"' in listing.text and "/archive/feed.xml" in listing.text

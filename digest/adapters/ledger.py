@@ -127,6 +127,14 @@ class Ledger:
                 deliveries.c.issue_id == issue_id).group_by(deliveries.c.status)).all()
         return {status: int(n) for status, n in rows}
 
+    def done_issues(self, limit: int = 50) -> list[IssueRecord]:
+        """The last `limit` issues that went out to everyone, newest first (the archive's feed,
+        the welcome mail's answered questions)."""
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(issues).where(issues.c.status == "done")
+                                .order_by(issues.c.id.desc()).limit(limit)).all()
+        return [_issue(row) for row in rows]
+
     def history(self) -> list[tuple[IssueRecord, dict[str, int]]]:
         with self.store.tx() as conn:
             rows = conn.execute(sa.select(issues).order_by(issues.c.id.desc())).all()

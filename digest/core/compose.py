@@ -21,11 +21,19 @@ import jinja2
 from .config import Config
 from .group import for_topics, group_posts
 from .inline import inline_css
-from .message import MessageTemplate, Recipient, personalise, prepare_message
+from .message import MessageTemplate, Recipient, prepare_message
 from .models import IssueContent, Post, RenderedIssue, Subscriber
 from .note import Note, render_note
 from .render import make_environment, render_confirmation, render_issue
 from .tokens import Links
+
+
+@dataclass(frozen=True)
+class ArchiveCopy:
+    """The public copy of an issue that /archive/{id} serves."""
+
+    html: str
+    text: str
 
 
 def group_issue(config: Config, posts: Iterable[Post]) -> IssueContent:
@@ -83,6 +91,13 @@ class Composer:
                                                    number=self.number, note=self.note)
             return self._rendered[key]
 
+    def archive(self) -> ArchiveCopy:
+        """The public copy that /archive/{id} serves: the whole issue as a web page, with no
+        greeting and no one's links, a Subscribe button instead (CSS left in its <style>)."""
+        rendered = render_issue(self.content, self.config, date=self.date, env=self.env, number=self.number,
+                                note=self.note, archive=True)
+        return ArchiveCopy(rendered.html, rendered.text)
+
     def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:
         """The message template for readers of `topics` (empty: every topic); None when
         the issue holds nothing for them."""
@@ -119,24 +134,3 @@ def preview_recipient(config: Config, email: str, number: int | None = None) -> 
     return Recipient(email=email, name="", unsubscribe_url=f"{base}/unsubscribe/preview",
                      preferences_url=f"{base}/preferences/preview", archive_url=f"{base}/archive/{number or ''}")
 
-
-def archive_recipient(config: Config) -> Recipient:
-    """The links of the archived copy: no one's personal links."""
-    base = config.web.base_url
-    return Recipient(email="", name="", unsubscribe_url=f"{base}/subscribe", preferences_url=f"{base}/subscribe",
-                     archive_url=f"{base}/archive/")
-
-
-@dataclass(frozen=True)
-class ArchiveCopy:
-    """The public copy of an issue that /archive/{id} serves."""
-
-    html: str
-    text: str
-
-
-def archive_copy(config: Config, template: MessageTemplate) -> ArchiveCopy:
-    """The issue with no one's personal links in it."""
-    recipient = archive_recipient(config)
-    return ArchiveCopy(personalise(template.html, recipient, as_html=True),
-                       personalise(template.text, recipient, as_html=False))

@@ -65,9 +65,13 @@ def format_date(value: datetime | None) -> str:
 
 
 def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
-                 number: int | None = None, note: Note = NO_NOTE) -> RenderedIssue:
-    """The issue's subject, HTML (CSS not yet inlined) and text; `number` is the issue's
-    number (shown in the masthead), `note` the editor's note."""
+                 number: int | None = None, note: Note = NO_NOTE, archive: bool = False) -> RenderedIssue:
+    """The issue's subject, HTML (CSS not yet inlined) and text.
+
+    `number` is the issue's number (shown in the masthead), `note` the editor's note;
+    `archive` renders the public web copy: no greeting, no personal links, a Subscribe
+    button instead.
+    """
     posts = content.posts
     subject = render_subject(config, content, date, env, number=number)
     preheader = issue_preheader(config, content, subject)
@@ -75,7 +79,7 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
     context = {
         "blog": config.blog,
         "question": config.question,
-        "replies_welcome": bool(config.newsletter.reply_to),
+        "replies_welcome": bool(config.newsletter.reply_to) and not archive,
         "sections": content.sections,
         "featured": content.featured,
         "post_count": len(posts),
@@ -88,7 +92,9 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "preheader_fill": PREHEADER_FILL,
         "note_html": Markup(note.html),  # sanitised by core/note.py
         "note_text": note.text,
+        "archive": archive,
         "subscribe_url": f"{base}/subscribe",
+        "archive_index_url": f"{base}/archive/",
         "placeholders": PLACEHOLDERS,
     }
     html = env.get_template("issue.html.j2").render(context)

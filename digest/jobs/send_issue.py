@@ -17,7 +17,7 @@ from ..adapters.ledger import Ledger
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store, open_store
 from ..core.calendar import StartDecision, decide_on_start
-from ..core.compose import archive_copy, subscriber_recipient
+from ..core.compose import subscriber_recipient
 from ..core.config import Config
 from ..core.errors import ConfigError, DigestError
 from ..core.message import build_message, make_message_id, sender_domain
@@ -79,7 +79,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
             return _dry_run(config, store, built, secret, now, signer)
         if on_issue is not None:  # may abort: nothing is recorded yet
             on_issue(built.rendered.subject, store.count("confirmed"))
-        archived = archive_copy(config, built.template)
+        archived = built.composer.archive()
         issue, created = ledger.create_issue(
             key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
             subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
 from ..adapters.store import Store
+from ..core.archive import archive_feed as archive_feed_xml
 from ..core.config import Config
 from ..core.errors import DigestError, InputError, TokenError
 from ..core.models import Consent, Subscriber
@@ -175,6 +176,11 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         issues = [i for i, _ in await run_in_threadpool(ledger.history) if i.status == "done"]
         return page("archive.html.j2", issues=issues)
 
+    async def archive_feed(request: Request) -> Response:
+        issues = await run_in_threadpool(ledger.done_issues)
+        return Response(archive_feed_xml(config, issues, now=clock()), media_type="application/atom+xml",
+                        headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
+
     async def archive_issue(request: Request) -> Response:
         issue = await run_in_threadpool(ledger.get_issue, request.path_params["issue"])
         if issue is None or issue.status != "done":
@@ -183,6 +189,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     routes = [
         Route("/archive/", archive_list, methods=["GET"]),
+        Route("/archive/feed.xml", archive_feed, methods=["GET"]),
         Route("/archive/{issue:int}", archive_issue, methods=["GET"]),
         Route("/subscribe", subscribe_form, methods=["GET"]),
         Route("/subscribe", subscribe, methods=["POST"]),
