@@ -68,3 +68,13 @@ def test_post_cap_counts_what_it_leaves_out() -> None:
     assert content.left_out == 2 and len(content.posts) == 4
     assert group_posts(posts, TOPICS, fallback_topic="More", max_posts=6).left_out == 0
     assert for_topics(content, ["Networking"]).left_out == 2  # every reader is told, whatever their topics
+
+
+def test_answered_questions_newest_first_each_once_a_few() -> None:
+    from digest.core.group import answered_questions
+
+    posts = [p("a", "Reader Questions"), p("b", "Networking"), p("a", "reader questions"), p("c", "READER QUESTIONS"),
+             p("d", "Reader Questions")]
+    assert [x.id for x in answered_questions(posts, ["Reader Questions"], limit=2)] == ["a", "c"]
+    assert [x.id for x in answered_questions(posts, ["Reader Questions"])] == ["a", "c", "d"]
+    assert answered_questions(posts, []) == ()

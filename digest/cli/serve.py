@@ -39,7 +39,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..adapters.store import open_store
     from ..core.tokens import require_secret
     from ..jobs import send_issue
-    from ..jobs.mail import confirmation_mailer
+    from ..jobs.mail import confirmation_mailer, welcome_mailer
     from ..web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -66,7 +66,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                 await run_in_threadpool(weekly.shutdown)
             log.info("stopped")
 
-        app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret), lifespan=lifespan)
+        app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret),
+                         send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan)
         click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                    + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}"))
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)

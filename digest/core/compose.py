@@ -3,8 +3,8 @@ Pure core: reads templates, no network, no database, no clock (dates come in), n
 writes.
 
 The one place where group -> render -> inline -> prepare happens, for preview, send, the
-archive and the single mails (confirmation; later welcome and answer notices), and the
-one place where a Recipient (whose personal values fill the placeholders) is made.
+archive and the single mails (confirmation, welcome; later answer notices), and the one
+place where a Recipient (whose personal values fill the placeholders) is made.
 premailer runs once per distinct set of topics, never per subscriber.
 """
 
@@ -24,7 +24,7 @@ from .inline import inline_css
 from .message import MessageTemplate, Recipient, prepare_message
 from .models import IssueContent, Post, RenderedIssue, Subscriber
 from .note import Note, render_note
-from .render import make_environment, render_confirmation, render_issue
+from .render import make_environment, render_confirmation, render_issue, render_welcome
 from .tokens import Links
 
 
@@ -116,6 +116,15 @@ def compose_confirmation(config: Config, *, name: str, confirm_url: str,
     """The double opt-in mail, ready for build_message (no bulk headers: see PITFALLS)."""
     env = env or make_environment(config.newsletter.templates_dir)
     return prepare(config, render_confirmation(config, name=name, confirm_url=confirm_url, env=env), bulk=False)
+
+
+def compose_welcome(config: Config, *, name: str, answered: Iterable[Post], preferences_url: str,
+                    env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The welcome mail sent once a subscription is confirmed: when issues come, how to ask
+    a question, a few answered questions (`answered`). One person's mail: no bulk headers."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    rendered = render_welcome(config, name=name, answered=list(answered), preferences_url=preferences_url, env=env)
+    return prepare(config, rendered, bulk=False)
 
 
 # ---- who a message is for ----

@@ -74,3 +74,16 @@ def for_topics(content: IssueContent, topics: Iterable[str]) -> IssueContent:
         return content
     sections = tuple(s for s in content.sections if s.key == FALLBACK_KEY or s.key in chosen)
     return IssueContent(sections=sections, featured=content.featured, left_out=content.left_out)
+
+
+def answered_questions(posts: Iterable[Post], question_labels: Iterable[str], limit: int = 3) -> tuple[Post, ...]:
+    """The posts that answer readers' questions (they carry a [question] label), in the order
+    given (newest issue first), each once, at most `limit`."""
+    questions = {label_key(q) for q in question_labels}
+    found: dict[str, Post] = {}
+    for post in posts:
+        if len(found) >= limit:
+            break
+        if post.id not in found and questions.intersection(label_key(label) for label in post.labels):
+            found[post.id] = post
+    return tuple(found.values())

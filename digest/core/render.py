@@ -8,6 +8,7 @@ message builder replaces (escaped) for each recipient, so that CSS is inlined on
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from .config import Config, ScheduleConfig
-from .models import PLACEHOLDERS, IssueContent, RenderedIssue
+from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
 from .note import NO_NOTE, Note
 from .sanitize import clean_line, excerpt
 
@@ -169,3 +170,25 @@ def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jin
         text=env.get_template("confirm_email.txt.j2").render(context),
     )
 
+
+def render_welcome(config: Config, *, name: str, answered: Sequence[Post], preferences_url: str,
+                   env: jinja2.Environment) -> RenderedIssue:
+    """The welcome mail: subject, HTML (CSS not yet inlined) and text."""
+    subject = clean_line(f"Welcome to {config.blog.name}")
+    context = {
+        "blog": config.blog,
+        "question": config.question,
+        "replies_welcome": bool(config.newsletter.reply_to),
+        "subject": subject,
+        "greeting": f"Hi {clean_line(name)}," if clean_line(name) else "Hello,",
+        "schedule_label": schedule_label(config.schedule),
+        "topics": list(dict.fromkeys(topic for _, topic in config.topics)),
+        "answered": answered,
+        "preferences_url": preferences_url,
+        "archive_index_url": f"{config.web.base_url}/archive/",
+    }
+    return RenderedIssue(
+        subject=subject,
+        html=env.get_template("welcome_email.html.j2").render(context),
+        text=env.get_template("welcome_email.txt.j2").render(context),
+    )

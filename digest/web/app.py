@@ -1,5 +1,5 @@
 """The web endpoints of `digest serve` (Starlette). A front door: HTTP in, the store out;
-mail goes out only through the `send_confirmation` hook `digest serve` hands it.
+mail goes out only through the hooks `digest serve` hands it (send_confirmation, send_welcome).
 
 No page tells whether an address is on the list: POST /subscribe answers the same page,
 byte for byte, whatever the address's state, and mails (when it does) after answering.
@@ -50,9 +50,12 @@ def _utcnow() -> datetime:
 
 
 def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], None],
+               send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
-    (jobs/mail.py's confirmation_mailer); `clock` gives the time (tests pass their own)."""
+    (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
+    once a subscription is confirmed (welcome_mailer; None: no welcome mail); `clock` gives
+    the time (tests pass their own)."""
     secret = require_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
@@ -121,12 +124,16 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             return invalid_link()
         now = clock()
         sub = await run_in_threadpool(store.confirm, data.subscriber_id, data.nonce, now=now)
+        welcome = send_welcome if sub is not None else None  # only the click that confirmed: one welcome
         if sub is None:
             current = await run_in_threadpool(store.get, data.subscriber_id)
             if current is None or current.status != "confirmed":
                 return invalid_link()
             sub = current  # a second click on a used link: already confirmed
-        return page("confirmed.html.j2", name=sub.name, preferences_url=links.preferences(sub.id, now))
+        done = page("confirmed.html.j2", name=sub.name, preferences_url=links.preferences(sub.id, now))
+        if welcome is not None:
+            done.background = BackgroundTask(welcome, sub, now)
+        return done
 
     async def unsubscribe(request: Request) -> Response:
         try:
