@@ -4,10 +4,10 @@ The folders are the layers; each may import only the ones below it
 (tests/test_architecture.py checks direct and transitive imports)::
 
     core/      pure functions and records: config, checks, parse, sanitize, select, group,
-               render, inline, compose, message, address, classify, retry, calendar,
-               tokens, sign, subscriptions, mailview, starter, models, errors.  No
-               network, no database, no clock, no file writes: time and input come in
-               as arguments.                                          imports: core
+               render, note, inline, compose, archive, message, address, classify,
+               retry, calendar, tokens, sign, subscriptions, mailview, starter, models,
+               errors.  No network, no database, no clock, no file writes: time and
+               input come in as arguments.                              imports: core
     adapters/  the only code that touches the world: fetch (HTTP), store, schema and
                ledger (SQL), smtp (the wire), mailbox (a local SMTP server), scheduler
                (APScheduler).                                       imports: core, adapters

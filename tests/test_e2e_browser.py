@@ -55,6 +55,8 @@ def test_subscribe_confirm_unsubscribe_in_chromium(write_config: Callable[..., P
         page.wait_for_selector("h1")
         assert "subscribed, Riley <Reader>!" in page.inner_text("h1")
         screenshot(page, "3-confirmed")
+        wait_for_mail(mail_server, 2)  # the welcome mail, once
+        assert mail_server.received[1].message["Subject"] == "Welcome to The Wise Job Search"
 
         listed = subprocess.run([sys.executable, "-m", "digest", "subscribers", "list", "--config", str(config)],
                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
@@ -81,6 +83,7 @@ def test_subscribe_confirm_unsubscribe_in_chromium(write_config: Callable[..., P
         page.click("li a")
         page.wait_for_selector("text=Have a question?")
         assert "/unsubscribe/" not in page.content()
+        assert "Hello" not in page.inner_text("body") and page.is_visible("a.button-link:has-text('Subscribe')")
         page.set_viewport_size({"width": 600, "height": 900})
         screenshot(page, "8-archived-issue")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.core.group import FALLBACK_KEY, group_posts, label_key
+from digest.core.group import FALLBACK_KEY, for_topics, group_posts, label_key
 from digest.core.models import Post
 
 TOPICS = (("Interviewing", "Interviews"), ("Résumés", "Resumes"), ("CV", "Resumes"), ("Networking", "Networking"))
@@ -60,3 +60,21 @@ def test_post_cap_keeps_the_first_posts() -> None:
 def test_fallback_section_key() -> None:
     content = group_posts([p("a")], TOPICS, fallback_topic="More")
     assert content.sections[0].key == FALLBACK_KEY
+
+
+def test_post_cap_counts_what_it_leaves_out() -> None:
+    posts = [p(str(i), "Interviewing") for i in range(5)] + [p("q", "Reader Questions")]
+    content = group_posts(posts, TOPICS, fallback_topic="More", question_labels=("Reader Questions",), max_posts=4)
+    assert content.left_out == 2 and len(content.posts) == 4
+    assert group_posts(posts, TOPICS, fallback_topic="More", max_posts=6).left_out == 0
+    assert for_topics(content, ["Networking"]).left_out == 2  # every reader is told, whatever their topics
+
+
+def test_answered_questions_newest_first_each_once_a_few() -> None:
+    from digest.core.group import answered_questions
+
+    posts = [p("a", "Reader Questions"), p("b", "Networking"), p("a", "reader questions"), p("c", "READER QUESTIONS"),
+             p("d", "Reader Questions")]
+    assert [x.id for x in answered_questions(posts, ["Reader Questions"], limit=2)] == ["a", "c"]
+    assert [x.id for x in answered_questions(posts, ["Reader Questions"])] == ["a", "c", "d"]
+    assert answered_questions(posts, []) == ()

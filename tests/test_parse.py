@@ -136,3 +136,17 @@ def test_documents_without_a_feed_are_errors(data: bytes, message: str) -> None:
 def test_next_page_link_is_found_and_absolute() -> None:
     page = parse_feed(atom([Entry(1)], next_url="/feeds/posts/default?start-index=26&max-results=25"), BASE)
     assert page.next_url == "https://blog.example.com/feeds/posts/default?start-index=26&max-results=25"
+
+
+@pytest.mark.parametrize("body", [
+    "<dl><dt>by A. Writer on behalf of the Committee</dt></dl>The conference",
+    "<p>by A. Writer on behalf of the Committee</p><p>The conference</p>",
+    "<ul><li>by A. Writer on behalf of the Committee</li><li>The conference</li></ul>",
+    "<div>by A. Writer on behalf of the Committee</div><section>The conference</section>",
+    "<dl><dd>by A. Writer on behalf of the Committee</dd></dl><hr>The conference",
+    "<table><tr><th>by A. Writer on behalf of the Committee</th><td>The conference</td></tr></table>",
+    "<h2>by A. Writer on behalf of the Committee</h2><figure><figcaption>The conference</figcaption></figure>",
+])
+def test_excerpt_keeps_words_apart_where_blocks_join(body: str) -> None:
+    post = one(Entry(1, html=body))
+    assert post.excerpt == "by A. Writer on behalf of the Committee The conference"  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import email
 import email.policy
+import itertools
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -73,10 +74,10 @@ def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     assert doc.xpath('//a[@href="mailto:questions@example.com"]')
     assert doc.xpath('//a[@href="http://localhost:8000/unsubscribe/preview"]')
     assert doc.xpath('//a[@href="http://localhost:8000/preferences/preview"]')
-    assert doc.xpath('//a[@href="http://localhost:8000/archive/"]')
+    assert doc.xpath('//a[@href="http://localhost:8000/archive/1"]')  # the issue the send will record
     assert "100 Example Street" in text
-    thumbs = doc.xpath('//img[contains(@src, "/w240/")]')
-    assert thumbs and thumbs[0].get("alt")
+    thumbs = doc.xpath('//img[contains(@src, "/w800/")]')
+    assert thumbs and all(t.get("alt") == "" for t in thumbs)  # decorative: the title is read once, from the link
     assert doc.xpath('//table[@width="600"]')
     style = "".join(doc.xpath("//style/text()"))
     assert "@media only screen and (max-width: 620px)" in style and "!important" in style
@@ -101,7 +102,7 @@ def test_titles_are_escaped_exactly_once() -> None:
     assert 'href="https://b.example/1?a=1&amp;b=2"' in rendered.html
     assert "Topic &lt;i&gt;" in rendered.html
     assert title in rendered.text  # the text version is text: no entities
-    assert rendered.subject == f"The Wise Job Search: {title}"
+    assert rendered.subject == title  # the default subject: the first title (From shows the blog's name)
 
 
 def test_a_typo_in_a_template_fails_loudly(tmp_path: Path) -> None:
@@ -157,3 +158,233 @@ def test_placeholders_cannot_be_guessed() -> None:
     values = [getattr(PLACEHOLDERS, name) for name in ("greeting", "unsubscribe_url", "preferences_url", "archive_url")]
     assert not set(values) & set(MARKERS)
     assert all(re.fullmatch(r"%%[A-Z_]+-[0-9a-f]{16}%%", v) for v in values)
+
+
+# ---- the issue a reader looks forward to: order, structure, Outlook, subject, archive ----
+
+FEATURED = ("Reader question: how do I explain a two-year gap in my resume?",
+            "Reader question: should I accept the first offer I get?")
+
+
+def sample_issue(tmp_path: Path, config_text: str = "", **build: object) -> tuple[str, str, preview.BuiltIssue]:
+    """The sample feed's issue as `digest preview --all` writes it: (HTML, text, issue)."""
+    path = ROOT / "config.toml"
+    if config_text:
+        path = tmp_path / "config.toml"
+        path.write_text(config_text)
+    config = read_config(path, {})
+    issue = preview.build_preview(config, now=NOW, every_post=True, **build)  # type: ignore[arg-type]
+    assert issue is not None
+    written = preview.write_preview(config, issue, tmp_path / "out", now=NOW)
+    return written.html_path.read_text("utf-8"), written.text_path.read_text("utf-8"), issue
+
+
+def shipped_config(**replace: str) -> str:
+    text = (ROOT / "config.toml").read_text()
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text.replace('url = "examples/sample-feed.xml"', f'url = "{ROOT / "examples" / "sample-feed.xml"}"')
+
+
+def visible_text(html: str) -> str:
+    """The words of the body, the hidden preheader left out."""
+    body = lxml_html.fromstring(html).xpath("//body")[0]
+    for hidden in body.xpath('.//*[contains(@class, "preheader")]'):
+        hidden.drop_tree()
+    return " ".join(body.text_content().split())
+
+
+def test_the_question_section_comes_first_answered_questions_first(tmp_path: Path) -> None:
+    html, text, _ = sample_issue(tmp_path)
+    words = visible_text(html)
+    order = [words.index(s) for s in ("here is what's new", "Readers asked, we answered", FEATURED[0], FEATURED[1],
+                                      "Have a question?", "Interviews", "Five questions to ask")]
+    assert order == sorted(order), words[:600]
+    order = [text.index(s) for s in ("here is what's new", "== Readers asked, we answered ==", FEATURED[0],
+                                     "== Have a question? ==", "== Interviews ==")]
+    assert order == sorted(order)
+    assert "Read the answer: https://thewisejobsearch.blogspot.com/2026/11/reader-question-how-do-i-explain.html" in text
+
+
+def test_replies_are_invited_where_reply_to_sends_them(tmp_path: Path) -> None:
+    html, text, issue = sample_issue(tmp_path)
+    assert "Or write to questions@example.com, or just reply to this email." in visible_text(html)
+    assert "Or just reply to this email." in text
+    assert "just reply" not in visible_text(issue.composer.archive().html)  # a web page is not an email
+    html, text, _ = sample_issue(tmp_path, shipped_config(**{'reply_to = "questions@example.com"': 'reply_to = ""'}))
+    assert "reply to this email" not in html and "reply to this email" not in text
+
+
+def test_real_headings_in_order() -> None:
+    config = read_config(ROOT / "config.toml", {})
+    issue = preview.build_preview(config, now=NOW, every_post=True)
+    assert issue is not None
+    doc = lxml_html.fromstring(issue.template.html)
+    headings = [(h.tag, " ".join(h.text_content().split())) for h in doc.xpath("//h1|//h2|//h3|//h4|//h5|//h6")]
+    assert headings[0] == ("h1", "The Wise Job Search") and [h for h in headings if h[0] == "h1"] == headings[:1]
+    assert ("h2", "Readers asked, we answered") in headings and ("h2", "Have a question?") in headings
+    assert [t for tag, t in headings if tag == "h2"][2:] == [s.title for s in issue.content.sections]
+    assert sorted(t for tag, t in headings if tag == "h3") == sorted(p.title for p in issue.content.posts)
+    levels = [int(tag[1]) for tag, _ in headings]
+    assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), "a heading level is skipped"
+    # styled as before: inlined sizes, no browser default margins
+    title = doc.xpath('//h3[contains(@class, "post-title")]')[0]
+    assert "font-size:19px" in title.get("style") and "margin:0" in title.get("style")
+
+
+def test_read_more_links_say_where_they_lead_and_thumbnails_are_decorative() -> None:
+    config = read_config(ROOT / "config.toml", {})
+    issue = preview.build_preview(config, now=NOW, every_post=True)
+    assert issue is not None
+    doc = lxml_html.fromstring(issue.template.html)
+    more = doc.xpath('//a[contains(@class, "more") or contains(@class, "answer-more")]')
+    assert len(more) == len(issue.content.posts)
+    for link in more:
+        label = link.get("aria-label")
+        assert label.startswith(("Read more: ", "Read the answer: ")) and label.split(": ", 1)[1] in \
+            {p.title for p in issue.content.posts if p.link == link.get("href")}
+    for img in doc.xpath("//img"):
+        assert img.get("alt") == ""
+        wrapper = img.getparent()
+        assert wrapper.tag == "a" and wrapper.get("aria-hidden") == "true" and wrapper.get("tabindex") == "-1"
+
+
+def _post(n: int, thumbnail: str | None) -> Post:
+    return Post(id=str(n), title=f"Post {n}", link=f"https://b.example/{n}", published=NOW, updated=NOW, excerpt="x",
+                thumbnail=thumbnail)
+
+
+def test_thumbnails_on_every_post_of_a_section_or_none() -> None:
+    config = read_config(ROOT / "config.toml", {})
+    mixed = Section("a", "Mixed", (_post(1, "https://img.example/1.jpg"), _post(2, None)))
+    full = Section("b", "Full", (_post(3, "https://img.example/3.jpg"), _post(4, "https://img.example/4.jpg")))
+    rendered = render_issue(IssueContent(sections=(mixed, full)), config, date=NOW, env=make_environment())
+    doc = lxml_html.fromstring(rendered.html)
+    assert [img.get("src") for img in doc.xpath("//img")] == ["https://img.example/3.jpg", "https://img.example/4.jpg"]
+
+
+def test_outlook_safe_button_and_question_box() -> None:
+    config = read_config(ROOT / "config.toml", {})
+    issue = preview.build_preview(config, now=NOW, every_post=True)
+    assert issue is not None
+    doc = lxml_html.fromstring(issue.template.html)
+    button = doc.xpath('//a[@href="https://thewisejobsearch.blogspot.com/p/contact.html"]')[0]
+    cell = button.getparent()
+    assert cell.tag == "td" and "padding:11px 20px" in cell.get("style") and cell.get("bgcolor") == "#1d5c8c"
+    assert "padding" not in (button.get("style") or "")
+    for table in doc.xpath("//table"):
+        assert "margin" not in (table.get("style") or ""), lxml_html.tostring(table)[:200]
+    box = doc.xpath('//table[contains(@class, "question")]')[0]
+    assert box.getparent().tag == "td" and "padding:20px 32px 6px 32px" in box.getparent().get("style")
+
+
+def test_no_invalid_attributes() -> None:
+    config = read_config(ROOT / "config.toml", {})
+    issue = preview.build_preview(config, now=NOW, every_post=True)
+    assert issue is not None
+    for html in (issue.template.html, issue.composer.archive().html):
+        doc = lxml_html.fromstring(html)
+        for el in doc.iter():
+            if not isinstance(el.tag, str):
+                continue
+            for name in ("width", "height"):
+                if el.get(name) is not None:
+                    assert el.tag in ("table", "td", "th", "img"), (el.tag, name)
+                    assert re.fullmatch(r"\d+%?" if el.tag != "img" else r"\d+", el.get(name)), (el.tag, name, el.get(name))
+            if el.get("bgcolor") is not None:
+                assert el.tag in ("body", "table", "tr", "td", "th") and re.fullmatch(r"#[0-9a-f]{6}", el.get("bgcolor"))
+            if el.get("valign") is not None:
+                assert el.tag in ("td", "th", "tr") and el.get("valign") in ("top", "middle", "bottom", "baseline")
+
+
+def test_default_subject_fits_a_phone_and_the_preheader_adds_to_it(tmp_path: Path) -> None:
+    html, _, issue = sample_issue(tmp_path)
+    subject, preheader = issue.rendered.subject, issue.rendered.preheader
+    assert subject == "Five questions to ask at the end of every…" and len(subject) <= 50
+    assert "The Wise Job Search" not in subject  # From shows the blog's name
+    assert preheader.startswith(FEATURED[0]) and FEATURED[1] in preheader and "Five questions" not in preheader
+    # In the inbox preview, the preheader is followed by invisible filler, never by the greeting.
+    doc = lxml_html.fromstring(html)
+    hidden = doc.xpath('//div[contains(@class, "preheader")]')[0]
+    assert "display:none" in hidden.get("style") and "color" not in hidden.get("style")
+    body_text = doc.xpath("//body")[0].text_content()
+    start = body_text.index(preheader) + len(preheader)
+    assert body_text[start:start + 200] == "\u200c\u00a0" * 100
+    assert body_text[start:].lstrip("\u200c\u00a0 \n").startswith("The Wise Job Search")
+
+
+@pytest.mark.parametrize(("first_title", "count", "subject"), [
+    ("Salary talk", 5, "Salary talk and 4 more"),
+    ("Salary talk", 1, "Salary talk"),
+    ("Five questions to ask at the end of an interview", 14, "Five questions to ask at the end of an interview"),
+    ("A title that runs on and on, well past what a phone can show", 3, "A title that runs on and on, well past what a…"),
+])
+def test_headline_fits_in_fifty_characters(first_title: str, count: int, subject: str) -> None:
+    config = read_config(ROOT / "config.toml", {})
+    posts = tuple(_post(i, None) for i in range(count))
+    posts = (Post(id="t", title=first_title, link="https://b.example/t", published=NOW, updated=NOW), *posts[1:])
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", posts),)), config, date=NOW, env=make_environment())
+    assert rendered.subject == subject and len(subject) <= 50
+    assert first_title not in rendered.preheader
+
+
+def test_long_issues_say_what_was_left_out(tmp_path: Path) -> None:
+    html, text, issue = sample_issue(tmp_path, shipped_config(**{"max_posts = 20": "max_posts = 10"}))
+    assert issue.content.left_out == 4 and len(issue.content.posts) == 10
+    doc = lxml_html.fromstring(html)
+    link = doc.xpath('//a[starts-with(normalize-space(.), "4 more posts on the blog")]')
+    assert link and link[0].get("href") == "https://thewisejobsearch.blogspot.com/"
+    assert "4 more posts on the blog: https://thewisejobsearch.blogspot.com/" in text
+    html, text, _ = sample_issue(tmp_path)
+    assert "more posts on the blog" not in html and "more posts on the blog" not in text
+
+
+def test_forwarded_copies_can_subscribe(tmp_path: Path) -> None:
+    html, text, _ = sample_issue(tmp_path)
+    doc = lxml_html.fromstring(html)
+    link = doc.xpath('//p[contains(@class, "forward")]/a')[0]
+    assert link.text == "Subscribe" and link.get("href") == "http://localhost:8000/subscribe"
+    assert "Forwarded this? Subscribe to get it every Monday." in visible_text(html)
+    assert "Forwarded this? Subscribe to get it every Monday: http://localhost:8000/subscribe" in text
+
+
+def test_the_issue_number_is_in_the_masthead(tmp_path: Path) -> None:
+    html, text, _ = sample_issue(tmp_path, history=preview.PreviewHistory(next_number=12))
+    meta = lxml_html.fromstring(html).xpath('//p[contains(@class, "issue-meta")]')[0]
+    assert " ".join(meta.text_content().split()) == "Issue 12 · 23 November 2026 · 14 new posts"
+    assert text.splitlines()[1] == "Issue 12 - 23 November 2026 - 14 new posts"
+
+
+def test_the_archive_copy_is_a_public_page(tmp_path: Path) -> None:
+    _, _, issue = sample_issue(tmp_path, history=preview.PreviewHistory(next_number=3))
+    archived = issue.composer.archive()
+    doc = lxml_html.fromstring(archived.html)
+    words = visible_text(archived.html)
+    assert "Issue 3 · 23 November 2026" in words
+    for absent in ("Hello", "Hi ", "You are receiving", "Unsubscribe", "Choose topics", "View in browser", "Forwarded"):
+        assert absent not in words, absent
+    assert "/unsubscribe" not in archived.html and "/preferences" not in archived.html and "%%" not in archived.html
+    button = doc.xpath('//td[contains(@class, "button")]/a[text()="Subscribe"]')
+    assert button and button[0].get("href") == "http://localhost:8000/subscribe"
+    assert [a.get("href") for a in doc.xpath("//a") if a.get("href", "").endswith("/subscribe")] == \
+        ["http://localhost:8000/subscribe"]  # one Subscribe button, no dead links to /subscribe
+    assert doc.xpath('//link[@rel="alternate" and @type="application/atom+xml"]')[0].get("href") == \
+        "http://localhost:8000/archive/feed.xml"
+    assert "Have a question?" in words and FEATURED[0] in words
+    assert "Hello" not in archived.text and "Subscribe" not in archived.text.split("--")[0]
+    assert "Get the next issue by email (every Monday): http://localhost:8000/subscribe" in archived.text
+
+
+def test_the_text_part_keeps_urls_whole(tmp_path: Path) -> None:
+    config = read_config(ROOT / "config.toml", {})
+    url = "https://www.example.com/a/very/long/path/that-goes-on-and-on/page.html"
+    post = Post(id="1", title="t", link="https://b.example/1", published=NOW, updated=NOW,
+                excerpt="Word " * 12 + url + " and more words after it.")
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config, date=NOW, env=make_environment())
+    assert url in rendered.text.splitlines()[rendered.text.splitlines().index("t") + 3]
+
+
+def test_the_sample_issue_stays_under_gmails_clip(tmp_path: Path) -> None:
+    html, _, _ = sample_issue(tmp_path)
+    assert len(html.encode("utf-8")) < preview.GMAIL_CLIP_BYTES

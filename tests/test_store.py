@@ -280,3 +280,46 @@ def test_the_ledger_learns_each_delivery_s_first_attempt(store_url: str) -> None
         assert [tuple(r) for r in rows] == [(1, datetime(2026, 11, 23, 12, 5, tzinfo=timezone.utc)), (2, None)]
     finally:
         store.close()
+
+
+def _record(ledger: object, key: str, issue_id: int | None = None, note: str = "") -> object:
+    from digest.core.models import Post
+
+    post = Post(key, f"Post {key}", f"https://b.example/{key}", NOW, NOW, labels=("Reader Questions",))
+    return ledger.create_issue(key=key, now=NOW, cutoff=NOW, subject=f"Issue {key}", posts=[post],  # type: ignore[attr-defined]
+                               html="<p>x</p>", text="x", domain="example.com", state=None, note=note, issue_id=issue_id)
+
+
+def test_issue_ids_are_the_numbers_the_issues_were_composed_with(store: Store) -> None:
+    from digest.adapters.ledger import Ledger
+
+    ledger = Ledger(store)
+    assert ledger.next_issue_id() == 1
+    first, created = _record(ledger, "a", ledger.next_issue_id(), note="A *note*.")  # type: ignore[misc]
+    assert created and first.id == 1 and first.note == "A *note*."
+    assert _record(ledger, "a", 2) == (first, False)  # the same posts again: the recorded issue, not a new one
+    with pytest.raises(StoreError, match="another send recorded issue 1 meanwhile"):
+        _record(ledger, "b", 1)  # built while another run recorded other posts as issue 1
+    second, _ = _record(ledger, "b")  # type: ignore[misc]
+    assert second.id == ledger.next_issue_id() - 1 == 2  # no gap, on PostgreSQL too
+    assert ledger.get_issue(1).note == "A *note*." and ledger.get_issue(2).note == ""  # type: ignore[union-attr]
+    assert ledger.done_issues() == []
+    ledger.finish_if_done(2, NOW)
+    assert [i.id for i in ledger.done_issues()] == [2]
+
+
+def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: Path) -> None:
+    from digest.adapters.ledger import Ledger
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    migrate(engine, "0002")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO issues (id, key, status, created_at, cutoff, subject, posts, html, text) "
+            "VALUES (1, 'k', 'done', '2025-01-01 00:00:00', '2025-01-01 00:00:00', 'Old', '[]', '<p>old</p>', 'old')")
+    engine.dispose()
+    store = Store.open(url)
+    issue = Ledger(store).get_issue(1)
+    assert issue is not None and issue.note == "" and issue.html == "<p>old</p>"
+    store.close()

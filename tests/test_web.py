@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from digest.core.config import read_config
 from digest.adapters.store import Store
 from digest.core.tokens import make_token
-from digest.jobs.mail import confirmation_mailer
+from digest.jobs.mail import confirmation_mailer, welcome_mailer
 from digest.web import create_app
 
 SECRET = "test-secret-0123456789abcdef"
@@ -45,8 +45,9 @@ class Web:
         return self.client.post("/subscribe", data={"email": email, "name": name, **fields}, headers=headers or {})
 
     def confirm_link(self, index: int = -1) -> str:
-        message = self.mail.received[index].message
-        text = message.get_body(("plain",)).get_content()
+        """The link of the index-th confirmation mail (the welcome mails that follow have none)."""
+        confirmations = [r for r in self.mail.received if r.message["Subject"].startswith("Confirm")]
+        text = confirmations[index].message.get_body(("plain",)).get_content()
         return re.search(r"https://news\.example\.com(/confirm/\S+)", text).group(1)  # type: ignore[union-attr]
 
 
@@ -58,6 +59,7 @@ def make_web(write_config: Callable[..., Path], mail_server: Any, limit: int = 5
     store = Store.open(config.store.url)
     clock = [START]
     with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET),
+                               send_welcome=welcome_mailer(config, SECRET, store),
                                clock=lambda: clock[0]), base_url="https://news.example.com",
                     follow_redirects=False) as client:
         yield Web(client, store, mail_server, clock)
@@ -400,3 +402,112 @@ def test_an_archive_id_beyond_the_integer_range_is_404(write_config: Callable[..
                 assert_security_headers(page)
     finally:
         store.close()
+
+
+# ---- the welcome mail, once, after confirming ----
+
+def _record_done_issue(web: Web, key: str, posts: list[Any], subject: str = "An issue") -> int:
+    from digest.adapters.ledger import Ledger
+
+    ledger = Ledger(web.store)
+    issue, _ = ledger.create_issue(key=key, now=START, cutoff=START, subject=subject, posts=posts, html="<p>x</p>",
+                                   text="x", domain="example.com", state=None)
+    ledger.finish_if_done(issue.id, START)
+    return issue.id
+
+
+def _post(n: int, *labels: str) -> Any:
+    from digest.core.models import Post
+
+    return Post(f"p{n}", f"Post number {n}", f"https://b.example/{n}", START, START, labels=labels,
+                excerpt=f"Excerpt of post {n}.")
+
+
+def test_confirming_sends_one_welcome_mail(web: Web) -> None:
+    web.subscribe("ana@example.com", "Ana")
+    link = web.confirm_link()
+    assert web.client.get(link).status_code == 200
+    assert len(web.mail.received) == 2
+    welcome = web.mail.received[1]
+    message = welcome.message
+    assert welcome.recipients == ["ana@example.com"] and message["Subject"] == "Welcome to The Wise Job Search"
+    assert message["Precedence"] is None and message["List-Unsubscribe"] is None  # one person's mail
+    text = message.get_body(("plain",)).get_content()
+    assert text.startswith("Hi Ana,")
+    assert "One email every Monday at 07:00 (America/New_York time)" in text
+    assert "Ask your question: https://thewisejobsearch.blogspot.com/p/contact.html" in text
+    assert "Or write to: questions@example.com" in text
+    assert "Readers asked" not in text  # nothing answered yet
+    preferences = re.search(r"https://news\.example\.com(/preferences/\S+)", text).group(1)  # type: ignore[union-attr]
+    assert web.client.get(preferences).status_code == 200
+    html = message.get_body(("html",)).get_content()
+    assert "Ask your question</a>" in html and "<h2" in html
+    assert web.client.get(link).status_code == 200  # a second click on the link
+    web.advance(hours=2)
+    assert web.client.get(link).status_code == 200
+    assert len(web.mail.received) == 2  # no second welcome
+
+
+def test_the_welcome_mail_shows_a_few_recently_answered_questions(web: Web) -> None:
+    from digest.adapters.ledger import Ledger
+
+    _record_done_issue(web, "k1", [_post(1, "Reader Questions"), _post(2, "Networking")])
+    _record_done_issue(web, "k2", [_post(3, "reader questions"), _post(4, "Reader Questions", "Resumes"), _post(5)])
+    _record_done_issue(web, "k3", [_post(6, "Reader Questions"), _post(3, "Reader Questions")])
+    Ledger(web.store).create_issue(key="k4", now=START, cutoff=START, subject="Not yet", html="", text="",  # still sending
+                                   posts=[_post(7, "Reader Questions")], domain="example.com", state=None)
+    web.subscribe("ana@example.com")
+    web.client.get(web.confirm_link())
+    text = web.mail.received[-1].message.get_body(("plain",)).get_content()
+    answers = text.split("== Readers asked, we answered ==")[1]
+    assert re.findall(r"Post number \d+", answers) == ["Post number 6", "Post number 3", "Post number 4"]
+    assert "https://b.example/6" in answers and "Past issues: https://news.example.com/archive/" in answers
+
+
+def test_the_welcome_template_can_be_overridden(write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> None:
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "welcome_email.txt.j2").write_text("{% extends 'default:welcome_email.txt.j2' %}")
+    (own / "welcome_email.html.j2").write_text(
+        "{% extends 'default:welcome_email.html.j2' %}{% block style %}{{ super() }} .masthead { border-bottom: 9px solid #ff0000; }{% endblock %}")
+    def with_templates(**kw: Any) -> Path:
+        path = write_config(**kw)
+        path.write_text(path.read_text().replace("first_issue_days = 7\n", f'first_issue_days = 7\ntemplates_dir = "{own}"\n'))
+        return path
+
+    for web in make_web(with_templates, mail_server):
+        web.subscribe("ana@example.com")
+        web.client.get(web.confirm_link())
+        html = web.mail.received[-1].message.get_body(("html",)).get_content()
+        assert "border-bottom:9px solid #f00" in html and "Welcome, and thank you for confirming" in html  # inlined
+
+
+# ---- the archive's Atom feed ----
+
+def test_the_archive_has_an_atom_feed_of_sent_issues(web: Web) -> None:
+    import feedparser
+
+    empty = web.client.get("/archive/feed.xml")
+    assert empty.status_code == 200 and empty.headers["content-type"].startswith("application/atom+xml")
+    parsed = feedparser.parse(empty.content)
+    assert not parsed.bozo and parsed.version == "atom10" and parsed.entries == []
+    first = _record_done_issue(web, "k1", [_post(1), _post(2)], subject="Week 1: <Salary> & talk")
+    web.advance(days=7)
+    second = _record_done_issue(web, "k2", [_post(3)], subject="Week 2")
+    from digest.adapters.ledger import Ledger
+
+    Ledger(web.store).create_issue(key="k3", now=START, cutoff=START, subject="Not yet", posts=[_post(4)], html="",
+                                   text="", domain="example.com", state=None)
+    response = web.client.get("/archive/feed.xml")
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo, parsed.bozo_exception
+    assert parsed.feed.title == "The Wise Job Search: past issues"
+    assert [e.title for e in parsed.entries] == ["Week 2", "Week 1: <Salary> & talk"]
+    assert [e.link for e in parsed.entries] == [f"https://news.example.com/archive/{second}",
+                                                f"https://news.example.com/archive/{first}"]
+    assert parsed.entries[1].summary == "Issue 1, 2 posts: Post number 1; Post number 2"
+    assert parsed.entries[0].updated_parsed is not None and parsed.feed.updated_parsed is not None
+    for entry in parsed.entries:
+        assert web.client.get(entry.link.removeprefix("https://news.example.com")).status_code == 200
+    listing = web.client.get("/archive/")
+    assert 'rel="alternate" type="application/atom+xml"' in listing.text and "/archive/feed.xml" in listing.text

@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..core.errors import StoreError
 from ..core.models import (OPEN_STATUSES, Claim, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict,
                            post_to_dict)
 from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
@@ -96,15 +97,29 @@ class Ledger:
             rows = conn.execute(sa.select(issues.c.posts).order_by(issues.c.id.desc()).limit(last)).scalars().all()
         return frozenset(p["id"] for row in rows for p in json.loads(row))
 
+    def next_issue_id(self) -> int:
+        """The id the next recorded issue gets (the masthead shows it as the issue's number)."""
+        with self.store.tx() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(issues.c.id), 0) + 1)).scalar_one())
+
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
-                     html: str, text: str, domain: str, state: FeedState | None) -> tuple[IssueRecord, bool]:
-        """Record the issue and freeze its audience; (the existing issue, False) if its key exists."""
+                     html: str, text: str, domain: str, state: FeedState | None, note: str = "",
+                     issue_id: int | None = None) -> tuple[IssueRecord, bool]:
+        """Record the issue and freeze its audience; (the existing issue, False) if its key exists.
+
+        `issue_id` is the number the issue was composed with (next_issue_id() when it was
+        built). Ids are always given, never drawn from a sequence, so they have no gaps on
+        PostgreSQL either. StoreError when another issue took that id meanwhile.
+        """
         try:
             with self.store.tx() as conn:
-                issue_id = conn.execute(issues.insert().values(
-                    key=key, status="sending", created_at=now, cutoff=cutoff, subject=subject,
+                if issue_id is None:
+                    issue_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(issues.c.id), 0) + 1)).scalar_one())
+                conn.execute(issues.insert().values(
+                    id=issue_id, key=key, status="sending", created_at=now, cutoff=cutoff, subject=subject,
                     posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
-                )).inserted_primary_key[0]  # type: ignore[index]
+                    note=note,
+                ))
                 message_id = (sa.literal(f"<digest.{issue_id}.") + sa.cast(subscribers.c.id, sa.String)
                               + sa.literal(f".{key[:10]}@{domain}>"))
                 conn.execute(deliveries.insert().from_select(
@@ -117,9 +132,12 @@ class Ledger:
                     _save_state(conn, state, now)
         except sa.exc.IntegrityError:
             with self.store.tx() as conn:
-                row = conn.execute(sa.select(issues).where(issues.c.key == key)).one()
+                row = conn.execute(sa.select(issues).where(issues.c.key == key)).first()
+            if row is None:
+                raise StoreError(f"another send recorded issue {issue_id} meanwhile, with other posts: "
+                                 "run digest send again") from None
             return _issue(row), False
-        issue = self.get_issue(int(issue_id))
+        issue = self.get_issue(issue_id)
         assert issue is not None
         return issue, True
 
@@ -138,6 +156,14 @@ class Ledger:
             rows = conn.execute(sa.select(deliveries.c.status, sa.func.count()).where(
                 deliveries.c.issue_id == issue_id).group_by(deliveries.c.status)).all()
         return {status: int(n) for status, n in rows}
+
+    def done_issues(self, limit: int = 50) -> list[IssueRecord]:
+        """The last `limit` issues that went out to everyone, newest first (the archive's feed,
+        the welcome mail's answered questions)."""
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(issues).where(issues.c.status == "done")
+                                .order_by(issues.c.id.desc()).limit(limit)).all()
+        return [_issue(row) for row in rows]
 
     def history(self) -> list[tuple[IssueRecord, dict[str, int]]]:
         with self.store.tx() as conn:
@@ -300,5 +326,5 @@ def _issue(row: Any) -> IssueRecord:
     return IssueRecord(
         id=row.id, key=row.key, status=row.status, created_at=row.created_at, cutoff=row.cutoff,
         finished_at=row.finished_at, subject=row.subject,
-        posts=tuple(post_from_dict(p) for p in json.loads(row.posts)), html=row.html, text=row.text,
+        posts=tuple(post_from_dict(p) for p in json.loads(row.posts)), html=row.html, text=row.text, note=row.note,
     )

@@ -83,6 +83,7 @@ issues = sa.Table(
     sa.Column("posts", sa.Text, nullable=False),  # JSON: the Post records, so a resumed send renders the same
     sa.Column("html", sa.Text, nullable=False),   # the full issue as sent, without anyone's links (the archive)
     sa.Column("text", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),  # the editor's Markdown note (digest send --note)
 )
 
 deliveries = sa.Table(

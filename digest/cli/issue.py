@@ -39,6 +39,10 @@ def _counts_tail(counts: dict[str, int]) -> str:
             f"{' / ' + str(counts['in_doubt']) + ' in doubt' if counts.get('in_doubt') else ''}")
 
 
+_note_option = click.option("--note", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                            help="An editor's note (Markdown) at the top of this one issue.")
+
+
 @click.command()
 @pass_config
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
@@ -48,14 +52,17 @@ def _counts_tail(counts: dict[str, int]) -> str:
               show_default=True, help="Folder for issue.html, issue.txt and issue.eml.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
 @click.option("--to", "test_to", metavar="EMAIL", help="Send one test copy to EMAIL over [smtp].")
+@_note_option
 def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, out_dir: Path, open_browser: bool,
-            test_to: str | None) -> None:
+            test_to: str | None, note: Path | None) -> None:
     """Render the issue `digest send` would send next into files, to look at first. Changes no state."""
     from ..jobs import preview as job
+    from ..jobs.build import read_note
 
     now = _now()
-    history = job.PreviewHistory() if every_post else job.preview_history(config)
-    issue = job.build_preview(config, now=now, feed=feed, every_post=every_post, history=history)
+    note_text = read_note(note) if note else ""
+    history = job.preview_history(config)  # --all too: the issue shows the number the send will give it
+    issue = job.build_preview(config, now=now, feed=feed, every_post=every_post, history=history, note=note_text)
     if issue is None:
         since = (f"since the last issue (its cut-off: {local_time(config, history.cutoff)})" if history.cutoff else
                  f"in the last {count(config.newsletter.first_issue_days, 'day')} ([newsletter] first_issue_days)")
@@ -64,7 +71,7 @@ def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, ou
             click.echo("Use --all to preview every post in the feed.")
             return
         click.echo("Showing every post in the feed instead (--or-all).")
-        issue = job.build_preview(config, now=now, feed=feed, every_post=True)
+        issue = job.build_preview(config, now=now, feed=feed, every_post=True, history=history, note=note_text)
         if issue is None:
             click.echo("The feed holds no posts at all.")
             return
@@ -80,6 +87,9 @@ def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, ou
         parts.append(f"{len(content.featured)} answering readers' questions")
     click.echo(f"Subject: {issue.rendered.subject}")
     click.echo(f"{count(len(content.posts), 'post')}: {', '.join(parts)}; HTML {result.html_bytes / 1000:.1f} KB")
+    if content.left_out:
+        click.echo(f"{count(content.left_out, 'post')} left out by [newsletter] max_posts ({config.newsletter.max_posts}): "
+                   "the issue links to the blog for them.")
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if test_to:
@@ -115,10 +125,14 @@ def _open(uri: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/dry-run"),
               show_default=True, help="With --dry-run: the folder for one sample message per set of topics.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending.")
-def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bool) -> None:
+@_note_option
+def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bool, note: Path | None) -> None:
     """Send the next issue to every confirmed subscriber (finishing interrupted ones first)."""
     from ..adapters.store import open_store
+    from ..jobs.build import read_note
     from ..jobs.send_issue import count_line, send_next
+
+    note_text = read_note(note) if note else ""
 
     cancel = threading.Event()
 
@@ -138,7 +152,7 @@ def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bo
                 click.confirm(f"Send \"{subject}\" to {count(audience, 'subscriber')}?", abort=True)
 
             outcome = send_next(config, store, clock=_now, feed=feed, dry_run=dry_run, progress=progress,
-                                on_issue=confirm, cancel=cancel, samples_dir=out_dir if dry_run else None)
+                                on_issue=confirm, cancel=cancel, samples_dir=out_dir if dry_run else None, note=note_text)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -41,7 +41,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..adapters.secret import load_or_create_secret
     from ..adapters.store import open_store
     from ..jobs import retry, send_issue
-    from ..jobs.mail import confirmation_mailer
+    from ..jobs.mail import confirmation_mailer, welcome_mailer
     from ..web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -74,7 +74,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                     await run_in_threadpool(weekly.shutdown)
                 log.info("stopped")
 
-            app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret), lifespan=lifespan)
+            app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret),
+                             send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan)
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes"))

@@ -3,8 +3,8 @@ Pure core: reads templates, no network, no database, no clock (dates come in), n
 writes.
 
 The one place where group -> render -> inline -> prepare happens, for preview, send, the
-archive and the single mails (confirmation; later welcome and answer notices), and the
-one place where a Recipient (whose personal values fill the placeholders) is made.
+archive and the single mails (confirmation, welcome; later answer notices), and the one
+place where a Recipient (whose personal values fill the placeholders) is made.
 premailer runs once per distinct set of topics, never per subscriber.
 """
 
@@ -21,10 +21,19 @@ import jinja2
 from .config import Config
 from .group import for_topics, group_posts
 from .inline import inline_css
-from .message import MessageTemplate, Recipient, personalise, prepare_message
+from .message import MessageTemplate, Recipient, prepare_message
 from .models import IssueContent, Post, RenderedIssue, Subscriber
-from .render import make_environment, render_confirmation, render_issue
+from .note import Note, render_note
+from .render import make_environment, render_confirmation, render_issue, render_welcome
 from .tokens import Links
+
+
+@dataclass(frozen=True)
+class ArchiveCopy:
+    """The public copy of an issue that /archive/{id} serves."""
+
+    html: str
+    text: str
 
 
 def group_issue(config: Config, posts: Iterable[Post]) -> IssueContent:
@@ -52,16 +61,19 @@ def prepare(config: Config, rendered: RenderedIssue, *, bulk: bool = True) -> Me
 class Composer:
     """One issue's message templates: one per distinct set of topics, built on first use.
 
-    Safe to share between the threads of a send (a lock guards the cache). `prepared` is
-    the every-topic template when the caller already built it.
+    Safe to share between the threads of a send (a lock guards the cache). `number` is the
+    issue's number as recorded (the masthead shows it); `note` the editor's Markdown note.
     """
 
     def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
-                 env: jinja2.Environment | None = None) -> None:
+                 env: jinja2.Environment | None = None, number: int | None = None, note: str = "") -> None:
         self.config = config
         self.content = group_issue(config, posts)
         self.date = issue_date(config, created_at)
         self.env = env or make_environment(config.newsletter.templates_dir)
+        self.number = number
+        self.note_source = note
+        self.note: Note = render_note(note)
         self._cache: dict[tuple[str, ...], MessageTemplate | None] = {}
         self._rendered: dict[tuple[str, ...], RenderedIssue] = {}
         self._lock = threading.Lock()
@@ -75,8 +87,16 @@ class Composer:
                 content = for_topics(self.content, key)
                 if not content.posts:
                     return None
-                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env)
+                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env,
+                                                   number=self.number, note=self.note)
             return self._rendered[key]
+
+    def archive(self) -> ArchiveCopy:
+        """The public copy that /archive/{id} serves: the whole issue as a web page, with no
+        greeting and no one's links, a Subscribe button instead (CSS left in its <style>)."""
+        rendered = render_issue(self.content, self.config, date=self.date, env=self.env, number=self.number,
+                                note=self.note, archive=True)
+        return ArchiveCopy(rendered.html, rendered.text)
 
     def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:
         """The message template for readers of `topics` (empty: every topic); None when
@@ -98,6 +118,15 @@ def compose_confirmation(config: Config, *, name: str, confirm_url: str,
     return prepare(config, render_confirmation(config, name=name, confirm_url=confirm_url, env=env), bulk=False)
 
 
+def compose_welcome(config: Config, *, name: str, answered: Iterable[Post], preferences_url: str,
+                    env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The welcome mail sent once a subscription is confirmed: when issues come, how to ask
+    a question, a few answered questions (`answered`). One person's mail: no bulk headers."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    rendered = render_welcome(config, name=name, answered=list(answered), preferences_url=preferences_url, env=env)
+    return prepare(config, rendered, bulk=False)
+
+
 # ---- who a message is for ----
 
 def subscriber_recipient(config: Config, sub: Subscriber, links: Links, *, now: datetime,
@@ -107,30 +136,10 @@ def subscriber_recipient(config: Config, sub: Subscriber, links: Links, *, now: 
     return Recipient(sub.email, sub.name, links.unsubscribe(sub.id, now), links.preferences(sub.id, now), archive)
 
 
-def preview_recipient(config: Config, email: str) -> Recipient:
-    """The links a preview or test copy shows: the web app's real addresses, a dummy token."""
+def preview_recipient(config: Config, email: str, number: int | None = None) -> Recipient:
+    """The links a preview or test copy shows: the web app's real addresses, a dummy token;
+    the archive link the issue will have once sent as issue `number`."""
     base = config.web.base_url
     return Recipient(email=email, name="", unsubscribe_url=f"{base}/unsubscribe/preview",
-                     preferences_url=f"{base}/preferences/preview", archive_url=f"{base}/archive/")
+                     preferences_url=f"{base}/preferences/preview", archive_url=f"{base}/archive/{number or ''}")
 
-
-def archive_recipient(config: Config) -> Recipient:
-    """The links of the archived copy: no one's personal links."""
-    base = config.web.base_url
-    return Recipient(email="", name="", unsubscribe_url=f"{base}/subscribe", preferences_url=f"{base}/subscribe",
-                     archive_url=f"{base}/archive/")
-
-
-@dataclass(frozen=True)
-class ArchiveCopy:
-    """The public copy of an issue that /archive/{id} serves."""
-
-    html: str
-    text: str
-
-
-def archive_copy(config: Config, template: MessageTemplate) -> ArchiveCopy:
-    """The issue with no one's personal links in it."""
-    recipient = archive_recipient(config)
-    return ArchiveCopy(personalise(template.html, recipient, as_html=True),
-                       personalise(template.text, recipient, as_html=False))

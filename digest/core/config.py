@@ -48,13 +48,13 @@ class FeedConfig:
 class NewsletterConfig:
     from_: str
     reply_to: str = ""
-    subject: str = "{{ blog }}: {{ first_title }}"
+    subject: str = "{{ headline }}"
     max_posts: int = 20
     max_sections: int = 6
     fallback_topic: str = "More from the blog"
     excerpt_chars: int = 220
     first_issue_days: int = 7
-    thumbnail_width: int = 240
+    thumbnail_width: int = 800
     preheader: str = ""
     templates_dir: str = ""
     list_id: str = ""

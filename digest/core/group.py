@@ -30,8 +30,8 @@ def group_posts(
 
     A post goes under its first label that maps to a topic (the post's own label order),
     once. Posts carrying a question label are featured instead. Posts beyond `max_posts`
-    are left out (the newest are kept); sections beyond `max_sections` fold into the
-    fallback topic.
+    are left out (the newest are kept) and counted in `left_out`, so that the issue can say
+    so; sections beyond `max_sections` fold into the fallback topic.
     """
     label_to_topic: dict[str, str] = {}
     order: list[str] = []
@@ -43,7 +43,8 @@ def group_posts(
 
     featured: list[Post] = []
     by_topic: dict[str, list[Post]] = {}
-    for post in list(posts)[:max_posts]:
+    every = list(posts)
+    for post in every[:max_posts]:
         keys = [label_key(label) for label in post.labels]
         if questions.intersection(keys):
             featured.append(post)
@@ -59,7 +60,7 @@ def group_posts(
     rest = [p for t in fold for p in by_topic[t]] + by_topic.get(FALLBACK_KEY, [])
     if rest:
         sections.append(Section(key=FALLBACK_KEY, title=fallback_topic, posts=tuple(rest)))
-    return IssueContent(sections=tuple(sections), featured=tuple(featured))
+    return IssueContent(sections=tuple(sections), featured=tuple(featured), left_out=max(len(every) - max_posts, 0))
 
 
 def for_topics(content: IssueContent, topics: Iterable[str]) -> IssueContent:
@@ -72,4 +73,17 @@ def for_topics(content: IssueContent, topics: Iterable[str]) -> IssueContent:
     if not chosen:
         return content
     sections = tuple(s for s in content.sections if s.key == FALLBACK_KEY or s.key in chosen)
-    return IssueContent(sections=sections, featured=content.featured)
+    return IssueContent(sections=sections, featured=content.featured, left_out=content.left_out)
+
+
+def answered_questions(posts: Iterable[Post], question_labels: Iterable[str], limit: int = 3) -> tuple[Post, ...]:
+    """The posts that answer readers' questions (they carry a [question] label), in the order
+    given (newest issue first), each once, at most `limit`."""
+    questions = {label_key(q) for q in question_labels}
+    found: dict[str, Post] = {}
+    for post in posts:
+        if len(found) >= limit:
+            break
+        if post.id not in found and questions.intersection(label_key(label) for label in post.labels):
+            found[post.id] = post
+    return tuple(found.values())

@@ -74,10 +74,12 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class IssueContent:
-    """The posts of one issue, grouped: topic sections and the featured question posts."""
+    """The posts of one issue, grouped: topic sections and the featured question posts;
+    `left_out` counts the posts that [newsletter] max_posts kept out (the oldest)."""
 
     sections: tuple[Section, ...]
     featured: tuple[Post, ...] = ()
+    left_out: int = 0
 
     @property
     def posts(self) -> tuple[Post, ...]:
@@ -151,7 +153,8 @@ def open_count(counts: dict[str, int]) -> int:
 
 @dataclass(frozen=True)
 class IssueRecord:
-    """An issue as recorded: its posts, its archived copy, whether it is done."""
+    """An issue as recorded: its posts, its archived copy, whether it is done; `note` is the
+    editor's Markdown note, so that a resumed send renders the same mail."""
 
     id: int
     key: str
@@ -163,6 +166,7 @@ class IssueRecord:
     posts: tuple[Post, ...]
     html: str
     text: str
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ BLOGGER_LABEL_SCHEME = "http://www.blogger.com/atom/ns#"
 @dataclass(frozen=True)
 class ParseOptions:
     excerpt_chars: int = 220
-    thumbnail_width: int = 240
+    thumbnail_width: int = 800
 
 
 def parse_feed(data: bytes, url: str, options: ParseOptions = ParseOptions()) -> FeedPage:

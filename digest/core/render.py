@@ -8,14 +8,22 @@ message builder replaces (escaped) for each recipient, so that CSS is inlined on
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
-from .config import Config
-from .models import PLACEHOLDERS, IssueContent, RenderedIssue
-from .sanitize import clean_line
+from .config import Config, ScheduleConfig
+from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
+from .note import NO_NOTE, Note
+from .sanitize import clean_line, excerpt
+
+SUBJECT_CHARS = 50     # what a phone's inbox list shows of a subject, about
+PREHEADER_CHARS = 150  # the preview text shown after the subject, at most
+PREHEADER_FILL = 100   # "&zwnj;&nbsp;" pairs after it: invisible, they keep the greeting out of the preview
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -47,7 +55,8 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["post_date"] = format_date
-    env.filters["wrap"] = lambda text: textwrap.fill(str(text), width=72)
+    # Long words (URLs) stay whole: a link cut across two lines no longer works.
+    env.filters["wrap"] = lambda text: textwrap.fill(str(text), width=72, break_long_words=False, break_on_hyphens=False)
     return env
 
 
@@ -56,20 +65,37 @@ def format_date(value: datetime | None) -> str:
     return f"{value.day} {value:%B %Y}" if value else ""
 
 
-def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment) -> RenderedIssue:
-    """The issue's subject, HTML (CSS not yet inlined) and text."""
+def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
+                 number: int | None = None, note: Note = NO_NOTE, archive: bool = False) -> RenderedIssue:
+    """The issue's subject, HTML (CSS not yet inlined) and text.
+
+    `number` is the issue's number (shown in the masthead), `note` the editor's note;
+    `archive` renders the public web copy: no greeting, no personal links, a Subscribe
+    button instead.
+    """
     posts = content.posts
-    subject = render_subject(config, content, date, env)
-    preheader = config.newsletter.preheader or "; ".join(p.title for p in posts[:3])
+    subject = render_subject(config, content, date, env, number=number)
+    preheader = issue_preheader(config, content, subject)
+    base = config.web.base_url
     context = {
         "blog": config.blog,
         "question": config.question,
+        "replies_welcome": bool(config.newsletter.reply_to) and not archive,
         "sections": content.sections,
         "featured": content.featured,
         "post_count": len(posts),
+        "left_out": content.left_out,
+        "number": number,
         "date_label": format_date(date),
+        "schedule_label": schedule_label(config.schedule, with_time=False),
         "subject": subject,
         "preheader": preheader,
+        "preheader_fill": PREHEADER_FILL,
+        "note_html": Markup(note.html),  # sanitised by core/note.py
+        "note_text": note.text,
+        "archive": archive,
+        "subscribe_url": f"{base}/subscribe",
+        "archive_index_url": f"{base}/archive/",
         "placeholders": PLACEHOLDERS,
     }
     html = env.get_template("issue.html.j2").render(context)
@@ -77,18 +103,55 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
     return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
 
 
-def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment) -> str:
+def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment,
+                   number: int | None = None) -> str:
     """The [newsletter] subject template rendered as one clean line."""
     posts = content.posts
+    first_title = posts[0].title if posts else ""
     template = env.from_string(config.newsletter.subject)
     subject = template.render(
         blog=config.blog.name,
         date=format_date(date),
         count=len(posts),
-        first_title=posts[0].title if posts else "",
+        more=max(len(posts) - 1, 0),
+        first_title=first_title,
+        headline=headline(first_title, max(len(posts) - 1, 0)),
         topics=", ".join(s.title for s in content.sections),
+        number=number or "",
     )
     return clean_line(subject)
+
+
+def headline(first_title: str, more: int, limit: int = SUBJECT_CHARS) -> str:
+    """A subject a phone shows whole: "<first title> and N more" when that fits in `limit`
+    characters, else the first title, cut at a word if it must be."""
+    with_more = f"{first_title} and {more} more" if more else first_title
+    if len(with_more) <= limit:
+        return with_more
+    return excerpt(first_title, limit)
+
+
+def issue_preheader(config: Config, content: IssueContent, subject: str) -> str:
+    """The preview line inboxes show after the subject: [newsletter] preheader, else what the
+    subject does not say (the answered questions first, then the other titles; the first
+    post's excerpt when there is nothing else)."""
+    if config.newsletter.preheader:
+        return clean_line(config.newsletter.preheader)
+    posts = content.posts
+    if not posts:
+        return ""
+    others = [p for p in (*content.featured, *posts) if p is not posts[0]]
+    titles = list(dict.fromkeys(p.title for p in others if p.title not in subject))
+    return excerpt(" · ".join(titles) if titles else posts[0].excerpt, PREHEADER_CHARS)
+
+
+def schedule_label(schedule: ScheduleConfig, *, with_time: bool = True) -> str:
+    """When issues come out, as readers say it: "every Monday at 07:00 (America/New_York time)"."""
+    day = f"every {_DAY_NAMES[schedule.weekday]}"
+    if not with_time:
+        return day
+    hour, minute, _ = schedule.time_of_day
+    return f"{day} at {hour:02d}:{minute:02d} ({schedule.timezone} time)"
 
 
 def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
@@ -105,4 +168,27 @@ def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jin
         subject=subject,
         html=env.get_template("confirm_email.html.j2").render(context),
         text=env.get_template("confirm_email.txt.j2").render(context),
+    )
+
+
+def render_welcome(config: Config, *, name: str, answered: Sequence[Post], preferences_url: str,
+                   env: jinja2.Environment) -> RenderedIssue:
+    """The welcome mail: subject, HTML (CSS not yet inlined) and text."""
+    subject = clean_line(f"Welcome to {config.blog.name}")
+    context = {
+        "blog": config.blog,
+        "question": config.question,
+        "replies_welcome": bool(config.newsletter.reply_to),
+        "subject": subject,
+        "greeting": f"Hi {clean_line(name)}," if clean_line(name) else "Hello,",
+        "schedule_label": schedule_label(config.schedule),
+        "topics": list(dict.fromkeys(topic for _, topic in config.topics)),
+        "answered": answered,
+        "preferences_url": preferences_url,
+        "archive_index_url": f"{config.web.base_url}/archive/",
+    }
+    return RenderedIssue(
+        subject=subject,
+        html=env.get_template("welcome_email.html.j2").render(context),
+        text=env.get_template("welcome_email.txt.j2").render(context),
     )

@@ -22,7 +22,11 @@ _URL_ATTRS = {"href", "src", "cite"}
 _SCHEMES = {"http", "https", "mailto"}
 _TRACKER = re.compile(r"^https?://(feeds\.feedburner\.com|feedproxy\.google\.com)/~(r|ff|a)/", re.I)
 _PIXEL = re.compile(r'<img\b(?=[^>]*\bwidth="1")(?=[^>]*\bheight="1")[^>]*>|<img\b(?![^>]*\bsrc=)[^>]*>')
-_BLOCK = re.compile(r"<(?:/?(?:p|div|br|li|h[1-6]|tr|td|blockquote|pre|table|ul|ol)\b)[^>]*>", re.I)
+# Every element that ends a line or a block where it opens or closes: a space goes there, so that
+# words either side never join ("Committee</dt></dl>The" -> "Committee The").
+_BLOCK = re.compile(
+    r"<(?:/?(?:address|article|aside|blockquote|br|caption|dd|details|div|dl|dt|figcaption|figure|footer|h[1-6]"
+    r"|header|hr|li|main|nav|ol|p|pre|section|summary|table|tbody|td|tfoot|th|thead|tr|ul)\b)[^>]*>", re.I)
 _SPACE = re.compile(r"\s+")
 _INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b\ufeff]")
 _BLOGGER_SIZE = re.compile(r"(?<=[/=])s\d+(?:-c)?(?=/|$)")

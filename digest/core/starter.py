@@ -36,7 +36,7 @@ class StarterValues:
     user_agent: str = "blog-digest/0.1"
     from_: str = "Newsletter <newsletter@example.com>"
     reply_to: str = ""
-    subject: str = "{{ first_title }}{% if count > 1 %} and {{ count - 1 }} more{% endif %}"
+    subject: str = "{{ headline }}"
     first_issue_days: int = 7
     list_id: str = ""
     question_url: str = ""
@@ -74,7 +74,7 @@ def sample_values(feed: str) -> StarterValues:
         postal_address="The Wise Job Search, 100 Example Street, Springfield, USA",
         user_agent=f"blog-digest/0.1 (+{SAMPLE_BLOG})", from_="The Wise Job Search <newsletter@example.com>",
         reply_to="questions@example.com",
-        subject="{{ blog }}: {{ first_title }}{% if count > 1 %} and {{ count - 1 }} more{% endif %}",
+        subject="{{ headline }}",
         list_id="The Wise Job Search <weekly.thewisejobsearch.example.com>", question_url=contact,
         question_email="questions@example.com",
         topics=(("Interviewing", "Interviews"), ("Resumes", "Resumes & cover letters"), ("Networking", "Networking"),

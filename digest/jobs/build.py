@@ -12,6 +12,7 @@ from pathlib import Path
 from ..adapters.fetch import FetchOptions, fetch_feed
 from ..core.compose import Composer
 from ..core.config import Config
+from ..core.errors import InputError
 from ..core.message import MessageTemplate
 from ..core.models import FeedState, FetchResult, IssueContent, Post, RenderedIssue
 from ..core.parse import ParseOptions
@@ -107,9 +108,35 @@ def build_issue(
     sent_ids: frozenset[str] = frozenset(),
     every_post: bool = False,
     state: FeedState | None = None,
+    number: int | None = None,
+    note: str = "",
 ) -> tuple[FetchResult, BuiltIssue | None]:
     """Fetch the feed and compose the next issue: what was fetched, and the issue (None
-    when no post is new)."""
+    when no post is new). `number` is the id the issue will be recorded with; `note` the
+    editor's Markdown note (read_note)."""
     fetched, posts = fetch_new_posts(config, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
                                      every_post=every_post, state=state)
-    return fetched, (BuiltIssue(Composer(config, posts, created_at=now), fetched) if posts else None)
+    if not posts:
+        return fetched, None
+    return fetched, BuiltIssue(Composer(config, posts, created_at=now, number=number, note=note), fetched)
+
+
+NOTE_MAX_BYTES = 20_000  # a note is a few paragraphs; more would push the issue towards Gmail's clip
+
+
+def read_note(path: Path) -> str:
+    """The Markdown of an editor's note file; InputError (one line naming the file) when it
+    cannot be read, is not UTF-8, is empty or is too long."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the note: {exc.strerror or exc}") from exc
+    if len(data) > NOTE_MAX_BYTES:
+        raise InputError(f"{path}: the note is {len(data) / 1000:.0f} KB; keep it under {NOTE_MAX_BYTES // 1000} KB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: the note is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise InputError(f"{path}: the note is empty")
+    return text

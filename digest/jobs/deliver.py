@@ -100,7 +100,8 @@ class Deliverer:
         self.deferred_only = deferred_only
         self.ledger, self.subscribers, self.mailer = ledger, subscribers, mailer
         self.links = Links(config.web.base_url, secret)
-        self.composer = composer or Composer(config, issue.posts, created_at=issue.created_at)
+        self.composer = composer or Composer(config, issue.posts, created_at=issue.created_at, number=issue.id,
+                                             note=issue.note)
         self.rate = RateLimiter(config.smtp.max_per_second)
         self.progress = progress or Silent()
         self.signer = signer

@@ -34,10 +34,12 @@ class Preview:
 
 @dataclass(frozen=True)
 class PreviewHistory:
-    """What the next issue starts after: the last issue's cut-off and the posts it sent."""
+    """What the next issue starts after: the last issue's cut-off and the posts it sent;
+    and the number it will be recorded with."""
 
     cutoff: datetime | None = None
     sent_ids: frozenset[str] = frozenset()
+    next_number: int = 1
 
 
 def preview_history(config: Config) -> PreviewHistory:
@@ -52,21 +54,23 @@ def preview_history(config: Config) -> PreviewHistory:
     with open_store(config) as store:
         ledger = Ledger(store)
         last = ledger.last_issue()
-        return PreviewHistory(last.cutoff if last else None, ledger.sent_post_ids())
+        return PreviewHistory(last.cutoff if last else None, ledger.sent_post_ids(), ledger.next_issue_id())
 
 
 def build_preview(config: Config, *, now: datetime, feed: str | None = None, every_post: bool = False,
-                  history: PreviewHistory | None = None) -> BuiltIssue | None:
-    """The issue `digest send` would build next (every post with `every_post`); None when no post is new."""
-    history = PreviewHistory() if every_post else (history or preview_history(config))
+                  history: PreviewHistory | None = None, note: str = "") -> BuiltIssue | None:
+    """The issue `digest send` would build next (every post with `every_post`), numbered as
+    the send will number it; None when no post is new."""
+    if history is None:
+        history = PreviewHistory() if every_post else preview_history(config)
     _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
-                           sent_ids=history.sent_ids)
+                           sent_ids=history.sent_ids, number=history.next_number, note=note)
     return issue
 
 
 def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: datetime) -> Preview:
     """Write issue.html, issue.txt and issue.eml into `out_dir`; each file appears whole."""
-    recipient = preview_recipient(config, sender_address(config.newsletter.from_))
+    recipient = preview_recipient(config, sender_address(config.newsletter.from_), issue.composer.number)
     template = issue.template
     html = personalise(template.html, recipient, as_html=True)
     text = personalise(template.text, recipient, as_html=False)
@@ -90,7 +94,7 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
 
 def send_test_copy(config: Config, issue: BuiltIssue, to: str, *, now: datetime, mailer: Mailer | None = None) -> None:
     """Mail one copy of the issue to `to`, with the preview's dummy links; SendError if refused."""
-    recipient = preview_recipient(config, to)
+    recipient = preview_recipient(config, to, issue.composer.number)
     message = build_message(issue.template, recipient, date=now,
                             message_id=make_message_id(sender_domain(config.newsletter.from_), "test"))
     sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)

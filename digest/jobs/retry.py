@@ -88,7 +88,8 @@ class Sender:
         if composer is not None:
             self.composers[issue.id] = composer
         elif issue.id not in self.composers:
-            self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at)
+            self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at, number=issue.id,
+                                                note=issue.note)
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..adapters.ledger import Ledger
 from ..adapters.store import Store, open_store
 from ..core.calendar import StartDecision, decide_on_start
-from ..core.compose import archive_copy, subscriber_recipient
+from ..core.compose import subscriber_recipient
 from ..core.config import Config
 from ..core.errors import DigestError, InputError
 from ..core.message import build_message, make_message_id, sender_domain
@@ -78,11 +78,13 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
               dry_run: bool = False, progress: Progress | None = None,
               on_issue: Callable[[str, int], None] | None = None, cancel: threading.Event | None = None,
               mailer: Mailer | None = None, retry_deferred: bool = True,
-              backoff: Sequence[timedelta] = BACKOFF, samples_dir: Path | None = None) -> SendOutcome:
+              backoff: Sequence[timedelta] = BACKOFF, samples_dir: Path | None = None,
+              note: str = "") -> SendOutcome:
     """Finish interrupted issues, retry deferred messages (every one, at once, when
     `retry_deferred`: a run by hand), then build the next issue and send it to every
-    confirmed subscriber. `on_issue(subject, audience)` may abort before an issue is
-    recorded or resumed."""
+    confirmed subscriber, with the editor's `note` (Markdown; a resumed issue keeps the note it
+    was recorded with). `on_issue(subject, audience)` may abort before an issue is recorded or
+    resumed."""
     sender = Sender(config, store, clock=clock, mailer=mailer, progress=progress, cancel=cancel, backoff=backoff)
     ledger = sender.ledger
     if not dry_run:  # a dry run records nothing
@@ -107,22 +109,41 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     now = clock()
     last = ledger.last_issue()
     fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                 sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None)
+                                 sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None,
+                                 number=ledger.next_issue_id(), note=note)
     if built is None:
+        unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
+            if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
-                           not_modified=fetched.not_modified, dry_run=dry_run)
+                           not_modified=fetched.not_modified, dry_run=dry_run, warnings=unused)
     if dry_run:
         return _dry_run(config, store, built, sender, now, samples_dir)
     if on_issue is not None:  # may abort: nothing is recorded yet
         on_issue(built.rendered.subject, store.count("confirmed"))
-    archived = archive_copy(config, built.template)
-    issue, _ = ledger.create_issue(
+    archived = built.composer.archive()
+    issue, created = ledger.create_issue(
         key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
         subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
-        domain=sender_domain(config.newsletter.from_), state=fetched.state)
+        domain=sender_domain(config.newsletter.from_), state=fetched.state, note=note,
+        issue_id=built.composer.number)
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
-    reports.append(sender.deliver(issue, composer=built.composer))
-    return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=built.fetched.warnings)
+    # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
+    reports.append(sender.deliver(issue, composer=built.composer if created else None))
+    warnings = _warnings(config, built)
+    if note and not created:
+        warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
+    return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings)
+
+
+def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
+    """The fetch's warnings, and the posts that [newsletter] max_posts kept out of the issue."""
+    if built is None:
+        return ()
+    left_out = built.content.left_out
+    if not left_out:
+        return built.fetched.warnings
+    return (*built.fetched.warnings, f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
+                                     f"({config.newsletter.max_posts}): the issue links to the blog for them")
 
 
 def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime,
@@ -151,7 +172,7 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, no
             samples[key] = _write_sample(samples_dir, len(samples) + 1, key, message)
     plan = DryRun(built.rendered.subject, len(built.posts), by_topics, samples, skipped)
     return SendOutcome(dry_run=True, dry_run_messages=count, dry_run_bytes=size, dry_run_plan=plan,
-                       warnings=built.fetched.warnings)
+                       warnings=_warnings(config, built))
 
 
 def _write_sample(folder: Path, n: int, topics: tuple[str, ...], message: bytes) -> Path:

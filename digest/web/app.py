@@ -1,5 +1,5 @@
 """The web endpoints of `digest serve` (Starlette). A front door: HTTP in, the store out;
-mail goes out only through the `send_confirmation` hook `digest serve` hands it.
+mail goes out only through the hooks `digest serve` hands it (send_confirmation, send_welcome).
 
 No page tells whether an address is on the list: POST /subscribe answers the same page,
 byte for byte, whatever the address's state, and mails (when it does) after answering.
@@ -27,6 +27,7 @@ from starlette.routing import Route
 from ..adapters.ledger import Ledger
 from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store
+from ..core.archive import archive_feed as archive_feed_xml
 from ..core.config import Config
 from ..core.errors import DigestError, InputError, TokenError
 from ..core.models import Consent, Subscriber
@@ -44,9 +45,12 @@ def _utcnow() -> datetime:
 
 
 def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], None],
+               send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
-    (jobs/mail.py's confirmation_mailer); `clock` gives the time (tests pass their own)."""
+    (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
+    once a subscription is confirmed (welcome_mailer; None: no welcome mail); `clock` gives
+    the time (tests pass their own)."""
     secret = load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
@@ -115,12 +119,16 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             return invalid_link()
         now = clock()
         sub = await run_in_threadpool(store.confirm, data.subscriber_id, data.nonce, now=now)
+        welcome = send_welcome if sub is not None else None  # only the click that confirmed: one welcome
         if sub is None:
             current = await run_in_threadpool(store.get, data.subscriber_id)
             if current is None or current.status != "confirmed":
                 return invalid_link()
             sub = current  # a second click on a used link: already confirmed
-        return page("confirmed.html.j2", name=sub.name, preferences_url=links.preferences(sub.id, now))
+        done = page("confirmed.html.j2", name=sub.name, preferences_url=links.preferences(sub.id, now))
+        if welcome is not None:
+            done.background = BackgroundTask(welcome, sub, now)
+        return done
 
     async def unsubscribe(request: Request) -> Response:
         try:
@@ -170,6 +178,11 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         issues = [i for i, _ in await run_in_threadpool(ledger.history) if i.status == "done"]
         return page("archive.html.j2", issues=issues)
 
+    async def archive_feed(request: Request) -> Response:
+        issues = await run_in_threadpool(ledger.done_issues)
+        return Response(archive_feed_xml(config, issues, now=clock()), media_type="application/atom+xml",
+                        headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
+
     async def archive_issue(request: Request) -> Response:
         issue = await run_in_threadpool(ledger.get_issue, request.path_params["issue"])
         if issue is None or issue.status != "done":
@@ -178,6 +191,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     routes = [
         Route("/archive/", archive_list, methods=["GET"]),
+        Route("/archive/feed.xml", archive_feed, methods=["GET"]),
         Route("/archive/{issue:int}", archive_issue, methods=["GET"]),
         Route("/subscribe", subscribe_form, methods=["GET"]),
         Route("/subscribe", subscribe, methods=["POST"]),
