@@ -20,12 +20,12 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from machine import describe  # noqa: E402
 
-from digest.jobs import build, preview  # noqa: E402
-from digest.core.config import read_config  # noqa: E402
 from digest.adapters.fetch import fetch_feed  # noqa: E402
+from digest.core.config import read_config  # noqa: E402
 from digest.core.group import group_posts  # noqa: E402
 from digest.core.inline import inline_css  # noqa: E402
 from digest.core.render import make_environment, render_issue  # noqa: E402
+from digest.jobs import build, preview  # noqa: E402
 
 
 def ms(samples: list[float]) -> str:

@@ -79,9 +79,9 @@ def make_config(folder: Path, port: int, connections: int) -> Path:
 
 
 def add_subscribers(config: Path, n: int) -> None:
+    from digest.adapters.store import Store
     from digest.core.config import read_config
     from digest.core.models import Consent
-    from digest.adapters.store import Store
     from digest.core.subscriptions import CSVRow
 
     store = Store.open(read_config(config, {}).store.url)
@@ -115,11 +115,11 @@ def digest_send(n: int, connections: int) -> tuple[float, float, int]:
 
 def message_size(config: Path) -> int:
     """The size of one built message of the issue just sent."""
-    from digest.core.config import read_config
-    from digest.core.compose import Composer
     from digest.adapters.ledger import Ledger
-    from digest.core.message import Recipient, build_message
     from digest.adapters.store import Store
+    from digest.core.compose import Composer
+    from digest.core.config import read_config
+    from digest.core.message import Recipient, build_message
 
     cfg = read_config(config, {"DIGEST_SECRET": SECRET})
     store = Store.open(cfg.store.url)
@@ -152,11 +152,11 @@ def naive(n: int) -> float:
     from email.message import EmailMessage
 
     from digest.core.compose import preview_recipient
-    from digest.jobs import preview
     from digest.core.config import read_config
     from digest.core.inline import inline_css
     from digest.core.message import personalise
     from digest.core.render import make_environment, render_issue
+    from digest.jobs import preview
 
     port = free_port()
     sink = start_sink(port)

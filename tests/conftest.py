@@ -79,7 +79,7 @@ def feed_server() -> Iterator[FeedServer]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
             route = routes.get(self.path) or routes.get(self.path.split("?")[0])
             reply = route(self) if callable(route) else route

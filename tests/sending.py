@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from digest.jobs import send_issue
-from digest.core.config import Config, read_config
 from digest.adapters.ledger import Ledger
-from digest.core.models import Consent
 from digest.adapters.store import Store
+from digest.core.config import Config, read_config
+from digest.core.models import Consent
+from digest.jobs import send_issue
 
 SECRET = "send-secret-0123456789abcdef"
 START = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

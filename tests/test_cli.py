@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, FeedServer, Reply, Run
-from digest.core.errors import ConfigError, FeedError, SendError
 from feedgen import Entry, atom
+
+from digest.core.errors import ConfigError, FeedError, SendError
 
 
 def one_error_line(result: Run, code: int, *needles: str) -> None:

@@ -9,8 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-
 from conftest import Run
+
 from digest.core.checks import BOUNDS
 from digest.core.config import _DERIVED, _TABLES, load_config, read_config
 from digest.core.errors import ConfigError
@@ -95,11 +95,11 @@ def test_unknown_table_and_bad_topics() -> None:
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.toml: no such file"):
+    with pytest.raises(ConfigError, match=r"nope\.toml: no such file"):
         read_config(tmp_path / "nope.toml", {})
     bad = tmp_path / "bad.toml"
     bad.write_text("[blog\nname = ")
-    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         read_config(bad, {})
 
 

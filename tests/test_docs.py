@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 import pytest
-
 from conftest import ROOT, Run
+
 from digest.cli import cli
 from digest.core.config import _DERIVED, _TABLES
 

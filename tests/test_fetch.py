@@ -18,13 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-
 from conftest import FeedServer, Reply
-from digest.core.errors import FeedParseError, FetchError
+from feedgen import Entry, atom
+
 from digest.adapters.deadline import Deadline
 from digest.adapters.fetch import FetchOptions, blogger_page_url, fetch_feed
+from digest.core.errors import FeedParseError, FetchError
 from digest.core.models import FeedState
-from feedgen import Entry, atom
 
 OPTS = FetchOptions(timeout_seconds=1.0, deadline_seconds=3.0, user_agent="digest-test/1", max_bytes=1_000_000)
 FEED = atom([Entry(1), Entry(2)])
@@ -296,7 +296,7 @@ def test_files(tmp_path: Path) -> None:
     path = tmp_path / "feed.xml"
     path.write_bytes(FEED)
     assert len(fetch_feed(str(path), OPTS).posts) == 2
-    with pytest.raises(FetchError, match="missing.xml: no such file"):
+    with pytest.raises(FetchError, match=r"missing\.xml: no such file"):
         fetch_feed(str(tmp_path / "missing.xml"), OPTS)
     with pytest.raises(FetchError, match="is a folder"):
         fetch_feed(str(tmp_path), OPTS)

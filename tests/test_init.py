@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, FeedServer, Reply, Run
+from feedgen import Entry, atom
+
 from digest.core.config import read_config
 from digest.core.starter import render_config, sample_values
-from feedgen import Entry, atom
 
 
 def test_the_shipped_config_is_the_init_template_with_the_sample_values() -> None:

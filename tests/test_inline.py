@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import FeedServer, Reply
+
 from digest.core.inline import inline_css
 
 

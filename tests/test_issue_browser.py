@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from conftest import ROOT, SHARED_FEEDS, require
+from feedgen import Entry, atom
+
 from digest.core.compose import compose_welcome
 from digest.core.config import Config, read_config
 from digest.jobs import preview
-from feedgen import Entry, atom
 
 pytestmark = pytest.mark.browser
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

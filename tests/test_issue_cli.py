@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import html as lxml_html
-
 from conftest import Run
+from lxml import html as lxml_html
 
 
 @pytest.fixture

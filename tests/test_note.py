@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Run
 from lxml import html as lxml_html
 
-from conftest import Run
 from digest.core.note import render_note
 
 NOTE = """Dear readers,
@@ -141,8 +141,9 @@ def test_send_records_the_note(tmp_path: Path, write_config: Callable[..., Path]
 
 
 def test_a_resumed_send_keeps_the_note_and_the_number(write_config: Callable[..., Path], mail_server: Any) -> None:
-    from digest.core.config import read_config
     from sending import make_bed
+
+    from digest.core.config import read_config
 
     bed = make_bed(write_config, mail_server)
     bed.config.path.write_text(bed.config.path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))

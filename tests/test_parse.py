@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from feedgen import Entry, atom
 
 from digest.core.errors import FeedParseError
 from digest.core.parse import ParseOptions, parse_feed
-from feedgen import Entry, atom
 
 BASE = "https://blog.example.com/feeds/posts/default"
 

@@ -12,14 +12,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from conftest import Run
+from feedgen import Entry, atom
 from lxml import html as lxml_html
 
-from conftest import Run
-from digest.jobs import preview
 from digest.core.config import read_config
 from digest.core.models import PLACEHOLDERS, IssueContent, Post, Section
 from digest.core.render import make_environment, render_issue
-from feedgen import Entry, atom
+from digest.jobs import preview
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import Run
+from feedgen import Entry, atom
+from mailserver import GreylistHandler, MailServer
+from sending import SECRET, START, Bed
+
 from digest.adapters.schema import deliveries
 from digest.adapters.store import Store
 from digest.core.config import read_config
 from digest.jobs.send_issue import send_next
-from feedgen import Entry, atom
-from mailserver import GreylistHandler, MailServer
-from sending import SECRET, START, Bed
 
 SECONDS = (timedelta(seconds=0.5),)  # the backoff table, scaled for tests
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.core.config import ScheduleConfig
 from digest.adapters.scheduler import WeeklyTrigger
 from digest.core.calendar import decide_on_start, last_run, next_run
+from digest.core.config import ScheduleConfig
 
 UTC = timezone.utc
 
@@ -36,7 +37,7 @@ def test_two_years_of_weekly_runs(zone: str, cron: str, weekday: int, hm: tuple[
     for t in times:
         local = t.astimezone(ZoneInfo(zone))
         assert local.weekday() == weekday and (local.hour, local.minute) == hm, local
-    gaps = {b - a for a, b in zip(times, times[1:])}
+    gaps = {b - a for a, b in itertools.pairwise(times)}
     assert gaps <= {timedelta(days=7), timedelta(days=7, hours=1), timedelta(days=7, hours=-1),
                     timedelta(days=7, minutes=30), timedelta(days=7, minutes=-30)}
 

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -122,11 +122,11 @@ def test_without_variable_or_file_setting_it_says_what_to_set(config: Config) ->
 # ---- end to end: `digest send` in one process, `digest serve` in others ----
 
 @pytest.fixture
-def served(write_config: Callable[..., Path], mail_server: Any, run_cli: Callable[..., Run]) -> Iterator[Path]:
+def served(write_config: Callable[..., Path], mail_server: Any, run_cli: Callable[..., Run]) -> Path:
     path = write_config(smtp_port=mail_server.port)
     path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
     assert run_cli("subscribers", "add", "ana@example.com", "--confirmed", "--config", path).code == 0
-    yield path
+    return path
 
 
 def one_click(port: int, path: str) -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sending import Bed, make_bed
 
 from digest.core.errors import SendError
-from sending import Bed, make_bed
 
 
 @pytest.fixture(params=[False, True], ids=["stepwise", "pipelined"])
@@ -156,9 +156,10 @@ def test_a_server_that_never_greets_is_an_error_and_loses_nothing(write_config: 
     silent.listen(8)
     path = write_config(smtp_port=silent.getsockname()[1])
     path.write_text(path.read_text().replace("timeout_seconds = 5\n", "timeout_seconds = 1\n"))
-    from digest.core.config import read_config
-    from digest.adapters.store import Store
     from sending import SECRET, START, Bed
+
+    from digest.adapters.store import Store
+    from digest.core.config import read_config
 
     config = read_config(path, {"DIGEST_SECRET": SECRET})
     bed = Bed(config, Store.open(config.store.url), mail_server, [START])

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import Run
+from mailserver import MailServer, Received
+from sending import START, Bed, make_bed
+
 from digest.core.errors import ConfigError, StoreError
 from digest.core.models import Consent
 from digest.core.subscriptions import normalise_email
-from mailserver import MailServer, Received
-from sending import START, Bed, make_bed
 
 
 @pytest.fixture(params=[(False, False), (True, False), (False, True), (True, True)],
@@ -139,7 +139,7 @@ def test_a_store_error_during_a_send_is_a_store_error(write_config: Callable[...
     try:
         bed.add(3)
         mail_server.handler.on_received = drop_the_subscribers_table(bed.config.store.url)
-        with pytest.raises(StoreError, match="the database failed: .*no such table: subscribers"):
+        with pytest.raises(StoreError, match=r"the database failed: .*no such table: subscribers"):
             bed.send()
         assert len(mail_server.received) == 1
     finally:

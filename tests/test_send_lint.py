@@ -15,13 +15,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sending import make_bed
 
 from digest.core.config import read_config
 from digest.core.group import group_posts
 from digest.core.message import Recipient, build_message, prepare_message
 from digest.core.models import Post
 from digest.core.render import make_environment, render_issue
-from sending import make_bed
 
 ROOT = Path(__file__).resolve().parent.parent
 ONCE = ["from", "to", "subject", "date", "message-id", "mime-version", "content-type", "list-unsubscribe",

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from digest.core.models import Consent
-from digest.adapters.store import Store
-from digest.core.subscriptions import CSVRow
 from mailserver import MailServer
+
+from digest.adapters.store import Store
+from digest.core.models import Consent
+from digest.core.subscriptions import CSVRow
 
 SECRET = "proc-secret-0123456789abcdef"
 RECIPIENTS = 1000

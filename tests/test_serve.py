@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from browser import ROOT, digest_process
 from mailserver import free_port
 
@@ -45,12 +46,10 @@ def test_bind_errors_become_listen_errors() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        try:
+        with pytest.raises(ListenError) as caught:
             bind_sockets("127.0.0.1", port)
-        except ListenError as exc:
-            assert exc.host == "127.0.0.1" and exc.port == port and "address already in use" in str(exc)
-        else:
-            raise AssertionError("bound a port that is taken")
+        exc = caught.value
+        assert exc.host == "127.0.0.1" and exc.port == port and "address already in use" in str(exc)
     sockets = bind_sockets("127.0.0.1", port)  # free again
     assert [s.getsockname() for s in sockets] == [("127.0.0.1", port)]
     for s in sockets:

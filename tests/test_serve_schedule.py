@@ -15,14 +15,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from browser import ROOT, digest_process
-from digest.adapters.ledger import Ledger
-from digest.core.models import Consent, Post
-from digest.adapters.store import Store
-from digest.core.subscriptions import CSVRow
 from feedgen import Entry, atom
 from mailserver import MailServer, free_port
+
+from digest.adapters.ledger import Ledger
+from digest.adapters.store import Store
+from digest.core.models import Consent, Post
+from digest.core.subscriptions import CSVRow
 
 SECRET = "serve-secret-0123456789abcdef"
 ZONE = "Europe/Paris"
@@ -110,7 +110,7 @@ def test_after_downtime_the_missed_week_goes_out_once(write_config: Callable[...
     store = Store.open(url)
     three_weeks = datetime.now(timezone.utc) - timedelta(days=21)
     old = Post("old", "Old post", "https://b.example/old", three_weeks, three_weeks)
-    issue, _ = Ledger(store).create_issue(key="old-issue", now=three_weeks, cutoff=three_weeks, subject="Three weeks ago",
+    _issue, _ = Ledger(store).create_issue(key="old-issue", now=three_weeks, cutoff=three_weeks, subject="Three weeks ago",
                                          posts=[old], html="", text="", domain="example.com", state=None)
     store.engine.dispose()
     import sqlalchemy as sa

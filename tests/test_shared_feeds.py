@@ -8,9 +8,8 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from lxml import html as lxml_html
-
 from conftest import SHARED_FEEDS, Run
+from lxml import html as lxml_html
 
 FEEDS = sorted(SHARED_FEEDS.glob("*/*.xml")) if SHARED_FEEDS.is_dir() else []
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from digest.core.errors import StoreError
-from digest.core.models import Consent
 from digest.adapters.migrate import alembic_config, migrate
 from digest.adapters.store import Store, make_engine
+from digest.core.errors import StoreError
+from digest.core.models import Consent
 from digest.core.subscriptions import CSVRow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Run
+
 from digest.adapters.store import Store
 from digest.core.config import read_config
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from mailserver import MailServer
 
+from digest.adapters.smtp import send_one
 from digest.core.config import SMTPConfig
 from digest.core.errors import SendError
-from digest.adapters.smtp import send_one
-from mailserver import MailServer
 
 MESSAGE = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser import CHROMIUM, ROOT, chromium_page, digest_process, screenshot
 from conftest import require
 from mailserver import free_port

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from digest.core.config import read_config
 from digest.adapters.store import Store
+from digest.core.config import read_config
 from digest.core.tokens import make_token
 from digest.jobs.mail import confirmation_mailer, welcome_mailer
 from digest.web import create_app

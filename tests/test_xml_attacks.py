@@ -14,8 +14,8 @@ from pathlib import Path
 
 import feedparser.api
 import pytest
-
 from conftest import FeedServer, Reply
+
 from digest.adapters.fetch import FetchOptions, fetch_feed
 from digest.core import entities
 from digest.core.errors import FeedParseError

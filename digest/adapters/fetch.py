@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -38,7 +38,7 @@ class FetchOptions:
     max_bytes: int = 10_000_000
     max_pages: int = 20
     page_size: int = 25
-    parse: ParseOptions = ParseOptions()
+    parse: ParseOptions = field(default_factory=ParseOptions)
 
 
 def fetch_feed(

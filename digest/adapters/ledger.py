@@ -25,8 +25,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..core.errors import StoreError
-from ..core.models import (OPEN_STATUSES, Claim, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict,
-                           post_to_dict)
+from ..core.models import (
+    OPEN_STATUSES,
+    Claim,
+    DeliveryStatus,
+    FeedState,
+    IssueRecord,
+    Post,
+    post_from_dict,
+    post_to_dict,
+)
 from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
 from .store import Store
 

@@ -97,7 +97,7 @@ def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, 
         replies = _pipelined_envelope(client, sender, recipient, options)
     else:
         replies = _stepwise_envelope(client, sender, recipient, options)
-    for (code, text), stage, ok in zip(replies, ("MAIL", "RCPT", "DATA"), ((250,), (250, 251), (354,))):
+    for (code, text), stage, ok in zip(replies, ("MAIL", "RCPT", "DATA"), ((250,), (250, 251), (354,)), strict=False):
         if code not in ok:
             if replies[-1][0] == 354:  # a server that accepted DATA without a recipient: end it empty
                 client.send(b".\r\n")

@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection, Engine
 from ..core.config import Config
 from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
+from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce
 from .migrate import alembic_config, migrate  # noqa: F401  (alembic_config: its old home was here)
 from .schema import rate_events, subscribers
-from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce
 
 _IMPORT_BATCH = 1000
 

@@ -16,8 +16,15 @@ import click
 from ..core.config import Config
 from ..core.errors import InputError, SendError
 from ..core.models import STATUSES, Consent
-from ..core.subscriptions import (CSVRow, clean_name, decode_lines, neutralise_cell, normalise_email, parse_csv_row,
-                                  parse_topics)
+from ..core.subscriptions import (
+    CSVRow,
+    clean_name,
+    decode_lines,
+    neutralise_cell,
+    normalise_email,
+    parse_csv_row,
+    parse_topics,
+)
 from . import pass_config
 from .words import count as count_of
 

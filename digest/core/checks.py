@@ -151,7 +151,7 @@ def url_problem(kind: str, value: str) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return "not an http(s) URL" + (" or a path" if kind == "feed" else "")
     try:
-        parts.port
+        _ = parts.port  # reading it is the check: urllib raises for a port that is not a number
     except ValueError:
         return "not an http(s) URL: its port is not a number from 1 to 65535"
     if "@" in parts.netloc:

@@ -18,7 +18,16 @@ import feedparser
 from .entities import declares_entities
 from .errors import FeedParseError
 from .models import FeedPage, Post
-from .sanitize import clean_line, clean_title, excerpt, first_image, plain_text, safe_url, sanitize_html, sized_thumbnail
+from .sanitize import (
+    clean_line,
+    clean_title,
+    excerpt,
+    first_image,
+    plain_text,
+    safe_url,
+    sanitize_html,
+    sized_thumbnail,
+)
 
 BLOGGER_LABEL_SCHEME = "http://www.blogger.com/atom/ns#"
 

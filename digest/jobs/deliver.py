@@ -150,7 +150,7 @@ class Deliverer:
         while not self.stop.wait(10):
             try:
                 self.ledger.heartbeat(self.sender_id, self.clock())
-            except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one may work
+            except Exception:
                 log.exception("heartbeat failed")
 
     def _work(self, claimer: str) -> None:
@@ -158,7 +158,7 @@ class Deliverer:
             self._work_loop(claimer)
         except StoreError as exc:  # the database, not the server: say so (exit 6)
             self._halt(exc, claimer)
-        except Exception as exc:  # noqa: BLE001 - a bug must not leave rows claimed and the run waiting on them
+        except Exception as exc:
             log.exception("connection %s failed", claimer)
             self._halt(SendError(self.config.smtp.host, f"sending stopped: {exc!r}"), claimer)
 
@@ -188,7 +188,7 @@ class Deliverer:
                                     message_id="<probe@example.com>", date=now)
             if self.signer is not None:
                 self.signer.sign(message)
-        except Exception as exc:  # noqa: BLE001 - whatever it is, no message of this issue can go out
+        except Exception as exc:
             raise ConfigError(str(self.config.path), f"the messages of issue {self.issue.id} cannot be built: "
                                                      f"{_reason(exc)}") from exc
 
@@ -223,7 +223,7 @@ class Deliverer:
             return client
         try:
             template = self.composer.template(sub.topics)
-        except Exception as exc:  # noqa: BLE001 - one reader's topics, not the send
+        except Exception as exc:
             self._fail(claim, sub, exc, now)
             return client
         if template is None:
@@ -238,7 +238,7 @@ class Deliverer:
             message = build_message(template, recipient, message_id=claim.message_id, date=now)
             if self.signer is not None:
                 message = self.signer.sign(message)
-        except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
+        except Exception as exc:
             self._fail(claim, sub, exc, now)
             return client
         self.rate.wait()

@@ -79,7 +79,7 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = (out_dir / "issue.html", out_dir / "issue.txt", out_dir / "issue.eml")
-        for path, data in zip(paths, (html.encode("utf-8"), text.encode("utf-8"), eml)):
+        for path, data in zip(paths, (html.encode("utf-8"), text.encode("utf-8"), eml), strict=True):
             tmp = path.with_suffix(path.suffix + ".tmp")
             tmp.write_bytes(data)
             tmp.replace(path)

@@ -27,16 +27,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..adapters.ledger import Ledger
+from ..adapters.secret import load_or_create_secret
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store, open_store
 from ..core.compose import Composer
 from ..core.config import Config
 from ..core.errors import ConfigError, DigestError
 from ..core.message import sender_domain
-from ..core.models import IssueRecord, REPORT_ORDER, open_count
+from ..core.models import REPORT_ORDER, IssueRecord, open_count
 from ..core.retry import BACKOFF, RetryPolicy
 from ..core.sign import Signer
-from ..adapters.secret import load_or_create_secret
 from .deliver import Deliverer, SendReport, Silent
 from .ports import Mailer, Progress
 

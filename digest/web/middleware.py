@@ -53,7 +53,7 @@ def add_security_headers(message: Message) -> None:
         headers.setdefault(name, value)
 
 
-class _TooLarge(Exception):
+class _TooLargeError(Exception):
     """The body passed the cap while the app was reading it."""
 
 
@@ -85,7 +85,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLargeError
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -95,7 +95,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+        except _TooLargeError:
             if started:  # an app that answers before reading its body: nothing more to say
                 return
             await self._refuse(scope, receive, send)
