@@ -109,10 +109,11 @@ def test_a_typo_in_a_template_fails_loudly(tmp_path: Path) -> None:
     (tmp_path / "issue.txt.j2").write_text("{{ blog.nmae }}")
     (tmp_path / "issue.html.j2").write_text("{% extends 'default:issue.html.j2' %}")
     config = read_config(ROOT / "config.toml", {})
-    import jinja2
+    from digest.core.errors import TemplateError
 
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(TemplateError, match=r"issue\.txt\.j2, line 1: .* has no attribute 'nmae'") as caught:
         render_issue(_content("t"), config, date=NOW, env=make_environment(str(tmp_path)))
+    assert caught.value.template == str(tmp_path / "issue.txt.j2") and caught.value.line == 1
 
 
 def test_user_templates_override_and_extend_the_built_in_ones(tmp_path: Path) -> None:
@@ -388,3 +389,52 @@ def test_the_text_part_keeps_urls_whole(tmp_path: Path) -> None:
 def test_the_sample_issue_stays_under_gmails_clip(tmp_path: Path) -> None:
     html, _, _ = sample_issue(tmp_path)
     assert len(html.encode("utf-8")) < preview.GMAIL_CLIP_BYTES
+
+
+# ---- a mistake in the author's own templates is one line naming the file and line ----
+
+@pytest.mark.parametrize(("template", "body", "needle"), [
+    ("issue.html.j2", '{% extends "default:issue.html.j2" %}\n{% block style %}\n{{ super() }\n{% endblock %}\n',
+     "issue.html.j2, line 3: unexpected '}'"),
+    ("issue.txt.j2", "Hello\n\n{{ blog.titel }}\n", "issue.txt.j2, line 3: 'digest.core.config.BlogConfig object' has no attribute 'titel'"),
+    ("issue.html.j2", "<p>\n{% for post in sections %}\n{{ post.titles.upper() }}\n{% endfor %}\n</p>\n",
+     "issue.html.j2, line 3:"),
+])
+def test_a_template_mistake_is_one_error_line_with_file_and_line(template: str, body: str, needle: str, tmp_path: Path,
+                                                                  write_config: Callable[..., Path],
+                                                                  run_cli: Callable[..., Run]) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / template).write_text(body)
+    config = write_config()
+    config.write_text(config.read_text().replace("[newsletter]\n", f'[newsletter]\ntemplates_dir = "{mine}"\n'))
+    result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "out")
+    assert result.code == 3 and "Traceback" not in result.err, result.err
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {mine / template}, line "), lines
+    assert needle in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mistake_in_the_subject_template_names_the_key(tmp_path: Path, write_config: Callable[..., Path],
+                                                         run_cli: Callable[..., Run]) -> None:
+    config = write_config()
+    config.write_text(config.read_text().replace('subject = "{{ blog }}: {{ first_title }}"', 'subject = "{{ frist_title }}"'))
+    result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "out")
+    assert result.code == 3 and result.err.startswith("Error: config.toml: [newsletter] subject, line 1: "
+                                                      "'frist_title' is undefined"), result.err
+
+
+def test_css_the_inliner_drops_is_a_warning(tmp_path: Path, write_config: Callable[..., Path],
+                                            run_cli: Callable[..., Run]) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "issue.html.j2").write_text('{% extends "default:issue.html.j2" %}\n{% block style %}{{ super() }}\n'
+                                        ".post-title { color: }\n{% endblock %}\n")
+    config = write_config()
+    config.write_text(config.read_text().replace("[newsletter]\n", f'[newsletter]\ntemplates_dir = "{mine}"\n'))
+    result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    assert "Warning: a CSS rule was dropped: CSSStyleDeclaration: Syntax Error in Property: color:" in result.err
+    plain = run_cli("preview", "--config", write_config(name="plain.toml"), "--all", "--out", tmp_path / "out2")
+    assert "CSS rule was dropped" not in plain.err  # the built-in templates' CSS is all used

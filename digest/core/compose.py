@@ -20,7 +20,7 @@ import jinja2
 
 from .config import Config
 from .group import for_topics, group_posts
-from .inline import inline_css
+from .inline import inline_css_checked
 from .message import MessageTemplate, Recipient, prepare_message
 from .models import IssueContent, Post, RenderedIssue, Subscriber
 from .note import Note, render_note
@@ -48,10 +48,15 @@ def issue_date(config: Config, when: datetime) -> datetime:
     return when.astimezone(ZoneInfo(config.schedule.timezone))
 
 
-def prepare(config: Config, rendered: RenderedIssue, *, bulk: bool = True) -> MessageTemplate:
-    """Inline the rendered mail's CSS (once) and encode the headers every recipient shares."""
+def prepare(config: Config, rendered: RenderedIssue, *, bulk: bool = True,
+            warnings: list[str] | None = None) -> MessageTemplate:
+    """Inline the rendered mail's CSS (once) and encode the headers every recipient shares;
+    what premailer could not use is added to `warnings`."""
     n = config.newsletter
-    rendered = replace(rendered, html=inline_css(rendered.html))
+    html, dropped = inline_css_checked(rendered.html)
+    if warnings is not None:
+        warnings.extend(w for w in dropped if w not in warnings)
+    rendered = replace(rendered, html=html)
     if not bulk:
         return prepare_message(rendered, sender=n.from_, reply_to=n.reply_to, bulk=False)
     return prepare_message(rendered, sender=n.from_, reply_to=n.reply_to, list_id=n.list_id,
@@ -77,6 +82,7 @@ class Composer:
         self._cache: dict[tuple[str, ...], MessageTemplate | None] = {}
         self._rendered: dict[tuple[str, ...], RenderedIssue] = {}
         self._lock = threading.Lock()
+        self.warnings: list[str] = []  # CSS the inliner dropped, in the author's templates
 
     def render(self, topics: Iterable[str] = ()) -> RenderedIssue | None:
         """The issue as a reader of `topics` gets it (empty: every topic), CSS not inlined;
@@ -106,7 +112,7 @@ class Composer:
             if key in self._cache:
                 return self._cache[key]
         rendered = self.render(key)
-        template = None if rendered is None else prepare(self.config, rendered)
+        template = None if rendered is None else prepare(self.config, rendered, warnings=self.warnings)
         with self._lock:
             return self._cache.setdefault(key, template)
 

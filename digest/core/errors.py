@@ -4,6 +4,7 @@ The tree (exit code in brackets)::
 
     DigestError [1]
     ├── ConfigError [3]          config.toml is missing, unreadable or wrong
+    ├── TemplateError [3]        a template (yours, in templates_dir) has a mistake: file and line
     ├── InputError [2]           a file or value given on the command line is wrong
     ├── FeedError [4]
     │   ├── FetchError           the feed could not be fetched (network, HTTP status, size)
@@ -46,6 +47,18 @@ class ConfigError(DigestError):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.key = key
+
+
+class TemplateError(DigestError):
+    """A template cannot be rendered: a syntax error, a misspelt variable, a missing file."""
+
+    exit_code = 3
+
+    def __init__(self, template: str, line: int | None, message: str) -> None:
+        where = f"{template}, line {line}" if line else template
+        super().__init__(f"{where}: {message}", hint="fix the template, or remove it to use the built-in one")
+        self.template = template
+        self.line = line
 
 
 class InputError(DigestError):

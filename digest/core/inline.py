@@ -7,19 +7,37 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 
 import premailer
 
 _STYLE_BLOCK = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.S | re.I)
 _IMPORT = re.compile(r"@import\b[^;]*;?", re.I)
-_QUIET = logging.getLogger("digest.premailer")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
+_CSSUTILS = logging.getLogger("CSSUTILS")  # cssutils.log's logger
+_LOCK = threading.Lock()
+
+
+class _Collect(logging.Handler):
+    """Keeps what cssutils says of the CSS it could not read (the rules it drops)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(record.getMessage().split())
+        if message and message != "No content to parse." and message not in self.messages:
+            self.messages.append(message)
 
 
 def inline_css(html: str) -> str:
     """The HTML with its stylesheet inlined; @media rules stay in a <style> block with their
     !important kept, so the mobile and dark-mode overrides still win over inlined styles."""
+    return inline_css_checked(html)[0]
+
+
+def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
+    """inline_css, and one line per CSS rule or declaration premailer could not use."""
     # cssutils fetches @import even with allow_network=False: take them out first.
     html = _STYLE_BLOCK.sub(lambda m: m.group(1) + _IMPORT.sub("", m.group(2)) + m.group(3), html)
     inliner = premailer.Premailer(
@@ -30,8 +48,18 @@ def inline_css(html: str) -> str:
         remove_classes=False,
         disable_validation=True,
         disable_leftover_css=False,
-        cssutils_logging_handler=logging.NullHandler(),
-        cssutils_logging_level=logging.CRITICAL,
         cache_css_parsing=True,
     )
-    return str(inliner.transform(pretty_print=False))
+    # cssutils reports through one global logger (with a handler printing to stderr): for the
+    # length of one inline, its messages go to `collect` alone.
+    collect = _Collect()
+    with _LOCK:
+        handlers, level, propagate = _CSSUTILS.handlers[:], _CSSUTILS.level, _CSSUTILS.propagate
+        _CSSUTILS.handlers, _CSSUTILS.propagate = [collect], False
+        _CSSUTILS.setLevel(logging.WARNING)
+        try:
+            out = str(inliner.transform(pretty_print=False))
+        finally:
+            _CSSUTILS.handlers, _CSSUTILS.propagate = handlers, propagate
+            _CSSUTILS.setLevel(level)
+    return out, tuple(f"a CSS rule was dropped: {m}" for m in collect.messages)

@@ -19,6 +19,7 @@ from .config import Config, ScheduleConfig
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
 from .note import NO_NOTE, Note
 from .sanitize import clean_line, excerpt
+from .templating import render_file, template_errors
 
 SUBJECT_CHARS = 50     # what a phone's inbox list shows of a subject, about
 PREHEADER_CHARS = 150  # the preview text shown after the subject, at most
@@ -98,8 +99,8 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "archive_index_url": f"{base}/archive/",
         "placeholders": PLACEHOLDERS,
     }
-    html = env.get_template("issue.html.j2").render(context)
-    text = env.get_template("issue.txt.j2").render(context)
+    html = render_file(env, "issue.html.j2", context)
+    text = render_file(env, "issue.txt.j2", context)
     return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
 
 
@@ -108,17 +109,17 @@ def render_subject(config: Config, content: IssueContent, date: datetime, env: j
     """The [newsletter] subject template rendered as one clean line."""
     posts = content.posts
     first_title = posts[0].title if posts else ""
-    template = env.from_string(config.newsletter.subject)
-    subject = template.render(
-        blog=config.blog.name,
-        date=format_date(date),
-        count=len(posts),
-        more=max(len(posts) - 1, 0),
-        first_title=first_title,
-        headline=headline(first_title, max(len(posts) - 1, 0)),
-        topics=", ".join(s.title for s in content.sections),
-        number=number or "",
-    )
+    with template_errors("config.toml: [newsletter] subject"):
+        subject = env.from_string(config.newsletter.subject).render(
+            blog=config.blog.name,
+            date=format_date(date),
+            count=len(posts),
+            more=max(len(posts) - 1, 0),
+            first_title=first_title,
+            headline=headline(first_title, max(len(posts) - 1, 0)),
+            topics=", ".join(s.title for s in content.sections),
+            number=number or "",
+        )
     return clean_line(subject)
 
 
@@ -166,8 +167,8 @@ def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jin
     }
     return RenderedIssue(
         subject=subject,
-        html=env.get_template("confirm_email.html.j2").render(context),
-        text=env.get_template("confirm_email.txt.j2").render(context),
+        html=render_file(env, "confirm_email.html.j2", context),
+        text=render_file(env, "confirm_email.txt.j2", context),
     )
 
 
@@ -189,6 +190,6 @@ def render_welcome(config: Config, *, name: str, answered: Sequence[Post], prefe
     }
     return RenderedIssue(
         subject=subject,
-        html=env.get_template("welcome_email.html.j2").render(context),
-        text=env.get_template("welcome_email.txt.j2").render(context),
+        html=render_file(env, "welcome_email.html.j2", context),
+        text=render_file(env, "welcome_email.txt.j2", context),
     )

@@ -86,7 +86,7 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
     except OSError as exc:
         raise InputError(f"{out_dir}: cannot write the preview: {exc.strerror}") from exc
     size = len(html.encode("utf-8"))
-    warnings = list(issue.fetched.warnings)
+    warnings = list(issue.fetched.warnings) + issue.composer.warnings
     if size > GMAIL_CLIP_BYTES:
         warnings.append(f"the HTML is {size / 1000:.0f} KB: Gmail clips messages above about 102 KB (lower [newsletter] max_posts)")
     return Preview(*paths, issue=issue, html_bytes=size, warnings=tuple(warnings))

@@ -141,8 +141,8 @@ def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
         return ()
     left_out = built.content.left_out
     if not left_out:
-        return built.fetched.warnings
-    return (*built.fetched.warnings, f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
+        return (*built.fetched.warnings, *built.composer.warnings)
+    return (*built.fetched.warnings, *built.composer.warnings, f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
                                      f"({config.newsletter.max_posts}): the issue links to the blog for them")
 
 
