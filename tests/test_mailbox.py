@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import subprocess
 import time
 from pathlib import Path
 
@@ -10,18 +11,22 @@ from browser import digest_process
 from mailserver import free_port
 
 
+def _connect(port: int, proc: subprocess.Popen[bytes]) -> smtplib.SMTP:
+    """An SMTP client of the mailbox subprocess, once it listens."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return smtplib.SMTP("127.0.0.1", port, timeout=5)
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, "mailbox did not start"
+            time.sleep(0.1)
+
+
 def test_mailbox_stores_each_message_and_prints_a_line(tmp_path: Path) -> None:
     port = free_port()
     outbox = tmp_path / "outbox"
     with digest_process("mailbox", "--port", str(port), "--dir", str(outbox)) as proc:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client = smtplib.SMTP("127.0.0.1", port, timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "mailbox did not start"
-                time.sleep(0.1)
+        client = _connect(port, proc)
         with client:
             for i in range(2):
                 client.sendmail("from@example.com", ["to@example.org"],
@@ -62,14 +67,7 @@ def test_a_quoted_printable_link_comes_out_whole() -> None:
 def test_the_log_line_carries_the_first_link_decoded(tmp_path: Path) -> None:
     port = free_port()
     with digest_process("mailbox", "--port", str(port), "--dir", str(tmp_path / "outbox")) as proc:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client = smtplib.SMTP("127.0.0.1", port, timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "mailbox did not start"
-                time.sleep(0.1)
+        client = _connect(port, proc)
         with client:
             client.sendmail("news@example.com", ["reader@example.org"], _qp_message())
         proc.terminate()
