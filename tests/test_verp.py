@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from digest.core.config import load_config
-from digest.core.errors import ConfigError
-from digest.core.verp import (MAX_ID, MAX_RETURN_PATH_LOCAL, envelope_sender, make_bounce_token, read_bounce_token,
-                              token_in)
+from mailserver import MailServer
+from sending import SECRET as SENDING_SECRET
+from sending import START, Bed
 from test_config import SHIPPED, shipped
+
+from digest.adapters.store import Store
+from digest.core.config import load_config, read_config
+from digest.core.errors import ConfigError
+from digest.core.verp import (
+    MAX_ID,
+    MAX_RETURN_PATH_LOCAL,
+    envelope_sender,
+    make_bounce_token,
+    read_bounce_token,
+    token_in,
+)
 
 SECRET = "verp-secret-0123456789abcdef"
 FROM = "The Wise Job Search <newsletter@example.com>"
@@ -74,3 +87,25 @@ def test_return_path_with_a_long_local_part_is_one_config_error() -> None:
     data["newsletter"]["return_path"] = "Bounces <bounces@example.com>"
     with pytest.raises(ConfigError, match=r"\[newsletter\] return_path has value .*not a bare email address"):
         load_config(data, {}, SHIPPED)
+
+
+def test_digest_send_puts_each_readers_token_in_mail_from(write_config: Callable[..., Path], mail_server: MailServer) -> None:
+    # the send path's one change: MAIL FROM comes from envelope_sender()
+    path = write_config(smtp_port=mail_server.port)
+    path.write_text(path.read_text().replace("first_issue_days = 7\n",
+                                             'first_issue_days = 36500\nreturn_path = "bounces@example.com"\n'))
+    config = read_config(path, {"DIGEST_SECRET": SENDING_SECRET})
+    bed = Bed(config, Store.open(config.store.url), mail_server, [START])
+    try:
+        ids = bed.add(3)
+        outcome = bed.send()
+        assert outcome.report is not None and outcome.report.counts == {"sent": 3}
+        by_recipient = {m.recipients[0]: m.sender for m in mail_server.received}
+        for i, sub in enumerate(ids):
+            sender = by_recipient[f"reader{i}@example.com"]
+            token = token_in(sender, "bounces@example.com")
+            assert sender.startswith("bounces+") and token is not None
+            assert read_bounce_token(SENDING_SECRET, token) == (outcome.report.issue_id, sub)
+            assert "From: The Wise Job Search <newsletter@example.com>" in mail_server.received[i].data.decode()
+    finally:
+        bed.store.close()

@@ -26,6 +26,7 @@ from ..core.message import build_message, sender_address
 from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Subscriber, open_count
 from ..core.sign import Signer
 from ..core.tokens import Links
+from ..core.verp import envelope_sender
 from .ports import Connection, DeliveryLedger, Mailer, Subscribers
 
 log = logging.getLogger("digest.send")
@@ -176,7 +177,8 @@ class Deliverer:
         if client is None:
             client = self.mailer.connect()
         self.rate.wait()
-        reply = client.send(self.sender, sub.email, message)
+        reply = client.send(envelope_sender(self.config.newsletter.from_, self.config.newsletter.return_path,
+                                            self.links.secret, self.issue.id, sub.id), sub.email, message)
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
         self._settle(claim, sub, reply, verdict.outcome, now)
         if verdict.reconnect or not client.usable:
