@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +15,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger
+from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, reader_id
 from digest.adapters.ledger import Ledger
 from digest.adapters.migrate import alembic_config, migrate
 from digest.adapters.schema import metadata
@@ -124,16 +123,30 @@ def test_a_dead_readers_claims_are_taken_over_at_once_a_remote_ones_after_the_ti
 
 def test_handled_rows_are_moved_again_never_handled_again_and_kept_ones_stay(store: Store) -> None:
     ledger = InboxLedger(store)
-    claims = ledger.claim("INBOX", 7, [1, 2, 3], "me:1:a", NOW)
+    gone = dead_reader()
+    claims = ledger.claim("INBOX", 7, [1, 2, 3], gone, NOW)
     ledger.settle(claims[1][1], kind="auto-reply", outcome="ignored", message_id="<1@x>", now=NOW)
     ledger.settle(claims[2][1], kind="too-large", outcome="left", message_id="<2@x>", now=NOW, keep=True)
-    ledger.release("me:1:a")  # 3 was never handled: given back
+    ledger.release(gone)  # 3 was never handled: given back
     again = ledger.claim("INBOX", 7, [1, 2, 3], "me:2:b", NOW)
     assert [again[u][0] for u in (1, 2, 3)] == [Claimed.HANDLED, Claimed.KEPT, Claimed.MINE]
     # a new UIDVALIDITY makes every UID new; the Message-ID tells what was handled
     fresh = ledger.claim("INBOX", 8, [1], "me:2:b", NOW)
     assert fresh[1][0] is Claimed.MINE
     assert ledger.seen_message_id("<1@x>", fresh[1][1]) and not ledger.seen_message_id("<3@x>", fresh[1][1])
+
+
+def test_a_live_reader_moves_what_it_handled_itself(store: Store) -> None:
+    ledger = InboxLedger(store)
+    claims = ledger.claim("INBOX", 7, [1], "otherhost:1:a", NOW)
+    ledger.settle(claims[1][1], kind="auto-reply", outcome="ignored", message_id="<1@x>", now=NOW)
+    assert ledger.claim("INBOX", 7, [1], "me:2:b", NOW)[1][0] is Claimed.BUSY  # it is about to move it
+    assert ledger.claim("INBOX", 7, [1], "me:2:b", NOW + CLAIM_TIMEOUT * 2)[1][0] is Claimed.HANDLED
+    # an earlier read of this very process (serve) is over: the next one moves its leftovers
+    here = reader_id()
+    claims = ledger.claim("INBOX", 7, [2], here, NOW)
+    ledger.settle(claims[2][1], kind="auto-reply", outcome="ignored", message_id="<2@x>", now=NOW)
+    assert ledger.claim("INBOX", 7, [2], reader_id(), NOW)[2][0] is Claimed.HANDLED
 
 
 def test_deliveries_are_found_by_token_ids_message_id_or_address_we_mailed(store: Store) -> None:

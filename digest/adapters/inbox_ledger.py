@@ -7,7 +7,7 @@ makes to subscribers; only then is it moved out of the folder. So a reader kille
 point repeats nothing (a handled row is only moved on the next run) and loses nothing (a
 claimed row whose reader died is taken over: same host and its pid gone, or the claim
 older than CLAIM_TIMEOUT). Two readers at once split the work: a row claimed by a live
-reader is skipped by the other.
+reader is skipped by the other, and so is a row it handled and has yet to move.
 """
 
 from __future__ import annotations
@@ -46,12 +46,14 @@ def reader_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
-def _dead(claimed_by: str, claimed_at: datetime, now: datetime) -> bool:
+def _over(claimed_by: str, since: datetime, now: datetime) -> bool:
+    """True when the reader `claimed_by` is done: on this host, its process is gone or is
+    this one (reads in one process follow each other); elsewhere, after CLAIM_TIMEOUT."""
     host, _, rest = claimed_by.partition(":")
     pid = rest.partition(":")[0]
-    if host == socket.gethostname()[:60] and pid.isdigit() and not pid_alive(int(pid)):
+    if host == socket.gethostname()[:60] and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
         return True
-    return now - claimed_at > CLAIM_TIMEOUT
+    return now - since > CLAIM_TIMEOUT
 
 
 class InboxLedger:
@@ -77,9 +79,12 @@ class InboxLedger:
                 *mine, inbox_messages.c.uid.in_(list(uids))))}
             for uid in uids:
                 row = rows[uid]
-                if row.state == "handled":
-                    out[uid] = (Claimed.KEPT if row.keep else Claimed.HANDLED, row.id)
-                elif row.claimed_by == reader or (_dead(row.claimed_by, row.claimed_at, now) and conn.execute(
+                if row.state == "handled" and row.keep:
+                    out[uid] = (Claimed.KEPT, row.id)
+                elif row.state == "handled":  # its reader moves it, unless that reader is over
+                    over = row.claimed_by != reader and _over(row.claimed_by, row.handled_at or row.claimed_at, now)
+                    out[uid] = (Claimed.HANDLED if over else Claimed.BUSY, row.id)
+                elif row.claimed_by == reader or (_over(row.claimed_by, row.claimed_at, now) and conn.execute(
                         inbox_messages.update().where(inbox_messages.c.id == row.id, inbox_messages.c.state == "claimed",
                                                       inbox_messages.c.claimed_by == row.claimed_by)
                         .values(claimed_by=reader, claimed_at=now)).rowcount == 1):
