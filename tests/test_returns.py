@@ -187,3 +187,11 @@ def test_a_bounce_with_an_unparseable_from_and_8bit_headers_still_names_its_reci
     found = sort_message(raw, OURS)
     assert found.kind is Kind.BOUNCE and found.failures == (Failure("nobody.home@example.org", "5.1.1"),)
     assert not [r for r in caplog.records if r.name.startswith("flufl")]
+
+
+def test_what_a_message_says_about_itself_cannot_drive_a_terminal() -> None:
+    raw = fixture("question.eml").replace(b"Subject: How do I", b"Subject: \x1b]0;owned\x07\x1b[2J\xe2\x80\xaeHow do I")
+    raw = raw.replace(b"From: Erin Asker <erin@example.org>", b"From: \"\x1b[31m\" <erin\x1b@example.org>")
+    found = sort_message(raw, OURS)
+    assert "\x1b" not in found.subject + found.sender + found.why and "\u202e" not in found.subject
+    assert found.subject.endswith("How do I explain a two-year gap on my resume?")

@@ -29,6 +29,7 @@ from email.utils import getaddresses
 from enum import Enum, StrEnum
 
 from .reports import Failure, arf_feedback, dsn_failures, heuristic_failures, status_code, whole_text
+from .sanitize import clean_line
 from .verp import token_in
 
 
@@ -126,8 +127,8 @@ def _sort(raw: bytes, ours: Ours) -> Sorted:
     text = whole_text(msg)
     came_to = [a for name in _WHERE_TO for a in _addresses(msg, name)]
     found = Sorted(
-        Kind.UNSORTED, "for the questions loop", message_id=_header(msg, "Message-ID").strip()[:500], sender=_from(msg),
-        subject=" ".join(_header(msg, "Subject").split())[:200],
+        Kind.UNSORTED, "for the questions loop", message_id=clean_line(_header(msg, "Message-ID"))[:500],
+        sender=clean_line(_from(msg))[:254], subject=clean_line(_header(msg, "Subject"))[:200],
         original_ids=tuple(dict.fromkeys(m.group(0).lower() for m in ours.message_ids().finditer(text))),
         tokens=tuple(dict.fromkeys(t for a in came_to + _verp_addresses(text, ours) if (t := token_in(a, ours.return_path)))))
     report = msg.get_param("report-type", header="content-type") if msg.get_content_type() == "multipart/report" else None
@@ -167,7 +168,7 @@ def _bounce_signs(msg: Message) -> str:
     pairs = getaddresses([from_header])
     local = pairs[0][1].partition("@")[0].lower() if pairs else ""
     if local in _BOUNCE_SENDERS or _DELIVERY_SYSTEM.search(from_header):
-        return f"from {pairs[0][1] if pairs and pairs[0][1] else from_header.strip()[:80]}"
+        return f"from {clean_line(pairs[0][1] if pairs and pairs[0][1] else from_header)[:80]}"
     if msg.get("X-Failed-Recipients") is not None:
         return "X-Failed-Recipients"
     if msg.get("X-MS-Exchange-Message-Is-Ndr") is not None:
