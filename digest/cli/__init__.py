@@ -80,10 +80,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import issue, serve, subscribers
+    from . import inbox, issue, serve, subscribers
 
     for command in (issue.preview, issue.send, issue.history, issue.status, serve.serve, serve.snippet,
-                    serve.mailbox, subscribers.subscribers):
+                    serve.mailbox, subscribers.subscribers, inbox.inbox):
         cli.add_command(command)
     _give_common_options(cli)
 

@@ -51,6 +51,11 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     sockets = bind_sockets(host, port)  # before anything starts: a port in use is one ListenError line
     cancel = threading.Event()
     weekly = None if no_scheduler else WeeklySender(config.schedule, lambda: send_issue.run_logged(config, cancel=cancel))
+    reads_inbox = weekly is not None and bool(config.inbox.host and config.inbox.poll_minutes)
+    if weekly is not None and reads_inbox:
+        from ..jobs import inbox as inbox_job
+
+        weekly.read_inbox_every(config.inbox.poll_minutes, lambda: inbox_job.run_logged(config))
 
     try:
         with open_store(config) as store:
@@ -71,7 +76,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret), lifespan=lifespan)
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
-                       + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}"))
+                       + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}")
+                       + (f"; inbox read every {config.inbox.poll_minutes:g} min" if reads_inbox else ""))
             server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False, server_header=False))
             try:
                 server.run(sockets=sockets)
