@@ -105,16 +105,13 @@ class InboxLedger:
         if not message_id:
             return False
         with self.store.tx() as conn:
-            return conn.execute(sa.select(inbox_messages.c.id).where(
-                inbox_messages.c.message_id == message_id, inbox_messages.c.state == "handled",
-                inbox_messages.c.id != row_id).limit(1)).first() is not None
+            return conn.execute(_SEEN, {"mid": message_id[:500], "row": row_id}).first() is not None
 
     # ---- finding whom a message is about ----
 
     def delivery(self, issue_id: int, subscriber_id: int) -> Delivery | None:
         with self.store.tx() as conn:
-            found = conn.execute(sa.select(deliveries.c.id).where(
-                deliveries.c.issue_id == issue_id, deliveries.c.subscriber_id == subscriber_id)).first()
+            found = conn.execute(_DELIVERY, {"issue": issue_id, "subscriber": subscriber_id}).first()
         return Delivery(issue_id, subscriber_id) if found else None
 
     def delivery_by_message_id(self, message_ids: Sequence[str]) -> Delivery | None:
@@ -128,8 +125,7 @@ class InboxLedger:
             if not (0 < issue_id <= MAX_ID and 0 < subscriber_id <= MAX_ID):
                 continue
             with self.store.tx() as conn:
-                stored = conn.execute(sa.select(deliveries.c.message_id).where(
-                    deliveries.c.issue_id == issue_id, deliveries.c.subscriber_id == subscriber_id)).scalar()
+                stored = conn.execute(_DELIVERY, {"issue": issue_id, "subscriber": subscriber_id}).scalar()
             if stored is not None and stored.lower() == message_id.lower():
                 return Delivery(issue_id, subscriber_id)
         return None
@@ -137,18 +133,13 @@ class InboxLedger:
     def last_delivery_to(self, email_key: str) -> Delivery | None:
         """The newest message we actually sent to this address, if any."""
         with self.store.tx() as conn:
-            row = conn.execute(sa.select(deliveries.c.issue_id, deliveries.c.subscriber_id)
-                               .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                               .where(subscribers.c.email_key == email_key,
-                                      deliveries.c.status.in_([DeliveryStatus.SENT, DeliveryStatus.IN_DOUBT]))
-                               .order_by(deliveries.c.issue_id.desc()).limit(1)).first()
+            row = conn.execute(_LAST_TO, {"key": email_key}).first()
         return Delivery(row.issue_id, row.subscriber_id) if row else None
 
     def find_subscriber(self, email_key: str) -> tuple[int, str] | None:
         """(id, status) of the subscriber with this address key."""
         with self.store.tx() as conn:
-            row = conn.execute(sa.select(subscribers.c.id, subscribers.c.status)
-                               .where(subscribers.c.email_key == email_key)).first()
+            row = conn.execute(_FIND, {"key": email_key}).first()
         return (row.id, row.status) if row else None
 
     # ---- handling ----
@@ -157,14 +148,14 @@ class InboxLedger:
                effects: Sequence[Effect] = (), keep: bool = False) -> list[str]:
         """Apply the effects and mark the row handled, in one transaction; what each did."""
         done: list[str] = []
-        row = inbox_messages.update().where(inbox_messages.c.id == row_id)
         with self.store.tx() as conn:
-            conn.execute(row.values(state="handled", kind=kind, outcome=outcome[:500], message_id=message_id[:500],
-                                    keep=keep, handled_at=now))
+            conn.execute(_MARK, {"row": row_id, "k": kind, "said": outcome[:500], "mid": message_id[:500], "left": keep,
+                                 "now": now})
             for effect in effects:
                 done.append(self._apply(conn, row_id, effect, now))
             if done:
-                conn.execute(row.values(outcome="; ".join([outcome, *done])[:500]))
+                conn.execute(inbox_messages.update().where(inbox_messages.c.id == row_id)
+                             .values(outcome="; ".join([outcome, *done])[:500]))
         return done
 
     def _apply(self, conn: sa.Connection, row_id: int, effect: Effect, now: datetime) -> str:
@@ -172,9 +163,7 @@ class InboxLedger:
         changed = False
         if effect.kind in ("complaint", "unsubscribe"):
             how = "complaint" if effect.kind == "complaint" else "mail"
-            changed = conn.execute(subscribers.update().where(subscribers.c.id == sub, subscribers.c.status.in_(_OPEN))
-                                   .values(status="unsubscribed", unsubscribed_at=now, unsubscribed_how=how,
-                                           confirm_nonce="", updated_at=now)).rowcount == 1
+            changed = conn.execute(_UNSUBSCRIBE, {"sub": sub, "now": now, "how": how}).rowcount == 1
             said = f"subscriber {sub} unsubscribed ({how})" if changed else f"subscriber {sub} was not subscribed"
         elif effect.kind == "hard":
             changed = self._bounce(conn, sub, now)
@@ -185,27 +174,20 @@ class InboxLedger:
             said = (f"subscriber {sub} bounced: {streak} issues in a row came back" if changed
                     else f"subscriber {sub}: {min(streak, self.bounce_after)} of {self.bounce_after} issues in a row "
                          "came back")
-        conn.execute(inbox_returns.insert().values(message_row=row_id, subscriber_id=sub, issue_id=effect.issue_id,
-                                                   kind=effect.kind, status=effect.status[:20], changed=changed, at=now))
+        conn.execute(inbox_returns.insert(), {"message_row": row_id, "subscriber_id": sub, "issue_id": effect.issue_id,
+                                              "kind": effect.kind, "status": effect.status[:20], "changed": changed, "at": now})
         return said
 
     @staticmethod
     def _bounce(conn: sa.Connection, subscriber_id: int, now: datetime) -> bool:
-        return conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id, subscribers.c.status.in_(_OPEN))
-                            .values(status="bounced", updated_at=now)).rowcount == 1
+        return conn.execute(_BOUNCE, {"sub": subscriber_id, "now": now}).rowcount == 1
 
     def _soft_streak(self, conn: sa.Connection, subscriber_id: int, issue_id: int | None) -> int:
         """How many of the subscriber's latest issues up to `issue_id` (other than it) drew a
         delay or soft failure, in a row: an issue that came back with nothing breaks it."""
-        query = sa.select(deliveries.c.issue_id).where(
-            deliveries.c.subscriber_id == subscriber_id,
-            deliveries.c.status.in_([DeliveryStatus.SENT, DeliveryStatus.IN_DOUBT]))
-        if issue_id is not None:
-            query = query.where(deliveries.c.issue_id < issue_id)
-        recent = conn.execute(query.order_by(deliveries.c.issue_id.desc()).limit(self.bounce_after)).scalars().all()
-        soft = set(conn.execute(sa.select(inbox_returns.c.issue_id).where(
-            inbox_returns.c.subscriber_id == subscriber_id, inbox_returns.c.kind == "soft",
-            inbox_returns.c.issue_id.in_(list(recent)))).scalars())
+        recent = conn.execute(_RECENT, {"sub": subscriber_id, "issue": issue_id if issue_id is not None else MAX_ID + 1,
+                                        "n": self.bounce_after}).scalars().all()
+        soft = set(conn.execute(_SOFT, {"sub": subscriber_id, "issues": list(recent)}).scalars()) if recent else set()
         streak = 0
         for issue in recent:
             if issue not in soft:
@@ -235,6 +217,35 @@ class InboxLedger:
 
             return InboxStats(read.read_at if read else None, read.outcome if read else "", kinds,
                               changed(("hard", "soft")), changed(("complaint", "unsubscribe")))
+
+
+# Built once: building SQLAlchemy expressions cost more than running them (as in ledger.py).
+_SEEN = sa.select(inbox_messages.c.id).where(
+    inbox_messages.c.message_id == sa.bindparam("mid"), inbox_messages.c.state == "handled",
+    inbox_messages.c.id != sa.bindparam("row")).limit(1)
+_DELIVERY = sa.select(deliveries.c.message_id).where(deliveries.c.issue_id == sa.bindparam("issue"),
+                                                     deliveries.c.subscriber_id == sa.bindparam("subscriber"))
+_LAST_TO = (sa.select(deliveries.c.issue_id, deliveries.c.subscriber_id)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(subscribers.c.email_key == sa.bindparam("key"),
+                   deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))
+            .order_by(deliveries.c.issue_id.desc()).limit(1))
+_FIND = sa.select(subscribers.c.id, subscribers.c.status).where(subscribers.c.email_key == sa.bindparam("key"))
+_UNSUBSCRIBE = subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(_OPEN)).values(
+    status="unsubscribed", unsubscribed_at=sa.bindparam("now", type_=subscribers.c.updated_at.type),
+    unsubscribed_how=sa.bindparam("how"), confirm_nonce="", updated_at=sa.bindparam("now", type_=subscribers.c.updated_at.type))
+_BOUNCE = subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(_OPEN)).values(
+    status="bounced", updated_at=sa.bindparam("now", type_=subscribers.c.updated_at.type))
+_RECENT = (sa.select(deliveries.c.issue_id)
+           .where(deliveries.c.subscriber_id == sa.bindparam("sub"), deliveries.c.issue_id < sa.bindparam("issue"),
+                  deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))
+           .order_by(deliveries.c.issue_id.desc()).limit(sa.bindparam("n")))
+_SOFT = sa.select(inbox_returns.c.issue_id).where(
+    inbox_returns.c.subscriber_id == sa.bindparam("sub"), inbox_returns.c.kind == "soft",
+    inbox_returns.c.issue_id.in_(sa.bindparam("issues", expanding=True)))
+_MARK = inbox_messages.update().where(inbox_messages.c.id == sa.bindparam("row")).values(
+    state="handled", kind=sa.bindparam("k"), outcome=sa.bindparam("said"), message_id=sa.bindparam("mid"),
+    keep=sa.bindparam("left"), handled_at=sa.bindparam("now", type_=inbox_messages.c.handled_at.type))
 
 
 def _insert_new(conn: sa.Connection) -> sa.Insert:
