@@ -357,3 +357,39 @@ def test_the_serve_scheduler_reads_again_every_interval_one_read_at_a_time() -> 
     finally:
         sender.shutdown()
     assert len(runs) >= 3 and not overlapped.is_set()
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ("folder", r"cannot open the folder 'Nope': .* \(check \[inbox\] folder\)"),
+    ("refused", r"cannot connect: Connection refused \(check \[inbox\] host, port and security\)"),
+    ("plain to tls", r"no answer within 1 s while connecting \(check \[inbox\] host, port and security\)"),
+    ("tls to plain", r"TLS failed: .* \(check \[inbox\] security and port: 993 is \"ssl\", 143 \"starttls\"\)"),
+])
+def test_a_wrong_folder_port_or_security_is_one_line_naming_the_keys(bed: InboxBed, env: dict[str, str], change: str,
+                                                                    error: str, run_cli: Callable[..., Run]) -> None:
+    text = bed.path.read_text().replace("timeout_seconds = 10", "timeout_seconds = 1")
+    port = f"port = {bed.server.imaps_port}"
+    if change == "folder":
+        text = text.replace(f'done_folder = "{DONE}"', f'done_folder = "{DONE}"\nfolder = "Nope"')
+    elif change == "refused":
+        with socket.socket() as sock:  # a port nothing listens on
+            sock.bind(("127.0.0.1", 0))
+            text = text.replace(port, f"port = {sock.getsockname()[1]}")
+    elif change == "plain to tls":  # STARTTLS waits for a greeting the implicit-TLS port never sends
+        text = text.replace('security = "ssl"', 'security = "starttls"')
+    else:  # a TLS handshake against the plain port
+        text = text.replace(port, f"port = {bed.server.imap_port}")
+    bed.path.write_text(text)
+    result = run_cli("inbox", "--config", bed.path)
+    assert result.code == 9 and result.out == "" and result.err.count("\n") == 1
+    assert re.fullmatch(r"Error: IMAP 127\.0\.0\.1:\d+: " + error + "\n", result.err), result.err
+
+
+def test_the_same_message_put_back_under_a_new_uid_is_not_handled_twice(bed: InboxBed) -> None:
+    bed.append(fixture("unsubscribe.eml"))
+    assert bed.read().lines == ["#1 unsubscribe (mail to unsubscribe@example.com): from subscriber 9; "
+                                "subscriber 9 unsubscribed (mail)"]
+    bed.append(fixture("unsubscribe.eml"))  # moved back by hand, or a new UIDVALIDITY: same Message-ID
+    assert bed.read().lines == ["#2 unsubscribe (mail to unsubscribe@example.com): handled before under another UID: "
+                                "nothing done"]
+    assert len(bed.returns()) == 1 and bed.count("INBOX") == 0 and bed.count(DONE) == 2

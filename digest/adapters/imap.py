@@ -210,18 +210,25 @@ class IMAPMailbox:
         except MailboxFolderSelectError as exc:
             raise InboxError(self.where, f"cannot open the folder {c.folder!r}: {_said(exc)}",
                              hint="check [inbox] folder") from exc
-        except TimeoutError as exc:
-            raise InboxError(self.where, f"no answer within {c.timeout_seconds:g} s while {doing}",
-                             hint="nothing is lost: run digest inbox again") from exc
-        except (imaplib.IMAP4.abort, ConnectionError, EOFError, ssl.SSLError) as exc:
+        except ssl.SSLError as exc:
+            if doing == "connecting":
+                raise InboxError(self.where, f"TLS failed: {exc.reason or exc}",
+                                 hint="check [inbox] security and port: 993 is \"ssl\", 143 \"starttls\"") from exc
             raise InboxError(self.where, f"the connection was lost while {doing}: {_said(exc)}",
                              hint="nothing is lost: run digest inbox again") from exc
-        except OSError as exc:
+        except TimeoutError as exc:
+            hint = "check [inbox] host, port and security" if doing == "connecting" else "nothing is lost: run digest inbox again"
+            raise InboxError(self.where, f"no answer within {c.timeout_seconds:g} s while {doing}", hint=hint) from exc
+        except (imaplib.IMAP4.abort, ConnectionError, EOFError, OSError) as exc:
             if doing == "connecting":
-                raise InboxError(self.where, f"cannot connect: {exc.strerror or exc}",
-                                 hint="check [inbox] host, port and security") from exc
-            raise InboxError(self.where, f"the connection failed while {doing}: {exc}",
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _said(exc)
+                raise InboxError(self.where, f"cannot connect: {reason}", hint="check [inbox] host, port and security") from exc
+            raise InboxError(self.where, f"the connection was lost while {doing}: {_said(exc)}",
                              hint="nothing is lost: run digest inbox again") from exc
+        except ValueError as exc:  # imap-tools refuses STARTTLS on port 993 this way
+            if doing == "connecting":
+                raise InboxError(self.where, f"cannot connect: {exc}", hint="check [inbox] security and port") from exc
+            raise InboxError(self.where, f"the server's answer while {doing} made no sense: {exc}") from exc
         except (imaplib.IMAP4.error, UnexpectedCommandStatusError) as exc:
             raise InboxError(self.where, f"the server refused {doing}: {_said(exc)}") from exc
 
