@@ -393,3 +393,9 @@ def test_the_same_message_put_back_under_a_new_uid_is_not_handled_twice(bed: Inb
     assert bed.read().lines == ["#2 unsubscribe (mail to unsubscribe@example.com): handled before under another UID: "
                                 "nothing done"]
     assert len(bed.returns()) == 1 and bed.count("INBOX") == 0 and bed.count(DONE) == 2
+
+
+def test_a_not_spam_report_unsubscribes_no_one(bed: InboxBed) -> None:
+    bed.append(fixture("arf_complaint.eml").replace(b"Feedback-Type: abuse", b"Feedback-Type: not-spam"))
+    assert bed.read().lines == ["#1 complaint (ARF not-spam report): not a complaint about our mail: nothing to do"]
+    assert bed.status(8) == "confirmed" and bed.returns() == []

@@ -195,3 +195,12 @@ def test_what_a_message_says_about_itself_cannot_drive_a_terminal() -> None:
     found = sort_message(raw, OURS)
     assert "\x1b" not in found.subject + found.sender + found.why and "\u202e" not in found.subject
     assert found.subject.endswith("How do I explain a two-year gap on my resume?")
+
+
+@pytest.mark.parametrize(("feedback_type", "complaint"), [("abuse", True), ("fraud", True), ("not-spam", False),
+                                                          ("auth-failure", False), ("virus", False)])
+def test_only_abuse_and_fraud_reports_are_complaints_to_act_on(feedback_type: str, complaint: bool) -> None:
+    raw = fixture("arf_complaint.eml").replace(b"Feedback-Type: abuse", b"Feedback-Type: " + feedback_type.encode())
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.COMPLAINT and found.feedback_type == feedback_type
+    assert found.is_complaint is complaint

@@ -3,7 +3,8 @@ names out. Pure core: no network, no database, no clock, no file writes.
 
 The kinds, tried in this order:
 
-- complaint: an ARF report (RFC 5965, multipart/report; report-type=feedback-report);
+- complaint: an ARF report (RFC 5965, multipart/report; report-type=feedback-report),
+  acted on when its Feedback-Type is abuse or fraud;
 - bounce: an RFC 3464 delivery report, or a message that looks like one (from
   MAILER-DAEMON or postmaster, an empty Return-Path, X-Failed-Recipients, Exchange's NDR
   header), or any message that came to a VERP address of [newsletter] return_path and is
@@ -69,6 +70,13 @@ class Sorted:
     original_ids: tuple[str, ...] = ()         # our Message-IDs that it quotes
     tokens: tuple[str, ...] = ()               # VERP tokens of the addresses it came to or quotes
     recipients: tuple[str, ...] = field(default=())  # complaint: the complaining recipients, when not redacted
+    feedback_type: str = ""                    # complaint: abuse, fraud, not-spam, auth-failure, ...
+
+    @property
+    def is_complaint(self) -> bool:
+        """An ARF report of a reader calling our mail spam or fraud (RFC 5965), as opposed to
+        a "not-spam" (RFC 6430), an authentication failure report (RFC 6591) and the like."""
+        return self.kind is Kind.COMPLAINT and self.feedback_type in ("abuse", "fraud")
 
     @property
     def status(self) -> str:
@@ -139,7 +147,8 @@ def _sort(raw: bytes, ours: Ours) -> Sorted:
 
     if report == "feedback-report":
         feedback = arf_feedback(msg)
-        return replace(found, kind=Kind.COMPLAINT, why=f"ARF {feedback.feedback_type} report", recipients=feedback.recipients)
+        return replace(found, kind=Kind.COMPLAINT, why=f"ARF {feedback.feedback_type} report", recipients=feedback.recipients,
+                       feedback_type=feedback.feedback_type)
     signs = _bounce_signs(msg)
     auto = _auto_reply(msg, ours, found)
     verp_addressed = any(token_in(a, ours.return_path) for a in came_to)

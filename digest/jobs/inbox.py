@@ -171,6 +171,8 @@ class Reader:
             effects = [Effect("hard" if Failure("", status).hard else "soft", d.subscriber_id, d.issue_id, status)
                        for d, status, _ in targets]
             return effects, ", ".join(f"{status} {how}" for _, status, how in targets)
+        if found.kind is Kind.COMPLAINT and not found.is_complaint:
+            return [], "not a complaint about our mail: nothing to do"
         if found.kind is Kind.COMPLAINT:
             targets = list(self._about(found, list(found.recipients)))
             if not targets:
