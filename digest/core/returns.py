@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from email import policy
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
-from email.header import decode_header, make_header
 from email.utils import getaddresses
 from enum import Enum, StrEnum
 
