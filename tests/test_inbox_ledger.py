@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -188,13 +189,30 @@ def test_effects_and_the_handled_mark_commit_together(store: Store) -> None:
     assert ledger.stats("INBOX", NOW + timedelta(days=8)).bounced == 0  # the window is a week
 
 
-def test_a_failing_effect_leaves_the_message_unhandled(store: Store) -> None:
+def test_a_failure_while_handling_leaves_the_message_unhandled_and_the_subscriber_as_they_were(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        (ana,) = add(store, "ana@example.org")
+        ledger = InboxLedger(store)
+        claims = ledger.claim("INBOX", 7, [1], "me:1:a", NOW)
+        with store.engine.begin() as conn:  # the last write of the transaction fails
+            conn.exec_driver_sql("CREATE TRIGGER no_returns BEFORE INSERT ON inbox_returns "
+                                 "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        with pytest.raises(sa.exc.IntegrityError, match="disk on fire"):
+            ledger.settle(claims[1][1], kind="bounce", outcome="x", message_id="<1@x>", now=NOW,
+                          effects=[Effect("hard", ana, None, "5.1.1")])
+        assert status_of(store, ana) == "confirmed"
+        assert ledger.claim("INBOX", 7, [1], "me:1:a", NOW)[1][0] is Claimed.MINE  # not handled: it will be again
+    finally:
+        store.close()
+
+
+def test_an_effect_on_a_subscriber_removed_meanwhile_is_recorded_without_them(store: Store) -> None:
     ledger = InboxLedger(store)
     claims = ledger.claim("INBOX", 7, [1], "me:1:a", NOW)
-    with pytest.raises(sa.exc.IntegrityError):  # a subscriber who does not exist: the foreign key refuses
-        ledger.settle(claims[1][1], kind="bounce", outcome="x", message_id="<1@x>", now=NOW,
-                      effects=[Effect("hard", 999_999, None, "5.1.1")])
-    assert ledger.claim("INBOX", 7, [1], "me:1:a", NOW)[1][0] is Claimed.MINE
+    assert ledger.settle(claims[1][1], kind="bounce", outcome="x", message_id="<1@x>", now=NOW,
+                         effects=[Effect("hard", 999_999, None, "5.1.1")]) == ["subscriber 999999 was removed meanwhile"]
+    assert ledger.claim("INBOX", 7, [1], "me:2:b", NOW + CLAIM_TIMEOUT * 2)[1][0] is Claimed.HANDLED
 
 
 def test_transient_bounces_for_bounce_after_issues_in_a_row_bounce_and_a_quiet_issue_breaks_the_streak(store: Store) -> None:

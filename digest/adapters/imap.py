@@ -100,7 +100,7 @@ class IMAPMailbox:
     def uids(self) -> list[int]:
         """Every message in the folder, oldest first."""
         with self._guard("listing the messages"):
-            return sorted(int(u) for u in self._box().uids("ALL"))
+            return sorted(int(u) for u in self._box().uids("ALL", charset=None))  # some servers refuse CHARSET
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         """uid -> RFC822.SIZE, for the messages still there."""

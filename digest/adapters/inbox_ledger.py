@@ -174,7 +174,10 @@ class InboxLedger:
             said = (f"subscriber {sub} bounced: {streak} issues in a row came back" if changed
                     else f"subscriber {sub}: {min(streak, self.bounce_after)} of {self.bounce_after} issues in a row "
                          "came back")
-        conn.execute(inbox_returns.insert(), {"message_row": row_id, "subscriber_id": sub, "issue_id": effect.issue_id,
+        present: int | None = sub
+        if not changed and conn.execute(_FIND_ID, {"sub": sub}).first() is None:
+            present, said = None, f"subscriber {sub} was removed meanwhile"  # `digest subscribers remove` ran
+        conn.execute(inbox_returns.insert(), {"message_row": row_id, "subscriber_id": present, "issue_id": effect.issue_id,
                                               "kind": effect.kind, "status": effect.status[:20], "changed": changed, "at": now})
         return said
 
@@ -231,6 +234,7 @@ _LAST_TO = (sa.select(deliveries.c.issue_id, deliveries.c.subscriber_id)
                    deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))
             .order_by(deliveries.c.issue_id.desc()).limit(1))
 _FIND = sa.select(subscribers.c.id, subscribers.c.status).where(subscribers.c.email_key == sa.bindparam("key"))
+_FIND_ID = sa.select(subscribers.c.id).where(subscribers.c.id == sa.bindparam("sub"))
 _UNSUBSCRIBE = subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(_OPEN)).values(
     status="unsubscribed", unsubscribed_at=sa.bindparam("now", type_=subscribers.c.updated_at.type),
     unsubscribed_how=sa.bindparam("how"), confirm_nonce="", updated_at=sa.bindparam("now", type_=subscribers.c.updated_at.type))
