@@ -27,7 +27,7 @@ def _now() -> datetime:
 @pass_config
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--no-scheduler", is_flag=True, help="Serve the pages only; send nothing on schedule.")
+@click.option("--no-scheduler", is_flag=True, help="Serve the pages only: no weekly send, no inbox reads.")
 def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     """Serve the web pages and send the newsletter every week on [schedule]."""
     import logging
