@@ -42,6 +42,7 @@ bench: $(VENV)/.test
 	$(BIN)/python bench/preview.py
 	$(BIN)/python bench/send.py
 	$(BIN)/python bench/subscribers_import.py
+	$(BIN)/python bench/inbox.py
 
 # A quick run of the send benchmark (tiny N), so that CI notices when it breaks.
 bench-smoke: $(VENV)/.test

@@ -323,3 +323,27 @@ def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: 
     issue = Ledger(store).get_issue(1)
     assert issue is not None and issue.note == "" and issue.html == "<p>old</p>"
     store.close()
+
+
+def test_every_migration_goes_down_and_up_again(store_url: str) -> None:
+    """Each revision can be undone: the whole chain down to 0001 and back up to the newest."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from digest.adapters.store import alembic_config
+
+    store = Store.open(store_url)
+    try:
+        cfg = alembic_config()
+        for target in ("0001", "head"):
+            with store.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                (command.downgrade if target == "0001" else command.upgrade)(cfg, target)
+        with store.engine.connect() as conn:
+            version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        assert version == ScriptDirectory.from_config(cfg).get_current_head()
+        added, _ = store.add("after@example.com", "after@example.com", "", (), confirmed=True, now=NOW,
+                             consent=Consent(at=NOW, method="cli"))
+        assert store.get(added.id) is not None
+    finally:
+        store.close()

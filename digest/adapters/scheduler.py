@@ -89,3 +89,9 @@ class WeeklySender:
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=True)
+
+    def read_inbox_every(self, minutes: float, job: Callable[[], object]) -> None:
+        """Also run `job` (one read of the inbox) every `minutes`, the first time now. One at a
+        time (max_instances): a slow read is not overlapped by the next; missed ones coalesce."""
+        self.scheduler.add_job(job, IntervalTrigger(minutes=minutes), id="inbox-read", name="inbox read",
+                               next_run_time=datetime.now(self.scheduler.timezone))

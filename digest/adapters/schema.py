@@ -123,3 +123,53 @@ feed_state = sa.Table(
     sa.Column("moved_to", sa.Text),
     sa.Column("checked_at", UTCDateTime, nullable=False),
 )
+
+# The inbox (0005): each IMAP message read, keyed by its folder, UIDVALIDITY and UID, with
+# its Message-ID; claimed by one reader before it is handled, marked handled in the same
+# transaction as what handling it changed, and only then moved (adapters/inbox_ledger.py).
+inbox_messages = sa.Table(
+    "inbox_messages", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("folder", sa.String(200), nullable=False),
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("uid", sa.BigInteger, nullable=False),
+    sa.Column("message_id", sa.String(500), nullable=False, server_default=""),
+    sa.Column("state", sa.String(20), nullable=False),  # claimed, handled
+    sa.Column("kind", sa.String(20), nullable=False, server_default=""),
+    sa.Column("outcome", sa.String(500), nullable=False, server_default=""),
+    sa.Column("keep", sa.Boolean, nullable=False, server_default=sa.false()),  # left in the folder (too large)
+    sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+    sa.Column("handled_at", UTCDateTime),
+    sa.UniqueConstraint("folder", "uidvalidity", "uid", name="uq_inbox_messages_uid"),
+    sa.Index("ix_inbox_messages_message_id", "message_id"),
+    sa.Index("ix_inbox_messages_handled", "handled_at"),
+)
+
+# What a bounce, complaint or unsubscribe mail did to one subscriber: hard and soft
+# bounces (soft ones counted per issue toward [inbox] bounce_after), complaints, unsubscribes.
+inbox_returns = sa.Table(
+    "inbox_returns", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_row", sa.Integer, sa.ForeignKey("inbox_messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="SET NULL")),
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="SET NULL")),
+    sa.Column("kind", sa.String(20), nullable=False),  # hard, soft, complaint, unsubscribe
+    sa.Column("status", sa.String(20), nullable=False, server_default=""),
+    sa.Column("changed", sa.Boolean, nullable=False),  # it changed the subscriber's status
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_inbox_returns_subscriber", "subscriber_id", "kind", "issue_id"),
+    sa.Index("ix_inbox_returns_at", "at"),
+)
+
+# Whom a bounce is about, when it names only an address, and the streak of soft bounces:
+# both look a subscriber's deliveries up (the unique key leads with the issue).
+sa.Index("ix_deliveries_subscriber", deliveries.c.subscriber_id)
+
+# When each folder was last read, and how that went.
+inbox_reads = sa.Table(
+    "inbox_reads", metadata,
+    sa.Column("folder", sa.String(200), primary_key=True),
+    sa.Column("read_at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(500), nullable=False),
+)

@@ -25,6 +25,7 @@ from .progress import SendProgress
 from .words import count, local_time
 
 if TYPE_CHECKING:
+    from ..adapters.inbox_ledger import InboxStats
     from ..jobs.send_issue import SendOutcome
 
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for a retry or the next run
@@ -252,3 +253,16 @@ def status(config: Config) -> None:
         if state.moved_to:
             click.echo(f"Warning: the feed moved permanently to {state.moved_to}: update [feed] url in config.toml", err=True)
     click.echo("Subscribers: " + ", ".join(f"{report.subscribers[s]} {s}" for s in STATUSES))
+    click.echo(_inbox_line(config, report.inbox))
+
+
+def _inbox_line(config: Config, stats: InboxStats | None) -> str:
+    """Inbox: when it was last read and how that went, messages by kind, this week's changes."""
+    if stats is None:
+        return "Inbox: not set up ([inbox] host is empty: see README, \"Reading the mail that comes back\")"
+    where = f"{config.inbox.folder} on {config.inbox.host}"
+    if stats.read_at is None:
+        return f"Inbox: {where}, not read yet (digest inbox, or digest serve every [inbox] poll_minutes)"
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(stats.kinds.items())) or "none"
+    return (f"Inbox: {where}, last read {stats.read_at:%Y-%m-%d %H:%M} UTC ({stats.read_outcome}); "
+            f"messages handled: {kinds}; last 7 days by mail: {stats.bounced} bounced, {stats.unsubscribed} unsubscribed")

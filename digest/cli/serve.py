@@ -28,7 +28,7 @@ def _now() -> datetime:
 @pass_config
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--no-scheduler", is_flag=True, help="Serve the pages only; send nothing on schedule.")
+@click.option("--no-scheduler", is_flag=True, help="Serve the pages only: no weekly send, no inbox reads.")
 def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     """Serve the web pages and send the newsletter every week on [schedule]."""
     import logging
@@ -55,6 +55,11 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
         config.schedule, lambda: send_issue.run_logged(config, cancel=cancel),
         retry=lambda: retry.run_logged(config, cancel=cancel),
         retry_every=timedelta(minutes=config.smtp.retry_interval_minutes))
+    reads_inbox = weekly is not None and bool(config.inbox.host and config.inbox.poll_minutes)
+    if weekly is not None and reads_inbox:
+        from ..jobs import inbox as inbox_job
+
+        weekly.read_inbox_every(config.inbox.poll_minutes, lambda: inbox_job.run_logged(config))
 
     try:
         with open_store(config) as store:
@@ -78,7 +83,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                              send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan)
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
-                          f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes"))
+                          f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")
+                       + (f"; inbox read every {config.inbox.poll_minutes:g} min" if reads_inbox else ""))
             server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False, server_header=False))
             try:
                 server.run(sockets=sockets)

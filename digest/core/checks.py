@@ -104,6 +104,11 @@ BOUNDS: dict[tuple[str, str], Bounds] = {
     ("web", "confirm_hours"): Bounds(0, 24 * 30, above=True),
     ("web", "confirm_resend_minutes"): Bounds(0, 7 * 24 * 60),
     ("web", "ip_limit_per_hour"): Bounds(1, 100_000),
+    ("inbox", "port"): Bounds(1, 65535),
+    ("inbox", "poll_minutes"): Bounds(1, 24 * 60, zero=True),  # 0: `digest serve` does not read the inbox
+    ("inbox", "max_message_bytes"): Bounds(10_000, 100_000_000),
+    ("inbox", "bounce_after"): Bounds(1, 100),
+    ("inbox", "timeout_seconds"): Bounds(0, DAY, above=True),
 }
 
 # "link": a page a reader clicks (http or https). "base": the address every link of the
@@ -124,6 +129,7 @@ ADDRESS_KEYS: dict[tuple[str, str], str] = {
     ("newsletter", "from"): "mailbox",
     ("newsletter", "reply_to"): "mailbox",
     ("newsletter", "unsubscribe_mailto"): "mailto",
+    ("newsletter", "return_path"): "mailto",
     ("question", "email"): "mailto",
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 import typing
+import unicodedata
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from .address import wire_address
 from .checks import ADDRESS_KEYS, BOUNDS, URL_KEYS, address_problem, coerce, url_problem
 from .errors import ConfigError, InputError
+from .verp import MAX_RETURN_PATH_LOCAL
 
 T = TypeVar("T")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -61,6 +63,7 @@ class NewsletterConfig:
     unsubscribe_mailto: str = ""
     dkim_selector: str = ""
     dkim_key_file: str = ""
+    return_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,25 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class InboxConfig:
+    """The IMAP mailbox that receives the mail that comes back (an empty host: none)."""
+
+    host: str = ""
+    port: int = 993
+    security: str = "ssl"
+    username: str = ""
+    password_env: str = "DIGEST_IMAP_PASSWORD"
+    folder: str = "INBOX"
+    done_folder: str = "digest-done"
+    poll_minutes: float = 10.0
+    max_message_bytes: int = 2_000_000
+    bounce_after: int = 3
+    timeout_seconds: float = 30.0
+    ca_file: str = ""
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     blog: BlogConfig
@@ -139,6 +161,7 @@ class Config:
     smtp: SMTPConfig
     store: StoreConfig
     web: WebConfig
+    inbox: InboxConfig = field(default_factory=InboxConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -154,6 +177,7 @@ _TABLES: dict[str, type] = {
     "smtp": SMTPConfig,
     "store": StoreConfig,
     "web": WebConfig,
+    "inbox": InboxConfig,
 }
 _REQUIRED_TABLES = ("blog", "feed", "newsletter")
 _DERIVED = {"password", "secret"}  # filled from the environment, never from the file
@@ -198,6 +222,10 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
     web = replace(web, secret=_env(environ, web.secret_env), base_url=web.base_url.rstrip("/"))
     if web.secret_file:  # next to config.toml, like the default SQLite file, whatever the working folder
         web = replace(web, secret_file=str((base / web.secret_file).resolve()))
+    inbox: InboxConfig = built["inbox"]
+    inbox = replace(inbox, password=_env(environ, inbox.password_env))
+    if inbox.ca_file:
+        inbox = replace(inbox, ca_file=str((base / inbox.ca_file).resolve()))
     newsletter: NewsletterConfig = built["newsletter"]
     if newsletter.dkim_key_file:
         newsletter = replace(newsletter, dkim_key_file=str((base / newsletter.dkim_key_file).resolve()))
@@ -214,6 +242,7 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
         smtp=smtp,
         store=store,
         web=web,
+        inbox=inbox,
     )
 
 
@@ -285,6 +314,7 @@ def _check(built: dict[str, Any], where: str) -> None:
     smtp: SMTPConfig = built["smtp"]
     if smtp.security not in ("starttls", "ssl", "none"):
         raise ConfigError(where, f"[smtp] security has value {smtp.security!r}, not one of 'starttls', 'ssl', 'none'")
+    _check_inbox(built["inbox"], built["newsletter"], where)
     for checks, find in ((URL_KEYS, url_problem), (ADDRESS_KEYS, address_problem)):
         for (table, key), kind in checks.items():
             f = next(f for f in fields(built[table]) if f.name.rstrip("_") == key)
@@ -301,3 +331,22 @@ def _check(built: dict[str, Any], where: str) -> None:
                 wire_address(parseaddr(value)[1], smtputf8=False)
         except InputError as exc:
             raise ConfigError(where, f"[newsletter] {key} has value {value!r}: {exc.message}") from None
+
+
+def _check_inbox(inbox: InboxConfig, newsletter: NewsletterConfig, where: str) -> None:
+    """[inbox] security and folders; [newsletter] return_path short enough for its tokens."""
+    if inbox.security not in ("ssl", "starttls"):
+        raise ConfigError(where, f"[inbox] security has value {inbox.security!r}, not one of 'ssl', 'starttls'",
+                          key="inbox.security")
+    for key in ("folder", "done_folder"):
+        value = getattr(inbox, key)
+        if not value.strip() or any(unicodedata.category(c) == "Cc" for c in value):
+            raise ConfigError(where, f"[inbox] {key} has value {value!r}, not a folder name", key=f"inbox.{key}")
+    if inbox.done_folder == inbox.folder:
+        raise ConfigError(where, f"[inbox] done_folder has value {inbox.done_folder!r}, the folder it reads: "
+                          "handled mail must go elsewhere", key="inbox.done_folder")
+    local = newsletter.return_path.rpartition("@")[0]
+    if len(local) > MAX_RETURN_PATH_LOCAL:
+        raise ConfigError(where, f"[newsletter] return_path has value {newsletter.return_path!r}: the part before @ "
+                          f"must be at most {MAX_RETURN_PATH_LOCAL} characters, to leave room for the bounce token",
+                          key="newsletter.return_path")

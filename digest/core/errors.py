@@ -12,7 +12,9 @@ The tree (exit code in brackets)::
     ├── StoreError [6]           the subscriber database cannot be opened or written
     ├── SendError [5]            the SMTP server cannot be reached or refuses us as a whole
     ├── TokenError [7]           a signed link is forged, expired or for another purpose
-    └── ListenError [8]          `digest serve` cannot listen on its host and port (in use)
+    ├── ListenError [8]          `digest serve` cannot listen on its host and port (in use)
+    └── InboxError [9]           the [inbox] IMAP mailbox cannot be read (connect, TLS, login,
+                                 folder, a connection lost mid-read)
 
 Only the CLI (digest/cli/__init__.py, main) catches these: it prints ``Error: <message>`` and
 exits with ``exit_code``.
@@ -121,3 +123,13 @@ class ListenError(DigestError):
         super().__init__(f"cannot listen on {where}: {message}", hint=hint)
         self.host = host
         self.port = port
+
+
+class InboxError(DigestError):
+    """The [inbox] IMAP mailbox cannot be read: connect, TLS, login, folder, a lost connection."""
+
+    exit_code = 9
+
+    def __init__(self, host: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"IMAP {host}: {message}", hint=hint)
+        self.host = host

@@ -34,6 +34,7 @@ from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Subscriber,
 from ..core.retry import RetryPolicy
 from ..core.sign import Signer
 from ..core.tokens import Links
+from ..core.verp import envelope_sender
 from .ports import Connection, DeliveryLedger, Mailer, Progress, Subscribers
 
 log = logging.getLogger("digest.send")
@@ -106,12 +107,21 @@ class Deliverer:
         self.progress = progress or Silent()
         self.signer = signer
         self.sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)
+        # [newsletter] return_path: each message's MAIL FROM carries a signed bounce token (VERP)
+        return_path = config.newsletter.return_path
+        self.return_path = wire_address(return_path, smtputf8=False) if return_path else ""
         self.sender_id = secrets.token_hex(6)
         self.stop = threading.Event()
         self.cancel = cancel or threading.Event()  # set from outside (SIGTERM): settle what is in flight, stop
         self.paused = ""
         self.error: DigestError | None = None
         self.lock = threading.Lock()
+
+    def _envelope_sender(self, subscriber_id: int) -> str:
+        """MAIL FROM for one subscriber's message: the From address, or its VERP address."""
+        if not self.return_path:
+            return self.sender
+        return envelope_sender(self.sender, self.return_path, self.links.secret, self.issue.id, subscriber_id)
 
     def run(self) -> SendReport:
         self._preflight()
@@ -243,7 +253,7 @@ class Deliverer:
             return client
         self.rate.wait()
         try:
-            reply = client.send(self.sender, address, message)
+            reply = client.send(self._envelope_sender(sub.id), address, message)
         except InputError as exc:  # refused before anything went out: this recipient only
             self._fail(claim, sub, exc, now)
             return client

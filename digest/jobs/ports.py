@@ -1,5 +1,6 @@
 """What the jobs need from the world, as interfaces (typing.Protocol); the adapters
-implement them (adapters/ledger.py: Ledger and Store; adapters/smtp.py: SMTPMailer), and
+implement them (adapters/ledger.py: Ledger and Store; adapters/smtp.py: SMTPMailer;
+adapters/imap.py and inbox_ledger.py: the inbox's Mailbox and InboxBook), and
 tests may pass other real implementations. The way listmonk's campaign manager declares
 the Store and Messenger it needs, here the send job declares its ledger and mailer.
 """
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ..core.models import Claim, Reply, Subscriber
+from ..core.returns import Claimed, Delivery, Effect
 
 
 class Connection(Protocol):
@@ -76,3 +78,47 @@ class DeliveryLedger(Protocol):
     def finish_if_done(self, issue_id: int, now: datetime) -> bool: ...
 
     def counts(self, issue_id: int) -> dict[str, int]: ...
+
+
+class Mailbox(Protocol):
+    """One IMAP folder, open for reading (adapters/imap.py: IMAPMailbox)."""
+
+    uidvalidity: int
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def uids(self) -> list[int]: ...
+
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
+
+    def headers(self, uids: Sequence[int]) -> dict[int, bytes]: ...
+
+    def bodies(self, uids: Sequence[int]) -> dict[int, bytes]: ...
+
+    def move(self, uids: Sequence[int], folder: str) -> None: ...
+
+
+class InboxBook(Protocol):
+    """Which messages were handled and what they did (adapters/inbox_ledger.py: InboxLedger)."""
+
+    def claim(self, folder: str, uidvalidity: int, uids: Sequence[int], reader: str,
+              now: datetime) -> dict[int, tuple[Claimed, int]]: ...
+
+    def release(self, reader: str) -> None: ...
+
+    def seen_message_id(self, message_id: str, row_id: int) -> bool: ...
+
+    def delivery(self, issue_id: int, subscriber_id: int) -> Delivery | None: ...
+
+    def delivery_by_message_id(self, message_ids: Sequence[str]) -> Delivery | None: ...
+
+    def last_delivery_to(self, email_key: str) -> Delivery | None: ...
+
+    def find_subscriber(self, email_key: str) -> tuple[int, str] | None: ...
+
+    def settle(self, row_id: int, *, kind: str, outcome: str, message_id: str, now: datetime,
+               effects: Sequence[Effect] = (), keep: bool = False) -> list[str]: ...
+
+    def record_read(self, folder: str, now: datetime, outcome: str) -> None: ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..adapters.inbox_ledger import InboxLedger, InboxStats
 from ..adapters.ledger import Ledger
 from ..adapters.store import open_store
 from ..core.calendar import next_run
@@ -29,6 +30,7 @@ class Status:
     unfinished: IssueRecord | None
     feed: FeedState | None
     subscribers: dict[str, int]
+    inbox: InboxStats | None = None  # None: [inbox] is not set up
 
 
 def history(config: Config) -> list[IssueSummary]:
@@ -48,4 +50,5 @@ def status(config: Config, now: datetime) -> Status:
             unfinished=unfinished if unfinished is not None and (last is None or unfinished.id != last.id) else None,
             feed=ledger.feed_state(),
             subscribers={s: store.count(s) for s in STATUSES},
+            inbox=InboxLedger(store).stats(config.inbox.folder, now) if config.inbox.host else None,
         )

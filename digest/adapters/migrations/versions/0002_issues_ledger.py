@@ -63,3 +63,12 @@ def upgrade() -> None:
         sa.Column("moved_to", sa.Text),
         sa.Column("checked_at", TS, nullable=False),
     )
+
+
+def downgrade() -> None:
+    op.drop_table("feed_state")
+    op.drop_table("senders")
+    op.drop_index("ix_deliveries_due", table_name="deliveries")
+    op.drop_index("ix_deliveries_queue", table_name="deliveries")
+    op.drop_table("deliveries")
+    op.drop_table("issues")

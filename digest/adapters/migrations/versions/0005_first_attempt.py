@@ -19,3 +19,8 @@ def upgrade() -> None:
     # Rows already tried: their first attempt is unknown, their last one (updated_at) is the
     # nearest we have, and it can only make the give-up come later, never earlier.
     op.execute("UPDATE deliveries SET first_attempt_at = updated_at WHERE attempts > 0")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch:
+        batch.drop_column("first_attempt_at")

@@ -16,3 +16,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("issues", sa.Column("note", sa.Text, nullable=False, server_default=""))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("issues") as batch:
+        batch.drop_column("note")

@@ -1,0 +1,250 @@
+"""The inbox's bookkeeping (adapters/inbox_ledger.py, migration 0005) on a real SQLite file
+and a real PostgreSQL: claims that split work and survive a dead reader, effects applied
+with the handled mark, the soft-bounce streak, what `digest status` reads."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, reader_id
+from digest.adapters.ledger import Ledger
+from digest.adapters.migrate import alembic_config, migrate
+from digest.adapters.schema import metadata
+from digest.adapters.store import Store, make_engine
+from digest.core.models import Consent
+from digest.core.returns import Claimed, Delivery, Effect
+from digest.core.subscriptions import normalise_email
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+KEY = "0123456789" + "a" * 54
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    opened = Store.open(store_url)
+    yield opened
+    opened.close()
+
+
+def add(store: Store, *emails: str) -> list[int]:
+    ids = []
+    for email in emails:
+        address, key = normalise_email(email)
+        sub, _ = store.add(address, key, "", (), confirmed=True, now=NOW, consent=Consent(at=NOW, method="cli"))
+        ids.append(sub.id)
+    return ids
+
+
+def issue(store: Store, n: int, *, sent: bool = True) -> int:
+    """Issue number n, delivered ("sent") to every confirmed subscriber."""
+    record, _ = Ledger(store).create_issue(key=f"{n:010d}" + "b" * 54, now=NOW + timedelta(days=7 * n),
+                                           cutoff=NOW, subject=f"Week {n}", posts=[], html="", text="",
+                                           domain="example.com", state=None)
+    if sent:
+        with store.tx() as conn:
+            conn.execute(sa.text("UPDATE deliveries SET status = 'sent' WHERE issue_id = :i"), {"i": record.id})
+    return record.id
+
+
+def status_of(store: Store, subscriber_id: int) -> str:
+    sub = store.get(subscriber_id)
+    assert sub is not None
+    return sub.status
+
+
+def dead_reader() -> str:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return f"{socket.gethostname()[:60]}:{proc.stdout.strip()}:dead"
+
+
+def test_the_migrated_database_matches_schema_py(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diffs == []
+
+
+def test_a_database_from_before_the_inbox_upgrades_keeping_its_rows_and_downgrades(store_url: str) -> None:
+    before = "0006"  # the revision before 0007_inbox
+    engine = make_engine(store_url)
+    migrate(engine, before)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO subscribers (email, email_key, status, created_at, updated_at) "
+                             "VALUES ('a@example.org', 'a@example.org', 'confirmed', :t, :t)"), {"t": NOW.replace(tzinfo=None)})
+    engine.dispose()
+    store = Store.open(store_url)  # upgrades to the newest
+    try:
+        (sub,) = [s.id for s in store.iter_subscribers()]
+        issue(store, 1)
+        ledger = InboxLedger(store)
+        claims = ledger.claim("INBOX", 7, [1], "me:1:x", NOW)
+        ledger.settle(claims[1][1], kind="bounce", outcome="x", message_id="<m@x>", now=NOW,
+                      effects=[Effect("hard", sub, 1, "5.1.1")])
+        cfg = alembic_config()
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, before)
+        with store.engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            indexes = {i["name"] for i in sa.inspect(conn).get_indexes("deliveries")}
+        assert not {"inbox_messages", "inbox_returns", "inbox_reads"} & tables and "ix_deliveries_subscriber" not in indexes
+        assert status_of(store, sub) == "bounced" and len(Ledger(store).history()) == 1
+        migrate(store.engine)
+        assert InboxLedger(store).claim("INBOX", 7, [1], "me:1:x", NOW)[1][0] is Claimed.MINE
+    finally:
+        store.close()
+
+
+def test_two_readers_split_the_work_and_each_message_is_claimed_once(store: Store) -> None:
+    ledger = InboxLedger(store)
+    first = ledger.claim("INBOX", 7, [1, 2, 3], f"{socket.gethostname()}:1:a", NOW)
+    second = ledger.claim("INBOX", 7, [2, 3, 4], "otherhost:1:b", NOW)
+    assert {u for u, (c, _) in first.items() if c is Claimed.MINE} == {1, 2, 3}
+    assert {u for u, (c, _) in second.items() if c is Claimed.MINE} == {4}
+    assert second[2][0] is Claimed.BUSY and second[3][0] is Claimed.BUSY
+
+
+def test_a_dead_readers_claims_are_taken_over_at_once_a_remote_ones_after_the_timeout(store: Store) -> None:
+    ledger = InboxLedger(store)
+    ledger.claim("INBOX", 7, [1], dead_reader(), NOW)
+    ledger.claim("INBOX", 7, [2], "otherhost:1:b", NOW)
+    later = ledger.claim("INBOX", 7, [1, 2], "me:2:c", NOW + timedelta(seconds=1))
+    assert later[1][0] is Claimed.MINE and later[2][0] is Claimed.BUSY
+    much_later = ledger.claim("INBOX", 7, [2], "me:2:c", NOW + CLAIM_TIMEOUT + timedelta(seconds=1))
+    assert much_later[2][0] is Claimed.MINE
+
+
+def test_handled_rows_are_moved_again_never_handled_again_and_kept_ones_stay(store: Store) -> None:
+    ledger = InboxLedger(store)
+    gone = dead_reader()
+    claims = ledger.claim("INBOX", 7, [1, 2, 3], gone, NOW)
+    ledger.settle(claims[1][1], kind="auto-reply", outcome="ignored", message_id="<1@x>", now=NOW)
+    ledger.settle(claims[2][1], kind="too-large", outcome="left", message_id="<2@x>", now=NOW, keep=True)
+    ledger.release(gone)  # 3 was never handled: given back
+    again = ledger.claim("INBOX", 7, [1, 2, 3], "me:2:b", NOW)
+    assert [again[u][0] for u in (1, 2, 3)] == [Claimed.HANDLED, Claimed.KEPT, Claimed.MINE]
+    # a new UIDVALIDITY makes every UID new; the Message-ID tells what was handled
+    fresh = ledger.claim("INBOX", 8, [1], "me:2:b", NOW)
+    assert fresh[1][0] is Claimed.MINE
+    assert ledger.seen_message_id("<1@x>", fresh[1][1]) and not ledger.seen_message_id("<3@x>", fresh[1][1])
+
+
+def test_a_live_reader_moves_what_it_handled_itself(store: Store) -> None:
+    ledger = InboxLedger(store)
+    claims = ledger.claim("INBOX", 7, [1], "otherhost:1:a", NOW)
+    ledger.settle(claims[1][1], kind="auto-reply", outcome="ignored", message_id="<1@x>", now=NOW)
+    assert ledger.claim("INBOX", 7, [1], "me:2:b", NOW)[1][0] is Claimed.BUSY  # it is about to move it
+    assert ledger.claim("INBOX", 7, [1], "me:2:b", NOW + CLAIM_TIMEOUT * 2)[1][0] is Claimed.HANDLED
+    # an earlier read of this very process (serve) is over: the next one moves its leftovers
+    here = reader_id()
+    claims = ledger.claim("INBOX", 7, [2], here, NOW)
+    ledger.settle(claims[2][1], kind="auto-reply", outcome="ignored", message_id="<2@x>", now=NOW)
+    assert ledger.claim("INBOX", 7, [2], reader_id(), NOW)[2][0] is Claimed.HANDLED
+
+
+def test_deliveries_are_found_by_token_ids_message_id_or_address_we_mailed(store: Store) -> None:
+    ana, ben, late = add(store, "ana@example.org", "Ben@Example.org", "late@example.org")
+    ledger = InboxLedger(store)
+    with store.tx() as conn:  # late subscribed after the issue: never mailed
+        conn.execute(sa.text("UPDATE subscribers SET status = 'pending' WHERE id = :s"), {"s": late})
+    issue(store, 1)
+    with store.tx() as conn:
+        conn.execute(sa.text("UPDATE subscribers SET status = 'confirmed' WHERE id = :s"), {"s": late})
+    assert ledger.delivery(1, ana) == Delivery(1, ana) and ledger.delivery(1, late) is None
+    mid = f"<digest.1.{ben}.0123456789@example.com>"
+    with store.tx() as conn:
+        stored = conn.execute(sa.text("SELECT message_id FROM deliveries WHERE subscriber_id = :s"), {"s": ben}).scalar()
+    assert ledger.delivery_by_message_id([mid]) is None  # the key part differs: not ours
+    assert ledger.delivery_by_message_id(["<x@y>", stored.upper()]) == Delivery(1, ben)
+    assert ledger.last_delivery_to("ben@example.org") == Delivery(1, ben)
+    assert ledger.last_delivery_to("late@example.org") is None
+    assert ledger.last_delivery_to("stranger@example.org") is None
+
+
+def test_effects_and_the_handled_mark_commit_together(store: Store) -> None:
+    ana, ben, cid = add(store, "ana@example.org", "ben@example.org", "cid@example.org")
+    ledger = InboxLedger(store)
+    claims = ledger.claim("INBOX", 7, [1, 2, 3], "me:1:a", NOW)
+    assert ledger.settle(claims[1][1], kind="bounce", outcome="5.1.1", message_id="<1@x>", now=NOW,
+                         effects=[Effect("hard", ana, None, "5.1.1")]) == [f"subscriber {ana} bounced"]
+    assert ledger.settle(claims[2][1], kind="complaint", outcome="ARF", message_id="<2@x>", now=NOW,
+                         effects=[Effect("complaint", ben)]) == [f"subscriber {ben} unsubscribed (complaint)"]
+    assert ledger.settle(claims[3][1], kind="unsubscribe", outcome="mail", message_id="<3@x>", now=NOW,
+                         effects=[Effect("unsubscribe", cid)]) == [f"subscriber {cid} unsubscribed (mail)"]
+    assert status_of(store, ana) == "bounced"
+    ben_now, cid_now = store.get(ben), store.get(cid)
+    assert ben_now is not None and ben_now.status == "unsubscribed" and ben_now.unsubscribed_how == "complaint"
+    assert cid_now is not None and cid_now.unsubscribed_how == "mail"
+    stats = ledger.stats("INBOX", NOW + timedelta(days=1))
+    assert stats.kinds == {"bounce": 1, "complaint": 1, "unsubscribe": 1}
+    assert (stats.bounced, stats.unsubscribed) == (1, 2)
+    assert ledger.stats("INBOX", NOW + timedelta(days=8)).bounced == 0  # the window is a week
+
+
+def test_a_failure_while_handling_leaves_the_message_unhandled_and_the_subscriber_as_they_were(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        (ana,) = add(store, "ana@example.org")
+        ledger = InboxLedger(store)
+        claims = ledger.claim("INBOX", 7, [1], "me:1:a", NOW)
+        with store.engine.begin() as conn:  # the last write of the transaction fails
+            conn.exec_driver_sql("CREATE TRIGGER no_returns BEFORE INSERT ON inbox_returns "
+                                 "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        with pytest.raises(sa.exc.IntegrityError, match="disk on fire"):
+            ledger.settle(claims[1][1], kind="bounce", outcome="x", message_id="<1@x>", now=NOW,
+                          effects=[Effect("hard", ana, None, "5.1.1")])
+        assert status_of(store, ana) == "confirmed"
+        assert ledger.claim("INBOX", 7, [1], "me:1:a", NOW)[1][0] is Claimed.MINE  # not handled: it will be again
+    finally:
+        store.close()
+
+
+def test_an_effect_on_a_subscriber_removed_meanwhile_is_recorded_without_them(store: Store) -> None:
+    ledger = InboxLedger(store)
+    claims = ledger.claim("INBOX", 7, [1], "me:1:a", NOW)
+    assert ledger.settle(claims[1][1], kind="bounce", outcome="x", message_id="<1@x>", now=NOW,
+                         effects=[Effect("hard", 999_999, None, "5.1.1")]) == ["subscriber 999999 was removed meanwhile"]
+    assert ledger.claim("INBOX", 7, [1], "me:2:b", NOW + CLAIM_TIMEOUT * 2)[1][0] is Claimed.HANDLED
+
+
+def test_transient_bounces_for_bounce_after_issues_in_a_row_bounce_and_a_quiet_issue_breaks_the_streak(store: Store) -> None:
+    ana, ben = add(store, "ana@example.org", "ben@example.org")
+    ledger = InboxLedger(store, bounce_after=3)
+    for n in range(1, 6):
+        issue(store, n)
+    claims = ledger.claim("INBOX", 7, list(range(1, 10)), "me:1:a", NOW)
+
+    def soft(uid: int, sub: int, issue_id: int) -> str:
+        return ledger.settle(claims[uid][1], kind="bounce", outcome="4.4.1", message_id=f"<{uid}@x>", now=NOW,
+                             effects=[Effect("soft", sub, issue_id, "4.4.1")])[0]
+
+    # ben: issues 1, 3, 4 came back, 2 did not: the streak restarts at 3
+    assert soft(1, ben, 1) == f"subscriber {ben}: 1 of 3 issues in a row came back"
+    assert soft(2, ben, 3) == f"subscriber {ben}: 1 of 3 issues in a row came back"
+    assert soft(3, ben, 4) == f"subscriber {ben}: 2 of 3 issues in a row came back"
+    assert status_of(store, ben) == "confirmed"
+    # ana: two delay notices for issue 1 count once; then 2 and 3 make three in a row
+    assert soft(4, ana, 1).endswith("1 of 3 issues in a row came back")
+    assert soft(5, ana, 1).endswith("1 of 3 issues in a row came back")
+    assert soft(6, ana, 2).endswith("2 of 3 issues in a row came back")
+    assert soft(7, ana, 3) == f"subscriber {ana} bounced: 3 issues in a row came back"
+    assert status_of(store, ana) == "bounced"
+    assert soft(8, ben, 5) == f"subscriber {ben} bounced: 3 issues in a row came back"
+
+
+def test_reads_are_recorded_per_folder(store: Store) -> None:
+    ledger = InboxLedger(store)
+    assert ledger.stats("INBOX", NOW).read_at is None
+    ledger.record_read("INBOX", NOW, "3 handled")
+    ledger.record_read("INBOX", NOW + timedelta(minutes=10), "failed: IMAP host: login refused")
+    stats = ledger.stats("INBOX", NOW + timedelta(minutes=11))
+    assert stats.read_at == NOW + timedelta(minutes=10) and stats.read_outcome.startswith("failed")

@@ -1,0 +1,206 @@
+"""Sorting the mail that comes back (core/returns.py, core/reports.py), on the fixtures in
+tests/fixtures/inbox/: each kind, each provider's bounce format, and hostile bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digest.core.reports import Failure
+from digest.core.returns import Kind, Ours, sort_message
+from digest.core.verp import envelope_sender
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "inbox"
+SECRET = "inbox-secret-0123456789abcdef"
+OURS = Ours("example.com", "bounces@example.com", "unsubscribe@example.com")
+VERP = envelope_sender("newsletter@example.com", "bounces@example.com", SECRET, 1, 12)
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes().replace(b"%VERP%", VERP.encode())
+
+
+def our_id(subscriber: int) -> str:
+    return f"<digest.1.{subscriber}.0123456789@example.com>"
+
+
+@pytest.mark.parametrize(("name", "address", "status", "subscriber", "how"), [
+    ("gmail_bounce.eml", "no-such-reader@gmail.com", "5.1.1", 1, "RFC 3464 report"),
+    ("outlook_bounce.eml", "gone.reader@outlook.com", "5.1.10", 2, "RFC 3464 report"),
+    ("yahoo_bounce.eml", "closed.reader@yahoo.com", "5.0.0", 3, "non-standard bounce"),
+    ("postfix_bounce.eml", "user.unknown@example.net", "5.1.1", 4, "RFC 3464 report"),
+    ("exim_bounce.eml", "old.reader@example.net", "5.1.1", 5, "non-standard bounce"),
+    ("qmail_bounce.eml", "nobody.home@example.org", "5.1.1", 6, "non-standard bounce"),
+])
+def test_permanent_bounces_of_each_format(name: str, address: str, status: str, subscriber: int, how: str) -> None:
+    found = sort_message(fixture(name), OURS)
+    assert found.kind is Kind.BOUNCE and found.why == how
+    assert found.failures == (Failure(address, status),)
+    assert found.failures[0].hard and found.status == status
+    assert found.original_ids == (our_id(subscriber),)
+
+
+@pytest.mark.parametrize(("name", "status"), [("exim_delayed.eml", "4.3.0"), ("postfix_delayed.eml", "4.4.1")])
+def test_delay_warnings_are_transient(name: str, status: str) -> None:
+    # flufl.bounce alone takes Exim's "has not yet been delivered" for a permanent failure
+    found = sort_message(fixture(name), OURS)
+    assert found.kind is Kind.BOUNCE
+    assert found.failures == (Failure("slow.reader@example.net", status),)
+    assert not found.failures[0].hard and found.original_ids == (our_id(7),)
+
+
+@pytest.mark.parametrize(("status", "hard"), [("5.1.1", True), ("5.0.0", True), ("5.1.10", True), ("5.2.1", True),
+                                              ("5.7.1", False), ("5.2.2", False), ("4.4.1", False)])
+def test_which_statuses_blame_the_address(status: str, hard: bool) -> None:
+    assert Failure("a@example.org", status).hard is hard
+
+
+def test_a_complaint_names_our_message_even_with_the_recipient_redacted() -> None:
+    found = sort_message(fixture("arf_complaint.eml"), OURS)
+    assert found.kind is Kind.COMPLAINT and found.why == "ARF abuse report"
+    assert found.original_ids == (our_id(8),)
+    assert found.recipients == ("redacted@yahoo.com",)
+
+
+def test_an_arf_report_with_original_rcpt_to_and_a_verp_return_path() -> None:
+    raw = fixture("arf_complaint.eml").replace(b"Feedback-Type: abuse\n", b"Feedback-Type: abuse\nOriginal-Rcpt-To: <Ana@Example.org>\n")
+    raw = raw.replace(b"Return-Path: <newsletter@example.com>\nReceived: from 192.0.2.25",
+                      b"Return-Path: <" + VERP.encode() + b">\nReceived: from 192.0.2.25")
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.COMPLAINT and found.recipients == ("ana@example.org",)
+    assert found.tokens == (VERP.split("+")[1].split("@")[0],)
+
+
+def test_mail_to_the_unsubscribe_address_names_its_sender() -> None:
+    found = sort_message(fixture("unsubscribe.eml"), OURS)
+    assert found.kind is Kind.UNSUBSCRIBE and found.sender == "ben@example.net"
+    # without an unsubscribe_mailto configured it is just mail
+    assert sort_message(fixture("unsubscribe.eml"), Ours("example.com")).kind is Kind.UNSORTED
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("auto_submitted.eml", "Auto-Submitted: auto-replied"),
+    ("out_of_office.eml", "out-of-office reply to our newsletter"),
+])
+def test_auto_replies_are_recognised(name: str, why: str) -> None:
+    found = sort_message(fixture(name), OURS)
+    assert found.kind is Kind.AUTO_REPLY and found.why == why
+
+
+def test_an_auto_reply_to_a_verp_address_with_an_empty_return_path_is_no_bounce() -> None:
+    # RFC 3834 asks auto-replies to go to the envelope sender, from an empty one
+    raw = fixture("auto_submitted.eml").replace(b"Delivered-To: newsletter@example.com", b"Delivered-To: " + VERP.encode())
+    assert sort_message(raw, OURS).kind is Kind.AUTO_REPLY
+
+
+def test_our_own_newsletter_coming_back_is_an_auto_reply() -> None:
+    raw = (FIXTURES / "gmail_bounce.eml").read_bytes().split(b"Content-Type: message/rfc822\n\n")[1]
+    raw = raw.split(b"\n--0000")[0]
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.AUTO_REPLY and found.why == "our own newsletter came back"
+
+
+@pytest.mark.parametrize(("header", "why"), [
+    (b"Precedence: bulk", "Precedence: bulk"), (b"X-Autoreply: yes", "X-Autoreply header"),
+    (b"Auto-Submitted: auto-generated; owner-email=a@b.c", "Auto-Submitted: auto-generated"),
+])
+def test_other_auto_reply_headers(header: bytes, why: str) -> None:
+    raw = fixture("question.eml").replace(b"MIME-Version: 1.0", header + b"\nMIME-Version: 1.0")
+    assert sort_message(raw, OURS).why == why
+
+
+def test_auto_submitted_no_is_a_person() -> None:
+    raw = fixture("question.eml").replace(b"MIME-Version: 1.0", b"Auto-Submitted: no\nMIME-Version: 1.0")
+    assert sort_message(raw, OURS).kind is Kind.UNSORTED
+
+
+def test_an_out_of_office_subject_without_our_message_id_is_a_person_writing() -> None:
+    raw = fixture("out_of_office.eml").replace(b"digest.1.11.", b"someone.else.")
+    assert sort_message(raw, OURS).kind is Kind.UNSORTED
+
+
+def test_a_verp_bounce_with_a_garbled_report_keeps_its_token_and_code() -> None:
+    found = sort_message(fixture("verp_garbled.eml"), OURS)
+    assert found.kind is Kind.BOUNCE and found.why.startswith("bounce to a VERP address, report unreadable")
+    assert found.tokens == (VERP.split("+")[1].split("@")[0],)
+    assert found.failures == (Failure("", "5.1.1"),) and found.status == "5.1.1"
+
+
+def test_a_bounce_with_nothing_readable_counts_as_a_delay() -> None:
+    raw = fixture("verp_garbled.eml").replace(b"550 5.1.1", b"xxx")
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and found.failures == () and found.status == "4.0.0"
+
+
+def test_a_forged_dsn_is_still_read_as_a_bounce() -> None:
+    # the sorting believes what it reads; jobs/inbox.py decides it is about no one we mailed
+    found = sort_message(fixture("forged_dsn.eml"), OURS)
+    assert found.kind is Kind.BOUNCE
+    assert [f.address for f in found.failures] == ["stranger@example.org", "late.subscriber@example.org"]
+
+
+def test_a_question_is_unsorted_with_its_sender_and_subject() -> None:
+    found = sort_message(fixture("question.eml"), OURS)
+    assert found.kind is Kind.UNSORTED
+    assert found.sender == "erin@example.org" and found.subject == "How do I explain a two-year gap on my resume?"
+
+
+@pytest.mark.parametrize("name", ["broken_mime.eml", "unknown_charset.eml"])
+def test_broken_mime_and_unknown_charsets_are_sorted_not_raised(name: str) -> None:
+    found = sort_message(fixture(name), OURS)
+    assert found.kind is Kind.UNSORTED and found.why == "for the questions loop"
+    assert found.sender.endswith("@example.org") and found.message_id
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(p.name for p in FIXTURES.glob("*.eml"))), st.data())
+def test_mangled_fixtures_never_raise(name: str, data: st.DataObject) -> None:
+    raw = bytearray(fixture(name))
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(raw)))
+        what = data.draw(st.sampled_from(["cut", "insert", "flip"]))
+        if what == "cut":
+            del raw[at: at + data.draw(st.integers(1, 200))]
+        elif what == "insert":
+            raw[at:at] = data.draw(st.sampled_from([b"\n", b"\n\n", b"--", b"=?", b"?=", b"\xff", b":", b";", b"<", b"\r",
+                                                    b"Content-Type: multipart/report; report-type=delivery-status\n"]))
+        elif at < len(raw):
+            raw[at] = data.draw(st.integers(0, 255))
+    found = sort_message(bytes(raw), OURS)
+    assert isinstance(found.kind, Kind)
+
+
+@given(st.binary(max_size=2000))
+def test_any_bytes_at_all_are_sorted(raw: bytes) -> None:
+    assert isinstance(sort_message(raw, OURS).kind, Kind)
+
+
+def test_a_bounce_with_an_unparseable_from_and_8bit_headers_still_names_its_recipient(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # flufl.bounce's Yale detector indexes the From's first address unguarded, and some
+    # detectors call .lower() on 8-bit headers: either used to stop every detector after it
+    raw = fixture("qmail_bounce.eml").replace(b"From: MAILER-DAEMON@mail.example.org", b"From: <")
+    raw = raw.replace(b"Subject: failure notice", b"Subject: failure notice \xe9\xff")
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and found.failures == (Failure("nobody.home@example.org", "5.1.1"),)
+    assert not [r for r in caplog.records if r.name.startswith("flufl")]
+
+
+def test_what_a_message_says_about_itself_cannot_drive_a_terminal() -> None:
+    raw = fixture("question.eml").replace(b"Subject: How do I", b"Subject: \x1b]0;owned\x07\x1b[2J\xe2\x80\xaeHow do I")
+    raw = raw.replace(b"From: Erin Asker <erin@example.org>", b"From: \"\x1b[31m\" <erin\x1b@example.org>")
+    found = sort_message(raw, OURS)
+    assert "\x1b" not in found.subject + found.sender + found.why and "\u202e" not in found.subject
+    assert found.subject.endswith("How do I explain a two-year gap on my resume?")
+
+
+@pytest.mark.parametrize(("feedback_type", "complaint"), [("abuse", True), ("fraud", True), ("not-spam", False),
+                                                          ("auth-failure", False), ("virus", False)])
+def test_only_abuse_and_fraud_reports_are_complaints_to_act_on(feedback_type: str, complaint: bool) -> None:
+    raw = fixture("arf_complaint.eml").replace(b"Feedback-Type: abuse", b"Feedback-Type: " + feedback_type.encode())
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.COMPLAINT and found.feedback_type == feedback_type
+    assert found.is_complaint is complaint
