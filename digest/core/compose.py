@@ -3,8 +3,9 @@ Pure core: reads templates, no network, no database, no clock (dates come in), n
 writes.
 
 The one place where group -> render -> inline -> prepare happens, for preview, send, the
-archive and the single mails (confirmation; later welcome and answer notices), and the
-one place where a Recipient (whose personal values fill the placeholders) is made.
+archive and the single mails (confirmation, a question's acknowledgement and answer
+notice; later the welcome), and the one place where a Recipient (whose personal values
+fill the placeholders) is made.
 premailer runs once per distinct set of topics, never per subscriber.
 """
 
@@ -18,11 +19,14 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from .answers import NO_QUESTIONS, IssueQuestions
 from .config import Config
 from .group import for_topics, group_posts
 from .inline import inline_css
 from .message import MessageTemplate, Recipient, personalise, prepare_message
 from .models import IssueContent, Post, RenderedIssue, Subscriber
+from .question_mail import render_acknowledgement, render_answer_notice
+from .questions import Question
 from .render import make_environment, render_confirmation, render_issue
 from .tokens import Links
 
@@ -57,8 +61,9 @@ class Composer:
     """
 
     def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
-                 env: jinja2.Environment | None = None) -> None:
+                 env: jinja2.Environment | None = None, questions: IssueQuestions = NO_QUESTIONS) -> None:
         self.config = config
+        self.questions = questions  # readers' questions: every reader gets them, whatever their topics
         self.content = group_issue(config, posts)
         self.date = issue_date(config, created_at)
         self.env = env or make_environment(config.newsletter.templates_dir)
@@ -73,9 +78,10 @@ class Composer:
         with self._lock:
             if key not in self._rendered:
                 content = for_topics(self.content, key)
-                if not content.posts:
+                if not content.posts and not self.questions:
                     return None
-                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env)
+                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env,
+                                                   questions=self.questions)
             return self._rendered[key]
 
     def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:
@@ -96,6 +102,22 @@ def compose_confirmation(config: Config, *, name: str, confirm_url: str,
     """The double opt-in mail, ready for build_message (no bulk headers: see PITFALLS)."""
     env = env or make_environment(config.newsletter.templates_dir)
     return prepare(config, render_confirmation(config, name=name, confirm_url=confirm_url, env=env), bulk=False)
+
+
+def compose_acknowledgement(config: Config, *, env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The mail that tells an asker their question arrived (the same for every asker). It
+    answers a message, so it says so (RFC 3834 Auto-Submitted: auto-replied): a well-behaved
+    auto-responder at the other end does not answer it back."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    template = prepare(config, render_acknowledgement(config, env=env), bulk=False)
+    return replace(template, head=template.head + "Auto-Submitted: auto-replied\r\n")
+
+
+def compose_answer_notice(config: Config, question: Question, *, env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The one mail that tells an asker where their question was answered."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    template = prepare(config, render_answer_notice(config, question, env=env), bulk=False)
+    return replace(template, head=template.head + "Auto-Submitted: auto-generated\r\n")
 
 
 # ---- who a message is for ----

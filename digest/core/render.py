@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jinja2
 
+from .answers import NO_QUESTIONS, IssueQuestions
 from .config import Config
 from .models import PLACEHOLDERS, IssueContent, RenderedIssue
 from .sanitize import clean_line
@@ -56,11 +57,14 @@ def format_date(value: datetime | None) -> str:
     return f"{value.day} {value:%B %Y}" if value else ""
 
 
-def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment) -> RenderedIssue:
-    """The issue's subject, HTML (CSS not yet inlined) and text."""
+def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
+                 questions: IssueQuestions = NO_QUESTIONS) -> RenderedIssue:
+    """The issue's subject, HTML (CSS not yet inlined) and text; `questions`: the readers'
+    questions it shows (answered since the last issue, "On the desk")."""
     posts = content.posts
-    subject = render_subject(config, content, date, env)
-    preheader = config.newsletter.preheader or "; ".join(p.title for p in posts[:3])
+    headline = questions.headline if questions and not posts else ""  # a questions-only issue
+    subject = render_subject(config, content, date, env, fallback_title=headline)
+    preheader = config.newsletter.preheader or "; ".join(p.title for p in posts[:3]) or headline
     context = {
         "blog": config.blog,
         "question": config.question,
@@ -71,21 +75,25 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "subject": subject,
         "preheader": preheader,
         "placeholders": PLACEHOLDERS,
+        "answered_questions": questions.answered,
+        "desk_questions": questions.desk,
     }
     html = env.get_template("issue.html.j2").render(context)
     text = env.get_template("issue.txt.j2").render(context)
     return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
 
 
-def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment) -> str:
-    """The [newsletter] subject template rendered as one clean line."""
+def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment,
+                   fallback_title: str = "") -> str:
+    """The [newsletter] subject template rendered as one clean line (`fallback_title` is
+    first_title when the issue has no post)."""
     posts = content.posts
     template = env.from_string(config.newsletter.subject)
     subject = template.render(
         blog=config.blog.name,
         date=format_date(date),
         count=len(posts),
-        first_title=posts[0].title if posts else "",
+        first_title=posts[0].title if posts else fallback_title,
         topics=", ".join(s.title for s in content.sections),
     )
     return clean_line(subject)
