@@ -59,8 +59,15 @@ def build_preview(config: Config, *, now: datetime, feed: str | None = None, eve
                   history: PreviewHistory | None = None) -> BuiltIssue | None:
     """The issue `digest send` would build next (every post with `every_post`); None when no post is new."""
     history = PreviewHistory() if every_post else (history or preview_history(config))
-    _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
-                           sent_ids=history.sent_ids)
+    if not store_exists(config):
+        _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
+                               sent_ids=history.sent_ids)
+        return issue
+    from .answers import questions_hook  # the database libraries load only when there is a store to read
+
+    with open_store(config) as store:  # the readers' questions the send would show; nothing is marked
+        _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
+                               sent_ids=history.sent_ids, questions=questions_hook(config, store, now=now, record=False))
     return issue
 
 

@@ -37,7 +37,9 @@ from ..core.models import IssueRecord, REPORT_ORDER, open_count
 from ..core.retry import BACKOFF, RetryPolicy
 from ..core.sign import Signer
 from ..adapters.secret import load_or_create_secret
+from .answers import issue_questions_for
 from .deliver import Deliverer, SendReport, Silent
+from .notices import send_notices
 from .ports import Mailer, Progress
 
 log = logging.getLogger("digest.send")
@@ -87,8 +89,9 @@ class Sender:
         """Send what is due of one issue (only its deferred rows, when `deferred_only`)."""
         if composer is not None:
             self.composers[issue.id] = composer
-        elif issue.id not in self.composers:
-            self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at)
+        elif issue.id not in self.composers:  # a resumed issue: rebuilt with the questions it claimed
+            self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at,
+                                                questions=issue_questions_for(self.config, self.store, issue.key))
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
@@ -143,6 +146,9 @@ def retry_due(config: Config, store: Store, *, clock: Clock, cancel: threading.E
         reports.append(sender.deliver(issue, deferred_only=True, resumed=True))
         if reports[-1].paused or reports[-1].cancelled:
             break
+    else:  # answer notices left pending or deferred by a send
+        send_notices(config, store, clock=clock, mailer=sender.mailer, policy=sender.policy, signer=sender.signer,
+                     cancel=sender.cancel)
     return reports
 
 

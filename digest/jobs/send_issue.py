@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,8 +28,12 @@ from ..core.models import DeliveryStatus
 from ..core.retry import BACKOFF
 from ..core.sign import Signer
 from ..core.tokens import Links
+from ..core.questions import Question
+from . import questions
+from .answers import Linked, questions_hook
 from .build import BuiltIssue, build_issue
 from .deliver import SendReport
+from .notices import NoticeReport, send_notices
 from .ports import Mailer, Progress
 from .retry import Sender, count_line, load_signer, report_line
 
@@ -62,6 +66,8 @@ class SendOutcome:
     dry_run_bytes: int = 0
     dry_run_plan: DryRun | None = None
     warnings: tuple[str, ...] = ()
+    answered: tuple[Question, ...] = ()  # readers' questions this run found answered (jobs/answers.py)
+    notices: NoticeReport | None = None   # their askers' notices, and those waiting from earlier runs
 
     @property
     def report(self) -> SendReport | None:
@@ -87,6 +93,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     ledger = sender.ledger
     if not dry_run:  # a dry run records nothing
         sender.sweep()
+        questions.expire(config, store, clock())
     reports: list[SendReport] = []
     for issue in ledger.unfinished_issues():
         counts = ledger.counts(issue.id)
@@ -106,23 +113,36 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
             return SendOutcome(reports=tuple(reports))
     now = clock()
     last = ledger.last_issue()
+    linked = Linked()
     fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                 sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None)
+                                 sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None,
+                                 questions=questions_hook(config, store, now=now, record=not dry_run, linked=linked))
     if built is None:
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
-                           not_modified=fetched.not_modified, dry_run=dry_run)
+                           not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
+                           notices=None if dry_run else _notices(sender), warnings=tuple(linked.warnings))
     if dry_run:
-        return _dry_run(config, store, built, sender, now, samples_dir)
+        dry = _dry_run(config, store, built, sender, now, samples_dir)
+        return replace(dry, warnings=(*dry.warnings, *linked.warnings))
     if on_issue is not None:  # may abort: nothing is recorded yet
         on_issue(built.rendered.subject, store.count("confirmed"))
     archived = archive_copy(config, built.template)
     issue, _ = ledger.create_issue(
-        key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
+        key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=last.cutoff if last else now),
         subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
         domain=sender_domain(config.newsletter.from_), state=fetched.state)
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
     reports.append(sender.deliver(issue, composer=built.composer))
-    return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=built.fetched.warnings)
+    halted = reports[-1].paused or reports[-1].cancelled
+    return SendOutcome(reports=tuple(sender.retry_within_window(reports)),
+                       warnings=(*built.fetched.warnings, *linked.warnings), answered=tuple(linked.answered),
+                       notices=None if halted else _notices(sender))
+
+
+def _notices(sender: Sender) -> NoticeReport:
+    """The answer notices waiting, sent with this run's mailer, signer and retry policy."""
+    return send_notices(sender.config, sender.store, clock=sender.clock, mailer=sender.mailer, policy=sender.policy,
+                        signer=sender.signer, cancel=sender.cancel)
 
 
 def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime,
