@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..adapters.ledger import Ledger
+from ..adapters.questions import QuestionStats, QuestionStore
 from ..adapters.store import open_store
 from ..core.calendar import next_run
 from ..core.config import Config
@@ -29,6 +30,7 @@ class Status:
     unfinished: IssueRecord | None
     feed: FeedState | None
     subscribers: dict[str, int]
+    questions: QuestionStats | None = None
 
 
 def history(config: Config) -> list[IssueSummary]:
@@ -38,7 +40,8 @@ def history(config: Config) -> list[IssueSummary]:
 
 
 def status(config: Config, now: datetime) -> Status:
-    """The next weekly send, the last issue and its counts, the feed's state, the list's size."""
+    """The next weekly send, the last issue and its counts, the feed's state, the list's size,
+    the readers' questions."""
     with open_store(config) as store:
         ledger = Ledger(store)
         last, unfinished = ledger.last_issue(), ledger.unfinished_issue()
@@ -48,4 +51,5 @@ def status(config: Config, now: datetime) -> Status:
             unfinished=unfinished if unfinished is not None and (last is None or unfinished.id != last.id) else None,
             feed=ledger.feed_state(),
             subscribers={s: store.count(s) for s in STATUSES},
+            questions=QuestionStore(store).stats(),
         )
