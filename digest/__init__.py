@@ -5,18 +5,20 @@ The folders are the layers; each may import only the ones below it
 
     core/      pure functions and records: config, checks, parse, sanitize, select, group,
                render, inline, compose, message, address, classify, retry, calendar,
-               tokens, sign, subscriptions, mailview, starter, models, errors.  No
-               network, no database, no clock, no file writes: time and input come in
-               as arguments.                                          imports: core
-    adapters/  the only code that touches the world: fetch (HTTP), store, schema and
-               ledger (SQL), smtp (the wire), mailbox (a local SMTP server), scheduler
-               (APScheduler).                                       imports: core, adapters
+               tokens, sign, subscriptions, mailview, starter, models, errors, questions,
+               answers, contact_form, question_mail.  No network, no database, no
+               clock, no file writes: time and input come in as arguments.
+                                                                     imports: core
+    adapters/  the only code that touches the world: fetch (HTTP), store, schema,
+               ledger, questions and notices (SQL), smtp (the wire), mailbox (a local
+               SMTP server), scheduler (APScheduler).               imports: core, adapters
     jobs/      one module per thing the program does, wiring core and adapters: build
                (the next issue), preview, send_issue (send the next issue), deliver
                (one issue to its audience), retry (a run's sending, deferred messages),
-               mail (single mails), report (status, history); ports.py declares what
-               they need (Mailer, DeliveryLedger, Progress).
-                                                                     imports: core, adapters, jobs
+               mail (single mails), questions (intake, acknowledgement, moderation),
+               answers (linking answers), notices (the askers' notices), report (status,
+               history); ports.py declares what they need (Mailer, DeliveryLedger,
+               Progress).                                            imports: core, adapters, jobs
     web/       the Starlette app of `digest serve`; mails only through hooks it is handed.
                                                                      imports: core, adapters, web
     cli/       the `digest` command: parses, calls one job, prints, exits. The only
