@@ -206,3 +206,29 @@ def test_preview_shows_what_the_send_would_link_and_changes_nothing(bed: Bed, tm
     issue = build_preview(bed.config, now=bed.now(), feed=feed(bed, tmp_path, Entry(1, "A", labels=[f"Q-{qid}"])))
     assert issue is not None and "Previewed paraphrase" in issue.rendered.text
     assert QuestionStore(bed.store).require(qid).status == ACCEPTED and NoticeLedger(bed.store).counts() == {}
+
+
+def test_a_question_accepted_after_its_answer_was_published_is_linked_despite_not_modified(
+        write_config: Callable[..., Path], mail_server: Any, feed_server: Any) -> None:
+    from conftest import Reply
+
+    body = atom([Entry(1, "Published first", labels=["Q-1"])])
+
+    def conditional(handler: Any) -> Reply:
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Reply(304)
+        return Reply(body=body, headers={"ETag": '"v1"', "Content-Type": "application/atom+xml"})
+
+    bed = make_bed(write_config, mail_server, feed=feed_server.serve("/feed", conditional))
+    try:
+        qid = ask(bed, accept=False)
+        assert qid == 1
+        bed.send()  # the post is there, labelled Q-1, but question 1 is new: a warning, nothing linked
+        bed.advance(days=1)
+        assert bed.send().not_modified  # nothing waits for an answer: the fetch is conditional
+        QuestionStore(bed.store).move(qid, "accept", bed.now())
+        linked = bed.send()
+        assert [q.id for q in linked.answered] == [qid] and len(notices_to(bed)) == 1
+        assert feed_server.requests[-1][1].get("if-none-match") is None
+    finally:
+        bed.store.close()

@@ -176,6 +176,11 @@ class QuestionStore:
 
     # ---- answers ----
 
+    def awaiting_answers(self) -> bool:
+        """Whether any accepted question waits for its answer."""
+        with self.store.tx() as conn:
+            return conn.execute(sa.select(questions.c.id).where(questions.c.status == ACCEPTED).limit(1)).first() is not None
+
     def accepted(self) -> list[Question]:
         return self._many(sa.select(questions).where(questions.c.status == ACCEPTED).order_by(questions.c.id))
 

@@ -76,6 +76,8 @@ def find_answers(questions: Iterable[Question], posts: Sequence[Post], prefix: s
     found: dict[int, AnswerLink] = {}
     warnings: list[str] = []
     for post in sorted(posts, key=lambda p: (p.date is None, p.date.timestamp() if p.date else 0.0)):
+        if not post.link:
+            continue  # nowhere to send the asker
         linked = by_link.get(link_key(post.link)) if post.link else None
         if linked is not None and (linked not in found or found[linked].how != "link"):
             found[linked] = AnswerLink(linked, post, "link")

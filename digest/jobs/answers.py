@@ -24,7 +24,7 @@ from ..adapters.store import Store
 from ..core.answers import MAX_DESK, NO_QUESTIONS, AnswerLink, IssueQuestions, find_answers, issue_questions, label_ids
 from ..core.config import Config
 from ..core.message import make_message_id, sender_domain
-from ..core.models import FetchResult, Post
+from ..core.models import FeedState, FetchResult, Post
 from ..core.questions import ANSWERED, Question
 from .build import issue_key
 
@@ -67,6 +67,14 @@ def questions_hook(config: Config, store: Store, *, now: datetime, record: bool,
         return issue_questions(questions.claim_features(candidates.key, now), desk)
 
     return hook
+
+
+def feed_state_for_answers(store: Store, state: FeedState | None) -> FeedState | None:
+    """The validators for the send's feed fetch, or None (fetch it whole) while a question
+    waits for its answer: the answer post may be older than the feed's last change (the
+    author accepted the question, or gave its URL, after publishing it), and a feed that
+    answers "not modified" shows no post to link."""
+    return None if state is not None and QuestionStore(store).awaiting_answers() else state
 
 
 def issue_questions_for(config: Config, store: Store, key: str) -> IssueQuestions:

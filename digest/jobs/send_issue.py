@@ -30,7 +30,7 @@ from ..core.sign import Signer
 from ..core.tokens import Links
 from ..core.questions import Question
 from . import questions
-from .answers import Linked, questions_hook
+from .answers import Linked, feed_state_for_answers, questions_hook
 from .build import BuiltIssue, build_issue
 from .deliver import SendReport
 from .notices import NoticeReport, send_notices
@@ -115,7 +115,8 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     last = ledger.last_issue()
     linked = Linked()
     fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                 sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None,
+                                 sent_ids=ledger.sent_post_ids(),
+                                 state=feed_state_for_answers(store, ledger.feed_state()) if feed is None else None,
                                  questions=questions_hook(config, store, now=now, record=not dry_run, linked=linked))
     if built is None:
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
