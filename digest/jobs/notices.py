@@ -105,6 +105,8 @@ class _NoticeSender:
             if client is not None:
                 client.close()
             self.senders.unregister_sender(self.sender_id)
+        if self.report.counts:
+            log.info("answer notices: %s", ", ".join(f"{n} {s}" for s, n in sorted(self.report.counts.items())))
         return self.report
 
     def _heartbeat(self) -> None:

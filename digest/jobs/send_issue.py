@@ -212,6 +212,8 @@ def summary(outcome: SendOutcome) -> str:
         parts.append("skipped: no new posts" + (" (feed not modified)" if outcome.not_modified else ""))
     elif outcome.dry_run and not outcome.reports:
         parts.append(f"dry run: {outcome.dry_run_messages} messages built")
+    if outcome.notices is not None and outcome.notices.counts:
+        parts.append(f"answer notices: {count_line(dict(outcome.notices.counts))}")
     return "; ".join(parts)
 
 
