@@ -11,6 +11,7 @@ that two questions arriving at once from one address get one acknowledgement bet
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -27,6 +28,7 @@ from .schema import MAX_ID, askers, deliveries, issues, notices, questions, subs
 from .store import Store
 
 _FIELDS = tuple(f.name for f in fields(Question))
+_ISSUE_MESSAGE_ID = re.compile(r"^<digest\.(\d{1,10})\.(\d{1,10})\.")
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,20 @@ class QuestionStore:
         return self._one(sa.select(questions).where(match).order_by(questions.c.id).limit(1))
 
     def subscriber_for_message_id(self, message_ids: Iterable[str]) -> int | None:
-        """The subscriber an issue with one of these Message-IDs went to (a reply's In-Reply-To)."""
-        wanted = [m.strip() for m in message_ids if m.strip()][:20]
-        if not wanted:
-            return None
-        with self.store.tx() as conn:
-            found = conn.execute(sa.select(deliveries.c.subscriber_id).where(
-                deliveries.c.message_id.in_(wanted), deliveries.c.subscriber_id.is_not(None)).limit(1)).scalar()
-        return int(found) if found is not None else None
+        """The subscriber an issue with one of these Message-IDs went to (a reply's In-Reply-To).
+        An issue's Message-ID names its issue and subscriber (ledger.py: <digest.ISSUE.SUB.KEY@...>),
+        so the lookup goes by the ledger's (issue, subscriber) index and then checks the whole id."""
+        for mid in [m.strip() for m in message_ids if m.strip()][:20]:
+            m = _ISSUE_MESSAGE_ID.match(mid)
+            if not m or not all(0 < int(g) <= MAX_ID for g in m.groups()):
+                continue
+            with self.store.tx() as conn:
+                found = conn.execute(sa.select(deliveries.c.subscriber_id).where(
+                    deliveries.c.issue_id == int(m.group(1)), deliveries.c.subscriber_id == int(m.group(2)),
+                    deliveries.c.message_id == mid)).scalar()
+            if found is not None:
+                return int(found)
+        return None
 
     # ---- reading ----
 
