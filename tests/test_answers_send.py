@@ -232,3 +232,19 @@ def test_a_question_accepted_after_its_answer_was_published_is_linked_despite_no
         assert feed_server.requests[-1][1].get("if-none-match") is None
     finally:
         bed.store.close()
+
+
+def test_the_issue_claims_its_questions_under_the_key_it_is_recorded_with(
+        write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> None:
+    bed = make_bed(write_config, mail_server, max_posts=1)  # the issue keeps one of the two new posts
+    try:
+        bed.add(1)
+        qid = ask(bed, paraphrase="Kept with its issue")
+        bed.send(feed=feed(bed, tmp_path, Entry(1, "Answer", labels=[f"Q-{qid}"], published="2026-11-21T08:00:00Z"),
+                           Entry(2, "Newer", published="2026-11-22T08:00:00Z")))
+        issue = bed.ledger.last_issue()
+        assert issue is not None and len(issue.posts) == 1
+        assert QuestionStore(bed.store).require(qid).featured_key == issue.key
+        assert QuestionStore(bed.store).unfeatured() == []  # the next issue does not feature it again
+    finally:
+        bed.store.close()

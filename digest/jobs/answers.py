@@ -22,6 +22,7 @@ from datetime import datetime
 from ..adapters.questions import QuestionStore
 from ..adapters.store import Store
 from ..core.answers import MAX_DESK, NO_QUESTIONS, AnswerLink, IssueQuestions, find_answers, issue_questions, label_ids
+from ..core.compose import group_issue
 from ..core.config import Config
 from ..core.message import make_message_id, sender_domain
 from ..core.models import FeedState, FetchResult, Post
@@ -59,8 +60,9 @@ def questions_hook(config: Config, store: Store, *, now: datetime, record: bool,
             shown = issue_questions([*questions.unfeatured(), *planned], desk)
             return NO_QUESTIONS if quiet and not shown.answered else shown
         found.answered += questions.mark_answered(links, now, _message_id(config))
-        if not quiet:
-            return issue_questions(questions.claim_features(issue_key(tuple(posts)), now), desk)
+        if not quiet:  # the key the issue is recorded with: its posts as grouped (max_posts may leave some out)
+            key = issue_key(group_issue(config, posts).posts)
+            return issue_questions(questions.claim_features(key, now), desk)
         candidates = issue_questions(questions.unfeatured(), desk)
         if not candidates.answered or questions.issue_exists(candidates.key):
             return NO_QUESTIONS  # nothing newly answered: "On the desk" alone is no reason to write
