@@ -173,3 +173,64 @@ inbox_reads = sa.Table(
     sa.Column("read_at", UTCDateTime, nullable=False),
     sa.Column("outcome", sa.String(500), nullable=False),
 )
+
+# ---- readers' questions (migration 0006) ----
+
+questions = sa.Table(
+    "questions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),       # the address that asked: notices go there only
+    sa.Column("email_key", sa.String(320), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),  # emptied [question] keep_days after the end
+    sa.Column("source", sa.String(20), nullable=False),      # web, contact-form, mail, reply
+    sa.Column("status", sa.String(20), nullable=False),      # new, accepted, answered, declined
+    sa.Column("consent_to_quote", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("display_name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("paraphrase", sa.Text, nullable=False, server_default=""),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("accepted_at", UTCDateTime),
+    sa.Column("declined_at", UTCDateTime),
+    sa.Column("answered_at", UTCDateTime),
+    sa.Column("answer_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("answer_post_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("answer_title", sa.Text, nullable=False, server_default=""),
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("noticed_at", UTCDateTime),
+    sa.Column("message_id", sa.String(200), unique=True),    # the intake mail's: the same mail read twice is one question
+    sa.Column("dup_key", sa.String(64), nullable=False, unique=True),  # address + normalised text
+    sa.Column("featured_key", sa.String(64)),                # the key of the issue that features the answer
+    sa.Index("ix_questions_email_key", "email_key"),
+    sa.Index("ix_questions_status", "status"),
+    # Never reuse an id: labels like Q-17 on old posts must not answer the next question 17.
+    sqlite_autoincrement=True,
+)
+
+askers = sa.Table(
+    "askers", metadata,
+    sa.Column("email_key", sa.String(320), primary_key=True),
+    sa.Column("acknowledged_at", UTCDateTime),  # the last acknowledgement: one per [question] acknowledge_window_hours
+    sa.Column("bounced_at", UTCDateTime),       # a mail to the address was refused for good: nothing more goes there
+)
+
+notices = sa.Table(
+    "notices", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("question_id", sa.Integer, sa.ForeignKey("questions.id", ondelete="CASCADE"), nullable=False),
+    # the statuses of the deliveries ledger (core/models.py DeliveryStatus)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_code", sa.Integer),
+    sa.Column("last_reply", sa.String(500), nullable=False, server_default=""),
+    sa.Column("message_id", sa.String(200), nullable=False),
+    sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("first_attempt_at", UTCDateTime),
+    sa.UniqueConstraint("question_id", name="uq_notices_question"),  # one notice per question, ever
+    sa.Index("ix_notices_due", "status", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)

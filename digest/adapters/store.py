@@ -25,7 +25,7 @@ from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
 from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce
 from .migrate import alembic_config, migrate  # noqa: F401  (alembic_config: its old home was here)
-from .schema import rate_events, subscribers
+from .schema import askers, notices, questions, rate_events, subscribers
 
 _IMPORT_BATCH = 1000
 
@@ -259,11 +259,21 @@ class Store:
         return self.get(subscriber_id)
 
     def remove(self, key: str) -> str | None:
-        """Delete an address and everything personal kept with it; the address as it was stored."""
+        """Delete an address and everything personal kept with it (their questions too, and
+        those a reply of theirs linked to them); the address as it was stored."""
         with self.tx() as conn:
             email = conn.execute(sa.select(subscribers.c.email).where(subscribers.c.email_key == key)).scalar()
+            if email is None:
+                return None
+            sub = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.email_key == key)).scalar_one()
+            asked = sa.or_(questions.c.email_key == key, questions.c.subscriber_id == sub)
+            keys = {key, *conn.execute(sa.select(questions.c.email_key).where(asked)).scalars()}
+            conn.execute(notices.delete().where(notices.c.question_id.in_(sa.select(questions.c.id).where(asked))))
+            conn.execute(questions.delete().where(asked))
+            conn.execute(askers.delete().where(askers.c.email_key.in_(keys), ~sa.exists().where(
+                questions.c.email_key == askers.c.email_key)))
             conn.execute(subscribers.delete().where(subscribers.c.email_key == key))
-        return email
+        return str(email)
 
     def import_rows(self, rows: Iterable[CSVRow], *, confirmed: bool, now: datetime, consent: Consent) -> ImportCounts:
         """Insert the rows whose addresses are new, in batches; never touch existing ones.

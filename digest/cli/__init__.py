@@ -80,10 +80,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import inbox, issue, serve, setup, subscribers
+    from . import inbox, issue, questions, serve, setup, subscribers
 
     for command in (issue.preview, issue.send, issue.history, issue.status, serve.serve, serve.snippet,
-                    serve.mailbox, setup.init, subscribers.subscribers, inbox.inbox):
+                    serve.mailbox, setup.init, subscribers.subscribers, inbox.inbox, questions.questions):
         cli.add_command(command)
     _give_common_options(cli)
 

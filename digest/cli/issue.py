@@ -167,6 +167,13 @@ def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bo
                    + ": nothing " + ("new " if outcome.reports else "") + "sent.")
     elif outcome.dry_run and not outcome.reports:
         _show_dry_run(outcome)
+    for question in outcome.answered:
+        click.echo(f"Question {question.id} answered by {question.answer_url}.")
+    notices = outcome.notices
+    if notices is not None and notices.counts:
+        click.echo(f"Answer notices: {count_line(dict(notices.counts))}.")
+    if notices is not None and notices.paused:
+        click.echo(f"Answer notices wait for the next run: {notices.paused}", err=True)
     counts: Counter[str] = Counter()
     for report in outcome.reports:
         counts.update(report.counts)
@@ -183,7 +190,10 @@ def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bo
         smtp = config.smtp
         click.echo(f"{count(counts['deferred'], 'message')} deferred; digest send retries them now, digest serve every "
                    f"{smtp.retry_interval_minutes:g} minutes, for up to {smtp.give_up_hours:g} hours.", err=True)
-    if unsent or counts["deferred"] or paused:
+    if notices is not None and notices.waiting and not notices.paused:
+        click.echo(f"{count(notices.waiting, 'answer notice')} deferred; digest send and digest serve retry them.", err=True)
+    notices_wait = notices is not None and bool(notices.waiting or notices.paused)
+    if unsent or counts["deferred"] or paused or notices_wait:
         sys.exit(EXIT_TEMPFAIL)
 
 
@@ -223,7 +233,7 @@ def history(config: Config) -> None:
 @click.command()
 @pass_config
 def status(config: Config) -> None:
-    """The next scheduled send, the last issue and its counts, the feed's state."""
+    """The next scheduled send, the last issue and its counts, the feed's state, the questions."""
     from zoneinfo import ZoneInfo
 
     from ..core.models import STATUSES
@@ -253,6 +263,10 @@ def status(config: Config) -> None:
         if state.moved_to:
             click.echo(f"Warning: the feed moved permanently to {state.moved_to}: update [feed] url in config.toml", err=True)
     click.echo("Subscribers: " + ", ".join(f"{report.subscribers[s]} {s}" for s in STATUSES))
+    q = report.questions
+    if q is not None:
+        median = "no answer yet" if q.median_days is None else f"median {q.median_days:.1f} days to answer"
+        click.echo(f"Questions: {q.received} received, {q.answered} answered, {median}")
     click.echo(_inbox_line(config, report.inbox))
 
 

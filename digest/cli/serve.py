@@ -42,6 +42,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..adapters.store import open_store
     from ..jobs import retry, send_issue
     from ..jobs.mail import confirmation_mailer, welcome_mailer
+    from ..jobs.questions import question_acknowledger
     from ..web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -80,7 +81,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                 log.info("stopped")
 
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret),
-                             send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan)
+                             send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan,
+                             acknowledge_question=question_acknowledger(config, store))
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")
@@ -100,12 +102,19 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
 @click.command()
 @pass_config
-def snippet(config: Config) -> None:
-    """Print a subscribe form to paste into a Blogger HTML/JavaScript gadget."""
+@click.option("--ask", "ask", is_flag=True, help="The ask-a-question form (posts to /ask) instead.")
+def snippet(config: Config, ask: bool) -> None:
+    """Print a subscribe form (or, with --ask, a question form) to paste into a Blogger HTML/JavaScript gadget."""
+    from ..core.questions import MAX_DISPLAY_NAME, MAX_QUESTION_CHARS
     from ..core.render import make_environment
     from ..core.subscriptions import topic_names
 
     env = make_environment(config.newsletter.templates_dir)
+    if ask:
+        click.echo(env.get_template("ask_snippet.html.j2").render(
+            blog=config.blog, base_url=config.web.base_url, max_chars=MAX_QUESTION_CHARS,
+            max_display=MAX_DISPLAY_NAME).strip())
+        return
     click.echo(env.get_template("snippet.html.j2").render(
         blog=config.blog, base_url=config.web.base_url, consent_text=config.web.consent_text,
         topics=topic_names(config.topics)).strip())

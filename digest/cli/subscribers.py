@@ -107,7 +107,7 @@ def _report_mail(email: str, problem: str, what: str) -> None:
 @pass_config
 @click.argument("email")
 def remove(config: Config, email: str) -> None:
-    """Delete EMAIL and everything kept about it."""
+    """Delete EMAIL and everything kept about it, their questions included."""
     address, key = normalise_email(email)
     with _open(config) as store:
         removed = store.remove(key)
@@ -169,8 +169,13 @@ def import_(config: Config, file: Path, confirmed: bool) -> None:
 @subscribers.command()
 @pass_config
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
-def export(config: Config, file: Path | None) -> None:
+@click.option("--person", metavar="EMAIL",
+              help="Instead: everything kept about EMAIL (subscription, consent, questions) as JSON.")
+def export(config: Config, file: Path | None, person: str | None) -> None:
     """Write the confirmed subscribers as CSV (email,name,topics) to FILE or standard output."""
+    if person is not None:
+        _export_person(config, person, file)
+        return
     with _open(config) as store:
         if file is None:
             _write_csv(store, sys.stdout)
@@ -183,6 +188,27 @@ def export(config: Config, file: Path | None) -> None:
         except OSError as exc:
             raise InputError(f"{file}: cannot write: {exc.strerror}") from exc
     click.echo(f"Wrote {count_of(written, 'subscriber')} to {file}.")
+
+
+def _export_person(config: Config, email: str, file: Path | None) -> None:
+    import json
+
+    from ..jobs.subscribers import person_export
+
+    with _open(config) as store:
+        data = person_export(store, email, now=_now())
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if file is None:
+        click.echo(text, nl=False)
+        return
+    tmp = file.with_name(file.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o600)  # one person's data: not for the other users of this machine
+        tmp.replace(file)
+    except OSError as exc:
+        raise InputError(f"{file}: cannot write: {exc.strerror}") from exc
+    click.echo(f"Wrote the data kept about {data['address']} ({count_of(len(data['questions']), 'question')}) to {file}.")
 
 
 def _csv_lines(handle: BinaryIO, file: Path) -> Iterator[tuple[int, list[str]]]:

@@ -46,6 +46,8 @@ def coerce(hint: Any, value: Any, label: str, where: str) -> Any:
     if hint in (int, float) and (isinstance(value, bool) or not isinstance(value, hint)):
         kind = "an integer" if hint is int else "a number"
         raise ConfigError(where, f"{label} has value {value!r}, not {kind}")
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(where, f"{label} has value {value!r}, not true or false")
     if hint is str and not isinstance(value, str):
         raise ConfigError(where, f"{label} has value {value!r}, not a string")
     if hint in (int, float) and value < 0:
@@ -109,6 +111,8 @@ BOUNDS: dict[tuple[str, str], Bounds] = {
     ("inbox", "max_message_bytes"): Bounds(10_000, 100_000_000),
     ("inbox", "bounce_after"): Bounds(1, 100),
     ("inbox", "timeout_seconds"): Bounds(0, DAY, above=True),
+    ("question", "keep_days"): Bounds(1, 36_500),
+    ("question", "acknowledge_window_hours"): Bounds(0, 24 * 365, above=True),
 }
 
 # "link": a page a reader clicks (http or https). "base": the address every link of the

@@ -3,8 +3,9 @@ Pure core: reads templates, no network, no database, no clock (dates come in), n
 writes.
 
 The one place where group -> render -> inline -> prepare happens, for preview, send, the
-archive and the single mails (confirmation, welcome; later answer notices), and the one
-place where a Recipient (whose personal values fill the placeholders) is made.
+archive and the single mails (confirmation, welcome, a question's acknowledgement and
+answer notice), and the one place where a Recipient (whose personal values fill the
+placeholders) is made.
 premailer runs once per distinct set of topics, never per subscriber.
 """
 
@@ -18,12 +19,15 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from .answers import NO_QUESTIONS, IssueQuestions
 from .config import Config
 from .group import for_topics, group_posts
 from .inline import inline_css_checked
 from .message import MessageTemplate, Recipient, prepare_message
 from .models import IssueContent, Post, RenderedIssue, Subscriber
 from .note import Note, render_note
+from .question_mail import render_acknowledgement, render_answer_notice
+from .questions import Question
 from .render import make_environment, render_confirmation, render_issue, render_welcome
 from .tokens import Links
 
@@ -71,8 +75,10 @@ class Composer:
     """
 
     def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
-                 env: jinja2.Environment | None = None, number: int | None = None, note: str = "") -> None:
+                 env: jinja2.Environment | None = None, number: int | None = None, note: str = "",
+                 questions: IssueQuestions = NO_QUESTIONS) -> None:
         self.config = config
+        self.questions = questions  # readers' questions: every reader gets them, whatever their topics
         self.content = group_issue(config, posts)
         self.date = issue_date(config, created_at)
         self.env = env or make_environment(config.newsletter.templates_dir)
@@ -91,17 +97,17 @@ class Composer:
         with self._lock:
             if key not in self._rendered:
                 content = for_topics(self.content, key)
-                if not content.posts:
+                if not content.posts and not self.questions:
                     return None
                 self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env,
-                                                   number=self.number, note=self.note)
+                                                   number=self.number, note=self.note, questions=self.questions)
             return self._rendered[key]
 
     def archive(self) -> ArchiveCopy:
         """The public copy that /archive/{id} serves: the whole issue as a web page, with no
         greeting and no one's links, a Subscribe button instead (CSS left in its <style>)."""
         rendered = render_issue(self.content, self.config, date=self.date, env=self.env, number=self.number,
-                                note=self.note, archive=True)
+                                note=self.note, archive=True, questions=self.questions)
         return ArchiveCopy(rendered.html, rendered.text)
 
     def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:
@@ -131,6 +137,22 @@ def compose_welcome(config: Config, *, name: str, answered: Iterable[Post], pref
     env = env or make_environment(config.newsletter.templates_dir)
     rendered = render_welcome(config, name=name, answered=list(answered), preferences_url=preferences_url, env=env)
     return prepare(config, rendered, bulk=False)
+
+
+def compose_acknowledgement(config: Config, *, env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The mail that tells an asker their question arrived (the same for every asker). It
+    answers a message, so it says so (RFC 3834 Auto-Submitted: auto-replied): a well-behaved
+    auto-responder at the other end does not answer it back."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    template = prepare(config, render_acknowledgement(config, env=env), bulk=False)
+    return replace(template, head=template.head + "Auto-Submitted: auto-replied\r\n")
+
+
+def compose_answer_notice(config: Config, question: Question, *, env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The one mail that tells an asker where their question was answered."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    template = prepare(config, render_answer_notice(config, question, env=env), bulk=False)
+    return replace(template, head=template.head + "Auto-Submitted: auto-generated\r\n")
 
 
 # ---- who a message is for ----

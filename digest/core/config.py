@@ -64,6 +64,7 @@ class NewsletterConfig:
     dkim_selector: str = ""
     dkim_key_file: str = ""
     return_path: str = ""
+    quiet_week: str = "skip"  # a week with no new post: "skip", or "questions" (an issue of answered questions)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class QuestionConfig:
     url: str = ""
     email: str = ""
     labels: tuple[str, ...] = ()
+    answer_label_prefix: str = "Q-"
+    keep_days: int = 90
+    acknowledge: bool = True
+    acknowledge_window_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -325,6 +330,12 @@ def _check(built: dict[str, Any], where: str) -> None:
                 if problem:
                     raise ConfigError(where, f"[{table}] {key} has value {item!r}, {problem}", key=f"{table}.{key}")
     nl: NewsletterConfig = built["newsletter"]
+    if nl.quiet_week not in ("skip", "questions"):
+        raise ConfigError(where, f"[newsletter] quiet_week has value {nl.quiet_week!r}, not one of 'skip', 'questions'")
+    prefix: str = built["question"].answer_label_prefix
+    if not prefix.strip() or any(c.isdigit() or ord(c) < 32 for c in prefix) or len(prefix) > 20:
+        raise ConfigError(where, f"[question] answer_label_prefix has value {prefix!r}, not a label prefix like 'Q-' "
+                                 "(no digits, at most 20 characters)")
     for key, value in (("from", nl.from_), ("reply_to", nl.reply_to)):
         try:  # it is in every message: it must suit every server, SMTPUTF8 or not
             if value:

@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from .answers import NO_QUESTIONS, IssueQuestions
 from .config import Config, ScheduleConfig
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
 from .note import NO_NOTE, Note
@@ -67,16 +68,19 @@ def format_date(value: datetime | None) -> str:
 
 
 def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
-                 number: int | None = None, note: Note = NO_NOTE, archive: bool = False) -> RenderedIssue:
+                 number: int | None = None, note: Note = NO_NOTE, archive: bool = False,
+                 questions: IssueQuestions = NO_QUESTIONS) -> RenderedIssue:
     """The issue's subject, HTML (CSS not yet inlined) and text.
 
     `number` is the issue's number (shown in the masthead), `note` the editor's note;
     `archive` renders the public web copy: no greeting, no personal links, a Subscribe
-    button instead.
+    button instead; `questions` the readers' questions it shows (answered since the last
+    issue, "On the desk").
     """
     posts = content.posts
-    subject = render_subject(config, content, date, env, number=number)
-    preheader = issue_preheader(config, content, subject)
+    questions_title = questions.headline if questions and not posts else ""  # a questions-only issue
+    subject = render_subject(config, content, date, env, number=number, fallback_title=questions_title)
+    preheader = issue_preheader(config, content, subject) or questions_title
     base = config.web.base_url
     context = {
         "blog": config.blog,
@@ -98,6 +102,8 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "subscribe_url": f"{base}/subscribe",
         "archive_index_url": f"{base}/archive/",
         "placeholders": PLACEHOLDERS,
+        "answered_questions": questions.answered,
+        "desk_questions": questions.desk,
     }
     html = render_file(env, "issue.html.j2", context)
     text = render_file(env, "issue.txt.j2", context)
@@ -105,10 +111,11 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
 
 
 def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment,
-                   number: int | None = None) -> str:
-    """The [newsletter] subject template rendered as one clean line."""
+                   number: int | None = None, fallback_title: str = "") -> str:
+    """The [newsletter] subject template rendered as one clean line (`fallback_title` is
+    first_title when the issue has no post)."""
     posts = content.posts
-    first_title = posts[0].title if posts else ""
+    first_title = posts[0].title if posts else fallback_title
     with template_errors("config.toml: [newsletter] subject"):
         subject = env.from_string(config.newsletter.subject).render(
             blog=config.blog.name,

@@ -48,7 +48,7 @@ def text_of(part: Message) -> str:
     """A leaf part's payload as text, whatever its transfer encoding or (wrong) charset."""
     try:
         data = part.get_payload(decode=True)
-    except Exception:  # a broken encoding: the raw payload will do
+    except Exception:  # noqa: BLE001 - a broken encoding: the raw payload will do
         data = None
     if not isinstance(data, bytes):
         payload = part.get_payload()
@@ -118,7 +118,7 @@ def heuristic_failures(raw: bytes, text: str) -> list[Failure]:
     """The failed recipients flufl.bounce's detectors find in a non-standard bounce."""
     try:
         temporary, permanent = all_failures(_for_flufl(raw))
-    except Exception:  # third-party heuristics on hostile input: finding nothing is the answer
+    except Exception:  # noqa: BLE001 - third-party heuristics on hostile input: finding nothing is the answer
         return []
     found: dict[str, Failure] = {}
     warning = bool(_WARNING.search(text))

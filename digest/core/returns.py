@@ -127,7 +127,7 @@ def sort_message(raw: bytes, ours: Ours) -> Sorted:
     raises: a message the email package cannot make sense of is unsorted (kept)."""
     try:
         return _sort(raw, ours)
-    except Exception as exc:  # hostile bytes can trip the stdlib's header parser; nothing is lost
+    except Exception as exc:  # noqa: BLE001 - hostile bytes can trip the stdlib's header parser; nothing is lost
         return Sorted(Kind.UNSORTED, f"could not be read ({type(exc).__name__})")
 
 
@@ -215,7 +215,7 @@ def _header(msg: Message, name: str) -> str:
     try:
         text = str(value)  # a Header object when the header held bytes that are not ASCII
         return str(make_header(decode_header(text))) if "=?" in text else text
-    except Exception:  # an unknown charset, a broken encoded word: the text as written will do
+    except Exception:  # noqa: BLE001 - an unknown charset, a broken encoded word: the text as written will do
         return _raw(msg, name)
 
 

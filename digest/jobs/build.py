@@ -5,11 +5,13 @@ I/O through the adapters (fetch, store) and prints nothing (the CLI does).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..adapters.fetch import FetchOptions, fetch_feed
+from ..core.answers import NO_QUESTIONS, IssueQuestions
 from ..core.compose import Composer
 from ..core.config import Config
 from ..core.errors import InputError
@@ -51,7 +53,8 @@ class BuiltIssue:
 
     @property
     def key(self) -> str:
-        return issue_key(self.posts)
+        """The issue's unique key: its posts' (a questions-only issue: its questions')."""
+        return issue_key(self.posts) if self.posts else self.composer.questions.key
 
 
 def issue_key(posts: tuple[Post, ...] | list[Post]) -> str:
@@ -110,15 +113,20 @@ def build_issue(
     state: FeedState | None = None,
     number: int | None = None,
     note: str = "",
+    questions: Callable[[FetchResult, Sequence[Post]], IssueQuestions] | None = None,
 ) -> tuple[FetchResult, BuiltIssue | None]:
     """Fetch the feed and compose the next issue: what was fetched, and the issue (None
-    when no post is new). `number` is the id the issue will be recorded with; `note` the
-    editor's Markdown note (read_note)."""
+    when no post is new and there are no readers' questions to show). `number` is the id
+    the issue will be recorded with; `note` the editor's Markdown note (read_note);
+    `questions` links answers in what was fetched and picks the questions the issue shows
+    (jobs/answers.py)."""
     fetched, posts = fetch_new_posts(config, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
                                      every_post=every_post, state=state)
-    if not posts:
+    shown = questions(fetched, posts) if questions is not None else NO_QUESTIONS
+    if not posts and not shown:
         return fetched, None
-    return fetched, BuiltIssue(Composer(config, posts, created_at=now, number=number, note=note), fetched)
+    composer = Composer(config, posts, created_at=now, number=number, note=note, questions=shown)
+    return fetched, BuiltIssue(composer, fetched)
 
 
 NOTE_MAX_BYTES = 20_000  # a note is a few paragraphs; more would push the issue towards Gmail's clip

@@ -233,7 +233,7 @@ class Deliverer:
             return client
         try:
             template = self.composer.template(sub.topics)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one reader's message fails that reader alone
             self._fail(claim, sub, exc, now)
             return client
         if template is None:
@@ -248,7 +248,7 @@ class Deliverer:
             message = build_message(template, recipient, message_id=claim.message_id, date=now)
             if self.signer is not None:
                 message = self.signer.sign(message)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one reader's message fails that reader alone
             self._fail(claim, sub, exc, now)
             return client
         self.rate.wait()

@@ -60,11 +60,20 @@ def preview_history(config: Config) -> PreviewHistory:
 def build_preview(config: Config, *, now: datetime, feed: str | None = None, every_post: bool = False,
                   history: PreviewHistory | None = None, note: str = "") -> BuiltIssue | None:
     """The issue `digest send` would build next (every post with `every_post`), numbered as
-    the send will number it; None when no post is new."""
+    the send will number it, with the readers' questions it would show; None when it would
+    hold nothing."""
     if history is None:
         history = PreviewHistory() if every_post else preview_history(config)
-    _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
-                           sent_ids=history.sent_ids, number=history.next_number, note=note)
+    if not store_exists(config):
+        _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
+                               sent_ids=history.sent_ids, number=history.next_number, note=note)
+        return issue
+    from .answers import questions_hook  # the database libraries load only when there is a store to read
+
+    with open_store(config) as store:  # the readers' questions the send would show; nothing is marked
+        _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
+                               sent_ids=history.sent_ids, number=history.next_number, note=note,
+                               questions=questions_hook(config, store, now=now, record=False))
     return issue
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ..adapters.inbox_ledger import InboxLedger, InboxStats
 from ..adapters.ledger import Ledger
+from ..adapters.questions import QuestionStats, QuestionStore
 from ..adapters.store import open_store
 from ..core.calendar import next_run
 from ..core.config import Config
@@ -31,6 +32,7 @@ class Status:
     feed: FeedState | None
     subscribers: dict[str, int]
     inbox: InboxStats | None = None  # None: [inbox] is not set up
+    questions: QuestionStats | None = None
 
 
 def history(config: Config) -> list[IssueSummary]:
@@ -40,7 +42,8 @@ def history(config: Config) -> list[IssueSummary]:
 
 
 def status(config: Config, now: datetime) -> Status:
-    """The next weekly send, the last issue and its counts, the feed's state, the list's size."""
+    """The next weekly send, the last issue and its counts, the feed's state, the list's size,
+    the readers' questions."""
     with open_store(config) as store:
         ledger = Ledger(store)
         last, unfinished = ledger.last_issue(), ledger.unfinished_issue()
@@ -51,4 +54,5 @@ def status(config: Config, now: datetime) -> Status:
             feed=ledger.feed_state(),
             subscribers={s: store.count(s) for s in STATUSES},
             inbox=InboxLedger(store).stats(config.inbox.folder, now) if config.inbox.host else None,
+            questions=QuestionStore(store).stats(),
         )

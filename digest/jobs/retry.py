@@ -37,7 +37,9 @@ from ..core.message import sender_domain
 from ..core.models import REPORT_ORDER, IssueRecord, open_count
 from ..core.retry import BACKOFF, RetryPolicy
 from ..core.sign import Signer
+from .answers import issue_questions_for
 from .deliver import Deliverer, SendReport, Silent
+from .notices import send_notices
 from .ports import Mailer, Progress
 
 log = logging.getLogger("digest.send")
@@ -87,9 +89,10 @@ class Sender:
         """Send what is due of one issue (only its deferred rows, when `deferred_only`)."""
         if composer is not None:
             self.composers[issue.id] = composer
-        elif issue.id not in self.composers:
+        elif issue.id not in self.composers:  # a resumed issue: rebuilt with its note and the questions it claimed
             self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at, number=issue.id,
-                                                note=issue.note)
+                                                note=issue.note,
+                                                questions=issue_questions_for(self.config, self.store, issue.key))
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
@@ -144,6 +147,9 @@ def retry_due(config: Config, store: Store, *, clock: Clock, cancel: threading.E
         reports.append(sender.deliver(issue, deferred_only=True, resumed=True))
         if reports[-1].paused or reports[-1].cancelled:
             break
+    else:  # answer notices left pending or deferred by a send
+        send_notices(config, store, clock=clock, mailer=sender.mailer, policy=sender.policy, signer=sender.signer,
+                     cancel=sender.cancel)
     return reports
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,11 +25,15 @@ from ..core.config import Config
 from ..core.errors import DigestError, InputError
 from ..core.message import build_message, make_message_id, sender_domain
 from ..core.models import DeliveryStatus
+from ..core.questions import Question
 from ..core.retry import BACKOFF
 from ..core.sign import Signer
 from ..core.tokens import Links
+from . import questions
+from .answers import Linked, feed_state_for_answers, questions_hook
 from .build import BuiltIssue, build_issue
 from .deliver import SendReport
+from .notices import NoticeReport, send_notices
 from .ports import Mailer, Progress
 from .retry import Sender, count_line, load_signer, report_line
 
@@ -62,6 +66,8 @@ class SendOutcome:
     dry_run_bytes: int = 0
     dry_run_plan: DryRun | None = None
     warnings: tuple[str, ...] = ()
+    answered: tuple[Question, ...] = ()  # readers' questions this run found answered (jobs/answers.py)
+    notices: NoticeReport | None = None   # their askers' notices, and those waiting from earlier runs
 
     @property
     def report(self) -> SendReport | None:
@@ -89,6 +95,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     ledger = sender.ledger
     if not dry_run:  # a dry run records nothing
         sender.sweep()
+        questions.expire(config, store, clock())
     reports: list[SendReport] = []
     for issue in ledger.unfinished_issues():
         counts = ledger.counts(issue.id)
@@ -108,31 +115,38 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
             return SendOutcome(reports=tuple(reports))
     now = clock()
     last = ledger.last_issue()
+    linked = Linked()
     fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                 sent_ids=ledger.sent_post_ids(), state=ledger.feed_state() if feed is None else None,
-                                 number=ledger.next_issue_id(), note=note)
+                                 sent_ids=ledger.sent_post_ids(),
+                                 state=feed_state_for_answers(store, ledger.feed_state()) if feed is None else None,
+                                 number=ledger.next_issue_id(), note=note,
+                                 questions=questions_hook(config, store, now=now, record=not dry_run, linked=linked))
     if built is None:
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
-                           not_modified=fetched.not_modified, dry_run=dry_run, warnings=unused)
+                           not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
+                           notices=None if dry_run else _notices(sender), warnings=(*unused, *linked.warnings))
     if dry_run:
-        return _dry_run(config, store, built, sender, now, samples_dir)
+        dry = _dry_run(config, store, built, sender, now, samples_dir)
+        return replace(dry, warnings=(*dry.warnings, *linked.warnings))
     if on_issue is not None:  # may abort: nothing is recorded yet
         on_issue(built.rendered.subject, store.count("confirmed"))
     archived = built.composer.archive()
     issue, created = ledger.create_issue(
-        key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=now),
+        key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=last.cutoff if last else now),
         subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
         domain=sender_domain(config.newsletter.from_), state=fetched.state, note=note,
         issue_id=built.composer.number)
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
-    warnings = _warnings(config, built)
+    halted = reports[-1].paused or reports[-1].cancelled
+    warnings = (*_warnings(config, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
-    return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings)
+    return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
+                       answered=tuple(linked.answered), notices=None if halted else _notices(sender))
 
 
 def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
@@ -142,8 +156,15 @@ def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
     left_out = built.content.left_out
     if not left_out:
         return (*built.fetched.warnings, *built.composer.warnings)
-    return (*built.fetched.warnings, *built.composer.warnings, f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
-                                     f"({config.newsletter.max_posts}): the issue links to the blog for them")
+    return (*built.fetched.warnings, *built.composer.warnings,
+            f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
+            f"({config.newsletter.max_posts}): the issue links to the blog for them")
+
+
+def _notices(sender: Sender) -> NoticeReport:
+    """The answer notices waiting, sent with this run's mailer, signer and retry policy."""
+    return send_notices(sender.config, sender.store, clock=sender.clock, mailer=sender.mailer, policy=sender.policy,
+                        signer=sender.signer, cancel=sender.cancel)
 
 
 def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime,
@@ -212,6 +233,8 @@ def summary(outcome: SendOutcome) -> str:
         parts.append("skipped: no new posts" + (" (feed not modified)" if outcome.not_modified else ""))
     elif outcome.dry_run and not outcome.reports:
         parts.append(f"dry run: {outcome.dry_run_messages} messages built")
+    if outcome.notices is not None and outcome.notices.counts:
+        parts.append(f"answer notices: {count_line(dict(outcome.notices.counts))}")
     return "; ".join(parts)
 
 

@@ -1,19 +1,23 @@
 """The author's changes to the list from the command line: add (mailing the confirmation
-link to whoever still has to confirm), confirm by hand, send the link again. A job
-(layer 3): the CLI formats what these return.
+link to whoever still has to confirm), confirm by hand, send the link again; and one
+person's data, for their access request. A job (layer 3): the CLI formats what these
+return.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
+from ..adapters.questions import QuestionStore
 from ..adapters.secret import load_or_create_secret
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store
 from ..core.config import Config
 from ..core.errors import InputError
 from ..core.models import Consent, Subscriber
+from ..core.subscriptions import normalise_email
 from ..core.tokens import Links
 from .mail import mail_confirmation
 from .ports import Mailer
@@ -78,3 +82,36 @@ def _mail(config: Config, store: Store, sub: Subscriber, now: datetime, mailer: 
         return "no longer pending"
     links = Links(config.web.base_url, load_or_create_secret(config))
     return mail_confirmation(config, ready, links, now, mailer or SMTPMailer(config.smtp)) or ""
+
+
+def person_export(store: Store, email: str, *, now: datetime) -> dict[str, Any]:
+    """Everything kept about one address: the subscription with its consent record, and
+    every question it asked (or that a reply of theirs was linked to), with its notice.
+    InputError when nothing at all is kept."""
+    address, key = normalise_email(email)
+    sub = store.find(key)
+    questions = QuestionStore(store)
+    asked = questions.of_address(key)
+    if sub is None and not asked:
+        raise InputError(f"nothing is kept about {address}: not on the list, no question")
+    subscription = None
+    if sub is not None:
+        subscription = {k: v for k, v in asdict(sub).items() if k not in ("confirm_nonce", "id")}
+        subscription["topics"] = list(sub.topics)
+    data: dict[str, Any] = _jsonable({
+        "address": address, "exported_at": now, "subscription": subscription,
+        "questions": [{**{k: v for k, v in asdict(q).items() if k not in ("email_key", "dup_key", "featured_key")},
+                       "notice": dict(zip(("status", "last_reply"), questions.notice_status(q.id) or ("none", ""), strict=True))}
+                      for q in asked],
+    })
+    return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -34,6 +34,7 @@ from ..core.models import Consent, Subscriber
 from ..core.render import make_environment
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, read_token
+from .ask import ask_routes
 from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 
 log = logging.getLogger("digest.web")
@@ -46,10 +47,13 @@ def _utcnow() -> datetime:
 
 def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], None],
                send_welcome: Callable[[Subscriber, datetime], None] | None = None,
-               clock: Clock = _utcnow, lifespan: Any = None) -> Starlette:
+               clock: Clock = _utcnow, lifespan: Any = None,
+               acknowledge_question: Callable[[int, datetime], None] | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
-    once a subscription is confirmed (welcome_mailer; None: no welcome mail); `clock` gives
+    once a subscription is confirmed (welcome_mailer; None: no welcome mail),
+    `acknowledge_question(question_id, now)` tells an asker their question arrived
+    (jobs/questions.py's question_acknowledger); `clock` gives
     the time (tests pass their own)."""
     secret = load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
@@ -199,6 +203,8 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *ask_routes(config, store, page=page, origin_ok=origin_ok, client_ip=client_ip, clock=clock,
+                    acknowledge=acknowledge_question),
     ]
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette answers a 500 outside every middleware: this page sets the headers itself.

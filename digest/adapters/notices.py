@@ -1,0 +1,117 @@
+"""The answer notices' ledger: one row per answered question, sent exactly once. Adapter
+over the store's engine, beside ledger.py and kept to its rules.
+
+A notice goes to one asker, who may not subscribe, so it has no place in `deliveries`
+(keyed by issue and subscriber); it has the same life instead: rows are claimed
+(committed "sending") before MAIL FROM and settled after the reply with the deliveries'
+statuses (DeliveryStatus), deferred rows wait for next_attempt_at, and rows still
+deferred [smtp] give_up_hours after their first attempt are failed. A sender that dies
+leaves its rows "sending"; they go back to "pending" once it is known dead, through the
+same `senders` table of heartbeats the issue senders use (ledger.py), so at most the one
+message in flight can go twice, and one in doubt is never sent again.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ..core.models import DeliveryStatus
+from .ledger import STALE_HEARTBEAT, pid_alive
+from .schema import notices, questions, senders
+from .store import Store
+
+
+@dataclass(frozen=True)
+class NoticeClaim:
+    """One notice a sender has claimed: the next message to send."""
+
+    notice_id: int
+    question_id: int
+    message_id: str
+    attempts: int
+    first_attempt_at: datetime | None
+
+
+class NoticeLedger:
+    """The notices table, in the store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def claim(self, claimer: str, now: datetime, limit: int) -> list[NoticeClaim]:
+        """Claim up to `limit` pending notices, then deferred ones whose time has come."""
+        claims: list[NoticeClaim] = []
+        with self.store.tx() as conn:
+            for status, due in ((DeliveryStatus.PENDING, False), (DeliveryStatus.DEFERRED, True)):
+                if len(claims) >= limit:
+                    break
+                pick = (sa.select(notices.c.id).where(notices.c.status == status)
+                        .order_by(notices.c.id).limit(limit - len(claims)))
+                if due:
+                    pick = pick.where(notices.c.next_attempt_at <= now)
+                if conn.dialect.name == "postgresql":
+                    pick = pick.with_for_update(skip_locked=True)
+                # Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED):
+                # PostgreSQL 15 updated more than n rows with that form. The status test makes
+                # the UPDATE take only rows no one else claimed in between (SQLite has no row locks).
+                ids = list(conn.execute(pick).scalars())
+                if not ids:
+                    continue
+                rows = conn.execute(notices.update().where(notices.c.id.in_(ids), notices.c.status == status)
+                                    .values(status=DeliveryStatus.SENDING, claimed_by=claimer, updated_at=now)
+                                    .returning(notices.c.id, notices.c.question_id, notices.c.message_id,
+                                               notices.c.attempts, notices.c.first_attempt_at)).all()
+                claims += [NoticeClaim(r.id, r.question_id, r.message_id, r.attempts, r.first_attempt_at) for r in rows]
+        return sorted(claims, key=lambda c: c.notice_id)
+
+    def settle(self, claim: NoticeClaim, status: str, *, now: datetime, code: int | None = None, reply: str = "",
+               next_attempt_at: datetime | None = None, attempted: bool = True) -> None:
+        """Record the outcome of one notice; a sent one is noted on its question too."""
+        values: dict[str, object] = {"status": status, "updated_at": now, "last_code": code, "last_reply": reply[:500],
+                                     "claimed_by": "", "attempts": notices.c.attempts + (1 if attempted else 0)}
+        if attempted and claim.first_attempt_at is None:
+            values["first_attempt_at"] = now
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        with self.store.tx() as conn:
+            conn.execute(notices.update().where(notices.c.id == claim.notice_id).values(**values))
+            if status == DeliveryStatus.SENT:
+                conn.execute(questions.update().where(questions.c.id == claim.question_id).values(noticed_at=now))
+
+    def release(self, notice_ids: Sequence[int], now: datetime) -> None:
+        """Give back claimed notices that were never attempted."""
+        if not notice_ids:
+            return
+        with self.store.tx() as conn:
+            conn.execute(notices.update().where(notices.c.id.in_(list(notice_ids)), notices.c.status == DeliveryStatus.SENDING)
+                         .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
+
+    def recover_stale(self, now: datetime, alive: Callable[[int], bool] = pid_alive) -> int:
+        """Give back the notices claimed by senders that died (ledger.py's rule: same host,
+        its pid is gone; another host, its heartbeat is stale)."""
+        host = socket.gethostname()
+        with self.store.tx() as conn:
+            known = conn.execute(sa.select(senders)).all()
+            live = [s.id for s in known
+                    if not ((s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT)]
+            owner = sa.not_(sa.or_(*(notices.c.claimed_by.like(f"{i}/%") for i in live))) if live else sa.true()
+            return int(conn.execute(notices.update().where(notices.c.status == DeliveryStatus.SENDING, owner)
+                                    .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now)).rowcount or 0)
+
+    def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> int:
+        """Fail the deferred notices first tried at or before `before`, keeping their last reply."""
+        with self.store.tx() as conn:
+            return int(conn.execute(notices.update().where(
+                notices.c.status == DeliveryStatus.DEFERRED, notices.c.first_attempt_at <= before).values(
+                status=DeliveryStatus.FAILED, updated_at=now, claimed_by="",
+                last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + notices.c.last_reply, 1, 500))).rowcount or 0)
+
+    def counts(self) -> dict[str, int]:
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(notices.c.status, sa.func.count()).group_by(notices.c.status)).all()
+        return {str(status): int(n) for status, n in rows}

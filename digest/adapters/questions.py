@@ -1,0 +1,301 @@
+"""Readers' questions in the store: intake, moderation, answers, privacy. Adapter over the
+store's engine (schema.py: questions, askers, notices).
+
+Intake merges duplicates (the same words from the same address, or the same intake mail
+read twice) through unique keys, so two readers of one mailbox or two clicks of one form
+keep one question. Marking a question answered and queueing its one notice are one
+transaction; the notice's unique question_id makes "exactly once" the database's job.
+An acknowledgement is claimed on the asker's row (askers), which both databases lock, so
+that two questions arriving at once from one address get one acknowledgement between them.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..core.answers import AnswerLink
+from ..core.errors import InputError, StoreError
+from ..core.models import DeliveryStatus
+from ..core.questions import ACCEPTED, ANSWERED, DECLINED, NewQuestion, Question, check_move
+from .schema import MAX_ID, askers, deliveries, issues, notices, questions, subscribers
+from .store import Store
+
+_FIELDS = tuple(f.name for f in fields(Question))
+_ISSUE_MESSAGE_ID = re.compile(r"^<digest\.(\d{1,10})\.(\d{1,10})\.")
+
+
+@dataclass(frozen=True)
+class QuestionStats:
+    """For `digest status`: questions kept, answered, and the median days from asking to answer."""
+
+    received: int
+    answered: int
+    median_days: float | None
+
+
+class QuestionStore:
+    """The questions table and its neighbours (askers, notices), in the store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # ---- intake ----
+
+    def record(self, new: NewQuestion, now: datetime) -> tuple[Question, bool]:
+        """Keep a new question; (the question kept before, False) when it is a duplicate."""
+        for _ in range(2):
+            existing = self._duplicate_of(new)
+            if existing is not None:
+                return existing, False
+            try:
+                with self.store.tx() as conn:
+                    values = {k: getattr(new, k) for k in ("email", "email_key", "name", "text", "source",
+                                                            "consent_to_quote", "display_name", "dup_key",
+                                                            "message_id", "subscriber_id")}
+                    if new.subscriber_id is not None and not conn.execute(
+                            sa.select(subscribers.c.id).where(subscribers.c.id == new.subscriber_id)).first():
+                        values["subscriber_id"] = None  # removed meanwhile
+                    new_id = conn.execute(questions.insert().values(
+                        status="new", created_at=now, updated_at=now, **values)).inserted_primary_key[0]  # type: ignore[index]
+                    if not conn.execute(sa.select(askers.c.email_key).where(askers.c.email_key == new.email_key)).first():
+                        conn.execute(askers.insert().values(email_key=new.email_key))
+            except sa.exc.IntegrityError:
+                continue  # the same question (or asker) arrived at the same moment: look again
+            saved = self.get(int(new_id))
+            assert saved is not None
+            return saved, True
+        raise StoreError(f"could not record the question from {new.email}")
+
+    def _duplicate_of(self, new: NewQuestion) -> Question | None:
+        match = questions.c.dup_key == new.dup_key
+        if new.message_id:
+            match = sa.or_(match, questions.c.message_id == new.message_id)
+        return self._one(sa.select(questions).where(match).order_by(questions.c.id).limit(1))
+
+    def subscriber_for_message_id(self, message_ids: Iterable[str]) -> int | None:
+        """The subscriber an issue with one of these Message-IDs went to (a reply's In-Reply-To).
+        An issue's Message-ID names its issue and subscriber (ledger.py: <digest.ISSUE.SUB.KEY@...>),
+        so the lookup goes by the ledger's (issue, subscriber) index and then checks the whole id."""
+        for mid in [m.strip() for m in message_ids if m.strip()][:20]:
+            m = _ISSUE_MESSAGE_ID.match(mid)
+            if not m or not all(0 < int(g) <= MAX_ID for g in m.groups()):
+                continue
+            with self.store.tx() as conn:
+                found = conn.execute(sa.select(deliveries.c.subscriber_id).where(
+                    deliveries.c.issue_id == int(m.group(1)), deliveries.c.subscriber_id == int(m.group(2)),
+                    deliveries.c.message_id == mid)).scalar()
+            if found is not None:
+                return int(found)
+        return None
+
+    # ---- reading ----
+
+    def get(self, question_id: int) -> Question | None:
+        if not 0 < question_id <= MAX_ID:
+            return None
+        return self._one(sa.select(questions).where(questions.c.id == question_id))
+
+    def require(self, question_id: int) -> Question:
+        found = self.get(question_id)
+        if found is None:
+            raise InputError(f"there is no question {question_id} (digest questions list shows them)")
+        return found
+
+    def listed(self, status: str | None = None) -> list[Question]:
+        query = sa.select(questions).order_by(questions.c.id)
+        if status:
+            query = query.where(questions.c.status == status)
+        return self._many(query)
+
+    def of_address(self, email_key: str) -> list[Question]:
+        """Every question of an address, or linked to the subscriber of that address."""
+        with self.store.tx() as conn:
+            sub = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.email_key == email_key)).scalar()
+        match = questions.c.email_key == email_key
+        if sub is not None:
+            match = sa.or_(match, questions.c.subscriber_id == sub)
+        return self._many(sa.select(questions).where(match).order_by(questions.c.id))
+
+    def statuses(self, ids: Iterable[int]) -> dict[int, str]:
+        wanted = [i for i in ids if 0 < i <= MAX_ID]
+        if not wanted:
+            return {}
+        with self.store.tx() as conn:
+            rows = conn.execute(sa.select(questions.c.id, questions.c.status).where(questions.c.id.in_(wanted))).all()
+        return {int(r.id): str(r.status) for r in rows}
+
+    def notice_status(self, question_id: int) -> tuple[str, str] | None:
+        """(status, last reply) of a question's answer notice, if one was queued."""
+        with self.store.tx() as conn:
+            row = conn.execute(sa.select(notices.c.status, notices.c.last_reply)
+                               .where(notices.c.question_id == question_id)).first()
+        return (str(row.status), str(row.last_reply)) if row else None
+
+    def stats(self) -> QuestionStats:
+        with self.store.tx() as conn:
+            received = int(conn.execute(sa.select(sa.func.count()).select_from(questions)).scalar_one())
+            rows = conn.execute(sa.select(questions.c.created_at, questions.c.answered_at)
+                                .where(questions.c.status == ANSWERED)).all()
+        days = [(r.answered_at - r.created_at).total_seconds() / 86400 for r in rows if r.answered_at]
+        return QuestionStats(received, len(rows), statistics.median(days) if days else None)
+
+    # ---- moderation ----
+
+    def move(self, question_id: int, action: str, now: datetime, **values: Any) -> Question:
+        """Apply `digest questions accept|decline|answer` (check_move says whether it may)."""
+        with self.store.tx() as conn:
+            row = conn.execute(_locked(sa.select(questions).where(questions.c.id == question_id), conn)).first()
+            if row is None:
+                raise InputError(f"there is no question {question_id} (digest questions list shows them)")
+            current = _question(row)
+            status = check_move(current, action)
+            values.update(status=status, updated_at=now)
+            if action == "accept":
+                values["accepted_at"] = current.accepted_at or now
+                values["declined_at"] = None
+            elif action == "decline":
+                values["declined_at"] = now
+            conn.execute(questions.update().where(questions.c.id == question_id).values(**values))
+        return self.require(question_id)
+
+    def forget(self, email_key: str) -> int:
+        """Delete every question of an address (their notices with them) and its asker row."""
+        with self.store.tx() as conn:
+            ids = [int(i) for i in conn.execute(sa.select(questions.c.id).where(questions.c.email_key == email_key)).scalars()]
+            conn.execute(notices.delete().where(notices.c.question_id.in_(ids)))
+            conn.execute(questions.delete().where(questions.c.email_key == email_key))
+            conn.execute(askers.delete().where(askers.c.email_key == email_key))
+        return len(ids)
+
+    def expire(self, before: datetime, now: datetime) -> int:
+        """Empty the text and name of questions answered or declined at or before `before`."""
+        ended = sa.or_(sa.and_(questions.c.status == ANSWERED, questions.c.answered_at <= before),
+                       sa.and_(questions.c.status == DECLINED, questions.c.declined_at <= before))
+        with self.store.tx() as conn:
+            return int(conn.execute(questions.update().where(ended, sa.or_(questions.c.text != "", questions.c.name != ""))
+                                    .values(text="", name="", updated_at=now)).rowcount or 0)
+
+    # ---- answers ----
+
+    def awaiting_answers(self) -> bool:
+        """Whether any accepted question waits for its answer."""
+        with self.store.tx() as conn:
+            return conn.execute(sa.select(questions.c.id).where(questions.c.status == ACCEPTED).limit(1)).first() is not None
+
+    def accepted(self) -> list[Question]:
+        return self._many(sa.select(questions).where(questions.c.status == ACCEPTED).order_by(questions.c.id))
+
+    def mark_answered(self, links: Sequence[AnswerLink], now: datetime, message_id: Any) -> list[Question]:
+        """Mark each linked question answered and queue its one notice, in one transaction each;
+        the questions this call answered (one answered already is left as it is).
+        `message_id(question_id)` makes the notice's Message-ID."""
+        done: list[Question] = []
+        for link in links:
+            with self.store.tx() as conn:
+                changed = conn.execute(questions.update().where(
+                    questions.c.id == link.question_id, questions.c.status == ACCEPTED).values(
+                    status=ANSWERED, answered_at=now, updated_at=now, answer_url=link.post.link,
+                    answer_post_id=link.post.id, answer_title=link.post.title)).rowcount
+                if changed != 1:
+                    continue
+                conn.execute(notices.insert().values(
+                    question_id=link.question_id, status=DeliveryStatus.PENDING, next_attempt_at=now,
+                    message_id=message_id(link.question_id), created_at=now, updated_at=now))
+            answered = self.get(link.question_id)
+            if answered is not None:
+                done.append(answered)
+        return done
+
+    def claim_features(self, key: str, now: datetime) -> list[Question]:
+        """Give the issue of `key` the answered questions no recorded issue features yet; the
+        questions that issue features (the same, read again, when it is built twice)."""
+        recorded = sa.select(issues.c.key)
+        with self.store.tx() as conn:
+            conn.execute(questions.update().where(
+                questions.c.status == ANSWERED,
+                sa.or_(questions.c.featured_key.is_(None), questions.c.featured_key.not_in(recorded)),
+            ).values(featured_key=key, updated_at=now))
+        return self.featured(key)
+
+    def featured(self, key: str) -> list[Question]:
+        return self._many(sa.select(questions).where(questions.c.featured_key == key, questions.c.status == ANSWERED)
+                          .order_by(questions.c.answered_at, questions.c.id))
+
+    def unfeatured(self) -> list[Question]:
+        """Answered questions no recorded issue features yet (what the next issue would claim)."""
+        return self._many(sa.select(questions).where(
+            questions.c.status == ANSWERED,
+            sa.or_(questions.c.featured_key.is_(None), questions.c.featured_key.not_in(sa.select(issues.c.key))),
+        ).order_by(questions.c.answered_at, questions.c.id))
+
+    def desk(self, limit: int) -> list[Question]:
+        """Accepted questions whose askers agreed to be quoted, oldest accepted first."""
+        return self._many(sa.select(questions).where(questions.c.status == ACCEPTED, questions.c.consent_to_quote.is_(True))
+                          .order_by(questions.c.accepted_at, questions.c.id).limit(limit * 4))
+
+    def issue_exists(self, key: str) -> bool:
+        with self.store.tx() as conn:
+            return conn.execute(sa.select(issues.c.id).where(issues.c.key == key)).first() is not None
+
+    # ---- who may be mailed ----
+
+    def blocked(self, email_key: str) -> str | None:
+        """Why nothing may be mailed to an address (it bounced, or its owner complained), or None."""
+        with self.store.tx() as conn:
+            sub = conn.execute(sa.select(subscribers.c.status, subscribers.c.unsubscribed_how)
+                               .where(subscribers.c.email_key == email_key)).first()
+            bounced = conn.execute(sa.select(askers.c.bounced_at).where(askers.c.email_key == email_key)).scalar()
+        if sub is not None and sub.status == "bounced":
+            return "the address bounced"
+        if sub is not None and sub.status == "unsubscribed" and sub.unsubscribed_how == "complaint":
+            return "the address complained (marked our mail as spam)"
+        if bounced is not None:
+            return "the address bounced"
+        return None
+
+    def claim_acknowledgement(self, question: Question, now: datetime, window: timedelta) -> bool:
+        """Note that `question` is acknowledged now, unless its address had one within `window`."""
+        with self.store.tx() as conn:
+            took = conn.execute(askers.update().where(
+                askers.c.email_key == question.email_key,
+                sa.or_(askers.c.acknowledged_at.is_(None), askers.c.acknowledged_at <= now - window),
+            ).values(acknowledged_at=now)).rowcount == 1
+            if took:
+                conn.execute(questions.update().where(questions.c.id == question.id, questions.c.acknowledged_at.is_(None))
+                             .values(acknowledged_at=now, updated_at=now))
+        return took
+
+    def mark_bounced(self, email_key: str, now: datetime) -> None:
+        """Nothing more goes to this address; a confirmed subscriber of it is bounced too."""
+        with self.store.tx() as conn:
+            if conn.execute(askers.update().where(askers.c.email_key == email_key).values(bounced_at=now)).rowcount == 0:
+                conn.execute(askers.insert().values(email_key=email_key, bounced_at=now))
+            conn.execute(subscribers.update().where(subscribers.c.email_key == email_key, subscribers.c.status == "confirmed")
+                         .values(status="bounced", updated_at=now))
+
+    # ---- rows ----
+
+    def _one(self, query: sa.Select[Any]) -> Question | None:
+        with self.store.tx() as conn:
+            row = conn.execute(query).first()
+        return _question(row) if row else None
+
+    def _many(self, query: sa.Select[Any]) -> list[Question]:
+        with self.store.tx() as conn:
+            return [_question(row) for row in conn.execute(query).all()]
+
+
+def _locked(query: sa.Select[Any], conn: sa.Connection) -> sa.Select[Any]:
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
+def _question(row: Any) -> Question:
+    data = row._mapping
+    return Question(**{name: data[name] for name in _FIELDS})

@@ -1,0 +1,38 @@
+"""Render the two mails an asker gets: the acknowledgement of their question and the notice
+that it was answered. Pure core: reads templates, no network, no database, no clock, no
+file writes. core/compose.py turns them into message templates.
+
+Neither mail repeats what the asker wrote, nor the name they typed: the address a form
+takes is unverified, and a stranger's text mailed to someone else's address would make
+the form a way to send anything to anyone (PITFALLS: Addresses). The notice may show the
+author's paraphrase, which is published anyway.
+"""
+
+from __future__ import annotations
+
+import jinja2
+
+from .config import Config
+from .models import RenderedIssue
+from .questions import Question
+from .sanitize import clean_line
+
+
+def render_acknowledgement(config: Config, *, env: jinja2.Environment) -> RenderedIssue:
+    """The acknowledgement: received, what happens next, how to withdraw."""
+    subject = clean_line(f"We received your question - {config.blog.name}")
+    context = {"blog": config.blog, "question": config.question, "subject": subject,
+               "subscribe_url": f"{config.web.base_url}/subscribe"}
+    return RenderedIssue(subject=subject, html=env.get_template("question_ack.html.j2").render(context),
+                         text=env.get_template("question_ack.txt.j2").render(context))
+
+
+def render_answer_notice(config: Config, question: Question, *, env: jinja2.Environment) -> RenderedIssue:
+    """The notice: the question was answered, here is the post."""
+    subject = clean_line(f"Your question has been answered - {config.blog.name}")
+    context = {"blog": config.blog, "subject": subject, "title": clean_line(question.answer_title),
+               "link": question.answer_url, "paraphrase": clean_line(question.paraphrase),
+               "asked_on": f"{question.created_at.day} {question.created_at:%B %Y}",
+               "subscribe_url": f"{config.web.base_url}/subscribe"}
+    return RenderedIssue(subject=subject, html=env.get_template("answer_notice.html.j2").render(context),
+                         text=env.get_template("answer_notice.txt.j2").render(context))

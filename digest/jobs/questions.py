@@ -1,0 +1,166 @@
+"""A reader's question from intake to moderation: take it, acknowledge it once, let the
+author accept, decline, link or forget it. A job (layer 3): the CLI formats what these
+return; the web app gets only the acknowledgement hook (question_acknowledger).
+
+take_question is the seam for every way a question arrives: the /ask page records it
+itself (the same core and store calls) and hands the acknowledgement to the hook, and the
+inbox reader calls take_question for a Contact-form notification, a mail to [question]
+email or a reply to the newsletter. An acknowledgement never goes to an auto-reply, to an
+address that bounced or complained, twice for one question, or more than once per
+[question] acknowledge_window_hours to one address; it never quotes the question.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..adapters.questions import QuestionStats, QuestionStore
+from ..adapters.smtp import SMTPMailer
+from ..adapters.store import Store
+from ..core.address import wire_address
+from ..core.checks import url_problem
+from ..core.classify import Outcome, classify
+from ..core.compose import compose_acknowledgement
+from ..core.config import Config
+from ..core.errors import DigestError, InputError
+from ..core.message import Recipient, build_message, make_message_id, sender_address, sender_domain
+from ..core.questions import MAX_PARAPHRASE, Question, new_question
+from ..core.sanitize import clean_line
+from ..core.subscriptions import normalise_email
+from .ports import Mailer
+
+log = logging.getLogger("digest.questions")
+
+QuestionAcknowledger = Callable[[int, datetime], None]
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What became of one incoming question."""
+
+    question: Question
+    created: bool              # False: the same question was kept before (merged into it)
+    acknowledged: bool
+    why_not: str = ""          # why no acknowledgement went, when none did
+
+
+def take_question(config: Config, store: Store, *, email: str, name: str, text: str, source: str,
+                  consent_to_quote: bool, display_name: str, now: datetime, message_id: str | None = None,
+                  in_reply_to: str | None = None, mailer: Mailer | None = None, subscriber_id: int | None = None,
+                  is_html: bool = False, auto_reply: bool = False) -> Intake:
+    """Keep one question (merged with the same one kept before), then acknowledge it.
+
+    A reply is linked to its subscriber by `subscriber_id` (the inbox reads it from a
+    signed token in the address it was sent to) or by `in_reply_to` naming an issue's
+    Message-ID, never by its From. InputError for an unusable address or an empty text.
+    """
+    questions = QuestionStore(store)
+    if subscriber_id is None and in_reply_to:
+        subscriber_id = questions.subscriber_for_message_id(re.findall(r"<[^<>\s]+>", in_reply_to))
+    new = new_question(email=email, name=name, text=text, source=source, consent_to_quote=consent_to_quote,
+                       display_name=display_name, is_html=is_html, message_id=message_id, subscriber_id=subscriber_id)
+    question, created = questions.record(new, now)
+    if not created:
+        return Intake(question, False, False, f"the same question was kept before, as question {question.id}")
+    problem = acknowledge(config, store, question, now=now, mailer=mailer, auto_reply=auto_reply)
+    return Intake(questions.get(question.id) or question, True, problem is None, problem or "")
+
+
+def acknowledge(config: Config, store: Store, question: Question, *, now: datetime, mailer: Mailer | None = None,
+                auto_reply: bool = False) -> str | None:
+    """Mail the asker that their question arrived; None when the server took it, else why
+    nothing went (or why it was refused)."""
+    if not config.question.acknowledge:
+        return "acknowledgements are off ([question] acknowledge)"
+    if auto_reply:
+        return "it came from an auto-responder, which is never answered"
+    questions = QuestionStore(store)
+    blocked = questions.blocked(question.email_key)
+    if blocked:
+        return f"nothing goes to this address: {blocked}"
+    if question.acknowledged_at is not None:
+        return "it was acknowledged before"
+    window = timedelta(hours=config.question.acknowledge_window_hours)
+    if not questions.claim_acknowledgement(question, now, window):
+        return (f"this address had an acknowledgement in the last {config.question.acknowledge_window_hours:g} hours "
+                "([question] acknowledge_window_hours)")
+    try:
+        address = wire_address(question.email, smtputf8=True)
+        message = build_message(compose_acknowledgement(config), Recipient(address), date=now,
+                                message_id=make_message_id(sender_domain(config.newsletter.from_), "ack", question.id))
+        reply = (mailer or SMTPMailer(config.smtp)).send_one(
+            wire_address(sender_address(config.newsletter.from_), smtputf8=False), address, message)
+    except DigestError as exc:
+        return str(exc)
+    if reply.code == 250:
+        return None
+    if classify(reply.code, reply.text, stage=reply.stage).outcome is Outcome.BOUNCED:
+        questions.mark_bounced(question.email_key, now)
+    return f"refused: {reply.code} {reply.text}"
+
+
+def question_acknowledger(config: Config, store: Store, mailer: Mailer | None = None) -> QuestionAcknowledger:
+    """The web app's hook: acknowledge question `id` after the page has answered. Failures
+    are logged, never raised: nobody could see them there."""
+    chosen = mailer or SMTPMailer(config.smtp)
+
+    def send(question_id: int, now: datetime) -> None:
+        try:
+            question = QuestionStore(store).get(question_id)
+            problem = "it is gone" if question is None else acknowledge(config, store, question, now=now, mailer=chosen)
+        except Exception:
+            log.exception("acknowledgement of question %s not sent", question_id)
+            return
+        if problem:
+            log.info("acknowledgement of question %s not sent: %s", question_id, problem)
+
+    return send
+
+
+# ---- moderation ----
+
+def accept(store: Store, question_id: int, paraphrase: str | None, now: datetime) -> Question:
+    """Accept a question, with the publishable paraphrase when given (else the one it has)."""
+    values: dict[str, object] = {}
+    if paraphrase is not None:
+        text = clean_line(paraphrase)
+        if not text:
+            raise InputError("--as needs the paraphrase's words (or leave --as out)")
+        if len(text) > MAX_PARAPHRASE:
+            raise InputError(f"--as is {len(text)} characters: a paraphrase holds at most {MAX_PARAPHRASE}")
+        values["paraphrase"] = text
+    return QuestionStore(store).move(question_id, "accept", now, **values)
+
+
+def decline(store: Store, question_id: int, now: datetime) -> Question:
+    return QuestionStore(store).move(question_id, "decline", now)
+
+
+def link_answer(store: Store, question_id: int, url: str, now: datetime) -> Question:
+    """Note the post that answers an accepted question; the send marks it answered when
+    the post appears in the feed."""
+    problem = url_problem("link", url.strip())
+    if problem:
+        raise InputError(f"the answer's URL {url!r} is {problem}")
+    return QuestionStore(store).move(question_id, "answer", now, answer_url=url.strip())
+
+
+def forget(store: Store, email: str) -> tuple[str, int]:
+    """Delete every question of an address; (the address, how many)."""
+    address, key = normalise_email(email)
+    return address, QuestionStore(store).forget(key)
+
+
+def expire(config: Config, store: Store, now: datetime) -> int:
+    """Empty the text and the name of questions answered or declined [question] keep_days ago
+    (the start of each send, and of each inbox read)."""
+    return QuestionStore(store).expire(now - timedelta(days=config.question.keep_days), now)
+
+
+def stats(store: Store) -> QuestionStats:
+    return QuestionStore(store).stats()
+

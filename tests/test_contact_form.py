@@ -1,0 +1,67 @@
+"""The Blogger Contact form's notification mail, from the fixtures in tests/fixtures/contact_form/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.core.contact_form import ContactFormMessage, parse_contact_form, parse_fields
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "contact_form"
+
+
+def parsed(name: str) -> ContactFormMessage | None:
+    return parse_contact_form((FIXTURES / name).read_bytes())
+
+
+def test_one_line_labels_with_the_form_footer_cut() -> None:
+    found = parsed("plain_labels.eml")
+    assert found == ContactFormMessage(
+        name="Jane Reader", email="jane.reader@example.org",
+        text="I have two offers on the table and one expires on Friday.\n"
+             "How do I ask the other company to speed up without sounding desperate?\n\nThanks, Jane")
+
+
+def test_labels_alone_on_their_lines_and_quoted_printable() -> None:
+    found = parsed("stacked_labels.eml")
+    assert found is not None and found.name == "René Marchand" and found.email == "rene.marchand@example.net"
+    assert found.text.startswith("Is it ever OK to put a salary range in the cover letter when the ad asks for one?")
+    assert found.text.endswith("I'm a career changer and worry it anchors me low.")
+
+
+def test_an_html_only_notification_is_read_as_text_with_its_script_gone() -> None:
+    found = parsed("html_only.eml")
+    assert found is not None and found.name == "Sam O'Neill" and found.email == "sam.oneill@example.com"
+    assert found.text == 'My manager keeps "forgetting" my 1:1s.\nShould I raise it with HR & how?'
+    assert "alert" not in found.text
+
+
+def test_the_text_part_is_preferred_and_the_signature_cut() -> None:
+    found = parsed("alternative.eml")
+    assert found == ContactFormMessage("Priya", "priya@example.in",
+                                       "How long should I wait after an interview before following up?")
+
+
+@pytest.mark.parametrize("name", ["no_email_field.eml", "ordinary_mail.eml"])
+def test_what_is_not_known_is_not_guessed(name: str) -> None:
+    assert parsed(name) is None
+
+
+@pytest.mark.parametrize("body", [
+    "Message: hi\nEmail: a@example.com",                 # the message before the address
+    "Name: X\nEmail: not an address\nMessage: hi",       # no address in the Email field
+    "Name: X\nEmail: x@example.com\nMessage:\n> only a quote",  # nothing left of the message
+    "Emailing you about\nName: X\nMessage: hi",          # "Emailing" is no label; still no address
+])
+def test_layouts_that_fall_back_to_unsorted(body: str) -> None:
+    assert parse_fields(body) is None
+
+
+def test_an_empty_name_does_not_take_the_next_label_as_its_value() -> None:
+    assert parse_fields("Name\n\nEmail\nx@example.com\n\nMessage\nhello") == ContactFormMessage("", "x@example.com", "hello")
+
+
+def test_garbage_bytes_are_no_notification() -> None:
+    assert parse_contact_form(b"\xff\xfe\x00garbage") is None
+    assert parse_contact_form(b"") is None
