@@ -83,9 +83,10 @@ def test_digest_inbox_sorts_each_kind_acts_once_and_moves_it(bed: InboxBed, env:
     assert "out-of-office reply to our newsletter" in said["out_of_office.eml"]
     assert said["verp_garbled.eml"].endswith("5.1.1 via its VERP address; subscriber 12 bounced")
     assert said["forged_dsn.eml"].endswith("5.1.1 for no one we sent to: nothing changed")
-    assert said["question.eml"].endswith("'How do I explain a two-year gap on my resume?': kept for the questions loop")
+    # Anything else is a reader's question (no SMTP server here: the acknowledgement cannot go).
+    assert re.search(r"unsorted \(.*\): question \d+ \(mail\), not acknowledged \(SMTP ", said["question.eml"])
     for name in ("broken_mime.eml", "unknown_charset.eml"):
-        assert " unsorted (" in said[name] and "kept for the questions loop" in said[name]
+        assert " unsorted (" in said[name] and (": question " in said[name] or "kept unsorted" in said[name]), said[name]
     assert "Traceback" not in result.out + result.err
     assert f"Read INBOX on 127.0.0.1: {len(ORDER)} handled" in result.out
     statuses = {email: bed.status(i + 1) for i, email in enumerate(READERS)}

@@ -272,6 +272,16 @@ class QuestionStore:
                              .values(acknowledged_at=now, updated_at=now))
         return took
 
+    def mark_asker_bounced(self, email_key: str, now: datetime) -> bool:
+        """A bounce by mail names an address we acknowledged a question to: nothing more goes
+        there. Only for addresses we mailed (so a forged report about anyone else does
+        nothing), and never touching subscribers (the inbox's own rules attribute those)."""
+        with self.store.tx() as conn:
+            done = conn.execute(askers.update().where(askers.c.email_key == email_key,
+                                                      askers.c.acknowledged_at.is_not(None), askers.c.bounced_at.is_(None))
+                                .values(bounced_at=now))
+            return bool(done.rowcount)
+
     def mark_bounced(self, email_key: str, now: datetime) -> None:
         """Nothing more goes to this address; a confirmed subscriber of it is bounced too."""
         with self.store.tx() as conn:

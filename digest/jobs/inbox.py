@@ -26,6 +26,7 @@ from email.parser import BytesHeaderParser
 
 from ..adapters.imap import IMAPMailbox
 from ..adapters.inbox_ledger import InboxLedger, reader_id
+from ..adapters.questions import QuestionStore
 from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store, open_store
 from ..core.config import Config
@@ -36,12 +37,15 @@ from ..core.returns import Claimed, Delivery, Effect, Kind, Ours, Sorted, sort_m
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
 from ..core.verp import read_bounce_token
-from .ports import InboxBook, Mailbox
+from . import questions
+from .intake import take_mailed_question
+from .ports import InboxBook, Mailbox, Mailer
 
 log = logging.getLogger("digest.inbox")
 BATCH = 100                  # UIDs claimed and moved together
 BATCH_BYTES = 16_000_000     # bodies fetched in one command, at most
 Clock = Callable[[], datetime]
+QuestionHook = Callable[[bytes, Sorted, datetime], str]
 
 
 @dataclass
@@ -74,11 +78,24 @@ def check_inbox_config(config: Config) -> None:
 
 
 def read_inbox(config: Config, store: Store, *, clock: Clock, on_line: Callable[[str], None] | None = None,
-               mailbox: Mailbox | None = None, secret: str | None = None) -> InboxReport:
+               mailbox: Mailbox | None = None, secret: str | None = None, mailer: Mailer | None = None) -> InboxReport:
     """Read [inbox] folder once; one line per message handled goes to `on_line` as it is done."""
     check_inbox_config(config)
     ledger = InboxLedger(store, bounce_after=config.inbox.bounce_after)
-    reader = Reader(config, ledger, secret or load_or_create_secret(config), clock, on_line or (lambda line: None))
+    questions.expire(config, store, clock())
+    asked = QuestionStore(store)
+
+    def keep_question(raw: bytes, found: Sorted, now: datetime) -> str:
+        return take_mailed_question(config, store, raw, found, now=now, mailer=mailer)
+
+    def hard_bounce(address: str) -> None:
+        try:
+            asked.mark_asker_bounced(normalise_email(address)[1], clock())
+        except InputError:
+            pass  # an address the report garbled: the subscriber side matched it or nothing did
+
+    reader = Reader(config, ledger, secret or load_or_create_secret(config), clock, on_line or (lambda line: None),
+                    on_question=keep_question, on_hard_bounce=hard_bounce)
     box = mailbox or IMAPMailbox(config.inbox)
     try:
         box.open()
@@ -101,8 +118,11 @@ def read_inbox(config: Config, store: Store, *, clock: Clock, on_line: Callable[
 class Reader:
     """One read of the folder by one reader id."""
 
-    def __init__(self, config: Config, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None]) -> None:
+    def __init__(self, config: Config, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
+                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str], None] | None = None) -> None:
         self.config, self.ledger, self.secret, self.clock, self.on_line = config, ledger, secret, clock, on_line
+        self.on_question = on_question  # keeps a reader's question; its outcome line
+        self.on_hard_bounce = on_hard_bounce  # an address refused for good: no question's mail goes there
         n = config.newsletter
         self.ours = Ours(sender_domain(n.from_), n.return_path, n.unsubscribe_mailto)
         self.id = reader_id()
@@ -151,8 +171,14 @@ class Reader:
             self._line(uid, found.kind, head, outcome)
             return
         effects, outcome = self._decide(found)
+        if found.kind is Kind.UNSORTED and self.on_question is not None:
+            outcome = self.on_question(raw, found, now)
         done = self.ledger.settle(row, kind=found.kind, outcome=outcome, message_id=found.message_id, now=now,
                                   effects=effects)
+        if found.kind is Kind.BOUNCE and self.on_hard_bounce is not None:  # after the subscriber's own effect
+            for failure in found.failures:
+                if failure.hard and failure.address:
+                    self.on_hard_bounce(failure.address)
         self._line(uid, found.kind, head, "; ".join([outcome, *done]))
 
     def _line(self, uid: int, kind: str, head: str, outcome: str) -> None:

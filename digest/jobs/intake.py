@@ -1,0 +1,66 @@
+"""The inbox's mail that is not a bounce, a complaint, an unsubscribe or an auto-reply: a
+reader's question, handed to the questions loop. A job (layer 3).
+
+Three shapes arrive: the Blogger Contact form's notification to the owner (the reader's
+name, address and message are in its body: core/contact_form.py), mail written to
+[question] email, and a reader's reply to the newsletter (Reply-To goes to the questions
+address; In-Reply-To names the issue's Message-ID, which links the question to its
+subscriber: never the From line alone).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+
+from ..adapters.store import Store
+from ..core.config import Config
+from ..core.contact_form import parse_contact_form
+from ..core.errors import InputError
+from ..core.mailview import view_message
+from ..core.returns import Sorted
+from ..core.sanitize import clean_line
+from .ports import Mailer
+from .questions import take_question
+
+
+def take_mailed_question(config: Config, store: Store, raw: bytes, found: Sorted, *, now: datetime,
+                         mailer: Mailer | None = None) -> str:
+    """Keep the question this mail holds and acknowledge it once; the outcome, as one line
+    for `digest inbox` (it never names the asker: inbox lines are logged)."""
+    form = parse_contact_form(raw)
+    in_reply_to = ""
+    if form is not None:
+        address, name, text, source, is_html = form.email, form.name, form.text, "contact-form", False
+    else:
+        view = view_message(raw)
+        address, name = found.sender, _display_name(raw)
+        text, is_html = (view.text, False) if view.text.strip() else (view.html, True)
+        in_reply_to = _header(raw, "In-Reply-To") + " " + _header(raw, "References")
+        source = "reply" if found.original_ids or in_reply_to.strip() else "mail"
+    if not address:
+        return "no address to answer: kept unsorted"
+    try:
+        intake = take_question(config, store, email=address, name=name, text=text, source=source,
+                               consent_to_quote=False, display_name="", now=now, message_id=found.message_id or None,
+                               in_reply_to=in_reply_to.strip() or None, mailer=mailer, is_html=is_html)
+    except InputError as exc:
+        return f"not a question we can keep ({exc.message}): kept unsorted"
+    question = intake.question
+    if not intake.created:
+        return f"question {question.id} again: merged, no second acknowledgement"
+    acknowledged = "acknowledged" if intake.acknowledged else f"not acknowledged ({intake.why_not})"
+    linked = f", from subscriber {question.subscriber_id}" if question.subscriber_id else ""
+    return f"question {question.id} ({source}{linked}), {acknowledged}"
+
+
+def _header(raw: bytes, name: str) -> str:
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    return clean_line(str(message.get(name) or ""))[:2000]
+
+
+def _display_name(raw: bytes) -> str:
+    from email.utils import parseaddr
+
+    return clean_line(parseaddr(_header(raw, "From"))[0])[:100]
