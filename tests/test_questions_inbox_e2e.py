@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imap_tools import MailBox
-from imapserver import PASSWORD, IMAPServer, dovecot_available, imap_server
-
 from conftest import FeedServer, Reply, Run, require
 from feedgen import Entry, atom
+from imap_tools import MailBox
+from imapserver import PASSWORD, IMAPServer, dovecot_available, imap_server
 
 pytestmark = pytest.mark.slow
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "contact_form" / "plain_labels.eml"
