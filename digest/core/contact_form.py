@@ -52,6 +52,13 @@ class ContactFormMessage:
     text: str
 
 
+def from_the_form_service(sender: str) -> bool:
+    """True for an address of the service that sends the notifications (blogger.com and
+    the like): never a reader's, so never one to answer."""
+    domain = sender.lower().rpartition("@")[2]
+    return any(domain == d or domain.endswith("." + d) for d in _SENDERS)
+
+
 def parse_contact_form(raw: bytes) -> ContactFormMessage | None:
     """The reader's name, address and message from a Contact-form notification; None when
     the mail is not one, or not in a layout this module knows."""
@@ -61,8 +68,7 @@ def parse_contact_form(raw: bytes) -> ContactFormMessage | None:
         return None
     subject = clean_line(str(message.get("Subject", "")))
     sender = parseaddr(str(message.get("From", "")))[1].lower()
-    domain = sender.rpartition("@")[2]
-    if not (_SUBJECT.search(subject) or any(domain == d or domain.endswith("." + d) for d in _SENDERS)):
+    if not (_SUBJECT.search(subject) or from_the_form_service(sender)):
         return None
     body = _body_text(message)
     return parse_fields(body) if body else None
