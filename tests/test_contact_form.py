@@ -65,3 +65,20 @@ def test_an_empty_name_does_not_take_the_next_label_as_its_value() -> None:
 def test_garbage_bytes_are_no_notification() -> None:
     assert parse_contact_form(b"\xff\xfe\x00garbage") is None
     assert parse_contact_form(b"") is None
+
+
+@pytest.mark.parametrize("raw", [
+    # an encoded CR/LF in the From's display name: the email package refuses the header when read
+    b"From: =?utf-8?q?Eve=0D=0ABcc:_x@evil.example?= <eve@example.net>\r\nSubject: Message from x\r\n\r\n"
+    b"Name: a\r\nEmail: a@example.com\r\nMessage: q\r\n",
+    b'From: "\r\nSubject: Message from x\n',
+    b"From: a@example.com, :=?x?R?=0A?= <c@d>\r\nSubject: Message\x82 from x\r\n\r\n",
+    b"From: a@b,.cubject: Messa\r\nge from x\r\nContent-Type: text/plain; charse&t=id\xabna\r\n\r\nName: a\r\n"
+    b"Email: a@b.cc\r\nMessage: q\xff\r\n",
+    b"From: a@example.com\r\nSubject: Message from\r\nContent-Type: text/plain; charset*\r\n=utf-8''%ff%fe\n"
+    b"Name: a\r\nEmail: a@b.cc\r\nMessage: q\r\n",
+])
+def test_hostile_headers_are_no_notification_and_never_an_exception(raw: bytes) -> None:
+    """The inbox reads whatever anyone mails it: an exception here stopped every `digest inbox`
+    at that message, read after read (the bounces and unsubscribes behind it waited too)."""
+    assert parse_contact_form(raw) is None

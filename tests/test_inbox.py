@@ -400,3 +400,18 @@ def test_a_not_spam_report_unsubscribes_no_one(bed: InboxBed) -> None:
     bed.append(fixture("arf_complaint.eml").replace(b"Feedback-Type: abuse", b"Feedback-Type: not-spam"))
     assert bed.read().lines == ["#1 complaint (ARF not-spam report): not a complaint about our mail: nothing to do"]
     assert bed.status(8) == "confirmed" and bed.returns() == []
+
+
+def test_a_mail_whose_headers_the_email_package_refuses_stops_nothing(bed: InboxBed) -> None:
+    """A From with an encoded CR/LF made the Contact-form parser raise: every read stopped
+    at that message, and the unsubscribe behind it was never handled."""
+    poison = (b"From: =?utf-8?q?Eve=0D=0ABcc:_x@evil.example?= <eve@example.net>\r\nTo: questions@example.com\r\n"
+              b"Subject: Message from a reader\r\nMessage-ID: <poison-1@example.net>\r\n\r\nName: Eve\r\n"
+              b"Email: eve@example.net\r\nMessage: a question\r\n")
+    mangled_to = (b"From: reader@example.org\r\nTo: =?utf-8?b?AAAA?= <\r\nSubject: A question\r\n"
+                  b"Message-ID: <poison-2@example.org>\r\n\r\nHow do I ask for a raise?\r\n")
+    bed.append(poison, mangled_to, fixture("unsubscribe.eml"))
+    lines = bed.read().lines
+    assert len(lines) == 3 and lines[0].startswith("#1 unsorted") and lines[1].startswith("#2 unsorted")
+    assert "subscriber 9 unsubscribed" in lines[2]
+    assert bed.status(9) == "unsubscribed" and bed.count("INBOX") == 0

@@ -97,3 +97,15 @@ def test_the_mailbox_page_lists_and_shows_messages(tmp_path: Path) -> None:
         assert client.get("/raw/20261126T120001-00002.eml").text.startswith("Subject: Second")
         for bad in ("/m/..%2Fsecret.eml", "/m/notes.txt", "/html/20261126T999999-00009.eml", "/raw/x"):
             assert client.get(bad).status_code == 404, bad
+
+
+def test_headers_and_parts_the_email_package_trips_on_come_out_empty() -> None:
+    """The inbox hands every unsorted mail to view_message: one that raised stopped every read."""
+    from digest.core.mailview import view_message
+
+    broken_to = view_message(b"From: reader@example.org\r\nTo: =?utf-8?b?AAAA?= <\r\nSubject: q\r\n\r\nHow do I?\r\n")
+    assert broken_to.to == "" and broken_to.text.strip() == "How do I?"
+    assert view_message(b"From: r@example.org\r\nTo: a@b.cc, :=?x?R?=0A?= <c@d>\r\n\r\nHow?\r\n").sender == "r@example.org"
+    broken_type = view_message(b"From: r@example.org\r\nSubject: q\r\nContent-Type: text/plain; charset*\r\n"
+                               b"=utf-8''%ff%fe\r\n\r\nHow?\r\n")
+    assert broken_type.html == ""  # the parser gives up on this one before any part: nothing, but no exception

@@ -62,15 +62,15 @@ def from_the_form_service(sender: str) -> bool:
 def parse_contact_form(raw: bytes) -> ContactFormMessage | None:
     """The reader's name, address and message from a Contact-form notification; None when
     the mail is not one, or not in a layout this module knows."""
-    try:
+    try:  # the default policy parses headers when they are read, and raises there (an encoded CR/LF in a name)
         message = email.message_from_bytes(raw, policy=email.policy.default)
+        subject = clean_line(str(message.get("Subject", "")))
+        sender = parseaddr(str(message.get("From", "")))[1].lower()
+        if not (_SUBJECT.search(subject) or from_the_form_service(sender)):
+            return None
+        body = _body_text(message)
     except Exception:  # noqa: BLE001 - a mail the library cannot read is not one we know
         return None
-    subject = clean_line(str(message.get("Subject", "")))
-    sender = parseaddr(str(message.get("From", "")))[1].lower()
-    if not (_SUBJECT.search(subject) or from_the_form_service(sender)):
-        return None
-    body = _body_text(message)
     return parse_fields(body) if body else None
 
 

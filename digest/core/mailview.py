@@ -41,8 +41,12 @@ class MailView:
 
 
 def view_message(raw: bytes) -> MailView:
-    """The message's headers and its text and HTML parts, decoded; broken parts come out empty."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    """The message's headers and its text and HTML parts, decoded; broken parts come out empty
+    (a message the parser cannot read at all, all of it)."""
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception:  # noqa: BLE001 - the parser trips on some Content-Type lines (IndexError)
+        return MailView("", "", "", "", "", "")
     assert isinstance(message, EmailMessage)
     return MailView(
         subject=_header(message, "Subject"), sender=_header(message, "From"), to=_header(message, "To"),
@@ -53,7 +57,7 @@ def view_message(raw: bytes) -> MailView:
 def _header(message: EmailMessage, name: str) -> str:
     try:
         return " ".join(str(message.get(name, "")).split())
-    except (ValueError, TypeError):  # a malformed header the parser could not decode
+    except Exception:  # noqa: BLE001 - a malformed header trips the parser (ValueError, IndexError, AttributeError)
         return ""
 
 
@@ -61,7 +65,7 @@ def _part(message: EmailMessage, subtype: str) -> str:
     try:
         part = message.get_body(preferencelist=(subtype,))
         return str(part.get_content()) if part is not None else ""
-    except (LookupError, ValueError, TypeError):  # an unknown charset or a broken part
+    except Exception:  # noqa: BLE001 - an unknown charset, a broken part or Content-Type the parser trips on
         return ""
 
 
