@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,26 @@ def test_hostile_headers_are_no_notification_and_never_an_exception(raw: bytes) 
     """The inbox reads whatever anyone mails it: an exception here stopped every `digest inbox`
     at that message, read after read (the bounces and unsubscribes behind it waited too)."""
     assert parse_contact_form(raw) is None
+
+
+def test_a_line_of_blanks_takes_no_longer_than_reading_it() -> None:
+    """The label pattern backtracked over leading blanks: 20,000 spaces took 16 s, and a
+    2 MB notification with one such line held `digest inbox` for days."""
+    started = time.perf_counter()
+    assert parse_fields("Intro\n" + " " * 20_000 + "x\n" + "\t" * 20_000 + "\nName: a\nEmail: a@example.com\nMessage: q") \
+        == ContactFormMessage("a", "a@example.com", "q")
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("From", "." * 32_000 + "x"),                                  # 8 s in the email package's address parser
+    ("Content-Type", "text/plain; charset=utf-8; " + "a=b; " * 8_000),  # parsed while the mail is read
+])
+def test_a_huge_header_is_not_handed_to_the_email_package(name: str, value: str) -> None:
+    """Its header parser takes time that grows with the square of a header's length: a
+    megabyte-long From (under [inbox] max_message_bytes) would take hours."""
+    raw = (f"Subject: Message from a reader\r\n{name}: {value}\r\n\r\nName: a\r\nEmail: a@example.com\r\n"
+           "Message: q\r\n").encode()
+    started = time.perf_counter()
+    assert parse_contact_form(raw) is None
+    assert time.perf_counter() - started < 2
