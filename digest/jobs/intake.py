@@ -65,4 +65,7 @@ def _header(raw: bytes, name: str) -> str:
 def _display_name(raw: bytes) -> str:
     from email.utils import parseaddr
 
-    return clean_line(parseaddr(_header(raw, "From"))[0])[:100]
+    try:
+        return clean_line(parseaddr(_header(raw, "From"))[0])[:100]
+    except RecursionError:  # nested comments: parseaddr recurses once per "("
+        return ""
