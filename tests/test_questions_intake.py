@@ -151,3 +151,17 @@ def test_a_from_line_the_address_parser_recurses_on_is_kept_unsorted(bed: Bed) -
     outcome = take_mailed_question(bed.config, bed.store, raw, sort_message(raw, Ours("example.com")), now=bed.now(),
                                    mailer=SMTPMailer(bed.config.smtp))
     assert outcome == "no address to answer: kept unsorted" and bed.mail.received == []
+
+
+def test_a_contact_form_email_field_naming_the_form_service_is_never_acknowledged(bed: Bed) -> None:
+    """The form's Email field is typed by anyone: the service's own no-reply address is no
+    reader's, whichever line of the notification names it."""
+    from digest.core.returns import Ours, sort_message
+    from digest.jobs.intake import take_mailed_question
+
+    raw = (b"From: Blogger <no-reply@blogger.com>\r\nSubject: Message from The Wise Job Search\r\n"
+           b"Message-ID: <cf-self-1@blogger.com>\r\n\r\nName: A\r\nEmail: no-reply@blogger.com\r\nMessage: hello\r\n")
+    outcome = take_mailed_question(bed.config, bed.store, raw, sort_message(raw, Ours("example.com")), now=bed.now(),
+                                   mailer=SMTPMailer(bed.config.smtp))
+    assert outcome.endswith(": kept unsorted") and bed.mail.received == []
+    assert QuestionStore(bed.store).listed() == []
