@@ -124,3 +124,20 @@ def test_a_huge_header_is_not_handed_to_the_email_package() -> None:
     started = time.perf_counter()
     view_message(b"From: r@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + many + b"--b--\r\n")
     assert time.perf_counter() - started < 2
+
+
+def test_the_html_part_opened_on_its_own_is_as_sandboxed_as_in_its_frame(tmp_path: Path) -> None:
+    """The page's iframe sandboxes the part, but /html/NAME opened directly (a link in another
+    caught mail, a bookmark) had only default-src 'none': its forms posted anywhere."""
+    from starlette.testclient import TestClient
+
+    from digest.web.mailbox import create_mailbox_app
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / "20261126T120000-00001.eml").write_bytes(_qp_message())
+    with TestClient(create_mailbox_app(outbox)) as client:
+        policy = client.get("/html/20261126T120000-00001.eml").headers["content-security-policy"]
+    directives = {d.strip().split(" ")[0]: d.strip() for d in policy.split(";")}
+    assert directives["form-action"] == "form-action 'none'"
+    assert directives["sandbox"].startswith("sandbox") and "allow-scripts" not in policy and "allow-same-origin" not in policy
