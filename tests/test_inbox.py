@@ -415,3 +415,20 @@ def test_a_mail_whose_headers_the_email_package_refuses_stops_nothing(bed: Inbox
     assert len(lines) == 3 and lines[0].startswith("#1 unsorted") and lines[1].startswith("#2 unsorted")
     assert "subscriber 9 unsubscribed" in lines[2]
     assert bed.status(9) == "unsubscribed" and bed.count("INBOX") == 0
+
+
+def test_whatever_the_questions_loop_trips_on_the_read_goes_on(bed: InboxBed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three parser crashes reached read_inbox through the questions hook, each stopping every
+    later read at its message; the next one the email package finds stays one message's problem."""
+    import digest.jobs.inbox as inbox
+
+    def trips(*args: object, **kw: object) -> str:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(inbox, "take_mailed_question", trips)
+    bed.append(question(1), fixture("unsubscribe.eml"))
+    lines = bed.read().lines
+    assert lines[0].startswith("#1 unsorted") and "RecursionError" in lines[0] and lines[0].endswith("kept unsorted")
+    assert "subscriber 9 unsubscribed" in lines[1] and bed.count("INBOX") == 0
+    monkeypatch.undo()
+    assert bed.read().lines == []  # handled: never read again, so never acknowledged later

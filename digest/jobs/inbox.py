@@ -172,7 +172,13 @@ class Reader:
             return
         effects, outcome = self._decide(found)
         if found.kind is Kind.UNSORTED and self.on_question is not None:
-            outcome = self.on_question(raw, found, now)
+            try:
+                outcome = self.on_question(raw, found, now)
+            except StoreError:
+                raise  # the database: nothing could be settled either
+            except Exception as exc:  # hostile mail trips the email package in new ways: one message's problem
+                log.exception("the questions loop failed on message %s", uid)
+                outcome = f"the questions loop failed on it ({type(exc).__name__}): kept unsorted"
         done = self.ledger.settle(row, kind=found.kind, outcome=outcome, message_id=found.message_id, now=now,
                                   effects=effects)
         if found.kind is Kind.BOUNCE and self.on_hard_bounce is not None:  # after the subscriber's own effect
