@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -432,3 +433,30 @@ def test_whatever_the_questions_loop_trips_on_the_read_goes_on(bed: InboxBed, mo
     assert "subscriber 9 unsubscribed" in lines[1] and bed.count("INBOX") == 0
     monkeypatch.undo()
     assert bed.read().lines == []  # handled: never read again, so never acknowledged later
+
+
+def test_a_complaint_about_an_acknowledgement_or_a_notice_stops_all_mail_to_its_asker(bed: InboxBed) -> None:
+    """Complaints were matched to newsletter deliveries only: an asker who marked our
+    acknowledgement as spam still got the answer notice (PITFALLS: nothing at all to an
+    address that complained). The report quotes our Message-ID; its To is redacted."""
+    from digest.adapters.questions import QuestionStore
+    from digest.core.answers import AnswerLink
+    from digest.core.models import Post
+    from digest.core.questions import new_question
+
+    qs = QuestionStore(bed.store)
+    now = datetime.now(UTC)
+    acked, _ = qs.record(new_question(email="acked@yahoo.com", name="", text="One?", source="web"), now)
+    assert qs.claim_acknowledgement(acked, now, timedelta(hours=24))
+    told, _ = qs.record(new_question(email="told@yahoo.com", name="", text="Two?", source="web"), now)
+    qs.move(told.id, "accept", now)
+    post = Post(id="p1", title="Answer", link="https://blog.example.com/1.html", published=now, updated=None)
+    qs.mark_answered([AnswerLink(told.id, post, "label")], now, lambda i: f"<answer.{i}.abcdef012345@example.com>")
+    arf = fixture("arf_complaint.eml")
+    bed.append(arf.replace(b"<digest.1.8.0123456789@example.com>", f"<ack.{acked.id}.0123456789ab@example.com>".encode())
+                  .replace(b"<1700813702.98765.arf@", b"<ack-report@"),
+               arf.replace(b"<digest.1.8.0123456789@example.com>", f"<answer.{told.id}.abcdef012345@example.com>".encode())
+                  .replace(b"<1700813702.98765.arf@", b"<answer-report@"))
+    bed.read()
+    assert qs.blocked("acked@yahoo.com") == qs.blocked("told@yahoo.com") == "the address complained (marked our mail as spam)"
+    assert bed.status(8) == "confirmed"  # the subscriber the fixture is about otherwise: untouched
