@@ -126,3 +126,23 @@ def test_snippet_ask_prints_the_gadget_form(write_config: Callable[..., Path], r
     assert result.code == 0 and 'action="https://news.example.com/ask"' in result.out
     assert 'name="website"' in result.out and 'name="quote" value="yes">' in result.out
     assert 'action="https://news.example.com/subscribe"' in run_cli("snippet", "--config", write_config()).out
+
+
+def test_one_ipv6_network_is_one_client(write_config: Callable[..., Path], mail_server: Any) -> None:
+    """Anyone with IPv6 holds a /64: counted per address, the limit was 2^64 posts an hour."""
+    original = write_config
+    def with_proxy(**kw: Any) -> Path:
+        path = original(**kw)
+        web = '[web]\nbase_url = "https://news.example.com"\n'
+        path.write_text(path.read_text().replace(web, web + 'trusted_proxy_header = "X-Real-IP"\n', 1))
+        return path
+    for ask in make_ask(with_proxy, mail_server, limit=3):
+        codes = [ask.post(question=f"Question {n}", headers={"X-Real-IP": f"2001:db8:1:2::{n + 1:x}"}).status_code
+                 for n in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert ask.post(question="Elsewhere", headers={"X-Real-IP": "2001:db8:1:3::1"}).status_code == 200
+        codes = [ask.client.post("/subscribe", data={"email": f"s{n}@example.com"},
+                                 headers={"X-Real-IP": f"2001:db8:9:9:{n:x}::1"}).status_code for n in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert [ask.post(question=f"v4 {n}", headers={"X-Real-IP": f"192.0.2.{n}"}).status_code for n in range(4)] \
+            == [200, 200, 200, 200]  # IPv4 stays per address

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -400,3 +401,62 @@ def test_a_not_spam_report_unsubscribes_no_one(bed: InboxBed) -> None:
     bed.append(fixture("arf_complaint.eml").replace(b"Feedback-Type: abuse", b"Feedback-Type: not-spam"))
     assert bed.read().lines == ["#1 complaint (ARF not-spam report): not a complaint about our mail: nothing to do"]
     assert bed.status(8) == "confirmed" and bed.returns() == []
+
+
+def test_a_mail_whose_headers_the_email_package_refuses_stops_nothing(bed: InboxBed) -> None:
+    """A From with an encoded CR/LF made the Contact-form parser raise: every read stopped
+    at that message, and the unsubscribe behind it was never handled."""
+    poison = (b"From: =?utf-8?q?Eve=0D=0ABcc:_x@evil.example?= <eve@example.net>\r\nTo: questions@example.com\r\n"
+              b"Subject: Message from a reader\r\nMessage-ID: <poison-1@example.net>\r\n\r\nName: Eve\r\n"
+              b"Email: eve@example.net\r\nMessage: a question\r\n")
+    mangled_to = (b"From: reader@example.org\r\nTo: =?utf-8?b?AAAA?= <\r\nSubject: A question\r\n"
+                  b"Message-ID: <poison-2@example.org>\r\n\r\nHow do I ask for a raise?\r\n")
+    bed.append(poison, mangled_to, fixture("unsubscribe.eml"))
+    lines = bed.read().lines
+    assert len(lines) == 3 and lines[0].startswith("#1 unsorted") and lines[1].startswith("#2 unsorted")
+    assert "subscriber 9 unsubscribed" in lines[2]
+    assert bed.status(9) == "unsubscribed" and bed.count("INBOX") == 0
+
+
+def test_whatever_the_questions_loop_trips_on_the_read_goes_on(bed: InboxBed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three parser crashes reached read_inbox through the questions hook, each stopping every
+    later read at its message; the next one the email package finds stays one message's problem."""
+    import digest.jobs.inbox as inbox
+
+    def trips(*args: object, **kw: object) -> str:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(inbox, "take_mailed_question", trips)
+    bed.append(question(1), fixture("unsubscribe.eml"))
+    lines = bed.read().lines
+    assert lines[0].startswith("#1 unsorted") and "RecursionError" in lines[0] and lines[0].endswith("kept unsorted")
+    assert "subscriber 9 unsubscribed" in lines[1] and bed.count("INBOX") == 0
+    monkeypatch.undo()
+    assert bed.read().lines == []  # handled: never read again, so never acknowledged later
+
+
+def test_a_complaint_about_an_acknowledgement_or_a_notice_stops_all_mail_to_its_asker(bed: InboxBed) -> None:
+    """Complaints were matched to newsletter deliveries only: an asker who marked our
+    acknowledgement as spam still got the answer notice (PITFALLS: nothing at all to an
+    address that complained). The report quotes our Message-ID; its To is redacted."""
+    from digest.adapters.questions import QuestionStore
+    from digest.core.answers import AnswerLink
+    from digest.core.models import Post
+    from digest.core.questions import new_question
+
+    qs = QuestionStore(bed.store)
+    now = datetime.now(UTC)
+    acked, _ = qs.record(new_question(email="acked@yahoo.com", name="", text="One?", source="web"), now)
+    assert qs.claim_acknowledgement(acked, now, timedelta(hours=24))
+    told, _ = qs.record(new_question(email="told@yahoo.com", name="", text="Two?", source="web"), now)
+    qs.move(told.id, "accept", now)
+    post = Post(id="p1", title="Answer", link="https://blog.example.com/1.html", published=now, updated=None)
+    qs.mark_answered([AnswerLink(told.id, post, "label")], now, lambda i: f"<answer.{i}.abcdef012345@example.com>")
+    arf = fixture("arf_complaint.eml")
+    bed.append(arf.replace(b"<digest.1.8.0123456789@example.com>", f"<ack.{acked.id}.0123456789ab@example.com>".encode())
+                  .replace(b"<1700813702.98765.arf@", b"<ack-report@"),
+               arf.replace(b"<digest.1.8.0123456789@example.com>", f"<answer.{told.id}.abcdef012345@example.com>".encode())
+                  .replace(b"<1700813702.98765.arf@", b"<answer-report@"))
+    bed.read()
+    assert qs.blocked("acked@yahoo.com") == qs.blocked("told@yahoo.com") == "the address complained (marked our mail as spam)"
+    assert bed.status(8) == "confirmed"  # the subscriber the fixture is about otherwise: untouched

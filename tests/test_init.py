@@ -68,3 +68,15 @@ def test_init_in_an_unwritable_place_is_one_line(tmp_path: Path, run_cli: Callab
         target = locked / "blog"
     result = run_cli("init", target)
     assert result.code == 2 and result.err.count("\n") == 1 and "cannot write there" in result.err
+
+
+@pytest.mark.parametrize("url", ['https://x.blogspot.com/"\n[smtp]\nhost="evil"', "ftp://blog.example.com/",
+                                 "https://user:pw@blog.example.com/"])
+def test_a_blog_url_that_is_refused_leaves_no_config_behind(tmp_path: Path, run_cli: Callable[..., Run], url: str) -> None:
+    """init wrote config.toml, then refused it: the folder kept a config that does not load,
+    and the next `digest init` with the address corrected said "already exists"."""
+    refused = run_cli("init", tmp_path / "blog", "--blog-url", url)
+    assert refused.code == 3 and "[blog] url" in refused.err and refused.err.count("\n") == 1
+    assert not (tmp_path / "blog" / "config.toml").exists()
+    again = run_cli("init", tmp_path / "blog", "--blog-url", "https://blog.example.com/")
+    assert again.code == 0, again.err

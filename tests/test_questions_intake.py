@@ -139,3 +139,29 @@ def test_a_window_counts_from_the_last_acknowledgement(bed: Bed) -> None:
     assert take(bed, text="three").acknowledged
     assert [m.recipients for m in bed.mail.received] == [["asker@example.com"]] * 2
     assert timedelta(hours=24) <= bed.now() - START
+
+
+def test_a_from_line_the_address_parser_recurses_on_is_kept_unsorted(bed: Bed) -> None:
+    """500 nested comments in From made parseaddr raise RecursionError out of the intake: every
+    `digest inbox` stopped at that message."""
+    from digest.core.returns import Ours, sort_message
+    from digest.jobs.intake import take_mailed_question
+
+    raw = b"From: " + b"(" * 2_000 + b"\r\nTo: questions@example.com\r\nSubject: q\r\n\r\nHow do I negotiate?\r\n"
+    outcome = take_mailed_question(bed.config, bed.store, raw, sort_message(raw, Ours("example.com")), now=bed.now(),
+                                   mailer=SMTPMailer(bed.config.smtp))
+    assert outcome == "no address to answer: kept unsorted" and bed.mail.received == []
+
+
+def test_a_contact_form_email_field_naming_the_form_service_is_never_acknowledged(bed: Bed) -> None:
+    """The form's Email field is typed by anyone: the service's own no-reply address is no
+    reader's, whichever line of the notification names it."""
+    from digest.core.returns import Ours, sort_message
+    from digest.jobs.intake import take_mailed_question
+
+    raw = (b"From: Blogger <no-reply@blogger.com>\r\nSubject: Message from The Wise Job Search\r\n"
+           b"Message-ID: <cf-self-1@blogger.com>\r\n\r\nName: A\r\nEmail: no-reply@blogger.com\r\nMessage: hello\r\n")
+    outcome = take_mailed_question(bed.config, bed.store, raw, sort_message(raw, Ours("example.com")), now=bed.now(),
+                                   mailer=SMTPMailer(bed.config.smtp))
+    assert outcome.endswith(": kept unsorted") and bed.mail.received == []
+    assert QuestionStore(bed.store).listed() == []

@@ -29,6 +29,7 @@ from .store import Store
 
 _FIELDS = tuple(f.name for f in fields(Question))
 _ISSUE_MESSAGE_ID = re.compile(r"^<digest\.(\d{1,10})\.(\d{1,10})\.")
+_QUESTION_MAIL_ID = re.compile(r"^<(ack|answer)\.(\d{1,10})\.")
 
 
 @dataclass(frozen=True)
@@ -251,12 +252,15 @@ class QuestionStore:
         with self.store.tx() as conn:
             sub = conn.execute(sa.select(subscribers.c.status, subscribers.c.unsubscribed_how)
                                .where(subscribers.c.email_key == email_key)).first()
-            bounced = conn.execute(sa.select(askers.c.bounced_at).where(askers.c.email_key == email_key)).scalar()
+            asker = conn.execute(sa.select(askers.c.bounced_at, askers.c.complained_at)
+                                 .where(askers.c.email_key == email_key)).first()
         if sub is not None and sub.status == "bounced":
             return "the address bounced"
         if sub is not None and sub.status == "unsubscribed" and sub.unsubscribed_how == "complaint":
             return "the address complained (marked our mail as spam)"
-        if bounced is not None:
+        if asker is not None and asker.complained_at is not None:
+            return "the address complained (marked our mail as spam)"
+        if asker is not None and asker.bounced_at is not None:
             return "the address bounced"
         return None
 
@@ -281,6 +285,30 @@ class QuestionStore:
                                                       askers.c.acknowledged_at.is_not(None), askers.c.bounced_at.is_(None))
                                 .values(bounced_at=now))
             return bool(done.rowcount)
+
+    def mark_askers_complained(self, message_ids: Iterable[str], now: datetime) -> int:
+        """A complaint quotes the Message-ID of an acknowledgement or answer notice of ours
+        (core/returns.py question_mail_ids): nothing more goes to its asker. A forged report
+        can only stop mail to someone, never start it. How many askers it marked."""
+        keys: set[str] = set()
+        with self.store.tx() as conn:
+            for mid in [m.lower() for m in message_ids][:20]:
+                m = _QUESTION_MAIL_ID.match(mid)
+                if not m or not 0 < int(m.group(2)) <= MAX_ID:
+                    continue
+                query = sa.select(questions.c.email_key).where(questions.c.id == int(m.group(2)))
+                if m.group(1) == "ack":
+                    query = query.where(questions.c.acknowledged_at.is_not(None))
+                else:
+                    query = query.join(notices, notices.c.question_id == questions.c.id).where(
+                        sa.func.lower(notices.c.message_id) == mid)
+                keys.update(conn.execute(query).scalars())
+            for key in keys:
+                if conn.execute(askers.update().where(askers.c.email_key == key, askers.c.complained_at.is_(None))
+                                .values(complained_at=now)).rowcount == 0 and not conn.execute(
+                        sa.select(askers.c.email_key).where(askers.c.email_key == key)).first():
+                    conn.execute(askers.insert().values(email_key=key, complained_at=now))
+        return len(keys)
 
     def mark_bounced(self, email_key: str, now: datetime) -> None:
         """Nothing more goes to this address; a confirmed subscriber of it is bounced too."""

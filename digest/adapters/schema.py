@@ -213,6 +213,7 @@ askers = sa.Table(
     sa.Column("email_key", sa.String(320), primary_key=True),
     sa.Column("acknowledged_at", UTCDateTime),  # the last acknowledgement: one per [question] acknowledge_window_hours
     sa.Column("bounced_at", UTCDateTime),       # a mail to the address was refused for good: nothing more goes there
+    sa.Column("complained_at", UTCDateTime),    # an acknowledgement or notice was reported as spam: nothing more goes there
 )
 
 notices = sa.Table(

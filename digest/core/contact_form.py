@@ -23,19 +23,18 @@ guessed at: parse_contact_form returns None, and the mail stays unsorted.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
 
+from .mailview import read_email
 from .questions import clean_question_text, html_to_text
 from .sanitize import clean_line
 
 _SUBJECT = re.compile(r"\bmessage from\b|\bcontact[- ]?form\b|\bcontact me\b", re.I)
 _SENDERS = ("blogger.com", "google.com", "blogspot.com")
-_LABEL = re.compile(r"^\s*\**\s*(?P<label>your name|name|e-?mail(?: address)?|your e-?mail|message|your message)"
+_LABEL = re.compile(r"^\s*+\**+\s*+(?P<label>your name|name|e-?mail(?: address)?|your e-?mail|message|your message)"
                     r"\s*\**\s*(?P<colon>:)?\s*\**\s*(?P<rest>.*)$", re.I)
 _FOOTER = re.compile(r"^\s*(this (message|e-?mail) was sent|sent (from|via|using|through) .{0,80}contact|"
                      r"you received this (message|e-?mail))", re.I)
@@ -62,15 +61,17 @@ def from_the_form_service(sender: str) -> bool:
 def parse_contact_form(raw: bytes) -> ContactFormMessage | None:
     """The reader's name, address and message from a Contact-form notification; None when
     the mail is not one, or not in a layout this module knows."""
-    try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = read_email(raw)
+    if message is None:
+        return None
+    try:  # the default policy parses headers when they are read, and raises there (an encoded CR/LF in a name)
+        subject = clean_line(str(message.get("Subject", "")))
+        sender = parseaddr(str(message.get("From", "")))[1].lower()
+        if not (_SUBJECT.search(subject) or from_the_form_service(sender)):
+            return None
+        body = _body_text(message)
     except Exception:  # noqa: BLE001 - a mail the library cannot read is not one we know
         return None
-    subject = clean_line(str(message.get("Subject", "")))
-    sender = parseaddr(str(message.get("From", "")))[1].lower()
-    if not (_SUBJECT.search(subject) or from_the_form_service(sender)):
-        return None
-    body = _body_text(message)
     return parse_fields(body) if body else None
 
 

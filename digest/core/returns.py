@@ -56,6 +56,10 @@ class Ours:
         # ledger.create_issue makes them: <digest.{issue}.{subscriber}.{key}@domain>
         return re.compile(r"<digest\.\d{1,10}\.\d{1,10}\.[0-9a-z]{1,64}@" + re.escape(self.message_id_domain) + ">", re.I)
 
+    def question_mail_ids(self) -> re.Pattern[str]:
+        # core/message.make_message_id makes them: <ack.{question}.{12 hex}@domain>, <answer.{question}...>
+        return re.compile(r"<(?:ack|answer)\.\d{1,10}\.[0-9a-f]{12}@" + re.escape(self.message_id_domain) + ">", re.I)
+
 
 @dataclass(frozen=True)
 class Sorted:
@@ -68,6 +72,7 @@ class Sorted:
     subject: str = ""
     failures: tuple[Failure, ...] = ()         # bounce: the recipients it reports, with status codes
     original_ids: tuple[str, ...] = ()         # our Message-IDs that it quotes
+    question_mail_ids: tuple[str, ...] = ()    # the Message-IDs of our acknowledgements and answer notices it quotes
     tokens: tuple[str, ...] = ()               # VERP tokens of the addresses it came to or quotes
     recipients: tuple[str, ...] = field(default=())  # complaint: the complaining recipients, when not redacted
     feedback_type: str = ""                    # complaint: abuse, fraud, not-spam, auth-failure, ...
@@ -141,6 +146,7 @@ def _sort(raw: bytes, ours: Ours) -> Sorted:
         Kind.UNSORTED, "for the questions loop", message_id=clean_line(_header(msg, "Message-ID"))[:500],
         sender=clean_line(_from(msg))[:254], subject=clean_line(_header(msg, "Subject"))[:200],
         original_ids=tuple(dict.fromkeys(m.group(0).lower() for m in ours.message_ids().finditer(text))),
+        question_mail_ids=tuple(dict.fromkeys(m.group(0).lower() for m in ours.question_mail_ids().finditer(text))),
         tokens=tuple(dict.fromkeys(t for a in came_to + _verp_addresses(text, ours) if (t := token_in(a, ours.return_path)))))
     report = msg.get_param("report-type", header="content-type") if msg.get_content_type() == "multipart/report" else None
     report = str(report).lower() if report else ""

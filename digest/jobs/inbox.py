@@ -94,8 +94,12 @@ def read_inbox(config: Config, store: Store, *, clock: Clock, on_line: Callable[
         except InputError:
             pass  # an address the report garbled: the subscriber side matched it or nothing did
 
+    def asker_complaint(found: Sorted) -> None:
+        if found.question_mail_ids:
+            asked.mark_askers_complained(found.question_mail_ids, clock())
+
     reader = Reader(config, ledger, secret or load_or_create_secret(config), clock, on_line or (lambda line: None),
-                    on_question=keep_question, on_hard_bounce=hard_bounce)
+                    on_question=keep_question, on_hard_bounce=hard_bounce, on_complaint=asker_complaint)
     box = mailbox or IMAPMailbox(config.inbox)
     try:
         box.open()
@@ -119,10 +123,12 @@ class Reader:
     """One read of the folder by one reader id."""
 
     def __init__(self, config: Config, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
-                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str], None] | None = None) -> None:
+                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str], None] | None = None,
+                 on_complaint: Callable[[Sorted], None] | None = None) -> None:
         self.config, self.ledger, self.secret, self.clock, self.on_line = config, ledger, secret, clock, on_line
         self.on_question = on_question  # keeps a reader's question; its outcome line
         self.on_hard_bounce = on_hard_bounce  # an address refused for good: no question's mail goes there
+        self.on_complaint = on_complaint  # a complaint: one about an acknowledgement or notice blocks its asker
         n = config.newsletter
         self.ours = Ours(sender_domain(n.from_), n.return_path, n.unsubscribe_mailto)
         self.id = reader_id()
@@ -172,13 +178,21 @@ class Reader:
             return
         effects, outcome = self._decide(found)
         if found.kind is Kind.UNSORTED and self.on_question is not None:
-            outcome = self.on_question(raw, found, now)
+            try:
+                outcome = self.on_question(raw, found, now)
+            except StoreError:
+                raise  # the database: nothing could be settled either
+            except Exception as exc:  # hostile mail trips the email package in new ways: one message's problem
+                log.exception("the questions loop failed on message %s", uid)
+                outcome = f"the questions loop failed on it ({type(exc).__name__}): kept unsorted"
         done = self.ledger.settle(row, kind=found.kind, outcome=outcome, message_id=found.message_id, now=now,
                                   effects=effects)
         if found.kind is Kind.BOUNCE and self.on_hard_bounce is not None:  # after the subscriber's own effect
             for failure in found.failures:
                 if failure.hard and failure.address:
                     self.on_hard_bounce(failure.address)
+        if found.is_complaint and self.on_complaint is not None:
+            self.on_complaint(found)
         self._line(uid, found.kind, head, "; ".join([outcome, *done]))
 
     def _line(self, uid: int, kind: str, head: str, outcome: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..adapters.secret import load_or_create_secret
 from ..core.config import read_config
-from ..core.errors import InputError
+from ..core.errors import ConfigError, InputError
 from ..core.render import make_environment
 from ..core.starter import StarterValues, render_config
 
@@ -41,7 +41,11 @@ def init_project(folder: Path, values: StarterValues) -> InitResult:
     except OSError as exc:
         raise InputError(f"{folder}: cannot write there: {exc.strerror}") from exc
     environ = dict(os.environ)
-    config = read_config(config_path, environ)
+    try:
+        config = read_config(config_path, environ)
+    except ConfigError:  # a value it was given (--blog-url) is refused: no config that does not load stays behind
+        config_path.unlink(missing_ok=True)
+        raise
     if config.web.secret:  # the variable is set in this shell: init writes the secret file all the same
         environ.pop(config.web.secret_env, None)
         config = read_config(config_path, environ)

@@ -43,6 +43,8 @@ def take_mailed_question(config: Config, store: Store, raw: bytes, found: Sorted
         return "no address to answer: kept unsorted"
     if form is None and from_the_form_service(address):
         return "a Contact-form notification in a layout not known (core/contact_form.py): kept unsorted"
+    if from_the_form_service(address):  # typed into the form's Email field: no reader's address
+        return "the Contact form's Email field names the form service: kept unsorted"
     try:
         intake = take_question(config, store, email=address, name=name, text=text, source=source,
                                consent_to_quote=False, display_name="", now=now, message_id=found.message_id or None,
@@ -65,4 +67,7 @@ def _header(raw: bytes, name: str) -> str:
 def _display_name(raw: bytes) -> str:
     from email.utils import parseaddr
 
-    return clean_line(parseaddr(_header(raw, "From"))[0])[:100]
+    try:
+        return clean_line(parseaddr(_header(raw, "From"))[0])[:100]
+    except RecursionError:  # nested comments: parseaddr recurses once per "("
+        return ""

@@ -10,6 +10,7 @@ security headers (middleware.py).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -81,6 +82,11 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             return request.headers[header].split(",")[-1].strip()[:64]
         return request.client.host if request.client else ""
 
+    def client_key(request: Request) -> str:
+        """Whom the per-client limits count: an IPv4 address, or an IPv6 address's /64 (every
+        IPv6 line holds a whole /64, so per address there would be no limit at all)."""
+        return rate_key(client_ip(request))
+
     async def subscribe_form(request: Request) -> Response:
         return page("subscribe.html.j2", topics=topics, consent_text=config.web.consent_text, error="", email="", name="")
 
@@ -89,7 +95,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
         form = await request.form()
         now = clock()
-        if not await run_in_threadpool(store.hit_rate, "ip", client_ip(request), now=now, window=timedelta(hours=1),
+        if not await run_in_threadpool(store.hit_rate, "ip", client_key(request), now=now, window=timedelta(hours=1),
                                        limit=config.web.ip_limit_per_hour):
             return page("message.html.j2", 429, heading="Too many attempts", text="Please wait an hour and try again.")
         raw_email, name = str(form.get("email", ""))[:320], clean_name(str(form.get("name", "")))
@@ -203,7 +209,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
-        *ask_routes(config, store, page=page, origin_ok=origin_ok, client_ip=client_ip, clock=clock,
+        *ask_routes(config, store, page=page, origin_ok=origin_ok, client_key=client_key, clock=clock,
                     acknowledge=acknowledge_question),
     ]
     async def server_error(request: Request, exc: Exception) -> Response:
@@ -227,3 +233,16 @@ async def _is_one_click(request: Request) -> bool:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def rate_key(ip: str) -> str:
+    """An address as the per-client limits count it: IPv4 (or IPv4-mapped) as it is, IPv6 as its /64."""
+    try:
+        address = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)

@@ -34,9 +34,10 @@ Acknowledger = Callable[[int, datetime], None]
 
 
 def ask_routes(config: Config, store: Store, *, page: Page, origin_ok: Callable[[Request], bool],
-               client_ip: Callable[[Request], str], clock: Callable[[], datetime],
+               client_key: Callable[[Request], str], clock: Callable[[], datetime],
                acknowledge: Acknowledger | None) -> list[Route]:
-    """The /ask routes; `acknowledge(question_id, now)` mails the asker (None: no mail)."""
+    """The /ask routes; `client_key(request)` is whom [web] ip_limit_per_hour counts;
+    `acknowledge(question_id, now)` mails the asker (None: no mail)."""
     questions = QuestionStore(store)
     limits = {"max_chars": MAX_QUESTION_CHARS, "max_name": MAX_NAME, "max_display": MAX_DISPLAY_NAME}
 
@@ -51,7 +52,7 @@ def ask_routes(config: Config, store: Store, *, page: Page, origin_ok: Callable[
         if not origin_ok(request):
             return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
         now = clock()
-        if not await run_in_threadpool(store.hit_rate, "ask", client_ip(request), now=now, window=timedelta(hours=1),
+        if not await run_in_threadpool(store.hit_rate, "ask", client_key(request), now=now, window=timedelta(hours=1),
                                        limit=config.web.ip_limit_per_hour):
             return page("message.html.j2", 429, heading="Too many attempts", text="Please wait an hour and try again.")
         form = await request.form()

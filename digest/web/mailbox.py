@@ -19,8 +19,10 @@ from ..core.mailview import text_as_html
 from ..core.render import make_environment
 
 _HEAD = re.compile(r"<head[^>]*>", re.I)
-# The HTML part is the mail as received: no scripts, no forms, nothing fetched but images.
-_PART_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; base-uri 'self'"
+# The HTML part is the mail as received: no scripts, no forms, nothing fetched but images;
+# sandboxed as its iframe is (templates/mailbox.html.j2), also when it is opened on its own.
+_PART_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src * data:; base-uri 'self'; form-action 'none'; "
+                "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation")
 
 
 def create_mailbox_app(folder: Path) -> Starlette:
