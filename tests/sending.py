@@ -62,9 +62,11 @@ class Bed:
         return Counter(r for m in self.mail.received for r in m.recipients)
 
 
-def make_bed(write_config: Any, mail_server: Any, extra_smtp: str = "", **kw: Any) -> Bed:
+def make_bed(write_config: Any, mail_server: Any, extra_smtp: str = "", extra_question: str = "", **kw: Any) -> Bed:
     path: Path = write_config(smtp_port=mail_server.port, **kw)
     if extra_smtp:
         path.write_text(path.read_text().replace("timeout_seconds = 5\n", "timeout_seconds = 5\n" + extra_smtp))
+    if extra_question:
+        path.write_text(path.read_text().replace("[question]\n", "[question]\n" + extra_question, 1))
     config = read_config(path, {"DIGEST_SECRET": SECRET})
     return Bed(config, Store.open(config.store.url), mail_server, [START])

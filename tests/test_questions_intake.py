@@ -66,6 +66,21 @@ def test_one_acknowledgement_per_address_per_window(bed: Bed) -> None:
     assert third.acknowledged and len(bed.mail.received) == 2
 
 
+def test_a_flood_of_addresses_gets_no_more_than_the_hourly_cap(write_config: Callable[..., Path], mail_server: Any) -> None:
+    """Forged mail, or victim+1@, victim+2@...: each a new address, so the per-address window
+    does not hold them; the hourly cap on all acknowledgements does. The questions are kept."""
+    bed = make_bed(write_config, mail_server, extra_question="acknowledge_per_hour = 3\n")
+    try:
+        intakes = [take(bed, email=f"victim+{i}@example.com", text=f"Question number {i}?") for i in range(5)]
+        assert [i.acknowledged for i in intakes] == [True, True, True, False, False]
+        assert "acknowledge_per_hour" in intakes[3].why_not and all(i.created for i in intakes)
+        assert len(bed.mail.received) == 3
+        bed.advance(minutes=61)
+        assert take(bed, email="victim+9@example.com", text="Later, when the hour has passed?").acknowledged
+    finally:
+        bed.store.close()
+
+
 def test_nothing_to_a_bounced_or_complaining_address_or_an_auto_reply(bed: Bed) -> None:
     consent = Consent(at=START, method="cli")
     bed.store.add("gone@example.com", "gone@example.com", "", (), confirmed=True, now=START, consent=consent)

@@ -264,9 +264,12 @@ class QuestionStore:
             return "the address bounced"
         return None
 
-    def claim_acknowledgement(self, question: Question, now: datetime, window: timedelta) -> bool:
-        """Note that `question` is acknowledged now, unless its address had one within `window`."""
+    def claim_acknowledgement(self, question: Question, now: datetime, window: timedelta, per_hour: int = 0) -> bool:
+        """Note that `question` is acknowledged now, unless its address had one within `window`
+        or `per_hour` acknowledgements (to any address) went in the last hour."""
         with self.store.tx() as conn:
+            if per_hour and self._acknowledged_since(conn, now - timedelta(hours=1)) >= per_hour:
+                return False
             took = conn.execute(askers.update().where(
                 askers.c.email_key == question.email_key,
                 sa.or_(askers.c.acknowledged_at.is_(None), askers.c.acknowledged_at <= now - window),
@@ -275,6 +278,16 @@ class QuestionStore:
                 conn.execute(questions.update().where(questions.c.id == question.id, questions.c.acknowledged_at.is_(None))
                              .values(acknowledged_at=now, updated_at=now))
         return took
+
+    def acknowledged_since(self, since: datetime) -> int:
+        """How many addresses were sent an acknowledgement since `since`."""
+        with self.store.tx() as conn:
+            return self._acknowledged_since(conn, since)
+
+    @staticmethod
+    def _acknowledged_since(conn: sa.Connection, since: datetime) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(askers)
+                                .where(askers.c.acknowledged_at > since)).scalar_one())
 
     def mark_asker_bounced(self, email_key: str, now: datetime) -> bool:
         """A bounce by mail names an address we acknowledged a question to: nothing more goes

@@ -113,6 +113,7 @@ BOUNDS: dict[tuple[str, str], Bounds] = {
     ("inbox", "timeout_seconds"): Bounds(0, DAY, above=True),
     ("question", "keep_days"): Bounds(1, 36_500),
     ("question", "acknowledge_window_hours"): Bounds(0, 24 * 365, above=True),
+    ("question", "acknowledge_per_hour"): Bounds(1, 10_000, zero=True),  # 0: no cap
 }
 
 # "link": a page a reader clicks (http or https). "base": the address every link of the

@@ -78,6 +78,7 @@ class QuestionConfig:
     keep_days: int = 90
     acknowledge: bool = True
     acknowledge_window_hours: float = 24.0
+    acknowledge_per_hour: int = 30  # to all addresses together: forged mail must not make us a spam cannon
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,11 @@ def acknowledge(config: Config, store: Store, question: Question, *, now: dateti
     if question.acknowledged_at is not None:
         return "it was acknowledged before"
     window = timedelta(hours=config.question.acknowledge_window_hours)
-    if not questions.claim_acknowledgement(question, now, window):
+    cap = config.question.acknowledge_per_hour
+    if not questions.claim_acknowledgement(question, now, window, per_hour=cap):
+        if cap and questions.acknowledged_since(now - timedelta(hours=1)) >= cap:
+            return (f"{cap} acknowledgements went out in the last hour ([question] acknowledge_per_hour): "
+                    "a flood of questions is held back, and the question is kept")
         return (f"this address had an acknowledgement in the last {config.question.acknowledge_window_hours:g} hours "
                 "([question] acknowledge_window_hours)")
     try:
