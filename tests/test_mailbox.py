@@ -94,7 +94,8 @@ def test_the_mailbox_page_lists_and_shows_messages(tmp_path: Path) -> None:
         part = client.get("/html/20261126T120000-00001.eml")
         assert '<head><base target="_top">' in part.text and f'href="{LONG_LINK}"' in part.text
         assert "default-src 'none'" in part.headers["content-security-policy"]
-        assert client.get("/raw/20261126T120001-00002.eml").text.startswith("Subject: Second")
+        raw = client.get("/raw/20261126T120001-00002.eml")
+        assert raw.text.startswith("Subject: Second") and raw.headers["x-content-type-options"] == "nosniff"
         for bad in ("/m/..%2Fsecret.eml", "/m/notes.txt", "/html/20261126T999999-00009.eml", "/raw/x"):
             assert client.get(bad).status_code == 404, bad
 

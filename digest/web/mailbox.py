@@ -60,7 +60,8 @@ def create_mailbox_app(folder: Path) -> Starlette:
         name = request.path_params["name"]
         if read_message(folder, name) is None:
             return missing()
-        return Response((folder / name).read_bytes(), media_type="text/plain; charset=utf-8")
+        return Response((folder / name).read_bytes(), media_type="text/plain; charset=utf-8",
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
     return Starlette(routes=[
         Route("/", index), Route("/m/{name}", message), Route("/html/{name}", html_part), Route("/raw/{name}", raw),
