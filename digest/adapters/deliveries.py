@@ -7,6 +7,11 @@ nothing more per message. Settles come in batches too (settling: one transaction
 fsync, for the last message of every connection of a send: jobs/commit.py). Within one
 process, SQLite's writers take turns on a lock here rather than in SQLite's busy handler,
 whose first wait is a whole millisecond; PostgreSQL needs no such lock.
+
+Claims and settles are the hot path of a send, so they go to the database driver
+directly: the SQLAlchemy statements compiled once for the engine's dialect, or plain SQL
+twinned with them; times go in and out through the columns' own types, so that the rows
+read back exactly as SQLAlchemy writes them.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..core.errors import StoreError
 from ..core.models import Claim, DeliveryStatus, Settlement, Subscriber
-from .schema import deliveries, subscribers
+from .schema import deliveries
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -37,14 +43,39 @@ class Deliveries:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        sqlite = store.engine.dialect.name == "sqlite"
-        self._turn: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        dialect = store.engine.dialect
+        self._turn: AbstractContextManager[Any] = threading.Lock() if dialect.name == "sqlite" else nullcontext()
+        locked = dialect.name == "postgresql"
+        self._claim_pending = _Prepared(_CLAIM_PENDING[locked], dialect)
+        self._claim_due = _Prepared(_CLAIM_DUE[locked], dialect)
+        self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._time_in: Callable[[datetime | None], Any] = _TIME.dialect_impl(dialect).bind_processor(dialect) or _same
+        self._time_out: Callable[[Any], Any] = (
+            _TIME.dialect_impl(dialect).result_processor(dialect, None) or _same)
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         """One writing transaction, after this process's other writers (SQLite)."""
         with self._turn, self.store.tx() as conn:
             yield conn
+
+    @contextmanager
+    def _driver(self, raw: Any) -> Iterator[Any]:
+        """A cursor of `raw` (a driver connection) for one transaction, committed at the end
+        of the block, after this process's other writers; StoreError if the database fails."""
+        failure = self.store.engine.dialect.loaded_dbapi.Error
+        with self._turn:
+            try:
+                cursor = raw.cursor()
+                yield cursor
+                cursor.close()
+                raw.commit()
+            except failure as exc:
+                try:
+                    raw.rollback()
+                except failure:
+                    pass
+                raise StoreError(f"the database failed: {' '.join(str(exc).split())[:200]}") from exc
 
     def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]:
         """Claim up to `limit` due rows for one connection of a sender, "<sender id>/<n>":
@@ -53,17 +84,37 @@ class Deliveries:
         PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED, so several senders split
         the work."""
         rows: list[Any] = []
-        with self._write() as conn:
-            for statement in (_CLAIM_PENDING, _CLAIM_DUE) if pending else (_CLAIM_DUE,):
-                if len(rows) >= limit:
-                    break
-                rows += conn.execute(statement[conn.dialect.name == "postgresql"], {
-                    "issue": issue_id, "claimer": claimer, "now": now, "n": limit - len(rows)}).all()
-            ids = [r.subscriber_id for r in rows if r.subscriber_id is not None]
-            readers = {r.id: r for r in conn.execute(_READERS, {"ids": ids})} if ids else {}
-        claims = [Claim(r.id, r.subscriber_id, r.message_id, r.attempts, r.first_attempt_at,
-                        _reader(readers.get(r.subscriber_id))) for r in rows]
+        raw = self.store.engine.raw_connection()
+        try:
+            with self._driver(raw) as cursor:
+                for statement in (self._claim_pending, self._claim_due) if pending else (self._claim_due,):
+                    if len(rows) >= limit:
+                        break
+                    cursor.execute(statement.sql, statement.params(
+                        issue=issue_id, claimer=claimer, now=self._time_in(now), n=limit - len(rows)))
+                    rows += cursor.fetchall()
+                ids = [r[1] for r in rows if r[1] is not None]
+                if ids:
+                    cursor.execute(*self._readers(ids))
+                readers = {r[0]: r for r in cursor.fetchall()} if ids else {}
+        finally:
+            raw.close()
+        claims = [Claim(r[0], r[1], r[2], r[3], self._time_out(r[4]), self._reader(readers.get(r[1]))) for r in rows]
         return sorted(claims, key=lambda c: c.delivery_id)
+
+    def _readers(self, ids: list[int]) -> tuple[str, Sequence[Any]]:
+        """The SELECT of the subscribers a claim needs, and its parameters."""
+        if self._mark == "?":
+            return f"{_READERS} WHERE id IN ({', '.join('?' * len(ids))})", ids
+        return f"{_READERS} WHERE id = ANY(%s)", (ids,)
+
+    def _reader(self, row: Any) -> Subscriber | None:
+        """The subscriber a message needs: no consent record, no confirmation state."""
+        if row is None:
+            return None
+        return Subscriber(id=row[0], email=row[1], name=row[2], status=row[3],
+                          topics=tuple(json.loads(row[4])) if row[4] else (), consent=None,
+                          created_at=self._time_out(row[5]))
 
     def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
                next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None:
@@ -84,31 +135,18 @@ class Deliveries:
         for every row (executemany), no SQL expression or pool checkout per batch; the
         statement is the SQLAlchemy one's twin, the times bound through the column's own
         type, so that the rows read back the same."""
-        engine = self.store.engine
-        raw = engine.raw_connection()
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        settle_sql, bounce_sql = _RAW_SETTLE.replace("?", mark), _RAW_BOUNCE.replace("?", mark)
-        when: Callable[[datetime | None], Any] = _TIME.bind_processor(engine.dialect) or (lambda value: value)
-        failure = engine.dialect.loaded_dbapi.Error
+        raw = self.store.engine.raw_connection()
+        settle_sql, bounce_sql = _RAW_SETTLE.replace("?", self._mark), _RAW_BOUNCE.replace("?", self._mark)
+        when = self._time_in
 
         def settle(settlements: Sequence[Settlement]) -> None:
             rows = [(s.status, when(s.now), s.code, s.reply[:500], 1 if s.attempted else 0,
                      when(s.now) if s.attempted else None, when(s.next_attempt_at), s.delivery_id) for s in settlements]
             bounces = [(when(s.now), s.bounce) for s in settlements if s.bounce is not None]
-            with self._turn:
-                try:
-                    cursor = raw.cursor()
-                    cursor.executemany(settle_sql, rows)
-                    if bounces:
-                        cursor.executemany(bounce_sql, bounces)
-                    cursor.close()
-                    raw.commit()
-                except failure as exc:
-                    try:
-                        raw.rollback()
-                    except failure:
-                        pass
-                    raise StoreError(f"the database failed: {' '.join(str(exc).split())[:200]}") from exc
+            with self._driver(raw) as cursor:
+                cursor.executemany(settle_sql, rows)
+                if bounces:
+                    cursor.executemany(bounce_sql, bounces)
 
         try:
             yield settle
@@ -138,13 +176,22 @@ class Deliveries:
                 deliveries.c.claimed_by.notlike(f"{sender_id}/%"))).scalar_one())
 
 
-def _reader(row: Any) -> Subscriber | None:
-    """The subscriber a message needs: no consent record, no confirmation state."""
-    if row is None:
-        return None
-    return Subscriber(id=row.id, email=row.email, name=row.name, status=row.status,
-                      topics=tuple(json.loads(row.topics)) if row.topics else (), consent=None,
-                      created_at=row.created_at)
+def _same(value: Any) -> Any:
+    return value
+
+
+class _Prepared:
+    """A SQLAlchemy statement compiled once for a dialect, to run on its driver."""
+
+    def __init__(self, statement: sa.Update, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup  # the parameters' order; None when the driver takes names
+        self.defaults = {k: v.value if isinstance(v, Enum) else v for k, v in compiled.params.items()}
+
+    def params(self, **values: Any) -> Any:
+        given = {**self.defaults, **values}
+        return tuple(given[k] for k in self.order) if self.order is not None else given
 
 
 def _claim_statement(status: str, *, due: bool, locked: bool) -> sa.Update:
@@ -171,12 +218,10 @@ def _claim_statement(status: str, *, due: bool, locked: bool) -> sa.Update:
 # Index [True] is the PostgreSQL form (FOR UPDATE SKIP LOCKED).
 _CLAIM_PENDING = tuple(_claim_statement(DeliveryStatus.PENDING, due=False, locked=lock) for lock in (False, True))
 _CLAIM_DUE = tuple(_claim_statement(DeliveryStatus.DEFERRED, due=True, locked=lock) for lock in (False, True))
-_READERS = sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status,
-                     subscribers.c.topics, subscribers.c.created_at).where(
-    subscribers.c.id.in_(sa.bindparam("ids", expanding=True)))
-# What settle() runs through the driver: the columns of schema.deliveries and subscribers.
+# What settling and claims run through the driver: the columns of schema.deliveries and subscribers.
 _TIME = deliveries.c.updated_at.type
 _RAW_SETTLE = ("UPDATE deliveries SET status = ?, updated_at = ?, last_code = ?, last_reply = ?, claimed_by = '', "
                "attempts = attempts + ?, first_attempt_at = coalesce(first_attempt_at, ?), "
                "next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?")
+_READERS = "SELECT id, email, name, status, topics, created_at FROM subscribers"
 _RAW_BOUNCE = "UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ? AND status = 'confirmed'"

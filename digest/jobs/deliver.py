@@ -42,7 +42,7 @@ from .commit import Committer, Lane
 from .ports import Connection, DeliveryLedger, Mailer, Progress, Subscribers
 
 log = logging.getLogger("digest.send")
-CLAIM_BATCH = 20  # rows a connection claims at once: fewer transactions, yet a fair split between senders
+CLAIM_BATCH = 50  # rows a connection claims at once: few transactions, yet a fair split between senders
 FRESH_FOR = 1.0   # seconds: the subscribers of a batch still in hand are read again after this
 Clock = Callable[[], datetime]
 
