@@ -16,6 +16,7 @@ read back exactly as SQLAlchemy writes them.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -45,9 +46,6 @@ class Deliveries:
         self.store = store
         dialect = store.engine.dialect
         self._turn: AbstractContextManager[Any] = threading.Lock() if dialect.name == "sqlite" else nullcontext()
-        locked = dialect.name == "postgresql"
-        self._claim_pending = _Prepared(_CLAIM_PENDING[locked], dialect)
-        self._claim_due = _Prepared(_CLAIM_DUE[locked], dialect)
         self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._time_in: Callable[[datetime | None], Any] = _TIME.dialect_impl(dialect).bind_processor(dialect) or _same
         self._time_out: Callable[[Any], Any] = (
@@ -87,7 +85,8 @@ class Deliveries:
         raw = self.store.engine.raw_connection()
         try:
             with self._driver(raw) as cursor:
-                for statement in (self._claim_pending, self._claim_due) if pending else (self._claim_due,):
+                claim_pending, claim_due = _claims(self.store.engine.dialect)
+                for statement in (claim_pending, claim_due) if pending else (claim_due,):
                     if len(rows) >= limit:
                         break
                     cursor.execute(statement.sql, statement.params(
@@ -178,6 +177,13 @@ class Deliveries:
 
 def _same(value: Any) -> Any:
     return value
+
+
+@functools.cache
+def _claims(dialect: sa.Dialect) -> tuple[_Prepared, _Prepared]:
+    """The claim statements compiled for `dialect`: once per database, not per Ledger."""
+    locked = dialect.name == "postgresql"
+    return _Prepared(_CLAIM_PENDING[locked], dialect), _Prepared(_CLAIM_DUE[locked], dialect)
 
 
 class _Prepared:

@@ -27,7 +27,9 @@ class Committer:
 
     def __init__(self, ledger: DeliveryLedger) -> None:
         self.ledger = ledger
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._work = threading.Condition(lock)      # the committer waits here for outcomes to write
+        self._written = threading.Condition(lock)  # connections wait here for theirs to be written
         self._queue: list[Settlement] = []
         self._handed = 0    # settlements handed in so far; the n-th has ticket n
         self._recorded = 0  # settlements committed so far (in ticket order)
@@ -38,29 +40,31 @@ class Committer:
 
     def hand(self, settlement: Settlement) -> int:
         """Queue one settlement; its ticket, for wait()."""
-        with self._cond:
+        with self._work:
             self._check()
+            if self._closing:
+                raise RuntimeError("the committer is closed")
             self._queue.append(settlement)
             self._handed += 1
-            self._cond.notify_all()
+            self._work.notify()
             return self._handed
 
     def wait(self, ticket: int) -> None:
         """Return once the settlement of `ticket` (and every one before it) is committed;
         StoreError when the ledger failed meanwhile."""
-        with self._cond:
+        with self._written:
             while self._recorded < ticket and self._error is None:
-                self._cond.wait()
+                self._written.wait()
             if self._recorded < ticket:
                 self._check()
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread; StoreError if that failed."""
-        with self._cond:
+        with self._work:
             self._closing = True
-            self._cond.notify_all()
+            self._work.notify()
         self._thread.join()
-        with self._cond:
+        with self._work:
             self._check()
 
     def _check(self) -> None:
@@ -77,23 +81,23 @@ class Committer:
                 self._loop(settle)
         except BaseException as exc:  # whatever it is, every waiting connection must hear of it
             log.error("the ledger cannot record what is sent: %s", exc)
-            with self._cond:
+            with self._work:
                 self._error = exc
-                self._cond.notify_all()
+                self._written.notify_all()
 
     def _loop(self, settle: Callable[[Sequence[Settlement]], None]) -> None:
         while True:
-            with self._cond:
+            with self._work:
                 while not self._queue and not self._closing:
-                    self._cond.wait()
+                    self._work.wait()
                 if not self._queue:
                     return
                 batch, self._queue = self._queue, []
                 last = self._handed
             settle(batch)
-            with self._cond:
+            with self._work:
                 self._recorded = last
-                self._cond.notify_all()
+                self._written.notify_all()
 
 
 class Lane:
