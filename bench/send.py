@@ -1,5 +1,8 @@
-"""Benchmark: `digest send` into postfix's smtp-sink on loopback, against smtp-source and a
-naive pipeline. Prints figures and the machine; asserts nothing.
+"""Benchmark: `digest send` into postfix's smtp-sink on loopback, against smtp-source pushing
+messages of the same size into the same sink over one session. Prints the figures of the
+target (digest's messages/s and its ratio to smtp-source's, with 4 connections and with 1,
+no rate ceiling; peak RSS at 100,000 subscribers), a naive pipeline for scale, and the
+machine with its load; asserts nothing.
 
     .venv/bin/python bench/send.py [--n 10000] [--memory-n 100000] [--naive-n 300]
 
@@ -18,17 +21,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-from machine import describe  # noqa: E402
+from machine import describe, load  # noqa: E402
 
 SINK, SOURCE = "/usr/sbin/smtp-sink", "/usr/sbin/smtp-source"
 SECRET = "bench-secret-0123456789abcdef"
+TARGETS = {4: 0.8, 1: 0.5}  # connections: the least ratio to smtp-source the issue asks for
 
-# Run inside a child process so that its peak RSS is its own.
+# Run inside a child process so that its peak RSS is its own. The clock runs from the call
+# of send_next (store -> build -> SMTP -> ledger) to its return: the interpreter's start
+# and imports are not counted.
 CHILD = r"""
 import resource, sys, time
 from datetime import datetime, timezone
@@ -85,14 +91,14 @@ def add_subscribers(config: Path, n: int) -> None:
     from digest.core.subscriptions import CSVRow
 
     store = Store.open(read_config(config, {}).store.url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     store.import_rows((CSVRow(i, f"reader{i}@example.com", f"reader{i}@example.com", f"Reader {i}", ()) for i in range(n)),
                       confirmed=True, now=now, consent=Consent(at=now, method="import"))
     store.close()
 
 
 def digest_send(n: int, connections: int) -> tuple[float, float, int]:
-    """(messages/s of the send, peak RSS MB, average message bytes) for n subscribers."""
+    """(messages/s of the send, peak RSS MB, bytes of one message as sent) for n subscribers."""
     port = free_port()
     sink = start_sink(port)
     try:
@@ -106,44 +112,72 @@ def digest_send(n: int, connections: int) -> tuple[float, float, int]:
                 raise SystemExit(out.stderr[-3000:])
             _, sent, elapsed, peak_kb = line[0].split()
             assert int(sent) == n, f"sent {sent} of {n}"
-            size = message_size(config)
-            return n / float(elapsed), int(peak_kb) / 1024, size
+            return n / float(elapsed), int(peak_kb) / 1024, message_size(config)
     finally:
         sink.terminate()
         sink.wait()
 
 
 def message_size(config: Path) -> int:
-    """The size of one built message of the issue just sent."""
+    """The size of subscriber 1's message of the issue just sent, as the send builds it."""
     from digest.adapters.ledger import Ledger
     from digest.adapters.store import Store
-    from digest.core.compose import Composer
+    from digest.core.compose import Composer, subscriber_recipient
     from digest.core.config import read_config
-    from digest.core.message import Recipient, build_message
+    from digest.core.message import build_message
+    from digest.core.tokens import Links
 
     cfg = read_config(config, {"DIGEST_SECRET": SECRET})
     store = Store.open(cfg.store.url)
     issue = Ledger(store).last_issue()
+    sub = store.get(1)
     store.close()
-    assert issue is not None
+    assert issue is not None and sub is not None
     template = Composer(cfg, issue.posts, created_at=issue.created_at).template()
     assert template is not None
-    return len(build_message(template, Recipient("reader1@example.com", "Reader 1", "https://x/u/" + "t" * 60,
-                                                 "https://x/p/" + "t" * 60, "https://x/archive/1"),
-                             message_id="<x@example.com>", date=datetime.now(timezone.utc)))
+    now = datetime.now(UTC)
+    recipient = subscriber_recipient(cfg, sub, Links(cfg.web.base_url, SECRET), now=now, issue_id=issue.id)
+    return len(build_message(template, recipient, message_id=f"<digest.{issue.id}.1.0123456789@example.com>", date=now))
 
 
-def smtp_source(n: int, size: int) -> float:
+def smtp_source(n: int, length: int) -> float:
+    """smtp-source's messages/s into a fresh sink: n messages of `length` (its -l), one session."""
     port = free_port()
     sink = start_sink(port)
     try:
         started = time.perf_counter()
-        subprocess.run([SOURCE, "-d", "-s", "1", "-m", str(n), "-l", str(size), "-f", "newsletter@example.com",
+        subprocess.run([SOURCE, "-d", "-s", "1", "-m", str(n), "-l", str(length), "-f", "newsletter@example.com",
                         "-t", "reader@example.com", f"127.0.0.1:{port}"], check=True)
         return n / (time.perf_counter() - started)
     finally:
         sink.terminate()
         sink.wait()
+
+
+def source_length(size: int) -> tuple[int, int]:
+    """The -l that makes smtp-source send `size` bytes of message (it adds headers of its own
+    to -l bytes of body), and what it then sends: one message, received and counted."""
+    from aiosmtpd.controller import Controller
+
+    class Count:
+        size = 0
+
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+            Count.size = len(envelope.original_content or envelope.content)  # type: ignore[attr-defined]
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Count(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        def sent(length: int) -> int:
+            subprocess.run([SOURCE, "-m", "1", "-l", str(length), "-f", "newsletter@example.com",
+                            "-t", "reader@example.com", f"127.0.0.1:{port}"], check=True)
+            return Count.size
+        length = size - (sent(size) - size)
+        return length, sent(length)
+    finally:
+        controller.stop()
 
 
 def naive(n: int) -> float:
@@ -162,7 +196,7 @@ def naive(n: int) -> float:
     sink = start_sink(port)
     try:
         config = read_config(ROOT / "config.toml", {})
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         built = preview.build_preview(config, now=now, every_post=True)
         assert built is not None
         env = make_environment()
@@ -185,26 +219,34 @@ def naive(n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--memory-n", type=int, default=100_000)
-    parser.add_argument("--naive-n", type=int, default=300)
-    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--n", type=int, default=10_000, help="subscribers of the timed sends")
+    parser.add_argument("--memory-n", type=int, default=100_000, help="subscribers of the peak-RSS send (0: skip)")
+    parser.add_argument("--naive-n", type=int, default=300, help="messages of the naive pipeline (0: skip)")
     args = parser.parse_args()
     if not (shutil.which(SINK) and shutil.which(SOURCE)):
         raise SystemExit("needs postfix's smtp-sink and smtp-source (apt-get install postfix)")
     print(f"machine: {describe()}")
-    rate, peak, size = digest_send(args.n, args.connections)
-    print(f"digest send, {args.n:,} subscribers, {args.connections} connections: {rate:,.0f} messages/s end to end "
-          f"(store -> build -> SMTP -> ledger), message {size:,} bytes, peak RSS {peak:.0f} MB")
-    source = smtp_source(args.n, size)
-    print(f"smtp-source into the same sink, one reused session, {size:,}-byte messages: {source:,.0f} messages/s")
-    print(f"  ratio digest/smtp-source: {rate / source:.2f} (target >= 0.8)")
-    slow = naive(args.naive_n)
-    print(f"naive pipeline (EmailMessage + premailer per subscriber, one connection), {args.naive_n} messages: {slow:,.1f} messages/s")
-    print(f"  ratio digest/naive: {rate / slow:.1f} (target >= 20)")
+    print(f"load before: {load()}")
+    rates: dict[int, float] = {}
+    peaks: dict[int, float] = {}
+    for connections, target in TARGETS.items():
+        rate, peaks[connections], size = digest_send(args.n, connections)
+        rates[connections] = rate
+        length, fed = source_length(size)
+        source = smtp_source(args.n, length)
+        print(f"[smtp] connections = {connections}, no rate ceiling, {args.n:,} subscribers, {size:,}-byte messages:")
+        print(f"  digest send end to end (store -> build -> SMTP -> ledger): {rate:,.0f} messages/s")
+        print(f"  smtp-source, one session, into the same sink (-l {length:,}: {fed:,}-byte messages): {source:,.0f} messages/s")
+        print(f"  ratio: {rate / source:.2f} (target >= {target})")
     if args.memory_n:
-        _, big_peak, _ = digest_send(args.memory_n, args.connections)
-        print(f"peak RSS: {peak:.0f} MB at {args.n:,} subscribers, {big_peak:.0f} MB at {args.memory_n:,} (target: flat, <= 150 MB)")
+        _, big, _ = digest_send(args.memory_n, 4)
+        print(f"peak RSS with 4 connections: {peaks[4]:.0f} MB at {args.n:,} subscribers, {big:.0f} MB at "
+              f"{args.memory_n:,} (target: flat, under 150 MB)")
+    if args.naive_n:
+        slow = naive(args.naive_n)
+        print(f"naive pipeline (EmailMessage + premailer per subscriber, one connection), {args.naive_n} messages: "
+              f"{slow:,.1f} messages/s; digest send with 1 connection: {rates[1] / slow:,.0f} times that")
+    print(f"load after: {load()}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ testing/mta.py. A reply of "DROP" closes the connection instead of answering;
 ("DATA", "DROP") stores the message first (a loss after the final dot).
 GreylistHandler answers as postgrey does: 451 to a (sender, recipient) pair until
 `delay` seconds after it was first seen. `on_received` runs as each message is stored,
-before the server answers the final dot.
+before the server answers the final dot. `gather` holds every EHLO until that many
+sessions have said EHLO (or `gather_timeout` passed), so that every connection of every
+sender starts at once.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Received:
     recipients: list[str]
     data: bytes
     options: list[str] = field(default_factory=list)  # MAIL FROM parameters (SMTPUTF8, BODY=...)
+    peer: tuple[str, int] | None = None  # the client's (address, port): which connection sent it
 
     @property
     def message(self) -> EmailMessage:
@@ -49,13 +52,30 @@ class MailHandler:
     data_delay: float = 0.0
     pipelining: bool = False  # advertise RFC 2920 PIPELINING (aiosmtpd reads the commands in order)
     on_received: Callable[[Received], None] | None = None
+    gather: int = 0
+    gather_timeout: float = 30.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _greeted: int = 0
+    _gathered: asyncio.Event | None = None
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:  # noqa: N802
         session.host_name = hostname
+        if self.gather:
+            await self._gather()
         if self.pipelining:
             responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
+
+    async def _gather(self) -> None:
+        if self._gathered is None:
+            self._gathered = asyncio.Event()
+        self._greeted += 1
+        if self._greeted >= self.gather:
+            self._gathered.set()
+        try:
+            await asyncio.wait_for(self._gathered.wait(), self.gather_timeout)
+        except TimeoutError:
+            self._gathered.set()  # let everyone go: the test's own assertions say what went wrong
 
     def inject(self, command: str, reply: str) -> None:
         with self.lock:
@@ -89,7 +109,7 @@ class MailHandler:
         if reply and reply != "DROP":
             return self._answer(server, reply)
         got = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content),
-                       list(envelope.mail_options))
+                       list(envelope.mail_options), tuple(session.peer) if session.peer else None)
         with self.lock:
             self.received.append(got)
         if self.on_received is not None:

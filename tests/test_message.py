@@ -129,3 +129,23 @@ def test_list_id_that_looks_encoded_keeps_its_id() -> None:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert str(parsed["List-Id"]) == f"{INJECTING} <weekly.example.com>"
     assert parsed["Bcc"] is None
+
+
+@settings(max_examples=500)
+@given(st.from_regex(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,30}@[A-Za-z0-9.-]{1,30}", fullmatch=True) | st.emails()
+       | st.text(max_size=40))
+def test_the_quick_address_check_agrees_with_the_full_one(address: str) -> None:
+    """check_address passes a plain dot-atom address without parseaddr: only ones the full check passes."""
+    from digest.core.address import is_plain_address
+    from digest.core.message import _check_address_fully
+
+    if len(address) <= 254 and is_plain_address(address):
+        _check_address_fully(address)  # raises if the quick path let through what the full check refuses
+
+
+@settings(max_examples=500)
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)))
+def test_clean_line_s_ascii_shortcut_changes_nothing(text: str) -> None:
+    from digest.core.sanitize import _clean_line_fully, clean_line
+
+    assert clean_line(text) == _clean_line_fully(text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,25 +115,31 @@ def test_unsubscribed_before_the_message_gets_nothing(bed: Bed) -> None:
 
 
 def test_unsubscribe_during_a_slow_send(write_config: Callable[..., Path], mail_server: Any) -> None:
+    """Subscribers are read with each claim of CLAIM_BATCH rows and read again when the
+    batch is still in hand FRESH_FOR seconds later: an unsubscribe made while the
+    third message is on the wire, with more than the window's worth of sending to go
+    before the last reader's turn, is honoured."""
+    from digest.jobs.deliver import CLAIM_BATCH, FRESH_FOR
+
     bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
-    ids = bed.add(20)
-    mail_server.handler.data_delay = 0.05
-    done = threading.Event()
+    count = 20
+    assert count <= CLAIM_BATCH  # one claim holds them all: only the re-read can see the unsubscribe
+    ids = bed.add(count)
+    mail_server.handler.data_delay = 2.5 * FRESH_FOR / (count - 3)  # the last 17 messages take 2.5 windows at least
+    received = 0
 
-    def unsubscribe_when_started() -> None:
-        while len(mail_server.received) < 3:
-            if done.wait(0.01):
-                return
-        bed.store.unsubscribe(ids[-1], how="one-click", now=bed.now())
+    def unsubscribe_the_last(_: Any) -> None:
+        nonlocal received
+        received += 1
+        if received == 3:  # before the server answers the third message: the fourth cannot have left
+            bed.store.unsubscribe(ids[-1], how="one-click", now=bed.now())
 
-    watcher = threading.Thread(target=unsubscribe_when_started)
-    watcher.start()
+    mail_server.handler.on_received = unsubscribe_the_last
     bed.send()
-    done.set()
-    watcher.join()
-    assert bed.statuses()["reader19@example.com"] == "skipped"
-    assert bed.received_by()["reader19@example.com"] == 0
-    assert sum(bed.received_by().values()) == 19
+    last = f"reader{count - 1}@example.com"
+    assert bed.statuses()[last] == "skipped"
+    assert bed.received_by()[last] == 0
+    assert sum(bed.received_by().values()) == count - 1
     bed.store.close()
 
 

@@ -118,8 +118,9 @@ def test_a_fault_every_message_shares_stops_the_send_before_anyone_fails(
         bed.store.close()
 
 
-def drop_the_subscribers_table(url: str) -> Callable[[Received], None]:
-    """A database that breaks while the first message is on the wire."""
+def drop_the_deliveries_table(url: str) -> Callable[[Received], None]:
+    """A database that breaks while the first message is on the wire: its outcome cannot
+    be recorded (the subscribers were read with the claim; nothing else is read)."""
     done = threading.Event()
 
     def drop(_: Received) -> None:
@@ -128,7 +129,7 @@ def drop_the_subscribers_table(url: str) -> Callable[[Received], None]:
         done.set()
         engine = sa.create_engine(url)
         with engine.begin() as conn:
-            conn.execute(sa.text("ALTER TABLE subscribers RENAME TO subscribers_gone"))
+            conn.execute(sa.text("ALTER TABLE deliveries RENAME TO deliveries_gone"))
         engine.dispose()
 
     return drop
@@ -138,8 +139,8 @@ def test_a_store_error_during_a_send_is_a_store_error(write_config: Callable[...
     bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
     try:
         bed.add(3)
-        mail_server.handler.on_received = drop_the_subscribers_table(bed.config.store.url)
-        with pytest.raises(StoreError, match=r"the database failed: .*no such table: subscribers"):
+        mail_server.handler.on_received = drop_the_deliveries_table(bed.config.store.url)
+        with pytest.raises(StoreError, match=r"the database failed: .*no such table: deliveries"):
             bed.send()
         assert len(mail_server.received) == 1
     finally:
@@ -154,7 +155,7 @@ def test_send_exits_6_on_a_store_error(write_config: Callable[..., Path], mail_s
         assert run_cli("subscribers", "add", email, "--confirmed", "--config", cfg).code == 0
     config_text = cfg.read_text()
     url = config_text.split('[store]\nurl = "')[1].split('"')[0]
-    mail_server.handler.on_received = drop_the_subscribers_table(url)
+    mail_server.handler.on_received = drop_the_deliveries_table(url)
     result = run_cli("send", "--yes", "--config", cfg)
     assert result.code == 6, result.err
     assert result.err.startswith("Error: the database failed: ") and "SMTP" not in result.err

@@ -347,3 +347,79 @@ def test_every_migration_goes_down_and_up_again(store_url: str) -> None:
         assert store.get(added.id) is not None
     finally:
         store.close()
+
+
+def test_a_claim_takes_at_most_its_limit(store: Store) -> None:
+    """On PostgreSQL a claim of 20 once took 560 of 600 rows (its LIMIT ... SKIP LOCKED
+    subquery ran again for every row it updated), leaving the other connections idle."""
+    from digest.adapters.ledger import Ledger
+
+    store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", "", ()) for i in range(60)),
+                      confirmed=True, now=NOW, consent=consent())
+    ledger = Ledger(store)
+    issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
+                                   domain="example.com", state=None)
+    first = ledger.claim(issue.id, "a/0", NOW, 20)
+    second = ledger.claim(issue.id, "b/0", NOW, 20)
+    assert len(first) == len(second) == 20
+    assert not {c.delivery_id for c in first} & {c.delivery_id for c in second}
+    assert ledger.counts(issue.id) == {"sending": 40, "pending": 20}
+
+
+def test_settling_records_outcomes_as_the_ledger_reads_them(store: Store) -> None:
+    """settle_many writes through the driver, not SQLAlchemy: the rows must read back the
+    same on both databases (times, counts, the bounced subscriber)."""
+    from digest.adapters.ledger import Ledger
+    from digest.adapters.schema import deliveries
+    from digest.core.models import Settlement
+
+    store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", "", ()) for i in range(4)),
+                      confirmed=True, now=NOW, consent=consent())
+    ledger = Ledger(store)
+    issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
+                                   domain="example.com", state=None)
+    claims = ledger.claim(issue.id, "a/0", NOW, 10)
+    assert [c.subscriber.email for c in claims if c.subscriber] == [f"r{i}@example.com" for i in range(4)]
+    later = NOW + HOUR
+    sent, deferred, bounced, skipped = claims
+    ledger.settle_many([
+        Settlement(sent.delivery_id, "sent", NOW, 250, "DATA: 250 ok"),
+        Settlement(deferred.delivery_id, "deferred", NOW, 451, "RCPT: 451 later", next_attempt_at=later),
+        Settlement(bounced.delivery_id, "failed", NOW, 550, "RCPT: 550 5.1.1 no", bounce=bounced.subscriber_id),
+        Settlement(skipped.delivery_id, "skipped", NOW, reply="unsubscribed before sending", attempted=False),
+    ])
+    with store.tx() as conn:
+        rows = {r.id: r for r in conn.execute(sa.select(deliveries))}
+    assert [(rows[c.delivery_id].status, rows[c.delivery_id].attempts, rows[c.delivery_id].last_code,
+             rows[c.delivery_id].first_attempt_at, rows[c.delivery_id].claimed_by) for c in claims] == [
+        ("sent", 1, 250, NOW, ""), ("deferred", 1, 451, NOW, ""), ("failed", 1, 550, NOW, ""),
+        ("skipped", 0, None, None, "")]
+    assert rows[deferred.delivery_id].next_attempt_at == later and rows[sent.delivery_id].next_attempt_at == NOW
+    assert rows[skipped.delivery_id].last_reply == "unsubscribed before sending"
+    with store.tx() as conn:  # stored as SQLAlchemy stores times: SQLite compares them as text
+        written = conn.execute(sa.text("SELECT updated_at FROM deliveries WHERE id = :id"), {"id": sent.delivery_id}).scalar()
+        created = conn.execute(sa.text("SELECT created_at FROM issues WHERE id = :id"), {"id": issue.id}).scalar()
+    assert written == created
+    assert [store.get(c.subscriber_id).status for c in claims if c.subscriber_id] == [  # type: ignore[union-attr]
+        "confirmed", "confirmed", "bounced", "confirmed"]
+
+
+def test_claims_take_pending_rows_then_deferred_ones_that_are_due(store: Store) -> None:
+    from digest.adapters.ledger import Ledger
+    from digest.core.models import Settlement
+
+    store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", f"R {i}", ("Interviews",) if i else ())
+                       for i in range(4)), confirmed=True, now=NOW, consent=consent())
+    ledger = Ledger(store)
+    issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
+                                   domain="example.com", state=None)
+    first = ledger.claim(issue.id, "a/0", NOW, 2)
+    ledger.settle_many([Settlement(first[0].delivery_id, "deferred", NOW, 451, "later", next_attempt_at=NOW + HOUR),
+                        Settlement(first[1].delivery_id, "deferred", NOW, 451, "later", next_attempt_at=NOW + 2 * HOUR)])
+    assert [c.subscriber_id for c in ledger.claim(issue.id, "a/0", NOW + HOUR, 10, pending=False)] == [1]
+    rest = ledger.claim(issue.id, "a/0", NOW + 2 * HOUR, 10)
+    assert [c.subscriber_id for c in rest] == [2, 3, 4]  # pending first, then the one now due
+    assert [(c.attempts, c.first_attempt_at) for c in rest] == [(1, NOW), (0, None), (0, None)]
+    reader = rest[1].subscriber
+    assert reader is not None and (reader.email, reader.name, reader.topics, reader.created_at) == (
+        "r2@example.com", "R 2", ("Interviews",), NOW)

@@ -1,4 +1,5 @@
-"""Issues and the delivery ledger: what was sent to whom. Adapter over the store's engine.
+"""Issues and the delivery ledger: what was sent to whom. Adapter over the store's engine;
+claiming and settling rows is in deliveries.py.
 
 An issue is recorded, with its audience frozen (one ledger row per confirmed subscriber),
 in one transaction before anything is sent; its unique key (a hash of its posts) stops
@@ -25,18 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..core.errors import StoreError
-from ..core.models import (
-    OPEN_STATUSES,
-    Claim,
-    DeliveryStatus,
-    FeedState,
-    IssueRecord,
-    Post,
-    post_from_dict,
-    post_to_dict,
-)
+from ..core.models import OPEN_STATUSES, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict, post_to_dict
+from .deliveries import Deliveries
 from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
-from .store import Store
 
 STALE_HEARTBEAT = timedelta(seconds=60)
 
@@ -51,11 +43,8 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-class Ledger:
+class Ledger(Deliveries):
     """Issues, deliveries, senders and feed state, in the store's database."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
 
     # ---- issues ----
 
@@ -185,7 +174,7 @@ class Ledger:
             conn.execute(senders.insert().values(id=sender_id, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=now))
 
     def heartbeat(self, sender_id: str, now: datetime) -> None:
-        with self.store.tx() as conn:
+        with self._write() as conn:
             conn.execute(senders.update().where(senders.c.id == sender_id).values(heartbeat_at=now))
 
     def unregister_sender(self, sender_id: str) -> None:
@@ -209,21 +198,6 @@ class Ledger:
             return int(result.rowcount or 0)
 
     # ---- deliveries ----
-
-    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]:
-        """Claim up to `limit` due rows for one connection of a sender, "<sender id>/<n>":
-        pending rows in id order (unless not `pending`), then deferred rows whose time has
-        come. One UPDATE ... RETURNING each; on PostgreSQL the rows are picked FOR UPDATE
-        SKIP LOCKED, so several senders split the work."""
-        claims: list[Claim] = []
-        with self.store.tx() as conn:
-            for statement in (_CLAIM_PENDING, _CLAIM_DUE) if pending else (_CLAIM_DUE,):
-                if len(claims) >= limit:
-                    break
-                rows = conn.execute(statement[conn.dialect.name == "postgresql"], {
-                    "issue": issue_id, "claimer": claimer, "now": now, "n": limit - len(claims)}).all()
-                claims += [Claim(r.id, r.subscriber_id, r.message_id, r.attempts, r.first_attempt_at) for r in rows]
-        return sorted(claims, key=lambda c: c.delivery_id)
 
     def retry_now(self, issue_id: int, now: datetime) -> int:
         """Make every deferred row of the issue due now (a run by hand retries them all)."""
@@ -253,74 +227,12 @@ class Ledger:
                     last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + deliveries.c.last_reply, 1, 500)))
         return found
 
-    def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
-               next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None:
-        """Record the outcome of one message; with `bounce`, mark that subscriber bounced."""
-        with self.store.tx() as conn:
-            conn.execute(_SETTLE, {"delivery": delivery_id, "status": status, "now": now, "code": code, "reply": reply[:500],
-                                   "add": 1 if attempted else 0, "next": next_attempt_at,
-                                   "first": now if attempted else None})
-            if bounce is not None:
-                conn.execute(subscribers.update().where(subscribers.c.id == bounce, subscribers.c.status == "confirmed")
-                             .values(status="bounced", updated_at=now))
-
-    def release(self, delivery_ids: Sequence[int], now: datetime) -> None:
-        """Give back claimed rows that were never attempted."""
-        if not delivery_ids:
-            return
-        with self.store.tx() as conn:
-            conn.execute(deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status == DeliveryStatus.SENDING)
-                         .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
-
-    def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None:
-        """Give back every row one connection still holds."""
-        with self.store.tx() as conn:
-            conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id, deliveries.c.status == DeliveryStatus.SENDING,
-                                                   deliveries.c.claimed_by == claimer)
-                         .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
-
-    def held_by_others(self, issue_id: int, sender_id: str) -> int:
-        """How many rows of the issue other senders hold as "sending"."""
-        with self.store.tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(
-                deliveries.c.issue_id == issue_id, deliveries.c.status == DeliveryStatus.SENDING,
-                deliveries.c.claimed_by.notlike(f"{sender_id}/%"))).scalar_one())
-
     # ---- feed state ----
 
     def feed_state(self) -> FeedState | None:
         with self.store.tx() as conn:
             row = conn.execute(sa.select(feed_state).where(feed_state.c.id == 1)).first()
         return FeedState(row.url, row.etag, row.last_modified, row.moved_to) if row else None
-
-
-def _claim_statement(status: str, *, due: bool, locked: bool) -> sa.Update:
-    pick = (sa.select(deliveries.c.id)
-            .where(deliveries.c.issue_id == sa.bindparam("issue"), deliveries.c.status == status)
-            .order_by(deliveries.c.id).limit(sa.bindparam("n")))
-    if due:
-        pick = pick.where(deliveries.c.next_attempt_at <= sa.bindparam("now", type_=deliveries.c.next_attempt_at.type))
-    if locked:
-        pick = pick.with_for_update(skip_locked=True)
-    return (deliveries.update().where(deliveries.c.id.in_(pick.scalar_subquery()), deliveries.c.status == status)
-            .values(status=DeliveryStatus.SENDING, claimed_by=sa.bindparam("claimer"),
-                    updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type))
-            .returning(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.message_id, deliveries.c.attempts,
-                       deliveries.c.first_attempt_at))
-
-
-# Built once: building SQLAlchemy expressions per message cost more than running them.
-# Index [True] is the PostgreSQL form (FOR UPDATE SKIP LOCKED).
-_CLAIM_PENDING = tuple(_claim_statement(DeliveryStatus.PENDING, due=False, locked=lock) for lock in (False, True))
-_CLAIM_DUE = tuple(_claim_statement(DeliveryStatus.DEFERRED, due=True, locked=lock) for lock in (False, True))
-_SETTLE = deliveries.update().where(deliveries.c.id == sa.bindparam("delivery")).values(
-    status=sa.bindparam("status"), updated_at=sa.bindparam("now", type_=deliveries.c.updated_at.type),
-    last_code=sa.bindparam("code"), last_reply=sa.bindparam("reply"), claimed_by="",
-    attempts=deliveries.c.attempts + sa.bindparam("add"),
-    first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at,
-                                      sa.bindparam("first", type_=deliveries.c.first_attempt_at.type)),
-    next_attempt_at=sa.func.coalesce(sa.bindparam("next", type_=deliveries.c.next_attempt_at.type),
-                                     deliveries.c.next_attempt_at))
 
 
 def _save_state(conn: sa.Connection, state: FeedState, now: datetime) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 
+from ..core.address import is_plain_address
 from ..core.config import SMTPConfig
 from ..core.errors import InputError, SendError
 from ..core.models import Reply
@@ -86,11 +88,14 @@ def _login(client: smtplib.SMTP, username: str, password: str) -> None:
     raise smtplib.SMTPNotSupportedError(f"no AUTH mechanism we know (the server offers: {' '.join(offered) or 'none'})")
 
 
-def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, data_timeout: float) -> Reply:
+def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, data_timeout: float,
+             ready: Callable[[], None] | None = None) -> Reply:
     """Send one message on an open connection; a refusal is a Reply, not an exception.
 
     Raises SMTPServerDisconnected/OSError only when the connection is gone before the
     final dot (the caller reconnects); a loss after it comes back as after_data=True.
+    `ready()` runs between the server's 354 and the message; if it raises, the connection
+    is dropped unfinished (the server delivers nothing) and the error goes to the caller.
     """
     options = _mail_options(client, sender, recipient, message)
     if client.has_extn("pipelining"):
@@ -105,6 +110,12 @@ def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, 
             _rset(client, code)
             return Reply(code, _text(text), stage)
     payload = _dot_stuff(message)
+    if ready is not None:
+        try:
+            ready()
+        except BaseException:
+            client.close()
+            raise
     client.send(payload)
     sock = client.sock
     try:
@@ -136,10 +147,10 @@ class SMTPConnection:
         """Whether the server takes addresses and headers that are not ASCII (RFC 6531)."""
         return bool(self.client.has_extn("smtputf8"))
 
-    def send(self, sender: str, recipient: str, message: bytes) -> Reply:
+    def send(self, sender: str, recipient: str, message: bytes, ready: Callable[[], None] | None = None) -> Reply:
         """Send one message; a refusal or a connection lost mid-message is a Reply."""
         try:
-            return send_raw(self.client, sender, recipient, message, self.config.data_timeout_seconds)
+            return send_raw(self.client, sender, recipient, message, self.config.data_timeout_seconds, ready)
         except (smtplib.SMTPException, OSError) as exc:
             return Reply(0, f"connection failed before the end of the message: {exc}", "DATA")
 
@@ -194,7 +205,7 @@ def _pipelined_envelope(client: smtplib.SMTP, sender: str, recipient: str, optio
     """MAIL, RCPT and DATA in one write, then their three replies (RFC 2920): one round
     trip instead of three, when the server offers PIPELINING."""
     params = "".join(" " + o for o in options)
-    client.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}{params}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n")
+    client.send(f"MAIL FROM:{_quote(sender)}{params}\r\nRCPT TO:{_quote(recipient)}\r\nDATA\r\n")
     replies: list[tuple[int, bytes]] = []
     try:
         while len(replies) < 3:
@@ -215,6 +226,11 @@ def _stepwise_envelope(client: smtplib.SMTP, sender: str, recipient: str, option
         if replies[-1][0] in (250, 251):
             replies.append(client.docmd("DATA"))
     return replies
+
+
+def _quote(address: str) -> str:
+    """smtplib.quoteaddr, without its parseaddr for the plain addresses most are."""
+    return f"<{address}>" if is_plain_address(address) else smtplib.quoteaddr(address)
 
 
 def _rset(client: smtplib.SMTP, code: int) -> None:

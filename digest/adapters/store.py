@@ -116,6 +116,12 @@ class Store:
             row = conn.execute(_BY_ID, {"subscriber": subscriber_id}).first()
         return _subscriber(row) if row else None
 
+    def get_many(self, subscriber_ids: Iterable[int]) -> dict[int, Subscriber]:
+        """The subscribers of these ids as they are now, by id (the removed ones missing)."""
+        with self.tx() as conn:
+            rows = conn.execute(_BY_IDS, {"ids": list(subscriber_ids)}).all()
+        return {row.id: _subscriber(row) for row in rows}
+
     def find(self, email_key: str) -> Subscriber | None:
         with self.tx() as conn:
             row = conn.execute(sa.select(subscribers).where(subscribers.c.email_key == email_key)).first()
@@ -338,7 +344,8 @@ def store_exists(config: Config) -> bool:
     return not url.startswith("sqlite:///") or Path(url[len("sqlite:///"):]).exists()
 
 
-_BY_ID = sa.select(subscribers).where(subscribers.c.id == sa.bindparam("subscriber"))  # built once: the send reads it per message
+_BY_ID = sa.select(subscribers).where(subscribers.c.id == sa.bindparam("subscriber"))
+_BY_IDS = sa.select(subscribers).where(subscribers.c.id.in_(sa.bindparam("ids", expanding=True)))  # built once: the send re-reads with it
 
 
 def _locked(query: sa.Select[Any], conn: Connection) -> sa.Select[Any]:

@@ -171,13 +171,33 @@ class IssueRecord:
 
 @dataclass(frozen=True)
 class Claim:
-    """One ledger row a connection has claimed: the message to send next."""
+    """One ledger row a connection has claimed: the message to send next, with its
+    subscriber as read when it was claimed (None: removed since the issue began). That
+    subscriber carries what a message needs (address, name, status, topics), not the
+    consent record."""
 
     delivery_id: int
     subscriber_id: int | None
     message_id: str
     attempts: int
     first_attempt_at: datetime | None = None
+    subscriber: Subscriber | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the ledger records of one claimed message: its status, the server's reply
+    and what the outcome adds (the next attempt of a deferred one; the subscriber to mark
+    bounced). `attempted` is False for a message never handed to a server."""
+
+    delivery_id: int
+    status: str
+    now: datetime
+    code: int | None = None
+    reply: str = ""
+    next_attempt_at: datetime | None = None
+    attempted: bool = True
+    bounce: int | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .classify import STATUS_OF, Outcome
 from .config import SMTPConfig
+from .models import Claim, DeliveryStatus, Reply, Settlement
 
 BACKOFF: tuple[timedelta, ...] = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=10),
                                   timedelta(minutes=30), timedelta(hours=1))
@@ -51,6 +53,25 @@ class RetryPolicy:
     def give_up_before(self, now: datetime) -> datetime:
         """Messages first tried at or before this instant are given up."""
         return now - self.give_up
+
+    def settlement(self, claim: Claim, reply: Reply, outcome: Outcome, now: datetime) -> Settlement:
+        """What the ledger records of `reply` to the message of `claim`: the status
+        STATUS_OF gives the outcome, and what the outcome adds. A bounce marks the
+        subscriber; a message in doubt keeps no code; a pause (the server refuses us) waits
+        blameless, its attempt not counted; a deferral past give_up_hours fails."""
+        text = f"{reply.stage}: {reply.code} {reply.text}" if reply.code else reply.text
+        status, code = STATUS_OF[outcome], reply.code or None
+        if outcome is Outcome.BOUNCED:
+            return Settlement(claim.delivery_id, status, now, code, text, bounce=claim.subscriber_id)
+        if outcome is Outcome.IN_DOUBT:
+            return Settlement(claim.delivery_id, status, now, None, text)
+        if outcome is Outcome.PAUSE:
+            return Settlement(claim.delivery_id, status, now, code, text, self.next_attempt(0, now), attempted=False)
+        if outcome is Outcome.DEFERRED:
+            if self.expired(claim.first_attempt_at, now):
+                return Settlement(claim.delivery_id, DeliveryStatus.FAILED, now, code, self.gave_up + text)
+            return Settlement(claim.delivery_id, status, now, code, text, self.next_attempt(claim.attempts, now))
+        return Settlement(claim.delivery_id, status, now, code, text)
 
     @property
     def gave_up(self) -> str:

@@ -79,6 +79,12 @@ def plain_text(fragment: str) -> str:
 
 def clean_line(text: str) -> str:
     """One line of text: control, lone-surrogate and bidi-override characters removed, whitespace collapsed."""
+    if text.isascii() and text.isprintable():  # nothing to normalise or remove (a send cleans every name)
+        return _SPACE.sub(" ", text).strip()
+    return _clean_line_fully(text)
+
+
+def _clean_line_fully(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
     return _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()

@@ -3,9 +3,13 @@ A job (layer 3): drives the ledger and the mailer through the interfaces in port
 
 [smtp] connections threads, each with its own connection, share a rate ceiling of
 [smtp] max_per_second. Messages come from the issue's Composer (one prepared template per
-distinct set of topics), with only the recipient's escaped values substituted. Each row
-is committed as "sending" before MAIL FROM and settled after the reply, so a kill leaves
-at most one message per connection in flight.
+distinct set of topics), with only the recipient's escaped values substituted. Each
+connection claims CLAIM_BATCH rows at a time, committed as "sending" with their
+subscribers read in the same transaction; a batch still in hand FRESH_FOR seconds later
+is read again, so an unsubscribe is honoured unless it comes within that window before
+the message. Settles go to one Committer (commit.py) that records every connection's
+last message in one transaction; a connection sends nothing more until its previous
+message is recorded, so a kill leaves at most one message per connection in flight.
 
 One recipient is never everyone's problem: a message that cannot be built, signed or
 addressed (an address this server cannot carry, a value that breaks a header) is settled
@@ -20,25 +24,27 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..core.address import wire_address
-from ..core.classify import STATUS_OF, Outcome, classify
+from ..core.classify import Outcome, classify
 from ..core.compose import Composer, subscriber_recipient
 from ..core.config import Config
 from ..core.errors import ConfigError, DigestError, InputError, SendError, StoreError
 from ..core.message import build_message, sender_address
-from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Subscriber, open_count
+from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Settlement, Subscriber, open_count
 from ..core.retry import RetryPolicy
 from ..core.sign import Signer
 from ..core.tokens import Links
 from ..core.verp import envelope_sender
+from .commit import Committer, Lane
 from .ports import Connection, DeliveryLedger, Mailer, Progress, Subscribers
 
 log = logging.getLogger("digest.send")
-CLAIM_BATCH = 20
+CLAIM_BATCH = 50  # rows a connection claims at once: few transactions, yet a fair split between senders
+FRESH_FOR = 1.0   # seconds: the subscribers of a batch still in hand are read again after this
 Clock = Callable[[], datetime]
 
 
@@ -128,13 +134,14 @@ class Deliverer:
         self.ledger.register_sender(self.sender_id, self.clock())
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
+        committer = Committer(self.ledger)
         try:
             while True:
                 recovered = self.ledger.recover_stale(self.issue.id, self.clock())
                 if recovered:
                     log.warning("issue %s: %s messages claimed by a sender that died go out again", self.issue.id, recovered)
-                workers = [threading.Thread(target=self._work, args=(f"{self.sender_id}/{i}",), name=f"smtp-{i}")
-                           for i in range(self.config.smtp.connections)]
+                workers = [threading.Thread(target=self._work, args=(Lane(f"{self.sender_id}/{i}", committer),),
+                                            name=f"smtp-{i}") for i in range(self.config.smtp.connections)]
                 for w in workers:
                     w.start()
                 for w in workers:
@@ -146,6 +153,11 @@ class Deliverer:
                 self.cancel.wait(0.5)
         finally:
             self.stop.set()
+            try:
+                committer.close()  # what is handed in is recorded before anyone counts
+            except StoreError as exc:
+                with self.lock:
+                    self.error = self.error or exc
             self.ledger.unregister_sender(self.sender_id)
         self.ledger.finish_if_done(self.issue.id, self.clock())
         if self.error is not None and not self.paused:
@@ -163,24 +175,26 @@ class Deliverer:
             except Exception:
                 log.exception("heartbeat failed")
 
-    def _work(self, claimer: str) -> None:
+    def _work(self, lane: Lane) -> None:
         try:
-            self._work_loop(claimer)
+            self._work_loop(lane)
         except StoreError as exc:  # the database, not the server: say so (exit 6)
-            self._halt(exc, claimer)
-        except Exception as exc:
-            log.exception("connection %s failed", claimer)
-            self._halt(SendError(self.config.smtp.host, f"sending stopped: {exc!r}"), claimer)
+            self._halt(exc, lane)
+        except Exception as exc:  # a bug (logged) must not leave rows claimed and the run waiting on them
+            log.exception("connection %s failed", lane.claimer)
+            self._halt(SendError(self.config.smtp.host, f"sending stopped: {exc!r}"), lane)
 
-    def _halt(self, error: DigestError, claimer: str) -> None:
-        """Stop every connection with `error`, giving back the rows this one holds."""
+    def _halt(self, error: DigestError, lane: Lane) -> None:
+        """Stop every connection with `error`, giving back the rows this one holds (once
+        what it handed in is recorded: a row given back must not be one just sent)."""
         with self.lock:
             self.error = self.error or error
         self.stop.set()
         try:
-            self.ledger.release_claimer(self.issue.id, claimer, self.clock())
+            lane.ready()
+            self.ledger.release_claimer(self.issue.id, lane.claimer, self.clock())
         except StoreError:  # the next run's recover_stale gives them back
-            log.warning("connection %s could not give its rows back", claimer)
+            log.warning("connection %s could not give its rows back", lane.claimer)
 
     def _preflight(self) -> None:
         """Build and sign one message for a made-up reader: a fault that every message would
@@ -202,19 +216,25 @@ class Deliverer:
             raise ConfigError(str(self.config.path), f"the messages of issue {self.issue.id} cannot be built: "
                                                      f"{_reason(exc)}") from exc
 
-    def _work_loop(self, claimer: str) -> None:
+    def _work_loop(self, lane: Lane) -> None:
         client: Connection | None = None
         try:
             while not self.halted():
-                claims = self.ledger.claim(self.issue.id, claimer, self.clock(), CLAIM_BATCH, pending=not self.deferred_only)
+                claims = self.ledger.claim(self.issue.id, lane.claimer, self.clock(), CLAIM_BATCH,
+                                           pending=not self.deferred_only)
                 if not claims:
                     return
-                for i, claim in enumerate(claims):
+                read_at = time.monotonic()
+                for i in range(len(claims)):
                     if self.halted():
                         self.ledger.release([c.delivery_id for c in claims[i:]], self.clock())
                         return
+                    self.rate.wait()  # before the freshness test: a slow ceiling does not widen the window
+                    if time.monotonic() - read_at > FRESH_FOR:  # a slow server: who has left meanwhile?
+                        claims[i:] = self._reread(claims[i:])
+                        read_at = time.monotonic()
                     try:
-                        client = self._deliver(claim, client)
+                        client = self._deliver(claims[i], client, lane)
                     except SendError as exc:
                         self.ledger.release([c.delivery_id for c in claims[i:]], self.clock())
                         with self.lock:
@@ -225,19 +245,24 @@ class Deliverer:
             if client is not None:
                 client.close()
 
-    def _deliver(self, claim: Claim, client: Connection | None) -> Connection | None:
+    def _reread(self, claims: Sequence[Claim]) -> list[Claim]:
+        """The claims with their subscribers as they are now."""
+        found = self.subscribers.get_many(c.subscriber_id for c in claims if c.subscriber_id is not None)
+        return [replace(c, subscriber=found.get(c.subscriber_id)) if c.subscriber_id is not None else c for c in claims]
+
+    def _deliver(self, claim: Claim, client: Connection | None, lane: Lane) -> Connection | None:
         now = self.clock()
-        sub = self.subscribers.get(claim.subscriber_id) if claim.subscriber_id is not None else None
+        sub = claim.subscriber
         if sub is None or sub.status != "confirmed":
-            self._skip(claim, "removed before sending" if sub is None else f"{sub.status} before sending", now)
+            self._skip(lane, claim, "removed before sending" if sub is None else f"{sub.status} before sending", now)
             return client
         try:
             template = self.composer.template(sub.topics)
-        except Exception as exc:  # noqa: BLE001 - whatever breaks one reader's message fails that reader alone
-            self._fail(claim, sub, exc, now)
+        except Exception as exc:  # noqa: BLE001 - one reader's topics, not the send
+            self._fail(lane, claim, sub, exc, now)
             return client
         if template is None:
-            self._skip(claim, "nothing in this issue for the chosen topics", now)
+            self._skip(lane, claim, "nothing in this issue for the chosen topics", now)
             return client
         if client is None:
             client = self.mailer.connect()
@@ -248,57 +273,43 @@ class Deliverer:
             message = build_message(template, recipient, message_id=claim.message_id, date=now)
             if self.signer is not None:
                 message = self.signer.sign(message)
-        except Exception as exc:  # noqa: BLE001 - whatever breaks one reader's message fails that reader alone
-            self._fail(claim, sub, exc, now)
+        except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
+            self._fail(lane, claim, sub, exc, now)
             return client
-        self.rate.wait()
         try:
-            reply = client.send(self._envelope_sender(sub.id), address, message)
+            reply = client.send(self._envelope_sender(sub.id), address, message, ready=lane.ready)
         except InputError as exc:  # refused before anything went out: this recipient only
-            self._fail(claim, sub, exc, now)
+            self._fail(lane, claim, sub, exc, now)
             return client
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
-        self._settle(claim, sub, reply, verdict.outcome, now)
+        self._settle(lane, claim, reply, verdict.outcome, now)
         if verdict.reconnect or not client.usable:
             client.close()
             client = None
         return client
 
-    def _fail(self, claim: Claim, sub: Subscriber, exc: Exception, now: datetime) -> None:
+    def _fail(self, lane: Lane, claim: Claim, sub: Subscriber, exc: Exception, now: datetime) -> None:
         """Settle one reader's message as failed: it could not be built or addressed."""
         if isinstance(exc, StoreError):
             raise exc
         why = _reason(exc)
         log.warning("issue %s: the message to subscriber %s was not sent: %s", self.issue.id, sub.id, why)
-        self.ledger.settle(claim.delivery_id, DeliveryStatus.FAILED, now=now, reply=f"not sent: {why}", attempted=False)
+        lane.record(Settlement(claim.delivery_id, DeliveryStatus.FAILED, now, reply=f"not sent: {why}", attempted=False))
         self.progress.advance(DeliveryStatus.FAILED)
 
-    def _skip(self, claim: Claim, why: str, now: datetime) -> None:
-        self.ledger.settle(claim.delivery_id, DeliveryStatus.SKIPPED, now=now, reply=why, attempted=False)
+    def _skip(self, lane: Lane, claim: Claim, why: str, now: datetime) -> None:
+        lane.record(Settlement(claim.delivery_id, DeliveryStatus.SKIPPED, now, reply=why, attempted=False))
         self.progress.advance(DeliveryStatus.SKIPPED)
 
-    def _settle(self, claim: Claim, sub: Subscriber, reply: Reply, outcome: Outcome, now: datetime) -> None:
-        """Record the reply as STATUS_OF says, with what each outcome adds to it."""
-        text = f"{reply.stage}: {reply.code} {reply.text}" if reply.code else reply.text
-        status = STATUS_OF[outcome]
-        code: int | None = reply.code or None
-        extra: dict[str, object] = {}
-        if outcome is Outcome.BOUNCED:
-            extra["bounce"] = sub.id
-        elif outcome is Outcome.IN_DOUBT:
-            code = None
-        elif outcome is Outcome.PAUSE:  # the server refuses us: this row waits, blameless, and the run stops
-            extra.update(attempted=False, next_attempt_at=self.policy.next_attempt(0, now))
+    def _settle(self, lane: Lane, claim: Claim, reply: Reply, outcome: Outcome, now: datetime) -> None:
+        """Record the reply (RetryPolicy.settlement says how); a pause also stops the run."""
+        if outcome is Outcome.PAUSE:  # the server refuses us: this row waits, blameless, and the run stops
             with self.lock:
                 self.paused = self.paused or f"the server refused us: {reply.code} {reply.text}"
             self.stop.set()
-        elif outcome is Outcome.DEFERRED:
-            if self.policy.expired(claim.first_attempt_at, now):
-                status, text = DeliveryStatus.FAILED, self.policy.gave_up + text
-            else:
-                extra["next_attempt_at"] = self.policy.next_attempt(claim.attempts, now)
-        self.ledger.settle(claim.delivery_id, status, now=now, code=code, reply=text, **extra)  # type: ignore[arg-type]
-        self.progress.advance(status)
+        settlement = self.policy.settlement(claim, reply, outcome, now)
+        lane.record(settlement)
+        self.progress.advance(settlement.status)
 
 
 def _reason(exc: Exception) -> str:

@@ -7,11 +7,12 @@ the Store and Messenger it needs, here the send job declares its ledger and mail
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from ..core.models import Claim, Reply, Subscriber
+from ..core.models import Claim, Reply, Settlement, Subscriber
 from ..core.returns import Claimed, Delivery, Effect
 
 
@@ -24,7 +25,11 @@ class Connection(Protocol):
     @property
     def smtputf8(self) -> bool: ...
 
-    def send(self, sender: str, recipient: str, message: bytes) -> Reply: ...
+    def send(self, sender: str, recipient: str, message: bytes, ready: Callable[[], None] | None = None) -> Reply:
+        """Send one message; `ready` is called once the server has accepted the envelope
+        (354 to DATA), before any of the message goes out: the sender waits there until
+        its previous message is recorded."""
+        ...
 
     def close(self) -> None: ...
 
@@ -48,9 +53,9 @@ class Progress(Protocol):
 
 
 class Subscribers(Protocol):
-    """Reading one subscriber as they are now (they may have left since the issue began)."""
+    """Reading subscribers as they are now (they may have left since the issue began)."""
 
-    def get(self, subscriber_id: int) -> Subscriber | None: ...
+    def get_many(self, subscriber_ids: Iterable[int]) -> dict[int, Subscriber]: ...
 
 
 class DeliveryLedger(Protocol):
@@ -66,8 +71,9 @@ class DeliveryLedger(Protocol):
 
     def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]: ...
 
-    def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
-               next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None: ...
+    def settling(self) -> AbstractContextManager[Callable[[Sequence[Settlement]], None]]:
+        """A function recording batches of outcomes, each in one transaction, for the block."""
+        ...
 
     def release(self, delivery_ids: Sequence[int], now: datetime) -> None: ...
 
