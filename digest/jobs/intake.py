@@ -10,9 +10,11 @@ subscriber: never the From line alone).
 
 from __future__ import annotations
 
-import email
 import email.policy
 from datetime import datetime
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.utils import parseaddr
 
 from ..adapters.store import Store
 from ..core.config import Config
@@ -35,16 +37,16 @@ def take_mailed_question(config: Config, store: Store, raw: bytes, found: Sorted
         address, name, text, source, is_html = form.email, form.name, form.text, "contact-form", False
     else:
         view = view_message(raw)
-        address, name = found.sender, _display_name(raw)
+        headers = _headers(raw)
+        address, name = found.sender, _display_name(headers)
         text, is_html = (view.text, False) if view.text.strip() else (view.html, True)
-        in_reply_to = _header(raw, "In-Reply-To") + " " + _header(raw, "References")
+        in_reply_to = " ".join(clean_line(str(headers.get(h) or ""))[:2000] for h in ("In-Reply-To", "References"))
         source = "reply" if found.original_ids or in_reply_to.strip() else "mail"
     if not address:
         return "no address to answer: kept unsorted"
-    if form is None and from_the_form_service(address):
-        return "a Contact-form notification in a layout not known (core/contact_form.py): kept unsorted"
-    if from_the_form_service(address):  # typed into the form's Email field: no reader's address
-        return "the Contact form's Email field names the form service: kept unsorted"
+    if from_the_form_service(address):  # the service's own address: never a reader to acknowledge
+        return ("a Contact-form notification in a layout not known (core/contact_form.py): kept unsorted" if form is None
+                else "the Contact form's Email field names the form service: kept unsorted")
     try:
         intake = take_question(config, store, email=address, name=name, text=text, source=source,
                                consent_to_quote=False, display_name="", now=now, message_id=found.message_id or None,
@@ -59,15 +61,13 @@ def take_mailed_question(config: Config, store: Store, raw: bytes, found: Sorted
     return f"question {question.id} ({source}{linked}), {acknowledged}"
 
 
-def _header(raw: bytes, name: str) -> str:
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    return clean_line(str(message.get(name) or ""))[:2000]
+def _headers(raw: bytes) -> Message:
+    """The message's headers only, as written (the body is not parsed again)."""
+    return BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
 
 
-def _display_name(raw: bytes) -> str:
-    from email.utils import parseaddr
-
+def _display_name(headers: Message) -> str:
     try:
-        return clean_line(parseaddr(_header(raw, "From"))[0])[:100]
+        return clean_line(parseaddr(clean_line(str(headers.get("From") or ""))[:2000])[0])[:100]
     except RecursionError:  # nested comments: parseaddr recurses once per "("
         return ""
