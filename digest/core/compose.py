@@ -118,8 +118,10 @@ class Composer:
             if key in self._cache:
                 return self._cache[key]
         rendered = self.render(key)
-        template = None if rendered is None else prepare(self.config, rendered, warnings=self.warnings)
-        with self._lock:
+        dropped: list[str] = []
+        template = None if rendered is None else prepare(self.config, rendered, warnings=dropped)
+        with self._lock:  # the connections' threads share this composer
+            self.warnings.extend(w for w in dropped if w not in self.warnings)
             return self._cache.setdefault(key, template)
 
 
