@@ -109,7 +109,7 @@ def test_status_shows_the_inbox(bed: InboxBed, env: dict[str, str], run_cli: Cal
     bed.append(fixture("gmail_bounce.eml"), fixture("unsubscribe.eml"), fixture("question.eml"), fixture("arf_complaint.eml"))
     assert run_cli("inbox", "--config", bed.path).code == 0
     line = next(x for x in run_cli("status", "--config", bed.path).out.splitlines() if x.startswith("Inbox:"))
-    assert re.match(r"Inbox: INBOX on 127\.0\.0\.1, last read \d{4}-\d\d-\d\d \d\d:\d\d UTC "
+    assert re.match(r"Inbox: INBOX on 127\.0\.0\.1, last read \d{4}-\d\d-\d\d \d\d:\d\d E[SD]T "
                     r"\(4 handled, 4 moved to Digest Done\); "
                     r"messages handled: 1 bounce, 1 complaint, 1 unsorted, 1 unsubscribe; "
                     r"last 7 days by mail: 1 bounced, 2 unsubscribed$", line), line

@@ -101,3 +101,10 @@ def test_a_missed_week_too_long_ago_waits_for_the_author() -> None:
     strict = ScheduleConfig("mon 07:00", "UTC", max_late_hours=24)
     decision = decide_on_start(strict, now=NOW, last_issue_at=NOW - timedelta(days=21), unfinished_at=None)
     assert not decision.send_now and "missed more than 24 hours ago: run digest send" in decision.reason
+
+
+def test_what_serve_says_on_start_is_in_the_blogs_zone() -> None:
+    here = ScheduleConfig("mon 07:00", "America/New_York", max_late_hours=72)
+    decision = decide_on_start(here, now=datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc), last_issue_at=None,
+                               unfinished_at=datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    assert decision.reason == "finishing the issue interrupted on 2026-11-23 07:00 EST"

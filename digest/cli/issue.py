@@ -278,5 +278,5 @@ def _inbox_line(config: Config, stats: InboxStats | None) -> str:
     if stats.read_at is None:
         return f"Inbox: {where}, not read yet (digest inbox, or digest serve every [inbox] poll_minutes)"
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(stats.kinds.items())) or "none"
-    return (f"Inbox: {where}, last read {stats.read_at:%Y-%m-%d %H:%M} UTC ({stats.read_outcome}); "
+    return (f"Inbox: {where}, last read {local_time(config, stats.read_at)} ({stats.read_outcome}); "
             f"messages handled: {kinds}; last 7 days by mail: {stats.bounced} bounced, {stats.unsubscribed} unsubscribed")

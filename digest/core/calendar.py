@@ -62,10 +62,15 @@ def decide_on_start(schedule: ScheduleConfig, *, now: datetime, last_issue_at: d
                     unfinished_at: datetime | None) -> StartDecision:
     """Send once now when a send was interrupted or a weekly slot was missed, if recent enough."""
     limit = timedelta(hours=schedule.max_late_hours)
+
+    def at(when: datetime) -> str:  # the blog's zone, as every time the program shows
+        here = when.astimezone(ZoneInfo(schedule.timezone))
+        return f"{here:%Y-%m-%d %H:%M} {here.tzname()}"
+
     if unfinished_at is not None:
         if now - unfinished_at <= limit:
-            return StartDecision(True, f"finishing the issue interrupted on {unfinished_at:%Y-%m-%d %H:%M} UTC")
-        return StartDecision(False, f"an issue from {unfinished_at:%Y-%m-%d %H:%M} UTC was interrupted more than "
+            return StartDecision(True, f"finishing the issue interrupted on {at(unfinished_at)}")
+        return StartDecision(False, f"an issue from {at(unfinished_at)} was interrupted more than "
                                     f"{schedule.max_late_hours:g} hours ago: run digest send to finish it")
     if last_issue_at is None:
         return StartDecision(False, "no issue yet: the first goes out at the next scheduled time")
@@ -73,6 +78,6 @@ def decide_on_start(schedule: ScheduleConfig, *, now: datetime, last_issue_at: d
     if last_issue_at >= slot:
         return StartDecision(False, "no send missed")
     if now - slot > limit:
-        return StartDecision(False, f"the send of {slot:%Y-%m-%d %H:%M} UTC was missed more than "
+        return StartDecision(False, f"the send of {at(slot)} was missed more than "
                                     f"{schedule.max_late_hours:g} hours ago: run digest send to send it")
-    return StartDecision(True, f"sending the issue missed at {slot:%Y-%m-%d %H:%M} UTC")
+    return StartDecision(True, f"sending the issue missed at {at(slot)}")
