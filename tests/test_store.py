@@ -368,7 +368,8 @@ def test_a_claim_takes_at_most_its_limit(store: Store) -> None:
 
 def test_settling_records_outcomes_as_the_ledger_reads_them(store: Store) -> None:
     """settle_many writes through the driver, not SQLAlchemy: the rows must read back the
-    same on both databases (times, counts, the bounced subscriber)."""
+    same on both databases (times, counts, the bounced subscriber), whether a batch goes as
+    one UPDATE ... FROM (SQLite, no bounce in it) or as a transaction of one per row."""
     from digest.adapters.ledger import Ledger
     from digest.adapters.schema import deliveries
     from digest.core.models import Settlement
@@ -385,8 +386,10 @@ def test_settling_records_outcomes_as_the_ledger_reads_them(store: Store) -> Non
     ledger.settle_many([
         Settlement(sent.delivery_id, "sent", NOW, 250, "DATA: 250 ok"),
         Settlement(deferred.delivery_id, "deferred", NOW, 451, "RCPT: 451 later", next_attempt_at=later),
-        Settlement(bounced.delivery_id, "failed", NOW, 550, "RCPT: 550 5.1.1 no", bounce=bounced.subscriber_id),
         Settlement(skipped.delivery_id, "skipped", NOW, reply="unsubscribed before sending", attempted=False),
+    ])
+    ledger.settle_many([
+        Settlement(bounced.delivery_id, "failed", NOW, 550, "RCPT: 550 5.1.1 no", bounce=bounced.subscriber_id),
     ])
     with store.tx() as conn:
         rows = {r.id: r for r in conn.execute(sa.select(deliveries))}

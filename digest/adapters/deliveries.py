@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -137,11 +138,15 @@ class Deliveries:
         raw = self.store.engine.raw_connection()
         settle_sql, bounce_sql = _RAW_SETTLE.replace("?", self._mark), _RAW_BOUNCE.replace("?", self._mark)
         when = self._time_in
+        one_statement = self.store.engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 33)
 
         def settle(settlements: Sequence[Settlement]) -> None:
             rows = [(s.status, when(s.now), s.code, s.reply[:500], 1 if s.attempted else 0,
                      when(s.now) if s.attempted else None, when(s.next_attempt_at), s.delivery_id) for s in settlements]
             bounces = [(when(s.now), s.bounce) for s in settlements if s.bounce is not None]
+            if one_statement and not bounces:
+                self._settle_in_one_statement(raw, rows)
+                return
             with self._driver(raw) as cursor:
                 cursor.executemany(settle_sql, rows)
                 if bounces:
@@ -151,6 +156,25 @@ class Deliveries:
             yield settle
         finally:
             raw.close()
+
+    def _settle_in_one_statement(self, raw: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """SQLite: the batch as one UPDATE ... FROM (VALUES ...), run as its own transaction.
+        The driver lets go of the GIL once for the whole write, where BEGIN, an UPDATE per
+        row and COMMIT let go of it once each, and each time the committer waited for the
+        connections' threads to hand it back: a settle took 800 us with 4 connections,
+        400 us with one."""
+        failure = self.store.engine.dialect.loaded_dbapi.Error
+        driver = raw.driver_connection
+        with self._turn:
+            try:
+                driver.isolation_level = None  # autocommit: the one statement is the transaction
+                cursor = driver.cursor()
+                cursor.execute(_settle_all(len(rows)), [value for row in rows for value in row])
+                cursor.close()
+            except failure as exc:
+                raise StoreError(f"the database failed: {' '.join(str(exc).split())[:200]}") from exc
+            finally:
+                driver.isolation_level = ""
 
     def release(self, delivery_ids: Sequence[int], now: datetime) -> None:
         """Give back claimed rows that were never attempted."""
@@ -229,5 +253,18 @@ _TIME = deliveries.c.updated_at.type
 _RAW_SETTLE = ("UPDATE deliveries SET status = ?, updated_at = ?, last_code = ?, last_reply = ?, claimed_by = '', "
                "attempts = attempts + ?, first_attempt_at = coalesce(first_attempt_at, ?), "
                "next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?")
+
+
+@functools.lru_cache(maxsize=64)
+def _settle_all(n: int) -> str:
+    """_RAW_SETTLE for n rows in one statement (SQLite 3.33+: UPDATE ... FROM); each row's
+    values in _RAW_SETTLE's order."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
+    return ("WITH v(status, at, code, reply, attempted, first_at, next_at, id) AS (VALUES " + values + ") "
+            "UPDATE deliveries SET status = v.status, updated_at = v.at, last_code = v.code, last_reply = v.reply, "
+            "claimed_by = '', attempts = attempts + v.attempted, first_attempt_at = coalesce(first_attempt_at, "
+            "v.first_at), next_attempt_at = coalesce(v.next_at, next_attempt_at) FROM v WHERE deliveries.id = v.id")
+
+
 _READERS = "SELECT id, email, name, status, topics, created_at FROM subscribers"
 _RAW_BOUNCE = "UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ? AND status = 'confirmed'"
