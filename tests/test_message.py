@@ -149,3 +149,26 @@ def test_clean_line_s_ascii_shortcut_changes_nothing(text: str) -> None:
     from digest.core.sanitize import _clean_line_fully, clean_line
 
     assert clean_line(text) == _clean_line_fully(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=80), st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=160))
+def test_each_body_decodes_to_exactly_the_personalised_text(name: str, tail: str) -> None:
+    """The bodies are encoded once and each reader's values between soft line breaks
+    (_join_qp, _qp_exact): decoded, they are the issue with that reader's values, every
+    character kept, whatever the name or link holds (line breaks, "=", dots, long runs).
+    Links are ASCII: the web app's base URL and a token."""
+    from digest.core.message import personalise
+
+    recipient = Recipient("ana@example.org", name, "https://news.example.com/unsubscribe/" + tail,
+                          "https://news.example.com/preferences/" + tail[::-1], "https://news.example.com/archive/3")
+    try:
+        raw = build(recipient)
+    except InputError:  # a link that cannot go into List-Unsubscribe: not this test's concern
+        return
+    parts = list(email.message_from_bytes(raw, policy=email.policy.default).iter_parts())
+    rendered = issue()
+    for part, body, as_html in ((parts[0], rendered.text, False), (parts[1], rendered.html, True)):
+        expected = personalise(body, recipient, as_html=as_html)
+        got = part.get_payload(decode=True).decode("utf-8")
+        assert got.replace("\r\n", "\n") == expected.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")

@@ -265,6 +265,8 @@ def _header_url(url: str) -> str:
 def _qp_exact(text: str) -> str:
     """Quoted-printable of `text`, every character kept, CRLF line breaks. b2a_qp picks CRLF
     soft breaks only when the data's first line ending is CRLF, so one is added and removed."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n") + "\r\n"
-    encoded = binascii.b2a_qp(data.encode("utf-8", "replace"), quotetabs=False, istext=True, header=False).decode("ascii")
+    if "\r" in text or "\n" in text:  # most values (names, links) have no line break to mend
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    data = (text + "\r\n").encode("utf-8", "replace")
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
     return encoded.removesuffix("\r\n")
