@@ -71,7 +71,7 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("smtp-sink did not start")
 
 
-def make_config(folder: Path, port: int, connections: int) -> Path:
+def make_config(folder: Path, port: int, connections: int, max_posts: int = 20) -> Path:
     text = (ROOT / "config.toml").read_text()
     text = text.replace('url = "examples/sample-feed.xml"', f'url = "{ROOT / "examples" / "sample-feed.xml"}"')
     text = text.replace("sqlite:///subscribers/subscribers.db", f"sqlite:///{folder / 'bench.db'}")
@@ -79,6 +79,7 @@ def make_config(folder: Path, port: int, connections: int) -> Path:
     text = re.sub(r"(?m)^port = 1025$", f"port = {port}", text)
     text = re.sub(r"(?m)^max_per_second = 20$", "max_per_second = 0", text)
     text = re.sub(r"(?m)^connections = 1$", f"connections = {connections}", text)
+    text = re.sub(r"(?m)^max_posts = 20$", f"max_posts = {max_posts}", text)
     path = folder / "config.toml"
     path.write_text(text)
     return path
@@ -97,13 +98,13 @@ def add_subscribers(config: Path, n: int) -> None:
     store.close()
 
 
-def digest_send(n: int, connections: int) -> tuple[float, float, int]:
+def digest_send(n: int, connections: int, max_posts: int = 20) -> tuple[float, float, int]:
     """(messages/s of the send, peak RSS MB, bytes of one message as sent) for n subscribers."""
     port = free_port()
     sink = start_sink(port)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            config = make_config(Path(tmp), port, connections)
+            config = make_config(Path(tmp), port, connections, max_posts)
             add_subscribers(config, n)
             out = subprocess.run([sys.executable, "-c", CHILD, str(config), SECRET], capture_output=True, text=True,
                                  cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -221,6 +222,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10_000, help="subscribers of the timed sends")
     parser.add_argument("--memory-n", type=int, default=100_000, help="subscribers of the peak-RSS send (0: skip)")
+    parser.add_argument("--max-posts", type=int, default=20,
+                        help="[newsletter] max_posts of the issue sent: 20 sends the sample feed whole (about 40 KB "
+                             "a message), 1 makes about 12 KB messages")
     parser.add_argument("--naive-n", type=int, default=300, help="messages of the naive pipeline (0: skip)")
     args = parser.parse_args()
     if not (shutil.which(SINK) and shutil.which(SOURCE)):
@@ -230,7 +234,7 @@ def main() -> None:
     rates: dict[int, float] = {}
     peaks: dict[int, float] = {}
     for connections, target in TARGETS.items():
-        rate, peaks[connections], size = digest_send(args.n, connections)
+        rate, peaks[connections], size = digest_send(args.n, connections, args.max_posts)
         rates[connections] = rate
         length, fed = source_length(size)
         source = smtp_source(args.n, length)
