@@ -131,10 +131,12 @@ class Deliveries:
         """A function that records a batch of outcomes in one transaction, on a database
         connection held for the block (the committer's thread holds it for a send).
 
-        The hot path of a send, so it goes to the driver directly: one prepared UPDATE run
-        for every row (executemany), no SQL expression or pool checkout per batch; the
-        statement is the SQLAlchemy one's twin, the times bound through the column's own
-        type, so that the rows read back the same."""
+        The hot path of a send, so it goes to the driver directly, with no SQL expression
+        or pool checkout per batch: on SQLite one UPDATE ... FROM (VALUES ...) for the whole
+        batch (_settle_in_one_statement), elsewhere, or with a bounce to mark, one prepared
+        UPDATE run for every row (executemany); the statements are the SQLAlchemy one's
+        twins, the times bound through the column's own type, so that the rows read back
+        the same."""
         raw = self.store.engine.raw_connection()
         settle_sql, bounce_sql = _RAW_SETTLE.replace("?", self._mark), _RAW_BOUNCE.replace("?", self._mark)
         when = self._time_in
@@ -166,6 +168,7 @@ class Deliveries:
         failure = self.store.engine.dialect.loaded_dbapi.Error
         driver = raw.driver_connection
         with self._turn:
+            before = driver.isolation_level  # no transaction is open here: _driver commits its own
             try:
                 driver.isolation_level = None  # autocommit: the one statement is the transaction
                 cursor = driver.cursor()
@@ -174,7 +177,7 @@ class Deliveries:
             except failure as exc:
                 raise StoreError(f"the database failed: {' '.join(str(exc).split())[:200]}") from exc
             finally:
-                driver.isolation_level = ""
+                driver.isolation_level = before
 
     def release(self, delivery_ids: Sequence[int], now: datetime) -> None:
         """Give back claimed rows that were never attempted."""
