@@ -1,5 +1,6 @@
 """The committer: outcomes handed in while one batch is written go into the next, one
-transaction; wait() returns only once an outcome is written; a failure reaches everyone.
+transaction, written by a connection that waits for it; wait() returns only once an
+outcome is written; a failure reaches everyone.
 The ledger is the real one on SQLite, its batches observed on the way through."""
 
 from __future__ import annotations
@@ -63,27 +64,26 @@ def sent(delivery_id: int) -> Settlement:
 
 
 def test_outcomes_handed_in_during_a_write_go_into_the_next_one(ledger: Watched) -> None:
+    """The first connection to wait writes what is queued; outcomes handed in meanwhile
+    wait for that write, then go together in the next one, written by one of them."""
     committer = Committer(ledger)
     first = Lane("s/0", committer)
     first.record(sent(1))
-    assert ledger.writing.wait(5)  # the committer took it, and waits for `go` to write it
-    waiting = threading.Event()
-
-    def wait_for_first() -> None:
-        waiting.set()
-        first.ready()
-
-    waiter = threading.Thread(target=wait_for_first)
+    assert not ledger.writing.wait(0.2)  # handing in writes nothing: the one who waits writes
+    waiter = threading.Thread(target=first.ready)
     waiter.start()
-    waiting.wait(5)
+    assert ledger.writing.wait(5)  # first writes its batch, held until `go`
     lanes = [Lane(f"s/{i}", committer) for i in range(1, 4)]
     for i, lane in enumerate(lanes, start=2):
         lane.record(sent(i))
+    followers = [threading.Thread(target=lane.ready) for lane in lanes]
+    for follower in followers:
+        follower.start()
     assert waiter.is_alive() and ledger.counts(1) == {"sending": 6}  # nothing is written yet: ready() waits
     ledger.go.set()
-    for lane in lanes:
-        lane.ready()
-    waiter.join(5)
+    for thread in [waiter, *followers]:
+        thread.join(5)
+        assert not thread.is_alive()
     assert ledger.batches == [[1], [2, 3, 4]]
     assert ledger.counts(1) == {"sent": 4, "sending": 2}
     committer.close()

@@ -201,3 +201,43 @@ def test_the_rate_ceiling_spaces_messages() -> None:
     for _ in range(1000):
         unlimited.wait()
     assert time.monotonic() - started < 0.5
+
+
+def test_each_message_is_its_own_readers_when_built_ahead(write_config: Callable[..., Path], mail_server: Any) -> None:
+    """A connection builds its next message while the server reads the one before: every
+    message that arrives is the envelope recipient's own (To, Message-ID, signed links),
+    also around readers skipped for their topics, unsubscribed mid-send or refused."""
+    import sqlalchemy as sa
+    from sending import SECRET
+
+    from digest.adapters.schema import deliveries, subscribers
+    from digest.core.tokens import read_token
+
+    bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\nconnections = 2\n")
+    ids = bed.add(30)
+    ids += bed.add(10, topics=("Networking",), prefix="net")
+    unsubscribed = ids[17]
+    bed.mail.handler.inject("RCPT", "550 5.1.1 no such user")
+
+    def unsubscribe_one(message: Any) -> None:
+        if len(bed.mail.received) == 3:
+            bed.store.unsubscribe(unsubscribed, how="one-click", now=bed.now())
+
+    bed.mail.handler.on_received = unsubscribe_one
+    bed.mail.handler.data_delay = 0.07  # more than a second to go after the unsubscribe: its claim is read again
+    bed.send()
+    ledger_ids = {}
+    with bed.store.tx() as conn:
+        for email, sub_id, message_id in conn.execute(sa.select(subscribers.c.email, subscribers.c.id, deliveries.c.message_id)
+                                                      .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)):
+            ledger_ids[email] = (sub_id, message_id)
+    assert len(bed.mail.received) == 38  # 40, less the refused and the unsubscribed
+    for received in bed.mail.received:
+        (address,) = received.recipients
+        sub_id, message_id = ledger_ids[address]
+        message = received.message
+        assert message["To"].addresses[0].addr_spec == address and message["Message-ID"] == message_id
+        token = message["List-Unsubscribe"].split("<", 1)[1].split(">", 1)[0].rpartition("/")[2]
+        assert read_token(SECRET, token, "unsubscribe", now=bed.now()).subscriber_id == sub_id
+    assert bed.statuses()["reader17@example.com"] == "skipped" and bed.statuses()["reader0@example.com"] == "failed"
+    bed.store.close()

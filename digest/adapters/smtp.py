@@ -89,17 +89,20 @@ def _login(client: smtplib.SMTP, username: str, password: str) -> None:
 
 
 def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, data_timeout: float,
-             ready: Callable[[], None] | None = None) -> Reply:
+             ready: Callable[[], None] | None = None, meanwhile: Callable[[], None] | None = None) -> Reply:
     """Send one message on an open connection; a refusal is a Reply, not an exception.
 
     Raises SMTPServerDisconnected/OSError only when the connection is gone before the
     final dot (the caller reconnects); a loss after it comes back as after_data=True.
-    `ready()` runs between the server's 354 and the message; if it raises, the connection
-    is dropped unfinished (the server delivers nothing) and the error goes to the caller.
+    `ready()` runs before the message is sent: once the envelope is written, while the
+    server answers it (PIPELINING), or else after the server's 354. If it raises, the
+    connection is dropped unfinished (the server delivers nothing) and the error goes to
+    the caller. `meanwhile()` runs once the message is written, before its reply is read.
     """
     options = _mail_options(client, sender, recipient, message)
     if client.has_extn("pipelining"):
-        replies = _pipelined_envelope(client, sender, recipient, options)
+        replies = _pipelined_envelope(client, sender, recipient, options, ready)
+        ready = None  # done
     else:
         replies = _stepwise_envelope(client, sender, recipient, options)
     for (code, text), stage, ok in zip(replies, ("MAIL", "RCPT", "DATA"), ((250,), (250, 251), (354,)), strict=False):
@@ -110,13 +113,10 @@ def send_raw(client: smtplib.SMTP, sender: str, recipient: str, message: bytes, 
             _rset(client, code)
             return Reply(code, _text(text), stage)
     payload = _dot_stuff(message)
-    if ready is not None:
-        try:
-            ready()
-        except BaseException:
-            client.close()
-            raise
+    _wait_for(client, ready)
     client.send(payload)
+    if meanwhile is not None:
+        meanwhile()
     sock = client.sock
     try:
         if sock is not None:
@@ -147,10 +147,12 @@ class SMTPConnection:
         """Whether the server takes addresses and headers that are not ASCII (RFC 6531)."""
         return bool(self.client.has_extn("smtputf8"))
 
-    def send(self, sender: str, recipient: str, message: bytes, ready: Callable[[], None] | None = None) -> Reply:
+    def send(self, sender: str, recipient: str, message: bytes, ready: Callable[[], None] | None = None,
+             meanwhile: Callable[[], None] | None = None) -> Reply:
         """Send one message; a refusal or a connection lost mid-message is a Reply."""
         try:
-            return send_raw(self.client, sender, recipient, message, self.config.data_timeout_seconds, ready)
+            return send_raw(self.client, sender, recipient, message, self.config.data_timeout_seconds, ready,
+                            meanwhile)
         except (smtplib.SMTPException, OSError) as exc:
             return Reply(0, f"connection failed before the end of the message: {exc}", "DATA")
 
@@ -201,11 +203,24 @@ def _mail_options(client: smtplib.SMTP, sender: str, recipient: str, message: by
     return ["SMTPUTF8"] + (["BODY=8BITMIME"] if client.has_extn("8bitmime") else [])
 
 
-def _pipelined_envelope(client: smtplib.SMTP, sender: str, recipient: str, options: list[str]) -> list[tuple[int, bytes]]:
-    """MAIL, RCPT and DATA in one write, then their three replies (RFC 2920): one round
-    trip instead of three, when the server offers PIPELINING."""
+def _wait_for(client: smtplib.SMTP, ready: Callable[[], None] | None) -> None:
+    """Run `ready()`; if it raises, drop the connection before any message is sent."""
+    if ready is None:
+        return
+    try:
+        ready()
+    except BaseException:
+        client.close()
+        raise
+
+
+def _pipelined_envelope(client: smtplib.SMTP, sender: str, recipient: str, options: list[str],
+                        ready: Callable[[], None] | None = None) -> list[tuple[int, bytes]]:
+    """MAIL, RCPT and DATA in one write, then `ready()`, then their three replies (RFC
+    2920): one round trip instead of three, when the server offers PIPELINING."""
     params = "".join(" " + o for o in options)
     client.send(f"MAIL FROM:{_quote(sender)}{params}\r\nRCPT TO:{_quote(recipient)}\r\nDATA\r\n")
+    _wait_for(client, ready)
     replies: list[tuple[int, bytes]] = []
     try:
         while len(replies) < 3:

@@ -8,8 +8,10 @@ connection claims CLAIM_BATCH rows at a time, committed as "sending" with their
 subscribers read in the same transaction; a batch still in hand FRESH_FOR seconds later
 is read again, so an unsubscribe is honoured unless it comes within that window before
 the message. Settles go to one Committer (commit.py) that records every connection's
-last message in one transaction; a connection sends nothing more until its previous
-message is recorded, so a kill leaves at most one message per connection in flight.
+last message in one transaction, written by the first connection to need it; a
+connection sends nothing more until its previous message is recorded (it waits once its
+next envelope is on the wire, so the write and the server's replies overlap), so a kill
+leaves at most one message per connection in flight.
 
 One recipient is never everyone's problem: a message that cannot be built, signed or
 addressed (an address this server cannot carry, a value that breaks a header) is settled
@@ -33,7 +35,7 @@ from ..core.classify import Outcome, classify
 from ..core.compose import Composer, subscriber_recipient
 from ..core.config import Config
 from ..core.errors import ConfigError, DigestError, InputError, SendError, StoreError
-from ..core.message import build_message, sender_address
+from ..core.message import MessageTemplate, build_message, sender_address
 from ..core.models import Claim, DeliveryStatus, IssueRecord, Reply, Settlement, Subscriber, open_count
 from ..core.retry import RetryPolicy
 from ..core.sign import Signer
@@ -46,6 +48,16 @@ log = logging.getLogger("digest.send")
 CLAIM_BATCH = 50  # rows a connection claims at once: few transactions, yet a fair split between senders
 FRESH_FOR = 1.0   # seconds: the subscribers of a batch still in hand are read again after this
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Made:
+    """A message built ahead of its turn: for this claim (as read then), on this connection."""
+
+    claim: Claim
+    client: Connection
+    address: str
+    message: bytes
 
 
 class Silent:
@@ -131,10 +143,10 @@ class Deliverer:
 
     def run(self) -> SendReport:
         self._preflight()
+        committer = Committer(self.ledger)  # its database connection first: a failure here has started nothing
         self.ledger.register_sender(self.sender_id, self.clock())
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
-        committer = Committer(self.ledger)
         try:
             while True:
                 recovered = self.ledger.recover_stale(self.issue.id, self.clock())
@@ -146,6 +158,12 @@ class Deliverer:
                     w.start()
                 for w in workers:
                     w.join()
+                try:  # the connections' last outcomes: until written, their rows look held to others
+                    committer.flush()
+                except StoreError as exc:
+                    with self.lock:
+                        self.error = self.error or exc
+                    break
                 # Another live sender may still hold rows: wait for it (or for it to die). A retry
                 # of deferred rows leaves the rest of the issue to whoever is sending it.
                 if self.halted() or self.deferred_only or not self.ledger.held_by_others(self.issue.id, self.sender_id):
@@ -218,6 +236,7 @@ class Deliverer:
 
     def _work_loop(self, lane: Lane) -> None:
         client: Connection | None = None
+        ahead: Made | None = None  # the next message, built while the server read this one
         try:
             while not self.halted():
                 claims = self.ledger.claim(self.issue.id, lane.claimer, self.clock(), CLAIM_BATCH,
@@ -229,12 +248,15 @@ class Deliverer:
                     if self.halted():
                         self.ledger.release([c.delivery_id for c in claims[i:]], self.clock())
                         return
+                    if self.rate.interval:  # a ceiling: record the last message now, not after the pause
+                        lane.ready()
                     self.rate.wait()  # before the freshness test: a slow ceiling does not widen the window
                     if time.monotonic() - read_at > FRESH_FOR:  # a slow server: who has left meanwhile?
                         claims[i:] = self._reread(claims[i:])
                         read_at = time.monotonic()
                     try:
-                        client = self._deliver(claims[i], client, lane)
+                        client, ahead = self._deliver(claims[i], client, lane, ahead,
+                                                      claims[i + 1] if i + 1 < len(claims) else None)
                     except SendError as exc:
                         self.ledger.release([c.delivery_id for c in claims[i:]], self.clock())
                         with self.lock:
@@ -250,43 +272,79 @@ class Deliverer:
         found = self.subscribers.get_many(c.subscriber_id for c in claims if c.subscriber_id is not None)
         return [replace(c, subscriber=found.get(c.subscriber_id)) if c.subscriber_id is not None else c for c in claims]
 
-    def _deliver(self, claim: Claim, client: Connection | None, lane: Lane) -> Connection | None:
+    def _deliver(self, claim: Claim, client: Connection | None, lane: Lane, ahead: Made | None,
+                 upcoming: Claim | None) -> tuple[Connection | None, Made | None]:
+        """Send one claim's message (the one built ahead, if it was built for this claim as it
+        is now and this connection), building the upcoming claim's while the server reads
+        it; the connection to go on with, and what was built ahead."""
         now = self.clock()
         sub = claim.subscriber
         if sub is None or sub.status != "confirmed":
             self._skip(lane, claim, "removed before sending" if sub is None else f"{sub.status} before sending", now)
-            return client
+            return client, None
         try:
             template = self.composer.template(sub.topics)
         except Exception as exc:  # noqa: BLE001 - one reader's topics, not the send
             self._fail(lane, claim, sub, exc, now)
-            return client
+            return client, None
         if template is None:
             self._skip(lane, claim, "nothing in this issue for the chosen topics", now)
-            return client
+            return client, None
         if client is None:
             client = self.mailer.connect()
+        if ahead is not None and ahead.claim is claim and ahead.client is client:
+            address, message = ahead.address, ahead.message
+        else:
+            try:
+                address, message = self._build(claim, sub, template, client, now)
+            except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
+                self._fail(lane, claim, sub, exc, now)
+                return client, None
+        built: list[Made] = []
+        connection = client
+
+        def build_upcoming() -> None:
+            if upcoming is not None:
+                built.extend(self._build_ahead(upcoming, connection))
+
         try:
-            address = wire_address(sub.email, smtputf8=client.smtputf8)
-            recipient = replace(subscriber_recipient(self.config, sub, self.links, now=now, issue_id=self.issue.id),
-                                email=address)
-            message = build_message(template, recipient, message_id=claim.message_id, date=now)
-            if self.signer is not None:
-                message = self.signer.sign(message)
-        except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
-            self._fail(lane, claim, sub, exc, now)
-            return client
-        try:
-            reply = client.send(self._envelope_sender(sub.id), address, message, ready=lane.ready)
+            reply = client.send(self._envelope_sender(sub.id), address, message, ready=lane.ready,
+                                meanwhile=build_upcoming)
         except InputError as exc:  # refused before anything went out: this recipient only
             self._fail(lane, claim, sub, exc, now)
-            return client
+            return client, None
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
         self._settle(lane, claim, reply, verdict.outcome, now)
         if verdict.reconnect or not client.usable:
             client.close()
-            client = None
-        return client
+            return None, None
+        return client, built[0] if built else None
+
+    def _build(self, claim: Claim, sub: Subscriber, template: MessageTemplate, client: Connection,
+               now: datetime) -> tuple[str, bytes]:
+        """The address as this connection can carry it, and the message, built and signed."""
+        address = wire_address(sub.email, smtputf8=client.smtputf8)
+        recipient = replace(subscriber_recipient(self.config, sub, self.links, now=now, issue_id=self.issue.id),
+                            email=address)
+        message = build_message(template, recipient, message_id=claim.message_id, date=now)
+        if self.signer is not None:
+            message = self.signer.sign(message)
+        return address, message
+
+    def _build_ahead(self, claim: Claim, client: Connection) -> list[Made]:
+        """The claim's message built now, while the server reads the one before it; nothing
+        when it is not to be sent or cannot be built (its turn finds out and says why)."""
+        sub = claim.subscriber
+        if sub is None or sub.status != "confirmed":
+            return []
+        try:
+            template = self.composer.template(sub.topics)
+            if template is None:
+                return []
+            address, message = self._build(claim, sub, template, client, self.clock())
+        except Exception:  # noqa: BLE001 - built again in its turn, which reports the failure
+            return []
+        return [Made(claim, client, address, message)]
 
     def _fail(self, lane: Lane, claim: Claim, sub: Subscriber, exc: Exception, now: datetime) -> None:
         """Settle one reader's message as failed: it could not be built or addressed."""

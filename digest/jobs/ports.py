@@ -25,10 +25,12 @@ class Connection(Protocol):
     @property
     def smtputf8(self) -> bool: ...
 
-    def send(self, sender: str, recipient: str, message: bytes, ready: Callable[[], None] | None = None) -> Reply:
-        """Send one message; `ready` is called once the server has accepted the envelope
-        (354 to DATA), before any of the message goes out: the sender waits there until
-        its previous message is recorded."""
+    def send(self, sender: str, recipient: str, message: bytes, ready: Callable[[], None] | None = None,
+             meanwhile: Callable[[], None] | None = None) -> Reply:
+        """Send one message. `ready` is called before any of the message goes out (the
+        sender waits there until its previous message is recorded); `meanwhile`, once the
+        message is written, while the server reads it, before its reply is read (the sender
+        builds its next message there). A refusal is a Reply."""
         ...
 
     def close(self) -> None: ...
