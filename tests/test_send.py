@@ -205,8 +205,9 @@ def test_the_rate_ceiling_spaces_messages() -> None:
 
 def test_each_message_is_its_own_readers_when_built_ahead(write_config: Callable[..., Path], mail_server: Any) -> None:
     """A connection builds its next message while the server reads the one before: every
-    message that arrives is the envelope recipient's own (To, Message-ID, signed links),
-    also around readers skipped for their topics, unsubscribed mid-send or refused."""
+    message that arrives is the envelope recipient's own (To, Message-ID, signed links, the
+    sections of their topics), also next to a reader refused by the server and one who
+    unsubscribed mid-send (skipped once their claim is read again)."""
     import sqlalchemy as sa
     from sending import SECRET
 
@@ -239,5 +240,27 @@ def test_each_message_is_its_own_readers_when_built_ahead(write_config: Callable
         assert message["To"].addresses[0].addr_spec == address and message["Message-ID"] == message_id
         token = message["List-Unsubscribe"].split("<", 1)[1].split(">", 1)[0].rpartition("/")[2]
         assert read_token(SECRET, token, "unsubscribe", now=bed.now()).subscriber_id == sub_id
+        text = message.get_body(("plain",)).get_content()
+        assert ("== Interviews ==" in text) == address.startswith("reader"), address
     assert bed.statuses()["reader17@example.com"] == "skipped" and bed.statuses()["reader0@example.com"] == "failed"
+    bed.store.close()
+
+
+def test_a_long_run_of_skipped_readers_is_recorded_as_it_goes(write_config: Callable[..., Path], mail_server: Any) -> None:
+    """Skipped rows are written with a connection's next message, and at the latest before
+    it claims more: a run of hundreds (readers who left after the issue was recorded) ends
+    recorded, and the send ends."""
+    bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\nconnections = 2\n")
+    ids = bed.add(620)
+    bed.mail.handler.inject("RCPT", "550 5.7.1 sending rate exceeded")  # pauses the first send at once
+    first = bed.send()
+    assert first.report is not None and first.report.paused
+    already = len(bed.mail.received)  # the other connection's first messages may have gone out:
+    assert already < 50                # its claim is rows 51 to 100, all among those who leave
+    for sub_id in ids[10:610]:
+        bed.store.unsubscribe(sub_id, how="web", now=bed.now())
+    bed.send()
+    counts = bed.ledger.counts(1)
+    assert counts == {"skipped": 600 - already, "sent": 20 + already}, counts
+    assert sum(bed.received_by().values()) == 20 + already
     bed.store.close()

@@ -407,6 +407,36 @@ def test_settling_records_outcomes_as_the_ledger_reads_them(store: Store) -> Non
         "confirmed", "confirmed", "bounced", "confirmed"]
 
 
+@pytest.mark.parametrize("variables", [32_766, 999, 100])
+def test_a_batch_of_any_size_settles_within_the_connection_s_limits(tmp_path: Path, variables: int) -> None:
+    """SQLite settles a small batch in one statement of 8 variables a row; a batch larger
+    than that statement may be on this connection (a run of skipped readers) goes row by
+    row in one transaction; an empty batch is nothing to do."""
+    import sqlite3
+
+    from digest.adapters.ledger import Ledger
+    from digest.core.models import Settlement
+
+    store = Store.open(f"sqlite:///{tmp_path / 'big.db'}")
+    try:
+        store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", "", ()) for i in range(5000)),
+                          confirmed=True, now=NOW, consent=consent())
+        ledger = Ledger(store)
+        issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
+                                       domain="example.com", state=None)
+        claims = ledger.claim(issue.id, "a/0", NOW, 5000)
+        store.engine.dispose()  # the settles' connections allow `variables`
+        sa.event.listen(store.engine, "connect",
+                        lambda conn, _: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variables))
+        ledger.settle_many([])
+        ledger.settle_many([Settlement(c.delivery_id, "skipped", NOW, reply="unsubscribed before sending",
+                                       attempted=False) for c in claims[:4500]])
+        ledger.settle_many([Settlement(c.delivery_id, "sent", NOW, 250, "DATA: 250 ok") for c in claims[4500:4600]])
+        assert ledger.counts(issue.id) == {"skipped": 4500, "sent": 100, "sending": 400}
+    finally:
+        store.close()
+
+
 def test_claims_take_pending_rows_then_deferred_ones_that_are_due(store: Store) -> None:
     from digest.adapters.ledger import Ledger
     from digest.core.models import Settlement

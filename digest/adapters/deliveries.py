@@ -129,7 +129,8 @@ class Deliveries:
     @contextmanager
     def settling(self) -> Iterator[Callable[[Sequence[Settlement]], None]]:
         """A function that records a batch of outcomes in one transaction, on a database
-        connection held for the block (the committer's thread holds it for a send).
+        connection held for the block (a send's Committer holds it, and whichever of the
+        send's threads writes a batch uses it, one at a time).
 
         The hot path of a send, so it goes to the driver directly, with no SQL expression
         or pool checkout per batch: on SQLite one UPDATE ... FROM (VALUES ...) for the whole
@@ -140,13 +141,19 @@ class Deliveries:
         raw = self.store.engine.raw_connection()
         settle_sql, bounce_sql = _RAW_SETTLE.replace("?", self._mark), _RAW_BOUNCE.replace("?", self._mark)
         when = self._time_in
-        one_statement = self.store.engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 33)
+        one_statement = 0  # rows one statement may carry: its variables stay within the connection's limit
+        if self.store.engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 33):
+            driver: Any = raw.driver_connection
+            limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            one_statement = min(_ONE_STATEMENT_ROWS, limit // _SETTLE_VALUES)
 
         def settle(settlements: Sequence[Settlement]) -> None:
             rows = [(s.status, when(s.now), s.code, s.reply[:500], 1 if s.attempted else 0,
                      when(s.now) if s.attempted else None, when(s.next_attempt_at), s.delivery_id) for s in settlements]
             bounces = [(when(s.now), s.bounce) for s in settlements if s.bounce is not None]
-            if one_statement and not bounces:
+            if not rows:
+                return
+            if not bounces and len(rows) <= one_statement:
                 self._settle_in_one_statement(raw, rows)
                 return
             with self._driver(raw) as cursor:
@@ -258,11 +265,18 @@ _RAW_SETTLE = ("UPDATE deliveries SET status = ?, updated_at = ?, last_code = ?,
                "next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?")
 
 
+# Rows settled in one statement at most, of _SETTLE_VALUES variables each (and fewer when
+# the connection allows fewer variables: SQLite's default limit is 32,766); a larger batch,
+# rare (a run of skipped readers), goes as one transaction of an UPDATE per row.
+_ONE_STATEMENT_ROWS = 200
+_SETTLE_VALUES = 8
+
+
 @functools.lru_cache(maxsize=64)
 def _settle_all(n: int) -> str:
     """_RAW_SETTLE for n rows in one statement (SQLite 3.33+: UPDATE ... FROM); each row's
     values in _RAW_SETTLE's order."""
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
+    values = ", ".join(["(" + ", ".join("?" * _SETTLE_VALUES) + ")"] * n)
     return ("WITH v(status, at, code, reply, attempted, first_at, next_at, id) AS (VALUES " + values + ") "
             "UPDATE deliveries SET status = v.status, updated_at = v.at, last_code = v.code, last_reply = v.reply, "
             "claimed_by = '', attempts = attempts + v.attempted, first_attempt_at = coalesce(first_attempt_at, "

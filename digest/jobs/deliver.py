@@ -10,8 +10,10 @@ is read again, so an unsubscribe is honoured unless it comes within that window 
 the message. Settles go to one Committer (commit.py) that records every connection's
 last message in one transaction, written by the first connection to need it; a
 connection sends nothing more until its previous message is recorded (it waits once its
-next envelope is on the wire, so the write and the server's replies overlap), so a kill
-leaves at most one message per connection in flight.
+next envelope is on the wire, so that the write and the server's replies overlap; or,
+with a server that does not pipeline, after the server's 354), so a kill leaves at most
+one message per connection in flight. A connection's skipped and failed rows are written
+with its next message, and at the latest before it claims more rows.
 
 One recipient is never everyone's problem: a message that cannot be built, signed or
 addressed (an address this server cannot carry, a value that breaks a header) is settled
@@ -143,11 +145,10 @@ class Deliverer:
 
     def run(self) -> SendReport:
         self._preflight()
-        committer = Committer(self.ledger)  # its database connection first: a failure here has started nothing
-        self.ledger.register_sender(self.sender_id, self.clock())
-        beat = threading.Thread(target=self._heartbeat, daemon=True)
-        beat.start()
+        committer = Committer(self.ledger)
         try:
+            self.ledger.register_sender(self.sender_id, self.clock())
+            threading.Thread(target=self._heartbeat, daemon=True).start()
             while True:
                 recovered = self.ledger.recover_stale(self.issue.id, self.clock())
                 if recovered:
@@ -239,6 +240,7 @@ class Deliverer:
         ahead: Made | None = None  # the next message, built while the server read this one
         try:
             while not self.halted():
+                lane.ready()  # what the last claim's rows came to is written before more are taken
                 claims = self.ledger.claim(self.issue.id, lane.claimer, self.clock(), CLAIM_BATCH,
                                            pending=not self.deferred_only)
                 if not claims:
