@@ -46,7 +46,7 @@ bench: $(VENV)/.test
 
 # A quick run of the send benchmark (tiny N), so that CI notices when it breaks.
 bench-smoke: $(VENV)/.test
-	$(BIN)/python bench/send.py --n 200 --memory-n 0 --naive-n 10
+	$(BIN)/python bench/send.py --n 200 --trials 1 --memory-n 0 --naive-n 10
 
 clean:
 	rm -rf $(VENV) out outbox .pytest_cache
