@@ -86,19 +86,27 @@ issues = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),  # the editor's Markdown note (digest send --note)
 )
 
+def _attempt_columns() -> list[sa.Column[Any]]:
+    """The columns of a row of a sending ledger (deliveries, notices): its status (core/models.py
+    DeliveryStatus: pending, sending, sent, deferred, failed, in_doubt, skipped), its attempts
+    and the server's last reply, its Message-ID and who holds it. New objects for each table."""
+    return [
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+        sa.Column("last_code", sa.Integer),
+        sa.Column("last_reply", sa.String(500), nullable=False, server_default=""),
+        sa.Column("message_id", sa.String(200), nullable=False),
+        sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
+    ]
+
+
 deliveries = sa.Table(
     "deliveries", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), nullable=False),
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="SET NULL")),
-    # pending, sending, sent, deferred, failed, in_doubt, skipped
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
-    sa.Column("last_code", sa.Integer),
-    sa.Column("last_reply", sa.String(500), nullable=False, server_default=""),
-    sa.Column("message_id", sa.String(200), nullable=False),
-    sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
+    *_attempt_columns(),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("first_attempt_at", UTCDateTime),  # give_up_hours counts from here (migration 0005)
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
@@ -220,14 +228,7 @@ notices = sa.Table(
     "notices", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("question_id", sa.Integer, sa.ForeignKey("questions.id", ondelete="CASCADE"), nullable=False),
-    # the statuses of the deliveries ledger (core/models.py DeliveryStatus)
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
-    sa.Column("last_code", sa.Integer),
-    sa.Column("last_reply", sa.String(500), nullable=False, server_default=""),
-    sa.Column("message_id", sa.String(200), nullable=False),
-    sa.Column("claimed_by", sa.String(100), nullable=False, server_default=""),
+    *_attempt_columns(),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("first_attempt_at", UTCDateTime),

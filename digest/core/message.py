@@ -185,11 +185,21 @@ def _join_qp(segments: Segments, values: dict[str, str]) -> str:
     return "".join(parts)
 
 
+def greeting(name: str) -> str:
+    """How every mail to a reader opens: "Hi Name," (the name on one line, cut at 120
+    characters) or "Hello,"."""
+    return _greeting(_clean_name(name))
+
+
+def _greeting(clean_name: str) -> str:
+    return f"Hi {clean_name}," if clean_name else "Hello,"
+
+
 def _values(recipient: Recipient, *, as_html: bool, name: str | None = None) -> dict[str, str]:
     """The placeholders' values; `name` is the recipient's name cleaned, when known."""
     name = _clean_name(recipient.name) if name is None else name
     values = {
-        PLACEHOLDERS.greeting: f"Hi {name}," if name else "Hello,",
+        PLACEHOLDERS.greeting: _greeting(name),
         PLACEHOLDERS.unsubscribe_url: recipient.unsubscribe_url,
         PLACEHOLDERS.preferences_url: recipient.preferences_url,
         PLACEHOLDERS.archive_url: recipient.archive_url,

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from .answers import NO_QUESTIONS, IssueQuestions
 from .config import Config, ScheduleConfig
+from .message import greeting
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
 from .note import NO_NOTE, Note
 from .sanitize import clean_line, excerpt
@@ -168,7 +169,7 @@ def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jin
     context = {
         "blog": config.blog,
         "subject": subject,
-        "greeting": f"Hi {clean_line(name)}," if clean_line(name) else "Hello,",
+        "greeting": greeting(name),
         "confirm_url": confirm_url,
         "hours": f"{config.web.confirm_hours:g}",
     }
@@ -188,7 +189,7 @@ def render_welcome(config: Config, *, name: str, answered: Sequence[Post], prefe
         "question": config.question,
         "replies_welcome": bool(config.newsletter.reply_to),
         "subject": subject,
-        "greeting": f"Hi {clean_line(name)}," if clean_line(name) else "Hello,",
+        "greeting": greeting(name),
         "schedule_label": schedule_label(config.schedule),
         "topics": list(dict.fromkeys(topic for _, topic in config.topics)),
         "answered": answered,

@@ -88,6 +88,16 @@ class SendReport:
         return open_count(self.counts)
 
 
+def keep_alive(senders: DeliveryLedger, sender_id: str, clock: Clock, stop: threading.Event) -> None:
+    """Beat the sender's heartbeat every 10 s until `stop` (a thread's target): a sender on
+    another host is known dead once its heartbeat is stale."""
+    while not stop.wait(10):
+        try:
+            senders.heartbeat(sender_id, clock())
+        except Exception:
+            log.exception("heartbeat failed")
+
+
 class RateLimiter:
     """At most `per_second` acquisitions a second across threads (0: no ceiling)."""
 
@@ -148,7 +158,8 @@ class Deliverer:
         committer = Committer(self.ledger)
         try:
             self.ledger.register_sender(self.sender_id, self.clock())
-            threading.Thread(target=self._heartbeat, daemon=True).start()
+            threading.Thread(target=keep_alive, args=(self.ledger, self.sender_id, self.clock, self.stop),
+                             daemon=True).start()
             while True:
                 recovered = self.ledger.recover_stale(self.issue.id, self.clock())
                 if recovered:
@@ -186,13 +197,6 @@ class Deliverer:
 
     def halted(self) -> bool:
         return self.stop.is_set() or self.cancel.is_set()
-
-    def _heartbeat(self) -> None:
-        while not self.stop.wait(10):
-            try:
-                self.ledger.heartbeat(self.sender_id, self.clock())
-            except Exception:
-                log.exception("heartbeat failed")
 
     def _work(self, lane: Lane) -> None:
         try:

@@ -35,7 +35,7 @@ from ..core.models import DeliveryStatus
 from ..core.render import make_environment
 from ..core.retry import RetryPolicy
 from ..core.sign import Signer
-from .deliver import RateLimiter
+from .deliver import RateLimiter, keep_alive
 from .ports import Connection, Mailer
 
 log = logging.getLogger("digest.send")
@@ -82,7 +82,8 @@ class _NoticeSender:
         if self.ledger.recover_stale(now):
             log.warning("answer notices claimed by a sender that died go out again")
         self.senders.register_sender(self.sender_id, now)
-        beat = threading.Thread(target=self._heartbeat, daemon=True)
+        beat = threading.Thread(target=keep_alive, args=(self.senders, self.sender_id, self.clock, self.stop),
+                                daemon=True)
         beat.start()
         client: Connection | None = None
         try:
@@ -108,13 +109,6 @@ class _NoticeSender:
         if self.report.counts:
             log.info("answer notices: %s", ", ".join(f"{n} {s}" for s, n in sorted(self.report.counts.items())))
         return self.report
-
-    def _heartbeat(self) -> None:
-        while not self.stop.wait(10):
-            try:
-                self.senders.heartbeat(self.sender_id, self.clock())
-            except Exception:
-                log.exception("heartbeat failed")
 
     def _send(self, claim: NoticeClaim, client: Connection | None) -> Connection | None:
         now = self.clock()
