@@ -133,9 +133,11 @@ class Deliveries:
         send's threads writes a batch uses it, one at a time).
 
         The hot path of a send, so it goes to the driver directly, with no SQL expression
-        or pool checkout per batch: on SQLite one UPDATE ... FROM (VALUES ...) for the whole
-        batch (_settle_in_one_statement), elsewhere, or with a bounce to mark, one prepared
-        UPDATE run for every row (executemany); the statements are the SQLAlchemy one's
+        or pool checkout per batch: on SQLite one UPDATE ... FROM (VALUES ...) for a batch of
+        up to 200 rows, fewer if the connection allows fewer variables
+        (_settle_in_one_statement); elsewhere, for a larger batch, or with a bounce to mark,
+        one prepared UPDATE run for every row (executemany), which needs 8 variables a
+        statement (SQLite has allowed 999 at the least); the statements are the SQLAlchemy one's
         twins, the times bound through the column's own type, so that the rows read back
         the same."""
         raw = self.store.engine.raw_connection()

@@ -64,8 +64,9 @@ class Committer:
 
     def flush(self) -> None:
         """Commit everything handed in so far. Outcomes are written when someone waits for
-        them, so a connection's last one waits here (for the end of its run), or for the next
-        batch another connection writes: until then its row still reads "sending"."""
+        them: a connection that stops mid-claim (a halt, a pause, an error) leaves its last
+        ones to be written here, or in the next batch another connection writes; until then
+        their rows still read "sending"."""
         with self._lock:
             last = self._handed
         self.wait(last)

@@ -170,7 +170,7 @@ class Deliverer:
                     w.start()
                 for w in workers:
                     w.join()
-                try:  # the connections' last outcomes: until written, their rows look held to others
+                try:  # outcomes of connections that stopped mid-claim: unwritten, their rows look held to others
                     committer.flush()
                 except StoreError as exc:
                     with self.lock:
@@ -188,7 +188,12 @@ class Deliverer:
             except StoreError as exc:
                 with self.lock:
                     self.error = self.error or exc
-            self.ledger.unregister_sender(self.sender_id)
+            try:
+                self.ledger.unregister_sender(self.sender_id)
+            except StoreError as exc:  # the error that stopped the run (if any) is the one to tell
+                log.warning("could not unregister sender %s: %s", self.sender_id, exc)
+                with self.lock:
+                    self.error = self.error or exc
         self.ledger.finish_if_done(self.issue.id, self.clock())
         if self.error is not None and not self.paused:
             raise self.error
