@@ -172,3 +172,20 @@ def test_each_body_decodes_to_exactly_the_personalised_text(name: str, tail: str
         expected = personalise(body, recipient, as_html=as_html)
         got = part.get_payload(decode=True).decode("utf-8")
         assert got.replace("\r\n", "\n") == expected.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(list(".\n\r=é x<>\u2603") + ["a" * 7, "." * 5]), max_size=150).map("".join))
+def test_quoted_printable_keeps_every_character_and_begins_no_line_with_a_dot(text: str) -> None:
+    """_qp_exact: decoded, the text (its line breaks as CRLF); no line over 76 characters,
+    and none that begins with "." (SMTP would double it: the sender skips that pass)."""
+    import binascii
+
+    from digest.core.message import _qp_exact
+
+    encoded = _qp_exact(text)
+    lines = encoded.split("\r\n")
+    assert all(len(line) <= 76 and not line.startswith(".") for line in lines), encoded
+    decoded = binascii.a2b_qp(encoded.encode("ascii")).decode("utf-8")
+    assert decoded == text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+
