@@ -189,3 +189,14 @@ def test_quoted_printable_keeps_every_character_and_begins_no_line_with_a_dot(te
     decoded = binascii.a2b_qp(encoded.encode("ascii")).decode("utf-8")
     assert decoded == text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
+
+def test_messages_of_the_same_second_share_one_date_header() -> None:
+    """The Date header is written once a second: the same text format_datetime gives."""
+    from email.utils import format_datetime
+
+    template = prepare_message(issue(), sender="n@example.com", reply_to="", list_id="", unsubscribe_mailto="")
+    dates = [NOW.replace(microsecond=m) for m in (0, 1, 999_999)] + [NOW.replace(second=1, microsecond=5)]
+    headers = [email.message_from_bytes(build_message(template, RCPT, message_id="<1@e.com>", date=d))["Date"]
+               for d in dates]
+    assert headers == [format_datetime(d) for d in dates]
+    assert headers[0] == headers[2] != headers[3]

@@ -9,6 +9,7 @@ substitutes escaped values and quoted-printable-encodes its two parts (build_mes
 from __future__ import annotations
 
 import binascii
+import functools
 import html
 import re
 import secrets
@@ -222,7 +223,7 @@ def build_message(template: MessageTemplate, recipient: Recipient, *, message_id
     name = _clean_name(recipient.name)
     headers = [
         f"To: {_address_header(name, recipient.email)}",
-        f"Date: {format_datetime(date)}",
+        f"Date: {_date_header(date.replace(microsecond=0))}",
         f"Message-ID: {message_id}",
     ]
     unsubscribe = []
@@ -250,6 +251,13 @@ def build_message(template: MessageTemplate, recipient: Recipient, *, message_id
         f"--{b}--{CRLF}",
     ))
     return parts.encode("ascii" if recipient.email.rpartition("@")[0].isascii() else "utf-8")
+
+
+@functools.lru_cache(maxsize=8)
+def _date_header(date: datetime) -> str:
+    """The Date header's value: the same for every message of the same second (what it
+    shows of the time), so written once a second rather than for each message."""
+    return format_datetime(date)
 
 
 def make_message_id(domain: str, *parts: object) -> str:
