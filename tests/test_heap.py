@@ -60,3 +60,13 @@ def test_a_collector_turned_off_stays_off() -> None:
     with fewer_collections():
         assert gc.get_threshold()[0] == 0
     assert gc.get_threshold()[0] == 0
+
+
+def test_what_another_part_of_the_program_set_is_left_as_it_is() -> None:
+    """A heap frozen before the send stays frozen after it; thresholds changed during the
+    send stay changed."""
+    gc.freeze()
+    with fewer_collections():
+        gc.set_threshold(500, 5, 5)
+    assert gc.get_freeze_count() > 0  # not unfrozen (the count falls only as frozen objects die)
+    assert gc.get_threshold() == (500, 5, 5)

@@ -14,7 +14,7 @@ import html
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import format_datetime, parseaddr, quote
 
@@ -27,6 +27,7 @@ CRLF = "\r\n"
 _MAX_NAME = 120
 _MAX_SUBJECT = 250
 _QP_LINE = 76  # RFC 2045 6.7: an encoded line, its soft break's "=" included
+_QP_HARD = 75  # a line with no soft break: _join_qp may yet end it with one
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')  # what makes a display name need quotes (as email.utils has it)
 
 
@@ -223,7 +224,7 @@ def build_message(template: MessageTemplate, recipient: Recipient, *, message_id
     name = _clean_name(recipient.name)
     headers = [
         f"To: {_address_header(name, recipient.email)}",
-        f"Date: {_date_header(date.replace(microsecond=0))}",
+        f"Date: {_date_header(date.replace(microsecond=0), date.utcoffset())}",
         f"Message-ID: {message_id}",
     ]
     unsubscribe = []
@@ -254,9 +255,11 @@ def build_message(template: MessageTemplate, recipient: Recipient, *, message_id
 
 
 @functools.lru_cache(maxsize=8)
-def _date_header(date: datetime) -> str:
+def _date_header(date: datetime, offset: timedelta | None) -> str:
     """The Date header's value: the same for every message of the same second (what it
-    shows of the time), so written once a second rather than for each message."""
+    shows of the time), so written once a second rather than for each message. The
+    offset is part of the key: equal datetimes may show different zones (or, in one
+    zone, the two readings of a repeated hour)."""
     return format_datetime(date)
 
 
@@ -282,29 +285,40 @@ def _header_url(url: str) -> str:
 
 
 def _qp_exact(text: str) -> str:
-    """Quoted-printable of `text`, every character kept, CRLF line breaks. b2a_qp picks CRLF
-    soft breaks only when the data's first line ending is CRLF, so one is added and removed."""
+    """Quoted-printable of `text`, every character kept, CRLF line breaks, lines cut to fit
+    (_fit). b2a_qp picks CRLF soft breaks only when the data's first line ending is CRLF, so
+    one is added and removed."""
     if "\r" in text or "\n" in text:  # most values (names, links) have no line break to mend
         text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
     data = (text + "\r\n").encode("utf-8", "replace")
-    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
-    if "\n." in encoded or encoded.startswith("."):
-        encoded = _no_leading_dots(encoded)
-    return encoded.removesuffix("\r\n")
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii").removesuffix("\r\n")
+    if len(encoded) > _QP_HARD or encoded.startswith(".") or "\n." in encoded:  # else one short line: fits
+        encoded = _fit(encoded)
+    return encoded
 
 
-def _no_leading_dots(encoded: str) -> str:
-    """Quoted-printable with no line that begins with ".": such a line's dot becomes =2E, cut
-    again with a soft break where that makes it longer than 76 characters (never inside an
-    =XX). SMTP would double the dot of each (RFC 5321 4.5.2): with none to find, sending
-    skips that pass over every message (25 us of 12 KB, a tenth of a message's build)."""
+def _fit(encoded: str) -> str:
+    """Quoted-printable lines as SMTP and RFC 2045 6.7 want them:
+    - none begins with ".": that dot becomes =2E, so that sending has no dot to double
+      (RFC 5321 4.5.2), and skips a pass over every message (25 us of 12 KB);
+    - none is longer than 76 characters with its soft break's "=", or 75 without one, since
+      _join_qp ends a part before a reader's value with "=" (b2a_qp itself writes 77 when a
+      line ends in a space: 74 and "=20").
+    A line too long is cut with a soft break, never inside an =XX."""
+    lines = encoded.split("\r\n")
+    for line in lines:  # most fit already (a reader's link: b2a_qp's lines, and a short last one)
+        if line[:1] == "." or (len(line) > _QP_HARD and (len(line) > _QP_LINE or line[-1] != "=")):
+            break
+    else:
+        return encoded
     out = []
-    for line in encoded.split("\r\n"):
-        while line.startswith("."):
-            line = "=2E" + line[1:]
-            if len(line) <= _QP_LINE:
+    for line in lines:
+        while True:
+            if line.startswith("."):
+                line = "=2E" + line[1:]
+            if len(line) <= (_QP_LINE if line.endswith("=") else _QP_HARD):  # a last "=" is a soft break
                 break
-            cut = _QP_LINE - 1  # the first part keeps 75 characters and the soft break's "="
+            cut = _QP_HARD - 1  # the first part: 74 characters and a soft break
             escape = line.rfind("=", cut - 2, cut)
             if escape != -1:  # an =XX would be split: it goes to the next line whole
                 cut = escape

@@ -20,12 +20,14 @@ YOUNG = 10_000  # allocations between young collections while a send runs (Pytho
 
 
 class _Sends:
-    """How many sends of this process are running, and the thresholds from before the first."""
+    """How many sends of this process are running; what the first found and changed."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.running = 0
-        self.saved = gc.get_threshold()
+        self.saved = gc.get_threshold()  # the thresholds before the first send
+        self.set: tuple[int, ...] = ()   # what the first send set them to ((): it left them)
+        self.froze = False               # whether the first send froze the heap
 
 
 _sends = _Sends()
@@ -33,19 +35,37 @@ _sends = _Sends()
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Collect less often for the block (see the module); nests, and is safe across threads."""
-    with _sends.lock:
-        if _sends.running == 0:
-            _sends.saved = gc.get_threshold()
-            if _sends.saved[0]:  # 0: collection is off, and stays off
-                gc.freeze()
-                gc.set_threshold(max(_sends.saved[0], YOUNG), *_sends.saved[1:])
-        _sends.running += 1
+    """Collect less often for the block (see the module); nests, and is safe across threads.
+    What is not this module's own is left as found: a heap another part of the program
+    froze, a collector turned off, thresholds changed meanwhile."""
     try:
+        with _sends.lock:
+            _sends.running += 1
+            if _sends.running == 1:
+                _begin()
         yield
     finally:
         with _sends.lock:
             _sends.running -= 1
-            if _sends.running == 0 and _sends.saved[0]:
-                gc.set_threshold(*_sends.saved)
-                gc.unfreeze()
+            if _sends.running == 0:
+                _end()
+
+
+def _begin() -> None:
+    """Raise the young threshold and freeze the heap, unless collection is off (threshold
+    0) or the heap was frozen by someone else."""
+    _sends.saved, _sends.set, _sends.froze = gc.get_threshold(), (), False
+    if not _sends.saved[0]:
+        return
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        _sends.froze = True
+    _sends.set = (max(_sends.saved[0], YOUNG), *_sends.saved[1:])
+    gc.set_threshold(*_sends.set)
+
+
+def _end() -> None:
+    if _sends.set and gc.get_threshold() == _sends.set:  # changed meanwhile: the change stands
+        gc.set_threshold(*_sends.saved)
+    if _sends.froze:
+        gc.unfreeze()
