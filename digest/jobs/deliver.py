@@ -44,7 +44,6 @@ from ..core.sign import Signer
 from ..core.tokens import Links
 from ..core.verp import envelope_sender
 from .commit import Committer, Lane
-from .heap import fewer_collections
 from .ports import Connection, DeliveryLedger, Mailer, Progress, Subscribers
 
 log = logging.getLogger("digest.send")
@@ -155,10 +154,6 @@ class Deliverer:
         return envelope_sender(self.sender, self.return_path, self.links.secret, self.issue.id, subscriber_id)
 
     def run(self) -> SendReport:
-        with fewer_collections():
-            return self._run()
-
-    def _run(self) -> SendReport:
         self._preflight()
         committer = Committer(self.ledger)
         try:
