@@ -42,10 +42,11 @@ class TokenData:
     nonce: str = ""
 
 
-def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
+def _serializer(secret: str, purpose: str, **options: Any) -> URLSafeSerializer:
+    """The serializer of `purpose`'s tokens (`options`: URLSafeSerializer's own)."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    return URLSafeSerializer(secret, salt=f"digest.{purpose}")
+    return URLSafeSerializer(secret, salt=f"digest.{purpose}", **options)
 
 
 class _KeyedHMAC(HMACAlgorithm):
@@ -77,10 +78,7 @@ class _OnceSigner(Signer):
 
 def _signer(secret: str, purpose: str) -> Signer:
     """The serializer's own signer for `purpose`, made to sign many tokens quickly."""
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown token purpose {purpose!r}")
-    return URLSafeSerializer(secret, salt=f"digest.{purpose}", signer=_OnceSigner,
-                             signer_kwargs={"algorithm": _KeyedHMAC()}).make_signer()
+    return _serializer(secret, purpose, signer=_OnceSigner, signer_kwargs={"algorithm": _KeyedHMAC()}).make_signer()
 
 
 def _sign(signer: Signer, subscriber_id: int, now: datetime, nonce: str = "") -> str:
