@@ -307,18 +307,14 @@ def _fit(encoded: str) -> str:
       line ends in a space: 74 and "=20").
     A line too long is cut with a soft break, never inside an =XX."""
     lines = encoded.split("\r\n")
-    for line in lines:  # most fit already (a reader's link: b2a_qp's lines, and a short last one)
-        if line[:1] == "." or (len(line) > _QP_HARD and (len(line) > _QP_LINE or line[-1] != "=")):
-            break
-    else:
+    if all(map(_fits, lines)):  # most do already (a reader's link: b2a_qp's lines, and a short last one)
         return encoded
     out = []
     for line in lines:
-        while True:
+        while not _fits(line):
             if line.startswith("."):
                 line = "=2E" + line[1:]
-            if len(line) <= (_QP_LINE if line.endswith("=") else _QP_HARD):  # a last "=" is a soft break
-                break
+                continue
             cut = _QP_HARD - 1  # the first part: 74 characters and a soft break
             escape = line.rfind("=", cut - 2, cut)
             if escape != -1:  # an =XX would be split: it goes to the next line whole
@@ -327,3 +323,8 @@ def _fit(encoded: str) -> str:
             line = line[cut:]
         out.append(line)
     return "\r\n".join(out)
+
+
+def _fits(line: str) -> bool:
+    """Whether an encoded line keeps _fit's rules (a last "=" is a soft break)."""
+    return not line.startswith(".") and len(line) <= (_QP_LINE if line.endswith("=") else _QP_HARD)
