@@ -289,18 +289,15 @@ class Deliverer:
         is now and this connection), building the upcoming claim's while the server reads
         it; the connection to go on with, and what was built ahead."""
         now = self.clock()
-        sub = claim.subscriber
-        if sub is None or sub.status != "confirmed":
-            self._skip(lane, claim, "removed before sending" if sub is None else f"{sub.status} before sending", now)
-            return client, None
         try:
-            template = self.composer.template(sub.topics)
+            plan = self._plan(claim)
         except Exception as exc:  # noqa: BLE001 - one reader's topics, not the send
-            self._fail(lane, claim, sub, exc, now)
+            self._fail(lane, claim, exc, now)
             return client, None
-        if template is None:
-            self._skip(lane, claim, "nothing in this issue for the chosen topics", now)
+        if isinstance(plan, str):
+            self._skip(lane, claim, plan, now)
             return client, None
+        sub, template = plan
         if client is None:
             client = self.mailer.connect()
         if ahead is not None and ahead.claim is claim and ahead.client is client:
@@ -309,20 +306,20 @@ class Deliverer:
             try:
                 address, message = self._build(claim, sub, template, client, now)
             except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
-                self._fail(lane, claim, sub, exc, now)
+                self._fail(lane, claim, exc, now)
                 return client, None
         built: list[Made] = []
         connection = client
 
         def build_upcoming() -> None:
-            if upcoming is not None:
-                built.extend(self._build_ahead(upcoming, connection))
+            if upcoming is not None and (made := self._build_ahead(upcoming, connection)) is not None:
+                built.append(made)
 
         try:
             reply = client.send(self._envelope_sender(sub.id), address, message, ready=lane.ready,
                                 meanwhile=build_upcoming)
         except InputError as exc:  # refused before anything went out: this recipient only
-            self._fail(lane, claim, sub, exc, now)
+            self._fail(lane, claim, exc, now)
             return client, None
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
         self._settle(lane, claim, reply, verdict.outcome, now)
@@ -342,27 +339,35 @@ class Deliverer:
             message = self.signer.sign(message)
         return address, message
 
-    def _build_ahead(self, claim: Claim, client: Connection) -> list[Made]:
-        """The claim's message built now, while the server reads the one before it; nothing
+    def _build_ahead(self, claim: Claim, client: Connection) -> Made | None:
+        """The claim's message built now, while the server reads the one before it; None
         when it is not to be sent or cannot be built (its turn finds out and says why)."""
+        try:
+            plan = self._plan(claim)
+            if isinstance(plan, str):
+                return None
+            address, message = self._build(claim, *plan, client, self.clock())
+        except Exception:  # noqa: BLE001 - built again in its turn, which reports the failure
+            return None
+        return Made(claim, client, address, message)
+
+    def _plan(self, claim: Claim) -> tuple[Subscriber, MessageTemplate] | str:
+        """The claim's reader and the template of their topics, or why nothing goes to them
+        (what the skip records); raises what preparing the template raised."""
         sub = claim.subscriber
         if sub is None or sub.status != "confirmed":
-            return []
-        try:
-            template = self.composer.template(sub.topics)
-            if template is None:
-                return []
-            address, message = self._build(claim, sub, template, client, self.clock())
-        except Exception:  # noqa: BLE001 - built again in its turn, which reports the failure
-            return []
-        return [Made(claim, client, address, message)]
+            return "removed before sending" if sub is None else f"{sub.status} before sending"
+        template = self.composer.template(sub.topics)
+        if template is None:
+            return "nothing in this issue for the chosen topics"
+        return sub, template
 
-    def _fail(self, lane: Lane, claim: Claim, sub: Subscriber, exc: Exception, now: datetime) -> None:
+    def _fail(self, lane: Lane, claim: Claim, exc: Exception, now: datetime) -> None:
         """Settle one reader's message as failed: it could not be built or addressed."""
         if isinstance(exc, StoreError):
             raise exc
         why = _reason(exc)
-        log.warning("issue %s: the message to subscriber %s was not sent: %s", self.issue.id, sub.id, why)
+        log.warning("issue %s: the message to subscriber %s was not sent: %s", self.issue.id, claim.subscriber_id, why)
         lane.record(Settlement(claim.delivery_id, DeliveryStatus.FAILED, now, reply=f"not sent: {why}", attempted=False))
         self.progress.advance(DeliveryStatus.FAILED)
 
