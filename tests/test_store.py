@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,10 @@ from digest.adapters.store import Store, make_engine
 from digest.core.errors import StoreError
 from digest.core.models import Consent
 from digest.core.subscriptions import CSVRow
+
+if TYPE_CHECKING:
+    from digest.adapters.ledger import Ledger
+    from digest.core.models import IssueRecord
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -349,16 +355,27 @@ def test_every_migration_goes_down_and_up_again(store_url: str) -> None:
         store.close()
 
 
-def test_a_claim_takes_at_most_its_limit(store: Store) -> None:
-    """On PostgreSQL a claim of 20 once took 560 of 600 rows (its LIMIT ... SKIP LOCKED
-    subquery ran again for every row it updated), leaving the other connections idle."""
+def plain_readers(n: int) -> Iterator[CSVRow]:
+    """n readers r0@example.com ... with no name and every topic."""
+    return (CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", "", ()) for i in range(n))
+
+
+def readers_and_an_issue(store: Store, readers: Iterable[CSVRow]) -> tuple[Ledger, IssueRecord]:
+    """The readers, confirmed, and a ledger with an empty issue recorded for them all."""
     from digest.adapters.ledger import Ledger
 
-    store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", "", ()) for i in range(60)),
-                      confirmed=True, now=NOW, consent=consent())
+    store.import_rows(readers, confirmed=True, now=NOW, consent=consent())
     ledger = Ledger(store)
     issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
                                    domain="example.com", state=None)
+    return ledger, issue
+
+
+def test_a_claim_takes_at_most_its_limit(store: Store) -> None:
+    """On PostgreSQL a claim of 20 once took 560 of 600 rows (its LIMIT ... SKIP LOCKED
+    subquery ran again for every row it updated), leaving the other connections idle."""
+
+    ledger, issue = readers_and_an_issue(store, plain_readers(60))
     first = ledger.claim(issue.id, "a/0", NOW, 20)
     second = ledger.claim(issue.id, "b/0", NOW, 20)
     assert len(first) == len(second) == 20
@@ -370,15 +387,10 @@ def test_settling_records_outcomes_as_the_ledger_reads_them(store: Store) -> Non
     """settle_many writes through the driver, not SQLAlchemy: the rows must read back the
     same on both databases (times, counts, the bounced subscriber), whether a batch goes as
     one UPDATE ... FROM (SQLite, no bounce in it) or as a transaction of one per row."""
-    from digest.adapters.ledger import Ledger
     from digest.adapters.schema import deliveries
     from digest.core.models import Settlement
 
-    store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", "", ()) for i in range(4)),
-                      confirmed=True, now=NOW, consent=consent())
-    ledger = Ledger(store)
-    issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
-                                   domain="example.com", state=None)
+    ledger, issue = readers_and_an_issue(store, plain_readers(4))
     claims = ledger.claim(issue.id, "a/0", NOW, 10)
     assert [c.subscriber.email for c in claims if c.subscriber] == [f"r{i}@example.com" for i in range(4)]
     later = NOW + HOUR
@@ -414,16 +426,11 @@ def test_a_batch_of_any_size_settles_within_the_connection_s_limits(tmp_path: Pa
     row in one transaction; an empty batch is nothing to do."""
     import sqlite3
 
-    from digest.adapters.ledger import Ledger
     from digest.core.models import Settlement
 
     store = Store.open(f"sqlite:///{tmp_path / 'big.db'}")
     try:
-        store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", "", ()) for i in range(5000)),
-                          confirmed=True, now=NOW, consent=consent())
-        ledger = Ledger(store)
-        issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
-                                       domain="example.com", state=None)
+        ledger, issue = readers_and_an_issue(store, plain_readers(5000))
         claims = ledger.claim(issue.id, "a/0", NOW, 5000)
         store.engine.dispose()  # the settles' connections allow `variables`
         sa.event.listen(store.engine, "connect",
@@ -438,14 +445,10 @@ def test_a_batch_of_any_size_settles_within_the_connection_s_limits(tmp_path: Pa
 
 
 def test_claims_take_pending_rows_then_deferred_ones_that_are_due(store: Store) -> None:
-    from digest.adapters.ledger import Ledger
     from digest.core.models import Settlement
 
-    store.import_rows((CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", f"R {i}", ("Interviews",) if i else ())
-                       for i in range(4)), confirmed=True, now=NOW, consent=consent())
-    ledger = Ledger(store)
-    issue, _ = ledger.create_issue(key="k", now=NOW, cutoff=NOW, subject="S", posts=[], html="", text="",
-                                   domain="example.com", state=None)
+    ledger, issue = readers_and_an_issue(store, (CSVRow(i, f"r{i}@example.com", f"r{i}@example.com", f"R {i}",
+                                                        ("Interviews",) if i else ()) for i in range(4)))
     first = ledger.claim(issue.id, "a/0", NOW, 2)
     ledger.settle_many([Settlement(first[0].delivery_id, "deferred", NOW, 451, "later", next_attempt_at=NOW + HOUR),
                         Settlement(first[1].delivery_id, "deferred", NOW, 451, "later", next_attempt_at=NOW + 2 * HOUR)])
