@@ -84,7 +84,7 @@ def _signer(secret: str, purpose: str) -> Signer:
 def _sign(signer: Signer, subscriber_id: int, now: datetime, nonce: str = "") -> str:
     """What URLSafeSerializer.dumps makes of the payload, never compressed."""
     if nonce:
-        text = json.dumps([subscriber_id, int(now.timestamp()), nonce], separators=(",", ":"))
+        text = json.dumps([subscriber_id, int(now.timestamp()), nonce], separators=(",", ":"), ensure_ascii=False)
     else:  # json.dumps of two ints, without making an encoder for each token
         text = f"[{int(subscriber_id)},{int(now.timestamp())}]"
     return signer.sign(base64_encode(text)).decode("ascii")
