@@ -133,7 +133,7 @@ def test_a_notice_left_sending_by_a_dead_sender_goes_once(bed: Bed, tmp_path: Pa
     bed.advance(minutes=5)
     [claim] = ledger.claim("a-sender-that-died/0", bed.now(), 5)  # claimed, then the process was killed
     bed.send(feed=path)
-    assert len(notices_to(bed)) == 1 and ledger.counts() == {"sent": 1} and claim.question_id == qid
+    assert len(notices_to(bed)) == 1 and ledger.counts() == {"sent": 1} and claim.subscriber_id == qid
 
 
 def test_a_quiet_week_links_answers_and_the_next_issue_features_them(bed: Bed, tmp_path: Path) -> None:

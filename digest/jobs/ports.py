@@ -1,5 +1,6 @@
 """What the jobs need from the world, as interfaces (typing.Protocol); the adapters
-implement them (adapters/ledger.py: Ledger and Store; adapters/smtp.py: SMTPMailer;
+implement them (adapters/ledger.py: Ledger and Store; adapters/notices.py: the answer
+notices' Queue; adapters/smtp.py: SMTPMailer;
 adapters/imap.py and inbox_ledger.py: the inbox's Mailbox and InboxBook), and
 tests may pass other real implementations. The way listmonk's campaign manager declares
 the Store and Messenger it needs, here the send job declares its ledger and mailer.
@@ -7,7 +8,7 @@ the Store and Messenger it needs, here the send job declares its ledger and mail
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -60,8 +61,9 @@ class Subscribers(Protocol):
     def get_many(self, subscriber_ids: Iterable[int]) -> dict[int, Subscriber]: ...
 
 
-class DeliveryLedger(Protocol):
-    """The ledger of one issue's deliveries, shared by every sender and connection."""
+class Senders(Protocol):
+    """The table of live senders and their heartbeats (adapters/ledger.py: Ledger): a row
+    claimed by a sender known dead goes back to its queue."""
 
     def register_sender(self, sender_id: str, now: datetime) -> None: ...
 
@@ -69,23 +71,41 @@ class DeliveryLedger(Protocol):
 
     def unregister_sender(self, sender_id: str) -> None: ...
 
-    def recover_stale(self, issue_id: int, now: datetime) -> int: ...
 
-    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]: ...
+class Queue(Protocol):
+    """The ledger rows of one kind of mail as a work queue, drained by the outbox
+    (jobs/outbox.py): one issue's deliveries (jobs/deliver.py binds the issue), the answer
+    notices (adapters/notices.py). A row is claimed ("sending") before MAIL FROM and
+    settled after the reply; one still "sending" when its sender died goes back."""
+
+    def claim(self, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]:
+        """Up to `limit` rows for one connection ("<sender id>/<n>"): pending ones (unless
+        not `pending`), then deferred ones whose time has come."""
+        ...
 
     def settling(self) -> AbstractContextManager[Callable[[Sequence[Settlement]], None]]:
         """A function recording batches of outcomes, each in one transaction, for the block."""
         ...
 
-    def release(self, delivery_ids: Sequence[int], now: datetime) -> None: ...
+    def release(self, row_ids: Sequence[int], now: datetime) -> None: ...
 
-    def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None: ...
+    def release_claimer(self, claimer: str, now: datetime) -> None: ...
 
-    def held_by_others(self, issue_id: int, sender_id: str) -> int: ...
+    def recover_stale(self, now: datetime) -> int: ...
 
-    def finish_if_done(self, issue_id: int, now: datetime) -> bool: ...
+    def held_by_others(self, sender_id: str) -> int: ...
 
-    def counts(self, issue_id: int) -> dict[str, int]: ...
+    def finish_if_done(self, now: datetime) -> bool: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+
+class Expiring(Protocol):
+    """Deferred rows past giving up ([smtp] give_up_hours), failed with their last reply."""
+
+    def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> Mapping[int, int]:
+        """Fail the rows first tried at or before `before`; {issue id (0: no issue): rows failed}."""
+        ...
 
 
 class Mailbox(Protocol):

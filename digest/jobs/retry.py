@@ -1,8 +1,9 @@
 """A run's sending, and what becomes of deferred messages. A job (layer 3).
 
 A Sender holds what one run of the program shares between the issues it sends to: the
-ledger, the mailer, the DKIM signer, the progress, the stop signal, one composer per issue
-and the retry policy (core/retry.py). It hands each issue to a Deliverer (deliver.py).
+ledger, the outbox (outbox.py: the mailer, the DKIM signer, the stop signal and the retry
+policy of core/retry.py), the progress and one composer per issue. It hands each issue to
+deliver_issue (deliver.py), which drains the issue's rows through the outbox.
 Deferred messages are tried again
 
 - within the run, after their short backoff, while the next one falls within [smtp]
@@ -38,8 +39,10 @@ from ..core.models import REPORT_ORDER, IssueRecord, open_count
 from ..core.retry import BACKOFF, RetryPolicy
 from ..core.sign import Signer
 from .answers import issue_questions_for
-from .deliver import Deliverer, SendReport, Silent
+from .deliver import SendReport, deliver_issue
+from .drain import Silent
 from .notices import send_notices
+from .outbox import Outbox
 from .ports import Mailer, Progress
 
 log = logging.getLogger("digest.send")
@@ -65,19 +68,20 @@ class Sender:
                  backoff: Sequence[timedelta] = BACKOFF) -> None:
         self.config, self.store, self.clock = config, store, clock
         self.ledger = Ledger(store)
-        self.secret = load_or_create_secret(config)
-        self.signer = load_signer(config)
-        self.mailer = mailer or SMTPMailer(config.smtp)
+        self.outbox = Outbox(smtp=config.smtp, newsletter=config.newsletter, mailer=mailer or SMTPMailer(config.smtp),
+                             senders=self.ledger, policy=RetryPolicy.of(config.smtp, backoff),
+                             secret=load_or_create_secret(config), clock=clock, signer=load_signer(config),
+                             cancel=cancel)
+        self.secret, self.signer, self.mailer = self.outbox.secret, self.outbox.signer, self.outbox.mailer
+        self.policy, self.cancel = self.outbox.policy, self.outbox.cancel
         self.progress = progress or Silent()
-        self.cancel = cancel or threading.Event()
-        self.policy = RetryPolicy.of(config.smtp, backoff)
         self.composers: dict[int, Composer] = {}
         self.deadline = time.monotonic() + self.policy.window.total_seconds()  # the window counts from the run's start
 
     def sweep(self) -> int:
         """Fail the messages deferred past [smtp] give_up_hours; finish the issues that leaves done."""
         now = self.clock()
-        failed = self.ledger.give_up(self.policy.give_up_before(now), self.policy.gave_up, now)
+        failed = self.outbox.give_up(self.ledger)
         for issue_id, count in failed.items():
             log.warning("issue %s: %s messages still deferred %g hours after their first attempt failed", issue_id, count,
                         self.policy.give_up.total_seconds() / 3600)
@@ -98,10 +102,8 @@ class Sender:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
         else:
             self.progress.begin(f"issue {issue.id}", open_count(counts))
-        report = Deliverer(self.config, issue, ledger=self.ledger, subscribers=self.store, mailer=self.mailer,
-                           secret=self.secret, clock=self.clock, composer=self.composers[issue.id],
-                           progress=self.progress, signer=self.signer, cancel=self.cancel, policy=self.policy,
-                           deferred_only=deferred_only).run()
+        report = deliver_issue(self.outbox, self.config, issue, ledger=self.ledger, subscribers=self.store,
+                               composer=self.composers[issue.id], progress=self.progress, deferred_only=deferred_only)
         return replace(report, resumed=resumed)
 
     def retry_within_window(self, reports: Sequence[SendReport]) -> list[SendReport]:
@@ -148,8 +150,7 @@ def retry_due(config: Config, store: Store, *, clock: Clock, cancel: threading.E
         if reports[-1].paused or reports[-1].cancelled:
             break
     else:  # answer notices left pending or deferred by a send
-        send_notices(config, store, clock=clock, mailer=sender.mailer, policy=sender.policy, signer=sender.signer,
-                     cancel=sender.cancel)
+        send_notices(sender.outbox, config, store)
     return reports
 
 

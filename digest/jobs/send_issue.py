@@ -3,7 +3,7 @@
 In order: fail what has been deferred too long; finish every interrupted issue (rows a
 crash or a stop left pending: the crash-recovery promise); by hand, also retry at once
 every deferred message of unfinished issues; then build the next issue (build.py), record
-it with its audience frozen (the ledger) and hand it to the Deliverer (deliver.py); last,
+it with its audience frozen (the ledger) and hand it to the outbox (deliver.py, outbox.py); last,
 wait for this run's deferred messages within [smtp] retry_window_minutes (retry.py). An
 older issue's deferred messages never hold back or replace the new week's issue.
 """
@@ -163,8 +163,7 @@ def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
 
 def _notices(sender: Sender) -> NoticeReport:
     """The answer notices waiting, sent with this run's mailer, signer and retry policy."""
-    return send_notices(sender.config, sender.store, clock=sender.clock, mailer=sender.mailer, policy=sender.policy,
-                        signer=sender.signer, cancel=sender.cancel)
+    return send_notices(sender.outbox, sender.config, sender.store)
 
 
 def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime,
