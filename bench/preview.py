@@ -65,7 +65,7 @@ def main() -> None:
     print(f"  group: {ms(group)}")
     print(f"  render (Jinja2, HTML + text): {ms(render)}")
     print(f"  inline CSS (premailer, once per issue): {ms(inline)}")
-    issue = preview.build_preview(config, now=now, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=now, every_post=True)
     assert issue is not None
     with tempfile.TemporaryDirectory() as out:
         result = preview.write_preview(config, issue, Path(out), now=now)

@@ -199,6 +199,12 @@ class Ledger(Deliveries):
 
     # ---- deliveries ----
 
+    def mark_bounced(self, subscriber_id: int, now: datetime) -> None:
+        """A confirmed subscriber is bounced: a single mail's hard bounce, recorded as a settle's."""
+        with self._write() as conn:
+            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id, subscribers.c.status == "confirmed")
+                         .values(status="bounced", updated_at=now))
+
     def retry_now(self, issue_id: int, now: datetime) -> int:
         """Make every deferred row of the issue due now (a run by hand retries them all)."""
         with self.store.tx() as conn:

@@ -10,21 +10,19 @@ made-up reader, before any row is touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
 
 from ..core.compose import Composer, subscriber_recipient
 from ..core.config import Config
 from ..core.errors import ConfigError
 from ..core.message import MessageTemplate, Recipient
-from ..core.models import Claim, IssueRecord, Settlement, Subscriber, open_count
+from ..core.models import Claim, IssueRecord, Subscriber, open_count
 from ..core.tokens import Links
 from .drain import reason
 from .outbox import Outbox
-from .ports import Progress, Subscribers
+from .ports import IssueRows, Progress, Subscribers
 
 
 @dataclass
@@ -38,26 +36,6 @@ class SendReport:
     @property
     def remaining(self) -> int:
         return open_count(self.counts)
-
-
-class IssueRows(Protocol):
-    """The delivery ledger, over every issue (adapters/ledger.py: Ledger)."""
-
-    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]: ...
-
-    def settling(self) -> AbstractContextManager[Callable[[Sequence[Settlement]], None]]: ...
-
-    def release(self, delivery_ids: Sequence[int], now: datetime) -> None: ...
-
-    def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None: ...
-
-    def recover_stale(self, issue_id: int, now: datetime) -> int: ...
-
-    def held_by_others(self, issue_id: int, sender_id: str) -> int: ...
-
-    def finish_if_done(self, issue_id: int, now: datetime) -> bool: ...
-
-    def counts(self, issue_id: int) -> dict[str, int]: ...
 
 
 class IssueQueue:

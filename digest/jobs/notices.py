@@ -19,9 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..adapters.notices import NoticeLedger
-from ..adapters.questions import QuestionStore
-from ..adapters.store import Store
 from ..core.compose import compose_answer_notice
 from ..core.config import Config
 from ..core.errors import SendError
@@ -30,6 +27,7 @@ from ..core.models import Claim, DeliveryStatus
 from ..core.questions import Question
 from ..core.render import make_environment
 from .outbox import Outbox
+from .ports import NoticeBook, QuestionBook
 
 log = logging.getLogger("digest.send")
 
@@ -52,7 +50,7 @@ class NoticeMail:
     label = "answer notices"
     verp: int | None = None  # an asker is no reader of an issue: MAIL FROM is the From address
 
-    def __init__(self, config: Config, questions: QuestionStore) -> None:
+    def __init__(self, config: Config, questions: QuestionBook) -> None:
         self.config, self.questions = config, questions
         self.env = make_environment(config.newsletter.templates_dir)
 
@@ -88,10 +86,9 @@ class _Tally:
         pass
 
 
-def send_notices(outbox: Outbox, config: Config, store: Store) -> NoticeReport:
+def send_notices(outbox: Outbox, config: Config, ledger: NoticeBook, questions: QuestionBook) -> NoticeReport:
     """Give up what stayed deferred too long, then send every pending notice and every
     deferred one whose time has come, through the outbox."""
-    ledger = NoticeLedger(store)
     failed = sum(outbox.give_up(ledger).values())
     if failed:
         log.warning("%s answer notices still deferred %g hours after their first attempt failed", failed,
@@ -99,7 +96,7 @@ def send_notices(outbox: Outbox, config: Config, store: Store) -> NoticeReport:
     tally = _Tally()
     report = NoticeReport(tally.counts)
     try:
-        drained = outbox.drain(ledger, NoticeMail(config, QuestionStore(store)), progress=tally, connections=1,
+        drained = outbox.drain(ledger, NoticeMail(config, questions), progress=tally, connections=1,
                                prefix="notices-")
         report.paused = drained.paused
     except SendError as exc:  # the server cannot be reached: everything waits for the next run

@@ -26,8 +26,8 @@ A new kind of mail is a template (core/compose.py) and a few lines, never a new 
 For one person, now (e.g. a new address's confirmation)::
 
     template = compose_confirmation(config, name=sub.name, confirm_url=url)
-    settlement = outbox.send_now(template, Recipient(sub.email, sub.name), kind="confirm",
-                                 ref=sub.id, record=ledger.record_single)
+    sent = outbox.send_now(template, Recipient(sub.email, sub.name), kind="confirm-address",
+                           ref=sub.id, now=now, record=record_bounce(ledger))  # jobs/mail.py
 
 For many, retried: a Queue of rows (an adapter over a table like `notices`) and a Kind
 that says, for a claimed row, to whom and with which template (notices.py is 40 lines)::
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -46,14 +47,14 @@ from ..core.address import wire_address
 from ..core.classify import classify
 from ..core.config import NewsletterConfig, SMTPConfig
 from ..core.message import MessageTemplate, Recipient, build_message, make_message_id, sender_address, sender_domain
-from ..core.models import Claim, Settlement
+from ..core.models import Claim, DeliveryStatus, Reply, Settlement
 from ..core.retry import RetryPolicy
 from ..core.sign import Signer
 from ..core.verp import envelope_sender
 from .drain import Drain, Drained, RateLimiter
 from .ports import Expiring, Mailer, Progress, Queue, Senders
 
-__all__ = ["Drained", "Kind", "Outbox"]
+__all__ = ["Drained", "Kind", "Outbox", "Sent"]
 Target = TypeVar("Target")
 Clock = Callable[[], datetime]
 
@@ -77,6 +78,21 @@ class Kind(Protocol[Target]):
     def reread(self, claims: Sequence[Claim]) -> list[Claim]:
         """The claims as they are now (a batch held longer than FRESH_FOR)."""
         ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of a single mail: the server's reply and what was recorded of it."""
+
+    reply: Reply
+    settlement: Settlement
+
+    @property
+    def refusal(self) -> str | None:
+        """None when the server took it, else "refused: <code> <text>"."""
+        if self.settlement.status == DeliveryStatus.SENT:
+            return None
+        return f"refused: {self.reply.code} {self.reply.text}"
 
 
 class Outbox:
@@ -117,21 +133,22 @@ class Outbox:
         now = self.clock()
         return book.give_up(self.policy.give_up_before(now), self.policy.gave_up, now)
 
-    def send_now(self, template: MessageTemplate, recipient: Recipient, *, kind: str, ref: int, now: datetime,
-                 record: Callable[[Settlement], None] | None = None) -> Settlement:
+    def send_now(self, template: MessageTemplate, recipient: Recipient, *, kind: str, ref: int | None, now: datetime,
+                 record: Callable[[Settlement], None] | None = None) -> Sent:
         """Send one person's message of `kind` now, on its own connection, and judge the reply
-        as a queued row's (its Settlement; a bounce names `ref`); `record` is told it.
+        as a queued row's would be (the same Settlement; a bounce names `ref`); `record` is
+        told it.
         The domain goes in A-labels; a local part that is not ASCII needs the server's
         SMTPUTF8, and send_one refuses it (InputError) when the server has none. Raises
         what stops the message before any reply (DigestError)."""
         address = wire_address(recipient.email, smtputf8=True)
-        message_id = make_message_id(self.domain, kind, ref)
+        message_id = make_message_id(self.domain, kind, *(() if ref is None else (ref,)))
         message = self.build(template, Recipient(address, recipient.name, recipient.unsubscribe_url,
                                                  recipient.preferences_url, recipient.archive_url),
                              message_id=message_id, now=now)
         reply = self.mailer.send_one(self.sender, address, message)
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
-        settlement = self.policy.settlement(Claim(ref, ref, message_id, 0), reply, verdict.outcome, now)
+        settlement = self.policy.settlement(Claim(ref or 0, ref, message_id, 0), reply, verdict.outcome, now)
         if record is not None:
             record(settlement)
-        return settlement
+        return Sent(reply, settlement)

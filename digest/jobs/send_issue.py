@@ -11,33 +11,28 @@ older issue's deferred messages never hold back or replace the new week's issue.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
-from ..adapters.ledger import Ledger
-from ..adapters.store import Store, open_store
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import subscriber_recipient
 from ..core.config import Config
-from ..core.errors import DigestError, InputError
-from ..core.message import build_message, make_message_id, sender_domain
+from ..core.errors import InputError
+from ..core.message import make_message_id, sender_domain
 from ..core.models import DeliveryStatus
 from ..core.questions import Question
-from ..core.retry import BACKOFF
-from ..core.sign import Signer
 from ..core.tokens import Links
-from . import questions
 from .answers import Linked, feed_state_for_answers, questions_hook
 from .build import BuiltIssue, build_issue
 from .deliver import SendReport
-from .notices import NoticeReport, send_notices
-from .ports import Mailer, Progress
-from .retry import Sender, count_line, load_signer, report_line
+from .notices import NoticeReport
+from .ports import IssueLedger, Progress, SendParts, Subscribers
+from .questions import expire
+from .retry import Sender, count_line, report_line
 
-__all__ = ["SendOutcome", "count_line", "load_signer", "run_logged", "send_next", "start_decision", "summary"]
+__all__ = ["SendOutcome", "count_line", "send_next", "start_decision", "summary"]
 log = logging.getLogger("digest.send")
 
 
@@ -80,22 +75,20 @@ class SendOutcome:
         return self.report is not None and self.report.resumed
 
 
-def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], feed: str | None = None,
-              dry_run: bool = False, progress: Progress | None = None,
-              on_issue: Callable[[str, int], None] | None = None, cancel: threading.Event | None = None,
-              mailer: Mailer | None = None, retry_deferred: bool = True,
-              backoff: Sequence[timedelta] = BACKOFF, samples_dir: Path | None = None,
-              note: str = "") -> SendOutcome:
+def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_run: bool = False,
+              progress: Progress | None = None, on_issue: Callable[[str, int], None] | None = None,
+              retry_deferred: bool = True, samples_dir: Path | None = None, note: str = "") -> SendOutcome:
     """Finish interrupted issues, retry deferred messages (every one, at once, when
     `retry_deferred`: a run by hand), then build the next issue and send it to every
     confirmed subscriber, with the editor's `note` (Markdown; a resumed issue keeps the note it
     was recorded with). `on_issue(subject, audience)` may abort before an issue is recorded or
-    resumed."""
-    sender = Sender(config, store, clock=clock, mailer=mailer, progress=progress, cancel=cancel, backoff=backoff)
-    ledger = sender.ledger
+    resumed. The parts (the ledger, the outbox and its stop signal, the clock) come from
+    the process's wiring (cli/wiring.py)."""
+    sender = Sender(config, parts, progress=progress)
+    ledger, store, clock = sender.ledger, parts.store, parts.clock
     if not dry_run:  # a dry run records nothing
         sender.sweep()
-        questions.expire(config, store, clock())
+        expire(config, parts.questions, clock())
     reports: list[SendReport] = []
     for issue in ledger.unfinished_issues():
         counts = ledger.counts(issue.id)
@@ -116,17 +109,17 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     now = clock()
     last = ledger.last_issue()
     linked = Linked()
-    fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
+    fetched, built = build_issue(config, parts.fetch, now=now, feed=feed, cutoff=last.cutoff if last else None,
                                  sent_ids=ledger.sent_post_ids(),
-                                 state=feed_state_for_answers(store, ledger.feed_state()) if feed is None else None,
+                                 state=feed_state_for_answers(parts.questions, ledger.feed_state()) if feed is None else None,
                                  number=ledger.next_issue_id(), note=note,
-                                 questions=questions_hook(config, store, now=now, record=not dry_run, linked=linked))
+                                 questions=questions_hook(config, parts.questions, now=now, record=not dry_run, linked=linked))
     if built is None:
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
-                           notices=None if dry_run else _notices(sender), warnings=(*unused, *linked.warnings))
+                           notices=None if dry_run else sender.notices(), warnings=(*unused, *linked.warnings))
     if dry_run:
         dry = _dry_run(config, store, built, sender, now, samples_dir)
         return replace(dry, warnings=(*dry.warnings, *linked.warnings))
@@ -146,7 +139,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
-                       answered=tuple(linked.answered), notices=None if halted else _notices(sender))
+                       answered=tuple(linked.answered), notices=None if halted else sender.notices())
 
 
 def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
@@ -161,17 +154,11 @@ def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
             f"({config.newsletter.max_posts}): the issue links to the blog for them")
 
 
-def _notices(sender: Sender) -> NoticeReport:
-    """The answer notices waiting, sent with this run's mailer, signer and retry policy."""
-    return send_notices(sender.outbox, sender.config, sender.store)
-
-
-def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime,
+def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Sender, now: datetime,
              samples_dir: Path | None) -> SendOutcome:
     """Build every confirmed subscriber's message, send none, record nothing; write the
     first message of each set of topics to `samples_dir`."""
-    links = Links(config.web.base_url, sender.secret)
-    signer: Signer | None = sender.signer
+    links = Links(config.web.base_url, sender.outbox.secret)
     count = size = skipped = 0
     by_topics: dict[tuple[str, ...], int] = {}
     samples: dict[tuple[str, ...], Path] = {}
@@ -182,10 +169,8 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, no
         if template is None:
             skipped += 1
             continue
-        message = build_message(template, subscriber_recipient(config, sub, links, now=now),
-                                message_id=make_message_id(domain, "dry-run", sub.id), date=now)
-        if signer is not None:
-            message = signer.sign(message)
+        message = sender.outbox.build(template, subscriber_recipient(config, sub, links, now=now),
+                                      message_id=make_message_id(domain, "dry-run", sub.id), now=now)
         count, size = count + 1, size + len(message)
         by_topics[key] = by_topics.get(key, 0) + 1
         if samples_dir is not None and key not in samples:
@@ -209,22 +194,6 @@ def _write_sample(folder: Path, n: int, topics: tuple[str, ...], message: bytes)
     return path
 
 
-def run_logged(config: Config, *, cancel: threading.Event | None = None,
-               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> str:
-    """One scheduled send, the same path as `digest send` except that deferred messages
-    are left to the retry timer; returns (and logs) one line."""
-    try:
-        with open_store(config) as store:
-            outcome = send_next(config, store, clock=clock, cancel=cancel, retry_deferred=False)
-    except DigestError as exc:
-        line = f"send failed: {exc}"
-        log.error(line)
-        return line
-    line = summary(outcome)
-    log.info(line)
-    return line
-
-
 def summary(outcome: SendOutcome) -> str:
     """One line on what a send did."""
     parts = [report_line(r) for r in outcome.reports]
@@ -237,10 +206,9 @@ def summary(outcome: SendOutcome) -> str:
     return "; ".join(parts)
 
 
-def start_decision(config: Config, store: Store, now: datetime) -> StartDecision:
+def start_decision(config: Config, ledger: IssueLedger, now: datetime) -> StartDecision:
     """What `serve` does on start about an interrupted issue or a missed week. An issue
     whose only open messages are deferred is not interrupted: the retry timer has it."""
-    ledger = Ledger(store)
     interrupted = ledger.interrupted_issue()
     last = ledger.last_issue()
     return decide_on_start(config.schedule, now=now, last_issue_at=last.created_at if last else None,

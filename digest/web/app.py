@@ -49,14 +49,16 @@ def _utcnow() -> datetime:
 def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], None],
                send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None,
-               acknowledge_question: Callable[[int, datetime], None] | None = None) -> Starlette:
+               acknowledge_question: Callable[[int, datetime], None] | None = None, secret: str | None = None,
+               ledger: Ledger | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
     (jobs/questions.py's question_acknowledger); `clock` gives
-    the time (tests pass their own)."""
-    secret = load_or_create_secret(config)
+    the time (tests pass their own). `digest serve` hands it the secret and the ledger its
+    wiring built (cli/wiring.py); without them the app reads the secret and makes its own."""
+    secret = secret if secret is not None else load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
     topics = topic_names(config.topics)
@@ -182,19 +184,19 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    ledger = Ledger(store)
+    issues_ledger = ledger if ledger is not None else Ledger(store)
 
     async def archive_list(request: Request) -> Response:
-        issues = [i for i, _ in await run_in_threadpool(ledger.history) if i.status == "done"]
+        issues = [i for i, _ in await run_in_threadpool(issues_ledger.history) if i.status == "done"]
         return page("archive.html.j2", issues=issues)
 
     async def archive_feed(request: Request) -> Response:
-        issues = await run_in_threadpool(ledger.done_issues)
+        issues = await run_in_threadpool(issues_ledger.done_issues)
         return Response(archive_feed_xml(config, issues, now=clock()), media_type="application/atom+xml",
                         headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
 
     async def archive_issue(request: Request) -> Response:
-        issue = await run_in_threadpool(ledger.get_issue, request.path_params["issue"])
+        issue = await run_in_threadpool(issues_ledger.get_issue, request.path_params["issue"])
         if issue is None or issue.status != "done":
             return page("message.html.j2", 404, heading="No such issue", text="It may not have been sent yet.")
         return HTMLResponse(issue.html)
