@@ -471,6 +471,7 @@ def test_the_newest_revision_read_from_the_files_is_alembics_head() -> None:
     assert newest_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+@pytest.mark.slow  # starts processes
 def test_opening_an_up_to_date_database_does_not_load_alembic(tmp_path: Path, python: str) -> None:
     import subprocess
 
@@ -534,6 +535,7 @@ def test_a_new_database_has_the_schema_the_migrations_build(store_url: str, tmp_
     assert "subscribers" in made and made == stepped
 
 
+@pytest.mark.slow  # starts processes
 def test_processes_opening_one_new_database_at_once_make_it_once(store_url: str, python: str) -> None:
     import subprocess
 
