@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for a retry or the next run
 
 
+
 def _counts_tail(counts: dict[str, int]) -> str:
     return (f"{counts.get('sent', 0)} delivered / {counts.get('failed', 0)} failed / {open_count(counts)} pending"
             f"{' / ' + str(counts['in_doubt']) + ' in doubt' if counts.get('in_doubt') else ''}")

@@ -17,7 +17,8 @@ import click
 
 from ..core.config import Config
 from ..core.questions import QUESTION_STATUSES
-from . import pass_config
+from . import current_clock, pass_config
+from . import now as _now
 from .words import count, local_time
 
 if TYPE_CHECKING:
@@ -31,14 +32,10 @@ def _questions(config: Config) -> Iterator[QuestionStore]:
     """The questions, through the process's wiring (SQLAlchemy loads only for the commands that use them)."""
     from .wiring import Wiring
 
-    with Wiring(config) as wiring:
+    with Wiring(config, clock=current_clock()) as wiring:
         yield wiring.questions
 
 
-def _now() -> datetime:
-    from .wiring import utc_now
-
-    return utc_now()
 
 
 @click.group()

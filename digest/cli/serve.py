@@ -15,7 +15,7 @@ import click
 
 from ..core.config import Config
 from ..core.errors import DigestError
-from . import pass_config
+from . import current_clock, pass_config
 from .words import local_time
 
 
@@ -65,7 +65,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("digest.serve")
-    wiring = Wiring(config)  # one store, ledger, mailer and outbox for the pages and the timers
+    wiring = Wiring(config, clock=current_clock())  # one store, ledger, mailer and outbox for the pages and the timers
     secret = wiring.secret
     sockets = bind_sockets(host, port)  # before anything starts: a port in use is one ListenError line
     weekly = None if no_scheduler else WeeklySender(

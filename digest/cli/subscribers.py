@@ -7,7 +7,6 @@ import io
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
@@ -25,7 +24,8 @@ from ..core.subscriptions import (
     parse_csv_row,
     parse_topics,
 )
-from . import pass_config
+from . import current_clock, pass_config
+from . import now as _now
 from .words import count as count_of
 
 if TYPE_CHECKING:
@@ -37,11 +37,9 @@ def _open(config: Config) -> AbstractContextManager[Wiring]:
     """The process's wiring (SQLAlchemy loads only for the commands that use the store)."""
     from .wiring import Wiring
 
-    return Wiring(config)
+    return Wiring(config, clock=current_clock())
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @click.group()

@@ -28,9 +28,9 @@ from ..core.models import (
 )
 from ..core.parse import FetchOptions
 from ..core.questions import NewQuestion, Question, QuestionStats
-from ..core.returns import Claimed, Delivery, Effect
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the inbox's types: reading them loads flufl.bounce, which a preview does not need
+    from ..core.returns import Claimed, Delivery, Effect
     from .outbox import Outbox
 
 
