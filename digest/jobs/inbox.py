@@ -76,7 +76,7 @@ def read_inbox(config: Config, parts: InboxParts, *, on_line: Callable[[str], No
     """Read [inbox] folder once; one line per message handled goes to `on_line` as it is done."""
     check_inbox_config(config)
     ledger, asked, clock = parts.inbox_book, parts.questions, parts.clock
-    questions.expire(config, asked, clock())
+    questions.expire(config.question, asked, clock())
 
     def keep_question(raw: bytes, found: Sorted, now: datetime) -> str:
         return take_mailed_question(config, asked, parts.outbox, raw, found, now=now)

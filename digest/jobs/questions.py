@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from ..core.checks import url_problem
 from ..core.compose import compose_acknowledgement
-from ..core.config import Config
+from ..core.config import Config, QuestionConfig
 from ..core.errors import DigestError, InputError
 from ..core.message import Recipient
 from ..core.models import Settlement
@@ -150,10 +150,10 @@ def forget(questions: QuestionBook, email: str) -> tuple[str, int]:
     return address, questions.forget(key)
 
 
-def expire(config: Config, questions: QuestionBook, now: datetime) -> int:
+def expire(question: QuestionConfig, questions: QuestionBook, now: datetime) -> int:
     """Empty the text and the name of questions answered or declined [question] keep_days ago
     (the start of each send, and of each inbox read)."""
-    return questions.expire(now - timedelta(days=config.question.keep_days), now)
+    return questions.expire(now - timedelta(days=question.keep_days), now)
 
 
 def stats(questions: QuestionBook) -> QuestionStats:

@@ -88,7 +88,11 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
     ledger, store, clock = sender.ledger, parts.store, parts.clock
     if not dry_run:  # a dry run records nothing
         sender.sweep()
-        expire(config, parts.questions, clock())
+        expire(config.question, parts.questions, clock())
+    # What the new issue starts after, read before the unfinished issues: a run that starts
+    # while another records this week's issue then either finishes that issue or builds the
+    # same one (whose key the other holds) and sends it with the other, never "no new posts".
+    last, sent_ids, state = ledger.last_issue(), ledger.sent_post_ids(), ledger.feed_state()
     reports: list[SendReport] = []
     for issue in ledger.unfinished_issues():
         counts = ledger.counts(issue.id)
@@ -107,11 +111,10 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
         if reports[-1].paused or reports[-1].cancelled:
             return SendOutcome(reports=tuple(reports))
     now = clock()
-    last = ledger.last_issue()
     linked = Linked()
     fetched, built = build_issue(config, parts.fetch, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                 sent_ids=ledger.sent_post_ids(),
-                                 state=feed_state_for_answers(parts.questions, ledger.feed_state()) if feed is None else None,
+                                 sent_ids=sent_ids,
+                                 state=feed_state_for_answers(parts.questions, state) if feed is None else None,
                                  number=ledger.next_issue_id(), note=note,
                                  questions=questions_hook(config, parts.questions, now=now, record=not dry_run, linked=linked))
     if built is None:
