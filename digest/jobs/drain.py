@@ -120,6 +120,9 @@ class Drain:
         self.clock, self.rate, self.cancel = outbox.clock, outbox.rate, outbox.cancel
         self.deferred_only = deferred_only
         self.progress = progress or Silent()
+        # Looked up once: each message calls these (the send is tuned; see git log).
+        self.plan, self.recipient, self.verp = kind.plan, kind.recipient, kind.verp
+        self.envelope, self.signer, self.settlement = outbox.envelope, outbox.signer, outbox.policy.settlement
         self.sender_id = prefix + secrets.token_hex(6)
         self.stop = threading.Event()
         self.paused = ""
@@ -236,7 +239,7 @@ class Drain:
         it; the connection to go on with, and what was built ahead."""
         now = self.clock()
         try:
-            plan = self.kind.plan(claim)
+            plan = self.plan(claim)
         except Exception as exc:  # noqa: BLE001 - one reader's message, not the send
             self._fail(lane, claim, exc, now)
             return client, None
@@ -261,7 +264,7 @@ class Drain:
                 built.append(made)
 
         try:
-            reply = client.send(self.outbox.envelope(self.kind.verp, claim.subscriber_id), address, message,
+            reply = client.send(self.envelope(self.verp, claim.subscriber_id), address, message,
                                 ready=lane.ready, meanwhile=build_upcoming)
         except InputError as exc:  # refused before anything went out: this recipient only
             self._fail(lane, claim, exc, now)
@@ -277,16 +280,15 @@ class Drain:
                now: datetime) -> tuple[str, bytes]:
         """The address as this connection can carry it, and the message, built and signed."""
         address = wire_address(email, smtputf8=client.smtputf8)
-        message = build_message(template, self.kind.recipient(target, address, now), message_id=claim.message_id,
-                                date=now)
-        signer = self.outbox.signer
+        message = build_message(template, self.recipient(target, address, now), message_id=claim.message_id, date=now)
+        signer = self.signer
         return address, message if signer is None else signer.sign(message)
 
     def _build_ahead(self, claim: Claim, client: Connection) -> Made | None:
         """The claim's message built now, while the server reads the one before it; None
         when it is not to be sent or cannot be built (its turn finds out and says why)."""
         try:
-            plan = self.kind.plan(claim)
+            plan = self.plan(claim)
             if isinstance(plan, str):
                 return None
             address, message = self._build(claim, *plan, client, self.clock())
@@ -313,7 +315,7 @@ class Drain:
             with self.lock:
                 self.paused = self.paused or f"the server refused us: {reply.code} {reply.text}"
             self.stop.set()
-        settlement = self.outbox.policy.settlement(claim, reply, outcome, now)
+        settlement = self.settlement(claim, reply, outcome, now)
         lane.record(settlement)
         self.progress.advance(settlement.status)
 
