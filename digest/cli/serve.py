@@ -101,7 +101,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
                              send_welcome=welcome_mailer(config, wiring), lifespan=lifespan,
                              acknowledge_question=question_acknowledger(config, wiring.questions, wiring.outbox),
-                             secret=secret, ledger=wiring.ledger)
+                             secret=secret, ledger=wiring.ledger, questions=wiring.questions)
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")

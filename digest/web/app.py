@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
+from ..adapters.questions import QuestionStore
 from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store
 from ..core.archive import archive_feed as archive_feed_xml
@@ -50,14 +51,14 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None,
                acknowledge_question: Callable[[int, datetime], None] | None = None, secret: str | None = None,
-               ledger: Ledger | None = None) -> Starlette:
+               ledger: Ledger | None = None, questions: QuestionStore | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
     (jobs/questions.py's question_acknowledger); `clock` gives
-    the time (tests pass their own). `digest serve` hands it the secret and the ledger its
-    wiring built (cli/wiring.py); without them the app reads the secret and makes its own."""
+    the time (tests pass their own). `digest serve` hands it the secret, the ledger and the
+    questions its wiring built (cli/wiring.py); without them the app makes its own."""
     secret = secret if secret is not None else load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
@@ -212,7 +213,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         *ask_routes(config, store, page=page, origin_ok=origin_ok, client_key=client_key, clock=clock,
-                    acknowledge=acknowledge_question),
+                    acknowledge=acknowledge_question, questions=questions),
     ]
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette answers a 500 outside every middleware: this page sets the headers itself.
