@@ -29,10 +29,20 @@ For one person, now (e.g. a new address's confirmation)::
     sent = outbox.send_now(template, Recipient(sub.email, sub.name), kind="confirm-address",
                            ref=sub.id, now=now, record=record_bounce(ledger))  # jobs/mail.py
 
-For many, retried: a Queue of rows (an adapter over a table like `notices`) and a Kind
-that says, for a claimed row, to whom and with which template (notices.py is 40 lines)::
+For many, retried: a Queue of rows (ports.py; an adapter over a table like `notices`,
+built by the wiring) and a Kind that says, for a claimed row, to whom and with which
+template (notices.py's NoticeMail is the model)::
 
-    outbox.drain(ProofQueue(store), ProofMail(config, env))
+    class ReportMail:                         # a Kind
+        label, verp = "reports", None         # verp: None, MAIL FROM is the From address
+        def plan(self, claim):                # (address, whom, template), or why not
+            return author, None, compose_report(config, claim.subscriber_id)
+        def recipient(self, target, address, now):
+            return Recipient(address)
+        def reread(self, claims):
+            return list(claims)
+
+    outbox.drain(parts.reports, ReportMail())
 """
 
 from __future__ import annotations
