@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ..core.compose import compose_confirmation, compose_welcome
-from ..core.config import Config
+from ..core.config import Config, QuestionConfig
 from ..core.errors import DigestError
 from ..core.group import answered_questions
 from ..core.message import MessageTemplate, Recipient
@@ -105,17 +105,17 @@ def send_welcome(config: Config, parts: MailParts, sub: Subscriber, now: datetim
     return problem is None
 
 
-def recent_answers(config: Config, ledger: IssueLedger) -> tuple[Post, ...]:
+def recent_answers(question: QuestionConfig, ledger: IssueLedger) -> tuple[Post, ...]:
     """The answered questions of the most recent issues sent, newest first, a few."""
     posts = [p for issue in ledger.done_issues(WELCOME_LOOKBACK_ISSUES) for p in issue.posts]
-    return answered_questions(posts, config.question.labels, WELCOME_QUESTIONS)
+    return answered_questions(posts, question.labels, WELCOME_QUESTIONS)
 
 
 def welcome_mailer(config: Config, parts: MailParts) -> WelcomeMailer:
     """The web app's second hook: mail the welcome to one subscriber who just confirmed."""
     def send(sub: Subscriber, now: datetime) -> None:
         try:
-            answered = recent_answers(config, parts.ledger)
+            answered = recent_answers(config.question, parts.ledger)
         except DigestError as exc:  # the welcome still goes, without the examples
             log.warning("welcome mail to subscriber %s: no answered questions (%s)", sub.id, exc)
             answered = ()

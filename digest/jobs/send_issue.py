@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import subscriber_recipient
-from ..core.config import Config
+from ..core.config import Config, NewsletterConfig
 from ..core.errors import InputError
 from ..core.message import make_message_id, sender_domain
 from ..core.models import DeliveryStatus
@@ -138,14 +138,14 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
     halted = reports[-1].paused or reports[-1].cancelled
-    warnings = (*_warnings(config, built), *linked.warnings)
+    warnings = (*_warnings(config.newsletter, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
                        answered=tuple(linked.answered), notices=None if halted else sender.notices())
 
 
-def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
+def _warnings(newsletter: NewsletterConfig, built: BuiltIssue | None) -> tuple[str, ...]:
     """The fetch's warnings, and the posts that [newsletter] max_posts kept out of the issue."""
     if built is None:
         return ()
@@ -154,7 +154,7 @@ def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
         return (*built.fetched.warnings, *built.composer.warnings)
     return (*built.fetched.warnings, *built.composer.warnings,
             f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
-            f"({config.newsletter.max_posts}): the issue links to the blog for them")
+            f"({newsletter.max_posts}): the issue links to the blog for them")
 
 
 def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Sender, now: datetime,
@@ -180,7 +180,7 @@ def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Send
             samples[key] = _write_sample(samples_dir, len(samples) + 1, key, message)
     plan = DryRun(built.rendered.subject, len(built.posts), by_topics, samples, skipped)
     return SendOutcome(dry_run=True, dry_run_messages=count, dry_run_bytes=size, dry_run_plan=plan,
-                       warnings=_warnings(config, built))
+                       warnings=_warnings(config.newsletter, built))
 
 
 def _write_sample(folder: Path, n: int, topics: tuple[str, ...], message: bytes) -> Path:
