@@ -82,6 +82,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     try:
         with wiring:
             store = wiring.store
+            wiring.outbox  # noqa: B018 - built before the threads that share it; a DKIM key it cannot read stops here
+
             @asynccontextmanager
             async def lifespan(app: Any) -> AsyncIterator[None]:
                 if weekly is not None:
