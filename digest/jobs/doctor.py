@@ -1,0 +1,238 @@
+"""Will the newsletter land in the inbox? The job of `digest doctor`, and the offline checks
+`digest send` (and the weekly send) runs before anyone is mailed. Layer 3: looks up DNS,
+probes the relay, fetches links through the adapters; the judgement is core's
+(core/dnsrecords.py, dkimkey.py, relay.py, deliverability.py); prints nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..adapters.dns import Resolver
+from ..adapters.links import fetch_all
+from ..adapters.probe import probe_relay
+from ..adapters.spamassassin import spamassassin_report
+from ..core.compose import preview_recipient
+from ..core.config import Config
+from ..core.deliverability import (
+    find_links,
+    judge_headers,
+    judge_images,
+    judge_links,
+    judge_size,
+    judge_spam,
+    parse_spamassassin,
+)
+from ..core.dkimkey import judge_dkim
+from ..core.dnsrecords import (
+    DMARC,
+    dkim_name,
+    dkim_off,
+    dmarc_records,
+    judge_accepts_mail,
+    judge_alignment,
+    judge_dmarc,
+    judge_spf,
+    parse_spf,
+    spf_records,
+)
+from ..core.errors import DeliverabilityError, DigestError
+from ..core.message import MessageTemplate, build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.relay import judge_relay
+from ..core.verdict import Check, Level, problem, problems
+from .retry import load_signer
+
+log = logging.getLogger("digest.doctor")
+MAX_SPF_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    checks: tuple[Check, ...]
+    notes: tuple[str, ...] = ()  # what was not checked, and why
+
+    @property
+    def problems(self) -> list[Check]:
+        return problems(self.checks)
+
+
+def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, offline: bool = False,
+               feed: str | None = None) -> DoctorReport:
+    """Every check (`offline`: only those that need no network), in the order printed."""
+    checks: list[Check] = []
+    notes: list[str] = []
+    if offline:
+        notes.append("DNS, the relay and the issue's links and images were not checked (--offline)")
+    else:
+        resolver = Resolver(nameserver, timeout=min(config.smtp.timeout_seconds, 10.0))
+        checks += dns_checks(config, resolver)
+        checks += judge_relay(probe_relay(config.smtp))
+    source = feed or config.feed.url
+    if offline and source.startswith(("http://", "https://")):
+        notes.append(f"the next issue was not built: its feed {source} is on the network")
+        return DoctorReport(tuple(checks), tuple(notes))
+    built = _next_issue(config, now, feed, notes)
+    if built is not None:
+        template, number = built
+        checks += offline_checks(config, template, number, now, spam=True)
+        if not offline:
+            checks += link_checks(config, template, number)
+    return DoctorReport(tuple(checks), tuple(notes))
+
+
+def _next_issue(config: Config, now: datetime, feed: str | None, notes: list[str]) -> tuple[MessageTemplate, int] | None:
+    from .preview import build_preview, preview_history  # the store's libraries load only when needed
+
+    history = preview_history(config)
+    issue = build_preview(config, now=now, feed=feed, history=history)
+    if issue is None:
+        notes.append("no post is new: the issue's checks ran on every post of the feed")
+        issue = build_preview(config, now=now, feed=feed, every_post=True, history=history)
+    if issue is None:
+        notes.append("the feed holds no posts: the issue was not checked")
+        return None
+    return issue.template, issue.composer.number or history.next_number
+
+
+def _probe_message(config: Config, template: MessageTemplate, number: int | None, now: datetime) -> tuple[bytes, str]:
+    """The message a made-up reader would get (signed as the send signs), and its HTML."""
+    recipient = preview_recipient(config, sender_address(config.newsletter.from_), number)
+    message = build_message(template, recipient, message_id=make_message_id(sender_domain(config.newsletter.from_),
+                                                                             "doctor"), date=now)
+    signer = load_signer(config)
+    if signer is not None:
+        message = signer.sign(message)
+    return message, personalise(template.html, recipient, as_html=True)
+
+
+def offline_checks(config: Config, template: MessageTemplate, number: int | None, now: datetime, *,
+                   spam: bool = False) -> list[Check]:
+    """The checks that need no network: the headers and size of a made-up reader's copy;
+    SpamAssassin's local rules too with `spam` (when installed: a second or two)."""
+    message, html = _probe_message(config, template, number, now)
+    checks = judge_headers(message, sender_domain(config.newsletter.from_), mailto=config.newsletter.unsubscribe_mailto)
+    checks.append(judge_size(len(html.encode("utf-8"))))
+    if spam:
+        output = spamassassin_report(message)
+        if output is not None:
+            checks.append(judge_spam(parse_spamassassin(output)))
+    return checks
+
+
+def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime) -> tuple[str, ...]:
+    """Before a send: DeliverabilityError naming the first problem (nobody is mailed); else
+    the warnings, logged and returned for printing."""
+    if template is None:
+        return ()
+    checks = offline_checks(config, template, number, now)
+    found = problems(checks)
+    if found:
+        first = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise DeliverabilityError(f"not sent, nobody was mailed: {first.name}: {first.finding}{more}",
+                                  hint=f"{first.fix}; digest doctor lists every check")
+    lines = tuple(f"{c.name}: {c.finding} ({c.fix})" for c in checks if c.level is Level.WARNING)
+    for line in lines:
+        log.warning("deliverability: %s", line)
+    return lines
+
+
+def link_checks(config: Config, template: MessageTemplate, number: int | None) -> list[Check]:
+    """Every link and image of the issue, fetched; the reader's own links once, on the template."""
+    recipient = preview_recipient(config, sender_address(config.newsletter.from_), number)
+    links, images = find_links(personalise(template.html, recipient, as_html=True))
+    options = {"timeout": config.feed.timeout_seconds, "user_agent": config.feed.user_agent}
+    personal = frozenset({recipient.unsubscribe_url, recipient.preferences_url})
+    return judge_links(fetch_all(links, **options), personal) + judge_images(fetch_all(images, images=True, **options))
+
+
+# ---- DNS ----
+
+def dns_checks(config: Config, resolver: Resolver) -> list[Check]:
+    """SPF, DKIM and DMARC of the From domain; SPF of the return path's domain when it is
+    another; that both receive mail; and the return path's alignment."""
+    n = config.newsletter
+    domain = sender_domain(n.from_)
+    bounce_domain = n.return_path.rpartition("@")[2].lower() if n.return_path else domain
+    checks = [_asking(f"SPF {domain}", lambda: _spf(resolver, domain))]
+    if bounce_domain != domain:
+        checks.append(_asking(f"SPF {bounce_domain}", lambda: _spf(resolver, bounce_domain)))
+    if not n.dkim_selector:
+        checks.append(dkim_off())
+    else:
+        checks.append(_asking(f"DKIM {dkim_name(n.dkim_selector, domain)}", lambda: judge_dkim(
+            n.dkim_selector, domain, resolver.txt(dkim_name(n.dkim_selector, domain)), _read(n.dkim_key_file),
+            n.dkim_key_file)))
+    found: list[DMARC | None] = [None]
+
+    def dmarc() -> Check:
+        check, found[0] = _dmarc(resolver, domain)
+        return check
+
+    checks.append(_asking(f"DMARC {domain}", dmarc))
+    checks.append(_asking(f"mail to {domain}", lambda: judge_accepts_mail(
+        domain, "From", resolver.mx(domain), resolver.addresses(domain))))
+    if bounce_domain != domain:
+        checks.append(_asking(f"mail to {bounce_domain}", lambda: judge_accepts_mail(
+            bounce_domain, "return path", resolver.mx(bounce_domain), resolver.addresses(bounce_domain))))
+    checks.append(judge_alignment(domain, bounce_domain, found[0]))
+    return checks
+
+
+def _asking(name: str, check: Callable[[], Check]) -> Check:
+    """The check, or a problem saying the DNS server did not answer for it."""
+    try:
+        return check()
+    except DigestError as exc:
+        return problem(name, str(exc), "check --nameserver, or this machine's network and DNS")
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def _spf(resolver: Resolver, domain: str) -> Check:
+    txts = resolver.txt(domain)
+    found = spf_records(txts)
+    if len(found) != 1 or parse_spf(found[0]).errors:
+        return judge_spf(domain, txts, None)
+    faults: list[str] = []
+    total = _spf_lookups(resolver, found[0], {domain}, faults, 0)
+    return judge_spf(domain, txts, total, faults)
+
+
+def _spf_lookups(resolver: Resolver, record: str, seen: set[str], faults: list[str], depth: int) -> int:
+    """The DNS lookups one record takes, its includes' and redirect's counted in (RFC 7208 4.6.4)."""
+    spf = parse_spf(record)
+    total = spf.lookups
+    for target in (*spf.includes, *([spf.redirect] if spf.redirect else [])):
+        if "%" in target:  # a macro: expanded per message, not countable here
+            continue
+        if target.lower() in seen or depth >= MAX_SPF_DEPTH:
+            faults.append(f"the includes loop back to {target}")
+            continue
+        inner = spf_records(resolver.txt(target))
+        if len(inner) != 1:
+            faults.append(f"{target} (included) has {'no' if not inner else len(inner)} SPF record"
+                          f"{'s' if len(inner) > 1 else ''}, which fails SPF")
+            continue
+        total += _spf_lookups(resolver, inner[0], seen | {target.lower()}, faults, depth + 1)
+    return total
+
+
+def _dmarc(resolver: Resolver, domain: str) -> tuple[Check, DMARC | None]:
+    """The DMARC record at _dmarc.DOMAIN, else at a parent's (it covers subdomains: sp=)."""
+    labels = domain.split(".")
+    for i in range(len(labels) - 1):
+        where = "_dmarc." + ".".join(labels[i:])
+        txts = resolver.txt(where)
+        if dmarc_records(txts):
+            return judge_dmarc(domain, where, txts)
+    return judge_dmarc(domain, f"_dmarc.{domain}", [])
