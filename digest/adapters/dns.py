@@ -12,7 +12,6 @@ import socket
 
 import dns.exception
 import dns.resolver
-import dns.rdatatype
 
 from ..core.errors import DNSError, InputError
 

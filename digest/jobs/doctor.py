@@ -6,7 +6,6 @@ probes the relay, fetches links through the adapters; the judgement is core's
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,18 +14,9 @@ from pathlib import Path
 from ..adapters.dns import Resolver
 from ..adapters.links import fetch_all
 from ..adapters.probe import probe_relay
-from ..adapters.spamassassin import spamassassin_report
 from ..core.compose import preview_recipient
 from ..core.config import Config
-from ..core.deliverability import (
-    find_links,
-    judge_headers,
-    judge_images,
-    judge_links,
-    judge_size,
-    judge_spam,
-    parse_spamassassin,
-)
+from ..core.deliverability import find_links, judge_images, judge_links
 from ..core.dkimkey import judge_dkim
 from ..core.dnsrecords import (
     DMARC,
@@ -40,13 +30,13 @@ from ..core.dnsrecords import (
     parse_spf,
     spf_records,
 )
-from ..core.errors import DeliverabilityError, DigestError
-from ..core.message import MessageTemplate, build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.errors import DigestError
+from ..core.message import MessageTemplate, personalise, sender_address, sender_domain
 from ..core.relay import judge_relay
-from ..core.verdict import Check, Level, problem, problems
+from ..core.verdict import Check, problem, problems
+from .preflight import offline_checks
 from .retry import load_signer
 
-log = logging.getLogger("digest.doctor")
 MAX_SPF_DEPTH = 10
 
 
@@ -78,7 +68,7 @@ def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, 
     built = _next_issue(config, now, feed, notes)
     if built is not None:
         template, number = built
-        checks += offline_checks(config, template, number, now, spam=True)
+        checks += offline_checks(config, template, number, now, signer=load_signer(config), spam=True)
         if not offline:
             checks += link_checks(config, template, number)
     return DoctorReport(tuple(checks), tuple(notes))
@@ -98,56 +88,14 @@ def _next_issue(config: Config, now: datetime, feed: str | None, notes: list[str
     return issue.template, issue.composer.number or history.next_number
 
 
-def _probe_message(config: Config, template: MessageTemplate, number: int | None, now: datetime) -> tuple[bytes, str]:
-    """The message a made-up reader would get (signed as the send signs), and its HTML."""
-    recipient = preview_recipient(config, sender_address(config.newsletter.from_), number)
-    message = build_message(template, recipient, message_id=make_message_id(sender_domain(config.newsletter.from_),
-                                                                             "doctor"), date=now)
-    signer = load_signer(config)
-    if signer is not None:
-        message = signer.sign(message)
-    return message, personalise(template.html, recipient, as_html=True)
-
-
-def offline_checks(config: Config, template: MessageTemplate, number: int | None, now: datetime, *,
-                   spam: bool = False) -> list[Check]:
-    """The checks that need no network: the headers and size of a made-up reader's copy;
-    SpamAssassin's local rules too with `spam` (when installed: a second or two)."""
-    message, html = _probe_message(config, template, number, now)
-    checks = judge_headers(message, sender_domain(config.newsletter.from_), mailto=config.newsletter.unsubscribe_mailto)
-    checks.append(judge_size(len(html.encode("utf-8"))))
-    if spam:
-        output = spamassassin_report(message)
-        if output is not None:
-            checks.append(judge_spam(parse_spamassassin(output)))
-    return checks
-
-
-def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime) -> tuple[str, ...]:
-    """Before a send: DeliverabilityError naming the first problem (nobody is mailed); else
-    the warnings, logged and returned for printing."""
-    if template is None:
-        return ()
-    checks = offline_checks(config, template, number, now)
-    found = problems(checks)
-    if found:
-        first = found[0]
-        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise DeliverabilityError(f"not sent, nobody was mailed: {first.name}: {first.finding}{more}",
-                                  hint=f"{first.fix}; digest doctor lists every check")
-    lines = tuple(f"{c.name}: {c.finding} ({c.fix})" for c in checks if c.level is Level.WARNING)
-    for line in lines:
-        log.warning("deliverability: %s", line)
-    return lines
-
-
 def link_checks(config: Config, template: MessageTemplate, number: int | None) -> list[Check]:
     """Every link and image of the issue, fetched; the reader's own links once, on the template."""
     recipient = preview_recipient(config, sender_address(config.newsletter.from_), number)
     links, images = find_links(personalise(template.html, recipient, as_html=True))
-    options = {"timeout": config.feed.timeout_seconds, "user_agent": config.feed.user_agent}
+    timeout, agent = config.feed.timeout_seconds, config.feed.user_agent
     personal = frozenset({recipient.unsubscribe_url, recipient.preferences_url})
-    return judge_links(fetch_all(links, **options), personal) + judge_images(fetch_all(images, images=True, **options))
+    return (judge_links(fetch_all(links, timeout=timeout, user_agent=agent), personal)
+            + judge_images(fetch_all(images, timeout=timeout, user_agent=agent, images=True)))
 
 
 # ---- DNS ----
