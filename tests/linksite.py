@@ -56,10 +56,10 @@ def link_site(ca: trustme.CA) -> Iterator[tuple[str, list[tuple[str, str]]]]:
                 except OSError:
                     pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._answer(head=False)
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._answer(head=True)
 
         def log_message(self, *args: Any) -> None:

@@ -30,7 +30,7 @@ from ..core.dnsrecords import (
     parse_spf,
     spf_records,
 )
-from ..core.errors import DigestError
+from ..core.errors import DigestError, DNSError
 from ..core.message import MessageTemplate, personalise, sender_address, sender_domain
 from ..core.relay import judge_relay
 from ..core.verdict import Check, problem, problems
@@ -58,14 +58,22 @@ def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, 
     if offline:
         notes.append("DNS, the relay and the issue's links and images were not checked (--offline)")
     else:
-        resolver = Resolver(nameserver, timeout=min(config.smtp.timeout_seconds, 10.0))
-        checks += dns_checks(config, resolver)
+        try:
+            resolver = Resolver(nameserver, timeout=min(config.smtp.timeout_seconds, 10.0))
+        except DNSError as exc:
+            checks.append(problem("DNS", str(exc), "pass --nameserver HOST[:PORT]"))
+        else:
+            checks += dns_checks(config, resolver)
         checks += judge_relay(probe_relay(config.smtp))
     source = feed or config.feed.url
     if offline and source.startswith(("http://", "https://")):
         notes.append(f"the next issue was not built: its feed {source} is on the network")
         return DoctorReport(tuple(checks), tuple(notes))
-    built = _next_issue(config, now, feed, notes)
+    try:
+        built = _next_issue(config, now, feed, notes)
+    except DigestError as exc:  # the feed or a template: the checks so far still stand
+        checks.append(problem("next issue", f"it cannot be built: {exc}", "digest preview shows the same error"))
+        built = None
     if built is not None:
         template, number = built
         checks += offline_checks(config, template, number, now, signer=load_signer(config), spam=True)
