@@ -291,3 +291,24 @@ def test_offline_asks_no_one(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any
     assert names == {"From", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "size"} | (
         {"SpamAssassin"} if shutil.which("spamassassin") else set()), result.out
     assert "Note: DNS, the relay and the issue's links and images were not checked (--offline)." in result.out
+
+
+SPAM = ("<p>Dear Beneficiary, CONGRATULATIONS!!! You have WON the sum of $25,000,000.00 (TWENTY FIVE MILLION UNITED "
+        "STATES DOLLARS) in our international lottery. To claim your prize send your bank account and next of kin to "
+        "our claims agent.</p>")
+
+
+def test_spamassassin_lists_the_rules_of_a_spammy_issue(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any],
+                                                        run_cli: Callable[..., Run]) -> None:
+    require(shutil.which("spamassassin") is not None, "spamassassin not found (apt-get install spamassassin)")
+    site = "https://127.0.0.1:9"
+    config = write(tmp_path, ca, keys, site, 9)
+    clean = run_cli("doctor", "--config", config, "--offline")
+    assert "ok       SpamAssassin: score " in clean.out, clean.out
+    entries = [Entry(i, title=f"WIN $25,000,000 CASH NOW {i}", labels=["Interviewing"], link=f"{site}/p{i}", html=SPAM * 3)
+               for i in (1, 2)]
+    (tmp_path / "feed.xml").write_bytes(atom(entries, blog=site))
+    spammy = run_cli("doctor", "--config", config, "--offline")
+    line = next(x for x in spammy.out.splitlines() if "SpamAssassin" in x)
+    assert line.startswith(("warning  SpamAssassin: score", "problem  SpamAssassin: score")), spammy.out
+    assert "DEAR_BENEFICIARY (+" in line and "US_DOLLARS_3 (+" in line
