@@ -459,3 +459,26 @@ def test_claims_take_pending_rows_then_deferred_ones_that_are_due(store: Store) 
     reader = rest[1].subscriber
     assert reader is not None and (reader.email, reader.name, reader.topics, reader.created_at) == (
         "r2@example.com", "R 2", ("Interviews",), NOW)
+
+
+# ---- a command loads alembic only when the schema must change ----
+
+def test_the_newest_revision_read_from_the_files_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from digest.adapters.migrate import newest_revision
+
+    assert newest_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_opening_an_up_to_date_database_does_not_load_alembic(tmp_path: Path, python: str) -> None:
+    import subprocess
+
+    url = f"sqlite:///{tmp_path / 'up-to-date.db'}"
+    Store.open(url).close()  # created and migrated here
+    probe = ("import sys; from digest.adapters.store import Store; Store.open(sys.argv[1]).close(); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    fresh = subprocess.run([python, "-c", probe, f"sqlite:///{tmp_path / 'new.db'}"], capture_output=True, text=True, check=True)
+    again = subprocess.run([python, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert "alembic" in fresh.stdout  # a new database is migrated: the probe can tell
+    assert again.stdout.strip() == "[]", again.stdout

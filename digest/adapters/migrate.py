@@ -10,33 +10,55 @@ references it. The references are checked before the commit instead.
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..core.errors import StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 HEAD = "head"
+_VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 
 
 def alembic_config() -> AlembicConfig:
     """Alembic's configuration for our migrations (no alembic.ini: the location is fixed)."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", "digest.adapters:migrations")
     return cfg
 
 
+def newest_revision() -> str:
+    """The head revision, without importing alembic (a third of a short command's start):
+    each migration is a file NNNN_what.py whose revision is "NNNN", one after the other
+    (tests/test_store.py holds this to alembic's own reading of the folder)."""
+    return max(p.name[:4] for p in _VERSIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision the database is at; None for a database alembic never touched."""
+    try:
+        value = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no such table (yet)
+        value = None
+    conn.rollback()
+    return None if value is None else str(value)
+
+
 def migrate(engine: Engine, revision: str = HEAD) -> None:
-    """Bring the database's schema to `revision` (default: the newest)."""
-    cfg = alembic_config()
-    target = ScriptDirectory.from_config(cfg).get_current_head() if revision == HEAD else revision
+    """Bring the database's schema to `revision` (default: the newest). Alembic is loaded
+    only when the schema must change."""
+    target = newest_revision() if revision == HEAD else revision
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-        conn.rollback()
-        if current == target:
-            return  # the usual case: no table scans, no pragma changes
+        if current_revision(conn) == target:
+            return  # the usual case: no table scans, no pragma changes, no alembic
+        cfg = alembic_config()
         if conn.dialect.name == "sqlite":
             _migrate_sqlite(conn, cfg, revision)
         else:
@@ -45,6 +67,8 @@ def migrate(engine: Engine, revision: str = HEAD) -> None:
 
 
 def _upgrade(conn: Connection, cfg: AlembicConfig, revision: str) -> None:
+    from alembic import command
+
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, revision)
 
