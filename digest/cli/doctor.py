@@ -7,11 +7,11 @@ One line per check, "ok", "warning" or "problem" with the fix; exit 0 with no pr
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 
 import click
 
 from ..core.config import Config
+from . import now as _now
 from . import pass_config
 
 
@@ -24,7 +24,7 @@ def doctor(config: Config, nameserver: str | None, offline: bool, feed: str | No
     """Check SPF, DKIM, DMARC, the relay and the next issue: will it land in the inbox?"""
     from ..jobs.doctor import run_doctor
 
-    report = run_doctor(config, now=datetime.now(timezone.utc), nameserver=nameserver, offline=offline, feed=feed)
+    report = run_doctor(config, now=_now(), nameserver=nameserver, offline=offline, feed=feed)
     for check in report.checks:
         click.echo(check.line)
     for note in report.notes:
