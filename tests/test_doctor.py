@@ -153,12 +153,12 @@ base_url = "{base_url}"
 
 def write(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any], site: str, port: int, *, links: list[str] | None = None,
           security: str = "starttls", username: str = "author", base_url: str | None = None,
-          newsletter: str = "") -> Path:
+          newsletter: str = "", image: str = "/photo.png") -> Path:
     (tmp_path / "dkim.pem").write_bytes(keys["pem"])
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    image = f'<p><img src="{site}/photo.png" alt="a photo"></p>'
+    picture = f'<p><img src="{site}{image}" alt="a photo"></p>'
     labels = ["Interviewing", "Resumes", "Networking"]
-    entries = [Entry(i + 1, title=f"Post {path}", labels=[labels[i % 3]], link=f"{site}{path}", html=image + "<p>Text.</p>")
+    entries = [Entry(i + 1, title=f"Post {path}", labels=[labels[i % 3]], link=f"{site}{path}", html=picture + "<p>Text.</p>")
                for i, path in enumerate(links or ["/ok", "/moved", "/no-head"])]
     feed = tmp_path / "feed.xml"
     feed.write_bytes(atom(entries, blog=site))
@@ -239,12 +239,14 @@ def test_a_dead_link_is_a_problem_and_a_silent_one_a_warning(tmp_path: Path, ca:
                                                               run_cli: Callable[..., Run],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     base, _ = site
-    config = write(tmp_path, ca, keys, base, tls_relay.port, links=["/ok", "/dead", "/never", "/moved"])
+    config = write(tmp_path, ca, keys, base, tls_relay.port, links=["/ok", "/dead", "/never", "/moved"],
+                   image="/huge.png")
     result = doctor(run_cli, config, dns_server(good_zone(keys)), monkeypatch)
     assert result.code == 1
     assert f"problem  link: {base}/dead answers 404: a dead link" in result.out, result.out
     assert f"warning  link: {base}/never did not answer (no answer within 2 s)" in result.out
     assert f"{base}/moved" not in result.out  # a redirect to a page that answers is fine
+    assert f"warning  image: {base}/huge.png is 1.2 MB: slow on a phone" in result.out
 
 
 def test_a_relay_without_tls(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any], site: Any, mail_server: Any,
@@ -312,3 +314,45 @@ def test_spamassassin_lists_the_rules_of_a_spammy_issue(tmp_path: Path, ca: trus
     line = next(x for x in spammy.out.splitlines() if "SpamAssassin" in x)
     assert line.startswith(("warning  SpamAssassin: score", "problem  SpamAssassin: score")), spammy.out
     assert "DEAR_BENEFICIARY (+" in line and "US_DOLLARS_3 (+" in line
+
+
+def test_a_return_path_on_another_domain_is_checked_too(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any],
+                                                         site: Any, tls_relay: Relay,
+                                                         dns_server: Callable[[Zone], DNSServer],
+                                                         run_cli: Callable[..., Run],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    zone = good_zone(keys)
+    zone.domains = ("example.com", "example.net")
+    zone.txt.append(("esp.example.net", "v=spf1 ip4:198.51.100.0/24 ~all"))
+    base, _ = site
+    config = write(tmp_path, ca, keys, base, tls_relay.port, newsletter='return_path = "bounces@esp.example.net"')
+    result = doctor(run_cli, config, dns_server(zone), monkeypatch)
+    assert "ok       SPF esp.example.net: v=spf1 ip4:198.51.100.0/24 ~all, 0 of 10 lookups" in result.out, result.out
+    assert "problem  mail to esp.example.net: the return path domain has no MX and no address" in result.out
+    assert ("warning  return path alignment: bounces go to esp.example.net, not aligned with From's example.com"
+            in result.out)
+    assert result.code == 1
+
+
+def test_a_nameserver_that_does_not_answer_is_waited_for_once(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any],
+                                                              run_cli: Callable[..., Run]) -> None:
+    import socket
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # takes the queries, answers none
+        silent.bind(("127.0.0.1", 0))
+        config = write(tmp_path, ca, keys, "https://127.0.0.1:9", 9)
+        config.write_text(config.read_text().replace("timeout_seconds = 5", "timeout_seconds = 1"))
+        started = time.monotonic()
+        result = run_cli("doctor", "--config", config, "--nameserver", f"127.0.0.1:{silent.getsockname()[1]}")
+    assert "problem  SPF example.com: DNS 127.0.0.1:" in result.out and "within 1 s" in result.out, result.out
+    assert "problem  DMARC example.com: DNS" in result.out and "the server did not answer" in result.out
+    assert time.monotonic() - started < 8  # one wait of 1 s, not one per look-up
+    assert result.code == 1
+
+
+def test_a_nameserver_that_is_not_host_port(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any],
+                                            run_cli: Callable[..., Run]) -> None:
+    config = write(tmp_path, ca, keys, "https://127.0.0.1:9", 9)
+    result = run_cli("doctor", "--config", config, "--nameserver", "127.0.0.1:dns")
+    assert result.code == 2 and result.err == "Error: --nameserver '127.0.0.1:dns': not HOST or HOST:PORT\n"

@@ -51,13 +51,17 @@ class Resolver:
             self.server = ", ".join(str(n) for n in self._resolver.nameservers)
         self._resolver.lifetime = timeout
         self._resolver.timeout = timeout
+        self._silent = ""
 
     def _ask(self, name: str, kind: str) -> list[object]:
+        if self._silent:  # a server that did not answer once is not waited for again, look-up after look-up
+            raise DNSError(self.server, f"no answer for {name} {kind}: the server did not answer {self._silent}")
         try:
             answer = self._resolver.resolve(name, kind, raise_on_no_answer=False, search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except dns.exception.Timeout as exc:
+            self._silent = f"{name} {kind} either"
             raise DNSError(self.server, f"no answer for {name} {kind} within {self._resolver.lifetime:g} s") from exc
         except dns.resolver.NoNameservers as exc:
             raise DNSError(self.server, f"the server failed to answer {name} {kind}: {exc}") from exc
