@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from dataclasses import replace
 
 from ..core.config import SMTPConfig
 from ..core.errors import SendError
 from ..core.relay import RelayProbe
-from .smtp import _login, _translate, tls_context
+from .smtp import explain_failure, login_once, tls_context
 
 
 def probe_relay(config: SMTPConfig) -> RelayProbe:
@@ -24,30 +25,30 @@ def probe_relay(config: SMTPConfig) -> RelayProbe:
     stage = "connect"
     try:
         if config.security == "ssl":
-            stage = "tls"
-            client = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_seconds,
-                                      context=tls_context(config))
+            context = tls_context(config)  # a ca_file that cannot be loaded is a TLS finding
+            client = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_seconds, context=context)
         else:
             client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
         client.ehlo()
         offered = bool(client.has_extn("starttls"))
-        base = RelayProbe(config.host, config.port, config.security, starttls_offered=offered)
+        base = replace(base, starttls_offered=offered)
         if config.security == "starttls":
             stage = "tls"
             if not offered:
-                return _with(base, stage, "the relay does not offer STARTTLS")
+                return replace(base, stage=stage, error="the relay does not offer STARTTLS")
             client.starttls(context=tls_context(config))
             client.ehlo()
         version = str(client.sock.version()) if isinstance(client.sock, ssl.SSLSocket) else ""
-        base = RelayProbe(config.host, config.port, config.security, starttls_offered=offered, tls_version=version,
-                          auth_offered=str(client.esmtp_features.get("auth", "")))
-        return _with(base, "", "", login=_try_login(client, config))
+        base = replace(base, tls_version=version, auth_offered=str(client.esmtp_features.get("auth", "")))
+        stage = "login"
+        return replace(base, login=_try_login(client, config))
     except SendError as exc:
-        return _with(base, stage, exc.message)
+        return replace(base, stage="tls", error=exc.message.removeprefix(f"SMTP {config.host}: "))
     except (smtplib.SMTPException, OSError) as exc:
-        if isinstance(exc, ssl.SSLError) or stage == "tls":
-            stage = "tls" if client is not None or config.security == "ssl" else stage
-        return _with(base, stage, _translate(exc, config, where).message.removeprefix(f"SMTP {where}: "))
+        text = explain_failure(exc, config, where).message.removeprefix(f"SMTP {where}: ")
+        if stage == "login":
+            return replace(base, login=f"the connection failed during login: {text}")
+        return replace(base, stage="tls" if isinstance(exc, ssl.SSLError) else stage, error=text)
     finally:
         if client is not None:
             try:
@@ -63,16 +64,10 @@ def _try_login(client: smtplib.SMTP, config: SMTPConfig) -> str:
     if config.password is None:
         return f"no password: the environment variable {config.password_env or '([smtp] password_env)'} is not set"
     try:
-        _login(client, config.username, config.password)
+        login_once(client, config.username, config.password)
     except smtplib.SMTPAuthenticationError as exc:
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"login refused: {exc.smtp_code} {' '.join(text.split())}"
     except smtplib.SMTPNotSupportedError as exc:
         return f"login not possible: {exc}"
     return "ok"
-
-
-def _with(probe: RelayProbe, stage: str, error: str, *, login: str = "") -> RelayProbe:
-    return RelayProbe(probe.host, probe.port, probe.security, error=error, stage=stage,
-                      starttls_offered=probe.starttls_offered, tls_version=probe.tls_version, login=login,
-                      auth_offered=probe.auth_offered)
