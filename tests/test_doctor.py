@@ -290,7 +290,7 @@ def test_offline_asks_no_one(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any
     assert result.code == 1
     assert "problem  List-Unsubscribe: http://news.example.com/unsubscribe/preview is plain http" in result.out
     names = {line.split(":", 1)[0].split(None, 1)[1] for line in lines(result)}
-    assert names == {"From", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "size"} | (
+    assert names == {"From", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "size", "DKIM key"} | (
         {"SpamAssassin"} if shutil.which("spamassassin") else set()), result.out
     assert "Note: DNS, the relay and the issue's links and images were not checked (--offline)." in result.out
 
@@ -356,3 +356,12 @@ def test_a_nameserver_that_is_not_host_port(tmp_path: Path, ca: trustme.CA, keys
     config = write(tmp_path, ca, keys, "https://127.0.0.1:9", 9)
     result = run_cli("doctor", "--config", config, "--nameserver", "127.0.0.1:dns")
     assert result.code == 2 and result.err == "Error: --nameserver '127.0.0.1:dns': not HOST or HOST:PORT\n"
+
+
+def test_a_dkim_key_that_cannot_sign(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any],
+                                     run_cli: Callable[..., Run]) -> None:
+    config = write(tmp_path, ca, keys, "https://127.0.0.1:9", 9)
+    assert "ok       DKIM key: " in run_cli("doctor", "--config", config, "--offline").out
+    (tmp_path / "dkim.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    result = run_cli("doctor", "--config", config, "--offline")
+    assert result.code == 1 and "problem  DKIM key: " in result.out and " cannot sign: " in result.out, result.out

@@ -30,9 +30,10 @@ from ..core.dnsrecords import (
     parse_spf,
     spf_records,
 )
-from ..core.errors import DigestError, DNSError
+from ..core.errors import ConfigError, DigestError, DNSError
 from ..core.message import MessageTemplate, personalise, sender_address, sender_domain
 from ..core.relay import judge_relay
+from ..core.sign import Signer
 from ..core.verdict import Check, problem, problems
 from .preflight import offline_checks
 from .retry import load_signer
@@ -76,10 +77,19 @@ def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, 
         built = None
     if built is not None:
         template, number = built
-        checks += offline_checks(config, template, number, now, signer=load_signer(config), spam=True)
+        checks += offline_checks(config, template, number, now, signer=_signer(config), spam=True)
         if not offline:
             checks += link_checks(config, template, number)
     return DoctorReport(tuple(checks), tuple(notes))
+
+
+def _signer(config: Config) -> Signer | None:
+    """The send's DKIM signer; None when DKIM is off or its key file cannot be read (the DKIM
+    line says so)."""
+    try:
+        return load_signer(config)
+    except ConfigError:
+        return None
 
 
 def _next_issue(config: Config, now: datetime, feed: str | None, notes: list[str]) -> tuple[MessageTemplate, int] | None:

@@ -111,7 +111,7 @@ class Sender:
     def check(self, composer: Composer) -> None:
         """The offline deliverability checks on an issue about to go out: a problem raises
         DeliverabilityError before anyone is mailed; warnings are kept for the outcome."""
-        for line in gate(self.config, composer.template(), composer.number, self.clock(), self.signer):
+        for line in gate(self.config, composer.template(), composer.number, self.clock()):
             if line not in self.warnings:
                 self.warnings.append(line)
 
