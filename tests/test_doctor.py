@@ -365,3 +365,6 @@ def test_a_dkim_key_that_cannot_sign(tmp_path: Path, ca: trustme.CA, keys: dict[
     (tmp_path / "dkim.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
     result = run_cli("doctor", "--config", config, "--offline")
     assert result.code == 1 and "problem  DKIM key: " in result.out and " cannot sign: " in result.out, result.out
+    (tmp_path / "dkim.pem").unlink()
+    gone = run_cli("doctor", "--config", config, "--offline")
+    assert gone.code == 1 and "problem  DKIM key: " in gone.out and "cannot be read" in gone.out, gone.out

@@ -1,7 +1,8 @@
-"""Will the newsletter land in the inbox? The job of `digest doctor`, and the offline checks
-`digest send` (and the weekly send) runs before anyone is mailed. Layer 3: looks up DNS,
-probes the relay, fetches links through the adapters; the judgement is core's
-(core/dnsrecords.py, dkimkey.py, relay.py, deliverability.py); prints nothing.
+"""Will the newsletter land in the inbox? The job of `digest doctor`. Layer 3: looks up DNS,
+probes the relay, builds the next issue as `digest preview` does and fetches its links,
+through the adapters; the judgement is core's (core/dnsrecords.py, dkimkey.py, relay.py,
+deliverability.py); prints nothing. The checks that need no network are preflight.py's,
+which `digest send` runs too.
 """
 
 from __future__ import annotations
@@ -77,19 +78,21 @@ def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, 
         built = None
     if built is not None:
         template, number = built
-        checks += offline_checks(config, template, number, now, signer=_signer(config), spam=True)
+        signer, unreadable = _signer(config)
+        if unreadable is not None and offline:  # online, the DKIM line has said so
+            checks.append(unreadable)
+        checks += offline_checks(config, template, number, now, signer=signer, spam=True)
         if not offline:
             checks += link_checks(config, template, number)
     return DoctorReport(tuple(checks), tuple(notes))
 
 
-def _signer(config: Config) -> Signer | None:
-    """The send's DKIM signer; None when DKIM is off or its key file cannot be read (the DKIM
-    line says so)."""
+def _signer(config: Config) -> tuple[Signer | None, Check | None]:
+    """The send's DKIM signer (None when DKIM is off), or why its key file cannot be read."""
     try:
-        return load_signer(config)
-    except ConfigError:
-        return None
+        return load_signer(config), None
+    except ConfigError as exc:
+        return None, problem("DKIM key", exc.message, "check [newsletter] dkim_key_file")
 
 
 def _next_issue(config: Config, now: datetime, feed: str | None, notes: list[str]) -> tuple[MessageTemplate, int] | None:
