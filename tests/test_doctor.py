@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import Run, require
+from conftest import CLI_NOW, Run, require
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from dnszone import DNSMASQ, DNSServer, Zone
@@ -156,7 +156,7 @@ def write(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any], site: str, port:
           newsletter: str = "", image: str = "/photo.png") -> Path:
     (tmp_path / "dkim.pem").write_bytes(keys["pem"])
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    picture = f'<p><img src="{site}{image}" alt="a photo"></p>'
+    picture = f'<p><img src="{site}{image}" alt="a photo"></p>' if image else ""
     labels = ["Interviewing", "Resumes", "Networking"]
     entries = [Entry(i + 1, title=f"Post {path}", labels=[labels[i % 3]], link=f"{site}{path}", html=picture + "<p>Text.</p>")
                for i, path in enumerate(links or ["/ok", "/moved", "/no-head"])]
@@ -368,3 +368,44 @@ def test_a_dkim_key_that_cannot_sign(tmp_path: Path, ca: trustme.CA, keys: dict[
     (tmp_path / "dkim.pem").unlink()
     gone = run_cli("doctor", "--config", config, "--offline")
     assert gone.code == 1 and "problem  DKIM key: " in gone.out and "cannot be read" in gone.out, gone.out
+
+
+def test_the_web_apps_own_links_answer(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any]) -> None:
+    """The reader's links of the issue against the real web app (uvicorn on loopback): the
+    made-up reader's unsubscribe and preferences pages, the archive, the subscribe page."""
+    import threading
+    import time
+
+    import uvicorn
+    from mailserver import free_port
+
+    from digest.adapters.store import Store
+    from digest.core.config import read_config
+    from digest.jobs.doctor import link_checks
+    from digest.jobs.preview import build_preview
+    from digest.web import create_app
+
+    port = free_port()
+    site = f"http://127.0.0.1:{port}"
+    path = write(tmp_path, ca, keys, site, 9, links=["/archive/", "/subscribe"], image="")
+    path.write_text(path.read_text().replace('url = "' + site + '/"', 'url = "' + site + '/archive/"')
+                    .replace(f'"{site}/p/contact.html"', f'"{site}/ask"'))
+    config = read_config(path, {"DIGEST_SECRET": "doctor-secret-0123456789abcdef"})
+    store = Store.open(config.store.url)
+    server = uvicorn.Server(uvicorn.Config(create_app(config, store, send_confirmation=lambda sub, now: None),
+                                           host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        issue = build_preview(config, now=CLI_NOW)
+        assert issue is not None
+        checks = link_checks(config, issue.template)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+    assert [c.level.value for c in checks] == ["ok", "ok"], checks  # links, and images (none)
+    assert checks[0].finding.startswith(tuple(f"{n} of {n} links answer" for n in range(5, 20))), checks[0]

@@ -83,7 +83,7 @@ def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, 
             checks.append(unreadable)
         checks += offline_checks(config, template, number, now, signer=signer, spam=True)
         if not offline:
-            checks += link_checks(config, template, number)
+            checks += link_checks(config, template)
     return DoctorReport(tuple(checks), tuple(notes))
 
 
@@ -109,9 +109,11 @@ def _next_issue(config: Config, now: datetime, feed: str | None, notes: list[str
     return issue.template, issue.composer.number or history.next_number
 
 
-def link_checks(config: Config, template: MessageTemplate, number: int | None) -> list[Check]:
-    """Every link and image of the issue, fetched; the reader's own links once, on the template."""
-    recipient = preview_recipient(config, sender_address(config.newsletter.from_), number)
+def link_checks(config: Config, template: MessageTemplate) -> list[Check]:
+    """Every link and image of the issue, fetched; the reader's own links once, on the template.
+    The issue's "view in browser" link is checked as the archive's index: the issue's own
+    page exists only once it is sent."""
+    recipient = preview_recipient(config, sender_address(config.newsletter.from_), None)
     links, images = find_links(personalise(template.html, recipient, as_html=True))
     timeout, agent = config.feed.timeout_seconds, config.feed.user_agent
     personal = frozenset({recipient.unsubscribe_url, recipient.preferences_url})
