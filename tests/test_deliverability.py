@@ -79,10 +79,12 @@ def test_judge_links() -> None:
         Fetched("https://a.example/gone", 404, "https://a.example/gone"), Fetched("https://a.example/x", 400),
         Fetched("https://slow.example/", error="no answer within 2 s", timed_out=True),
         Fetched("https://nowhere.example/", error="connection refused"),
+        Fetched("https://walled.example/", 403),
     ], personal)
     assert [(c.name, c.level) for c in checks] == [("links", Level.OK), ("link", Level.PROBLEM), ("link", Level.PROBLEM),
-                                                   ("link", Level.WARNING), ("link", Level.PROBLEM)]
-    assert checks[0].finding == "2 of 6 links answer"
+                                                   ("link", Level.WARNING), ("link", Level.PROBLEM), ("link", Level.WARNING)]
+    assert checks[0].finding == "2 of 7 links answer"
+    assert "refuse programs" in checks[-1].finding
 
 
 def test_judge_images() -> None:

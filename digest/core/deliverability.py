@@ -21,6 +21,7 @@ from .verdict import Check, ok, problem, warning
 
 GMAIL_CLIP_BYTES = 102_000  # Gmail shows "[Message clipped]" above about 102 KB of HTML
 HUGE_IMAGE_BYTES = 1_000_000
+REFUSES_ROBOTS = (401, 403, 429)  # a login wall, a bot filter, a rate limit: not proof that the page is gone
 SPAM_WARN_SCORE = 2.5  # half SpamAssassin's default threshold: worth a look before it is spam
 
 
@@ -152,6 +153,9 @@ def judge_links(results: Sequence[Fetched], personal: frozenset[str] = frozenset
                                   "open it in a browser; if it stays slow, link elsewhere"))
         elif r.status is None:
             checks.append(problem("link", f"{r.url} does not answer: {r.error}", _link_fix(r.url, personal)))
+        elif r.status in REFUSES_ROBOTS and r.url not in personal:
+            checks.append(warning("link", f"{r.url} answers {r.status} to this check (some sites refuse programs "
+                                  "that are not browsers)", "open it in a browser to see that it works"))
         else:
             moved = f" (after redirects, at {r.final_url})" if r.final_url and r.final_url != r.url else ""
             checks.append(problem("link", f"{r.url} answers {r.status}{moved}: a dead link", _link_fix(r.url, personal)))
