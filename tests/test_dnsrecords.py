@@ -75,6 +75,15 @@ def test_judge_dmarc(records: list[str], level: Level, words: str) -> None:
     assert check.level is level and words in check.finding, check
 
 
+def test_a_parents_dmarc_record_speaks_for_subdomains_with_sp() -> None:
+    check, _ = judge_dmarc("news.example.com", "_dmarc.example.com", ["v=DMARC1; p=reject; sp=none"])
+    assert check.level is Level.WARNING and check.finding.startswith("sp=none at _dmarc.example.com")
+    check, _ = judge_dmarc("news.example.com", "_dmarc.example.com", ["v=DMARC1; p=none; sp=quarantine"])
+    assert check.level is Level.OK
+    check, _ = judge_dmarc("example.com", "_dmarc.example.com", ["v=DMARC1; p=reject; sp=none"])
+    assert check.level is Level.OK  # sp= is not for the domain itself
+
+
 def test_alignment_relaxed_and_strict() -> None:
     assert is_aligned("example.com", "bounces.example.com", strict=False)
     assert is_aligned("news.example.com", "bounces.example.com", strict=False)

@@ -21,6 +21,3 @@ def spamassassin_report(message: bytes, *, timeout: float = 120.0) -> str | None
         return None
     return done.stdout.decode("utf-8", "replace")
 
-
-def installed() -> bool:
-    return shutil.which("spamassassin") is not None

@@ -188,10 +188,13 @@ def judge_dmarc(domain: str, where: str, txts: Sequence[str]) -> tuple[Check, DM
                        f"write the TXT record at {where} as \"v=DMARC1; p=none; rua=mailto:dmarc@{domain}\""), None
     if dmarc.tags.get("v") != "DMARC1":
         return problem(name, f"the record at {where} does not start with v=DMARC1", "make v=DMARC1 its first tag"), None
-    if dmarc.policy == "none":
-        return warning(name, f"p=none at {where}: receivers are told to do nothing with mail that fails",
-                       "once the reports (rua=) show your mail passing, change p=none to p=quarantine"), dmarc
-    return ok(name, f"p={dmarc.policy} at {where}"), dmarc
+    tag, policy = "p", dmarc.policy
+    if where != f"_dmarc.{domain}" and dmarc.tags.get("sp", "").lower() in ("none", "quarantine", "reject"):
+        tag, policy = "sp", dmarc.tags["sp"].lower()  # a parent's record speaks for subdomains with sp=
+    if policy == "none":
+        return warning(name, f"{tag}=none at {where}: receivers are told to do nothing with mail that fails",
+                       f"once the reports (rua=) show your mail passing, change {tag}=none to {tag}=quarantine"), dmarc
+    return ok(name, f"{tag}={policy} at {where}"), dmarc
 
 
 # ---- where mail goes, and alignment ----
