@@ -409,3 +409,20 @@ def test_the_web_apps_own_links_answer(tmp_path: Path, ca: trustme.CA, keys: dic
         store.close()
     assert [c.level.value for c in checks] == ["ok", "ok"], checks  # links, and images (none)
     assert checks[0].finding.startswith(tuple(f"{n} of {n} links answer" for n in range(5, 20))), checks[0]
+
+
+def test_a_subdomain_from_is_covered_by_its_parents_dmarc(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any],
+                                                          site: Any, tls_relay: Relay,
+                                                          dns_server: Callable[[Zone], DNSServer],
+                                                          run_cli: Callable[..., Run],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    zone = Zone(txt=[("news.example.com", "v=spf1 ip4:127.0.0.1 -all"),
+                     ("news._domainkey.news.example.com", keys["record"]),
+                     ("_dmarc.example.com", "v=DMARC1; p=reject")],
+                mx=[("news.example.com", "mail.example.com", 10)], hosts=[("mail.example.com", "127.0.0.1")])
+    base, _ = site
+    config = write(tmp_path, ca, keys, base, tls_relay.port)
+    config.write_text(config.read_text().replace("newsletter@example.com", "newsletter@news.example.com"))
+    result = doctor(run_cli, config, dns_server(zone), monkeypatch)
+    assert "ok       DMARC news.example.com: p=reject at _dmarc.example.com" in result.out, result.out
+    assert result.code == 0, result.out
