@@ -153,6 +153,7 @@ def test_to_with_a_bad_address(tmp_path: Path, write_config: Callable[..., Path]
     one_error_line(result, 2, "not a usable email address")
 
 
+@pytest.mark.slow  # starts processes
 def test_the_console_script_runs_as_a_process(tmp_path: Path, write_config: Callable[..., Path]) -> None:
     proc = subprocess.run([sys.executable, "-m", "digest", "preview", "--config", str(write_config(feed=tmp_path / "x.xml")), "--all"],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -238,6 +239,7 @@ def test_or_all_shows_every_post_when_nothing_is_new(tmp_path: Path, write_confi
     assert (tmp_path / "b" / "issue.html").exists() and "14 posts" in either.out
 
 
+@pytest.mark.slow  # starts processes
 def test_open_on_a_machine_without_a_browser_says_where_the_file_is(tmp_path: Path,
                                                                     write_config: Callable[..., Path]) -> None:
     env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}

@@ -151,6 +151,7 @@ def test_send_without_a_terminal_or_yes_refuses(cfg: Path, run_cli: Callable[...
     assert mail_server.received == [] and "No issue sent yet." in run_cli("history", "--config", cfg).out
 
 
+@pytest.mark.slow  # starts processes
 def test_piping_n_into_send_sends_nothing(cfg: Path, mail_server: Any) -> None:
     import os
     import subprocess

@@ -53,17 +53,47 @@ def current_revision(conn: Connection) -> str | None:
 
 def migrate(engine: Engine, revision: str = HEAD) -> None:
     """Bring the database's schema to `revision` (default: the newest). Alembic is loaded
-    only when the schema must change."""
+    only when the schema must change. An empty database gets the newest schema at once,
+    from schema.py, stamped with the head revision (alembic's advice for new databases:
+    tests/test_store.py holds the two schemas equal), rather than every step since the first."""
     target = newest_revision() if revision == HEAD else revision
     with engine.connect() as conn:
         if current_revision(conn) == target:
             return  # the usual case: no table scans, no pragma changes, no alembic
+        if revision == HEAD and (_create_if_empty(conn, target) or current_revision(conn) == target):
+            return  # made now, or by another process while this one waited for it
         cfg = alembic_config()
         if conn.dialect.name == "sqlite":
             _migrate_sqlite(conn, cfg, revision)
         else:
             with conn.begin():
                 _upgrade(conn, cfg, revision)
+
+
+_VERSION_TABLE = sa.Table(  # alembic's own bookkeeping table, as alembic makes it
+    "alembic_version", sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
+def _create_if_empty(conn: Connection, target: str) -> bool:
+    """Create the newest schema in a database with no tables; False when it has some. Two
+    processes opening one new database at once create it once: the second waits for the
+    first (SQLite's write lock, a PostgreSQL advisory lock) and then finds it made."""
+    from .schema import metadata
+
+    with conn.begin():
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7294061)")  # any fixed key of ours
+        if sa.inspect(conn).get_table_names():
+            return False
+        metadata.create_all(conn, checkfirst=False)
+        _VERSION_TABLE.create(conn)
+        conn.execute(_VERSION_TABLE.insert().values(version_num=target))
+    return True
 
 
 def _upgrade(conn: Connection, cfg: AlembicConfig, revision: str) -> None:
