@@ -288,7 +288,7 @@ def test_offline_asks_no_one(tmp_path: Path, ca: trustme.CA, keys: dict[str, Any
     config = write(tmp_path, ca, keys, "https://unreachable.invalid", 9, base_url="http://news.example.com")
     result = run_cli("doctor", "--config", config, "--offline", "--nameserver", "127.0.0.1:9")
     assert result.code == 1
-    assert "problem  List-Unsubscribe: http://news.example.com/unsubscribe/preview is plain http" in result.out
+    assert "problem  List-Unsubscribe: http://news.example.com/unsubscribe/... is plain http" in result.out
     names = {line.split(":", 1)[0].split(None, 1)[1] for line in lines(result)}
     assert names == {"From", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "size", "DKIM key"} | (
         {"SpamAssassin"} if shutil.which("spamassassin") else set()), result.out

@@ -82,6 +82,7 @@ def _list_unsubscribe(value: str, mailto: str) -> Check:
         return problem(name, f"the mailto: {mailto} ([newsletter] unsubscribe_mailto) is missing", "report this as a bug")
     if url.lower().startswith("http://"):
         host = urlsplit(url).hostname or ""
+        url = url.rsplit("/", 1)[0] + "/..."  # the token is a made-up reader's: the address is what matters
         fix = "set [web] base_url to an https address: put digest serve behind a proxy with TLS"
         if is_loopback(host):
             return warning(name, f"{url} is plain http on this machine: fine for a try-out, refused by "
