@@ -14,6 +14,7 @@ from digest.core.dnsrecords import (
     judge_accepts_mail,
     judge_alignment,
     judge_dmarc,
+    judge_from_domain,
     judge_spf,
     parse_dmarc,
     parse_spf,
@@ -127,3 +128,9 @@ def test_judge_dkim() -> None:
     assert judge_dkim("s1", "example.com", ["v=DKIM1; k=rsa; p=bm90IGEga2V5"], pem, "k.pem").level is Level.PROBLEM
     assert judge_dkim("s1", "example.com", [record], b"not a key", "k.pem").level is Level.PROBLEM
     assert judge_dkim("s1", "example.com", [record], None, "k.pem").finding == "the key file k.pem cannot be read"
+
+
+def test_a_from_on_a_mailbox_providers_domain() -> None:
+    check = judge_from_domain("Gmail.com")
+    assert check is not None and check.level is Level.WARNING and "cannot publish" in check.finding
+    assert judge_from_domain("thewisejobsearch.com") is None

@@ -241,6 +241,21 @@ def judge_alignment(from_domain: str, return_path_domain: str, dmarc: DMARC | No
                    + ": SPF then does not count for DMARC", fix)
 
 
+# Mailbox providers whose domains an author cannot publish records for.
+FREEMAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "outlook.com", "hotmail.com", "live.com",
+                      "msn.com", "aol.com", "icloud.com", "me.com", "gmx.com", "gmx.net", "proton.me", "protonmail.com",
+                      "blogger.com", "blogspot.com"})
+
+
+def judge_from_domain(domain: str) -> Check | None:
+    """A warning when From is on a mailbox provider's domain; None for a domain of one's own."""
+    if domain.lower() not in FREEMAIL:
+        return None
+    return warning("From domain", f"{domain} belongs to a mailbox provider: you cannot publish SPF, DKIM or DMARC "
+                   "for it, so only that provider's own relay passes DMARC, within its daily sending limit",
+                   "send from an address on a domain you own (README: \"Landing in the inbox\")")
+
+
 def dkim_name(selector: str, domain: str) -> str:
     return f"{selector}._domainkey.{domain}"
 

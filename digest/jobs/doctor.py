@@ -27,6 +27,7 @@ from ..core.dnsrecords import (
     judge_accepts_mail,
     judge_alignment,
     judge_dmarc,
+    judge_from_domain,
     judge_spf,
     parse_spf,
     spf_records,
@@ -129,7 +130,9 @@ def dns_checks(config: Config, resolver: Resolver) -> list[Check]:
     n = config.newsletter
     domain = sender_domain(n.from_)
     bounce_domain = n.return_path.rpartition("@")[2].lower() if n.return_path else domain
-    checks = [_asking(f"SPF {domain}", lambda: _spf(resolver, domain))]
+    own = judge_from_domain(domain)
+    checks = [own] if own is not None else []
+    checks.append(_asking(f"SPF {domain}", lambda: _spf(resolver, domain)))
     if bounce_domain != domain:
         checks.append(_asking(f"SPF {bounce_domain}", lambda: _spf(resolver, bounce_domain)))
     if not n.dkim_selector:
