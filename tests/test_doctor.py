@@ -273,9 +273,8 @@ def test_a_certificate_that_does_not_verify_and_a_wrong_password(tmp_path: Path,
     base, _ = site
     server = dns_server(good_zone(keys))
     config = write(tmp_path, ca, keys, base, tls_relay.port)
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))  # another CA than the relay's
     config.write_text(config.read_text().replace('ca_file = "ca.pem"', 'ca_file = "other.pem"'))
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other.pem"))
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other.pem"))  # another CA than the relay's
     result = doctor(run_cli, config, server, monkeypatch)
     assert "problem  relay TLS: TLS certificate not trusted" in result.out, result.out
     config = write(tmp_path, ca, keys, base, tls_relay.port)
