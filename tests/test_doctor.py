@@ -102,7 +102,7 @@ def tls_relay(ca: trustme.CA) -> Iterator[Relay]:
 
 @pytest.fixture
 def site(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    bundle = tmp_path / "ca.pem"
+    bundle = tmp_path / "system-ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # the link checker trusts the test CA as the system's
     with link_site(ca) as served:
@@ -275,6 +275,7 @@ def test_a_certificate_that_does_not_verify_and_a_wrong_password(tmp_path: Path,
     config = write(tmp_path, ca, keys, base, tls_relay.port)
     config.write_text(config.read_text().replace('ca_file = "ca.pem"', 'ca_file = "other.pem"'))
     trustme.CA().cert_pem.write_to_path(str(tmp_path / "other.pem"))  # another CA than the relay's
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "other.pem"))  # and the "system's" does not know it either
     result = doctor(run_cli, config, server, monkeypatch)
     assert "problem  relay TLS: TLS certificate not trusted" in result.out, result.out
     config = write(tmp_path, ca, keys, base, tls_relay.port)
