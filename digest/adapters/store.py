@@ -201,6 +201,13 @@ class Store:
             ).values(status="unsubscribed", unsubscribed_at=now, unsubscribed_how=how, confirm_nonce="", updated_at=now))
             return conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id)).first() is not None
 
+    def release_confirmation(self, subscriber_id: int, *, now: datetime) -> None:
+        """The confirmation mail noted at `now` did not go (a limit held it back): clear the
+        note, so that the next request may send one."""
+        with self.tx() as conn:
+            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id,
+                                                    subscribers.c.confirm_sent_at == now).values(confirm_sent_at=None))
+
     def set_preferences(self, subscriber_id: int, *, name: str, topics: tuple[str, ...], now: datetime) -> bool:
         with self.tx() as conn:
             done = conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(
@@ -210,7 +217,8 @@ class Store:
     def hit_rate(self, bucket: str, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
         """Count one event; False when `key` already had `limit` events within `window`."""
         with self.tx() as conn:
-            conn.execute(rate_events.delete().where(rate_events.c.at < now - window * 2))
+            # Only this bucket's old events: buckets count over windows of different lengths.
+            conn.execute(rate_events.delete().where(rate_events.c.bucket == bucket, rate_events.c.at < now - window * 2))
             recent = conn.execute(sa.select(sa.func.count()).select_from(rate_events).where(
                 rate_events.c.bucket == bucket, rate_events.c.key == key, rate_events.c.at > now - window)).scalar_one()
             if recent >= limit:

@@ -106,6 +106,8 @@ BOUNDS: dict[tuple[str, str], Bounds] = {
     ("web", "confirm_hours"): Bounds(0, 24 * 30, above=True),
     ("web", "confirm_resend_minutes"): Bounds(0, 7 * 24 * 60),
     ("web", "ip_limit_per_hour"): Bounds(1, 100_000),
+    ("web", "confirm_per_hour"): Bounds(1, 100_000),
+    ("web", "preferences_days"): Bounds(0, 3650, above=True),
     ("inbox", "port"): Bounds(1, 65535),
     ("inbox", "poll_minutes"): Bounds(1, 24 * 60, zero=True),  # 0: `digest serve` does not read the inbox
     ("inbox", "max_message_bytes"): Bounds(10_000, 100_000_000),

@@ -130,6 +130,8 @@ class WebConfig:
     trusted_proxy_header: str = ""
     confirm_hours: float = 48.0
     confirm_resend_minutes: float = 60.0
+    confirm_per_hour: int = 30  # confirmation mails to all addresses together: no stranger's spam cannon
+    preferences_days: float = 60.0  # how long the settings link of an issue works
     ip_limit_per_hour: int = 20
     consent_text: str = "I agree to receive the weekly newsletter by email."
     consent_version: str = "1"
