@@ -152,7 +152,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             data = token_of(request, "confirm", timedelta(hours=config.web.confirm_hours))
         except TokenError:
             return invalid_link()
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
             return page("confirm.html.j2", action=str(request.url.path))
         if not origin_ok(request):
             return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
@@ -174,7 +174,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             data = token_of(request, "unsubscribe")
         except TokenError:
             return invalid_link()
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
             return page("unsubscribe.html.j2", action=str(request.url.path))
         how = "one-click" if await _is_one_click(request) else "web"
         await run_in_threadpool(store.unsubscribe, data.subscriber_id, how=how, now=clock())
