@@ -86,6 +86,7 @@ def _num(value: float) -> str:
 BOUNDS: dict[tuple[str, str], Bounds] = {
     ("feed", "timeout_seconds"): Bounds(0, DAY, above=True),
     ("feed", "deadline_seconds"): Bounds(0, DAY, above=True),
+    ("feed", "parse_seconds"): Bounds(0, DAY, above=True),
     ("feed", "max_bytes"): Bounds(1024, 1_000_000_000),
     ("feed", "max_pages"): Bounds(1, 1000),
     ("feed", "page_size"): Bounds(1, 500, zero=True),  # Blogger's max-results stops at 500; 0: don't ask

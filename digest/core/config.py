@@ -40,6 +40,7 @@ class FeedConfig:
     url: str
     timeout_seconds: float = 10.0
     deadline_seconds: float = 60.0
+    parse_seconds: float = 60.0  # reading what was fetched: feedparser, then each post's sanitising
     user_agent: str = "blog-digest/0.1"
     max_bytes: int = 10_000_000
     max_pages: int = 20

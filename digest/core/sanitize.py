@@ -29,6 +29,12 @@ _BLOCK = re.compile(
     r"|header|hr|li|main|nav|ol|p|pre|section|summary|table|tbody|td|tfoot|th|thead|tr|ul)\b)[^>]*>", re.I)
 _SPACE = re.compile(r"\s+")
 _INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b\ufeff]")
+# What XML 1.0 forbids (its Char production: controls but tab, LF and CR; lone surrogates;
+# U+FFFE and U+FFFF) and the other Unicode noncharacters, which it discourages: one of them
+# in a post's title made /archive/feed.xml invalid for as long as the issue was listed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+                      + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
+                      + "]")
 _BLOGGER_SIZE = re.compile(r"(?<=[/=])s\d+(?:-c)?(?=/|$)")
 
 
@@ -46,8 +52,61 @@ def safe_url(url: str | None, base: str = "") -> str | None:
     return full
 
 
+# How deep post HTML may nest before nh3 sees it. nh3 (html5ever) takes time quadratic in
+# the depth: 150,000 nested <div>s took 140 s. Real posts nest a few dozen elements at most.
+MAX_DEPTH = 64
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^<>]*>")  # [^<>]: a "<" with no ">" costs one step
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
+                   "source", "track", "wbr"})
+# Elements whose start tag closes the open one of their kind (HTML's implied end tags), so
+# that a page of unclosed <p> or <li> is not deep; a nested list still counts its <ul>.
+_SIBLINGS = frozenset({"p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot",
+                       "rb", "rt", "rp", "rtc", "colgroup", "caption"})
+
+
+def flatten_deep(fragment: str, max_depth: int = MAX_DEPTH) -> str:
+    """`fragment` with the start tags that would open deeper than `max_depth` taken out
+    (their text kept): one pass, linear in the length, before nh3.
+
+    An end tag closes only the element on top of the count's own stack: an HTML parser
+    ignores an end tag in many places (`<div><object></div>` leaves the div open), so a
+    count that believed every end tag could be walked down while the parser's tree grew.
+    The count errs deep (a tag in a comment counts; an element the parser closed by
+    implication stays counted until its own end tag): past the depth only markup is lost."""
+    if fragment.count("<") <= max_depth:
+        return fragment
+    stack: list[str] = []
+    kept: list[str] = []
+    last = 0
+    for match in _TAG.finditer(fragment):
+        name = match.group(2).lower()
+        if name in _VOID or name in _SIBLINGS or match.group(0).endswith("/>"):
+            continue
+        if match.group(1):
+            if stack and stack[-1] == name:
+                stack.pop()
+            continue
+        if len(stack) < max_depth:
+            stack.append(name)
+        else:
+            kept.append(fragment[last:match.start()])
+            last = match.end()
+    if not kept:
+        return fragment
+    kept.append(fragment[last:])
+    return "".join(kept)
+
+
+def xml_text(text: str) -> str:
+    """`text` without the characters XML forbids or reserves (noncharacters, controls but
+    tab, LF and CR, lone surrogates): what reaches XML, a header or HTML."""
+    return text if text.isascii() and text.isprintable() else _NOT_XML.sub("", text)
+
+
 def sanitize_html(fragment: str, base: str = "") -> str:
-    """Feed HTML with only harmless tags and attributes, links made absolute, trackers gone."""
+    """Feed HTML with only harmless tags and attributes, links made absolute, trackers gone,
+    no character XML forbids (before and after nh3: it turns `&#xFFFE;` into the character)."""
+    fragment = flatten_deep(xml_text(fragment))
 
     def keep(tag: str, attr: str, value: str) -> str | None:
         if attr not in _URL_ATTRS:
@@ -67,7 +126,7 @@ def sanitize_html(fragment: str, base: str = "") -> str:
         url_schemes=_SCHEMES,
         link_rel="noopener noreferrer",
     )
-    return _PIXEL.sub("", cleaned)
+    return xml_text(_PIXEL.sub("", cleaned))
 
 
 def plain_text(fragment: str) -> str:
@@ -78,7 +137,8 @@ def plain_text(fragment: str) -> str:
 
 
 def clean_line(text: str) -> str:
-    """One line of text: control, lone-surrogate and bidi-override characters removed, whitespace collapsed."""
+    """One line of text: control, lone-surrogate, noncharacter and bidi-override characters
+    removed, whitespace collapsed."""
     if text.isascii() and text.isprintable():  # nothing to normalise or remove (a send cleans every name)
         return _SPACE.sub(" ", text).strip()
     return _clean_line_fully(text)
@@ -86,7 +146,7 @@ def clean_line(text: str) -> str:
 
 def _clean_line_fully(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
+    text = xml_text("".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text))
     return _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 
