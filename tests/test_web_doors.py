@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_web import SECRET, START, WEB_EXTRA, Web
 from starlette.testclient import TestClient
+from test_web import SECRET, START, WEB_EXTRA, Web
 
 from digest.adapters.store import Store
 from digest.core.config import read_config
