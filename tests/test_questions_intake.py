@@ -180,3 +180,28 @@ def test_a_contact_form_email_field_naming_the_form_service_is_never_acknowledge
                                    mailer=SMTPMailer(bed.config.smtp))
     assert outcome.endswith(": kept unsorted") and bed.mail.received == []
     assert QuestionStore(bed.store).listed() == []
+
+
+def test_forged_mail_never_uses_up_the_acknowledgements_of_real_askers(
+        write_config: Callable[..., Path], mail_server: Any) -> None:
+    """Anyone can send Contact-form look-alikes by the hundred; [question] acknowledge_per_hour
+    holds them back, and a question from /ask or a subscriber's reply is still acknowledged:
+    they have their own budget of the same size."""
+    bed = make_bed(write_config, mail_server, extra_question="acknowledge_per_hour = 3\n")
+    try:
+        forged = [take(bed, email=f"stranger{i}@example.com", text=f"Forged question {i}?", source=source)
+                  for i, source in enumerate(["contact-form", "mail", "contact-form", "contact-form", "reply"])]
+        assert [i.acknowledged for i in forged] == [True, True, True, False, False]
+        assert "to questions by mail" in forged[3].why_not
+        reader, _ = bed.store.add("reader@example.com", "reader@example.com", "", (), confirmed=True, now=START,
+                                  consent=Consent(at=START, method="cli"))
+        reply = take(bed, email="reader@example.com", text="A real reader's reply?", source="reply",
+                     subscriber_id=reader.id)
+        asked = take(bed, email="asker@example.com", text="Asked on the /ask page?", source="web")
+        assert reply.acknowledged and asked.acknowledged, (reply.why_not, asked.why_not)
+        more = [take(bed, email=f"web{i}@example.com", text=f"Web question {i}?", source="web") for i in range(2)]
+        assert [i.acknowledged for i in more] == [True, False]  # the known budget has its own cap
+        assert "to subscribers and /ask" in more[1].why_not
+        assert len(bed.mail.received) == 6
+    finally:
+        bed.store.close()

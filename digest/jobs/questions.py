@@ -28,7 +28,7 @@ from ..core.compose import compose_acknowledgement
 from ..core.config import Config
 from ..core.errors import DigestError, InputError
 from ..core.message import Recipient, build_message, make_message_id, sender_address, sender_domain
-from ..core.questions import MAX_PARAPHRASE, Question, new_question
+from ..core.questions import MAX_PARAPHRASE, Question, acknowledgement_budget, new_question
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
 from .ports import Mailer
@@ -87,8 +87,10 @@ def acknowledge(config: Config, store: Store, question: Question, *, now: dateti
     window = timedelta(hours=config.question.acknowledge_window_hours)
     cap = config.question.acknowledge_per_hour
     if not questions.claim_acknowledgement(question, now, window, per_hour=cap):
-        if cap and questions.acknowledged_since(now - timedelta(hours=1)) >= cap:
-            return (f"{cap} acknowledgements went out in the last hour ([question] acknowledge_per_hour): "
+        budget = acknowledgement_budget(question.source, question.subscriber_id)
+        if cap and questions.acknowledged_since(now - timedelta(hours=1), budget) >= cap:
+            who = "to subscribers and /ask" if budget == "known" else "to questions by mail"
+            return (f"{cap} acknowledgements {who} went out in the last hour ([question] acknowledge_per_hour): "
                     "a flood of questions is held back, and the question is kept")
         return (f"this address had an acknowledgement in the last {config.question.acknowledge_window_hours:g} hours "
                 "([question] acknowledge_window_hours)")
