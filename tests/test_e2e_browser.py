@@ -52,6 +52,7 @@ def test_subscribe_confirm_unsubscribe_in_chromium(write_config: Callable[..., P
         link = re.search(rf"{re.escape(base)}/confirm/\S+", message.get_body(("plain",)).get_content()).group(0)  # type: ignore[union-attr]
         page.goto(link)  # what a link scanner does too: it shows a button, and confirms nothing
         page.wait_for_selector("button:has-text('Confirm my subscription')")
+        assert page.input_value("#name") == "Riley <Reader>"  # the typed name, for its owner to keep or change
         screenshot(page, "3-confirm-button")
         pending = subprocess.run([sys.executable, "-m", "digest", "subscribers", "list", "--status", "pending", "--config",
                                   str(config)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -185,3 +185,16 @@ def test_a_head_request_on_an_unsubscribe_link_unsubscribes_no_one(web: Web) -> 
     assert web.client.head(link).status_code == 200
     after = web.store.find("kept@example.org")
     assert after is not None and after.status == "confirmed", "HEAD, as link scanners send it, unsubscribed"
+
+
+def test_the_typed_name_is_shown_to_the_mailbox_owner_before_it_greets_anyone(web: Web) -> None:
+    web.subscribe("owner@example.org", name=PHISH)
+    link = web.confirm_link()
+    shown = web.client.get(link)
+    assert 'name="name"' in shown.text and "URGENT: your account is suspended" in shown.text  # in a field, escaped
+    done = web.client.post(link, data={"name": ""})  # the owner clears it, then clicks
+    assert done.status_code == 200 and "URGENT" not in done.text
+    sub = web.store.find("owner@example.org")
+    assert sub is not None and sub.status == "confirmed" and sub.name == ""
+    welcome = web.mail.received[-1]
+    assert welcome.message["Subject"].startswith("Welcome") and b"URGENT" not in welcome.data

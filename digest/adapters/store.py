@@ -180,14 +180,16 @@ class Store:
                     raise StoreError(f"could not record the subscription of {email}") from None
         raise AssertionError("unreachable")
 
-    def confirm(self, subscriber_id: int, nonce: str, *, now: datetime) -> Subscriber | None:
-        """Confirm a pending subscriber whose link carries the current nonce; single use."""
+    def confirm(self, subscriber_id: int, nonce: str, *, now: datetime, name: str | None = None) -> Subscriber | None:
+        """Confirm a pending subscriber whose link carries the current nonce; single use.
+        `name`: the name as the confirmation page sent it (None: the one kept)."""
+        named = {} if name is None else {"name": name}
         with self.tx() as conn:
             done = conn.execute(subscribers.update().where(
                 subscribers.c.id == subscriber_id, subscribers.c.status == "pending",
                 subscribers.c.confirm_nonce == nonce, subscribers.c.confirm_nonce != "",
             ).values(status="confirmed", confirmed_at=now, confirmed_how="link", confirm_nonce="", updated_at=now,
-                     unsubscribed_at=None, unsubscribed_how=""))
+                     unsubscribed_at=None, unsubscribed_how="", **named))
             if done.rowcount != 1:
                 return None
             row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()

@@ -153,11 +153,18 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         except TokenError:
             return invalid_link()
         if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
-            return page("confirm.html.j2", action=str(request.url.path))
+            pending = await run_in_threadpool(store.get, data.subscriber_id)
+            ask_name = pending is not None and pending.status == "pending"
+            # The name typed with the address shows here first, in a field its owner can
+            # change or clear, before it greets anyone in a mail (the welcome, the issues).
+            return page("confirm.html.j2", action=str(request.url.path), ask_name=ask_name,
+                        name=pending.name if pending is not None and ask_name else "")
         if not origin_ok(request):
             return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
+        form = await request.form()
+        name = clean_name(str(form["name"])) if "name" in form else None
         now = clock()
-        sub = await run_in_threadpool(store.confirm, data.subscriber_id, data.nonce, now=now)
+        sub = await run_in_threadpool(store.confirm, data.subscriber_id, data.nonce, now=now, name=name)
         welcome = send_welcome if sub is not None else None  # only the click that confirmed: one welcome
         if sub is None:
             current = await run_in_threadpool(store.get, data.subscriber_id)
