@@ -14,9 +14,10 @@ from conftest import FeedServer, Reply, Run
 from feedgen import Entry, atom
 from test_cli import one_error_line
 
+from digest.core.depth import MAX_DEPTH, flatten_deep
 from digest.core.errors import FeedError
 from digest.core.parse import parse_feed
-from digest.core.sanitize import MAX_DEPTH, flatten_deep, sanitize_html
+from digest.core.sanitize import sanitize_html
 
 BASE = "https://blog.example.com/feeds/posts/default"
 FORBIDDEN = "\ufffe\uffff\ufdd0\U0001fffe\x0b\x1f"

@@ -11,6 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from .depth import flatten_deep
+
 # Tags whose content goes too, not just the tag: code, embedded pages, forms and styling
 # must never reach the email (premailer would otherwise follow <link> and @import).
 _DROP_WITH_CONTENT = {
@@ -50,51 +52,6 @@ def safe_url(url: str | None, base: str = "") -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return full
-
-
-# How deep post HTML may nest before nh3 sees it. nh3 (html5ever) takes time quadratic in
-# the depth: 150,000 nested <div>s took 140 s. Real posts nest a few dozen elements at most.
-MAX_DEPTH = 64
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^<>]*>")  # [^<>]: a "<" with no ">" costs one step
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
-                   "source", "track", "wbr"})
-# Elements whose start tag closes the open one of their kind (HTML's implied end tags), so
-# that a page of unclosed <p> or <li> is not deep; a nested list still counts its <ul>.
-_SIBLINGS = frozenset({"p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot",
-                       "rb", "rt", "rp", "rtc", "colgroup", "caption"})
-
-
-def flatten_deep(fragment: str, max_depth: int = MAX_DEPTH) -> str:
-    """`fragment` with the start tags that would open deeper than `max_depth` taken out
-    (their text kept): one pass, linear in the length, before nh3.
-
-    An end tag closes only the element on top of the count's own stack: an HTML parser
-    ignores an end tag in many places (`<div><object></div>` leaves the div open), so a
-    count that believed every end tag could be walked down while the parser's tree grew.
-    The count errs deep (a tag in a comment counts; an element the parser closed by
-    implication stays counted until its own end tag): past the depth only markup is lost."""
-    if fragment.count("<") <= max_depth:
-        return fragment
-    stack: list[str] = []
-    kept: list[str] = []
-    last = 0
-    for match in _TAG.finditer(fragment):
-        name = match.group(2).lower()
-        if name in _VOID or name in _SIBLINGS or match.group(0).endswith("/>"):
-            continue
-        if match.group(1):
-            if stack and stack[-1] == name:
-                stack.pop()
-            continue
-        if len(stack) < max_depth:
-            stack.append(name)
-        else:
-            kept.append(fragment[last:match.start()])
-            last = match.end()
-    if not kept:
-        return fragment
-    kept.append(fragment[last:])
-    return "".join(kept)
 
 
 def xml_text(text: str) -> str:
