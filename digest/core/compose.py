@@ -127,8 +127,8 @@ class Composer:
 
 def compose_confirmation(config: Config, *, confirm_url: str,
                          env: jinja2.Environment | None = None) -> MessageTemplate:
-    """The double opt-in mail, ready for build_message (no bulk headers: see PITFALLS); no
-    name in it (render_confirmation says why)."""
+    """The double opt-in mail, ready for build_message (no bulk headers: filters treat
+    Precedence: bulk specially); no name in it (render_confirmation says why)."""
     env = env or make_environment(config.newsletter.templates_dir)
     return prepare(config, render_confirmation(config, confirm_url=confirm_url, env=env), bulk=False)
 
