@@ -39,6 +39,14 @@ def test_characters_xml_forbids_are_dropped_from_every_field() -> None:
     assert "Body of the post." in post.content_html
 
 
+def test_links_lose_them_too() -> None:
+    xml = atom([Entry(1, link="https://blog.example.com/2026/11/a\ufffe-post.html",
+                      html="<a href='https://blog.example.com/b&#xFFFF;'>b</a>")])
+    post = parse_feed(xml, BASE).posts[0]
+    assert post.link == "https://blog.example.com/2026/11/a-post.html"
+    assert 'href="https://blog.example.com/b"' in post.content_html
+
+
 def test_the_archive_feed_stays_valid_xml(write_config: Callable[..., Path], mail_server: object) -> None:
     from test_web import START, make_web
 

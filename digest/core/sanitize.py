@@ -44,7 +44,7 @@ def safe_url(url: str | None, base: str = "") -> str | None:
     """An absolute http(s) URL resolved against `base`, or None if it is anything else."""
     if not url:
         return None
-    url = url.strip()
+    url = xml_text(url.strip())
     if any(c in url for c in "\r\n\0") or any(ord(c) < 32 for c in url):
         return None
     full = urljoin(base, url) if base else url
