@@ -6,10 +6,11 @@ byte for byte, whatever the address's state, and mails (when it does) after answ
 The confirmation mail carries nothing the form's user typed but the address itself, and
 goes at most once per [web] confirm_resend_minutes to one mailbox (plus and Gmail dot
 variants counted as one: core/address.py mailbox_key) and [web] confirm_per_hour times an
-hour to all addresses together. GET changes nothing: GET /confirm shows a page with one
-button, and its POST confirms (link scanners fetch links; they do not press buttons). Forms from other origins are
-refused unless listed in [web] allowed_origins; the RFC 8058 one-click POST needs none. Bodies are capped and every response carries the
-security headers (middleware.py).
+hour to all addresses together. GET (and HEAD) changes nothing: GET /confirm shows a page
+with one button, and its POST confirms (link scanners fetch links; they do not press
+buttons). Forms from other origins are refused unless listed in [web] allowed_origins; the
+RFC 8058 one-click POST needs none. Bodies are capped and every response carries the
+security headers (middleware.py). Settings links: preferences.py.
 """
 
 from __future__ import annotations
