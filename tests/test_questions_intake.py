@@ -67,16 +67,16 @@ def test_one_acknowledgement_per_address_per_window(bed: Bed) -> None:
 
 
 def test_a_flood_of_addresses_gets_no_more_than_the_hourly_cap(write_config: Callable[..., Path], mail_server: Any) -> None:
-    """Forged mail, or victim+1@, victim+2@...: each a new address, so the per-address window
-    does not hold them; the hourly cap on all acknowledgements does. The questions are kept."""
+    """Forged mail for many addresses: each a new mailbox, so the per-mailbox window does not
+    hold them; the hourly cap on all acknowledgements does. The questions are kept."""
     bed = make_bed(write_config, mail_server, extra_question="acknowledge_per_hour = 3\n")
     try:
-        intakes = [take(bed, email=f"victim+{i}@example.com", text=f"Question number {i}?") for i in range(5)]
+        intakes = [take(bed, email=f"victim{i}@example.com", text=f"Question number {i}?") for i in range(5)]
         assert [i.acknowledged for i in intakes] == [True, True, True, False, False]
         assert "acknowledge_per_hour" in intakes[3].why_not and all(i.created for i in intakes)
         assert len(bed.mail.received) == 3
         bed.advance(minutes=61)
-        assert take(bed, email="victim+9@example.com", text="Later, when the hour has passed?").acknowledged
+        assert take(bed, email="victim9@example.com", text="Later, when the hour has passed?").acknowledged
     finally:
         bed.store.close()
 
@@ -205,3 +205,14 @@ def test_forged_mail_never_uses_up_the_acknowledgements_of_real_askers(
         assert len(bed.mail.received) == 6
     finally:
         bed.store.close()
+
+
+def test_plus_and_dot_variants_of_one_mailbox_get_one_acknowledgement(bed: Bed) -> None:
+    """victim+1@, victim+2@, v.ictim@gmail.com... are one person's mailbox: one mail per window."""
+    variants = ["victim@gmail.com", "victim+1@gmail.com", "vic.tim@gmail.com", "victim+x@googlemail.com"]
+    intakes = [take(bed, email=email, text=f"Question from {email}?", source="contact-form") for email in variants]
+    assert [i.acknowledged for i in intakes] == [True, False, False, False] and all(i.created for i in intakes)
+    assert "plus or Gmail dot variant" in intakes[1].why_not
+    assert [r.recipients for r in bed.mail.received] == [["victim@gmail.com"]]
+    bed.advance(hours=25)
+    assert take(bed, email="victim+1@gmail.com", text="A day later?", source="contact-form").acknowledged

@@ -7,7 +7,8 @@ itself (the same core and store calls) and hands the acknowledgement to the hook
 inbox reader calls take_question for a Contact-form notification, a mail to [question]
 email or a reply to the newsletter. An acknowledgement never goes to an auto-reply, to an
 address that bounced or complained, twice for one question, or more than once per
-[question] acknowledge_window_hours to one address; it never quotes the question.
+[question] acknowledge_window_hours to one mailbox (plus and Gmail dot variants of an
+address counted as one: core/address.py mailbox_key); it never quotes the question.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from ..adapters.questions import QuestionStats, QuestionStore
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store
-from ..core.address import wire_address
+from ..core.address import mailbox_key, wire_address
 from ..core.checks import url_problem
 from ..core.classify import Outcome, classify
 from ..core.compose import compose_acknowledgement
@@ -86,6 +87,10 @@ def acknowledge(config: Config, store: Store, question: Question, *, now: dateti
         return "it was acknowledged before"
     window = timedelta(hours=config.question.acknowledge_window_hours)
     cap = config.question.acknowledge_per_hour
+    # victim+1@, victim+2@, v.ictim@gmail.com: one mailbox, one acknowledgement per window.
+    if not store.hit_rate("ack-mailbox", mailbox_key(question.email), now=now, window=window, limit=1):
+        return (f"this mailbox (the address, or a plus or Gmail dot variant of it) had an acknowledgement in the "
+                f"last {config.question.acknowledge_window_hours:g} hours ([question] acknowledge_window_hours)")
     if not questions.claim_acknowledgement(question, now, window, per_hour=cap):
         budget = acknowledgement_budget(question.source, question.subscriber_id)
         if cap and questions.acknowledged_since(now - timedelta(hours=1), budget) >= cap:
