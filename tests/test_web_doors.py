@@ -198,3 +198,14 @@ def test_the_typed_name_is_shown_to_the_mailbox_owner_before_it_greets_anyone(we
     assert sub is not None and sub.status == "confirmed" and sub.name == ""
     welcome = web.mail.received[-1]
     assert welcome.message["Subject"].startswith("Welcome") and b"URGENT" not in welcome.data
+
+
+def test_removing_an_address_forgets_what_the_limits_kept_of_its_mailbox(web: Web) -> None:
+    web.subscribe("vic.tim+news@gmail.com")
+    with web.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM rate_events WHERE key = 'victim@gmail.com'").scalar() == 1
+    from digest.core.subscriptions import normalise_email
+
+    assert web.store.remove(normalise_email("vic.tim+news@gmail.com")[1]) == "vic.tim+news@gmail.com"
+    with web.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM rate_events WHERE key = 'victim@gmail.com'").scalar() == 0

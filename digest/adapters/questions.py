@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..core.address import mailbox_key
 from ..core.answers import AnswerLink
 from ..core.errors import InputError, StoreError
 from ..core.models import DeliveryStatus
@@ -33,7 +34,7 @@ from ..core.questions import (
     acknowledgement_budget,
     check_move,
 )
-from .schema import MAX_ID, askers, deliveries, issues, notices, questions, subscribers
+from .schema import MAX_ID, askers, deliveries, issues, notices, questions, rate_events, subscribers
 from .store import Store
 
 _FIELDS = tuple(f.name for f in fields(Question))
@@ -182,6 +183,7 @@ class QuestionStore:
             conn.execute(notices.delete().where(notices.c.question_id.in_(ids)))
             conn.execute(questions.delete().where(questions.c.email_key == email_key))
             conn.execute(askers.delete().where(askers.c.email_key == email_key))
+            conn.execute(rate_events.delete().where(rate_events.c.key == mailbox_key(email_key)))
         return len(ids)
 
     def expire(self, before: datetime, now: datetime) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..core.address import mailbox_key
 from ..core.config import Config
 from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
@@ -289,6 +290,8 @@ class Store:
             conn.execute(askers.delete().where(askers.c.email_key.in_(keys), ~sa.exists().where(
                 questions.c.email_key == askers.c.email_key)))
             conn.execute(subscribers.delete().where(subscribers.c.email_key == key))
+            # The limits' memory of the mailbox (web.app, jobs/questions.py) holds the address too.
+            conn.execute(rate_events.delete().where(rate_events.c.key == mailbox_key(key)))
         return str(email)
 
     def import_rows(self, rows: Iterable[CSVRow], *, confirmed: bool, now: datetime, consent: Consent) -> ImportCounts:
