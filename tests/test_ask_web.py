@@ -52,7 +52,7 @@ def make_ask(write_config: Callable[..., Path], mail_server: Any, limit: int = 5
     clock = [START]
     wiring = Wiring(config, store=store, clock=lambda: clock[0])
     app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring), clock=lambda: clock[0],
-                     acknowledge_question=question_acknowledger(config, wiring.questions, wiring.outbox))
+                     acknowledge_question=question_acknowledger(config, wiring))
     with TestClient(app, base_url="https://news.example.com", follow_redirects=False) as client:
         yield Ask(client, store, mail_server, clock)
     store.close()

@@ -151,12 +151,12 @@ def test_an_acknowledgements_refusal_is_classified_as_a_notices(bed: Bed) -> Non
     polite, _ = qs.record(new_question(email="polite@example.com", name="", text="One?", source="web",
                                        consent_to_quote=False, display_name=""), bed.now())
     bed.mail.handler.inject("RCPT", "550 5.7.1 Policy says no")  # the server's problem with us, not the address
-    assert acknowledge(bed.config, qs, wiring.outbox, polite, now=bed.now()) == "refused: 550 5.7.1 Policy says no"
+    assert acknowledge(bed.config, wiring, polite, now=bed.now()) == "refused: 550 5.7.1 Policy says no"
     assert qs.blocked("polite@example.com") is None
     typo, _ = qs.record(new_question(email="typo@example.com", name="", text="Two?", source="web",
                                      consent_to_quote=False, display_name=""), bed.now())
     bed.mail.handler.inject("RCPT", "550 5.1.1 No such user")
-    assert acknowledge(bed.config, qs, wiring.outbox, typo, now=bed.now()) == "refused: 550 5.1.1 No such user"
+    assert acknowledge(bed.config, wiring, typo, now=bed.now()) == "refused: 550 5.1.1 No such user"
     assert qs.blocked("typo@example.com") == "the address bounced"
 
 
@@ -179,7 +179,7 @@ def test_every_kind_of_mail_is_dkim_signed(write_config: Callable[..., Path], ma
         assert send_welcome(bed.config, wiring, bed.store.get(sid), bed.now())  # type: ignore[arg-type]
         ask, _ = wiring.questions.record(new_question(email="ask2@example.com", name="", text="Three?", source="web",
                                                       consent_to_quote=False, display_name=""), bed.now())
-        assert acknowledge(bed.config, wiring.questions, wiring.outbox, ask, now=bed.now()) is None
+        assert acknowledge(bed.config, wiring, ask, now=bed.now()) is None
         got = {m.recipients[0]: m.data for m in bed.mail.received}
         assert len(bed.mail.received) == 5 and set(got) == {READER, ASKER, "new@example.com", "ask2@example.com"}
         for message in bed.mail.received:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FeedServer, Reply, Run, require
+from conftest import CLI_NOW, FeedServer, Reply, Run, require
 from feedgen import Entry, atom
 from imap_tools import MailBox
 from imapserver import PASSWORD, IMAPServer, dovecot_available, imap_server
@@ -62,7 +62,7 @@ def test_a_contact_form_question_travels_the_whole_loop(
     shown = run_cli("questions", "show", "1", "--config", config)
     assert "two offers on the table" in shown.out and ASKER in shown.out  # the author sees who asked
     assert run_cli("questions", "accept", "1", "--as", PARAPHRASE, "--config", config).code == 0
-    recent = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = (CLI_NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the commands run at CLI_NOW
     answer = Entry(1, "When one offer has a deadline", labels=["Salary & Offers", "Q-1"], published=recent)
     feed_server.serve("/feeds/posts/default", Reply(body=atom([answer]), headers={"Content-Type": "application/atom+xml"}))
 
@@ -113,5 +113,5 @@ def test_a_notification_in_an_unknown_layout_is_never_answered(write_config: Cal
     config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": "loop-secret-0123456789abcdef"})
     found = sort_message(raw, Ours("example.com"))
     with Wiring(config) as wiring:
-        outcome = take_mailed_question(config, wiring.questions, wiring.outbox, raw, found, now=datetime.now(timezone.utc))
+        outcome = take_mailed_question(config, wiring, raw, found, now=datetime.now(timezone.utc))
     assert outcome.endswith("in a layout not known (core/contact_form.py): kept unsorted") and mail_server.received == []

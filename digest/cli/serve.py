@@ -54,7 +54,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
     from ..adapters.listen import bind_sockets
     from ..adapters.scheduler import WeeklySender
-    from ..jobs.mail import confirmation_mailer, welcome_mailer
+    from ..jobs.mail import confirmation_mailer, preferences_link_mailer, welcome_mailer
     from ..jobs.questions import question_acknowledger
     from ..jobs.retry import retried_line, retry_due
     from ..jobs.send_issue import send_next, start_decision, summary
@@ -102,7 +102,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
                              send_welcome=welcome_mailer(config, wiring), lifespan=lifespan,
-                             acknowledge_question=question_acknowledger(config, wiring.questions, wiring.outbox),
+                             send_preferences_link=preferences_link_mailer(config, wiring),
+                             acknowledge_question=question_acknowledger(config, wiring),
                              secret=secret, ledger=wiring.ledger, questions=wiring.questions)
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "

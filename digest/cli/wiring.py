@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     from ..adapters.notices import NoticeLedger
     from ..adapters.questions import QuestionStore
     from ..adapters.store import Store
+    from ..core.deliverability import Fetched
+    from ..core.relay import RelayProbe
     from ..core.sign import Signer
     from ..jobs.outbox import Outbox
-    from ..jobs.ports import Fetch, Mailbox, Mailer
+    from ..jobs.ports import Fetch, Mailbox, Mailer, Resolver
 
 Clock = Callable[[], datetime]
 
@@ -156,6 +158,26 @@ class Wiring:
         from ..adapters.imap import IMAPMailbox
 
         return IMAPMailbox(self.config.inbox)
+
+    def resolver(self, nameserver: str | None, timeout: float) -> Resolver:
+        from ..adapters.dns import Resolver
+
+        return Resolver(nameserver, timeout=timeout)
+
+    def probe_relay(self) -> RelayProbe:
+        from ..adapters.probe import probe_relay
+
+        return probe_relay(self.config.smtp)
+
+    def fetch_all(self, urls: Sequence[str], *, timeout: float, user_agent: str, images: bool = False) -> list[Fetched]:
+        from ..adapters.links import fetch_all
+
+        return fetch_all(urls, timeout=timeout, user_agent=user_agent, images=images)
+
+    def spamassassin(self, message: bytes) -> str | None:
+        from ..adapters.spamassassin import spamassassin_report
+
+        return spamassassin_report(message)
 
     def reader_id(self) -> str:
         from ..adapters.inbox_ledger import reader_id

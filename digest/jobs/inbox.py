@@ -79,7 +79,7 @@ def read_inbox(config: Config, parts: InboxParts, *, on_line: Callable[[str], No
     questions.expire(config.question, asked, clock())
 
     def keep_question(raw: bytes, found: Sorted, now: datetime) -> str:
-        return take_mailed_question(config, asked, parts.outbox, raw, found, now=now)
+        return take_mailed_question(config, parts, raw, found, now=now)
 
     def hard_bounce(address: str) -> None:
         try:

@@ -22,13 +22,11 @@ from ..core.errors import InputError
 from ..core.mailview import view_message
 from ..core.returns import Sorted
 from ..core.sanitize import clean_line
-from .outbox import Outbox
-from .ports import QuestionBook
+from .ports import MailParts
 from .questions import take_question
 
 
-def take_mailed_question(config: Config, questions: QuestionBook, outbox: Outbox, raw: bytes, found: Sorted, *,
-                         now: datetime) -> str:
+def take_mailed_question(config: Config, parts: MailParts, raw: bytes, found: Sorted, *, now: datetime) -> str:
     """Keep the question this mail holds and acknowledge it once; the outcome, as one line
     for `digest inbox` (it never names the asker: inbox lines are logged)."""
     form = parse_contact_form(raw)
@@ -48,7 +46,7 @@ def take_mailed_question(config: Config, questions: QuestionBook, outbox: Outbox
         return ("a Contact-form notification in a layout not known (core/contact_form.py): kept unsorted" if form is None
                 else "the Contact form's Email field names the form service: kept unsorted")
     try:
-        intake = take_question(config, questions, outbox, email=address, name=name, text=text, source=source,
+        intake = take_question(config, parts, email=address, name=name, text=text, source=source,
                                consent_to_quote=False, display_name="", now=now, message_id=found.message_id or None,
                                in_reply_to=in_reply_to.strip() or None, is_html=is_html)
     except InputError as exc:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from ..core.compose import compose_confirmation, compose_welcome
+from ..core.compose import compose_confirmation, compose_preferences_link, compose_welcome
 from ..core.config import Config, QuestionConfig
 from ..core.errors import DigestError
 from ..core.group import answered_questions
@@ -29,6 +30,7 @@ log = logging.getLogger("digest.mail")
 
 ConfirmationMailer = Callable[[Subscriber, datetime], None]
 WelcomeMailer = Callable[[Subscriber, datetime], None]
+PreferencesLinkMailer = Callable[[Subscriber, datetime], None]
 WELCOME_QUESTIONS = 3       # answered questions in the welcome mail
 WELCOME_LOOKBACK_ISSUES = 12  # ... taken from the posts of this many recent issues
 
@@ -58,10 +60,11 @@ def mail_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: da
     links = Links(config.web.base_url, parts.outbox.secret)
     try:
         env = make_environment(config.newsletter.templates_dir)
-        template = compose_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
+        template = compose_confirmation(config, confirm_url=links.confirm(sub, now), env=env)
     except DigestError as exc:
         return str(exc)
-    return _send_single(parts, sub, template, "confirm", now)
+    # Nor in the To header: the name was typed by whoever typed the address.
+    return _send_single(parts, replace(sub, name=""), template, "confirm", now)
 
 
 def send_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> bool:
@@ -82,6 +85,25 @@ def confirmation_mailer(config: Config, parts: MailParts) -> ConfirmationMailer:
     """The web app's hook: mail a confirmation link to one subscriber."""
     def send(sub: Subscriber, now: datetime) -> None:
         send_confirmation(config, parts, sub, now)
+
+    return send
+
+
+def preferences_link_mailer(config: Config, parts: MailParts) -> PreferencesLinkMailer:
+    """The web app's hook for an expired settings link: mail a fresh one to the subscriber's
+    own address, through the outbox. Failures are logged, never raised (the page has
+    answered already)."""
+    def send(sub: Subscriber, now: datetime) -> None:
+        try:
+            links = Links(config.web.base_url, parts.outbox.secret)
+            env = make_environment(config.newsletter.templates_dir)
+            template = compose_preferences_link(config, preferences_url=links.preferences(sub.id, now), env=env)
+            problem = _send_single(parts, replace(sub, name=""), template, "prefs", now)
+        except Exception:
+            log.exception("settings link to subscriber %s not sent", sub.id)
+            return
+        if problem is not None:
+            log.warning("settings link to subscriber %s not sent: %s", sub.id, problem)
 
     return send
 

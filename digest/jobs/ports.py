@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.answers import AnswerLink
+from ..core.deliverability import Fetched
 from ..core.models import (
     Claim,
     Consent,
@@ -28,6 +29,8 @@ from ..core.models import (
 )
 from ..core.parse import FetchOptions
 from ..core.questions import NewQuestion, Question, QuestionStats
+from ..core.relay import RelayProbe
+from ..core.sign import Signer
 
 if TYPE_CHECKING:  # the inbox's types: reading them loads flufl.bounce, which a preview does not need
     from ..core.returns import Claimed, Delivery, Effect
@@ -164,6 +167,10 @@ class Subscribers(Protocol):
 
     def mark_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> Subscriber | None: ...
 
+    def hit_rate(self, bucket: str, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
+        """Count one event; False when `key` already had `limit` events within `window`."""
+        ...
+
 
 class IssueLedger(IssueRows, Senders, Expiring, Protocol):
     """Issues and their deliveries (adapters/ledger.py: Ledger)."""
@@ -242,13 +249,13 @@ class QuestionBook(Protocol):
 
     def claim_acknowledgement(self, question: Question, now: datetime, window: timedelta, per_hour: int = 0) -> bool: ...
 
-    def acknowledged_since(self, since: datetime) -> int: ...
-
-    def mark_bounced(self, email_key: str, now: datetime) -> None: ...
+    def acknowledged_since(self, since: datetime, budget: str) -> int: ...
 
     def mark_asker_bounced(self, email_key: str, now: datetime) -> bool: ...
 
     def mark_askers_complained(self, message_ids: Iterable[str], now: datetime) -> int: ...
+
+    def mark_bounced(self, email_key: str, now: datetime) -> None: ...
 
 
 class NoticeBook(Queue, Expiring, Protocol):
@@ -336,17 +343,11 @@ class SendParts(MailParts, Protocol):
     def clock(self) -> datetime: ...
 
 
-class InboxParts(Protocol):
-    """What a read of the inbox needs (cli/wiring.py: Wiring)."""
+class InboxParts(MailParts, Protocol):
+    """What a read of the inbox needs besides (cli/wiring.py: Wiring)."""
 
     @property
     def inbox_book(self) -> InboxBook: ...
-
-    @property
-    def questions(self) -> QuestionBook: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
 
     def mailbox(self) -> Mailbox:
         """A new connection to the [inbox] folder, not yet open."""
@@ -355,3 +356,43 @@ class InboxParts(Protocol):
     def reader_id(self) -> str: ...
 
     def clock(self) -> datetime: ...
+
+
+class Resolver(Protocol):
+    """DNS look-ups (adapters/dns.py: Resolver); DNSError when the server does not answer."""
+
+    def txt(self, name: str) -> list[str]: ...
+
+    def mx(self, name: str) -> list[tuple[int, str]]: ...
+
+    def addresses(self, name: str) -> list[str]: ...
+
+
+class DoctorParts(Protocol):
+    """What `digest doctor` looks at the world with (cli/wiring.py: Wiring)."""
+
+    @property
+    def fetch(self) -> Fetch: ...
+
+    @property
+    def ledger(self) -> IssueLedger: ...
+
+    @property
+    def questions(self) -> QuestionBook: ...
+
+    @property
+    def signer(self) -> Signer | None:
+        """The send's DKIM signer (None: DKIM is off); ConfigError when its key cannot be read."""
+        ...
+
+    def store_exists(self) -> bool: ...
+
+    def resolver(self, nameserver: str | None, timeout: float) -> Resolver: ...
+
+    def probe_relay(self) -> RelayProbe: ...
+
+    def fetch_all(self, urls: Sequence[str], *, timeout: float, user_agent: str, images: bool = False) -> list[Fetched]: ...
+
+    def spamassassin(self, message: bytes) -> str | None:
+        """SpamAssassin's report on `message`; None when it is not installed."""
+        ...

@@ -7,7 +7,8 @@ itself (the same core and store calls) and hands the acknowledgement to the hook
 inbox reader calls take_question for a Contact-form notification, a mail to [question]
 email or a reply to the newsletter. An acknowledgement never goes to an auto-reply, to an
 address that bounced or complained, twice for one question, or more than once per
-[question] acknowledge_window_hours to one address; it never quotes the question.
+[question] acknowledge_window_hours to one mailbox (plus and Gmail dot variants of an
+address counted as one: core/address.py mailbox_key); it never quotes the question.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..core.address import mailbox_key
 from ..core.checks import url_problem
 from ..core.compose import compose_acknowledgement
 from ..core.config import Config, QuestionConfig
 from ..core.errors import DigestError, InputError
 from ..core.message import Recipient
 from ..core.models import Settlement
-from ..core.questions import MAX_PARAPHRASE, Question, QuestionStats, new_question
+from ..core.questions import MAX_PARAPHRASE, Question, QuestionStats, acknowledgement_budget, new_question
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
-from .outbox import Outbox
-from .ports import QuestionBook
+from .ports import MailParts, QuestionBook
 
 log = logging.getLogger("digest.questions")
 
@@ -45,7 +46,7 @@ class Intake:
     why_not: str = ""          # why no acknowledgement went, when none did
 
 
-def take_question(config: Config, questions: QuestionBook, outbox: Outbox, *, email: str, name: str, text: str,
+def take_question(config: Config, parts: MailParts, *, email: str, name: str, text: str,
                   source: str, consent_to_quote: bool, display_name: str, now: datetime, message_id: str | None = None,
                   in_reply_to: str | None = None, subscriber_id: int | None = None, is_html: bool = False,
                   auto_reply: bool = False) -> Intake:
@@ -55,6 +56,7 @@ def take_question(config: Config, questions: QuestionBook, outbox: Outbox, *, em
     signed token in the address it was sent to) or by `in_reply_to` naming an issue's
     Message-ID, never by its From. InputError for an unusable address or an empty text.
     """
+    questions = parts.questions
     if subscriber_id is None and in_reply_to:
         subscriber_id = questions.subscriber_for_message_id(re.findall(r"<[^<>\s]+>", in_reply_to))
     new = new_question(email=email, name=name, text=text, source=source, consent_to_quote=consent_to_quote,
@@ -62,15 +64,16 @@ def take_question(config: Config, questions: QuestionBook, outbox: Outbox, *, em
     question, created = questions.record(new, now)
     if not created:
         return Intake(question, False, False, f"the same question was kept before, as question {question.id}")
-    problem = acknowledge(config, questions, outbox, question, now=now, auto_reply=auto_reply)
+    problem = acknowledge(config, parts, question, now=now, auto_reply=auto_reply)
     return Intake(questions.get(question.id) or question, True, problem is None, problem or "")
 
 
-def acknowledge(config: Config, questions: QuestionBook, outbox: Outbox, question: Question, *, now: datetime,
+def acknowledge(config: Config, parts: MailParts, question: Question, *, now: datetime,
                 auto_reply: bool = False) -> str | None:
     """Mail the asker that their question arrived, through the outbox; None when the server
     took it, else why nothing went (or why it was refused). A hard bounce marks the
     asker's address, as a bounced answer notice does."""
+    questions = parts.questions
     if not config.question.acknowledge:
         return "acknowledgements are off ([question] acknowledge)"
     if auto_reply:
@@ -82,31 +85,38 @@ def acknowledge(config: Config, questions: QuestionBook, outbox: Outbox, questio
         return "it was acknowledged before"
     window = timedelta(hours=config.question.acknowledge_window_hours)
     cap = config.question.acknowledge_per_hour
+    # victim+1@, victim+2@, v.ictim@gmail.com: one mailbox, one acknowledgement per window.
+    if not parts.store.hit_rate("ack-mailbox", mailbox_key(question.email), now=now, window=window, limit=1):
+        return (f"this mailbox (the address, or a plus or Gmail dot variant of it) had an acknowledgement in the "
+                f"last {config.question.acknowledge_window_hours:g} hours ([question] acknowledge_window_hours)")
     if not questions.claim_acknowledgement(question, now, window, per_hour=cap):
-        if cap and questions.acknowledged_since(now - timedelta(hours=1)) >= cap:
-            return (f"{cap} acknowledgements went out in the last hour ([question] acknowledge_per_hour): "
+        budget = acknowledgement_budget(question.source, question.subscriber_id)
+        if cap and questions.acknowledged_since(now - timedelta(hours=1), budget) >= cap:
+            who = "to subscribers and /ask" if budget == "known" else "to questions by mail"
+            return (f"{cap} acknowledgements {who} went out in the last hour ([question] acknowledge_per_hour): "
                     "a flood of questions is held back, and the question is kept")
         return (f"this address had an acknowledgement in the last {config.question.acknowledge_window_hours:g} hours "
                 "([question] acknowledge_window_hours)")
+
     def record(settlement: Settlement) -> None:
         if settlement.bounce is not None:
             questions.mark_bounced(question.email_key, settlement.now)
 
     try:
-        sent = outbox.send_now(compose_acknowledgement(config), Recipient(question.email), kind="ack", ref=question.id,
-                               now=now, record=record)
+        sent = parts.outbox.send_now(compose_acknowledgement(config), Recipient(question.email), kind="ack", ref=question.id,
+                                     now=now, record=record)
     except DigestError as exc:
         return str(exc)
     return sent.refusal
 
 
-def question_acknowledger(config: Config, questions: QuestionBook, outbox: Outbox) -> QuestionAcknowledger:
+def question_acknowledger(config: Config, parts: MailParts) -> QuestionAcknowledger:
     """The web app's hook: acknowledge question `id` after the page has answered. Failures
     are logged, never raised: nobody could see them there."""
     def send(question_id: int, now: datetime) -> None:
         try:
-            question = questions.get(question_id)
-            problem = "it is gone" if question is None else acknowledge(config, questions, outbox, question, now=now)
+            question = parts.questions.get(question_id)
+            problem = "it is gone" if question is None else acknowledge(config, parts, question, now=now)
         except Exception:
             log.exception("acknowledgement of question %s not sent", question_id)
             return

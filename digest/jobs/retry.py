@@ -32,6 +32,7 @@ from .deliver import SendReport, deliver_issue
 from .drain import Silent
 from .notices import NoticeReport, send_notices
 from .ports import Progress, SendParts
+from .preflight import gate
 
 log = logging.getLogger("digest.send")
 
@@ -45,6 +46,7 @@ class Sender:
         self.cancel = self.outbox.cancel
         self.progress = progress or Silent()
         self.composers: dict[int, Composer] = {}
+        self.warnings: list[str] = []  # the deliverability checks' warnings (preflight.py), for the outcome
         self.deadline = time.monotonic() + self.outbox.policy.window.total_seconds()  # the window counts from the run's start
 
     def sweep(self) -> int:
@@ -67,6 +69,8 @@ class Sender:
                                                 note=issue.note,
                                                 questions=issue_questions_for(self.config, self.parts.questions,
                                                                               issue.key))
+        if resumed:  # a new issue was checked before it was recorded (send_issue.py)
+            self.check(self.composers[issue.id])
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
@@ -75,6 +79,13 @@ class Sender:
         report = deliver_issue(self.outbox, self.config, issue, ledger=self.ledger, subscribers=self.parts.store,
                                composer=self.composers[issue.id], progress=self.progress, deferred_only=deferred_only)
         return replace(report, resumed=resumed)
+
+    def check(self, composer: Composer) -> None:
+        """The offline deliverability checks on an issue about to go out: a problem raises
+        DeliverabilityError before anyone is mailed; warnings are kept for the outcome."""
+        for line in gate(self.config, composer.template(), composer.number, self.clock()):
+            if line not in self.warnings:
+                self.warnings.append(line)
 
     def retry_within_window(self, reports: Sequence[SendReport]) -> list[SendReport]:
         """Wait for the deferred messages of these issues and retry them, while the next one
