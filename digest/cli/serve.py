@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,17 @@ from ..core.config import Config
 from ..core.errors import DigestError
 from . import current_clock, pass_config
 from .words import local_time
+
+if TYPE_CHECKING:
+    from .wiring import Wiring
+
+
+def weekly_send(config: Config, wiring: Wiring) -> Callable[[], str]:
+    """The weekly timer's job: the path of `digest send`, except that deferred messages are
+    left to the retry timer; it logs and returns one line."""
+    from ..jobs.send_issue import send_next, summary
+
+    return _logged("send", lambda: summary(send_next(config, wiring, retry_deferred=False)))
 
 
 def _logged(what: str, work: Callable[[], str]) -> Callable[[], str]:
@@ -57,7 +68,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..jobs.mail import confirmation_mailer, preferences_link_mailer, welcome_mailer
     from ..jobs.questions import question_acknowledger
     from ..jobs.retry import retried_line, retry_due
-    from ..jobs.send_issue import send_next, start_decision, summary
+    from ..jobs.send_issue import start_decision
     from ..web import create_app
     from .wiring import Wiring
 
@@ -69,7 +80,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     secret = wiring.secret
     sockets = bind_sockets(host, port)  # before anything starts: a port in use is one ListenError line
     weekly = None if no_scheduler else WeeklySender(
-        config.schedule, _logged("send", lambda: summary(send_next(config, wiring, retry_deferred=False))),
+        config.schedule, weekly_send(config, wiring),
         retry=_logged("retry", lambda: retried_line(retry_due(config, wiring))),
         retry_every=timedelta(minutes=config.smtp.retry_interval_minutes))
     reads_inbox = weekly is not None and bool(config.inbox.host and config.inbox.poll_minutes)
