@@ -206,7 +206,8 @@ def test_wiring_and_the_jobs_load_no_database_mail_or_web_library() -> None:
     """What `digest preview` loads before it asks for a part: the jobs and the wiring alone
     pull in no SQLAlchemy, alembic, smtplib, httpx, IMAP or web library."""
     code = ("import sys, digest.cli.wiring, digest.jobs.preview, digest.jobs.send_issue, digest.jobs.retry, "
-            "digest.jobs.inbox, digest.jobs.mail, digest.jobs.subscribers, digest.jobs.report, digest.jobs.outbox; "
+            "digest.jobs.inbox, digest.jobs.mail, digest.jobs.subscribers, digest.jobs.report, digest.jobs.outbox, "
+            "digest.jobs.doctor, digest.jobs.preflight; "
             f"print(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=PACKAGE.parent).stdout.strip()

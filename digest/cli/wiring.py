@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ..core.config import Config
 from ..core.retry import BACKOFF, RetryPolicy
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..jobs.ports import Fetch, Mailbox, Mailer, Resolver
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -57,7 +58,8 @@ class Wiring:
         self.cancel = cancel if cancel is not None else threading.Event()
         self._given_store, self._given_mailer, self._given_secret = store, mailer, secret
         self._opened: Store | None = None
-        self._lock = threading.Lock()  # the web app's threads and the timers may ask for a part at once
+        self._lock = threading.RLock()  # the web app's threads and the timers may ask for a part at once
+        self._built: dict[str, object] = {}
 
     def __enter__(self) -> Wiring:
         return self
@@ -67,10 +69,21 @@ class Wiring:
 
     def close(self) -> None:
         """Close the store this wiring opened (one handed in stays open)."""
-        if self._opened is not None:
-            self._opened.close()
-            self._opened = None
-            self.__dict__.pop("store", None)
+        with self._lock:
+            if self._opened is not None:
+                self._opened.close()
+                self._opened = None
+            for name in ("store", "ledger", "questions", "notices", "inbox_book", "outbox"):
+                self.__dict__.pop(name, None)
+                self._built.pop(name, None)
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        """The part `name`, built by the first thread to ask (cached_property alone does not
+        lock on Python 3.12+: two threads could each build an outbox, with its own rate)."""
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            return cast(T, self._built[name])
 
     # ---- the store and its ledgers ----
 
@@ -79,12 +92,14 @@ class Wiring:
         """The store of [store] url, opened (and migrated) on first use."""
         if self._given_store is not None:
             return self._given_store
-        from ..adapters.store import Store
 
-        with self._lock:
-            if self._opened is None:
-                self._opened = Store.open(self.config.store.url)
+        def build() -> Store:
+            from ..adapters.store import Store
+
+            self._opened = Store.open(self.config.store.url)
             return self._opened
+
+        return self._once("store", build)
 
     def store_exists(self) -> bool:
         """Whether there is a store to read: a SQLite file not made yet is none (a preview never makes one)."""
@@ -101,25 +116,25 @@ class Wiring:
     def ledger(self) -> Ledger:
         from ..adapters.ledger import Ledger
 
-        return Ledger(self.store)
+        return self._once("ledger", lambda: Ledger(self.store))
 
     @cached_property
     def questions(self) -> QuestionStore:
         from ..adapters.questions import QuestionStore
 
-        return QuestionStore(self.store)
+        return self._once("questions", lambda: QuestionStore(self.store))
 
     @cached_property
     def notices(self) -> NoticeLedger:
         from ..adapters.notices import NoticeLedger
 
-        return NoticeLedger(self.store)
+        return self._once("notices", lambda: NoticeLedger(self.store))
 
     @cached_property
     def inbox_book(self) -> InboxLedger:
         from ..adapters.inbox_ledger import InboxLedger
 
-        return InboxLedger(self.store, bounce_after=self.config.inbox.bounce_after)
+        return self._once("inbox_book", lambda: InboxLedger(self.store, bounce_after=self.config.inbox.bounce_after))
 
     # ---- the world outside ----
 
@@ -189,6 +204,7 @@ class Wiring:
         """The one engine every mail goes through (jobs/outbox.py)."""
         from ..jobs.outbox import Outbox
 
-        return Outbox(smtp=self.config.smtp, newsletter=self.config.newsletter, mailer=self.mailer,
-                      senders=self.ledger, policy=RetryPolicy.of(self.config.smtp, self.backoff), secret=self.secret,
-                      clock=self.clock, signer=self.signer, cancel=self.cancel)
+        return self._once("outbox", lambda: Outbox(
+            smtp=self.config.smtp, newsletter=self.config.newsletter, mailer=self.mailer, senders=self.ledger,
+            policy=RetryPolicy.of(self.config.smtp, self.backoff), secret=self.secret, clock=self.clock,
+            signer=self.signer, cancel=self.cancel))
