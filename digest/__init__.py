@@ -16,7 +16,7 @@ The folders are the layers; each may import only the ones named on its right
                inbox), mailbox (a local SMTP server), scheduler (APScheduler), listen.
                                                                     imports: core, adapters
     jobs/      one module per thing the program does, seeing the world only through the
-               Protocols of ports.py it is handed, never an adapter: outbox (the one
+               Protocols of ports.py (books.py: the store's) it is handed, never an adapter: outbox (the one
                engine every mail goes through, with drain and commit), deliver (an issue
                as a kind of mail), notices (the askers' notices, another), mail (single
                mails), build, preview, send_issue, retry, inbox and intake, questions,

@@ -1,39 +1,42 @@
-"""What the jobs need from the world, as interfaces (typing.Protocol); the adapters
-implement them (adapters/ledger.py: Ledger and Store; adapters/notices.py: the answer
-notices' Queue; adapters/smtp.py: SMTPMailer;
-adapters/imap.py and inbox_ledger.py: the inbox's Mailbox and InboxBook), and
-tests may pass other real implementations. The way listmonk's campaign manager declares
-the Store and Messenger it needs, here the send job declares its ledger and mailer.
+"""What the jobs need from the world, as interfaces (typing.Protocol): every port a job's
+arguments are typed by is named here (the store's are written in books.py). The adapters
+implement them (adapters/smtp.py: SMTPMailer; adapters/imap.py: the inbox's Mailbox;
+adapters/fetch.py, dns.py, probe.py, links.py, spamassassin.py: the doctor's and the
+build's looks at the world; books.py says which adapter is which ledger), the
+composition root (cli/wiring.py: Wiring) builds them and satisfies the bundles (MailParts,
+SendParts, InboxParts, DoctorParts), and tests may pass other real implementations. The
+way listmonk's campaign manager declares the Store and Messenger it needs, here the jobs
+declare theirs, and no job imports an adapter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
-from ..core.answers import AnswerLink
 from ..core.deliverability import Fetched
-from ..core.models import (
-    Claim,
-    Consent,
-    FeedState,
-    FetchResult,
-    InboxStats,
-    IssueRecord,
-    Post,
-    Reply,
-    Settlement,
-    Subscriber,
-)
+from ..core.models import FeedState, FetchResult, Reply
 from ..core.parse import FetchOptions
-from ..core.questions import NewQuestion, Question, QuestionStats
 from ..core.relay import RelayProbe
 from ..core.sign import Signer
+from .books import (
+    Expiring,
+    InboxBook,
+    IssueLedger,
+    IssueRows,
+    NoticeBook,
+    QuestionBook,
+    Queue,
+    Senders,
+    Subscribers,
+)
 
-if TYPE_CHECKING:  # the inbox's types: reading them loads flufl.bounce, which a preview does not need
-    from ..core.returns import Claimed, Delivery, Effect
+__all__ = ["Connection", "DoctorParts", "Expiring", "Fetch", "InboxBook", "InboxParts", "IssueLedger", "IssueRows",
+           "MailParts", "Mailbox", "Mailer", "NoticeBook", "Progress", "QuestionBook", "Queue", "Resolver", "SendParts",
+           "Senders", "Subscribers"]
+
+if TYPE_CHECKING:
     from .outbox import Outbox
 
 
@@ -75,193 +78,6 @@ class Progress(Protocol):
     def waiting(self, seconds: float, deferred: int) -> None: ...
 
 
-class Senders(Protocol):
-    """The table of live senders and their heartbeats (adapters/ledger.py: Ledger): a row
-    claimed by a sender known dead goes back to its queue."""
-
-    def register_sender(self, sender_id: str, now: datetime) -> None: ...
-
-    def heartbeat(self, sender_id: str, now: datetime) -> None: ...
-
-    def unregister_sender(self, sender_id: str) -> None: ...
-
-
-class Queue(Protocol):
-    """The ledger rows of one kind of mail as a work queue, drained by the outbox
-    (jobs/outbox.py): one issue's deliveries (jobs/deliver.py binds the issue), the answer
-    notices (adapters/notices.py). A row is claimed ("sending") before MAIL FROM and
-    settled after the reply; one still "sending" when its sender died goes back."""
-
-    def claim(self, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]:
-        """Up to `limit` rows for one connection ("<sender id>/<n>"): pending ones (unless
-        not `pending`), then deferred ones whose time has come."""
-        ...
-
-    def settling(self) -> AbstractContextManager[Callable[[Sequence[Settlement]], None]]:
-        """A function recording batches of outcomes, each in one transaction, for the block."""
-        ...
-
-    def release(self, row_ids: Sequence[int], now: datetime) -> None: ...
-
-    def release_claimer(self, claimer: str, now: datetime) -> None: ...
-
-    def recover_stale(self, now: datetime) -> int: ...
-
-    def held_by_others(self, sender_id: str) -> int: ...
-
-    def finish_if_done(self, now: datetime) -> bool: ...
-
-    def counts(self) -> dict[str, int]: ...
-
-
-class Expiring(Protocol):
-    """Deferred rows past giving up ([smtp] give_up_hours), failed with their last reply."""
-
-    def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> Mapping[int, int]:
-        """Fail the rows first tried at or before `before`; {issue id (0: no issue): rows failed}."""
-        ...
-
-
-class IssueRows(Protocol):
-    """The delivery rows of every issue, claimed and settled by the outbox (deliver.py's
-    IssueQueue binds one issue)."""
-
-    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]: ...
-
-    def settling(self) -> AbstractContextManager[Callable[[Sequence[Settlement]], None]]: ...
-
-    def release(self, delivery_ids: Sequence[int], now: datetime) -> None: ...
-
-    def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None: ...
-
-    def recover_stale(self, issue_id: int, now: datetime) -> int: ...
-
-    def held_by_others(self, issue_id: int, sender_id: str) -> int: ...
-
-    def finish_if_done(self, issue_id: int, now: datetime) -> bool: ...
-
-    def counts(self, issue_id: int) -> dict[str, int]: ...
-
-    def mark_bounced(self, subscriber_id: int, now: datetime) -> None:
-        """A confirmed subscriber is bounced (a single mail's hard bounce, as a settle's)."""
-        ...
-
-
-class Subscribers(Protocol):
-    """The subscribers (adapters/store.py: Store)."""
-
-    def get(self, subscriber_id: int) -> Subscriber | None: ...
-
-    def get_many(self, subscriber_ids: Iterable[int]) -> dict[int, Subscriber]: ...
-
-    def find(self, email_key: str) -> Subscriber | None: ...
-
-    def iter_subscribers(self, status: str | None = None) -> Iterator[Subscriber]: ...
-
-    def count(self, status: str | None = None) -> int: ...
-
-    def add(self, email: str, key: str, name: str, topics: tuple[str, ...], *, confirmed: bool, now: datetime,
-                consent: Consent) -> tuple[Subscriber, bool]: ...
-
-    def confirm_by_author(self, subscriber_id: int, *, now: datetime) -> Subscriber | None: ...
-
-    def mark_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> Subscriber | None: ...
-
-    def hit_rate(self, bucket: str, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
-        """Count one event; False when `key` already had `limit` events within `window`."""
-        ...
-
-
-class IssueLedger(IssueRows, Senders, Expiring, Protocol):
-    """Issues and their deliveries (adapters/ledger.py: Ledger)."""
-
-    def last_issue(self) -> IssueRecord | None: ...
-
-    def unfinished_issue(self) -> IssueRecord | None: ...
-
-    def unfinished_issues(self) -> list[IssueRecord]: ...
-
-    def interrupted_issue(self) -> IssueRecord | None: ...
-
-    def due_issues(self, now: datetime) -> list[IssueRecord]: ...
-
-    def sent_post_ids(self, last: int = 60) -> frozenset[str]: ...
-
-    def next_issue_id(self) -> int: ...
-
-    def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
-                         html: str, text: str, domain: str, state: FeedState | None, note: str = "",
-                         issue_id: int | None = None) -> tuple[IssueRecord, bool]: ...
-
-    def done_issues(self, limit: int = 50) -> list[IssueRecord]: ...
-
-    def history(self) -> list[tuple[IssueRecord, dict[str, int]]]: ...
-
-    def retry_now(self, issue_id: int, now: datetime) -> int: ...
-
-    def next_deferred(self, issue_ids: Sequence[int]) -> tuple[datetime | None, int]: ...
-
-    def feed_state(self) -> FeedState | None: ...
-
-
-class QuestionBook(Protocol):
-    """The readers' questions, their askers and notices (adapters/questions.py: QuestionStore)."""
-
-    def record(self, new: NewQuestion, now: datetime) -> tuple[Question, bool]: ...
-
-    def subscriber_for_message_id(self, message_ids: Iterable[str]) -> int | None: ...
-
-    def get(self, question_id: int) -> Question | None: ...
-
-    def require(self, question_id: int) -> Question: ...
-
-    def of_address(self, email_key: str) -> list[Question]: ...
-
-    def statuses(self, ids: Iterable[int]) -> dict[int, str]: ...
-
-    def notice_status(self, question_id: int) -> tuple[str, str] | None: ...
-
-    def stats(self) -> QuestionStats: ...
-
-    def move(self, question_id: int, action: str, now: datetime, **values: Any) -> Question: ...
-
-    def forget(self, email_key: str) -> int: ...
-
-    def expire(self, before: datetime, now: datetime) -> int: ...
-
-    def awaiting_answers(self) -> bool: ...
-
-    def accepted(self) -> list[Question]: ...
-
-    def mark_answered(self, links: Sequence[AnswerLink], now: datetime, message_id: Any) -> list[Question]: ...
-
-    def claim_features(self, key: str, now: datetime) -> list[Question]: ...
-
-    def featured(self, key: str) -> list[Question]: ...
-
-    def unfeatured(self) -> list[Question]: ...
-
-    def desk(self, limit: int) -> list[Question]: ...
-
-    def issue_exists(self, key: str) -> bool: ...
-
-    def blocked(self, email_key: str) -> str | None: ...
-
-    def claim_acknowledgement(self, question: Question, now: datetime, window: timedelta, per_hour: int = 0) -> bool: ...
-
-    def acknowledged_since(self, since: datetime, budget: str) -> int: ...
-
-    def mark_asker_bounced(self, email_key: str, now: datetime) -> bool: ...
-
-    def mark_askers_complained(self, message_ids: Iterable[str], now: datetime) -> int: ...
-
-    def mark_bounced(self, email_key: str, now: datetime) -> None: ...
-
-
-class NoticeBook(Queue, Expiring, Protocol):
-    """The answer notices (adapters/notices.py: NoticeLedger): a Queue the outbox drains."""
-
-
 class Fetch(Protocol):
     """Fetching a feed (adapters/fetch.py: fetch_feed)."""
 
@@ -287,32 +103,6 @@ class Mailbox(Protocol):
     def bodies(self, uids: Sequence[int]) -> dict[int, bytes]: ...
 
     def move(self, uids: Sequence[int], folder: str) -> None: ...
-
-
-class InboxBook(Protocol):
-    """Which messages were handled and what they did (adapters/inbox_ledger.py: InboxLedger)."""
-
-    def claim(self, folder: str, uidvalidity: int, uids: Sequence[int], reader: str,
-              now: datetime) -> dict[int, tuple[Claimed, int]]: ...
-
-    def release(self, reader: str) -> None: ...
-
-    def seen_message_id(self, message_id: str, row_id: int) -> bool: ...
-
-    def delivery(self, issue_id: int, subscriber_id: int) -> Delivery | None: ...
-
-    def delivery_by_message_id(self, message_ids: Sequence[str]) -> Delivery | None: ...
-
-    def last_delivery_to(self, email_key: str) -> Delivery | None: ...
-
-    def find_subscriber(self, email_key: str) -> tuple[int, str] | None: ...
-
-    def settle(self, row_id: int, *, kind: str, outcome: str, message_id: str, now: datetime,
-               effects: Sequence[Effect] = (), keep: bool = False) -> list[str]: ...
-
-    def record_read(self, folder: str, now: datetime, outcome: str) -> None: ...
-
-    def stats(self, folder: str, now: datetime, window: timedelta = ...) -> InboxStats: ...
 
 
 class MailParts(Protocol):
