@@ -31,7 +31,7 @@ from itsdangerous.signer import HMACAlgorithm
 from .errors import TokenError
 from .models import Subscriber
 
-PURPOSES = ("confirm", "unsubscribe", "preferences")
+PURPOSES = ("confirm", "unsubscribe", "preferences", "desk-approve", "desk-hold", "desk-note")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ..core.parse import FetchOptions
 from ..core.relay import RelayProbe
 from ..core.sign import Signer
 from .books import (
+    AuthorBook,
     Expiring,
     InboxBook,
     IssueLedger,
@@ -32,7 +33,7 @@ from .books import (
     Subscribers,
 )
 
-__all__ = ["Connection", "DoctorParts", "Expiring", "Fetch", "InboxBook", "InboxParts", "IssueLedger", "IssueRows",
+__all__ = ["AuthorBook", "AuthorParts", "Connection", "DoctorParts", "Expiring", "Fetch", "InboxBook", "InboxParts", "IssueLedger", "IssueRows",
            "MailParts", "Mailbox", "Mailer", "NoticeBook", "Progress", "QuestionBook", "Queue", "Resolver", "SendParts",
            "Senders", "Subscribers"]
 
@@ -131,6 +132,13 @@ class SendParts(MailParts, Protocol):
     def fetch(self) -> Fetch: ...
 
     def clock(self) -> datetime: ...
+
+
+class AuthorParts(SendParts, Protocol):
+    """What the author's desk needs besides a send's parts: the author's book."""
+
+    @property
+    def author(self) -> AuthorBook: ...
 
 
 class InboxParts(MailParts, Protocol):

@@ -43,6 +43,7 @@ from ..core.render import make_environment
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, read_token
 from .ask import ask_routes
+from .desk import DeskAct, desk_routes
 from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from .preferences import preferences_routes
 
@@ -59,14 +60,17 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                clock: Clock = _utcnow, lifespan: Any = None,
                acknowledge_question: Callable[[int, datetime], None] | None = None,
                send_preferences_link: Callable[[Subscriber, datetime], None] | None = None, secret: str | None = None,
-               ledger: Ledger | None = None, questions: QuestionStore | None = None) -> Starlette:
+               ledger: Ledger | None = None, questions: QuestionStore | None = None,
+               desk_act: DeskAct | None = None, desk_note: Callable[[], str] | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
     (jobs/questions.py's question_acknowledger), `send_preferences_link(subscriber, now)`
     mails a fresh settings link (preferences_link_mailer); `clock` gives
-    the time (tests pass their own). `digest serve` hands it the secret, the ledger and the
+    the time (tests pass their own). `desk_act(action, note)` records the author's
+    decision from a proof's link (web/desk.py; None: /desk/ answers 404), `desk_note()`
+    reads the note the next issue has. `digest serve` hands it the secret, the ledger and the
     questions its wiring built (cli/wiring.py); without them the app makes its own."""
     secret = secret if secret is not None else load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
@@ -228,6 +232,8 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/healthz", healthz, methods=["GET"]),
         *ask_routes(config, store, page=page, origin_ok=origin_ok, client_key=client_key, clock=clock,
                     acknowledge=acknowledge_question, questions=questions),
+        *desk_routes(config, page=page, secret=secret, origin_ok=origin_ok, clock=clock, act=desk_act,
+                     note_of=desk_note),
     ]
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette answers a 500 outside every middleware: this page sets the headers itself.

@@ -1,0 +1,211 @@
+"""The author's side of a send: the proof, hold / approve / note, the weekly send gated by
+the author's decisions, the report after each send, and the questions mail. A job (layer
+3): every mail goes through the outbox (send_now), each recorded before it goes
+(adapters/author.py), the policy is core/desk.py.
+
+Nothing here changes what readers get when the author does nothing with [author]
+approval = "auto": the weekly send then goes as it always did, with no note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from ..core.calendar import last_run
+from ..core.compose import prepare, preview_recipient
+from ..core.config import Config
+from ..core.desk import (
+    APPROVE,
+    HOLD,
+    NOTE,
+    Decision,
+    Report,
+    author_mail,
+    blocked,
+    desk_on,
+    late_slot,
+    proof_due,
+    proof_rendered,
+    proof_summary,
+    report_lines,
+    upcoming_slot,
+)
+from ..core.errors import DigestError, InputError
+from ..core.message import Recipient
+from ..core.note import render_note
+from ..core.tokens import make_token
+from .answers import questions_hook
+from .build import NOTE_MAX_BYTES, build_issue
+from .ports import AuthorParts
+from .send_issue import SendOutcome, send_next, summary
+
+NO_AUTHOR = "[author] email is empty: no proof, report or author mail"
+
+
+def action_url(config: Config, secret: str, action: str, slot: datetime, now: datetime) -> str:
+    """The signed link of a proof's Approve / Hold / Add a note for the issue of `slot`."""
+    return f"{config.web.base_url}/desk/do/{action}/{make_token(secret, action, int(slot.timestamp()), now=now)}"
+
+
+def proof(config: Config, parts: AuthorParts, *, force: bool = False) -> str:
+    """Mail the author the proof of the next issue when one is due (always, when `force`:
+    `digest proof`); one line on what was done ("" when nothing was due)."""
+    if not desk_on(config.author):
+        return NO_AUTHOR if force else ""
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    decision = parts.author.decision(slot)
+    if not force and not proof_due(config.author, decision, now):
+        return ""
+    if decision.version == 0:
+        decision = parts.author.decide(slot, now)
+    ledger = parts.ledger
+    last = ledger.last_issue()
+    _, built = build_issue(config, parts.fetch, now=now, cutoff=last.cutoff if last else None,
+                           sent_ids=ledger.sent_post_ids(), number=ledger.next_issue_id(), note=decision.note,
+                           questions=questions_hook(config, parts.questions, now=now, record=False))
+    if built is None:
+        return "proof: no new posts, no issue to proof"
+    rendered = built.composer.render(())
+    if rendered is None:
+        return "proof: no new posts, no issue to proof"
+    if not parts.author.claim_proof(slot, decision.version, now) and not force:
+        return "proof: already sent for the issue as it stands"
+    lines = proof_summary(posts=len(built.posts), answered=len(built.composer.questions.answered), note=decision.note,
+                          readers=parts.store.count("confirmed"), decision=decision, approval=config.author.approval)
+    secret = parts.outbox.secret
+    links = {"Approve": action_url(config, secret, APPROVE, slot, now), "Hold": action_url(config, secret, HOLD, slot, now),
+             "Add a note": action_url(config, secret, NOTE, slot, now)}
+    template = prepare(config, proof_rendered(rendered, lines, links), bulk=False)
+    sent = parts.outbox.send_now(template, preview_recipient(config, config.author.email, built.composer.number),
+                                 kind="proof", ref=None, now=now)
+    parts.author.proof_sent(slot, decision.version, now)
+    return f"proof of {rendered.subject!r} mailed to {config.author.email}" + (f" ({sent.refusal})" if sent.refusal else "")
+
+
+def hold(config: Config, parts: AuthorParts, reason: str = "") -> str:
+    """Hold the next issue: its posts roll into the one after."""
+    if not desk_on(config.author):
+        return NO_AUTHOR
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    parts.author.decide(slot, now, held_at=now, hold_reason=reason.strip()[:500], approved_at=None)
+    followed = proof(config, parts)
+    return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is held" + (f"; {followed}" if followed else "")
+
+
+def approve(config: Config, parts: AuthorParts) -> str:
+    """Approve the next issue (it may go with approval = "required"); an issue that was not
+    sent for want of approval, within [schedule] max_late_hours, goes now."""
+    if not desk_on(config.author):
+        return NO_AUTHOR
+    now = parts.clock()
+    late = late_slot(config.schedule, now)
+    if late is not None and parts.author.decision(late).outcome == "unapproved":
+        parts.author.decide(late, now, approved_at=now, held_at=None, hold_reason="", outcome="")
+        return "approved late: " + gated_send(config, parts, slot=late)
+    slot = upcoming_slot(config.schedule, now)
+    parts.author.decide(slot, now, approved_at=now, held_at=None, hold_reason="")
+    followed = proof(config, parts)
+    return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is approved" + (f"; {followed}" if followed else "")
+
+
+def set_note(config: Config, parts: AuthorParts, markdown: str) -> str:
+    """Give the next issue the author's note (Markdown, the rules of --note; empty: none)."""
+    if not desk_on(config.author):
+        return NO_AUTHOR
+    if len(markdown.encode()) > NOTE_MAX_BYTES:
+        raise InputError(f"the note is {len(markdown.encode()) / 1000:.0f} KB; keep it under {NOTE_MAX_BYTES // 1000} KB")
+    render_note(markdown)  # the same sanitising as --note; fails here, not at the send
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    parts.author.decide(slot, now, note=markdown.strip())
+    followed = proof(config, parts)
+    return f"the note of the issue of {slot:%Y-%m-%d %H:%M} UTC is saved" + (f"; {followed}" if followed else "")
+
+
+def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = None) -> str:
+    """The weekly send, as the author decided: a held or (with "required") unapproved issue
+    does not go and the author is told; otherwise the send of `digest send`, with the note,
+    then the report. One line on what was done."""
+    if not desk_on(config.author):
+        return summary(send_next(config, parts, retry_deferred=False))
+    now = parts.clock()
+    slot = slot or last_run(config.schedule, now)
+    decision = parts.author.decision(slot)
+    why = blocked(config.author, decision)
+    if why is not None:
+        parts.author.decide(slot, now, changes=False, outcome=why)
+        _tell_not_sent(config, parts, decision, why, now)
+        return f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
+    outcome = send_next(config, parts, retry_deferred=False, note=decision.note)
+    if outcome.report is not None and not outcome.resumed:
+        parts.author.decide(slot, now, changes=False, outcome="sent")
+    after_send(config, parts, outcome)
+    return summary(outcome)
+
+
+def after_send(config: Config, parts: AuthorParts, outcome: SendOutcome) -> None:
+    """The report of each issue this send sent to (once per issue)."""
+    for sent in outcome.reports:
+        send_report(config, parts, sent.issue_id)
+
+
+def send_report(config: Config, parts: AuthorParts, issue_id: int) -> str | None:
+    """Mail the author the report of `issue_id`, at most once; why not, or None when it went."""
+    if not desk_on(config.author) or not config.author.report:
+        return "no report: [author] report is off or email empty"
+    now = parts.clock()
+    issue = parts.ledger.get_issue(issue_id)
+    if issue is None:
+        return f"no issue {issue_id}"
+    if not parts.author.claim_mail("report", str(issue_id), now):
+        return f"the report of issue {issue_id} was sent before"
+    before = parts.ledger.get_issue(issue_id - 1)  # the week since the issue before (the first: the week before it)
+    period = parts.author.period(before.created_at if before else issue.created_at - timedelta(days=7), now)
+    report = Report(issue_id, issue.subject, parts.ledger.counts(issue_id), period["new"], period["unsubscribed"],
+                    period["bounced"], period["asked"], period["answered"], f"{config.web.base_url}/archive/{issue_id}")
+    return _send_author(config, parts, "report", str(issue_id), f"Report: issue {issue_id} sent",
+                        report_lines(report), now, claimed=True)
+
+
+def _tell_not_sent(config: Config, parts: AuthorParts, decision: Decision, why: str, now: datetime) -> None:
+    lines = [f"The issue of {decision.slot:%Y-%m-%d %H:%M} UTC was not sent: "
+             + ("you held it." if why == "held" else "it was not approved ([author] approval = \"required\")."),
+             "Its posts roll into the next issue."]
+    if why == "unapproved":
+        lines.append(f"Approving it within [schedule] max_late_hours ({config.schedule.max_late_hours:g} h) sends it at once: "
+                     f"{config.web.base_url}/desk/ or `digest approve`.")
+    _send_author(config, parts, "not-sent", decision.slot.isoformat()[:40], "Not sent: this week's issue", lines, now)
+
+
+def _send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],
+                 now: datetime, *, claimed: bool = False) -> str | None:
+    """One short mail to the author, claimed first (at most once per kind and ref)."""
+    if not claimed and not parts.author.claim_mail(kind, ref, now):
+        return f"the {kind} mail of {ref} was sent before"
+    template = prepare(config, author_mail(subject, lines), bulk=False)
+    try:
+        sent = parts.outbox.send_now(template, Recipient(config.author.email), kind=kind, ref=None, now=now)
+    except DigestError as exc:
+        parts.author.settle_mail(kind, ref, "failed", now)
+        return str(exc)
+    parts.author.settle_mail(kind, ref, "sent" if sent.refusal is None else "failed", now)
+    return sent.refusal
+
+
+def desk_hooks(config: Config, parts: AuthorParts) -> tuple[Callable[[str, str], str], Callable[[], str]]:
+    """What `digest serve` hands the web app: act(action, note), recording the author's
+    decision from a proof's link, and note_of(), the next issue's note as it stands."""
+    def act(action: str, note: str) -> str:
+        if action == APPROVE:
+            return approve(config, parts)
+        if action == HOLD:
+            return hold(config, parts, "held from the proof")
+        return set_note(config, parts, note)
+
+    def note_of() -> str:
+        return parts.author.decision(upcoming_slot(config.schedule, parts.clock())).note
+
+    return act, note_of
