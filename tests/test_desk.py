@@ -324,3 +324,47 @@ def test_the_cli_holds_and_approves(bed: Bed, run_cli: Callable[..., Any]) -> No
     assert decision.held_at is None and decision.approved_at is not None
     run = run_cli("--config", bed.config.path, "proof", clock=clock)
     assert run.code == 0 and run.out.startswith("proof of")
+
+
+# ---- the questions mail ----
+
+def ask(bed: Bed, text: str, name: str = "", source: str = "web", email: str = "asker@example.com") -> int:
+    q, _ = bed.wiring().questions.record(new_question(email=email, name=name, text=text, source=source,
+                                                      consent_to_quote=False, display_name=""), bed.now())
+    return q.id
+
+
+def test_new_questions_reach_the_author_once_a_day_with_links_to_the_desk(bed: Bed) -> None:
+    from digest.jobs.author_questions import mail_questions
+
+    first = ask(bed, "How do I explain a gap?", name="Maria Lopez")
+    second = ask(bed, "Is a cover letter still needed?", source="mail", email="b@example.com")
+    assert mail_questions(bed.config, bed.wiring()).startswith("questions mail: 2")
+    [mail] = to(bed, AUTHOR)
+    body = text_of(mail)
+    assert "from Maria (via web)" in body and "Lopez" not in body and "asker@example.com" not in body
+    assert "from a reader (via mail)" in body and "Is a cover letter still needed?" in body
+    html = html_of(mail)
+    for qid in (first, second):
+        assert f'<a href="https://news.example.com/desk/questions/{qid}">' in html
+    assert mail_questions(bed.config, bed.wiring()) == ""
+    bed.advance(hours=1)
+    third = ask(bed, "Should I negotiate a first offer?", email="c@example.com")
+    assert mail_questions(bed.config, bed.wiring()) == ""  # today's mail went: it waits for tomorrow
+    bed.advance(days=1)
+    assert mail_questions(bed.config, bed.wiring()).startswith("questions mail: 1")
+    assert f"Question {third}," in text_of(to(bed, AUTHOR)[-1]) and f"Question {first}," not in text_of(to(bed, AUTHOR)[-1])
+
+
+def test_with_questions_digest_off_no_questions_mail(write_config: Callable[..., Path], mail_server: Any,
+                                                     tmp_path: Path) -> None:
+    from digest.jobs.author_questions import mail_questions
+
+    bed = author_bed(write_config, mail_server, tmp_path)
+    try:
+        bed.config.path.write_text(bed.config.path.read_text() + 'questions_digest = "off"\n')
+        bed.config = read_config(bed.config.path, {"DIGEST_SECRET": "send-secret-0123456789abcdef"})
+        ask(bed, "Anything?")
+        assert mail_questions(bed.config, bed.wiring()) == "" and to(bed, AUTHOR) == []
+    finally:
+        bed.store.close()

@@ -88,7 +88,10 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     if weekly is not None and config.author.email:
         from ..jobs.desk import proof
 
+        from ..jobs.author_questions import mail_questions
+
         weekly.every(1, "author-proof", _logged("proof", lambda: proof(config, wiring)))
+        weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(config, wiring)))
     if weekly is not None and reads_inbox:
         from ..jobs import inbox as inbox_job
 

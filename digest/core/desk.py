@@ -150,5 +150,13 @@ def proof_rendered(rendered: RenderedIssue, lines: list[str], links: Mapping[str
 
 def author_mail(subject: str, lines: list[str]) -> RenderedIssue:
     """A plain short mail to the author (the report, a notice that an issue did not go)."""
-    html = "<html><body>" + "".join(f"<p>{escape(line)}</p>" for line in lines) + "</body></html>"
+    html = "<html><body>" + "".join(f"<p>{_linked(line)}</p>" for line in lines) + "</body></html>"
     return RenderedIssue(subject=subject, html=html, text="\n".join(lines) + "\n")
+
+
+def _linked(line: str) -> str:
+    """A line, escaped, whose closing URL is a link."""
+    match = re.match(r"^(.*?)(https?://\S+)$", line)
+    if match is None:
+        return str(escape(line))
+    return f'{escape(match.group(1))}<a href="{escape(match.group(2))}">{escape(match.group(2))}</a>'
