@@ -86,9 +86,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
         retry_every=timedelta(minutes=config.smtp.retry_interval_minutes))
     reads_inbox = weekly is not None and bool(config.inbox.host and config.inbox.poll_minutes)
     if weekly is not None and config.author.email:
-        from ..jobs.desk import proof
-
         from ..jobs.author_questions import mail_questions
+        from ..jobs.desk import proof
 
         weekly.every(1, "author-proof", _logged("proof", lambda: proof(config, wiring)))
         weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(config, wiring)))
