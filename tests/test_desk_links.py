@@ -22,9 +22,8 @@ from digest.web import create_app
 
 def client_for(bed: Bed) -> TestClient:
     wiring = bed.wiring()
-    act, note_of = desk_hooks(bed.config, wiring)
     app = create_app(bed.config, bed.store, send_confirmation=lambda *a: None, clock=bed.now, secret=wiring.secret,
-                     desk_act=act if bed.config.author.email else None, desk_note=note_of)
+                     desk=desk_hooks(bed.config, wiring) if bed.config.author.email else None)
     return TestClient(app, base_url="https://news.example.com", follow_redirects=False)
 
 

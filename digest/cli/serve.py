@@ -120,8 +120,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
             from ..jobs.desk import desk_hooks
 
-            desk_act, desk_note = desk_hooks(config, wiring) if config.author.email else (None, None)
-            app = create_app(config, store, desk_act=desk_act, desk_note=desk_note, send_confirmation=confirmation_mailer(config, wiring),
+            hooks = desk_hooks(config, wiring) if config.author.email else None
+            app = create_app(config, store, desk=hooks, send_confirmation=confirmation_mailer(config, wiring),
                              send_welcome=welcome_mailer(config, wiring), lifespan=lifespan,
                              send_preferences_link=preferences_link_mailer(config, wiring),
                              acknowledge_question=question_acknowledger(config, wiring),

@@ -10,7 +10,7 @@ are still newer than the last issue sent and roll into the next one by themselve
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -160,3 +160,17 @@ def _linked(line: str) -> str:
     if match is None:
         return str(escape(line))
     return f'{escape(match.group(1))}<a href="{escape(match.group(2))}">{escape(match.group(2))}</a>'
+
+
+@dataclass(frozen=True)
+class DeskHooks:
+    """What the desk's pages ask of the jobs (web/desk_pages.py; built by `digest serve`
+    from jobs/desk.py over the process's wiring): the web app never mails or builds an
+    issue itself. Each is blocking (the pages run them in a thread)."""
+
+    act: Callable[[str, str], str]                 # (action, note): hold, approve or note the next issue
+    note_of: Callable[[], str]                     # the next issue's note as it stands
+    status: Callable[[], str]                      # one line: the next issue's slot and the author's decisions
+    next_issue_html: Callable[[], str | None]      # the next issue as readers will get it (None: no new posts)
+    moderate: Callable[[str, int, str], str]       # (accept|decline|answer|forget, question id, value)
+    send_signin: Callable[[str], None]             # mail this sign-in URL to [author] email

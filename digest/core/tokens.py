@@ -31,7 +31,8 @@ from itsdangerous.signer import HMACAlgorithm
 from .errors import TokenError
 from .models import Subscriber
 
-PURPOSES = ("confirm", "unsubscribe", "preferences", "desk-approve", "desk-hold", "desk-note")
+PURPOSES = ("confirm", "unsubscribe", "preferences", "desk-approve", "desk-hold", "desk-note", "desk-signin",
+            "desk-session", "desk-form")
 
 
 @dataclass(frozen=True)

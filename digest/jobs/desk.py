@@ -9,7 +9,6 @@ approval = "auto": the weekly send then goes as it always did, with no note.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ..core.calendar import last_run
@@ -20,6 +19,7 @@ from ..core.desk import (
     HOLD,
     NOTE,
     Decision,
+    DeskHooks,
     Report,
     author_mail,
     blocked,
@@ -32,7 +32,7 @@ from ..core.desk import (
     upcoming_slot,
 )
 from ..core.errors import DigestError, InputError
-from ..core.message import Recipient
+from ..core.message import Recipient, personalise
 from ..core.note import render_note
 from ..core.tokens import make_token
 from .answers import questions_hook
@@ -195,17 +195,78 @@ def _send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subjec
     return sent.refusal
 
 
-def desk_hooks(config: Config, parts: AuthorParts) -> tuple[Callable[[str, str], str], Callable[[], str]]:
-    """What `digest serve` hands the web app: act(action, note), recording the author's
-    decision from a proof's link, and note_of(), the next issue's note as it stands."""
+def desk_hooks(config: Config, parts: AuthorParts) -> DeskHooks:
+    """What `digest serve` hands the web app's desk (core/desk.py: DeskHooks)."""
     def act(action: str, note: str) -> str:
         if action == APPROVE:
             return approve(config, parts)
         if action == HOLD:
-            return hold(config, parts, "held from the proof")
+            return hold(config, parts, "held from the desk")
         return set_note(config, parts, note)
 
     def note_of() -> str:
         return parts.author.decision(upcoming_slot(config.schedule, parts.clock())).note
 
-    return act, note_of
+    return DeskHooks(act=act, note_of=note_of, status=lambda: status_line(config, parts),
+                     next_issue_html=lambda: next_issue_html(config, parts),
+                     moderate=lambda action, qid, value: moderate(parts, action, qid, value),
+                     send_signin=lambda url: mail_signin(config, parts, url))
+
+
+def moderate(parts: AuthorParts, action: str, question_id: int, value: str) -> str:
+    """One moderation from the desk, as `digest questions accept|decline|answer|forget` does it."""
+    from . import questions as q
+
+    now, book = parts.clock(), parts.questions
+    if action == "accept":
+        done = q.accept(book, question_id, value if value.strip() else None, now)
+        return f"Accepted question {done.id}" + (f" as {done.paraphrase!r}" if done.paraphrase else "")
+    if action == "decline":
+        return f"Declined question {q.decline(book, question_id, now).id}"
+    if action == "answer":
+        done = q.link_answer(book, question_id, value, now)
+        return f"Question {done.id} will be marked answered by {done.answer_url} when the post is in the feed"
+    if action == "forget":
+        _, deleted = q.forget(book, book.require(question_id).email)
+        return f"Deleted {deleted} question{'s' if deleted != 1 else ''} of that asker"
+    raise InputError(f"no such action {action!r}")
+
+
+def status_line(config: Config, parts: AuthorParts) -> str:
+    """The next issue's slot and what the author decided about it, in one line."""
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    d = parts.author.decision(slot)
+    state = ("held" + (f" ({d.hold_reason})" if d.hold_reason else "") if d.held_at is not None else
+             "approved" if d.approved_at is not None else
+             "waiting for your approval" if config.author.approval == "required" else "goes at its time unless held")
+    return f"Next issue: {slot:%Y-%m-%d %H:%M} UTC, {state}" + ("; with your note" if d.note else "")
+
+
+def next_issue_html(config: Config, parts: AuthorParts) -> str | None:
+    """The next issue as readers of every topic will get it (CSS inlined, no one's links),
+    with the note it has now; None when nothing is new. Records nothing."""
+    now = parts.clock()
+    note = parts.author.decision(upcoming_slot(config.schedule, now)).note
+    ledger = parts.ledger
+    last = ledger.last_issue()
+    _, built = build_issue(config, parts.fetch, now=now, cutoff=last.cutoff if last else None,
+                           sent_ids=ledger.sent_post_ids(), number=ledger.next_issue_id(), note=note,
+                           questions=questions_hook(config, parts.questions, now=now, record=False))
+    if built is None:
+        return None
+    template = built.composer.template(())
+    if template is None:
+        return None
+    return personalise(template.html, preview_recipient(config, config.author.email, built.composer.number), as_html=True)
+
+
+def mail_signin(config: Config, parts: AuthorParts, url: str) -> None:
+    """Mail the desk's sign-in link to [author] email, the only address it ever goes to."""
+    if not desk_on(config.author):
+        return
+    now = parts.clock()
+    template = prepare(config, author_mail("Your sign-in link to the desk", [
+        "Open this link to sign in to your newsletter's desk (it works for 30 minutes):", url,
+        "If you did not ask for it, ignore this mail: nothing happens without the link."]), bulk=False)
+    parts.outbox.send_now(template, Recipient(config.author.email), kind="desk-signin", ref=None, now=now)
