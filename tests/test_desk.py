@@ -174,6 +174,9 @@ def test_a_held_issue_is_not_sent_and_its_posts_roll_into_the_next(bed: Bed, tmp
     assert readers(bed) == [] and bed.ledger.last_issue() is None
     told = to(bed, AUTHOR)[-1]
     assert told.message["Subject"] == "Not sent: this week's issue" and "you held it" in text_of(told)
+    bed.clock[0] = SLOT + timedelta(hours=bed.config.schedule.max_late_hours, minutes=1)
+    assert "approved late" not in desk.approve(bed.config, bed.wiring())  # too late: it waits for the next slot
+    assert readers(bed) == []
     # A week on, a third post: the next issue holds all three.
     posts_feed(tmp_path, Entry(1, "Juggling two offers", labels=["Salary & Offers"]),
                Entry(2, "Gaps in a resume", labels=["Resumes"]),
@@ -201,6 +204,17 @@ def test_required_approval_an_unapproved_issue_waits_and_a_late_approval_sends_i
         assert to(bed, AUTHOR)[-1].message["Subject"] == "Report: issue 1 sent"
     finally:
         bed.store.close()
+
+
+def test_a_held_issue_approved_within_max_late_hours_goes_at_once(bed: Bed) -> None:
+    bed.add(1)
+    desk.hold(bed.config, bed.wiring())
+    bed.clock[0] = SLOT + timedelta(seconds=30)
+    desk.gated_send(bed.config, bed.wiring())
+    assert readers(bed) == []
+    bed.advance(hours=1)
+    assert desk.approve(bed.config, bed.wiring()).startswith("approved late: issue 1: 1 sent")
+    assert len(readers(bed)) == 1
 
 
 def test_required_approval_given_before_the_slot_lets_the_issue_go(

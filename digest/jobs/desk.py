@@ -97,12 +97,12 @@ def hold(config: Config, parts: AuthorParts, reason: str = "") -> str:
 
 def approve(config: Config, parts: AuthorParts) -> str:
     """Approve the next issue (it may go with approval = "required"); an issue that was not
-    sent for want of approval, within [schedule] max_late_hours, goes now."""
+    sent at its slot (held, or waiting for approval), within [schedule] max_late_hours, goes now."""
     if not desk_on(config.author):
         return NO_AUTHOR
     now = parts.clock()
     late = late_slot(config.schedule, now)
-    if late is not None and parts.author.decision(late).outcome == "unapproved":
+    if late is not None and parts.author.decision(late).outcome in ("unapproved", "held"):
         parts.author.decide(late, now, approved_at=now, held_at=None, hold_reason="", outcome="")
         return "approved late: " + gated_send(config, parts, slot=late)
     slot = upcoming_slot(config.schedule, now)
