@@ -317,6 +317,10 @@ def test_with_no_author_email_no_proof_report_or_author_mail(
         bed.add(1)
         assert desk.proof(bed.config, bed.wiring(), force=True) == desk.NO_AUTHOR
         assert desk.hold(bed.config, bed.wiring()) == desk.NO_AUTHOR
+        from digest.jobs.author_questions import mail_questions
+
+        ask(bed, "Is anyone reading?")
+        assert mail_questions(bed.config, bed.wiring()) == ""
         bed.clock[0] = SLOT + timedelta(seconds=30)
         desk.gated_send(bed.config, bed.wiring())
         assert [m.recipients for m in bed.mail.received] == [["reader0@example.com"]]

@@ -201,7 +201,7 @@ def desk_hooks(config: Config, parts: AuthorParts) -> DeskHooks:
         if action == APPROVE:
             return approve(config, parts)
         if action == HOLD:
-            return hold(config, parts, "held from the desk")
+            return hold(config, parts)
         return set_note(config, parts, note)
 
     def note_of() -> str:
