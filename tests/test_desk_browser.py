@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
@@ -105,7 +104,7 @@ def test_a_week_run_from_the_inbox_and_a_browser(write_config: Callable[..., Pat
             assert page.locator("button").count() == 1
             submit(page, page.locator("button"))
             assert "approved late" in page.inner_text("main")
-            wait_for(lambda: READERS <= {r for m in server.received for r in m.recipients}, 30)
+            wait_for(lambda: {r for m in server.received for r in m.recipients} >= READERS, 30)
             wait_for(lambda: bool(mails_to(server, AUTHOR, "Report")), 30)
             report = text_of(mails_to(server, AUTHOR, "Report")[0])
             for line in ("Delivered: 5", "Deferred: 0", "Failed: 0", "New subscribers: 5", "Unsubscribed by link: 0",
