@@ -186,9 +186,7 @@ def measure(root: Path, judge: Judge, trim: Trim, sort: Callable[[bytes, Ours], 
 
 def inbox_judge(found: Sorted) -> str:
     """What the inbox makes of a bounce: "hard" (bounced at once) or "soft" (counted)."""
-    from digest.core.reports import Failure
-
-    return "hard" if Failure("", found.status).hard else "soft"
+    return "hard" if found.hard else "soft"
 
 
 def inbox_trim(raw: bytes) -> str:

@@ -22,7 +22,9 @@ import sqlalchemy as sa
 
 from ..core.answers import AnswerLink
 from ..core.errors import InputError, StoreError
+from ..core.message import unguessable
 from ..core.models import DeliveryStatus
+from ..core.policy import Evidence, move, sources
 from ..core.questions import ACCEPTED, ANSWERED, DECLINED, NewQuestion, Question, check_move
 from .schema import MAX_ID, askers, deliveries, issues, notices, questions, subscribers
 from .store import Store
@@ -86,7 +88,7 @@ class QuestionStore:
         so the lookup goes by the ledger's (issue, subscriber) index and then checks the whole id."""
         for mid in [m.strip() for m in message_ids if m.strip()][:20]:
             m = _ISSUE_MESSAGE_ID.match(mid)
-            if not m or not all(0 < int(g) <= MAX_ID for g in m.groups()):
+            if not m or not all(0 < int(g) <= MAX_ID for g in m.groups()) or not unguessable(mid):  # core/policy.py
                 continue
             with self.store.tx() as conn:
                 found = conn.execute(sa.select(deliveries.c.subscriber_id).where(
@@ -328,8 +330,9 @@ class QuestionStore:
         with self.store.tx() as conn:
             if conn.execute(askers.update().where(askers.c.email_key == email_key).values(bounced_at=now)).rowcount == 0:
                 conn.execute(askers.insert().values(email_key=email_key, bounced_at=now))
-            conn.execute(subscribers.update().where(subscribers.c.email_key == email_key, subscribers.c.status == "confirmed")
-                         .values(status="bounced", updated_at=now))
+            conn.execute(subscribers.update().where(subscribers.c.email_key == email_key,
+                                                    subscribers.c.status.in_(sources(Evidence.ASKER_BOUNCE)))
+                         .values(status=move(Evidence.ASKER_BOUNCE).target.value, updated_at=now))
 
     # ---- rows ----
 
