@@ -8,8 +8,8 @@ The labels are each project's own (expected.json). Reading them:
 - bounceparser: kind, addresses, hard (True/False; None when not a bounce);
 - flufl-bounce: kind, addresses, transient (True: a delay or soft failure);
 - the reply parsers: the visible reply text their library returns. The reader's own words
-  are that text without its ">"-quoted lines (the github library keeps an interleaved
-  quote visible; the reader did not write it).
+  are that text without its ">"-quoted lines and the "... wrote:" line above them (the
+  github library keeps an interleaved quote visible; the reader did not write it).
 """
 
 from __future__ import annotations
@@ -106,7 +106,10 @@ def _words(text: str) -> list[str]:
 
 
 def _readers_words(expected: str) -> str:
-    return "\n".join(line for line in expected.splitlines() if not line.lstrip().startswith(">"))
+    """The visible text without what the reader's mail program wrote for them: the quoted
+    lines and the "... wrote:" line that introduces them."""
+    return "\n".join(line for line in expected.splitlines()
+                     if not line.lstrip().startswith(">") and not line.rstrip().endswith("wrote:"))
 
 
 def measure(root: Path, judge: Judge, trim: Trim, sort: Callable[[bytes, Ours], Sorted] = sort_message) -> Figures:
