@@ -271,7 +271,9 @@ def _auto_reply(msg: Message, ours: Ours, found: Sorted) -> str:
     replied_to = _header(msg, "In-Reply-To") + " " + _header(msg, "References")
     if ours.message_ids().search(replied_to) and _OUT_OF_OFFICE.search(found.subject):
         return "out-of-office reply to our newsletter"
-    if _CHALLENGE.search(found.subject) or msg.get("X-Boxbe-Id") is not None:
+    # Challenge-response services: Bluebottle marks its challenge so, Boxbe sends its own from noreply@boxbe.com
+    if (_CHALLENGE.search(found.subject) or msg.get("X-Bluebottle-Request") is not None
+            or found.sender == "noreply@boxbe.com"):
         return "challenge-response"
     precedence = _header(msg, "Precedence").strip().lower()
     if precedence in ("bulk", "list", "junk", "auto_reply"):
