@@ -117,7 +117,9 @@ def delayed(n: int) -> bytes:
 
 
 def make_bed(write_config: Any, server: IMAPServer, *, store_url: str | None = None, security: str = "ssl",
-             ca: bool = True, extra_inbox: str = "") -> InboxBed:
+             ca: bool = True, extra_inbox: str = "", known_ids: bool = True) -> InboxBed:
+    """The bed; `known_ids`: False keeps the Message-IDs the ledger made (as an attacker
+    meets them), True writes RANDOM into them (as the readers' copies hold them)."""
     user = server.add_user()
     path: Path = write_config()
     text = path.read_text().replace("first_issue_days = 7\n", "first_issue_days = 7\nreturn_path = \"bounces@example.com\"\n"
@@ -139,7 +141,7 @@ def make_bed(write_config: Any, server: IMAPServer, *, store_url: str | None = N
                                text="", domain="example.com", state=None)
     with store.tx() as conn:
         conn.execute(sa.text("UPDATE deliveries SET status = 'sent'"))
-        for sub in conn.execute(sa.text("SELECT subscriber_id FROM deliveries")).scalars().all():
+        for sub in conn.execute(sa.text("SELECT subscriber_id FROM deliveries")).scalars().all() if known_ids else []:
             conn.execute(sa.text("UPDATE deliveries SET message_id = :mid WHERE subscriber_id = :sub"),
                          {"mid": issue_id_of(sub), "sub": sub})
     address, key = normalise_email(LATE)
