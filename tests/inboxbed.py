@@ -99,7 +99,8 @@ def fixture(name: str) -> bytes:
     verp = envelope_sender("newsletter@example.com", "bounces@example.com", SECRET, 1, READERS.index("verp.reader@example.org") + 1)
     return ((FIXTURES / name).read_bytes().replace(b"%VERP%", verp.encode())
             .replace(b".0123456789@example.com>", f".{RANDOM}@example.com>".encode())
-            .replace(b"%UNSUB%", make_token(SECRET, "unsubscribe", READERS.index("Ben@Example.net") + 1, now=SENT).encode()))
+            .replace(b"%UNSUB%", make_token(SECRET, "unsubscribe", READERS.index("Ben@Example.net") + 1, now=SENT).encode())
+            .replace(b"%UNSUB10%", make_token(SECRET, "unsubscribe", READERS.index("carla@example.org") + 1, now=SENT).encode()))
 
 
 def question(n: int, size: int = 0) -> bytes:
