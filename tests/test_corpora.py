@@ -27,9 +27,9 @@ def test_soft_failures_are_not_taken_as_hard(figures: Figures) -> None:
 
 
 def test_hard_and_soft_agree_with_the_corpus(figures: Figures) -> None:
-    # GOAL_NOT_MET: the goal is 90%; 89.6% reached. Most of the rest are full mailboxes and
-    # expired retries that flufl.bounce labels permanent and the corpora's README calls soft.
-    assert figures.agreeing >= 0.895 * figures.labelled, figures.misses.get("hard/soft disagrees")
+    # Most of the rest are full mailboxes, messages too large and expired retries that
+    # flufl.bounce labels permanent and the corpora's README calls soft.
+    assert figures.agreeing >= 0.90 * figures.labelled, figures.misses.get("hard/soft disagrees")
 
 
 def test_bounces_are_recognised_and_their_recipient_found(figures: Figures) -> None:

@@ -45,7 +45,8 @@ MAX_FAILURES = 50
 # What the diagnostic text says, where the code does not (RFC 3463 names the same causes).
 _SOFT_TEXT = re.compile(
     r"mailbox (is )?full|(mailbox|disk|storage) (space|quota)|quota|over ?quota|insufficient (disk )?space|"
-    r"exceed\w* (the )?(storage|(max\w* )?(message )?size)|too (large|big|long)|size (limit|exceeds)|"
+    r"exceed\w* (the )?(storage|(max\w* )?(message )?size)|max\w* (\w+ )?(message )?size|too (large|big|long)|"
+    r"size (limit|exceeds)|"
     r"spam|junk|blocked|block ?list|black ?list|dnsbl|\brbl\b|spamhaus|reputation|content (filter|rejected)|"
     r"polic(y|ies)|not accepting mail with|attachments? (are )?not allowed|virus|"
     r"white ?list|challenge|requires? (a )?confirmation|not on the approved|"
@@ -214,7 +215,8 @@ def dsn_failures(msg: Message, human: str = "") -> list[Failure]:
             elif status is None:
                 status = "5.0.0" if action.startswith("fail") else "4.0.0"
             if status.startswith(("4", "5")):
-                failures.append(Failure(recipient, status, read_diagnostic(diagnostic) or read_diagnostic(human)))
+                said = read_diagnostic(f"{diagnostic}\n{written}") or read_diagnostic(human)
+                failures.append(Failure(recipient, status, said))
             if len(failures) >= MAX_FAILURES:
                 break
     return failures
@@ -230,12 +232,17 @@ def heuristic_failures(raw: bytes, text: str, human: str = "") -> list[Failure]:
     warning = bool(_WARNING.search(text))
     lower = text.lower()  # once: a bounce naming 25,000 addresses is read in one pass each, not 25,000
     overall = read_diagnostic(human)
+    human_lower = human.lower()
     for addresses, cls in ((permanent, "4" if warning else "5"), (temporary, "4")):
         for raw_address in sorted(addresses)[:MAX_FAILURES]:
             address = _address(raw_address.decode("ascii", "replace"))
             if "@" not in address or address in found:
                 continue
-            near, window = _status_near(text, lower, address)
+            # the report's own words about the address first, then anywhere (the returned headers)
+            near, window = _status_near(human, human_lower, address) if address in human_lower else (None, "")
+            if near is None:
+                near, anywhere = _status_near(text, lower, address)
+                window = window or anywhere
             paragraph = re.split(r"\n\s*\n", window, maxsplit=1)[0]  # the address's own lines, not the headers below
             found[address] = Failure(address, cls + (near[1:] if near else ".0.0"), read_diagnostic(paragraph) or overall)
             if len(found) >= MAX_FAILURES:
