@@ -62,7 +62,7 @@ def test_an_exchange_out_of_office_is_an_auto_reply_never_a_bounce_nor_a_questio
 
 
 def test_an_old_hotmail_complaint_is_a_complaint(said: tuple[dict[str, str], InboxBed]) -> None:
-    lines, bed = said
+    lines, _bed = said
     assert lines["hotmail_complaint.eml"] == ("#4 complaint (Hotmail complaint (before ARF)): via the Message-ID it quotes; "
                                               "subscriber 8 unsubscribed (complaint)")
 

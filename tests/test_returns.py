@@ -256,8 +256,8 @@ def test_a_nonstandard_failed_action_and_a_bare_reply_code_are_read() -> None:
 
 
 def test_numbers_in_prose_are_not_status_codes() -> None:
-    prose = ("Return-Path: <>\r\nFrom: someone@example.org\r\nTo: %s\r\nSubject: hello\r\n\r\n"
-             "Version 2.0.0 of the guide is out; see section 5.1.1 and call 550 1234.\r\n" % VERP).encode()
+    prose = (f"Return-Path: <>\r\nFrom: someone@example.org\r\nTo: {VERP}\r\nSubject: hello\r\n\r\n"
+             "Version 2.0.0 of the guide is out; see section 5.1.1 and call 550 1234.\r\n").encode()
     found = sort_message(prose, OURS)
     assert found.kind is Kind.BOUNCE and found.failures == ()  # to the VERP address: a bounce, but no code in it
     exim = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@x.example\r\nSubject: failed\r\n\r\nreader@example.net\r\n  550 5.1.1 unknown\r\n"
