@@ -7,6 +7,7 @@ readers' small ids: before this issue that was every reader's Message-ID."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from digest.adapters.questions import QuestionStore
 from digest.adapters.schema import deliveries
 from digest.core.message import unguessable
 from digest.core.questions import new_question
+from digest.jobs.subscribers import person_export
 
 pytestmark = pytest.mark.slow
 COMPUTED = "<digest.1.{n}." + KEY[:10] + "@example.com>"  # the old scheme, from the public feed's key
@@ -132,6 +134,10 @@ def test_a_reply_quoting_a_computed_message_id_is_not_linked_to_a_reader(bed: In
     asked = {q.text: q for q in QuestionStore(bed.store).listed()}
     assert asked["How do I negotiate a forged offer?"].subscriber_id is None
     assert asked["How do I negotiate a real offer?"].subscriber_id == 3  # the reader's own id still links
+    # ... and reader 3's export holds that question (their forwarded copy drew it), never its writer's address or name
+    exported = person_export(bed.store, READERS[2], now=datetime.now(UTC))
+    assert [q["text"] for q in exported["questions"]] == ["How do I negotiate a real offer?"]
+    assert "stranger" not in json.dumps(exported).lower()
 
 
 def test_a_bounce_that_is_not_about_our_question_mail_does_not_stop_mail_to_an_asker(bed: InboxBed) -> None:
