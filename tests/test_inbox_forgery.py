@@ -148,3 +148,17 @@ def test_a_bounce_that_is_not_about_our_question_mail_does_not_stop_mail_to_an_a
     bed.append(dsn(1, ["asker@elsewhere.example"]))
     bed.read()
     assert qs.blocked("asker@elsewhere.example") is None
+
+
+def test_a_bounce_quoting_one_askers_acknowledgement_stops_mail_to_that_asker_only(bed: InboxBed) -> None:
+    qs = QuestionStore(bed.store)
+    now = datetime.now(UTC)
+    one, _ = qs.record(new_question(email="one@elsewhere.example", name="", text="One?", source="web"), now)
+    other, _ = qs.record(new_question(email="other@elsewhere.example", name="", text="Two?", source="web"), now)
+    for asked in (one, other):
+        assert qs.claim_acknowledgement(asked, now, timedelta(hours=24))
+    ack = f"<ack.{one.id}.{'ab' * 12}@example.com>"
+    bed.append(dsn(1, ["other@elsewhere.example"], quoted=ack), dsn(2, ["one@elsewhere.example"], quoted=ack))
+    bed.read()
+    assert qs.blocked("other@elsewhere.example") is None
+    assert qs.blocked("one@elsewhere.example") == "the address bounced"

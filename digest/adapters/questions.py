@@ -305,25 +305,21 @@ class QuestionStore:
         """A complaint quotes the Message-ID of an acknowledgement or answer notice of ours
         (core/returns.py question_mail_ids): nothing more goes to its asker. A forged report
         can only stop mail to someone, never start it. How many askers it marked."""
-        keys: set[str] = set()
         with self.store.tx() as conn:
-            for mid in [m.lower() for m in message_ids][:20]:
-                m = _QUESTION_MAIL_ID.match(mid)
-                if not m or not 0 < int(m.group(2)) <= MAX_ID:
-                    continue
-                query = sa.select(questions.c.email_key).where(questions.c.id == int(m.group(2)))
-                if m.group(1) == "ack":
-                    query = query.where(questions.c.acknowledged_at.is_not(None))
-                else:
-                    query = query.join(notices, notices.c.question_id == questions.c.id).where(
-                        sa.func.lower(notices.c.message_id) == mid)
-                keys.update(conn.execute(query).scalars())
+            keys = _askers_of(conn, message_ids)
             for key in keys:
                 if conn.execute(askers.update().where(askers.c.email_key == key, askers.c.complained_at.is_(None))
                                 .values(complained_at=now)).rowcount == 0 and not conn.execute(
                         sa.select(askers.c.email_key).where(askers.c.email_key == key)).first():
                     conn.execute(askers.insert().values(email_key=key, complained_at=now))
         return len(keys)
+
+    def askers_of(self, message_ids: Iterable[str]) -> set[str]:
+        """The address keys of the askers our acknowledgements and notices with these
+        Message-IDs went to (an answer notice's is compared whole with the one kept; an
+        acknowledgement's, not kept, by its question number)."""
+        with self.store.tx() as conn:
+            return _askers_of(conn, message_ids)
 
     def mark_bounced(self, email_key: str, now: datetime) -> None:
         """Nothing more goes to this address; a confirmed subscriber of it is bounced too."""
@@ -353,3 +349,19 @@ def _locked(query: sa.Select[Any], conn: sa.Connection) -> sa.Select[Any]:
 def _question(row: Any) -> Question:
     data = row._mapping
     return Question(**{name: data[name] for name in _FIELDS})
+
+
+def _askers_of(conn: sa.Connection, message_ids: Iterable[str]) -> set[str]:
+    keys: set[str] = set()
+    for mid in [m.lower() for m in message_ids][:20]:
+        m = _QUESTION_MAIL_ID.match(mid)
+        if not m or not 0 < int(m.group(2)) <= MAX_ID:
+            continue
+        query = sa.select(questions.c.email_key).where(questions.c.id == int(m.group(2)))
+        if m.group(1) == "ack":
+            query = query.where(questions.c.acknowledged_at.is_not(None))
+        else:
+            query = query.join(notices, notices.c.question_id == questions.c.id).where(
+                sa.func.lower(notices.c.message_id) == mid)
+        keys.update(conn.execute(query).scalars())
+    return keys

@@ -35,6 +35,7 @@ from ..core.config import Config
 from ..core.errors import ConfigError, DigestError, InputError, StoreError, TokenError
 from ..core.message import sender_domain, unguessable
 from ..core.policy import Evidence, Tie, attributed
+from ..core.reports import MAX_FAILURES
 from ..core.returns import Claimed, Delivery, Effect, Kind, Ours, Sorted, sort_message
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
@@ -91,11 +92,13 @@ def read_inbox(config: Config, store: Store, *, clock: Clock, on_line: Callable[
     def keep_question(raw: bytes, found: Sorted, now: datetime) -> str:
         return take_mailed_question(config, store, raw, found, now=now, mailer=mailer)
 
-    def hard_bounce(address: str) -> None:
+    def hard_bounce(address: str, found: Sorted) -> None:
         try:
-            asked.mark_asker_bounced(normalise_email(address)[1], clock())
+            key = normalise_email(address)[1]
         except InputError:
-            pass  # an address the report garbled: the subscriber side matched it or nothing did
+            return  # an address the report garbled: the subscriber side matched it or nothing did
+        if key in asked.askers_of(found.question_mail_ids):  # only the asker the quoted mail went to
+            asked.mark_asker_bounced(key, clock())
 
     def asker_complaint(found: Sorted) -> None:
         if found.question_mail_ids:
@@ -126,7 +129,7 @@ class Reader:
     """One read of the folder by one reader id."""
 
     def __init__(self, config: Config, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
-                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str], None] | None = None,
+                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str, Sorted], None] | None = None,
                  on_complaint: Callable[[Sorted], None] | None = None) -> None:
         self.config, self.ledger, self.secret, self.clock, self.on_line = config, ledger, secret, clock, on_line
         self.on_question = on_question  # keeps a reader's question; its outcome line
@@ -193,9 +196,9 @@ class Reader:
         # An asker's address is marked bounced only by a bounce of one of our question mails
         # (it quotes its Message-ID), after the subscriber's own effect.
         if found.kind is Kind.BOUNCE and found.question_mail_ids and self.on_hard_bounce is not None:
-            for failure in found.failures[:1]:
+            for failure in found.failures[:MAX_FAILURES]:
                 if failure.hard and failure.address:
-                    self.on_hard_bounce(failure.address)
+                    self.on_hard_bounce(failure.address, found)
         if found.is_complaint and self.on_complaint is not None:
             self.on_complaint(found)
         self._line(uid, found.kind, head, "; ".join([outcome, *done]))
