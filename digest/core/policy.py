@@ -1,5 +1,6 @@
 """Who may move a subscriber from which state to which, and on what evidence: one table
-that the store, the inbox ledger and the questions store apply (their SQL only records).
+that the store, the delivery ledger, the inbox ledger, the questions store and the
+subscribe decision (core/subscriptions.py) apply (their SQL only records).
 Pure core: no network, no database, no clock, no file writes.
 
 Two tables, in the manner of GNU Mailman's bounce rules (mailman/model/bounce.py), which
@@ -46,6 +47,8 @@ class Evidence(StrEnum):
     HARD_BOUNCE = "hard"                   # the address is bad for good (5.1.x, 5.2.1, "no such user", ...)
     SOFT_BOUNCES = "soft"                  # [inbox] bounce_after issues in a row came back soft
     ASKER_BOUNCE = "asker-bounce"          # a question's acknowledgement or answer notice failed for good
+    SMTP_REFUSAL = "smtp-refusal"          # the reader's server refused the issue for good (5.1.x, 5.2.1: core/classify.py)
+    SUBSCRIBE_FORM = "subscribe-form"      # the subscribe form again: the address must confirm (again)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ MOVES: tuple[Move, ...] = (
     # A reader who only asked a question is not pending on the list: only the confirmed
     # subscriber of an address whose question mail failed for good is bounced with it.
     Move(Evidence.ASKER_BOUNCE, (State.CONFIRMED,), State.BOUNCED),
+    Move(Evidence.SMTP_REFUSAL, (State.CONFIRMED,), State.BOUNCED),
+    # Double opt-in: a new address (no state yet), one that left or one that bounced
+    # starts again as pending; pending and confirmed readers stay as they are.
+    Move(Evidence.SUBSCRIBE_FORM, (State.UNSUBSCRIBED, State.BOUNCED), State.PENDING),
 )
 _BY_EVIDENCE = {m.evidence: m for m in MOVES}
 
