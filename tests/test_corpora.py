@@ -33,15 +33,13 @@ def test_hard_and_soft_agree_with_the_corpus(figures: Figures) -> None:
 
 
 def test_bounces_are_recognised_and_their_recipient_found(figures: Figures) -> None:
-    # GOAL_NOT_MET: recognised, goal 99%, 95.7% reached (10 files, listed by bench/corpora.py --misses).
-    assert figures.bounces_seen >= 0.955 * figures.bounces, figures.misses.get("bounce not recognised")
+    assert figures.bounces_seen >= 0.99 * figures.bounces, figures.misses.get("bounce not recognised")
     assert figures.recipient_found >= 0.95 * figures.with_recipient, figures.misses.get("recipient not found")
 
 
 def test_auto_replies_are_never_questions_and_ordinary_mail_is_never_a_bounce(figures: Figures) -> None:
     assert figures.auto_as_question == 0, figures.misses.get("auto-reply not recognised")
-    # GOAL_NOT_MET: recognised, goal 95%, 5 of 7 reached (Boxbe's two challenges are read as bounces).
-    assert figures.auto_seen >= 5
+    assert figures.auto >= 7 and figures.auto_seen >= 0.95 * figures.auto, figures.misses.get("auto-reply not recognised")
     assert figures.ordinary >= 50 and figures.ordinary_as_bounce == 0, figures.misses.get("ordinary mail taken as a bounce")
 
 

@@ -233,7 +233,7 @@ def heuristic_failures(raw: bytes, text: str, human: str = "") -> list[Failure]:
     lower = text.lower()  # once: a bounce naming 25,000 addresses is read in one pass each, not 25,000
     overall = read_diagnostic(human)
     human_lower = human.lower()
-    for addresses, cls in ((permanent, "4" if warning else "5"), (temporary, "4")):
+    for addresses, permanent_class in ((permanent, True), (temporary, False)):
         for raw_address in sorted(addresses)[:MAX_FAILURES]:
             address = _address(raw_address.decode("ascii", "replace"))
             if "@" not in address or address in found:
@@ -244,7 +244,10 @@ def heuristic_failures(raw: bytes, text: str, human: str = "") -> list[Failure]:
                 near, anywhere = _status_near(text, lower, address)
                 window = window or anywhere
             paragraph = re.split(r"\n\s*\n", window, maxsplit=1)[0]  # the address's own lines, not the headers below
-            found[address] = Failure(address, cls + (near[1:] if near else ".0.0"), read_diagnostic(paragraph) or overall)
+            said = read_diagnostic(paragraph) or overall
+            # a "warning" (a delay notice) that names an unknown user is MDaemon's failure notice, not a delay
+            cls = "5" if permanent_class and (not warning or said == "hard") else "4"
+            found[address] = Failure(address, cls + (near[1:] if near else ".0.0"), said)
             if len(found) >= MAX_FAILURES:
                 return list(found.values())
     return list(found.values())

@@ -159,8 +159,14 @@ _OUT_OF_OFFICE = re.compile(
     r"abwesenheit|réponse automatique|absence|respuesta automática|fuera de la oficina|^auto:)", re.I)
 # Challenge-response systems (Boxbe, Bluebottle, SpamArrest, TMDA) answer every sender once
 _CHALLENGE = re.compile(r"(please )?(verify|confirm) (that )?you('| a)re (a )?(human|real)|"
-                        r"challenge[- ]response|approved senders?|(verify|confirm) your (e-?mail|message|address)"
-                        r"|x-boxbe|bluebottle|spamarrest", re.I)
+                        r"challenge[- ]response|approved senders? list|spamarrest", re.I)
+# The subjects mail systems give their bounces (Postfix, Exim, sendmail, qmail, Exchange in
+# English, French, German, Italian and Spanish, Lotus Domino, Gmail, old gateways): a sign
+# only, read as a bounce when its text also names a failed recipient or a status code.
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver(ed|able)|returned (mail|to sender)|mail delivery fail|delivery (status notification|failure|failed|"
+    r"notification)|failure notice|non-?delivery|could not be delivered|not delivered|non remis|unzustellbar|"
+    r"non recapitabile|no se puede entregar|delivery problem", re.I)
 _WHERE_TO = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "X-Delivered-To")
 _UNSUBSCRIBE_TOKEN = re.compile(r"\bunsubscribe[ :-]+([A-Za-z0-9_.-]{20,300})")
 
@@ -199,6 +205,8 @@ def _sort(raw: bytes, ours: Ours) -> Sorted:
     if (hotmail := _hotmail_complaint(msg, text)) is not None:
         return replace(found, kind=Kind.COMPLAINT, why="Hotmail complaint (before ARF)", recipients=hotmail,
                        feedback_type="abuse")
+    if challenge := _challenge(msg, found):  # before bounces: Boxbe's challenge is dressed as an RFC 3464 delay
+        return replace(found, kind=Kind.AUTO_REPLY, why=challenge)
     signs = _bounce_signs(msg)
     auto = _auto_reply(msg, ours, found)
     verp_addressed = any(token_in(a, ours.return_path) for a in came_to)
@@ -222,6 +230,13 @@ def _sort(raw: bytes, ours: Ours) -> Sorted:
             signs = signs or ("empty Return-Path" if weak and not verp_addressed else "")
             return replace(found, kind=Kind.BOUNCE, why=why + (f" ({signs})" if signs and not how else ""),
                            failures=tuple(failures))
+    if _BOUNCE_SUBJECT.search(subject) and not (auto and auto.startswith(("our own", "Exchange out-of-office"))):
+        human = human_text(msg)
+        failures = heuristic_failures(raw, text, human)
+        if not failures and (code := status_in_text(human)) and code[0] in "45":
+            failures = [Failure("", code, read_diagnostic(human))]
+        if failures:
+            return replace(found, kind=Kind.BOUNCE, why="non-standard bounce (its subject and text)", failures=tuple(failures))
     if ours.unsubscribe_mailto and ours.unsubscribe_mailto.lower() in came_to:
         # RFC 2369: mail to the List-Unsubscribe mailto asks to leave, whoever or whatever
         # wrote it; Apple Mail's is sent as an auto-reply (Auto-Submitted, X-Apple-Unsubscribe).
@@ -240,6 +255,8 @@ def _bounce_signs(msg: Message) -> str:
     # "MAILER-DAEMON <>" of sendmail and Exchange, whatever the Return-Path
     if local in _BOUNCE_SENDERS or _BOUNCE_NAME.search(from_header):
         return f"from {clean_line(pairs[0][1] if pairs and pairs[0][1] else from_header)[:80]}"
+    if re.search(r"<\s*>", from_header):  # the null sender (RFC 5321 4.5.5) written as the From
+        return "from <>"
     if msg.get("X-Failed-Recipients") is not None:
         return "X-Failed-Recipients"
     if msg.get("X-MS-Exchange-Message-Is-Ndr") is not None:
@@ -254,6 +271,17 @@ def _hotmail_complaint(msg: Message, text: str) -> tuple[str, ...] | None:
         return None
     named = re.findall(r"^X-HmXmrOriginalRecipient:\s*<?([^\s<>]+@[^\s<>]+)>?", text[:200_000], re.I | re.M)
     return tuple(dict.fromkeys(a.lower() for a in named))
+
+
+def _challenge(msg: Message, found: Sorted) -> str:
+    """Why the message is a challenge-response system's "prove you are a sender", or "":
+    Bluebottle marks its challenges with X-Bluebottle-Request, Boxbe sends its own (an RFC
+    3464 report of a 4.7.0 delay) from noreply@boxbe.com; others say so in the subject."""
+    if msg.get("X-Bluebottle-Request") is not None or found.sender == "noreply@boxbe.com":
+        return "challenge-response"
+    if _CHALLENGE.search(found.subject):
+        return "challenge-response"
+    return ""
 
 
 def _auto_reply(msg: Message, ours: Ours, found: Sorted) -> str:
@@ -271,10 +299,6 @@ def _auto_reply(msg: Message, ours: Ours, found: Sorted) -> str:
     replied_to = _header(msg, "In-Reply-To") + " " + _header(msg, "References")
     if ours.message_ids().search(replied_to) and _OUT_OF_OFFICE.search(found.subject):
         return "out-of-office reply to our newsletter"
-    # Challenge-response services: Bluebottle marks its challenge so, Boxbe sends its own from noreply@boxbe.com
-    if (_CHALLENGE.search(found.subject) or msg.get("X-Bluebottle-Request") is not None
-            or found.sender == "noreply@boxbe.com"):
-        return "challenge-response"
     precedence = _header(msg, "Precedence").strip().lower()
     if precedence in ("bulk", "list", "junk", "auto_reply"):
         return f"Precedence: {precedence}"
