@@ -46,5 +46,6 @@ def test_auto_replies_are_never_questions_and_ordinary_mail_is_never_a_bounce(fi
 def test_replies_keep_the_readers_words_and_only_those(figures: Figures) -> None:
     assert figures.replies >= 46 and figures.emptied == 0
     assert figures.exact >= 0.80 * figures.replies, figures.misses.get("not exactly the reader's words")
-    # GOAL_NOT_MET: all words kept, goal 98%, 45 of 46 reached (github's long_quote.txt keeps a ">>>" line).
+    # GOAL_NOT_MET: all words kept, goal 98%, 45 of 46 reached: github's email_long_quote.txt is 700 KB of
+    # ">" with words between, and a question is capped at MAX_QUESTION_CHARS, on purpose.
     assert figures.words_kept >= 45, figures.misses.get("reader's words lost")

@@ -54,13 +54,13 @@ def arf(n: int, quoted: str, rcpt: str = "") -> bytes:
             f"Subject: The Wise Job Search\r\nMessage-ID: {quoted}\r\n\r\nbody\r\n--b--\r\n").encode()
 
 
-def dsn(n: int, addresses: list[str], quoted: str = "", status: str = "5.1.1") -> bytes:
+def dsn(n: int, addresses: list[str], quoted: str = "", status: str = "5.1.1", to: str = "newsletter@example.com") -> bytes:
     """A well-formed RFC 3464 report from a stranger's MAILER-DAEMON for `addresses`."""
     blocks = "".join(f"Final-Recipient: rfc822; {a}\r\nAction: failed\r\nStatus: {status}\r\n\r\n" for a in addresses)
     original = (f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: newsletter@example.com\r\n"
                 f"Message-ID: {quoted}\r\n\r\n") if quoted else ""
     return ("Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.forger.example>\r\n"
-            f"To: newsletter@example.com\r\nSubject: Undelivered Mail\r\nMessage-ID: <dsn.{n}@mx.forger.example>\r\n"
+            f"To: {to}\r\nSubject: Undelivered Mail\r\nMessage-ID: <dsn.{n}@mx.forger.example>\r\n"
             "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
             "--b\r\nContent-Type: text/plain\r\n\r\nUser unknown.\r\n"
             f"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.forger.example\r\n\r\n{blocks}"
@@ -162,3 +162,14 @@ def test_a_bounce_quoting_one_askers_acknowledgement_stops_mail_to_that_asker_on
     bed.read()
     assert qs.blocked("other@elsewhere.example") is None
     assert qs.blocked("one@elsewhere.example") == "the address bounced"
+
+
+def test_a_report_to_one_readers_verp_address_affects_that_reader_only(bed: InboxBed) -> None:
+    verp = fixture("verp_garbled.eml").split(b"To: ", 1)[1].split(b"\r\n", 1)[0].split(b"\n", 1)[0].decode().strip()
+    bed.append(dsn(1, READERS[:6] + [READERS[11]], to=verp),
+               dsn(2, READERS[:6], to=verp).replace(b"Status: 5.1.1\r\n\r\n--b", b"Status: 4.2.2\r\n\r\n--b"))
+    hard, mixed = bed.read().lines
+    assert hard.endswith("5.1.1 via its VERP address; subscriber 12 bounced"), hard
+    assert statuses(bed) == ["confirmed"] * 11 + ["bounced"]
+    # another reader's 5.1.1 beside a 4.2.2 makes no one hard-bounced (subscriber 12 is bounced already)
+    assert "via its VERP address" in mixed and "subscriber 12 was not subscribed" not in mixed, mixed

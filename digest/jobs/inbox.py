@@ -219,11 +219,15 @@ class Reader:
             if isinstance(tied, str):
                 return [], f"{found.status} {tied}: nothing changed"
             delivery, tie = tied
-            claimed = Evidence.HARD_BOUNCE if found.hard else Evidence.SOFT_BOUNCES
+            # one of our messages goes to one reader: a report listing several addresses is hard
+            # for them only when every failure it lists is (another address's 5.1.1 is not theirs)
+            several = len({f.address for f in found.failures}) > 1
+            hard = all(f.hard for f in found.failures) if several else found.hard
+            claimed = Evidence.HARD_BOUNCE if hard else Evidence.SOFT_BOUNCES
             acted = attributed(claimed, tie, verp=verp) or Evidence.SOFT_BOUNCES
             weakened = " (an address anyone can name: soft at most)" if acted is not claimed else ""
             kind = "hard" if acted is Evidence.HARD_BOUNCE else "soft"
-            status = found.status if kind == "hard" or not found.status.startswith("5") else "4" + found.status[1:]
+            status = found.status if kind == "hard" or not hard else "4" + found.status[1:]
             return [Effect(kind, delivery.subscriber_id, delivery.issue_id, status)], f"{found.status} {tie}{weakened}"
         if found.kind is Kind.COMPLAINT and not (found.is_complaint or found.is_opt_out):
             return [], "not a complaint about our mail: nothing to do"
