@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_FEEDS = ROOT.parent / "shared" / "feeds"
+# "Now" for the commands a test runs in this process: the day after the sample feed's newest
+# post (22 November 2026). No test may pass or fail by the calendar.
+CLI_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+# [newsletter] first_issue_days for a process that reads the wall clock: every sample post is new.
+ANY_DAY = 36500
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -137,8 +143,8 @@ deadline_seconds = 5
 from = "The Wise Job Search <newsletter@example.com>"
 subject = "{{{{ blog }}}}: {{{{ first_title }}}}"
 max_posts = {max_posts}
-first_issue_days = 7
-
+first_issue_days = {first_issue_days}
+{newsletter}
 [question]
 text = "Send us your question."
 url = "https://thewisejobsearch.blogspot.com/p/contact.html"
@@ -173,11 +179,17 @@ base_url = "https://news.example.com"
 
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """`first_issue_days` is how far back the first issue reaches: a test that runs the CLI
+    in-process has CLI_NOW as its clock; one whose process reads the wall clock (a subprocess)
+    passes ANY_DAY, so that every post of the sample is new whatever the date.
+    `newsletter` adds lines to [newsletter]; `extra`, whole sections at the end."""
     def write(feed: str | Path = ROOT / "examples" / "sample-feed.xml", *, max_posts: int = 20,
-              smtp_port: int = 25, extra: str = "", name: str = "config.toml") -> Path:
+              smtp_port: int = 25, extra: str = "", name: str = "config.toml", first_issue_days: int = 7,
+              newsletter: str = "") -> Path:
         path = tmp_path / name
         text = BASE_CONFIG.format(feed=str(feed), max_posts=max_posts, smtp_port=smtp_port,
-                                  db=tmp_path / "subscribers.db")
+                                  db=tmp_path / "subscribers.db", first_issue_days=first_issue_days,
+                                  newsletter=newsletter.strip() + "\n" if newsletter.strip() else "")
         path.write_text(text + extra, encoding="utf-8")
         return path
 
@@ -195,12 +207,13 @@ class Run:
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """The `digest` command in this process, at CLI_NOW (or at the `clock` a call passes)."""
     from digest.cli import main
 
-    def run(*args: str | Path) -> Run:
+    def run(*args: str | Path, clock: Callable[[], datetime] = lambda: CLI_NOW) -> Run:
         capsys.readouterr()
         try:
-            main([str(a) for a in args])
+            main([str(a) for a in args], clock=clock)
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)

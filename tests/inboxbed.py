@@ -122,9 +122,8 @@ def make_bed(write_config: Any, server: IMAPServer, *, store_url: str | None = N
     """The bed; `known_ids`: False keeps the Message-IDs the ledger made (as an attacker
     meets them), True writes RANDOM into them (as the readers' copies hold them)."""
     user = server.add_user()
-    path: Path = write_config()
-    text = path.read_text().replace("first_issue_days = 7\n", "first_issue_days = 7\nreturn_path = \"bounces@example.com\"\n"
-                                    "unsubscribe_mailto = \"unsubscribe@example.com\"\n")
+    path: Path = write_config(newsletter='return_path = "bounces@example.com"\nunsubscribe_mailto = "unsubscribe@example.com"')
+    text = path.read_text()
     if store_url:
         text = text.replace(f'url = "sqlite:///{path.parent / "subscribers.db"}"', f'url = "{store_url}"')
     port = server.imaps_port if security == "ssl" else server.imap_port

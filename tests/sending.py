@@ -12,6 +12,7 @@ from digest.adapters.ledger import Ledger
 from digest.adapters.store import Store
 from digest.core.config import Config, read_config
 from digest.core.models import Consent
+from digest.core.subscriptions import CSVRow
 from digest.jobs import send_issue
 
 SECRET = "send-secret-0123456789abcdef"
@@ -36,13 +37,13 @@ class Bed:
         self.clock[0] += timedelta(**delta)
 
     def add(self, count: int, *, topics: tuple[str, ...] = (), prefix: str = "reader") -> list[int]:
-        ids = []
-        for i in range(count):
-            email = f"{prefix}{i}@example.com"
-            sub, _ = self.store.add(email, email, f"Reader {i}", topics, confirmed=True, now=START,
-                                    consent=Consent(at=START, method="cli"))
-            ids.append(sub.id)
-        return ids
+        """`count` confirmed readers, in one import (a transaction per reader made a 600-reader
+        test spend half its time adding them); their ids in order."""
+        emails = [f"{prefix}{i}@example.com" for i in range(count)]
+        rows = [CSVRow(i + 1, email, email, f"Reader {i}", topics) for i, email in enumerate(emails)]
+        added = self.store.import_rows(rows, confirmed=True, now=START, consent=Consent(at=START, method="cli"))
+        assert added.added == count, added
+        return [sub.id for sub in (self.store.find(email) for email in emails) if sub is not None]
 
     def send(self, **kw: Any) -> send_issue.SendOutcome:
         return send_issue.send_next(self.config, self.store, clock=self.now, **kw)

@@ -152,12 +152,7 @@ def test_a_quiet_week_links_answers_and_the_next_issue_features_them(bed: Bed, t
 
 def test_a_quiet_week_sends_a_questions_only_issue_once(write_config: Callable[..., Path], mail_server: Any,
                                                        tmp_path: Path) -> None:
-    bed = make_bed(write_config, mail_server)
-    path = bed.config.path
-    path.write_text(path.read_text().replace("first_issue_days = 7", 'first_issue_days = 7\nquiet_week = "questions"'))
-    from digest.core.config import read_config
-
-    bed.config = read_config(path, {"DIGEST_SECRET": "s" * 20})
+    bed = make_bed(write_config, mail_server, newsletter='quiet_week = "questions"')
     try:
         bed.add(1)
         bed.send(feed=feed(bed, tmp_path, Entry(1, "Old post")))

@@ -7,10 +7,11 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, FeedServer, Reply, Run
+from conftest import ANY_DAY, CLI_NOW, ROOT, FeedServer, Reply, Run
 from feedgen import Entry, atom
 
 from digest.core.errors import ConfigError, FeedError, SendError
@@ -152,6 +153,7 @@ def test_to_with_a_bad_address(tmp_path: Path, write_config: Callable[..., Path]
     one_error_line(result, 2, "not a usable email address")
 
 
+@pytest.mark.slow  # starts processes
 def test_the_console_script_runs_as_a_process(tmp_path: Path, write_config: Callable[..., Path]) -> None:
     proc = subprocess.run([sys.executable, "-m", "digest", "preview", "--config", str(write_config(feed=tmp_path / "x.xml")), "--all"],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -205,7 +207,7 @@ def test_preview_says_what_the_first_issue_holds_and_counts_that_add_up(
         tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    config = write_config(extra="").read_text().replace("first_issue_days = 7", "first_issue_days = 36500")
+    config = write_config(first_issue_days=ANY_DAY).read_text()
     (tmp_path / "config.toml").write_text(config)
     result = run_cli("preview", "--config", tmp_path / "config.toml", "--out", "rel")
     assert result.code == 0, result.err
@@ -226,10 +228,10 @@ def test_one_post_is_one_post(feed_server: FeedServer, tmp_path: Path, write_con
 
 def test_or_all_shows_every_post_when_nothing_is_new(tmp_path: Path, write_config: Callable[..., Path],
                                                      run_cli: Callable[..., Run]) -> None:
-    cfg = write_config()  # the sample's newest post is of 22 November 2026: more than a day old from the 24th on
-    cfg.write_text(cfg.read_text().replace("first_issue_days = 7", "first_issue_days = 1"))
-    plain = run_cli("preview", "--config", cfg, "--out", tmp_path / "a")
-    either = run_cli("preview", "--config", cfg, "--out", tmp_path / "b", "--or-all")
+    cfg = write_config(first_issue_days=1)
+    later = lambda: CLI_NOW + timedelta(days=2)  # noqa: E731 - two days after the sample's newest post
+    plain = run_cli("preview", "--config", cfg, "--out", tmp_path / "a", clock=later)
+    either = run_cli("preview", "--config", cfg, "--out", tmp_path / "b", "--or-all", clock=later)
     assert plain.code == 0 and plain.out.startswith("No new posts in the last 1 day ([newsletter] first_issue_days): "
                                                     "digest send would send nothing now.")
     assert not (tmp_path / "a").exists()
@@ -237,6 +239,7 @@ def test_or_all_shows_every_post_when_nothing_is_new(tmp_path: Path, write_confi
     assert (tmp_path / "b" / "issue.html").exists() and "14 posts" in either.out
 
 
+@pytest.mark.slow  # starts processes
 def test_open_on_a_machine_without_a_browser_says_where_the_file_is(tmp_path: Path,
                                                                     write_config: Callable[..., Path]) -> None:
     env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
@@ -248,8 +251,7 @@ def test_open_on_a_machine_without_a_browser_says_where_the_file_is(tmp_path: Pa
 
 def test_history_and_status_speak_the_blogs_time_zone(tmp_path: Path, write_config: Callable[..., Path],
                                                        run_cli: Callable[..., Run], mail_server: object) -> None:
-    cfg = write_config(smtp_port=mail_server.port)  # type: ignore[attr-defined]
-    cfg.write_text(cfg.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    cfg = write_config(smtp_port=mail_server.port, first_issue_days=ANY_DAY)  # type: ignore[attr-defined]
     assert run_cli("subscribers", "add", "a@example.com", "--confirmed", "--config", cfg).code == 0
     assert run_cli("send", "--yes", "--config", cfg).code == 0
     history = run_cli("history", "--config", cfg).out

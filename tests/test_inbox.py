@@ -437,7 +437,7 @@ def test_whatever_the_questions_loop_trips_on_the_read_goes_on(bed: InboxBed, mo
 
 def test_a_complaint_about_an_acknowledgement_or_a_notice_stops_all_mail_to_its_asker(bed: InboxBed) -> None:
     """Complaints were matched to newsletter deliveries only: an asker who marked our
-    acknowledgement as spam still got the answer notice (PITFALLS: nothing at all to an
+    acknowledgement as spam still got the answer notice (never mail at all to an
     address that complained). The report quotes our Message-ID; its To is redacted."""
     from digest.adapters.questions import QuestionStore
     from digest.core.answers import AnswerLink

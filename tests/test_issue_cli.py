@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import ANY_DAY, Run
 from lxml import html as lxml_html
 
 
 @pytest.fixture
 def cfg(write_config: Callable[..., Path], mail_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DIGEST_SECRET", "cli-secret-0123456789abcdef")
-    path = write_config(smtp_port=mail_server.port)
-    path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    path = write_config(smtp_port=mail_server.port, first_issue_days=ANY_DAY)
     return path
 
 

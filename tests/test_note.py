@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import ANY_DAY, Run
 from lxml import html as lxml_html
 
 from digest.core.note import render_note
@@ -121,8 +121,7 @@ def test_send_records_the_note(tmp_path: Path, write_config: Callable[..., Path]
     from digest.core.config import read_config
 
     monkeypatch.setenv("DIGEST_SECRET", "note-secret-0123456789abcdef")
-    config = write_config(smtp_port=mail_server.port)
-    config.write_text(config.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    config = write_config(smtp_port=mail_server.port, first_issue_days=ANY_DAY)
     assert run_cli("subscribers", "add", "a@example.com", "--confirmed", "--config", config).code == 0
     note = tmp_path / "note.md"
     note.write_text("A **short** note from the author.", encoding="utf-8")
@@ -143,11 +142,8 @@ def test_send_records_the_note(tmp_path: Path, write_config: Callable[..., Path]
 def test_a_resumed_send_keeps_the_note_and_the_number(write_config: Callable[..., Path], mail_server: Any) -> None:
     from sending import make_bed
 
-    from digest.core.config import read_config
 
-    bed = make_bed(write_config, mail_server)
-    bed.config.path.write_text(bed.config.path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
-    bed.config = read_config(bed.config.path, {"DIGEST_SECRET": "send-secret-0123456789abcdef"})
+    bed = make_bed(write_config, mail_server, first_issue_days=ANY_DAY)
     bed.add(2)
     mail_server.handler.inject("RCPT", "451 4.3.0 Try later")  # the second message waits for the next run
     first = bed.send(note="Written *once*.")

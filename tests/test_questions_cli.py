@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import CLI_NOW, Run
 from feedgen import Entry, atom
 
 from digest.adapters.questions import QuestionStore
@@ -146,7 +146,7 @@ def test_send_says_what_it_answered_and_notified(setup: tuple[Path, Store], run_
     qid = ask(store)
     QuestionStore(store).move(qid, "accept", NOW)
     feed = tmp_path / "feed.xml"
-    published = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    published = (CLI_NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     feed.write_bytes(atom([Entry(1, "The answer", labels=[f"Q-{qid}"], published=published)]))
     result = run_cli("send", "--yes", "--feed", feed, "--config", config)
     assert result.code == 0, result.err

@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import Run
+from conftest import CLI_NOW, Run
 from feedgen import Entry, atom
 from mailserver import GreylistHandler, MailServer
 from sending import SECRET, START, Bed
@@ -108,7 +108,7 @@ def test_a_window_of_zero_leaves_them_to_a_second_send_by_hand(write_config: Cal
                                                                 run_cli: Callable[..., Run], tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_SECRET", SECRET)
-    cfg = write_config(feed=feed_file(tmp_path / "feed.xml", [1, 2, 3], datetime.now(timezone.utc)),
+    cfg = write_config(feed=feed_file(tmp_path / "feed.xml", [1, 2, 3], CLI_NOW),
                        smtp_port=greylist.port)
     for i in range(3):
         assert run_cli("subscribers", "add", f"r{i}@example.com", "--confirmed", "--config", cfg).code == 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from browser import ROOT, digest_process
-from conftest import Run
+from conftest import ANY_DAY, Run
 from mailserver import free_port
 
 from digest.adapters.secret import load_or_create_secret
@@ -123,8 +123,7 @@ def test_without_variable_or_file_setting_it_says_what_to_set(config: Config) ->
 
 @pytest.fixture
 def served(write_config: Callable[..., Path], mail_server: Any, run_cli: Callable[..., Run]) -> Path:
-    path = write_config(smtp_port=mail_server.port)
-    path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    path = write_config(smtp_port=mail_server.port, first_issue_days=ANY_DAY)
     assert run_cli("subscribers", "add", "ana@example.com", "--confirmed", "--config", path).code == 0
     return path
 

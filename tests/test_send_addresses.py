@@ -105,10 +105,7 @@ def test_a_fault_every_message_shares_stops_the_send_before_anyone_fails(
         write_config: Callable[..., Path], mail_server: MailServer, tmp_path: Path) -> None:
     key = tmp_path / "dkim.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
-    path = write_config(smtp_port=mail_server.port)
-    path.write_text(path.read_text().replace("first_issue_days = 7\n",
-                                             f'first_issue_days = 7\ndkim_selector = "s1"\ndkim_key_file = "{key}"\n'))
-    bed = make_bed(lambda **kw: path, mail_server)
+    bed = make_bed(write_config, mail_server, newsletter=f'dkim_selector = "s1"\ndkim_key_file = "{key}"')
     try:
         bed.add(3)
         with pytest.raises(ConfigError, match="the messages of issue 1 cannot be built"):

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import ANY_DAY, Run
 
 
 @pytest.fixture
 def cfg(write_config: Callable[..., Path], mail_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DIGEST_SECRET", "cli-secret-0123456789abcdef")
-    path = write_config(smtp_port=mail_server.port)
-    path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    path = write_config(smtp_port=mail_server.port, first_issue_days=ANY_DAY)
     return path
 
 
@@ -152,6 +151,7 @@ def test_send_without_a_terminal_or_yes_refuses(cfg: Path, run_cli: Callable[...
     assert mail_server.received == [] and "No issue sent yet." in run_cli("history", "--config", cfg).out
 
 
+@pytest.mark.slow  # starts processes
 def test_piping_n_into_send_sends_nothing(cfg: Path, mail_server: Any) -> None:
     import os
     import subprocess

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ANY_DAY, ROOT
 from mailserver import MailServer
 
 from digest.adapters.store import Store
@@ -26,8 +26,8 @@ RECIPIENTS = 1000
 
 def prepare(write_config: Callable[..., Path], server: MailServer, store_url: str, name: str, connections: int,
             recipients: int = RECIPIENTS, timeout: int = 5) -> Path:
-    path = write_config(smtp_port=server.port, name=name)
-    text = path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500")
+    path = write_config(smtp_port=server.port, name=name, first_issue_days=ANY_DAY)  # a process on the wall clock
+    text = path.read_text()
     text = text.replace("timeout_seconds = 5\n",
                         f"timeout_seconds = {timeout}\nconnections = {connections}\nmax_per_second = 0\n")
     text = text.replace(text[text.index("[store]"):text.index("[web]")], f'[store]\nurl = "{store_url}"\n\n')

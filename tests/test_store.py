@@ -459,3 +459,95 @@ def test_claims_take_pending_rows_then_deferred_ones_that_are_due(store: Store) 
     reader = rest[1].subscriber
     assert reader is not None and (reader.email, reader.name, reader.topics, reader.created_at) == (
         "r2@example.com", "R 2", ("Interviews",), NOW)
+
+
+# ---- a command loads alembic only when the schema must change ----
+
+def test_the_newest_revision_read_from_the_files_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from digest.adapters.migrate import newest_revision
+
+    assert newest_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@pytest.mark.slow  # starts processes
+def test_opening_an_up_to_date_database_does_not_load_alembic(tmp_path: Path, python: str) -> None:
+    import subprocess
+
+    url, old = f"sqlite:///{tmp_path / 'up-to-date.db'}", f"sqlite:///{tmp_path / 'old.db'}"
+    Store.open(url).close()  # created here
+    engine = make_engine(old)
+    migrate(engine, "0008")
+    engine.dispose()
+    probe = ("import sys; from digest.adapters.store import Store; Store.open(sys.argv[1]).close(); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    upgraded = subprocess.run([python, "-c", probe, old], capture_output=True, text=True, check=True)
+    again = subprocess.run([python, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert "alembic" in upgraded.stdout  # an old database is migrated: the probe can tell
+    assert again.stdout.strip() == "[]", again.stdout
+
+
+def _shape(engine: sa.Engine) -> dict[str, object]:
+    """Everything a table is, as the database itself describes it."""
+    shape: dict[str, object] = {}
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for table in sorted(inspector.get_table_names()):
+            shape[table] = {
+                # in any order: a column a migration added stands last there (queries name columns)
+                "columns": sorted((c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                                  for c in inspector.get_columns(table)),
+                "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+                "foreign keys": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
+                                        str(sorted((f.get("options") or {}).items()))) for f in inspector.get_foreign_keys(table)),
+                "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)),
+                "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            }
+        if conn.dialect.name == "sqlite":  # ids never reused: AUTOINCREMENT where the migrations put it
+            shape["autoincrement"] = sorted(conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%AUTOINCREMENT%'").scalars())
+    return shape
+
+
+def test_a_new_database_has_the_schema_the_migrations_build(store_url: str, tmp_path: Path) -> None:
+    """A new database is made from schema.py in one step; an old one takes every migration.
+    Both must end the same, table by table, on SQLite and PostgreSQL."""
+    from digest.adapters.migrate import current_revision, newest_revision
+
+    fresh = Store.open(store_url)  # empty: made from schema.py and stamped
+    with fresh.engine.connect() as conn:
+        assert current_revision(conn) == newest_revision()
+    made = _shape(fresh.engine)
+    fresh.close()
+    if store_url.startswith("sqlite"):
+        stepped_url = f"sqlite:///{tmp_path / 'stepped.db'}"
+    else:  # a second database on the same server
+        admin = sa.create_engine(store_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql("CREATE DATABASE stepped")
+        admin.dispose()
+        stepped_url = store_url.rsplit("/", 1)[0] + "/stepped"
+    engine = make_engine(stepped_url)
+    migrate(engine, newest_revision())
+    stepped = _shape(engine)
+    engine.dispose()
+    assert "subscribers" in made and made == stepped
+
+
+@pytest.mark.slow  # starts processes
+def test_processes_opening_one_new_database_at_once_make_it_once(store_url: str, python: str) -> None:
+    import subprocess
+
+    from digest.adapters.migrate import current_revision, newest_revision
+
+    probe = "import sys; from digest.adapters.store import Store; Store.open(sys.argv[1]).close(); print('ok')"
+    procs = [subprocess.Popen([python, "-c", probe, store_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outcomes = [p.communicate(timeout=60) for p in procs]
+    assert [out for out, _ in outcomes] == ["ok\n"] * 4, [err for _, err in outcomes]
+    engine = make_engine(store_url)
+    with engine.connect() as conn:
+        assert current_revision(conn) == newest_revision()
+        assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+    engine.dispose()

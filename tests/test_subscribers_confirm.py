@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import CLI_NOW, Run
 
 from digest.adapters.store import Store
 from digest.core.config import read_config
@@ -51,7 +51,8 @@ def test_add_mails_the_confirmation_link_and_the_link_confirms(cfg: Path, run_cl
 
     store = Store.open(config.store.url)
     try:
-        app = create_app(config, store, send_confirmation=confirmation_mailer(config, load_or_create_secret(config)))
+        app = create_app(config, store, send_confirmation=confirmation_mailer(config, load_or_create_secret(config)),
+                         clock=lambda: CLI_NOW)
         with TestClient(app, base_url="https://news.example.com") as client:
             assert "subscribed" in client.get(link.removeprefix("https://news.example.com")).text.lower()
     finally:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import ANY_DAY
 from hypothesis import given
 from hypothesis import strategies as st
 from mailserver import MailServer
@@ -91,9 +92,7 @@ def test_return_path_with_a_long_local_part_is_one_config_error() -> None:
 
 def test_digest_send_puts_each_readers_token_in_mail_from(write_config: Callable[..., Path], mail_server: MailServer) -> None:
     # the send path's one change: MAIL FROM comes from envelope_sender()
-    path = write_config(smtp_port=mail_server.port)
-    path.write_text(path.read_text().replace("first_issue_days = 7\n",
-                                             'first_issue_days = 36500\nreturn_path = "bounces@example.com"\n'))
+    path = write_config(smtp_port=mail_server.port, first_issue_days=ANY_DAY, newsletter='return_path = "bounces@example.com"')
     config = read_config(path, {"DIGEST_SECRET": SENDING_SECRET})
     bed = Bed(config, Store.open(config.store.url), mail_server, [START])
     try:

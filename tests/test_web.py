@@ -471,9 +471,7 @@ def test_the_welcome_template_can_be_overridden(write_config: Callable[..., Path
     (own / "welcome_email.html.j2").write_text(
         "{% extends 'default:welcome_email.html.j2' %}{% block style %}{{ super() }} .masthead { border-bottom: 9px solid #ff0000; }{% endblock %}")
     def with_templates(**kw: Any) -> Path:
-        path = write_config(**kw)
-        path.write_text(path.read_text().replace("first_issue_days = 7\n", f'first_issue_days = 7\ntemplates_dir = "{own}"\n'))
-        return path
+        return write_config(newsletter=f'templates_dir = "{own}"', **kw)
 
     for web in make_web(with_templates, mail_server):
         web.subscribe("ana@example.com")

@@ -10,33 +10,59 @@ references it. The references are checked before the commit instead.
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..core.errors import StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 HEAD = "head"
+_VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 
 
 def alembic_config() -> AlembicConfig:
     """Alembic's configuration for our migrations (no alembic.ini: the location is fixed)."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", "digest.adapters:migrations")
     return cfg
 
 
+def newest_revision() -> str:
+    """The head revision, without importing alembic (a third of a short command's start):
+    each migration is a file NNNN_what.py whose revision is "NNNN", one after the other
+    (tests/test_store.py holds this to alembic's own reading of the folder)."""
+    return max(p.name[:4] for p in _VERSIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision the database is at; None for a database alembic never touched."""
+    try:
+        value = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no such table (yet)
+        value = None
+    conn.rollback()
+    return None if value is None else str(value)
+
+
 def migrate(engine: Engine, revision: str = HEAD) -> None:
-    """Bring the database's schema to `revision` (default: the newest)."""
-    cfg = alembic_config()
-    target = ScriptDirectory.from_config(cfg).get_current_head() if revision == HEAD else revision
+    """Bring the database's schema to `revision` (default: the newest). Alembic is loaded
+    only when the schema must change. An empty database gets the newest schema at once,
+    from schema.py, stamped with the head revision (alembic's advice for new databases:
+    tests/test_store.py holds the two schemas equal), rather than every step since the first."""
+    target = newest_revision() if revision == HEAD else revision
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-        conn.rollback()
-        if current == target:
-            return  # the usual case: no table scans, no pragma changes
+        if current_revision(conn) == target:
+            return  # the usual case: no table scans, no pragma changes, no alembic
+        if revision == HEAD and (_create_if_empty(conn, target) or current_revision(conn) == target):
+            return  # made now, or by another process while this one waited for it
+        cfg = alembic_config()
         if conn.dialect.name == "sqlite":
             _migrate_sqlite(conn, cfg, revision)
         else:
@@ -44,7 +70,35 @@ def migrate(engine: Engine, revision: str = HEAD) -> None:
                 _upgrade(conn, cfg, revision)
 
 
+_VERSION_TABLE = sa.Table(  # alembic's own bookkeeping table, as alembic makes it
+    "alembic_version", sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
+def _create_if_empty(conn: Connection, target: str) -> bool:
+    """Create the newest schema in a database with no tables; False when it has some. Two
+    processes opening one new database at once create it once: the second waits for the
+    first (SQLite's write lock, a PostgreSQL advisory lock) and then finds it made."""
+    from .schema import metadata
+
+    with conn.begin():
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7294061)")  # any fixed key of ours
+        if sa.inspect(conn).get_table_names():
+            return False
+        metadata.create_all(conn, checkfirst=False)
+        _VERSION_TABLE.create(conn)
+        conn.execute(_VERSION_TABLE.insert().values(version_num=target))
+    return True
+
+
 def _upgrade(conn: Connection, cfg: AlembicConfig, revision: str) -> None:
+    from alembic import command
+
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, revision)
 

@@ -12,8 +12,9 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,18 @@ from ..core.config import Config, read_config
 from ..core.errors import DigestError
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 @dataclass
 class CLIState:
-    """What the options common to every command set; the config is read once, on first use."""
+    """What the options common to every command set; the config is read once, on first use.
+    `clock` is the one source of "now" for the commands (main() takes another, e.g. a test's)."""
 
     config_path: Path | None = None
     debug: bool = False
+    clock: Callable[[], datetime] = _wall_clock
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:
@@ -79,6 +86,19 @@ def cli() -> None:
     """Turn a blog's feed into a weekly email newsletter."""
 
 
+def current_clock() -> Callable[[], datetime]:
+    """The clock main() was given, for the running command. Call it in the command's own
+    thread (click's context is per thread) and hand the clock to any thread it starts."""
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CLIState) if ctx is not None else None
+    return state.clock if state is not None else _wall_clock
+
+
+def now() -> datetime:
+    """The time of the running command, from the clock main() was given."""
+    return current_clock()()
+
+
 def _register() -> None:
     from . import inbox, issue, questions, serve, setup, subscribers
 
@@ -98,10 +118,11 @@ def _give_common_options(command: click.Command) -> None:
 _register()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command line; turn errors into one line and an exit code."""
+def main(argv: Sequence[str] | None = None, *, clock: Callable[[], datetime] | None = None) -> None:
+    """Run the command line; turn errors into one line and an exit code. `clock` gives the
+    commands their "now" (the wall clock unless a caller, such as a test, chooses one)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    state = CLIState()
+    state = CLIState(clock=clock or _wall_clock)
     try:
         cli.main(args=args, prog_name="digest", standalone_mode=False, obj=state)
     except click.exceptions.Abort:

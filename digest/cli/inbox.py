@@ -6,12 +6,10 @@ summary; an error is one `Error: ...` line (exit code 9 for the mailbox, InboxEr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
 from ..core.config import Config
-from . import pass_config
+from . import current_clock, pass_config
 
 
 @click.command()
@@ -23,6 +21,6 @@ def inbox(config: Config) -> None:
 
     check_inbox_config(config)
     with open_store(config) as store:
-        report = read_inbox(config, store, clock=lambda: datetime.now(UTC), on_line=click.echo)
+        report = read_inbox(config, store, clock=current_clock(), on_line=click.echo)
     c = config.inbox
     click.echo(f"Read {c.folder} on {c.host}: {report.summary(c.done_folder)}.")

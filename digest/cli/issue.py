@@ -11,7 +11,7 @@ import sys
 import threading
 import webbrowser
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,8 @@ import click
 from ..core.config import Config
 from ..core.errors import InputError
 from ..core.models import open_count
-from . import pass_config
+from . import current_clock, pass_config
+from . import now as _now
 from .progress import SendProgress
 from .words import count, local_time
 
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for a retry or the next run
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _counts_tail(counts: dict[str, int]) -> str:
@@ -152,7 +151,7 @@ def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bo
                                      "run it with --yes to send without asking")
                 click.confirm(f"Send \"{subject}\" to {count(audience, 'subscriber')}?", abort=True)
 
-            outcome = send_next(config, store, clock=_now, feed=feed, dry_run=dry_run, progress=progress,
+            outcome = send_next(config, store, clock=current_clock(), feed=feed, dry_run=dry_run, progress=progress,
                                 on_issue=confirm, cancel=cancel, samples_dir=out_dir if dry_run else None, note=note_text)
     finally:
         for sig, handler in previous.items():

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
 
 from ..core.config import Config
 from ..core.questions import QUESTION_STATUSES
+from . import now as _now
 from . import pass_config
 from .words import count, local_time
 
@@ -34,8 +35,6 @@ def _store(config: Config) -> Iterator[Store]:
         yield store
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @click.group()

@@ -7,7 +7,6 @@ import io
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
@@ -25,6 +24,7 @@ from ..core.subscriptions import (
     parse_csv_row,
     parse_topics,
 )
+from . import now as _now
 from . import pass_config
 from .words import count as count_of
 
@@ -38,8 +38,6 @@ def _open(config: Config) -> AbstractContextManager[Store]:
     return open_store(config)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @click.group()

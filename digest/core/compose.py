@@ -127,7 +127,7 @@ class Composer:
 
 def compose_confirmation(config: Config, *, name: str, confirm_url: str,
                          env: jinja2.Environment | None = None) -> MessageTemplate:
-    """The double opt-in mail, ready for build_message (no bulk headers: see PITFALLS)."""
+    """The double opt-in mail, ready for build_message (no bulk headers: filters treat Precedence: bulk specially)."""
     env = env or make_environment(config.newsletter.templates_dir)
     return prepare(config, render_confirmation(config, name=name, confirm_url=confirm_url, env=env), bulk=False)
 

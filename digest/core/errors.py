@@ -16,8 +16,12 @@ The tree (exit code in brackets)::
     └── InboxError [9]           the [inbox] IMAP mailbox cannot be read (connect, TLS, login,
                                  folder, a connection lost mid-read)
 
-Only the CLI (digest/cli/__init__.py, main) catches these: it prints ``Error: <message>`` and
-exits with ``exit_code``.
+The CLI (digest/cli/__init__.py, main) turns them into ``Error: <message>`` and
+``exit_code``. Where no one is at a terminal they are caught at the edge of the work that
+raised them and recorded instead: the web app answers a page (web/app.py), and the jobs that
+`digest serve` runs on a timer (the weekly send, the retries, the inbox) log them as one line (the
+inbox's outcome is also kept for `digest status`); a single mail that could not leave is logged and the request still
+answers.
 Failures of single recipients are not exceptions: the sender reports them as data.
 """
 

@@ -49,6 +49,10 @@ def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
         disable_validation=True,
         disable_leftover_css=False,
         cache_css_parsing=True,
+        # Its only use is an align attribute on images floated by CSS: neither the templates
+        # nor sanitised posts float one, and it parses each <img style> with validation on,
+        # compiling cssutils' property regexes (0.3 s of a preview's start).
+        align_floating_images=False,
     )
     # cssutils reports through one global logger (with a handler printing to stderr): for the
     # length of one inline, its messages go to `collect` alone.

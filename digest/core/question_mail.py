@@ -4,7 +4,8 @@ file writes. core/compose.py turns them into message templates.
 
 Neither mail repeats what the asker wrote, nor the name they typed: the address a form
 takes is unverified, and a stranger's text mailed to someone else's address would make
-the form a way to send anything to anyone (PITFALLS: Addresses). The notice may show the
+the form a way to send anything to anyone (an unverified address is the same abuse vector as a
+subscribe form without double opt-in). The notice may show the
 author's paraphrase, which is published anyway.
 """
 

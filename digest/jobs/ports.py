@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.models import Claim, Reply, Settlement, Subscriber
-from ..core.returns import Claimed, Delivery, Effect
+
+if TYPE_CHECKING:  # the inbox's types: reading them loads flufl.bounce, which a preview does not need
+    from ..core.returns import Claimed, Delivery, Effect
 
 
 class Connection(Protocol):
