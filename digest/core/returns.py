@@ -1,22 +1,31 @@
 """Sorting the mail that comes back: one message (bytes) in, what kind it is and what it
 names out. Pure core: no network, no database, no clock, no file writes.
 
-The kinds, tried in this order:
+The kinds, tried in this order (each rule names the standard or mail system it follows):
 
 - complaint: an ARF report (RFC 5965, multipart/report; report-type=feedback-report),
-  acted on when its Feedback-Type is abuse or fraud;
+  acted on when its Feedback-Type is abuse or fraud (a complaint) or opt-out (a request
+  to leave); Hotmail's complaint before ARF (staff@hotmail.com, X-HmXmrOriginalRecipient);
+- auto-reply, first: a challenge-response system's challenge (Boxbe's is dressed as an RFC
+  3464 delay; Bluebottle's is marked X-Bluebottle-Request);
 - bounce: an RFC 3464 delivery report, or a message that looks like one (from
-  MAILER-DAEMON or postmaster, an empty Return-Path, X-Failed-Recipients, Exchange's NDR
-  header), or any message that came to a VERP address of [newsletter] return_path and is
-  not an auto-reply;
+  MAILER-DAEMON or postmaster, also written "MAILER-DAEMON <>", From: <>, an empty
+  Return-Path, X-Failed-Recipients, Exchange's NDR header), or any message that came to a
+  VERP address of [newsletter] return_path and is not an auto-reply; Precedence: bulk
+  does not hide one; a mail system's bounce subject counts when the text names a failure;
+- unsubscribe: mail to [newsletter] unsubscribe_mailto (the List-Unsubscribe mailto),
+  even when it is marked automatic (Apple Mail's is: Auto-Submitted, X-Apple-Unsubscribe);
+  the signed token in its subject names the reader;
 - auto-reply: RFC 3834 Auto-Submitted other than "no", X-Autoreply and its kin,
-  Precedence bulk/list/junk, our own newsletter coming back, or an out-of-office subject
-  on a reply to one of our Message-IDs. Never answered, so never a loop;
-- unsubscribe: mail to [newsletter] unsubscribe_mailto (the List-Unsubscribe mailto);
+  Exchange's and Outlook's out-of-office (X-MS-Exchange-Inbox-Rules-Loop, "Automatic
+  reply:" in Outlook's languages; they send no Auto-Submitted), Precedence bulk/list/junk,
+  our own newsletter coming back, or an out-of-office subject on a reply to one of our
+  Message-IDs. Never answered, so never a loop, never a soft bounce, never a question;
 - unsorted: anything else, the questions loop's intake.
 
-Which subscriber a bounce or complaint is about is decided by jobs/inbox.py, with the
-store: the VERP tokens, our Message-IDs and the addresses found here are only claims.
+Which subscriber a bounce or complaint is about, and what it may do to them, is decided by
+jobs/inbox.py with the store and the rules of core/policy.py: the VERP tokens, our
+Message-IDs and the addresses found here are only claims.
 """
 
 from __future__ import annotations
