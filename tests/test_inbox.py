@@ -441,6 +441,7 @@ def test_a_complaint_about_an_acknowledgement_or_a_notice_stops_all_mail_to_its_
     address that complained). The report quotes our Message-ID; its To is redacted."""
     from digest.adapters.questions import QuestionStore
     from digest.core.answers import AnswerLink
+    from digest.core.message import acknowledgement_message_id
     from digest.core.models import Post
     from digest.core.questions import new_question
 
@@ -453,7 +454,8 @@ def test_a_complaint_about_an_acknowledgement_or_a_notice_stops_all_mail_to_its_
     post = Post(id="p1", title="Answer", link="https://blog.example.com/1.html", published=now, updated=None)
     qs.mark_answered([AnswerLink(told.id, post, "label")], now, lambda i: f"<answer.{i}.abcdef012345@example.com>")
     arf = fixture("arf_complaint.eml")
-    bed.append(arf.replace(issue_id_of(8).encode(), f"<ack.{acked.id}.0123456789ab@example.com>".encode())
+    acked_id = acknowledgement_message_id("example.com", acked.id, qs.require(acked.id).dup_key)  # as its mail carried it
+    bed.append(arf.replace(issue_id_of(8).encode(), acked_id.encode())
                   .replace(b"<1700813702.98765.arf@", b"<ack-report@"),
                arf.replace(issue_id_of(8).encode(), f"<answer.{told.id}.abcdef012345@example.com>".encode())
                   .replace(b"<1700813702.98765.arf@", b"<answer-report@"))

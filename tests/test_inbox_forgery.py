@@ -20,7 +20,7 @@ from inboxbed import KEY, READERS, InboxBed, fixture, make_bed
 
 from digest.adapters.questions import QuestionStore
 from digest.adapters.schema import deliveries
-from digest.core.message import unguessable
+from digest.core.message import acknowledgement_message_id, unguessable
 from digest.core.questions import new_question
 from digest.jobs.subscribers import person_export
 
@@ -157,8 +157,11 @@ def test_a_bounce_quoting_one_askers_acknowledgement_stops_mail_to_that_asker_on
     other, _ = qs.record(new_question(email="other@elsewhere.example", name="", text="Two?", source="web"), now)
     for asked in (one, other):
         assert qs.claim_acknowledgement(asked, now, timedelta(hours=24))
-    ack = f"<ack.{one.id}.{'ab' * 12}@example.com>"
-    bed.append(dsn(1, ["other@elsewhere.example"], quoted=ack), dsn(2, ["one@elsewhere.example"], quoted=ack))
+    ack = acknowledgement_message_id("example.com", one.id, qs.require(one.id).dup_key)  # as its mail carried it
+    guessed = f"<ack.{other.id}.{'ab' * 12}@example.com>"  # its number known, the rest made up
+    bed.append(dsn(1, ["other@elsewhere.example"], quoted=ack), dsn(2, ["one@elsewhere.example"], quoted=ack),
+               dsn(3, ["other@elsewhere.example"], quoted=guessed),
+               arf(4, guessed, rcpt="other@elsewhere.example"))
     bed.read()
     assert qs.blocked("other@elsewhere.example") is None
     assert qs.blocked("one@elsewhere.example") == "the address bounced"

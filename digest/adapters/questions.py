@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from ..core.answers import AnswerLink
 from ..core.errors import InputError, StoreError
-from ..core.message import unguessable
+from ..core.message import acknowledgement_message_id, unguessable
 from ..core.models import DeliveryStatus
 from ..core.policy import Evidence, move, sources
 from ..core.questions import ACCEPTED, ANSWERED, DECLINED, NewQuestion, Question, check_move
@@ -358,7 +358,12 @@ def _askers_of(conn: sa.Connection, message_ids: Iterable[str]) -> set[str]:
         if not m or not 0 < int(m.group(2)) <= MAX_ID:
             continue
         query = sa.select(questions.c.email_key).where(questions.c.id == int(m.group(2)))
-        if m.group(1) == "ack":
+        if m.group(1) == "ack":  # checked against what core/message.py derives from the question's dup_key
+            row = conn.execute(sa.select(questions.c.dup_key).where(questions.c.id == int(m.group(2)),
+                                                                   questions.c.acknowledged_at.is_not(None))).first()
+            if row is None or acknowledgement_message_id(mid.rpartition("@")[2].rstrip(">"), int(m.group(2)),
+                                                         row.dup_key).lower() != mid:
+                continue
             query = query.where(questions.c.acknowledged_at.is_not(None))
         else:
             query = query.join(notices, notices.c.question_id == questions.c.id).where(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import hashlib
 import html
 import re
 import secrets
@@ -284,6 +285,15 @@ def make_message_id(domain: str, *parts: object) -> str:
 def issue_message_id(domain: str, issue_id: int, subscriber_id: int) -> str:
     """The Message-ID of one reader's copy of an issue: <digest.ISSUE.SUBSCRIBER.RANDOM@domain>."""
     return make_message_id(domain, "digest", issue_id, subscriber_id)
+
+
+def acknowledgement_message_id(domain: str, question_id: int, dup_key: str) -> str:
+    """The Message-ID of a question's acknowledgement: <ack.QUESTION.R@domain>, R 24 hex
+    characters of a hash of the question's dup_key (itself a hash of the asker's address
+    and words, kept only in the store): the inbox can check a complaint quoting it without
+    keeping it, and no one who has not read the question can make it up."""
+    digest = hashlib.sha256(f"ack.{question_id}.{dup_key}".encode()).hexdigest()[:MESSAGE_ID_RANDOM]
+    return f"<ack.{question_id}.{digest}@{domain}>"
 
 
 def unguessable(message_id: str) -> bool:

@@ -80,6 +80,7 @@ class Question:
     noticed_at: datetime | None = None
     message_id: str | None = None
     featured_key: str | None = None
+    dup_key: str = ""   # a hash of the asker's address and words: its acknowledgement's Message-ID derives from it
 
 
 def check_move(question: Question, action: str) -> str:
