@@ -100,15 +100,17 @@ def test_a_report_quoting_a_message_we_did_not_send_changes_nothing(bed: InboxBe
     assert bed.status(4) == "confirmed"
 
 
-def test_with_verp_a_report_naming_a_reader_by_address_only_is_soft_at_most(bed: InboxBed) -> None:
+def test_with_verp_reports_naming_a_reader_by_address_only_count_for_nothing(bed: InboxBed) -> None:
     bed.append(dsn(1, [READERS[3]]), arf(2, "<none@forger.example>", rcpt=READERS[7]).replace(
         b"Content-Type: message/rfc822\r\n\r\nFrom: newsletter@example.com\r\nTo: redacted@example.net\r\n"
         b"Subject: The Wise Job Search\r\nMessage-ID: <none@forger.example>\r\n\r\nbody\r\n", b""))
     bounce, complaint = bed.read().lines
-    assert "via the address it names (an address anyone can name: soft at most)" in bounce, bounce
-    assert bounce.endswith("subscriber 4: 1 of 3 issues in a row came back"), bounce
+    assert bounce.endswith("5.1.1 via the address it names, an address anyone can name; subscriber 4: recorded, not counted"), \
+        bounce
     assert complaint.endswith("via the address it names, an address anyone can name: nothing changed"), complaint
     assert bed.status(4) == bed.status(8) == "confirmed"
+    # sent again for every issue, it would never add up: nothing soft was counted
+    assert [r[2] for r in bed.returns()] == ["weak"]
 
 
 def test_with_verp_an_unsubscribe_mail_in_a_readers_name_without_the_signed_token_changes_nothing(bed: InboxBed) -> None:

@@ -39,9 +39,10 @@ def test_evidence_an_outsider_cannot_make_acts_in_full(tie: Tie, verp: bool) -> 
         assert attributed(evidence, tie, verp=verp) is evidence
 
 
-def test_with_verp_a_bare_address_is_a_soft_failure_at_most() -> None:
-    assert attributed(Evidence.HARD_BOUNCE, Tie.ADDRESS, verp=True) is Evidence.SOFT_BOUNCES
-    assert attributed(Evidence.SOFT_BOUNCES, Tie.ADDRESS, verp=True) is Evidence.SOFT_BOUNCES
+def test_with_verp_a_bare_address_counts_for_nothing() -> None:
+    # not even one soft failure: they add up, and a forger can send one for every issue
+    assert attributed(Evidence.HARD_BOUNCE, Tie.ADDRESS, verp=True) is None
+    assert attributed(Evidence.SOFT_BOUNCES, Tie.ADDRESS, verp=True) is None
     assert attributed(Evidence.COMPLAINT, Tie.ADDRESS, verp=True) is None
     assert attributed(Evidence.UNSUBSCRIBE_MAIL, Tie.ADDRESS, verp=True) is None
 

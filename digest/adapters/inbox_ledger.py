@@ -169,6 +169,8 @@ class InboxLedger:
             rule = move(Evidence.COMPLAINT if effect.kind == "complaint" else Evidence.UNSUBSCRIBE_MAIL)
             changed = conn.execute(_UNSUBSCRIBE[rule.evidence], {"sub": sub, "now": now, "how": rule.how}).rowcount == 1
             said = f"subscriber {sub} unsubscribed ({rule.how})" if changed else f"subscriber {sub} was not subscribed"
+        elif effect.kind == "weak":  # core/policy.py: tied by an address only, with VERP on
+            said = f"subscriber {sub}: recorded, not counted"
         elif effect.kind == "hard":
             changed = self._bounce(conn, sub, now, Evidence.HARD_BOUNCE)
             said = f"subscriber {sub} bounced" if changed else f"subscriber {sub} was not subscribed"

@@ -16,10 +16,12 @@ keep the policy in one place and let the database only count:
   signed VERP address (core/verp.py), the reader's unguessable Message-ID (random, kept in
   the delivery ledger), or the signed token of the reader's List-Unsubscribe mailto
   (core/message.py). An address it merely names is "weak": with [newsletter] return_path
-  (VERP) set, every real bounce reaches a signed address, so a weak one counts as a soft
-  failure at most (a forger can delay a reader's removal by weeks, never cause it); without
-  VERP it is the best evidence there is and acts as it did. A report that quotes a
-  Message-ID in our form that is not one of ours does nothing at all.
+  (VERP) set, every real bounce reaches a signed address (or quotes the reader's
+  Message-ID), so a weak one is recorded and counts for nothing, not even as one soft
+  failure of `[inbox] bounce_after` (a forger could send one every week and so remove the
+  reader after bounce_after weeks); without VERP it is the best evidence there is and acts
+  as it did. A report that quotes a Message-ID in our form that is not one of ours does
+  nothing at all.
 """
 
 from __future__ import annotations
@@ -111,10 +113,9 @@ STRONG = frozenset({Tie.VERP, Tie.MESSAGE_ID, Tie.SIGNED})
 
 def attributed(evidence: Evidence, tie: Tie, *, verp: bool) -> Evidence | None:
     """What a report claiming `evidence`, tied to a reader by `tie`, may do to them: the
-    evidence it counts as, or None (nothing but a record). With VERP on, a weak tie makes a
-    hard bounce count as a soft one and a complaint or unsubscribe mail count for nothing."""
+    evidence it counts as, or None (nothing but a record). With VERP on, a weak tie counts
+    for nothing: less than the soft failure the issue allowed at most, since soft failures
+    add up and a forger can send one for every issue."""
     if tie in STRONG or not verp:
         return evidence
-    if evidence in (Evidence.HARD_BOUNCE, Evidence.SOFT_BOUNCES):
-        return Evidence.SOFT_BOUNCES
     return None

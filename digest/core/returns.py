@@ -145,7 +145,8 @@ class Delivery:
 class Effect:
     """What handling one message does to one subscriber."""
 
-    kind: str             # hard, soft (counted toward [inbox] bounce_after), complaint, unsubscribe
+    kind: str             # hard, soft (counted toward [inbox] bounce_after), complaint, unsubscribe,
+                          # weak (tied by an address only, with VERP on: recorded, counted for nothing)
     subscriber_id: int
     issue_id: int | None = None
     status: str = ""

@@ -224,11 +224,13 @@ class Reader:
             several = len({f.address for f in found.failures}) > 1
             hard = all(f.hard for f in found.failures) if several else found.hard
             claimed = Evidence.HARD_BOUNCE if hard else Evidence.SOFT_BOUNCES
-            acted = attributed(claimed, tie, verp=verp) or Evidence.SOFT_BOUNCES
-            weakened = " (an address anyone can name: soft at most)" if acted is not claimed else ""
+            acted = attributed(claimed, tie, verp=verp)
+            if acted is None:  # recorded against the reader, counted for nothing
+                return ([Effect("weak", delivery.subscriber_id, delivery.issue_id, found.status)],
+                        f"{found.status} {tie}, an address anyone can name")
             kind = "hard" if acted is Evidence.HARD_BOUNCE else "soft"
             status = found.status if kind == "hard" or not hard else "4" + found.status[1:]
-            return [Effect(kind, delivery.subscriber_id, delivery.issue_id, status)], f"{found.status} {tie}{weakened}"
+            return [Effect(kind, delivery.subscriber_id, delivery.issue_id, status)], f"{found.status} {tie}"
         if found.kind is Kind.COMPLAINT and not (found.is_complaint or found.is_opt_out):
             return [], "not a complaint about our mail: nothing to do"
         if found.kind is Kind.COMPLAINT:
