@@ -65,7 +65,8 @@ def test_the_readme_try_out_end_to_end(tmp_path: Path) -> None:
         confirm = page.locator("pre.text-part a", has_text="/confirm/")
         assert confirm.count() == 1, page.content()
         confirm.click()
-        page.wait_for_selector("h1")
+        page.click("button:has-text('Confirm my subscription')")  # the link opens a page with one button
+        page.wait_for_selector("text=You're subscribed")
         assert page.url.startswith(f"{base}/confirm/") and "subscribed, Nia" in page.inner_text("h1")
         screenshot(page, "tryout-2-confirmed")
 
