@@ -117,7 +117,7 @@ def test_with_verp_an_unsubscribe_mail_in_a_readers_name_without_the_signed_toke
     forged = fixture("unsubscribe.eml")
     subject = next(line for line in forged.split(b"\n") if line.startswith(b"Subject:"))
     bed.append(forged.replace(subject, b"Subject: unsubscribe"),
-               forged.replace(subject, b"Subject: unsubscribe " + b"x" * 40).replace(b"<CAB1x2y3z4@", b"<other@"))
+               forged.replace(subject, b"Subject: unsubscribe " + b"x" * 20 + b"." + b"y" * 27).replace(b"<CAB1x2y3z4@", b"<other@"))
     plain, bad_token = bed.read().lines
     assert "by its From line only, which anyone can write: nothing changed" in plain, plain
     assert bad_token.endswith("its unsubscribe token is not one of ours: nothing changed"), bad_token

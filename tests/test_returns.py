@@ -283,3 +283,12 @@ def test_an_exchange_automatic_reply_is_recognised_in_its_languages_but_a_questi
                     "Automatische Antwort: The Wise Job Search", "=?utf-8?q?Respuesta_autom=C3=A1tica=3A?= The Wise Job Search"):
         assert sort_message(mail(subject), OURS).kind is Kind.AUTO_REPLY, subject
     assert sort_message(mail("How do I explain an absence from work?"), OURS).kind is Kind.UNSORTED
+
+
+def test_an_unsubscribe_subject_holds_a_token_only_in_its_signed_form() -> None:
+    def mail(subject: str) -> bytes:
+        return f"From: r@example.org\r\nTo: unsubscribe@example.com\r\nSubject: {subject}\r\n\r\n".encode()
+
+    assert sort_message(mail("unsubscribe please-remove-me-from-this-list"), OURS).unsubscribe_token == ""
+    assert sort_message(mail("unsubscribe WzcsMTc2NDU1MDAwMF0.abcdefghijklmnop"), OURS).unsubscribe_token == (
+        "WzcsMTc2NDU1MDAwMF0.abcdefghijklmnop")

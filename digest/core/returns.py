@@ -178,7 +178,8 @@ _BOUNCE_SUBJECT = re.compile(
     r"notification)|failure notice|non-?delivery|could not be delivered|not delivered|non remis|unzustellbar|"
     r"non recapitabile|no se puede entregar|delivery problem", re.I)
 _WHERE_TO = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "X-Delivered-To")
-_UNSUBSCRIBE_TOKEN = re.compile(r"\bunsubscribe[ :-]+([A-Za-z0-9_.-]{20,300})")
+# itsdangerous's form: URL-safe base64 payload "." signature (core/tokens.py)
+_UNSUBSCRIBE_TOKEN = re.compile(r"\bunsubscribe[ :-]+([A-Za-z0-9_-]{4,200}\.[A-Za-z0-9_.-]{10,200})")
 
 
 def sort_message(raw: bytes, ours: Ours) -> Sorted:

@@ -256,8 +256,10 @@ class Reader:
             try:
                 data = read_token(self.secret, found.unsubscribe_token, "unsubscribe", now=self.clock())
             except TokenError:
-                return [], "its unsubscribe token is not one of ours: nothing changed"
-            return [Effect("unsubscribe", data.subscriber_id)], f"from subscriber {data.subscriber_id} {Tie.SIGNED}"
+                if verp:
+                    return [], "its unsubscribe token is not one of ours: nothing changed"
+            else:
+                return [Effect("unsubscribe", data.subscriber_id)], f"from subscriber {data.subscriber_id} {Tie.SIGNED}"
         subscriber = self._subscriber(found.sender)
         if subscriber is None:
             return [], f"from {found.sender or 'no address'}, not on the list: nothing changed"
