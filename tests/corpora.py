@@ -129,7 +129,7 @@ def measure(root: Path, judge: Judge, trim: Trim, sort: Callable[[bytes, Ours], 
                 wanted = {str(a).lower() for a in label.get("addresses") or [] if "@" in str(a)}
                 if wanted:
                     fig.with_recipient += 1
-                    if wanted <= {f.address for f in found.failures}:
+                    if wanted <= {a for f in found.failures for a in (f.address, f.also) if a}:
                         fig.recipient_found += 1
                     else:
                         fig.miss("recipient not found", file)

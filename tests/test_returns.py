@@ -292,3 +292,30 @@ def test_an_unsubscribe_subject_holds_a_token_only_in_its_signed_form() -> None:
     assert sort_message(mail("unsubscribe please-remove-me-from-this-list"), OURS).unsubscribe_token == ""
     assert sort_message(mail("unsubscribe WzcsMTc2NDU1MDAwMF0.abcdefghijklmnop"), OURS).unsubscribe_token == (
         "WzcsMTc2NDU1MDAwMF0.abcdefghijklmnop")
+
+
+def test_final_recipient_is_named_even_when_the_report_is_not_declared_one() -> None:
+    """A delivery-status part inside multipart/mixed (some gateways): read as RFC 3464 says,
+    not by flufl.bounce's heuristics, which took Original-Recipient."""
+    raw = fixture("full_mailbox_bounce.eml").replace(b"multipart/report; report-type=delivery-status;", b"multipart/mixed;")
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and [f.address for f in found.failures] == ["old.reader@example.net"]
+
+
+def test_a_final_recipient_that_is_not_an_internet_address_gives_way_to_the_original() -> None:
+    blocks = ("Original-Recipient: rfc822; reader@example.net\r\nFinal-Recipient: x400; /S=reader/ADMD= /C=GB/\r\n"
+              "Action: failed\r\nStatus: 5.1.1\r\n")
+    assert [f.address for f in sort_message(_dsn("", "", blocks=blocks), OURS).failures] == ["reader@example.net"]
+    forwarded = ("Original-Recipient: rfc822; reader@example.net\r\nFinal-Recipient: rfc822; reader@forward.example\r\n"
+                 "Action: failed\r\nStatus: 5.1.1\r\n")
+    [failure] = sort_message(_dsn("", "", blocks=forwarded), OURS).failures
+    assert (failure.address, failure.also) == ("reader@forward.example", "reader@example.net")
+
+
+def test_addresses_listed_under_a_failure_sentence_are_read() -> None:
+    """Novell GroupWise's layout, which flufl.bounce does not know."""
+    raw = (b"From: postmaster@gw.example.net\r\nSubject: Undeliverable mail\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain\r\n\r\nThe message that you sent was undeliverable to the following:\r\n\r\n"
+           b"\treader@example.net (user not found)\r\n")
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and found.failures == (Failure("reader@example.net", "5.0.0"),) and found.hard

@@ -74,6 +74,7 @@ class Failure:
 
     address: str  # lower-cased; "" when the report is too garbled to name one
     status: str   # "5.1.1"; "5.0.0" or "4.0.0" when only permanent or transient is known
+    also: str = field(default="", compare=False)  # the Original-Recipient, when it differs: we may have mailed that
     said: str = field(default="", compare=False)  # what the diagnostic text says, where the code does not: "soft", "hard" or ""
 
     @property
@@ -179,6 +180,17 @@ def _address(value: str) -> str:
     return value.strip().strip("<>").strip().lower()
 
 
+def _typed_address(value: object) -> str:
+    """The address of a Final- or Original-Recipient field whose address type is rfc822 or
+    utf-8 (RFC 3464 2.3.1, RFC 6533), or "" (x400, unknown, absent)."""
+    text = str(value or "")
+    kind, semi, _ = text.partition(";")
+    if semi and kind.strip().lower() not in ("rfc822", "utf-8"):
+        return ""
+    address = _address(text)
+    return address if "@" in address else ""
+
+
 def _blocks(part: Message) -> list[Message]:
     """The field blocks of a message/delivery-status or message/feedback-report part."""
     payload = part.get_payload()
@@ -199,7 +211,8 @@ def dsn_failures(msg: Message, human: str = "") -> list[Failure]:
         for block in _blocks(part)[:MAX_FAILURES + 1]:
             # RFC 3464 2.3.2: Final-Recipient is the address the reporting system tried;
             # Original-Recipient (2.3.1) the one we sent to before any forwarding.
-            recipient = _address(str(block.get("Final-Recipient") or "")) or _address(str(block.get("Original-Recipient") or ""))
+            final, original = _typed_address(block.get("Final-Recipient")), _typed_address(block.get("Original-Recipient"))
+            recipient = final or original  # a Final-Recipient in x400 or another address type: the original one
             if not recipient:
                 continue
             action = str(block.get("Action") or "").strip().lower()
@@ -216,7 +229,7 @@ def dsn_failures(msg: Message, human: str = "") -> list[Failure]:
                 status = "5.0.0" if action.startswith("fail") else "4.0.0"
             if status.startswith(("4", "5")):
                 said = read_diagnostic(f"{diagnostic}\n{written}") or read_diagnostic(human)
-                failures.append(Failure(recipient, status, said))
+                failures.append(Failure(recipient, status, also=original if original != recipient else "", said=said))
             if len(failures) >= MAX_FAILURES:
                 break
     return failures
@@ -247,7 +260,35 @@ def heuristic_failures(raw: bytes, text: str, human: str = "") -> list[Failure]:
             said = read_diagnostic(paragraph) or overall
             # a "warning" (a delay notice) that names an unknown user is MDaemon's failure notice, not a delay
             cls = "5" if permanent_class and (not warning or said == "hard") else "4"
-            found[address] = Failure(address, cls + (near[1:] if near else ".0.0"), said)
+            found[address] = Failure(address, cls + (near[1:] if near else ".0.0"), said=said)
+            if len(found) >= MAX_FAILURES:
+                return list(found.values())
+    return list(found.values())
+
+
+# A sentence that introduces a list of failed addresses: Novell GroupWise ("undeliverable to
+# the following"), Lotus Domino ("was not delivered to"), and the many gateways that say
+# "could not be delivered to ... recipients:" or "The following address(es) failed".
+_LIST_INTRO = re.compile(r"undeliverable to the following|(could not|was not|cannot) be delivered to|"
+                         r"following (recipients?|address(es|\(es\))?)\b.*(failed|undeliverable|rejected)|"
+                         r"delivery to the following recipients? failed", re.I)
+_LISTED = re.compile(r"^[ \t>*-]*<?([\w.+%'-]+@[\w-]+(?:\.[\w-]+)+)>?[ \t:,;]*(.*)$")
+
+
+def listed_failures(human: str) -> list[Failure]:
+    """The addresses a report lists, one a line, under a sentence that says they failed,
+    with a code written on their line (else 5.0.0) and the cause their line names."""
+    lines = human[:50_000].splitlines()
+    found: dict[str, Failure] = {}
+    for i, line in enumerate(lines):
+        if not _LIST_INTRO.search(line):
+            continue
+        for following in lines[i + 1:i + 12]:
+            m = _LISTED.match(following)
+            if m and m.group(1).lower() not in found:
+                rest = m.group(2)
+                code = status_in_text(rest) or (f"{b.group(1)}.0.0" if (b := _BASIC.search(rest + " ")) else "5.0.0")
+                found[m.group(1).lower()] = Failure(m.group(1).lower(), code, said=read_diagnostic(rest))
             if len(found) >= MAX_FAILURES:
                 return list(found.values())
     return list(found.values())

@@ -45,6 +45,7 @@ from .reports import (
     dsn_failures,
     heuristic_failures,
     human_text,
+    listed_failures,
     quoted_message_ids,
     read_diagnostic,
     status_in_text,
@@ -229,13 +230,13 @@ def _sort(raw: bytes, ours: Ours) -> Sorted:
     found = replace(found, to_verp=verp_addressed)
     if report == "delivery-status" or signs or (weak and (not auto or auto.startswith("Precedence"))):
         human = human_text(msg)
-        failures = dsn_failures(msg, human) if report == "delivery-status" else []
+        failures = dsn_failures(msg, human)  # its delivery-status part, even inside a multipart/mixed
         how = "RFC 3464 report" if failures else ""
         if not failures:
-            failures = heuristic_failures(raw, text, human)
+            failures = heuristic_failures(raw, text, human) or listed_failures(human)
             how = "non-standard bounce" if failures else ""
         if not failures and (code := status_in_text(human)) and code[0] in "45":
-            failures = [Failure("", code, read_diagnostic(human))]  # garbled: a status code but no recipient
+            failures = [Failure("", code, said=read_diagnostic(human))]  # garbled: a status code but no recipient
         if report == "delivery-status" or signs or failures or not auto:
             why = how or ("bounce to a VERP address, report unreadable" if verp_addressed else "bounce, report unreadable")
             signs = signs or ("empty Return-Path" if weak and not verp_addressed else "")
@@ -243,9 +244,9 @@ def _sort(raw: bytes, ours: Ours) -> Sorted:
                            failures=tuple(failures))
     if _BOUNCE_SUBJECT.search(subject) and not (auto and auto.startswith(("our own", "Exchange out-of-office"))):
         human = human_text(msg)
-        failures = heuristic_failures(raw, text, human)
+        failures = heuristic_failures(raw, text, human) or listed_failures(human)
         if not failures and (code := status_in_text(human)) and code[0] in "45":
-            failures = [Failure("", code, read_diagnostic(human))]
+            failures = [Failure("", code, said=read_diagnostic(human))]
         if failures:
             return replace(found, kind=Kind.BOUNCE, why="non-standard bounce (its subject and text)", failures=tuple(failures))
     if ours.unsubscribe_mailto and ours.unsubscribe_mailto.lower() in came_to:

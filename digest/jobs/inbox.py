@@ -215,7 +215,7 @@ class Reader:
         """What the message does, by the rules of core/policy.py: the effects and one line."""
         verp = bool(self.ours.return_path)
         if found.kind is Kind.BOUNCE:
-            tied = self._attribute(found, [f.address for f in found.failures])
+            tied = self._attribute(found, [a for f in found.failures for a in (f.address, f.also) if a])
             if isinstance(tied, str):
                 return [], f"{found.status} {tied}: nothing changed"
             delivery, tie = tied
