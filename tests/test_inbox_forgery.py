@@ -71,9 +71,16 @@ def statuses(bed: InboxBed) -> list[str]:
     return [bed.status(i + 1) for i in range(len(READERS))]
 
 
-def test_the_ledger_gives_each_reader_an_unguessable_message_id(bed: InboxBed) -> None:
-    with bed.store.tx() as conn:
-        ids = conn.execute(sa.select(deliveries.c.message_id)).scalars().all()
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_ledger_gives_each_reader_an_unguessable_message_id(database: str, request: pytest.FixtureRequest,
+                                                               write_config: Callable[..., Path], server: IMAPServer) -> None:
+    url = None if database == "sqlite" else str(request.getfixturevalue("fresh_postgres"))
+    made = make_bed(write_config, server, store_url=url, known_ids=False)
+    try:
+        with made.store.tx() as conn:
+            ids = conn.execute(sa.select(deliveries.c.message_id)).scalars().all()
+    finally:
+        made.store.close()
     assert len(ids) == len(set(ids)) == len(READERS)
     assert all(unguessable(m) and KEY[:10] not in m for m in ids), ids
 
