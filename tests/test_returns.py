@@ -319,3 +319,17 @@ def test_addresses_listed_under_a_failure_sentence_are_read() -> None:
            b"\treader@example.net (user not found)\r\n")
     found = sort_message(raw, OURS)
     assert found.kind is Kind.BOUNCE and found.failures == (Failure("reader@example.net", "5.0.0"),) and found.hard
+
+
+@pytest.mark.parametrize(("diagnostic", "hard"), [
+    ("550 Postfach voll", False), ("550 Empfänger unbekannt", True),
+    ("550 Boîte aux lettres pleine", False), ("550 Destinataire inconnu", True),
+    ("550 Buzón lleno", False), ("550 El usuario no existe", True),
+    ("550 Casella piena", False), ("550 Utente sconosciuto", True),
+])
+def test_the_cause_is_read_in_the_languages_ndrs_are_written_in(diagnostic: str, hard: bool) -> None:
+    blocks = (f"Final-Recipient: rfc822; reader@example.net\r\nAction: failed\r\nStatus: 5.0.0\r\n"
+              f"Diagnostic-Code: smtp; {diagnostic}\r\n")
+    raw = _dsn("", "", blocks=blocks).replace(b"Content-Type: message/delivery-status\r\n",
+                                              b"Content-Type: message/delivery-status; charset=utf-8\r\n")
+    assert sort_message(raw.decode().encode("utf-8"), OURS).hard is hard

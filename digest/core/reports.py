@@ -52,7 +52,12 @@ _SOFT_TEXT = re.compile(
     r"white ?list|challenge|requires? (a )?confirmation|not on the approved|"
     r"expired|retry (time(out)?|period) (exceeded|expired)|(have|has) been failing for a long time|"
     r"temporar(y|ily)|try again later|greylist|service (currently )?unavailable|"
-    r"too many (messages|connections)|rate limit|spf|dmarc|dkim", re.I)
+    r"too many (messages|connections)|rate limit|spf|dmarc|dkim|"
+    # the same causes in the languages Exchange, Postfix and the big European providers write NDRs in
+    r"postfach (ist )?voll|speicher(platz|grenze)|zu gro(ß|ss)|blockiert|abgelehnt wegen|"
+    r"bo[iî]te (aux lettres )?(est )?pleine|quota (est )?d[ée]pass[ée]|trop volumineux|bloqu[ée]|"
+    r"buz[oó]n (est[aá] )?lleno|demasiado grande|bloqueado|casella (di posta )?(è )?piena|troppo grande|bloccat[oa]",
+    re.I)
 _HARD_TEXT = re.compile(
     r"user unknown|unknown user|no such (user|mailbox|recipient|address|account|domain)|"
     r"(user|mailbox|recipient|address|account|domain) (does not|doesn't|did not) exist|"
@@ -60,7 +65,11 @@ _HARD_TEXT = re.compile(
     r"no mailbox|mailbox (unavailable|not found|disabled)|account (has been |is )?(disabled|closed|deleted|deactivated)|"
     r"host (or domain name )?not found|domain (name )?not found|no (mx|mail exchanger)|"
     r"address rejected|not (a )?(valid|known) (user|recipient|address)|is not a valid mailbox|"
-    r"not listed in (the )?(domino |public )*directory", re.I)  # Lotus Domino's "not listed in Domino Directory"
+    r"not listed in (the )?(domino |public )*directory|"  # Lotus Domino's "not listed in Domino Directory"
+    r"(empf[äa]nger|benutzer|adresse|postfach) (ist )?(unbekannt|existiert nicht)|"
+    r"(destinataire|utilisateur|adresse) (est )?(inconnu|introuvable)|n'existe pas|"
+    r"(destinatario|usuario|direcci[oó]n) (es )?(desconocid[oa]|inexistente|no existe)|"
+    r"(destinatario|utente|indirizzo) (è )?(sconosciuto|inesistente)", re.I)
 _NEAR = 400  # characters after an address in which its status code is looked for
 # A delay warning, not a failure. flufl.bounce's SimpleMatch runs before SimpleWarning and
 # takes Exim's "has not yet been delivered ... after more than 24 hours" for a failure.
@@ -180,6 +189,14 @@ def _address(value: str) -> str:
     return value.strip().strip("<>").strip().lower()
 
 
+def _field(block: Message, name: str) -> str:
+    """A report field as text: 8-bit bytes (an NDR in another language) read as UTF-8."""
+    raw = next((v for k, v in block.raw_items() if k.lower() == name.lower()), None)
+    if not isinstance(raw, str):  # absent, or a Header the parser made: its text as it gives it
+        return str(raw or "")
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _typed_address(value: object) -> str:
     """The address of a Final- or Original-Recipient field whose address type is rfc822 or
     utf-8 (RFC 3464 2.3.1, RFC 6533), or "" (x400, unknown, absent)."""
@@ -218,8 +235,8 @@ def dsn_failures(msg: Message, human: str = "") -> list[Failure]:
             action = str(block.get("Action") or "").strip().lower()
             if action in ("delivered", "relayed", "expanded"):
                 continue
-            diagnostic = str(block.get("Diagnostic-Code") or "")
-            written = str(block.get("Status") or "")
+            diagnostic = _field(block, "Diagnostic-Code")
+            written = _field(block, "Status")
             status = status_code(written) or status_in_text(diagnostic)
             if status is None and (basic := _BASIC.search(written + " " + diagnostic + " ")):
                 status = f"{basic.group(1)}.0.0"  # a bare reply code where the enhanced one belongs
