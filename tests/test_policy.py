@@ -50,3 +50,8 @@ def test_with_verp_a_bare_address_counts_for_nothing() -> None:
 def test_without_verp_the_address_is_the_best_evidence_there_is() -> None:
     assert attributed(Evidence.HARD_BOUNCE, Tie.ADDRESS, verp=False) is Evidence.HARD_BOUNCE
     assert attributed(Evidence.COMPLAINT, Tie.ADDRESS, verp=False) is Evidence.COMPLAINT
+
+
+def test_evidence_that_never_comes_by_mail_cannot_be_claimed_by_a_report() -> None:
+    with pytest.raises(ValueError, match="never comes by mail"):
+        attributed(Evidence.LINK_CONFIRM, Tie.VERP, verp=True)

@@ -10,7 +10,7 @@ keep the policy in one place and let the database only count:
   the state it moves them to. Evidence is what happened: a signed link followed, the
   author's command, a hard bounce, `[inbox] bounce_after` soft ones in a row, a spam
   complaint, an unsubscribe mail.
-- ATTRIBUTION: how far a report that came back by mail may act, given how it was tied to
+- ATTRIBUTION: whether a report that came back by mail may act, given how it was tied to
   a reader. A report is only a claim: anyone can send mail to the bounce or questions
   address. It acts in full only on evidence an outsider cannot make: the reader's own
   signed VERP address (core/verp.py), the reader's unguessable Message-ID (random, kept in
@@ -110,12 +110,24 @@ class Tie(StrEnum):
 
 STRONG = frozenset({Tie.VERP, Tie.MESSAGE_ID, Tie.SIGNED})
 
+# ATTRIBUTION: (the tie is one an outsider cannot make, [newsletter] return_path is set) ->
+# whether a report's evidence acts. With VERP on, every real bounce reaches a signed address
+# or quotes the reader's Message-ID, so a weak tie is recorded and counts for nothing (not
+# even one soft failure: they add up, and a forger can send one for every issue); without
+# VERP the address is the best evidence there is.
+ATTRIBUTION: dict[tuple[bool, bool], bool] = {
+    (True, True): True,
+    (True, False): True,
+    (False, True): False,
+    (False, False): True,
+}
+# The kinds of evidence a report by mail may carry; the rest come only by link or command.
+BY_MAIL = frozenset({Evidence.HARD_BOUNCE, Evidence.SOFT_BOUNCES, Evidence.COMPLAINT, Evidence.UNSUBSCRIBE_MAIL})
+
 
 def attributed(evidence: Evidence, tie: Tie, *, verp: bool) -> Evidence | None:
     """What a report claiming `evidence`, tied to a reader by `tie`, may do to them: the
-    evidence it counts as, or None (nothing but a record). With VERP on, a weak tie counts
-    for nothing: less than the soft failure the issue allowed at most, since soft failures
-    add up and a forger can send one for every issue."""
-    if tie in STRONG or not verp:
-        return evidence
-    return None
+    evidence it counts as, or None (nothing but a record)."""
+    if evidence not in BY_MAIL:
+        raise ValueError(f"{evidence} never comes by mail")
+    return evidence if ATTRIBUTION[(tie in STRONG, verp)] else None
