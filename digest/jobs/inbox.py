@@ -26,7 +26,7 @@ from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
 
-from ..core.config import Config
+from ..core.config import Config, InboxConfig
 from ..core.errors import ConfigError, DigestError, InputError, StoreError, TokenError
 from ..core.message import sender_domain, unguessable
 from ..core.policy import Evidence, Tie, attributed
@@ -324,6 +324,6 @@ def _record(ledger: InboxBook, folder: str, now: datetime, outcome: str) -> None
         log.exception("could not record the read of %s", folder)
 
 
-def read_line(config: Config, report: InboxReport) -> str:
+def read_line(inbox: InboxConfig, report: InboxReport) -> str:
     """One line on a scheduled read."""
-    return f"inbox {config.inbox.folder}: {report.summary(config.inbox.done_folder)}"
+    return f"inbox {inbox.folder}: {report.summary(inbox.done_folder)}"
