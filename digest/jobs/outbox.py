@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -154,9 +154,7 @@ class Outbox:
         what stops the message before any reply (DigestError)."""
         address = wire_address(recipient.email, smtputf8=True)
         message_id = message_id or make_message_id(self.domain, kind, *(() if ref is None else (ref,)))
-        message = self.build(template, Recipient(address, recipient.name, recipient.unsubscribe_url,
-                                                 recipient.preferences_url, recipient.archive_url),
-                             message_id=message_id, now=now)
+        message = self.build(template, replace(recipient, email=address), message_id=message_id, now=now)
         reply = self.mailer.send_one(self.sender, address, message)
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
         settlement = self.policy.settlement(Claim(ref or 0, ref, message_id, 0), reply, verdict.outcome, now)
