@@ -52,7 +52,7 @@ def main() -> None:
     fetch, group, render, inline = [], [], [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        fetched = fetch_feed(config.feed.url, build.fetch_options(config))
+        fetched = fetch_feed(config.feed.url, build.fetch_options(config.feed, config.newsletter))
         t1 = time.perf_counter()
         content = group_posts(fetched.posts, config.topics, fallback_topic="More", question_labels=config.question.labels)
         t2 = time.perf_counter()

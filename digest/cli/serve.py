@@ -95,7 +95,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
         from ..jobs import inbox as inbox_job
 
         weekly.read_inbox_every(config.inbox.poll_minutes, _logged("inbox read", lambda: inbox_job.read_line(
-            config, inbox_job.read_inbox(config, wiring, on_line=logging.getLogger("digest.inbox").info))))
+            config.inbox, inbox_job.read_inbox(config, wiring, on_line=logging.getLogger("digest.inbox").info))))
 
     try:
         with wiring:
@@ -105,7 +105,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
             @asynccontextmanager
             async def lifespan(app: Any) -> AsyncIterator[None]:
                 if weekly is not None:
-                    decision = start_decision(config, wiring.ledger, wiring.clock())
+                    decision = start_decision(config.schedule, wiring.ledger, wiring.clock())
                     weekly.start()
                     log.info("on start: %s", decision.reason)
                     if decision.send_now:

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from ..core.answers import MAX_DESK, NO_QUESTIONS, AnswerLink, IssueQuestions, find_answers, issue_questions, label_ids
 from ..core.compose import group_issue
-from ..core.config import Config
+from ..core.config import Config, NewsletterConfig, QuestionConfig
 from ..core.message import make_message_id, sender_domain
 from ..core.models import FeedState, FetchResult, Post
 from ..core.questions import ANSWERED, Question
@@ -47,18 +47,18 @@ def questions_hook(config: Config, questions: QuestionBook, *, now: datetime, re
 
     def hook(fetched: FetchResult, posts: Sequence[Post]) -> IssueQuestions:
         everything = {p.id: p for p in (*fetched.posts, *posts)}.values()
-        links = _answers(config, questions, list(everything), found)
+        links = _answers(config.question, questions, list(everything), found)
         quiet = not posts
         if quiet and config.newsletter.quiet_week != "questions":
             if record:
-                found.answered += questions.mark_answered(links, now, _message_id(config))
+                found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
             return NO_QUESTIONS
         desk = questions.desk(MAX_DESK)
         if not record:
             planned = [_as_answered(q, link, now) for q, link in _pairs(questions, links)]
             shown = issue_questions([*questions.unfeatured(), *planned], desk)
             return NO_QUESTIONS if quiet and not shown.answered else shown
-        found.answered += questions.mark_answered(links, now, _message_id(config))
+        found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
         if not quiet:  # the key the issue is recorded with: its posts as grouped (max_posts may leave some out)
             key = issue_key(group_issue(config, posts).posts)
             return issue_questions(questions.claim_features(key, now), desk)
@@ -78,13 +78,13 @@ def feed_state_for_answers(questions: QuestionBook, state: FeedState | None) -> 
     return None if state is not None and questions.awaiting_answers() else state
 
 
-def issue_questions_for(config: Config, questions: QuestionBook, key: str) -> IssueQuestions:
+def issue_questions_for(questions: QuestionBook, key: str) -> IssueQuestions:
     """The questions of the issue recorded under `key`, to build it again (a resumed send)."""
     return issue_questions(questions.featured(key), questions.desk(MAX_DESK))
 
 
-def _answers(config: Config, questions: QuestionBook, posts: list[Post], found: Linked) -> list[AnswerLink]:
-    prefix = config.question.answer_label_prefix
+def _answers(question: QuestionConfig, questions: QuestionBook, posts: list[Post], found: Linked) -> list[AnswerLink]:
+    prefix = question.answer_label_prefix
     named = {qid for p in posts for qid in label_ids(p.labels, prefix)}
     search = find_answers(questions.accepted(), posts, prefix, statuses=questions.statuses(named))
     found.warnings += [w for w in search.warnings if w not in found.warnings]
@@ -99,6 +99,6 @@ def _as_answered(question: Question, link: AnswerLink, now: datetime) -> Questio
     return replace(question, status=ANSWERED, answered_at=now, answer_url=link.post.link, answer_title=link.post.title)
 
 
-def _message_id(config: Config) -> Callable[[int], str]:
-    domain = sender_domain(config.newsletter.from_)
+def _message_id(newsletter: NewsletterConfig) -> Callable[[int], str]:
+    domain = sender_domain(newsletter.from_)
     return lambda question_id: make_message_id(domain, "answer", question_id)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..core.answers import NO_QUESTIONS, IssueQuestions
 from ..core.compose import Composer
-from ..core.config import Config
+from ..core.config import Config, FeedConfig, NewsletterConfig
 from ..core.errors import InputError
 from ..core.message import MessageTemplate
 from ..core.models import FeedState, FetchResult, IssueContent, Post, RenderedIssue
@@ -62,8 +62,8 @@ def issue_key(posts: tuple[Post, ...] | list[Post]) -> str:
     return hashlib.sha256("\n".join(sorted(p.id for p in posts)).encode("utf-8")).hexdigest()
 
 
-def fetch_options(config: Config) -> FetchOptions:
-    f, n = config.feed, config.newsletter
+def fetch_options(f: FeedConfig, n: NewsletterConfig) -> FetchOptions:
+    """How [feed] (and [newsletter] for the excerpts and thumbnails) says to fetch and parse."""
     return FetchOptions(
         timeout_seconds=f.timeout_seconds, deadline_seconds=f.deadline_seconds, user_agent=f.user_agent,
         max_bytes=f.max_bytes, max_pages=f.max_pages, page_size=f.page_size,
@@ -72,9 +72,9 @@ def fetch_options(config: Config) -> FetchOptions:
     )
 
 
-def feed_source(config: Config, override: str | None) -> str:
+def feed_source(feed: FeedConfig, override: str | None) -> str:
     if not override:
-        return config.feed.url
+        return feed.url
     if override.startswith(("http://", "https://")):
         return override
     return str(Path(override).expanduser().resolve())
@@ -97,7 +97,8 @@ def fetch_new_posts(
     feed comes back not_modified, with no posts.
     """
     since = None if every_post else (cutoff or now - timedelta(days=config.newsletter.first_issue_days))
-    fetched = fetch(feed_source(config, feed), fetch_options(config), since=since, state=state)
+    fetched = fetch(feed_source(config.feed, feed), fetch_options(config.feed, config.newsletter), since=since,
+                    state=state)
     if every_post:
         return fetched, sort_posts(fetched.posts)
     return fetched, select_posts(fetched.posts, cutoff=cutoff, now=now,

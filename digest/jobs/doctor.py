@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..core.compose import preview_recipient
-from ..core.config import Config
+from ..core.config import Config, NewsletterConfig
 from ..core.deliverability import find_links, judge_images, judge_links
 from ..core.dkimkey import judge_dkim
 from ..core.dnsrecords import (
@@ -63,7 +63,7 @@ def run_doctor(config: Config, parts: DoctorParts, *, now: datetime, nameserver:
         except DNSError as exc:
             checks.append(problem("DNS", str(exc), "pass --nameserver HOST[:PORT]"))
         else:
-            checks += dns_checks(config, resolver)
+            checks += dns_checks(config.newsletter, resolver)
         checks += judge_relay(parts.probe_relay())
     source = feed or config.feed.url
     if offline and source.startswith(("http://", "https://")):
@@ -125,10 +125,9 @@ def link_checks(config: Config, parts: DoctorParts, template: MessageTemplate) -
 
 # ---- DNS ----
 
-def dns_checks(config: Config, resolver: Resolver) -> list[Check]:
+def dns_checks(n: NewsletterConfig, resolver: Resolver) -> list[Check]:
     """SPF, DKIM and DMARC of the From domain; SPF of the return path's domain when it is
     another; that both receive mail; and the return path's alignment."""
-    n = config.newsletter
     domain = sender_domain(n.from_)
     bounce_domain = n.return_path.rpartition("@")[2].lower() if n.return_path else domain
     own = judge_from_domain(domain)

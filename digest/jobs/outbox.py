@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -144,18 +144,17 @@ class Outbox:
         return book.give_up(self.policy.give_up_before(now), self.policy.gave_up, now)
 
     def send_now(self, template: MessageTemplate, recipient: Recipient, *, kind: str, ref: int | None, now: datetime,
-                 record: Callable[[Settlement], None] | None = None) -> Sent:
+                 record: Callable[[Settlement], None] | None = None, message_id: str | None = None) -> Sent:
         """Send one person's message of `kind` now, on its own connection, and judge the reply
         as a queued row's would be (the same Settlement; a bounce names `ref`); `record` is
-        told it.
+        told it. The Message-ID is `kind`.`ref`.<random> on the From domain unless
+        `message_id` is given (an acknowledgement's carries proof of its question).
         The domain goes in A-labels; a local part that is not ASCII needs the server's
         SMTPUTF8, and send_one refuses it (InputError) when the server has none. Raises
         what stops the message before any reply (DigestError)."""
         address = wire_address(recipient.email, smtputf8=True)
-        message_id = make_message_id(self.domain, kind, *(() if ref is None else (ref,)))
-        message = self.build(template, Recipient(address, recipient.name, recipient.unsubscribe_url,
-                                                 recipient.preferences_url, recipient.archive_url),
-                             message_id=message_id, now=now)
+        message_id = message_id or make_message_id(self.domain, kind, *(() if ref is None else (ref,)))
+        message = self.build(template, replace(recipient, email=address), message_id=message_id, now=now)
         reply = self.mailer.send_one(self.sender, address, message)
         verdict = classify(reply.code, reply.text, stage=reply.stage, after_data=reply.after_data)
         settlement = self.policy.settlement(Claim(ref or 0, ref, message_id, 0), reply, verdict.outcome, now)

@@ -24,7 +24,7 @@ from ..core.checks import url_problem
 from ..core.compose import compose_acknowledgement
 from ..core.config import Config, QuestionConfig
 from ..core.errors import DigestError, InputError
-from ..core.message import Recipient
+from ..core.message import Recipient, acknowledgement_message_id, sender_domain
 from ..core.models import Settlement
 from ..core.questions import MAX_PARAPHRASE, Question, QuestionStats, acknowledgement_budget, new_question
 from ..core.sanitize import clean_line
@@ -103,8 +103,9 @@ def acknowledge(config: Config, parts: MailParts, question: Question, *, now: da
             questions.mark_bounced(question.email_key, settlement.now)
 
     try:
-        sent = parts.outbox.send_now(compose_acknowledgement(config), Recipient(question.email), kind="ack", ref=question.id,
-                                     now=now, record=record)
+        message_id = acknowledgement_message_id(sender_domain(config.newsletter.from_), question.id, question.dup_key)
+        sent = parts.outbox.send_now(compose_acknowledgement(config), Recipient(question.email), kind="ack",
+                                     ref=question.id, now=now, record=record, message_id=message_id)
     except DigestError as exc:
         return str(exc)
     return sent.refusal

@@ -67,8 +67,7 @@ class Sender:
         elif issue.id not in self.composers:  # a resumed issue: rebuilt with its note and the questions it claimed
             self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at, number=issue.id,
                                                 note=issue.note,
-                                                questions=issue_questions_for(self.config, self.parts.questions,
-                                                                              issue.key))
+                                                questions=issue_questions_for(self.parts.questions, issue.key))
         if resumed:  # a new issue was checked before it was recorded (send_issue.py)
             self.check(self.composers[issue.id])
         counts = self.ledger.counts(issue.id)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import subscriber_recipient
-from ..core.config import Config, NewsletterConfig
+from ..core.config import Config, NewsletterConfig, ScheduleConfig
 from ..core.errors import InputError
 from ..core.message import make_message_id, sender_domain
 from ..core.models import DeliveryStatus
@@ -213,10 +213,10 @@ def summary(outcome: SendOutcome) -> str:
     return "; ".join(parts)
 
 
-def start_decision(config: Config, ledger: IssueLedger, now: datetime) -> StartDecision:
+def start_decision(schedule: ScheduleConfig, ledger: IssueLedger, now: datetime) -> StartDecision:
     """What `serve` does on start about an interrupted issue or a missed week. An issue
     whose only open messages are deferred is not interrupted: the retry timer has it."""
     interrupted = ledger.interrupted_issue()
     last = ledger.last_issue()
-    return decide_on_start(config.schedule, now=now, last_issue_at=last.created_at if last else None,
+    return decide_on_start(schedule, now=now, last_issue_at=last.created_at if last else None,
                            unfinished_at=interrupted.created_at if interrupted else None)

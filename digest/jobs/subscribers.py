@@ -79,6 +79,12 @@ def _mail(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> s
     return mail_confirmation(config, parts, ready, now) or ""
 
 
+_NOT_EXPORTED = ("email_key", "dup_key", "featured_key")
+# A question linked to this reader by their own copy's Message-ID but written from another
+# address (their copy was forwarded): its writer's address and name are not this reader's.
+_THEIRS = ("email", "name", "display_name")
+
+
 def person_export(store: Subscribers, questions: QuestionBook, email: str, *, now: datetime) -> dict[str, Any]:
     """Everything kept about one address: the subscription with its consent record, and
     every question it asked (or that a reply of theirs was linked to), with its notice.
@@ -94,7 +100,7 @@ def person_export(store: Subscribers, questions: QuestionBook, email: str, *, no
         subscription["topics"] = list(sub.topics)
     data: dict[str, Any] = _jsonable({
         "address": address, "exported_at": now, "subscription": subscription,
-        "questions": [{**{k: v for k, v in asdict(q).items() if k not in ("email_key", "dup_key", "featured_key")},
+        "questions": [{**{k: v for k, v in asdict(q).items() if k not in _NOT_EXPORTED + (() if q.email_key == key else _THEIRS)},
                        "notice": dict(zip(("status", "last_reply"), questions.notice_status(q.id) or ("none", ""), strict=True))}
                       for q in asked],
     })
