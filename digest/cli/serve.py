@@ -89,7 +89,9 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
         from ..jobs.author_questions import mail_questions
         from ..jobs.desk import proof
 
-        weekly.every(1, "author-proof", _logged("proof", lambda: proof(config, wiring)))
+        # The proof looks every quarter hour (each look within proof_hours with nothing new fetches the feed);
+        # a change (hold, approve, a note) mails the new proof at once, not on this timer.
+        weekly.every(15, "author-proof", _logged("proof", lambda: proof(config, wiring)))
         weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(config, wiring)))
     if weekly is not None and reads_inbox:
         from ..jobs import inbox as inbox_job
