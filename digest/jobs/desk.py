@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..core.calendar import last_run
-from ..core.compose import prepare, preview_recipient
+from ..core.compose import prepare
 from ..core.config import Config
 from ..core.desk import (
     APPROVE,
@@ -78,10 +78,18 @@ def proof(config: Config, parts: AuthorParts, *, force: bool = False) -> str:
     links = {"Approve": action_url(config, secret, APPROVE, slot, now), "Hold": action_url(config, secret, HOLD, slot, now),
              "Add a note": action_url(config, secret, NOTE, slot, now)}
     template = prepare(config, proof_rendered(rendered, lines, links), bulk=False)
-    sent = parts.outbox.send_now(template, preview_recipient(config, config.author.email, built.composer.number),
-                                 kind="proof", ref=None, now=now)
+    sent = parts.outbox.send_now(template, author_recipient(config), kind="proof", ref=None, now=now)
     parts.author.proof_sent(slot, decision.version, now)
     return f"proof of {rendered.subject!r} mailed to {config.author.email}" + (f" ({sent.refusal})" if sent.refusal else "")
+
+
+def author_recipient(config: Config) -> Recipient:
+    """The author's copy of an issue: the links a reader's copy makes personal lead to the
+    desk instead (a reader's own settings and unsubscribe links mean nothing to the author,
+    and the archive has no copy until the issue is sent)."""
+    desk_url = f"{config.web.base_url}/desk/"
+    return Recipient(config.author.email, "", unsubscribe_url=desk_url, preferences_url=desk_url,
+                     archive_url=f"{desk_url}issue.html")
 
 
 def hold(config: Config, parts: AuthorParts, reason: str = "") -> str:
@@ -258,7 +266,7 @@ def next_issue_html(config: Config, parts: AuthorParts) -> str | None:
     template = built.composer.template(())
     if template is None:
         return None
-    return personalise(template.html, preview_recipient(config, config.author.email, built.composer.number), as_html=True)
+    return personalise(template.html, author_recipient(config), as_html=True)
 
 
 def mail_signin(config: Config, parts: AuthorParts, url: str) -> None:
