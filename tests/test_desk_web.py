@@ -171,7 +171,10 @@ def test_the_desk_shows_and_does_what_the_author_needs(bed: Bed) -> None:
         desk = client.get("/desk/").text
         assert "Maria" in desk and "Lopez" not in desk and "asker@example.com" not in desk
         assert 'value="How do I explain a gap?"' in desk  # the paraphrase, filled in with the text
-        assert re.search(r"<th>confirmed</th><td>2</td>", desk)
+        assert re.search(r'<th><a href="/desk/subscriber\?status=confirmed">confirmed</a></th><td>2</td>', desk)
+        listed = client.get("/desk/subscriber", params={"status": "confirmed"}).text
+        assert "2 confirmed" in listed and "reader0@example.com" in listed and "reader1@example.com" in listed
+        assert "reader0@example.com" not in client.get("/desk/subscriber", params={"status": "bounced"}).text
         frame = client.get("/desk/issue.html")
         assert "Juggling two offers" in frame.text and "frame-ancestors 'self'" in frame.headers["content-security-policy"]
         # the next issue: a note, then hold

@@ -42,6 +42,7 @@ SESSION_HOURS = 12
 SIGNIN_MINUTES = 30
 FORM_HOURS = 2
 SUBSCRIBER_STATES = ("pending", "confirmed", "unsubscribed", "bounced")
+LIST_MAX = 500  # addresses one state's page lists; `digest subscribers list` has them all
 _DESK_POLICY = SECURITY_HEADERS["Content-Security-Policy"].replace("default-src 'none';", "default-src 'none'; frame-src 'self';")
 # The issue in its frame: the mail as readers get it, no scripts, no forms, nothing fetched but images.
 _ISSUE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src * data:; base-uri 'self'; form-action 'none'; "
@@ -220,6 +221,18 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
 
     async def subscriber(request: Request, session: str) -> Response:
         typed = request.query_params.get("email", "")[:320]
+        state = request.query_params.get("status", "")
+        if state in SUBSCRIBER_STATES and not typed:
+            def first() -> list[Any]:
+                found = []
+                for sub in store.iter_subscribers(state):
+                    found.append(sub)
+                    if len(found) == LIST_MAX:
+                        break
+                return found
+            listed = await run_in_threadpool(first)
+            return render("desk_subscribers.html.j2", state=state, listed=listed, total=await run_in_threadpool(
+                store.count, state), shown=LIST_MAX)
         record = None
         if typed:
             try:
