@@ -34,7 +34,7 @@ def test_the_author_s_book(store_url: str) -> None:
         assert book.claim_mail("report", "2", NOW + timedelta(hours=1))
         assert book.last_mail("report") == NOW + timedelta(hours=1) and book.last_mail("questions") is None
         # the period's counts
-        sub, _ = store.add("a@example.com", "a@example.com", "", (), confirmed=True, now=NOW, consent=Consent(NOW, "web"))
+        store.add("a@example.com", "a@example.com", "", (), confirmed=True, now=NOW, consent=Consent(NOW, "web"))
         gone, _ = store.add("b@example.com", "b@example.com", "", (), confirmed=True, now=NOW - timedelta(days=30),
                             consent=Consent(NOW, "web"))
         store.unsubscribe(gone.id, how="complaint", now=NOW)
