@@ -14,7 +14,7 @@ from typing import Any
 import dkim
 import pytest
 from feedgen import Entry, atom
-from sending import Bed, make_bed
+from sending import START, Bed, make_bed
 from test_send_lint import dkim_key
 
 from digest.adapters.store import Store
@@ -188,6 +188,21 @@ def test_a_held_issue_is_not_sent_and_its_posts_roll_into_the_next(bed: Bed, tmp
     assert len(readers(bed)) == 2
     body = text_of(readers(bed)[0])
     assert all(title in body for title in ("Juggling two offers", "Gaps in a resume", "Thank-you notes"))
+
+
+def test_a_held_slot_still_finishes_an_issue_a_crash_left_unsent(bed: Bed) -> None:
+    from digest.core.models import Post
+
+    bed.add(2)
+    old = Post("old", "Last week's post", "https://blog.example.com/old", START, START)
+    bed.ledger.create_issue(key="interrupted", now=START, cutoff=START, subject="Last week", posts=[old], html="",
+                            text="", domain="example.com", state=None)
+    desk.hold(bed.config, bed.wiring())
+    bed.clock[0] = SLOT + timedelta(seconds=30)
+    line = desk.gated_send(bed.config, bed.wiring())
+    assert line.startswith("not sent:") and "issue 1 resumed: 2 sent" in line
+    assert [m.message["Subject"] for m in readers(bed)] == ["The Wise Job Search: Last week's post"] * 2
+    assert bed.ledger.last_issue().id == 1  # type: ignore[union-attr]  # no new issue: this week's is held
 
 
 def test_required_approval_an_unapproved_issue_waits_and_a_late_approval_sends_it_at_once(

@@ -33,11 +33,14 @@ from ..core.desk import (
 )
 from ..core.errors import DigestError, InputError
 from ..core.message import Recipient, personalise
+from ..core.models import DeliveryStatus
 from ..core.note import render_note
 from ..core.tokens import make_token
 from .answers import questions_hook
 from .build import NOTE_MAX_BYTES, build_issue
+from .deliver import SendReport
 from .ports import AuthorParts
+from .retry import Sender, report_line
 from .send_issue import SendOutcome, send_next, summary
 
 NO_AUTHOR = "[author] email is empty: no proof, report or author mail"
@@ -146,12 +149,27 @@ def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = No
     if why is not None:
         parts.author.decide(slot, now, changes=False, outcome=why)
         _tell_not_sent(config, parts, decision, why, now)
-        return f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
+        finished = finish_interrupted(config, parts)  # a hold stops the new issue, never the crash promise of an old one
+        after_send(config, parts, SendOutcome(reports=tuple(finished)))
+        return (f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
+                + "".join(f"; {report_line(r)}" for r in finished))
     outcome = send_next(config, parts, retry_deferred=False, note=decision.note)
     if outcome.report is not None and not outcome.resumed:
         parts.author.decide(slot, now, changes=False, outcome="sent")
     after_send(config, parts, outcome)
     return summary(outcome)
+
+
+def finish_interrupted(config: Config, parts: AuthorParts) -> list[SendReport]:
+    """Finish the issues a crash or a stop left with messages pending, as a send would first."""
+    sender = Sender(config, parts)
+    sender.sweep()
+    reports = []
+    for issue in parts.ledger.unfinished_issues():
+        counts = parts.ledger.counts(issue.id)
+        if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
+            reports.append(sender.deliver(issue, resumed=True))
+    return reports
 
 
 def after_send(config: Config, parts: AuthorParts, outcome: SendOutcome) -> None:
