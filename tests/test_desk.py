@@ -22,7 +22,7 @@ from digest.core.config import load_config, read_config
 from digest.core.errors import ConfigError
 from digest.core.models import Consent
 from digest.core.questions import new_question
-from digest.jobs import desk
+from digest.jobs import author_mail, desk
 
 AUTHOR = "author@example.com"
 SLOT = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)  # mon 07:00 America/New_York, the week after START
@@ -304,7 +304,7 @@ def test_the_report_gives_the_counts_once_per_issue(bed: Bed) -> None:
                  "Questions answered: 0", "In the archive: https://news.example.com/archive/1"):
         assert line in body, line
     assert "reader" not in body and "asker" not in body and "<img" not in html_of(report)  # counts only
-    assert desk.send_report(bed.config, wiring, 1) == "the report of issue 1 was sent before"
+    assert author_mail.send_report(bed.config, wiring, 1) == "the report of issue 1 was sent before"
     assert len([m for m in to(bed, AUTHOR) if m.message["Subject"].startswith("Report")]) == 1
 
 

@@ -156,7 +156,7 @@ def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_di
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if not dry_run:
-        from ..jobs.desk import after_send
+        from ..jobs.author_mail import after_send
 
         after_send(config, wiring, outcome)  # the author's report of each issue sent to (once per issue)
     for warning in outcome.warnings:

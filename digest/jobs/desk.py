@@ -9,7 +9,7 @@ approval = "auto": the weekly send then goes as it always did, with no note.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ..core.calendar import last_run
 from ..core.compose import prepare
@@ -18,25 +18,22 @@ from ..core.desk import (
     APPROVE,
     HOLD,
     NOTE,
-    Decision,
     DeskHooks,
-    Report,
-    author_mail,
     blocked,
     desk_on,
     late_slot,
     proof_due,
     proof_rendered,
     proof_summary,
-    report_lines,
     upcoming_slot,
 )
-from ..core.errors import DigestError, InputError
+from ..core.errors import InputError
 from ..core.message import Recipient, personalise
 from ..core.models import DeliveryStatus
 from ..core.note import render_note
 from ..core.tokens import make_token
 from .answers import questions_hook
+from .author_mail import after_send, mail_signin, tell_not_sent
 from .build import NOTE_MAX_BYTES, build_issue
 from .deliver import SendReport
 from .ports import AuthorParts
@@ -148,7 +145,7 @@ def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = No
     why = blocked(config.author, decision)
     if why is not None:
         parts.author.decide(slot, now, changes=False, outcome=why)
-        _tell_not_sent(config, parts, decision, why, now)
+        tell_not_sent(config, parts, decision, why, now)
         finished = finish_interrupted(config, parts)  # a hold stops the new issue, never the crash promise of an old one
         after_send(config, parts, SendOutcome(reports=tuple(finished)))
         return (f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
@@ -170,55 +167,6 @@ def finish_interrupted(config: Config, parts: AuthorParts) -> list[SendReport]:
         if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
             reports.append(sender.deliver(issue, resumed=True))
     return reports
-
-
-def after_send(config: Config, parts: AuthorParts, outcome: SendOutcome) -> None:
-    """The report of each issue this send sent to (once per issue)."""
-    for sent in outcome.reports:
-        send_report(config, parts, sent.issue_id)
-
-
-def send_report(config: Config, parts: AuthorParts, issue_id: int) -> str | None:
-    """Mail the author the report of `issue_id`, at most once; why not, or None when it went."""
-    if not desk_on(config.author) or not config.author.report:
-        return "no report: [author] report is off or email empty"
-    now = parts.clock()
-    issue = parts.ledger.get_issue(issue_id)
-    if issue is None:
-        return f"no issue {issue_id}"
-    if not parts.author.claim_mail("report", str(issue_id), now):
-        return f"the report of issue {issue_id} was sent before"
-    before = parts.ledger.get_issue(issue_id - 1)  # the week since the issue before (the first: the week before it)
-    period = parts.author.period(before.created_at if before else issue.created_at - timedelta(days=7), now)
-    report = Report(issue_id, issue.subject, parts.ledger.counts(issue_id), period["new"], period["unsubscribed"],
-                    period["bounced"], period["asked"], period["answered"], f"{config.web.base_url}/archive/{issue_id}")
-    return _send_author(config, parts, "report", str(issue_id), f"Report: issue {issue_id} sent",
-                        report_lines(report), now, claimed=True)
-
-
-def _tell_not_sent(config: Config, parts: AuthorParts, decision: Decision, why: str, now: datetime) -> None:
-    lines = [f"The issue of {decision.slot:%Y-%m-%d %H:%M} UTC was not sent: "
-             + ("you held it." if why == "held" else "it was not approved ([author] approval = \"required\")."),
-             "Its posts roll into the next issue."]
-    if why == "unapproved":
-        lines.append(f"Approving it within [schedule] max_late_hours ({config.schedule.max_late_hours:g} h) sends it at once: "
-                     f"{config.web.base_url}/desk/ or `digest approve`.")
-    _send_author(config, parts, "not-sent", decision.slot.isoformat()[:40], "Not sent: this week's issue", lines, now)
-
-
-def _send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],
-                 now: datetime, *, claimed: bool = False) -> str | None:
-    """One short mail to the author, claimed first (at most once per kind and ref)."""
-    if not claimed and not parts.author.claim_mail(kind, ref, now):
-        return f"the {kind} mail of {ref} was sent before"
-    template = prepare(config, author_mail(subject, lines), bulk=False)
-    try:
-        sent = parts.outbox.send_now(template, Recipient(config.author.email), kind=kind, ref=None, now=now)
-    except DigestError as exc:
-        parts.author.settle_mail(kind, ref, "failed", now)
-        return str(exc)
-    parts.author.settle_mail(kind, ref, "sent" if sent.refusal is None else "failed", now)
-    return sent.refusal
 
 
 def desk_hooks(config: Config, parts: AuthorParts) -> DeskHooks:
@@ -287,12 +235,3 @@ def next_issue_html(config: Config, parts: AuthorParts) -> str | None:
     return personalise(template.html, author_recipient(config), as_html=True)
 
 
-def mail_signin(config: Config, parts: AuthorParts, url: str) -> None:
-    """Mail the desk's sign-in link to [author] email, the only address it ever goes to."""
-    if not desk_on(config.author):
-        return
-    now = parts.clock()
-    template = prepare(config, author_mail("Your sign-in link to the desk", [
-        "Open this link to sign in to your newsletter's desk (it works for 30 minutes):", url,
-        "If you did not ask for it, ignore this mail: nothing happens without the link."]), bulk=False)
-    parts.outbox.send_now(template, Recipient(config.author.email), kind="desk-signin", ref=None, now=now)
