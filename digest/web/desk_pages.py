@@ -2,9 +2,10 @@
 desk's hooks (core/desk.py: DeskHooks, the jobs' work) out.
 
 Sign-in is by a link mailed to [author] email only: the form answers the same page
-whatever address is typed, and mails nothing for any other. The link opens a page with one
-button (link scanners follow links); its POST sets the session cookie (HttpOnly,
-SameSite=Strict, Secure when [web] base_url is https, expiring after SESSION_HOURS). Every
+whatever address is typed, and mails nothing for any other. The link works once, for
+SIGNIN_MINUTES, and opens a page with one button (link scanners follow links); its POST
+sets the session cookie (HttpOnly, SameSite=Strict, Secure when [web] base_url is https,
+expiring after SESSION_HOURS). Every
 POST carries a CSRF token (the session's, or, for the sign-in form, a signed form token),
 is refused from another site, and the sign-in form counts against [web]
 ip_limit_per_hour. Without a session every page but sign-in answers 401 with the sign-in
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..adapters.author import AuthorLedger
 from ..adapters.ledger import Ledger
 from ..adapters.questions import QuestionStore
 from ..adapters.store import Store
@@ -59,6 +61,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
                ledger: Ledger, questions: QuestionStore | None) -> list[Route]:
     """The desk's routes (none but 404s when `hooks` is None or [author] email is empty)."""
     book = questions if questions is not None else QuestionStore(store)
+    author_book = AuthorLedger(store)  # records each sign-in link used: it works once
     secure = config.web.base_url.startswith("https://")
     author_key = normalise_email(config.author.email)[1] if config.author.email else ""
 
@@ -140,18 +143,20 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
             page.background = BackgroundTask(hooks.send_signin, f"{config.web.base_url}/desk/signin/{token}")
         return page
 
-    def signin_token_ok(request: Request) -> bool:
+    def signin_nonce(request: Request) -> str | None:
+        """The nonce of a good sign-in link, else None."""
         try:
-            read_token(secret, request.path_params["token"], "desk-signin", now=clock(),
-                       max_age=timedelta(minutes=SIGNIN_MINUTES))
+            data = read_token(secret, request.path_params["token"], "desk-signin", now=clock(),
+                              max_age=timedelta(minutes=SIGNIN_MINUTES))
         except TokenError:
-            return False
-        return True
+            return None
+        return data.nonce or None
 
     async def signin_link(request: Request) -> Response:
         if hooks is None or not desk_on(config.author):
             return message(404, "Not found", "There is no such page.")
-        if not signin_token_ok(request):
+        nonce = signin_nonce(request)
+        if nonce is None:
             return message(400, "This link does not work", "It may have expired (it works for 30 minutes). "
                                                            "Ask for a new one on the desk's sign-in page.")
         if request.method == "GET":  # one button: a link scanner that opens the link signs no one in
@@ -159,6 +164,9 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
                           action=request.url.path, note_field=False, note="")
         if not origin_ok(request):
             return message(403, "Not allowed", "This form cannot be sent from another site.")
+        if not await run_in_threadpool(author_book.claim_mail, "signin", nonce[:40], clock()):
+            return message(400, "This link does not work", "It was used already: each sign-in link works once. "
+                                                           "Ask for a new one on the desk's sign-in page.")
         session = make_token(secret, "desk-session", 0, now=clock(), nonce=secrets.token_urlsafe(16))
         response = RedirectResponse("/desk/", status_code=303)
         response.set_cookie(COOKIE, session, max_age=SESSION_HOURS * 3600, path="/desk/", httponly=True,
