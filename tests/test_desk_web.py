@@ -175,6 +175,10 @@ def test_the_desk_shows_and_does_what_the_author_needs(bed: Bed) -> None:
         desk = client.get("/desk/").text
         assert "Maria" in desk and "Lopez" not in desk and "asker@example.com" not in desk
         assert 'value="How do I explain a gap?"' in desk  # the paraphrase, filled in with the text
+        linked = client.get(f"/desk/questions/{q.id}").text  # the page the questions mail links to
+        assert "From Maria (via web)" in linked and 'value="How do I explain a gap?"' in linked
+        assert linked.count("<button") == 2 and "asker@example.com" not in linked
+        assert client.get("/desk/questions/999").status_code == 404
         assert re.search(r'<th><a href="/desk/subscriber\?status=confirmed">confirmed</a></th><td>2</td>', desk)
         listed = client.get("/desk/subscriber", params={"status": "confirmed"}).text
         assert "2 confirmed" in listed and "reader0@example.com" in listed and "reader1@example.com" in listed
