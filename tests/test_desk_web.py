@@ -218,3 +218,25 @@ def test_the_desk_lists_the_issues_sent_with_their_counts(bed: Bed) -> None:
         signed_in(bed, client)
         desk = client.get("/desk/").text
     assert re.search(r'<a href="/archive/1">1</a>.*sent 2', desk, flags=re.S)
+
+
+def test_signing_in_from_a_question_s_link_leads_back_to_the_question_and_never_off_site(bed: Bed) -> None:
+    q, _ = bed.wiring().questions.record(new_question(email="asker@example.com", name="", text="Gap?", source="web",
+                                                      consent_to_quote=False, display_name=""), bed.now())
+    with client_for(bed) as client:
+        asked = client.get(f"/desk/questions/{q.id}")
+        assert asked.status_code == 401 and f'name="next" value="/desk/questions/{q.id}"' in asked.text
+        client.post("/desk/signin", data={"email": AUTHOR, "csrf": csrf(asked.text), "next": f"/desk/questions/{q.id}"})
+        link = signin_link(bed)
+        assert link.endswith(f"?next=/desk/questions/{q.id}")
+        assert client.get(link).text.count("<button") == 1
+        done = client.post(link)
+        assert done.status_code == 303 and done.headers["location"] == f"/desk/questions/{q.id}"
+        assert "Gap?" in client.get(done.headers["location"]).text
+        for elsewhere in ("https://evil.example/", "//evil.example/desk/", "/desk/../unsubscribe/x"):
+            client.cookies.clear()
+            form = client.get("/desk/")
+            client.post("/desk/signin", data={"email": AUTHOR, "csrf": csrf(form.text), "next": elsewhere})
+            assert "next=" not in signin_link(bed)
+            hacked = signin_link(bed) + "?next=" + elsewhere
+            assert client.post(hacked).headers["location"] == "/desk/"

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from starlette.background import BackgroundTask
@@ -43,12 +45,18 @@ COOKIE = "digest_desk"
 SESSION_HOURS = 12
 SIGNIN_MINUTES = 30
 FORM_HOURS = 2
+_NEXT = re.compile(r"/desk/(questions/\d{1,10}|subscriber)?")
 SUBSCRIBER_STATES = ("pending", "confirmed", "unsubscribed", "bounced")
 LIST_MAX = 500  # addresses one state's page lists; `digest subscribers list` has them all
 _DESK_POLICY = SECURITY_HEADERS["Content-Security-Policy"].replace("default-src 'none';", "default-src 'none'; frame-src 'self';")
 # The issue in its frame: the mail as readers get it, no scripts, no forms, nothing fetched but images.
 _ISSUE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src * data:; base-uri 'self'; form-action 'none'; "
                  "frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox")
+
+
+def safe_next(path: str) -> str:
+    """Where to go after signing in: a desk page of this site, never another site."""
+    return path if _NEXT.fullmatch(path) else "/desk/"
 
 
 def csrf_of(secret: str, session: str) -> str:
@@ -82,9 +90,9 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
             return None
         return token
 
-    def signin_page(status: int = 200, sent: bool = False) -> HTMLResponse:
+    def signin_page(status: int = 200, sent: bool = False, then: str = "/desk/") -> HTMLResponse:
         form = make_token(secret, "desk-form", 0, now=clock(), nonce=secrets.token_urlsafe(8))
-        return render("desk_signin.html.j2", status, csrf=form, sent=sent)
+        return render("desk_signin.html.j2", status, csrf=form, sent=sent, then=safe_next(then))
 
     def guarded(handler: Callable[[Request, str], Any], *, post: bool = False) -> Callable[[Request], Any]:
         """A desk page: 404 with no desk, 401 (the sign-in form) with no session; a POST
@@ -94,7 +102,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
                 return message(404, "Not found", "There is no such page.")
             session = session_of(request)
             if session is None:
-                return signin_page(401)
+                return signin_page(401, then=request.url.path if request.method == "GET" else "/desk/")
             if post:
                 if not origin_ok(request):
                     return message(403, "Not allowed", "This form cannot be sent from another site.")
@@ -140,7 +148,9 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
             return page
         if typed == author_key:
             token = make_token(secret, "desk-signin", 0, now=now, nonce=secrets.token_urlsafe(8))
-            page.background = BackgroundTask(hooks.send_signin, f"{config.web.base_url}/desk/signin/{token}")
+            then = safe_next(str(form.get("next", "")))
+            url = f"{config.web.base_url}/desk/signin/{token}" + (f"?next={quote(then)}" if then != "/desk/" else "")
+            page.background = BackgroundTask(hooks.send_signin, url)
         return page
 
     def signin_nonce(request: Request) -> str | None:
@@ -159,16 +169,18 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         if nonce is None:
             return message(400, "This link does not work", "It may have expired (it works for 30 minutes). "
                                                            "Ask for a new one on the desk's sign-in page.")
+        then = safe_next(request.query_params.get("next", ""))
         if request.method == "GET":  # one button: a link scanner that opens the link signs no one in
             return render("desk_action.html.j2", heading="Sign in to the desk", text="", button="Sign in",
-                          action=request.url.path, note_field=False, note="")
+                          action=request.url.path + (f"?next={quote(then)}" if then != "/desk/" else ""),
+                          note_field=False, note="")
         if not origin_ok(request):
             return message(403, "Not allowed", "This form cannot be sent from another site.")
         if not await run_in_threadpool(author_book.claim_mail, "signin", nonce[:40], clock()):
             return message(400, "This link does not work", "It was used already: each sign-in link works once. "
                                                            "Ask for a new one on the desk's sign-in page.")
         session = make_token(secret, "desk-session", 0, now=clock(), nonce=secrets.token_urlsafe(16))
-        response = RedirectResponse("/desk/", status_code=303)
+        response = RedirectResponse(then, status_code=303)
         response.set_cookie(COOKIE, session, max_age=SESSION_HOURS * 3600, path="/desk/", httponly=True,
                             samesite="strict", secure=secure)
         return response
@@ -199,8 +211,6 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         return HTMLResponse(body, headers={**SECURITY_HEADERS, "Content-Security-Policy": _ISSUE_POLICY})
 
     def done(text: str) -> Response:
-        from urllib.parse import quote
-
         return RedirectResponse(f"/desk/?done={quote(text[:300])}", status_code=303)
 
     async def decide(request: Request, session: str) -> Response:
