@@ -383,6 +383,9 @@ def _subscriber(row: Any) -> Subscriber:
         topics=tuple(json.loads(row.topics)) if row.topics else (), consent=consent, created_at=row.created_at,
         confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at, unsubscribed_how=row.unsubscribed_how,
         confirm_nonce=row.confirm_nonce, confirm_sent_at=row.confirm_sent_at, confirmed_how=row.confirmed_how,
+        frequency=row.frequency, pause_reason=row.pause_reason, paused_at=row.paused_at, paused_until=row.paused_until,
+        away_issues=row.away_issues, away_since=row.away_since, away_issue=row.away_issue, new_email=row.new_email,
+        new_email_at=row.new_email_at,
     )
 
 

@@ -34,7 +34,8 @@ from datetime import datetime
 
 from ..core.address import wire_address
 from ..core.classify import Outcome, classify
-from ..core.compose import Composer, subscriber_recipient
+from ..core.audience import is_paused
+from ..core.compose import Composer, issue_composer, subscriber_recipient
 from ..core.config import Config
 from ..core.errors import ConfigError, DigestError, InputError, SendError, StoreError
 from ..core.message import MessageTemplate, build_message, sender_address
@@ -131,8 +132,7 @@ class Deliverer:
         self.deferred_only = deferred_only
         self.ledger, self.subscribers, self.mailer = ledger, subscribers, mailer
         self.links = Links(config.web.base_url, secret)
-        self.composer = composer or Composer(config, issue.posts, created_at=issue.created_at, number=issue.id,
-                                             note=issue.note)
+        self.composer = composer or issue_composer(config, issue)
         self.rate = RateLimiter(config.smtp.max_per_second)
         self.progress = progress or Silent()
         self.signer = signer
@@ -357,6 +357,8 @@ class Deliverer:
         sub = claim.subscriber
         if sub is None or sub.status != "confirmed":
             return "removed before sending" if sub is None else f"{sub.status} before sending"
+        if is_paused(sub, self.clock()):
+            return "paused"
         template = self.composer.template(sub.topics)
         if template is None:
             return "nothing in this issue for the chosen topics"

@@ -30,7 +30,7 @@ from ..adapters.ledger import Ledger
 from ..adapters.secret import load_or_create_secret
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store, open_store
-from ..core.compose import Composer
+from ..core.compose import Composer, issue_composer
 from ..core.config import Config
 from ..core.errors import ConfigError, DigestError
 from ..core.message import sender_domain
@@ -39,6 +39,7 @@ from ..core.retry import BACKOFF, RetryPolicy
 from ..core.sign import Signer
 from .answers import issue_questions_for
 from .deliver import Deliverer, SendReport, Silent
+from .monthly import monthly_questions
 from .notices import send_notices
 from .ports import Mailer, Progress
 
@@ -90,9 +91,9 @@ class Sender:
         if composer is not None:
             self.composers[issue.id] = composer
         elif issue.id not in self.composers:  # a resumed issue: rebuilt with its note and the questions it claimed
-            self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at, number=issue.id,
-                                                note=issue.note,
-                                                questions=issue_questions_for(self.config, self.store, issue.key))
+            shown = monthly_questions(self.store, self.ledger, issue) if issue.kind == "monthly" \
+                else issue_questions_for(self.config, self.store, issue.key)
+            self.composers[issue.id] = issue_composer(self.config, issue, questions=shown)
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))

@@ -33,6 +33,7 @@ from . import questions
 from .answers import Linked, feed_state_for_answers, questions_hook
 from .build import BuiltIssue, build_issue
 from .deliver import SendReport
+from .monthly import send_monthly
 from .notices import NoticeReport, send_notices
 from .ports import Mailer, Progress
 from .retry import Sender, count_line, load_signer, report_line
@@ -122,6 +123,8 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
                                  number=ledger.next_issue_id(), note=note,
                                  questions=questions_hook(config, store, now=now, record=not dry_run, linked=linked))
     if built is None:
+        if not dry_run and not any(r.paused or r.cancelled for r in reports):
+            reports += send_monthly(sender, now)
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
@@ -142,6 +145,9 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
     halted = reports[-1].paused or reports[-1].cancelled
+    if not halted:  # the first weekly send of a month also sends the monthly readers theirs
+        reports += send_monthly(sender, now)
+        halted = reports[-1].paused or reports[-1].cancelled
     warnings = (*_warnings(config, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
