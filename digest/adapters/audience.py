@@ -54,7 +54,7 @@ def monthly_readers(conn: Connection, month_issue_prefix: str) -> list[MonthlyRe
            .where(deliveries.c.subscriber_id == subscribers.c.id, deliveries.c.status.in_(GOT))
            .scalar_subquery())
     before = (sa.select(sa.func.max(issues.c.id))
-              .where(issues.c.created_at <= sa.func.coalesce(subscribers.c.confirmed_at, subscribers.c.created_at))
+              .where(issues.c.created_at < sa.func.coalesce(subscribers.c.confirmed_at, subscribers.c.created_at))
               .scalar_subquery())
     this_month = sa.exists().where(deliveries.c.subscriber_id == subscribers.c.id,
                                    deliveries.c.issue_id == issues.c.id,

@@ -63,7 +63,7 @@ def send_monthly(sender: Sender, now: datetime) -> list[SendReport]:
         posts = _posts(sources)
         shown = _questions(sender.store, sources)
         if not posts and not shown.answered:
-            continue  # nothing new since their last issue: they wait for next month
+            continue  # nothing new since their last issue: the next send of the month that has some
         number = ledger.next_issue_id()
         composer = Composer(config, posts, created_at=now, number=number, questions=shown, monthly=True)
         rendered = composer.render()
