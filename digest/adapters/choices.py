@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..core.audience import JOB, WEEKS, pause_end
+from ..core.audience import JOB, UNTIL_RESUMED, WEEKS, pause_end
 from ..core.models import Subscriber
 from ..core.subscriptions import new_nonce
 from .schema import deliveries, inbox_returns, issues, reader_choices, subscribers
@@ -61,11 +61,14 @@ class Choices:
         """Weekly or monthly (the caller checks it is offered); None: not on the list."""
         return self._change(subscriber_id, {"frequency": frequency}, "frequency", frequency, how, now)
 
-    def pause(self, subscriber_id: int, *, weeks: int | None, how: str, now: datetime) -> Subscriber | None:
-        """Pause for `weeks` weeks, or (None) until they come back: "I got the job!"."""
+    def pause(self, subscriber_id: int, *, weeks: int | None, how: str, now: datetime,
+              job: bool = True) -> Subscriber | None:
+        """Pause for `weeks` weeks, or (None) until they come back: "I got the job!" (`job`),
+        or the author's open-ended pause (digest subscribers set --pause)."""
         if weeks is None:
-            values: dict[str, Any] = {"pause_reason": JOB, "paused_at": now, "paused_until": None}
-            return self._change(subscriber_id, values, JOB, "", how, now)
+            reason = JOB if job else UNTIL_RESUMED
+            values: dict[str, Any] = {"pause_reason": reason, "paused_at": now, "paused_until": None}
+            return self._change(subscriber_id, values, JOB if job else "pause", "" if job else "until resumed", how, now)
         values = {"pause_reason": WEEKS, "paused_at": now, "paused_until": pause_end(now, weeks)}
         return self._change(subscriber_id, values, "pause", f"{weeks} weeks", how, now)
 

@@ -38,6 +38,7 @@ PAUSE_WEEKS = (2, 4, 8)
 MAX_PAUSE_WEEKS = 52
 JOB = "job"      # pause_reason of "I got the job! Pause until I come back"
 WEEKS = "weeks"  # pause_reason of a pause of some weeks
+UNTIL_RESUMED = "hold"  # the author's open-ended pause (digest subscribers set --pause)
 
 PENDING = "pending"  # the ledger's statuses of a seat (core/models.py DeliveryStatus)
 PAUSED = "paused"    # a seat skipped because its reader is paused (the row's reply says "paused")
@@ -53,6 +54,18 @@ def is_paused(sub: Subscriber, now: datetime) -> bool:
 def pause_end(now: datetime, weeks: int) -> datetime:
     """When a pause of `weeks` weeks chosen at `now` ends."""
     return now + timedelta(weeks=weeks)
+
+
+def pause_label(sub: Subscriber, now: datetime, timezone: str) -> str:
+    """The pause at `now` as the list shows it: "" (none), "paused until 8 December 2026"..."""
+    if not is_paused(sub, now):
+        return ""
+    if sub.pause_reason == JOB:
+        return "got the job (paused until they come back)"
+    if sub.paused_until is None:
+        return "paused until resumed"
+    day = sub.paused_until.astimezone(ZoneInfo(timezone))
+    return f"paused until {day.day} {day:%B %Y}"
 
 
 def seat(sub: Subscriber, now: datetime) -> str:
