@@ -83,7 +83,7 @@ def weekly_send(bed: Bed, week: int) -> None:
 
 
 def test_a_monthly_reader_gets_two_issues_over_five_weekly_sends_across_a_month_boundary(bed: Bed) -> None:
-    weekly, monthly = bed.add(2)
+    _, monthly = bed.add(2)
     choices = Choices(bed.store)
     assert choices.set_frequency(monthly, "monthly", how="cli", now=START - timedelta(hours=1)) is not None
     titles = {}

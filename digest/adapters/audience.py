@@ -75,10 +75,9 @@ def first_issue_since(conn: Connection, start: datetime) -> datetime | None:
     return _utc(conn.execute(sa.select(sa.func.min(issues.c.created_at)).where(issues.c.created_at >= start)).scalar())
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: Any) -> datetime | None:
     """An aggregate's datetime: the column type is not applied to it on SQLite (naive UTC)."""
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite returns max() of a DATETIME column as text
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: max() is text
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)

@@ -30,7 +30,7 @@ from ..core.errors import StoreError
 from ..core.models import OPEN_STATUSES, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict, post_to_dict
 from .audience import first_issue_since, freeze_audience, monthly_readers
 from .deliveries import Deliveries
-from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
+from .schema import MAX_ID, deliveries, feed_state, issues, senders
 
 STALE_HEARTBEAT = timedelta(seconds=60)
 

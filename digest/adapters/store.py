@@ -24,7 +24,7 @@ from ..core.address import mailbox_key
 from ..core.config import Config
 from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
-from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce
+from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce, topics_on_return
 from .migrate import alembic_config, migrate  # noqa: F401  (alembic_config: its old home was here)
 from .schema import askers, notices, questions, rate_events, subscribers
 
@@ -164,7 +164,11 @@ class Store:
                     values: dict[str, Any] = {}
                     if decision.changed:
                         values = {"status": decision.status, "confirm_nonce": decision.nonce, "name": name,
-                                  "topics": _topics_out(topics), "updated_at": now, **_consent_out(consent)}
+                                  "topics": _topics_out(topics_on_return(existing, topics)), "updated_at": now,
+                                  **_consent_out(consent)}
+                        if existing is not None and existing.status in ("unsubscribed", "bounced"):
+                            # Coming back ends any pause they left with; frequency stays as chosen.
+                            values.update(pause_reason="", paused_at=None, paused_until=None)
                         if decision.send_confirmation:
                             values["confirm_sent_at"] = now
                     if existing is None:

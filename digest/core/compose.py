@@ -22,6 +22,7 @@ import jinja2
 
 from .answers import NO_QUESTIONS, IssueQuestions
 from .audience import away_line
+from .choice_mail import render_choice_mail
 from .config import Config
 from .group import for_topics, group_posts
 from .inline import inline_css_checked
@@ -151,6 +152,13 @@ def compose_welcome(config: Config, *, name: str, answered: Iterable[Post], pref
     env = env or make_environment(config.newsletter.templates_dir)
     rendered = render_welcome(config, name=name, answered=list(answered), preferences_url=preferences_url, env=env)
     return prepare(config, rendered, bulk=False)
+
+
+def compose_choice_mail(config: Config, kind: str, *, link: str = "",
+                        env: jinja2.Environment | None = None) -> MessageTemplate:
+    """A mail of readers' choices (core/choice_mail.py KINDS): one person's mail, no bulk headers."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    return prepare(config, render_choice_mail(config, kind, link=link, env=env), bulk=False)
 
 
 def compose_acknowledgement(config: Config, *, env: jinja2.Environment | None = None) -> MessageTemplate:

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..core.address import wire_address
-from ..core.classify import Outcome, classify
 from ..core.audience import is_paused
+from ..core.classify import Outcome, classify
 from ..core.compose import Composer, issue_composer, subscriber_recipient
 from ..core.config import Config
 from ..core.errors import ConfigError, DigestError, InputError, SendError, StoreError
