@@ -100,7 +100,7 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
                         chosen=sub.topics or topics, saved=saved, said=said,
                         unsubscribe_url=links.unsubscribe(sub.id, now), frequency=sub.frequency,
                         frequencies=config.newsletter.frequencies, pause_weeks=PAUSE_WEEKS,
-                        paused=pause_label(sub, now, config.schedule.timezone).capitalize())
+                        paused=_sentence(pause_label(sub, now, config.schedule.timezone)))
         response.background = background
         return response
 
@@ -131,6 +131,10 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
 
     return [Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
             Route("/preferences/{token}/renew", renew, methods=["POST"])]
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 async def _once_per_window(store: Store, sub: Subscriber, now: datetime, minutes: float) -> bool:
