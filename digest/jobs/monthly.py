@@ -1,41 +1,39 @@
 """The monthly issues: at the first weekly send of each calendar month, one issue per group
 of monthly readers holding every post since their last issue (core/audience.py says who and
-which posts). A job (layer 3), run by send_issue.py after the weekly issue; the monthly
-issues go through the same ledger and sender, so the crash promise is the weekly one.
+which posts). A job (layer 3), run by send_issue.py after the weekly issue, through the
+ports in ports.py; the monthly issues go through the same ledger and sender as the weekly
+one, so the crash promise is the weekly one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from ..adapters.ledger import Ledger
-from ..adapters.questions import QuestionStore
-from ..adapters.store import Store
 from ..core.answers import MAX_DESK, IssueQuestions, issue_questions
 from ..core.audience import month_of, month_start, monthly_groups, monthly_key
 from ..core.compose import Composer
+from ..core.config import Config
 from ..core.message import sender_domain
 from ..core.models import IssueRecord, Post
 from .deliver import SendReport
+from .ports import FeaturedQuestions, MonthlyBook
 
-if TYPE_CHECKING:
-    from .retry import Sender
+Deliver = Callable[[IssueRecord, Composer | None], SendReport]
 
 
-def gathered(ledger: Ledger, since: int | None, upto: int | None = None) -> list[IssueRecord]:
+def gathered(ledger: MonthlyBook, since: int | None, upto: int | None = None) -> list[IssueRecord]:
     """The weekly issues after issue `since` (and before issue `upto`): a monthly issue's sources."""
     return [i for i in ledger.weekly_issues_after(since) if upto is None or i.id < upto]
 
 
-def monthly_questions(store: Store, ledger: Ledger, issue: IssueRecord) -> IssueQuestions:
-    """The questions a recorded monthly issue shows: those its weekly sources featured."""
+def monthly_questions(ledger: MonthlyBook, questions: FeaturedQuestions, issue: IssueRecord) -> IssueQuestions:
+    """The questions a recorded monthly issue shows (to build it again): those its weekly sources featured."""
     since = int(issue.key.rsplit("-", 1)[1]) or None
-    return _questions(store, gathered(ledger, since, issue.id))
+    return _questions(questions, gathered(ledger, since, issue.id))
 
 
-def _questions(store: Store, sources: list[IssueRecord]) -> IssueQuestions:
-    questions = QuestionStore(store)
+def _questions(questions: FeaturedQuestions, sources: list[IssueRecord]) -> IssueQuestions:
     return issue_questions([q for i in sources for q in questions.featured(i.key)], questions.desk(MAX_DESK))
 
 
@@ -50,9 +48,9 @@ def _posts(sources: list[IssueRecord]) -> list[Post]:
     return posts
 
 
-def send_monthly(sender: Sender, now: datetime) -> list[SendReport]:
-    """Record and send the monthly issues due at `now`; their reports (none when none is due)."""
-    config, ledger = sender.config, sender.ledger
+def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestions, deliver: Deliver,
+                 now: datetime) -> list[SendReport]:
+    """Record and send (`deliver`) the monthly issues due at `now`; their reports (none when none is due)."""
     tz = config.schedule.timezone
     month = month_of(now, tz)
     first_send = ledger.first_issue_since(month_start(now, tz)) or now
@@ -61,7 +59,7 @@ def send_monthly(sender: Sender, now: datetime) -> list[SendReport]:
     for since in sorted(groups, key=lambda s: s or 0):
         sources = gathered(ledger, since)
         posts = _posts(sources)
-        shown = _questions(sender.store, sources)
+        shown = _questions(questions, sources)
         if not posts and not shown.answered:
             continue  # nothing new since their last issue: the next send of the month that has some
         number = ledger.next_issue_id()
@@ -75,7 +73,7 @@ def send_monthly(sender: Sender, now: datetime) -> list[SendReport]:
             subject=rendered.subject, posts=posts, html=archived.html, text=archived.text,
             domain=sender_domain(config.newsletter.from_), state=None, issue_id=number, kind="monthly",
             members=groups[since])
-        reports.append(sender.deliver(issue, composer=composer if created else None))
+        reports.append(deliver(issue, composer if created else None))
         if reports[-1].paused or reports[-1].cancelled:
             break
     return reports

@@ -12,7 +12,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ..core.models import Claim, Reply, Settlement, Subscriber
+from ..core.audience import MonthlyReader
+from ..core.models import Claim, FeedState, IssueRecord, Post, Reply, Settlement, Subscriber
+from ..core.questions import Question
 
 if TYPE_CHECKING:  # the inbox's types: reading them loads flufl.bounce, which a preview does not need
     from ..core.returns import Claimed, Delivery, Effect
@@ -132,3 +134,30 @@ class InboxBook(Protocol):
                effects: Sequence[Effect] = (), keep: bool = False) -> list[str]: ...
 
     def record_read(self, folder: str, now: datetime, outcome: str) -> None: ...
+
+
+class MonthlyBook(Protocol):
+    """What the monthly issues need of the ledger (adapters/ledger.py: Ledger): the weekly
+    issues a monthly one gathers, the monthly readers as core/audience.py reads them, and
+    recording an issue with its audience."""
+
+    def weekly_issues_after(self, since: int | None) -> list[IssueRecord]: ...
+
+    def monthly_readers(self, month_key_prefix: str) -> list[MonthlyReader]: ...
+
+    def first_issue_since(self, start: datetime) -> datetime | None: ...
+
+    def next_issue_id(self) -> int: ...
+
+    def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
+                     html: str, text: str, domain: str, state: FeedState | None, note: str = "",
+                     issue_id: int | None = None, kind: str = "weekly",
+                     members: Sequence[int] | None = None) -> tuple[IssueRecord, bool]: ...
+
+
+class FeaturedQuestions(Protocol):
+    """The questions an issue featured, and those on the desk (adapters/questions.py: QuestionStore)."""
+
+    def featured(self, key: str) -> list[Question]: ...
+
+    def desk(self, limit: int) -> list[Question]: ...

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..adapters.ledger import Ledger
+from ..adapters.questions import QuestionStore
 from ..adapters.secret import load_or_create_secret
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store, open_store
@@ -91,7 +92,7 @@ class Sender:
         if composer is not None:
             self.composers[issue.id] = composer
         elif issue.id not in self.composers:  # a resumed issue: rebuilt with its note and the questions it claimed
-            shown = monthly_questions(self.store, self.ledger, issue) if issue.kind == "monthly" \
+            shown = monthly_questions(self.ledger, QuestionStore(self.store), issue) if issue.kind == "monthly" \
                 else issue_questions_for(self.config, self.store, issue.key)
             self.composers[issue.id] = issue_composer(self.config, issue, questions=shown)
         counts = self.ledger.counts(issue.id)

@@ -18,7 +18,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..adapters.ledger import Ledger
+from ..adapters.questions import QuestionStore
 from ..adapters.store import Store, open_store
+from ..core.audience import in_weekly_audience, is_paused
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import subscriber_recipient
 from ..core.config import Config
@@ -124,7 +126,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
                                  questions=questions_hook(config, store, now=now, record=not dry_run, linked=linked))
     if built is None:
         if not dry_run and not any(r.paused or r.cancelled for r in reports):
-            reports += send_monthly(sender, now)
+            reports += _monthly(sender, now)
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
@@ -146,13 +148,19 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
     halted = reports[-1].paused or reports[-1].cancelled
     if not halted:  # the first weekly send of a month also sends the monthly readers theirs
-        reports += send_monthly(sender, now)
+        reports += _monthly(sender, now)
         halted = reports[-1].paused or reports[-1].cancelled
     warnings = (*_warnings(config, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
                        answered=tuple(linked.answered), notices=None if halted else _notices(sender))
+
+
+def _monthly(sender: Sender, now: datetime) -> list[SendReport]:
+    """The monthly issues due at this send (jobs/monthly.py), through this run's sender."""
+    return send_monthly(sender.config, sender.ledger, QuestionStore(sender.store),
+                        lambda issue, composer: sender.deliver(issue, composer=composer), now)
 
 
 def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
@@ -184,6 +192,8 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, no
     samples: dict[tuple[str, ...], Path] = {}
     domain = sender_domain(config.newsletter.from_)
     for sub in store.iter_subscribers("confirmed"):
+        if not in_weekly_audience(sub) or is_paused(sub, now):
+            continue  # monthly readers get theirs at the month's first send; paused ones nothing (core/audience.py)
         key = tuple(sorted(sub.topics))
         template = built.composer.template(key)
         if template is None:
