@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 
 from ..core.audience import PAUSED, MonthlyReader, away_after, in_weekly_audience, seat
 from ..core.models import DeliveryStatus
+from .rows import subscriber as _subscriber
 from .schema import deliveries, issues, reader_choices, subscribers
-from .store import _subscriber
 
 GOT = (DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value)  # an issue that reached the reader (or may have)
 

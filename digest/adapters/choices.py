@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from ..core.audience import JOB, UNTIL_RESUMED, WEEKS, pause_end
 from ..core.models import Subscriber
 from ..core.subscriptions import new_nonce
+from .rows import subscriber as _subscriber
 from .schema import deliveries, inbox_returns, issues, reader_choices, subscribers
-from .store import Store, _subscriber
+from .store import Store
 
 
 @dataclass(frozen=True)
