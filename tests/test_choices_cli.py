@@ -79,6 +79,18 @@ def test_export_person_holds_choices_deliveries_and_returns(cfg: Path, run_cli: 
     [delivery] = data["deliveries"]
     assert delivery["issue"] == 1 and delivery["status"] == "sent" and delivery["issue_date"].startswith("2026-11-23")
     assert data["returns"] == []
+    # removing the address takes its choices with it
+    assert run_cli("subscribers", "remove", "ana@example.com", "--config", cfg).code == 0
+    import sqlalchemy as sa
+
+    from digest.adapters.schema import reader_choices
+    from digest.adapters.store import Store
+    from digest.core.config import read_config
+
+    store = Store.open(read_config(cfg, {"DIGEST_SECRET": "x" * 32}).store.url)
+    with store.tx() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(reader_choices)).scalar_one() == 0
+    store.close()
 
 
 def test_export_status_writes_the_suppression_list_with_dates(cfg: Path, run_cli: Callable[..., Run],

@@ -15,9 +15,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from digest.adapters.choices import Choices
+from digest.adapters.questions import QuestionStore
 from digest.adapters.store import Store
 from digest.core.config import read_config
 from digest.core.models import Consent, Subscriber
+from digest.core.questions import NewQuestion
 from digest.jobs.mail import choice_mailer, confirmation_mailer
 from digest.web import create_app
 
@@ -111,6 +113,9 @@ def test_i_got_the_job_congratulates_and_its_link_brings_them_back(site: Site) -
 def test_a_new_address_moves_only_once_confirmed_and_the_old_one_gets_one_notice(site: Site) -> None:
     sub = site.reader("ana@example.com", topics=("Interviews",))
     Choices(site.store).set_frequency(sub.id, "monthly", how="web", now=START)
+    asked, _ = QuestionStore(site.store).record(NewQuestion(
+        email="ana@example.com", email_key="ana@example.com", name="", text="How do I negotiate?", source="web",
+        consent_to_quote=False, display_name="", dup_key="k1"), START)
     said = site.client.post(site.prefs(sub), data={"do": "address", "email": "ana@new.example"}).text
     assert "We sent a message to ana@new.example" in said
     assert site.store.get(sub.id).email == "ana@example.com"  # type: ignore[union-attr]  # not yet
@@ -122,6 +127,8 @@ def test_a_new_address_moves_only_once_confirmed_and_the_old_one_gets_one_notice
     moved = site.store.get(sub.id)
     assert moved is not None and moved.email == "ana@new.example"
     assert moved.topics == ("Interviews",) and moved.frequency == "monthly" and moved.consent is not None
+    moved_question = QuestionStore(site.store).get(asked.id)
+    assert moved_question is not None and moved_question.email == "ana@new.example"
     [notice] = site.mails("ana@example.com")
     assert notice["Subject"].startswith("Your subscription to")
     assert "ana@new.example" not in notice.get_body(("plain",)).get_content()

@@ -15,7 +15,7 @@ from ..core.audience import JOB, UNTIL_RESUMED, WEEKS, pause_end
 from ..core.models import Subscriber
 from ..core.subscriptions import new_nonce
 from .rows import subscriber as _subscriber
-from .schema import deliveries, inbox_returns, issues, reader_choices, subscribers
+from .schema import deliveries, inbox_returns, issues, questions, reader_choices, subscribers
 from .store import Store
 
 
@@ -130,6 +130,10 @@ class Choices:
                 conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(
                     email=row.new_email, email_key=key, new_email="", new_email_nonce="", new_email_at=None,
                     updated_at=now))
+                # Their questions move too: notices go to the address that asked (adapters/questions.py).
+                conn.execute(questions.update().where(sa.or_(questions.c.subscriber_id == subscriber_id,
+                                                             questions.c.email_key == row.email_key))
+                             .values(email=row.new_email, email_key=key, subscriber_id=subscriber_id, updated_at=now))
                 conn.execute(reader_choices.insert().values(subscriber_id=subscriber_id, at=now, kind="address",
                                                             value=f"{row.email} -> {row.new_email}"[:700], how="link"))
                 saved = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()
