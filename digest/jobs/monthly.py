@@ -49,8 +49,9 @@ def _posts(sources: list[IssueRecord]) -> list[Post]:
 
 
 def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestions, deliver: Deliver,
-                 now: datetime) -> list[SendReport]:
-    """Record and send (`deliver`) the monthly issues due at `now`; their reports (none when none is due)."""
+                 now: datetime, check: Callable[[Composer], None] | None = None) -> list[SendReport]:
+    """Record and send (`deliver`) the monthly issues due at `now`; their reports (none when none is due).
+    `check` runs the offline deliverability checks on each before it is recorded (preflight.py)."""
     tz = config.schedule.timezone
     month = month_of(now, tz)
     first_send = ledger.first_issue_since(month_start(now, tz)) or now
@@ -67,6 +68,8 @@ def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestio
         rendered = composer.render()
         if rendered is None:
             continue
+        if check is not None:
+            check(composer)  # a problem stops here: this issue is not recorded, nobody is mailed
         archived = composer.archive()
         issue, created = ledger.create_issue(
             key=monthly_key(month, since), now=now, cutoff=max((p.date for p in posts if p.date), default=now),

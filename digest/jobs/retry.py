@@ -43,6 +43,7 @@ from .deliver import Deliverer, SendReport, Silent
 from .monthly import monthly_questions
 from .notices import send_notices
 from .ports import Mailer, Progress
+from .preflight import gate
 
 log = logging.getLogger("digest.send")
 Clock = Callable[[], datetime]
@@ -74,6 +75,7 @@ class Sender:
         self.cancel = cancel or threading.Event()
         self.policy = RetryPolicy.of(config.smtp, backoff)
         self.composers: dict[int, Composer] = {}
+        self.warnings: list[str] = []  # the deliverability checks' warnings (preflight.py), for the outcome
         self.deadline = time.monotonic() + self.policy.window.total_seconds()  # the window counts from the run's start
 
     def sweep(self) -> int:
@@ -95,6 +97,8 @@ class Sender:
             shown = monthly_questions(self.ledger, QuestionStore(self.store), issue) if issue.kind == "monthly" \
                 else issue_questions_for(self.config, self.store, issue.key)
             self.composers[issue.id] = issue_composer(self.config, issue, questions=shown)
+        if resumed:  # a new issue was checked before it was recorded (send_issue.py)
+            self.check(self.composers[issue.id])
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
@@ -105,6 +109,13 @@ class Sender:
                            progress=self.progress, signer=self.signer, cancel=self.cancel, policy=self.policy,
                            deferred_only=deferred_only).run()
         return replace(report, resumed=resumed)
+
+    def check(self, composer: Composer) -> None:
+        """The offline deliverability checks on an issue about to go out: a problem raises
+        DeliverabilityError before anyone is mailed; warnings are kept for the outcome."""
+        for line in gate(self.config, composer.template(), composer.number, self.clock()):
+            if line not in self.warnings:
+                self.warnings.append(line)
 
     def retry_within_window(self, reports: Sequence[SendReport]) -> list[SendReport]:
         """Wait for the deferred messages of these issues and retry them, while the next one

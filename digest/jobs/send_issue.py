@@ -2,8 +2,10 @@
 
 In order: fail what has been deferred too long; finish every interrupted issue (rows a
 crash or a stop left pending: the crash-recovery promise); by hand, also retry at once
-every deferred message of unfinished issues; then build the next issue (build.py), record
-it with its audience frozen (the ledger) and hand it to the Deliverer (deliver.py); last,
+every deferred message of unfinished issues; then build the next issue (build.py), run the
+offline deliverability checks on it (preflight.py: a problem stops the run there, with
+nothing recorded and nobody mailed; a resumed issue is checked the same way before it goes
+on), record it with its audience frozen (the ledger) and hand it to the Deliverer (deliver.py); last,
 wait for this run's deferred messages within [smtp] retry_window_minutes (retry.py). An
 older issue's deferred messages never hold back or replace the new week's issue.
 """
@@ -131,10 +133,12 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
             if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
-                           notices=None if dry_run else _notices(sender), warnings=(*unused, *linked.warnings))
+                           notices=None if dry_run else _notices(sender),
+                           warnings=(*sender.warnings, *unused, *linked.warnings))
+    sender.check(built.composer)  # a problem stops here: nothing recorded, nobody mailed
     if dry_run:
         dry = _dry_run(config, store, built, sender, now, samples_dir)
-        return replace(dry, warnings=(*dry.warnings, *linked.warnings))
+        return replace(dry, warnings=(*sender.warnings, *dry.warnings, *linked.warnings))
     if on_issue is not None:  # may abort: nothing is recorded yet
         on_issue(built.rendered.subject, store.count("confirmed"))
     archived = built.composer.archive()
@@ -150,7 +154,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     if not halted:  # the first weekly send of a month also sends the monthly readers theirs
         reports += _monthly(sender, now)
         halted = reports[-1].paused or reports[-1].cancelled
-    warnings = (*_warnings(config, built), *linked.warnings)
+    warnings = (*sender.warnings, *_warnings(config, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
@@ -160,7 +164,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
 def _monthly(sender: Sender, now: datetime) -> list[SendReport]:
     """The monthly issues due at this send (jobs/monthly.py), through this run's sender."""
     return send_monthly(sender.config, sender.ledger, QuestionStore(sender.store),
-                        lambda issue, composer: sender.deliver(issue, composer=composer), now)
+                        lambda issue, composer: sender.deliver(issue, composer=composer), now, check=sender.check)
 
 
 def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
