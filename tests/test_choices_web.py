@@ -20,7 +20,8 @@ from digest.adapters.store import Store
 from digest.core.config import read_config
 from digest.core.models import Consent, Subscriber
 from digest.core.questions import NewQuestion
-from digest.jobs.mail import choice_mailer, confirmation_mailer
+from digest.jobs.choices import choice_mailer
+from digest.jobs.mail import confirmation_mailer
 from digest.web import create_app
 
 SECRET = "choices-secret-0123456789abcdef"

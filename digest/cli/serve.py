@@ -41,7 +41,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..adapters.secret import load_or_create_secret
     from ..adapters.store import open_store
     from ..jobs import retry, send_issue
-    from ..jobs.mail import choice_mailer, confirmation_mailer, preferences_link_mailer, welcome_mailer
+    from ..jobs.choices import choice_mailer
+    from ..jobs.mail import confirmation_mailer, preferences_link_mailer, welcome_mailer
     from ..jobs.questions import question_acknowledger
     from ..web import create_app
 

@@ -17,7 +17,7 @@ from ..adapters.ledger import Ledger
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store
 from ..core.address import wire_address
-from ..core.compose import compose_choice_mail, compose_confirmation, compose_preferences_link, compose_welcome
+from ..core.compose import compose_confirmation, compose_preferences_link, compose_welcome
 from ..core.config import Config
 from ..core.errors import DigestError
 from ..core.group import answered_questions
@@ -32,7 +32,6 @@ log = logging.getLogger("digest.mail")
 ConfirmationMailer = Callable[[Subscriber, datetime], None]
 WelcomeMailer = Callable[[Subscriber, datetime], None]
 PreferencesLinkMailer = Callable[[Subscriber, datetime], None]
-ChoiceMailer = Callable[[str, Subscriber, str, datetime, str], None]  # kind, subscriber, to, now, nonce
 WELCOME_QUESTIONS = 3       # answered questions in the welcome mail
 WELCOME_LOOKBACK_ISSUES = 12  # ... taken from the posts of this many recent issues
 
@@ -124,29 +123,6 @@ def _send_single(config: Config, sub: Subscriber, template: MessageTemplate, kin
     except DigestError as exc:
         return str(exc)
     return None if reply.code == 250 else f"refused: {reply.code} {reply.text}"
-
-
-def choice_mailer(config: Config, secret: str, mailer: Mailer | None = None) -> ChoiceMailer:
-    """The web app's hook for the mails of readers' choices (core/choice_mail.py KINDS):
-    `send(kind, subscriber, to, now, nonce)` mails `to` (the new address, or the old one);
-    "job" carries the link to come back, "address" the new address's confirmation link
-    (`nonce`: the change it confirms). A template and these few lines, like the
-    confirmation; failures are logged, never raised (the page has answered already)."""
-    links = Links(config.web.base_url, secret)
-    chosen = mailer or SMTPMailer(config.smtp)
-
-    def send(kind: str, sub: Subscriber, to: str, now: datetime, nonce: str = "") -> None:
-        link = {"job": links.comeback(sub.id, now), "address": links.address(sub.id, nonce, now)}.get(kind, "")
-        try:
-            template = compose_choice_mail(config, kind, link=link)
-            problem = _send_single(config, replace(sub, email=to, name=""), template, f"choice-{kind}", now, chosen)
-        except Exception:
-            log.exception("%s mail of subscriber %s not sent", kind, sub.id)
-            return
-        if problem is not None:
-            log.warning("%s mail of subscriber %s not sent: %s", kind, sub.id, problem)
-
-    return send
 
 
 def recent_answers(config: Config, store: Store) -> tuple[Post, ...]:
