@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..core.audience import PAUSED, MonthlyReader, away_after, in_weekly_audience, seat
+from ..core.message import issue_message_id
 from ..core.models import DeliveryStatus
 from .rows import subscriber as _subscriber
 from .schema import deliveries, issues, reader_choices, subscribers
@@ -20,7 +21,7 @@ from .schema import deliveries, issues, reader_choices, subscribers
 GOT = (DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value)  # an issue that reached the reader (or may have)
 
 
-def freeze_audience(conn: Connection, *, issue_id: int, kind: str, members: Sequence[int] | None, key: str,
+def freeze_audience(conn: Connection, *, issue_id: int, kind: str, members: Sequence[int] | None,
                     domain: str, now: datetime) -> int:
     """Write the issue's ledger rows: a weekly issue's for every confirmed weekly reader, a
     monthly one's for `members` still confirmed; paused readers' rows skipped "paused".
@@ -38,7 +39,7 @@ def freeze_audience(conn: Connection, *, issue_id: int, kind: str, members: Sequ
             "issue_id": issue_id, "subscriber_id": sub.id, "attempts": 0, "next_attempt_at": now, "updated_at": now,
             "status": DeliveryStatus.SKIPPED.value if paused else DeliveryStatus.PENDING.value,
             "last_reply": "paused" if paused else "",
-            "message_id": f"<digest.{issue_id}.{sub.id}.{key[:10]}@{domain}>",
+            "message_id": issue_message_id(domain, issue_id, sub.id),  # random, kept (core/message.py)
         })
         changes = away_after(sub, status, issue_id, now)
         if changes:

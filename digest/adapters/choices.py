@@ -75,7 +75,7 @@ class Choices:
 
     def resume(self, subscriber_id: int, *, how: str, now: datetime) -> Subscriber | None:
         """End a pause now (a confirmed reader only: "come back" is no way to re-subscribe)."""
-        values = {"pause_reason": "", "paused_at": None, "paused_until": None, "status": "confirmed"}
+        values = {"pause_reason": "", "paused_at": None, "paused_until": None}
         with self.store.tx() as conn:
             if conn.execute(sa.select(subscribers.c.status).where(subscribers.c.id == subscriber_id)).scalar() \
                     != "confirmed":

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from ..core.errors import StoreError
 from ..core.models import Claim, DeliveryStatus, Settlement, Subscriber
+from ..core.policy import Evidence, move, sources
 from .schema import deliveries
 
 if TYPE_CHECKING:
@@ -295,4 +296,6 @@ def _settle_all(n: int) -> str:
 
 _READERS = ("SELECT id, email, name, status, topics, created_at, pause_reason, paused_until, away_issues, away_since, "
             "away_issue FROM subscribers")  # the pause and what it missed: core/audience.py
-_RAW_BOUNCE = "UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ? AND status = 'confirmed'"
+# The send path's bounce, as core/policy.py's table says (its states are constants, never input)
+_RAW_BOUNCE = (f"UPDATE subscribers SET status = '{move(Evidence.SMTP_REFUSAL).target.value}', updated_at = ? WHERE id = ? "
+               f"AND status IN ({', '.join(repr(s) for s in sources(Evidence.SMTP_REFUSAL))})")

@@ -143,7 +143,7 @@ class Ledger(Deliveries):
                     posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
                     note=note, kind=kind,
                 ))
-                freeze_audience(conn, issue_id=issue_id, kind=kind, members=members, key=key, domain=domain, now=now)
+                freeze_audience(conn, issue_id=issue_id, kind=kind, members=members, domain=domain, now=now)
                 if state is not None:
                     _save_state(conn, state, now)
         except sa.exc.IntegrityError:
