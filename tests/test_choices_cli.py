@@ -71,6 +71,7 @@ def test_export_person_holds_choices_deliveries_and_returns(cfg: Path, run_cli: 
     run_cli("subscribers", "set", "ana@example.com", "--pause-weeks", "4", "--config", cfg)
     run_cli("subscribers", "set", "ana@example.com", "--resume", "--config", cfg)
     assert run_cli("send", "--yes", "--config", cfg).code == 0
+    _record_return(cfg, "ana@example.com", "soft")  # what `digest inbox` records of a bounce about her
     out = tmp_path / "ana.json"
     assert run_cli("subscribers", "export", "--person", "ana@example.com", str(out), "--config", cfg).code == 0
     data = json.loads(out.read_text())
@@ -78,7 +79,7 @@ def test_export_person_holds_choices_deliveries_and_returns(cfg: Path, run_cli: 
     assert data["subscription"]["frequency"] == "weekly"
     [delivery] = data["deliveries"]
     assert delivery["issue"] == 1 and delivery["status"] == "sent" and delivery["issue_date"].startswith("2026-11-23")
-    assert data["returns"] == []
+    assert [(r["kind"], r["issue"], r["at"]) for r in data["returns"]] == [("soft", 1, "2026-11-24T08:00:00+00:00")]
     # removing the address takes its choices with it
     assert run_cli("subscribers", "remove", "ana@example.com", "--config", cfg).code == 0
     import sqlalchemy as sa
@@ -117,3 +118,23 @@ def test_export_status_writes_the_suppression_list_with_dates(cfg: Path, run_cli
                     ["bo@example.com", "bounced", "2026-11-28T12:00:00+00:00"]]
     wrong = run_cli("subscribers", "export", "--status", "gone", "--config", cfg)
     assert wrong.code == 2 and "--status 'gone'" in wrong.err
+
+
+def _record_return(cfg: Path, address: str, kind: str) -> None:
+    import sqlalchemy as sa
+
+    from digest.adapters.schema import inbox_messages, inbox_returns
+    from digest.adapters.store import Store
+    from digest.core.config import read_config
+
+    store = Store.open(read_config(cfg, {"DIGEST_SECRET": "x" * 32}).store.url)
+    sub = store.find(address)
+    assert sub is not None
+    at = CLI_NOW + timedelta(hours=20)
+    with store.tx() as conn:
+        row = conn.execute(inbox_messages.insert().values(folder="INBOX", uidvalidity=1, uid=1, state="handled",
+                                                          kind="bounce", claimed_at=at, handled_at=at)).inserted_primary_key
+        conn.execute(inbox_returns.insert().values(message_row=row[0], subscriber_id=sub.id, issue_id=1, kind=kind,
+                                                   status="4.2.2", changed=False, at=at))
+        assert conn.execute(sa.select(sa.func.count()).select_from(inbox_returns)).scalar_one() == 1
+    store.close()
