@@ -168,3 +168,41 @@ def test_i_got_the_job_stops_every_issue_until_they_come_back_and_is_counted(bed
     assert len(got) == 2 and "While you were away 3 issues went out" in text_of(got[1])
     assert choices.got_the_job() == 1  # coming back does not undo the news
     assert [c.kind for c in choices.trail(hired)] == ["job", "resume"]
+
+
+class StopInIssue:
+    """A Progress that stops the send (as SIGTERM does) at the first message of one issue."""
+
+    def __init__(self, label: str, stop: threading.Event) -> None:
+        self.label, self.stop, self.current = label, stop, ""
+
+    def begin(self, label: str, total: int) -> None:
+        self.current = label
+
+    def advance(self, outcome: str) -> None:
+        if self.current == self.label:
+            self.stop.set()
+
+    def waiting(self, seconds: float, deferred: int) -> None:
+        pass
+
+
+def test_a_monthly_issue_stopped_halfway_is_finished_by_the_next_run_as_it_was_recorded(bed: Bed) -> None:
+    first, second = bed.add(3)[1:]
+    choices = Choices(bed.store)
+    for reader in (first, second):
+        choices.set_frequency(reader, "monthly", how="cli", now=START - timedelta(hours=1))
+    titles = publish(bed, 0)
+    stop = threading.Event()
+    bed.clock[0] = START
+    outcome = bed.send(feed=bed.config.feed.url, cancel=stop, progress=StopInIssue("issue 2", stop))
+    assert outcome.reports[-1].issue_id == 2 and outcome.reports[-1].cancelled
+    assert len(mails_to(bed, "reader1@example.com")) == 1 and mails_to(bed, "reader2@example.com") == []
+    bed.clock[0] = START + timedelta(hours=1)
+    bed.send(feed=bed.config.feed.url)  # a restart: the monthly issue is finished, not made again
+    bed.send(feed=bed.config.feed.url)
+    assert len(mails_to(bed, "reader1@example.com")) == 1
+    [resumed] = mails_to(bed, "reader2@example.com")
+    assert resumed["Subject"].startswith("November: ") and "this month" in text_of(resumed)
+    assert all(t in text_of(resumed) for t in titles)
+    assert len(mails_to(bed, "reader0@example.com")) == 1
