@@ -16,8 +16,12 @@ from conftest import CLI_NOW, Run
 
 
 @pytest.fixture
-def cfg(write_config: Callable[..., Path], mail_server: Any) -> Path:
-    return write_config(smtp_port=mail_server.port)
+def cfg(write_config: Callable[..., Path], mail_server: Any, store_url: str, tmp_path: Path) -> Path:
+    """A config whose [store] url is SQLite or PostgreSQL (store_url)."""
+    path = write_config(smtp_port=mail_server.port)
+    path.write_text(path.read_text().replace(f'url = "sqlite:///{tmp_path / "subscribers.db"}"', f'url = "{store_url}"'))
+    assert store_url in path.read_text()
+    return path
 
 
 def _add(run_cli: Callable[..., Run], cfg: Path, *emails: str) -> None:

@@ -167,4 +167,5 @@ class Choices:
         query = sa.select(subscribers.c.email, subscribers.c.status, subscribers.c.unsubscribed_at,
                           subscribers.c.updated_at).where(subscribers.c.status.in_(statuses)).order_by(subscribers.c.email)
         with self.store.tx() as conn:
-            return [(r.email, r.status, r.unsubscribed_at or r.updated_at) for r in conn.execute(query)]
+            return [(r.email, r.status, (r.unsubscribed_at if r.status == "unsubscribed" else None) or r.updated_at)
+                    for r in conn.execute(query)]
