@@ -39,6 +39,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..adapters.listen import bind_sockets
     from ..adapters.scheduler import WeeklySender
     from ..adapters.secret import load_or_create_secret
+    from ..adapters.smtp import SMTPMailer
     from ..adapters.store import open_store
     from ..jobs import retry, send_issue
     from ..jobs.choices import choice_mailer
@@ -84,7 +85,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret),
                              send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan,
                              send_preferences_link=preferences_link_mailer(config, secret),
-                             send_choice_mail=choice_mailer(config, secret),
+                             send_choice_mail=choice_mailer(config, secret, SMTPMailer(config.smtp)),
                              acknowledge_question=question_acknowledger(config, store))
             click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
