@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 
 from digest.adapters.choices import Choices
 from digest.adapters.questions import QuestionStore
-from digest.adapters.smtp import SMTPMailer
 from digest.adapters.store import Store
+from digest.cli.wiring import Wiring
 from digest.core.config import read_config
 from digest.core.models import Consent, Subscriber
 from digest.core.questions import NewQuestion
@@ -64,8 +64,9 @@ def site(write_config: Callable[..., Path], mail_server: Any, store_url: str) ->
     config = replace(config, store=replace(config.store, url=store_url))
     store = Store.open(store_url)
     clock = [START]
-    app = create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET),
-                     send_choice_mail=choice_mailer(config, SECRET, SMTPMailer(config.smtp)), clock=lambda: clock[0])
+    wiring = Wiring(config, store=store, clock=lambda: clock[0])
+    app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
+                     send_choice_mail=choice_mailer(config, wiring), clock=lambda: clock[0])
     with TestClient(app, base_url="https://news.example.com", follow_redirects=False) as client:
         yield Site(client, store, mail_server, clock)
     store.close()

@@ -28,9 +28,10 @@ import sqlalchemy as sa
 from ..core.audience import MonthlyReader
 from ..core.errors import StoreError
 from ..core.models import OPEN_STATUSES, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict, post_to_dict
+from ..core.policy import Evidence, move, sources
 from .audience import first_issue_since, freeze_audience, monthly_readers
 from .deliveries import Deliveries
-from .schema import MAX_ID, deliveries, feed_state, issues, senders
+from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
 
 STALE_HEARTBEAT = timedelta(seconds=60)
 
@@ -217,6 +218,15 @@ class Ledger(Deliveries):
             return int(result.rowcount or 0)
 
     # ---- deliveries ----
+
+    def mark_bounced(self, subscriber_id: int, now: datetime) -> None:
+        """A single mail's hard refusal, recorded as a settle's: the move core/policy.py's
+        table gives an SMTP refusal."""
+        refusal = move(Evidence.SMTP_REFUSAL)
+        with self._write() as conn:
+            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id,
+                                                    subscribers.c.status.in_(sources(Evidence.SMTP_REFUSAL)))
+                         .values(status=refusal.target.value, updated_at=now))
 
     def retry_now(self, issue_id: int, now: datetime) -> int:
         """Make every deferred row of the issue due now (a run by hand retries them all)."""

@@ -16,6 +16,7 @@ import click
               help="A local try-out instead: the sample blog and this checkout's examples/sample-feed.xml, sent whole.")
 def init(folder: Path, blog_url: str, name: str, sample: bool) -> None:
     """Write a commented config.toml, the data folder and the link secret into FOLDER."""
+    from ..adapters.secret import load_or_create_secret
     from ..core.errors import InputError
     from ..core.starter import try_out_values, values_for_blog
     from ..jobs.init import init_project
@@ -27,7 +28,7 @@ def init(folder: Path, blog_url: str, name: str, sample: bool) -> None:
         values = try_out_values(str(feed))
     else:
         values = values_for_blog(blog_url, name)
-    result = init_project(folder, values)
+    result = init_project(folder, values, load_or_create_secret)
     config = result.config.resolve()
     click.echo(f"Wrote {config}")
     click.echo(f"Made {result.data.resolve()}/ (the database goes here) and the link secret {result.secret.resolve()}")

@@ -5,11 +5,11 @@ the link secret. A job (layer 3): writes files, never over existing ones.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adapters.secret import load_or_create_secret
-from ..core.config import read_config
+from ..core.config import Config, read_config
 from ..core.errors import ConfigError, InputError
 from ..core.render import make_environment
 from ..core.starter import StarterValues, render_config
@@ -22,8 +22,9 @@ class InitResult:
     secret: Path
 
 
-def init_project(folder: Path, values: StarterValues) -> InitResult:
-    """Write folder/config.toml, folder/subscribers/ (with its README) and the secret file."""
+def init_project(folder: Path, values: StarterValues, make_secret: Callable[[Config], str]) -> InitResult:
+    """Write folder/config.toml, folder/subscribers/ (with its README) and the secret file
+    (`make_secret`: adapters/secret.py's load_or_create_secret, handed in by the CLI)."""
     config_path = folder / "config.toml"
     if config_path.exists():
         raise InputError(f"{config_path}: already exists; digest init never overwrites a config (choose another folder)")
@@ -49,5 +50,5 @@ def init_project(folder: Path, values: StarterValues) -> InitResult:
     if config.web.secret:  # the variable is set in this shell: init writes the secret file all the same
         environ.pop(config.web.secret_env, None)
         config = read_config(config_path, environ)
-    load_or_create_secret(config)
+    make_secret(config)
     return InitResult(config_path, data, Path(config.web.secret_file))

@@ -16,8 +16,8 @@ from ..core.compose import Composer
 from ..core.config import Config
 from ..core.message import sender_domain
 from ..core.models import IssueRecord, Post
+from .books import FeaturedQuestions, MonthlyBook
 from .deliver import SendReport
-from .ports import FeaturedQuestions, MonthlyBook
 
 Deliver = Callable[[IssueRecord, Composer | None], SendReport]
 
