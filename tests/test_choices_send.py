@@ -39,16 +39,17 @@ def bed(write_config: Callable[..., Path], mail_server: Any, store_url: str, tmp
         b.store.close()
 
 
-def publish(bed: Bed, week: int, count: int = 2) -> list[str]:
-    """`count` new posts of week `week` (0: the week of START), dated the day before its send;
-    the feed holds every post so far. Their titles."""
+def publish(bed: Bed, week: int, count: int = 2, labels: tuple[str, ...] = ()) -> list[str]:
+    """`count` new posts of week `week` (0: the week of START), dated the day before its send
+    (the first with `labels`); the feed holds every post so far. Their titles."""
     path = Path(bed.config.feed.url)
     entries = getattr(bed, "_entries", [])
     titles = []
     for i in range(count):
         n = week * 10 + i
         day = START + week * WEEK - timedelta(days=1)
-        entries.append(Entry(n, title=f"Week {week} post {i}", published=day.isoformat()))
+        entries.append(Entry(n, title=f"Week {week} post {i}", published=day.isoformat(),
+                             labels=list(labels) if i == 0 else []))
         titles.append(f"Week {week} post {i}")
     bed._entries = entries  # type: ignore[attr-defined]
     path.write_bytes(atom(entries))
@@ -206,3 +207,38 @@ def test_a_monthly_issue_stopped_halfway_is_finished_by_the_next_run_as_it_was_r
     assert resumed["Subject"].startswith("November: ") and "this month" in text_of(resumed)
     assert all(t in text_of(resumed) for t in titles)
     assert len(mails_to(bed, "reader0@example.com")) == 1
+
+
+def test_a_monthly_issue_keeps_to_max_posts_and_says_how_many_more_are_on_the_blog(bed: Bed) -> None:
+    _, monthly = bed.add(2)
+    Choices(bed.store).set_frequency(monthly, "monthly", how="cli", now=START - timedelta(hours=1))
+    publish(bed, 0)
+    weekly_send(bed, 0)
+    for week, count in ((1, 4), (2, 3)):  # seven posts for December's monthly issue; max_posts is 5
+        publish(bed, week, count)
+        weekly_send(bed, week)
+    [_, december] = mails_to(bed, "reader1@example.com")
+    text = text_of(december)
+    assert "2 more posts on the blog" in text
+    assert sum(f"Week {w} post {i}" in text for w, n in ((1, 4), (2, 3)) for i in range(n)) == 5
+
+
+def test_a_monthly_issue_shows_the_questions_answered_since_the_reader_s_last_issue(bed: Bed) -> None:
+    from digest.adapters.questions import QuestionStore
+    from digest.core.questions import new_question
+
+    _, monthly = bed.add(2)
+    Choices(bed.store).set_frequency(monthly, "monthly", how="cli", now=START - timedelta(hours=1))
+    publish(bed, 0)
+    weekly_send(bed, 0)
+    questions = QuestionStore(bed.store)
+    asked, _ = questions.record(new_question(email="asker@example.com", name="", text="Two offers, one deadline?",
+                                             source="web", consent_to_quote=False, display_name=""), START)
+    questions.move(asked.id, "accept", START, paraphrase="Juggling two offers with one deadline")
+    publish(bed, 1, labels=(f"Q-{asked.id}",))  # the answer, in the week of 30 November
+    weekly_send(bed, 1)
+    publish(bed, 2)
+    weekly_send(bed, 2)
+    [_, december] = mails_to(bed, "reader1@example.com")
+    assert "Juggling two offers with one deadline" in text_of(december)
+    assert "Juggling two offers with one deadline" in text_of(mails_to(bed, "reader0@example.com")[1])
