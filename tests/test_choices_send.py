@@ -100,6 +100,7 @@ def test_a_monthly_reader_gets_two_issues_over_five_weekly_sends_across_a_month_
     # 7 December: the first send of December holds every post since the first monthly issue
     assert all(t in second for w in (1, 2) for t in titles[w])
     assert not any(t in second for t in titles[0])
+    assert "Have a question?" in second
     assert got[1]["Subject"].startswith("December: ")
 
 
