@@ -122,10 +122,10 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
                                  number=ledger.next_issue_id(), note=note,
                                  questions=questions_hook(config, parts.questions, now=now, record=not dry_run, linked=linked))
     if built is None:
-        if not dry_run and not any(r.paused or r.cancelled for r in reports):
-            reports += _monthly(sender, now)
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
+        if not dry_run and not any(r.paused or r.cancelled for r in reports):
+            reports += _monthly(sender, now)
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
                            notices=None if dry_run else sender.notices(),
