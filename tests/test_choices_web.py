@@ -101,6 +101,7 @@ def test_i_got_the_job_congratulates_and_its_link_brings_them_back(site: Site) -
     sub = site.reader("ana@example.com")
     done = site.client.post(site.prefs(sub), data={"do": "job"})
     assert "Congratulations on the new job!" in done.text
+    site.client.post(site.unsubscribe_path(sub), data={"do": "job"})  # pressed again, elsewhere: no second mail
     [mail] = site.mails("ana@example.com")
     assert mail["Subject"].startswith("Congratulations on the new job!")
     comeback = site.link_in(mail, "comeback")

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from ..adapters.choices import Choices
 from ..adapters.store import Store
 from ..core.address import email_key, mailbox_key
-from ..core.audience import PAUSE_WEEKS
+from ..core.audience import JOB, PAUSE_WEEKS
 from ..core.config import Config
 from ..core.errors import InputError, TokenError
 from ..core.models import Subscriber
@@ -71,8 +71,9 @@ def apply_choice(config: Config, store: Store, sub: Subscriber, form: Any, *, ho
         return Outcome(f"Paused for {weeks} weeks: your next issue is the first after {until.day} {until:%B}. "
                        "It will say what you missed.")
     if action == "job":
-        paused = choices.pause(sub.id, weeks=None, how=how, now=now)
-        mail = ("job", paused, paused.email, now, "") if paused is not None else None
+        already = sub.pause_reason == JOB  # pressed twice: one congratulation is enough
+        paused = sub if already else choices.pause(sub.id, weeks=None, how=how, now=now)
+        mail = ("job", paused, paused.email, now, "") if paused is not None and not already else None
         return Outcome("Congratulations on the new job! Nothing more comes from us until you come back: "
                        "the link to do that is in the mail we just sent you.", mail)
     if action == "resume":
