@@ -50,8 +50,11 @@ def test_monthly_readers_are_grouped_by_their_last_issue_and_those_served_this_m
     readers = [MonthlyReader(1, 4, 2, False), MonthlyReader(2, None, 4, False), MonthlyReader(3, 5, None, False),
                MonthlyReader(4, 4, None, True), MonthlyReader(5, None, None, False),
                MonthlyReader(6, 3, None, False, chose_at=NOW + timedelta(minutes=1)),
-               MonthlyReader(7, 3, None, False, chose_at=NOW - timedelta(days=1))]
-    assert monthly_groups(readers, first_send) == {4: [1, 2], 5: [3], None: [5], 3: [7]}
+               MonthlyReader(7, 3, None, False, chose_at=NOW - timedelta(days=1)),
+               MonthlyReader(8, 3, None, False, pause_reason="job"),
+               MonthlyReader(9, 3, None, False, pause_reason="weeks", paused_until=NOW + timedelta(days=1)),
+               MonthlyReader(10, 3, None, False, pause_reason="weeks", paused_until=NOW)]
+    assert monthly_groups(readers, first_send, NOW) == {4: [1, 2], 5: [3], None: [5], 3: [7, 10]}
 
 
 def test_what_a_pause_missed_is_counted_told_once_then_forgotten() -> None:

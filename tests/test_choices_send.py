@@ -243,3 +243,22 @@ def test_a_monthly_issue_shows_the_questions_answered_since_the_reader_s_last_is
     [_, december] = mails_to(bed, "reader1@example.com")
     assert "Juggling two offers with one deadline" in text_of(december)
     assert "Juggling two offers with one deadline" in text_of(mails_to(bed, "reader0@example.com")[1])
+
+
+def test_a_monthly_reader_paused_at_the_month_s_first_send_gets_theirs_at_the_first_send_after(bed: Bed) -> None:
+    _, monthly = bed.add(2)
+    choices = Choices(bed.store)
+    choices.set_frequency(monthly, "monthly", how="cli", now=START - timedelta(hours=1))
+    titles = {}
+    titles[0] = publish(bed, 0)
+    weekly_send(bed, 0)  # 23 November: November's monthly issue
+    choices.pause(monthly, weeks=2, how="web", now=START + timedelta(days=1))  # until 8 December
+    for week in (1, 2, 3, 4):  # 30 November, 7 December (paused), 14 December, 21 December
+        titles[week] = publish(bed, week)
+        weekly_send(bed, week)
+    got = mails_to(bed, "reader1@example.com")
+    assert len(got) == 2
+    assert got[1]["Date"] and "14 Dec 2026" in got[1]["Date"]
+    text = text_of(got[1])  # every post since November's issue: six, five shown (max_posts)
+    assert sum(t in text for w in (1, 2, 3) for t in titles[w]) == 5 and "1 more post on the blog" in text
+    assert len({i for i, (status, _) in rows_of(bed, monthly).items() if status == "skipped"}) == 0

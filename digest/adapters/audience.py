@@ -64,11 +64,11 @@ def monthly_readers(conn: Connection, month_issue_prefix: str) -> list[MonthlyRe
              .where(reader_choices.c.subscriber_id == subscribers.c.id, reader_choices.c.kind == "frequency")
              .scalar_subquery())
     query = (sa.select(subscribers.c.id, got.label("got"), before.label("before"), this_month.label("this_month"),
-                       chose.label("chose"))
+                       chose.label("chose"), subscribers.c.pause_reason, subscribers.c.paused_until)
              .where(subscribers.c.status == "confirmed", subscribers.c.frequency == "monthly")
              .order_by(subscribers.c.id))
-    return [MonthlyReader(row.id, row.got, row.before, bool(row.this_month), _utc(row.chose))
-            for row in conn.execute(query)]
+    return [MonthlyReader(row.id, row.got, row.before, bool(row.this_month), _utc(row.chose), row.pause_reason,
+                          row.paused_until) for row in conn.execute(query)]
 
 
 def first_issue_since(conn: Connection, start: datetime) -> datetime | None:

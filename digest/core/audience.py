@@ -19,7 +19,9 @@ The rules:
   reader who has had none, the newest issue recorded before they confirmed (what a weekly
   reader joining then would have started after).
 - A pause of N weeks covers the sends from its start up to (not including) start + N weeks;
-  "I got the job!" covers every send until the reader comes back.
+  "I got the job!" covers every send until the reader comes back. A paused monthly reader
+  is left out of the month's monthly issue; the month's first send after the pause sends
+  them theirs (every post since their last issue, which says all they missed).
 - The first issue that reaches a reader after a pause says, in one line, how many issues
   they missed and since when.
 """
@@ -46,9 +48,11 @@ PAUSED = "paused"    # a seat skipped because its reader is paused (the row's re
 
 def is_paused(sub: Subscriber, now: datetime) -> bool:
     """Whether `sub` takes no issue at `now`."""
-    if not sub.pause_reason:
-        return False
-    return sub.paused_until is None or now < sub.paused_until
+    return _paused(sub.pause_reason, sub.paused_until, now)
+
+
+def _paused(reason: str, until: datetime | None, now: datetime) -> bool:
+    return bool(reason) and (until is None or now < until)
 
 
 def pause_end(now: datetime, weeks: int) -> datetime:
@@ -99,6 +103,8 @@ class MonthlyReader:
     last_before_joining: int | None
     this_month: bool
     chose_at: datetime | None = None  # when they chose monthly (None: before choices were recorded)
+    pause_reason: str = ""
+    paused_until: datetime | None = None
 
 
 def since_issue(reader: MonthlyReader) -> int | None:
@@ -113,13 +119,17 @@ def month_start(now: datetime, timezone: str) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def monthly_groups(readers: Iterable[MonthlyReader], first_send: datetime) -> dict[int | None, list[int]]:
-    """The monthly readers due this month, grouped by their last issue: {issue id: reader ids}.
-    `first_send` is the month's first weekly send (its first issue, else now): a reader who
-    chose monthly after it waits for next month's."""
+def monthly_groups(readers: Iterable[MonthlyReader], first_send: datetime,
+                   now: datetime) -> dict[int | None, list[int]]:
+    """The monthly readers due this month at `now`, grouped by their last issue: {issue id:
+    reader ids}. `first_send` is the month's first weekly send (its first issue, else now): a
+    reader who chose monthly after it waits for next month's. A paused reader waits too: the
+    first send of the month after their pause sends them theirs, every post since their last."""
     groups: dict[int | None, list[int]] = {}
     for reader in readers:
-        if not reader.this_month and (reader.chose_at is None or reader.chose_at <= first_send):
+        if reader.this_month or _paused(reader.pause_reason, reader.paused_until, now):
+            continue
+        if reader.chose_at is None or reader.chose_at <= first_send:
             groups.setdefault(since_issue(reader), []).append(reader.id)
     return groups
 

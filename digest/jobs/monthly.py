@@ -55,7 +55,7 @@ def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestio
     tz = config.schedule.timezone
     month = month_of(now, tz)
     first_send = ledger.first_issue_since(month_start(now, tz)) or now
-    groups = monthly_groups(ledger.monthly_readers(monthly_key(month, None)[:-1]), first_send)
+    groups = monthly_groups(ledger.monthly_readers(monthly_key(month, None)[:-1]), first_send, now)
     reports: list[SendReport] = []
     for since in sorted(groups, key=lambda s: s or 0):
         sources = gathered(ledger, since)
