@@ -290,6 +290,9 @@ def test_the_report_gives_the_counts_once_per_issue(bed: Bed) -> None:
     wiring = bed.wiring()
     bed.clock[0] = SLOT - timedelta(hours=1)
     bed.store.unsubscribe(ids[3], how="link", now=bed.now())
+    from digest.adapters.choices import Choices
+
+    Choices(bed.store).pause(ids[2], weeks=None, how="web", now=bed.now())  # "I got the job!": no issues meanwhile
     bed.store.add("late@example.com", "late@example.com", "", (), confirmed=True, now=bed.now(),
                            consent=Consent(bed.now(), "web"))
     wiring.questions.record(new_question(email="asker@example.com", name="", text="How do I negotiate?", source="web",
@@ -299,9 +302,10 @@ def test_the_report_gives_the_counts_once_per_issue(bed: Bed) -> None:
     desk.gated_send(bed.config, wiring)
     [report] = [m for m in to(bed, AUTHOR) if m.message["Subject"].startswith("Report")]
     body = text_of(report)
-    for line in ("Delivered: 3", "Deferred: 0", "Failed: 1", "New subscribers: 1", "Unsubscribed by link: 1",
+    for line in ("Delivered: 2", "Deferred: 0", "Failed: 1", "New subscribers: 1", "Unsubscribed by link: 1",
                  "Unsubscribed by mail: 0", "Unsubscribed by complaint: 0", "Bounced: 1", "Questions received: 1",
-                 "Questions answered: 0", "In the archive: https://news.example.com/archive/1"):
+                 "Questions answered: 0", "Readers who got the job: 1",
+                 "In the archive: https://news.example.com/archive/1"):
         assert line in body, line
     assert "reader" not in body and "asker" not in body and "<img" not in html_of(report)  # counts only
     assert author_mail.send_report(bed.config, wiring, 1) == "the report of issue 1 was sent before"

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..core.desk import Decision
-from .schema import author_mails, author_slots, questions, subscribers
+from .schema import author_mails, author_slots, questions, reader_choices, subscribers
 from .store import Store
 
 
@@ -85,7 +85,7 @@ class AuthorLedger:
 
     def period(self, since: datetime | None, until: datetime) -> Mapping[str, Any]:
         """Counts between `since` (None: the beginning) and `until`: new subscribers,
-        unsubscribed by how, bounced, questions received and answered."""
+        unsubscribed by how, bounced, questions received and answered, readers who got the job."""
         def between(col: Any) -> Any:
             return col <= until if since is None else sa.and_(col > since, col <= until)
 
@@ -99,10 +99,13 @@ class AuthorLedger:
                 subscribers.c.status == "bounced", between(subscribers.c.updated_at))).scalar_one()
             asked = conn.execute(sa.select(sa.func.count()).where(between(questions.c.created_at))).scalar_one()
             answered = conn.execute(sa.select(sa.func.count()).where(between(questions.c.answered_at))).scalar_one()
+            hired = conn.execute(sa.select(sa.func.count(sa.distinct(reader_choices.c.subscriber_id))).where(  # "I got the job!"
+                reader_choices.c.kind == "job", between(reader_choices.c.at))).scalar_one()
         unsubscribed = {"link": 0, "mail": 0, "complaint": 0, "other": 0}
         for how, n in gone.items():
             unsubscribed[how if how in unsubscribed else "other"] += n
-        return {"new": new, "unsubscribed": unsubscribed, "bounced": bounced, "asked": asked, "answered": answered}
+        return {"new": new, "unsubscribed": unsubscribed, "bounced": bounced, "asked": asked, "answered": answered,
+                "hired": hired}
 
 
 def _decision(row: Any) -> Decision:

@@ -66,6 +66,7 @@ class NewsletterConfig:
     dkim_key_file: str = ""
     return_path: str = ""
     quiet_week: str = "skip"  # a week with no new post: "skip", or "questions" (an issue of answered questions)
+    frequencies: tuple[str, ...] = ("weekly", "monthly")  # what readers may choose (core/audience.py)
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,9 @@ def _check(built: dict[str, Any], where: str) -> None:
     nl: NewsletterConfig = built["newsletter"]
     if nl.quiet_week not in ("skip", "questions"):
         raise ConfigError(where, f"[newsletter] quiet_week has value {nl.quiet_week!r}, not one of 'skip', 'questions'")
+    if "weekly" not in nl.frequencies or any(f not in ("weekly", "monthly") for f in nl.frequencies):
+        raise ConfigError(where, f"[newsletter] frequencies has value {list(nl.frequencies)!r}, not 'weekly' "
+                                 "with, if you offer it, 'monthly'")
     author: AuthorConfig = built["author"]
     for key, value, allowed in (("approval", author.approval, ("auto", "required")),
                                 ("questions_digest", author.questions_digest, ("daily", "off"))):

@@ -53,6 +53,7 @@ class Report:
     questions_received: int
     questions_answered: int
     archive_url: str
+    got_the_job: int = 0  # readers who paused with "I got the job!": a number, no one named
 
 
 def desk_on(author: AuthorConfig) -> bool:
@@ -128,6 +129,7 @@ def report_lines(report: Report) -> list[str]:
         f"Bounced: {report.bounced}",
         f"Questions received: {report.questions_received}",
         f"Questions answered: {report.questions_answered}",
+        f"Readers who got the job: {report.got_the_job}",
         f"In the archive: {report.archive_url}",
     ]
 

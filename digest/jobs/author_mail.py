@@ -36,7 +36,8 @@ def send_report(config: Config, parts: AuthorParts, issue_id: int) -> str | None
     before = parts.ledger.get_issue(issue_id - 1)  # the week since the issue before (the first: the week before it)
     period = parts.author.period(before.created_at if before else issue.created_at - timedelta(days=7), now)
     report = Report(issue_id, issue.subject, parts.ledger.counts(issue_id), period["new"], period["unsubscribed"],
-                    period["bounced"], period["asked"], period["answered"], f"{config.web.base_url}/archive/{issue_id}")
+                    period["bounced"], period["asked"], period["answered"], f"{config.web.base_url}/archive/{issue_id}",
+                    period.get("hired", 0))
     return send_author(config, parts, "report", str(issue_id), f"Report: issue {issue_id} sent",
                         report_lines(report), now, claimed=True)
 

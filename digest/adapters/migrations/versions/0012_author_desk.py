@@ -2,15 +2,15 @@
 held, approved, the note), and the single mails the author gets (a report per issue, the
 questions mail), recorded before they go so that a kill sends none of them twice.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
