@@ -75,10 +75,28 @@ def test_subscribe_page_has_the_form(web: Web) -> None:
     page = web.client.get("/subscribe")
     assert page.status_code == 200
     for needle in ('name="email"', 'name="name"', 'name="website"', 'value="Interviews"', 'value="Offers"',
-                   'action="https://news.example.com/subscribe"'):
+                   'action="subscribe"'):
         assert needle in page.text
     assert page.headers["referrer-policy"] == "same-origin"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_the_forms_post_wherever_the_page_was_opened(web: Web) -> None:
+    # `digest serve` prints http://127.0.0.1:8000/subscribe while base_url says localhost:
+    # the form posts to its own page, and the page's own origin is accepted.
+    assert 'action="subscribe"' in web.client.get("/subscribe").text
+    done = web.client.post("/subscribe", data={"email": "ana@example.com"},
+                           headers={"origin": "http://127.0.0.1:8000", "host": "127.0.0.1:8000"})
+    assert done.status_code == 200 and "Check your inbox" in done.text
+    forged = web.client.post("/subscribe", data={"email": "bo@example.com"},
+                             headers={"origin": "https://evil.example", "host": "127.0.0.1:8000"})
+    assert forged.status_code == 403 and web.store.find("bo@example.com") is None
+
+
+def test_the_site_root_leads_to_the_subscribe_page(web: Web) -> None:
+    home = web.client.get("/")
+    assert home.status_code == 303 and home.headers["location"] == "/subscribe"
+    assert "content-security-policy" in home.headers
 
 
 def test_double_opt_in(web: Web) -> None:
@@ -98,6 +116,19 @@ def test_double_opt_in(web: Web) -> None:
     assert sub is not None and sub.status == "confirmed" and sub.confirmed_at == START
     again = web.client.get(web.confirm_link())  # a second click on a used link
     assert again.status_code == 200 and "subscribed" in again.text
+
+
+def test_a_confirmation_that_never_left_does_not_hold_the_next_back(web: Web, caplog: pytest.LogCaptureFixture) -> None:
+    web.mail.handler.inject("MAIL", "421 4.3.2 not now")  # the relay refuses: the mail never leaves
+    web.subscribe("ana@example.com")
+    assert web.mail.received == []
+    web.subscribe("ana@example.com")  # at once, well within confirm_resend_minutes
+    assert len(web.mail.received) == 1, "a mail that never left must not count against the window"
+    with caplog.at_level("INFO", logger="digest.web"):
+        web.subscribe("ana@example.com")  # this one went: the next is held back, and the log says so
+    assert len(web.mail.received) == 1
+    held = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
+    assert len(held) == 1 and "confirm_resend_minutes" in held[0]
 
 
 def test_the_answer_is_the_same_whatever_the_address_state(web: Web) -> None:

@@ -180,6 +180,13 @@ class Store:
                     raise StoreError(f"could not record the subscription of {email}") from None
         raise AssertionError("unreachable")
 
+    def forget_confirmation_sent(self, subscriber_id: int, sent_at: datetime) -> None:
+        """The confirmation mail recorded at `sent_at` never left (relay down): it does not
+        hold the next request back for [web] confirm_resend_minutes."""
+        with self.tx() as conn:
+            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id,
+                                                    subscribers.c.confirm_sent_at == sent_at).values(confirm_sent_at=None))
+
     def confirm(self, subscriber_id: int, nonce: str, *, now: datetime) -> Subscriber | None:
         """Confirm a pending subscriber whose link carries the current nonce; single use."""
         with self.tx() as conn:

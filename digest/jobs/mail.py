@@ -28,7 +28,7 @@ from .ports import Mailer
 
 log = logging.getLogger("digest.mail")
 
-ConfirmationMailer = Callable[[Subscriber, datetime], None]
+ConfirmationMailer = Callable[[Subscriber, datetime], bool]  # True: the server took it
 WelcomeMailer = Callable[[Subscriber, datetime], None]
 WELCOME_QUESTIONS = 3       # answered questions in the welcome mail
 WELCOME_LOOKBACK_ISSUES = 12  # ... taken from the posts of this many recent issues
@@ -63,8 +63,8 @@ def confirmation_mailer(config: Config, secret: str, mailer: Mailer | None = Non
     links = Links(config.web.base_url, secret)
     chosen = mailer or SMTPMailer(config.smtp)
 
-    def send(sub: Subscriber, now: datetime) -> None:
-        send_confirmation(config, sub, links, now, chosen)
+    def send(sub: Subscriber, now: datetime) -> bool:
+        return send_confirmation(config, sub, links, now, chosen)
 
     return send
 

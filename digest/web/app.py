@@ -22,7 +22,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
@@ -46,12 +46,12 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], None],
+def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], bool | None],
                send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None,
                acknowledge_question: Callable[[int, datetime], None] | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
-    (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
+    (jobs/mail.py's confirmation_mailer; False: it never left), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
     (jobs/questions.py's question_acknowledger); `clock` gives
@@ -74,7 +74,11 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     def origin_ok(request: Request) -> bool:
         origin = request.headers.get("origin")
-        return origin is None or origin in allowed  # "null" (sandboxed frames) is refused
+        if origin is None or origin.lower() in allowed:
+            return True
+        # The page's own address, whatever it was opened at (127.0.0.1 or localhost, a proxy's
+        # name): a browser sets Origin itself, so another site cannot claim ours.
+        return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower() != ""  # "null" is refused
 
     def client_ip(request: Request) -> str:
         header = config.web.trusted_proxy_header
@@ -86,6 +90,9 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         """Whom the per-client limits count: an IPv4 address, or an IPv6 address's /64 (every
         IPv6 line holds a whole /64, so per address there would be no limit at all)."""
         return rate_key(client_ip(request))
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/subscribe", status_code=303)  # relative: wherever the page was opened
 
     async def subscribe_form(request: Request) -> Response:
         return page("subscribe.html.j2", topics=topics, consent_text=config.web.consent_text, error="", email="", name="")
@@ -116,8 +123,15 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         sub, decision = await run_in_threadpool(store.subscribe, email, key, name, chosen, consent, now=now,
                                         resend_after=timedelta(minutes=config.web.confirm_resend_minutes))
         if decision.send_confirmation:
-            done.background = BackgroundTask(send_confirmation, sub, now)
+            done.background = BackgroundTask(confirm_mail, sub, now)
+        elif sub.status == "pending":
+            log.info("confirmation mail to subscriber %s held back: one went at %s, less than [web] "
+                     "confirm_resend_minutes (%s) ago", sub.id, sub.confirm_sent_at, config.web.confirm_resend_minutes)
         return done
+
+    def confirm_mail(sub: Subscriber, now: datetime) -> None:
+        if send_confirmation(sub, now) is False:  # never left: the next request may try again at once
+            store.forget_confirmation_sent(sub.id, now)
 
     def token_of(request: Request, purpose: str, max_age: timedelta | None = None) -> Any:
         return read_token(secret, request.path_params["token"], purpose, now=clock(), max_age=max_age)
@@ -200,6 +214,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         return HTMLResponse(issue.html)
 
     routes = [
+        Route("/", home, methods=["GET"]),
         Route("/archive/", archive_list, methods=["GET"]),
         Route("/archive/feed.xml", archive_feed, methods=["GET"]),
         Route("/archive/{issue:int}", archive_issue, methods=["GET"]),
