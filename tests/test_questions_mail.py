@@ -71,6 +71,6 @@ def test_the_issue_shows_the_paraphrase_and_the_display_name_only_with_consent(c
 
 def test_a_questions_only_issue_has_a_subject_and_no_issue_is_empty() -> None:
     rendered = Composer(CONFIG, [], created_at=NOW, questions=issue_questions([answered()], [])).render()
-    assert rendered is not None and rendered.subject == "The hard boss"  # [newsletter] subject = "{{ headline }}"
+    assert rendered is not None and rendered.subject == "This week: The hard boss"  # [newsletter] subject = "{{ headline }}"
     assert rendered.preheader == "The hard boss"
     assert Composer(CONFIG, [], created_at=NOW).render() is None

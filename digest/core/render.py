@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from .answers import NO_QUESTIONS, IssueQuestions
+from .answers import NO_QUESTIONS, AnsweredQuestion, IssueQuestions, link_key
 from .config import Config, ScheduleConfig
 from .message import greeting
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
@@ -83,12 +83,17 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
     subject = render_subject(config, content, date, env, number=number, fallback_title=questions_title)
     preheader = issue_preheader(config, content, subject) or questions_title
     base = config.web.base_url
+    replies_welcome = bool(config.newsletter.reply_to) and not archive
+    ask_url = ask_address(config)
+    featured, answered = _answers_once(content.featured, questions)
     context = {
         "blog": config.blog,
         "question": config.question,
-        "replies_welcome": bool(config.newsletter.reply_to) and not archive,
+        "replies_welcome": replies_welcome,
+        "ask_url": ask_url,
+        "ask": bool(ask_url or config.question.email or replies_welcome),  # a box that leads somewhere, or none
         "sections": content.sections,
-        "featured": content.featured,
+        "featured": featured,
         "post_count": len(posts),
         "left_out": content.left_out,
         "number": number,
@@ -103,12 +108,28 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "subscribe_url": f"{base}/subscribe",
         "archive_index_url": f"{base}/archive/",
         "placeholders": PLACEHOLDERS,
-        "answered_questions": questions.answered,
+        "answered_questions": answered,
         "desk_questions": questions.desk,
     }
     html = render_file(env, "issue.html.j2", context)
     text = render_file(env, "issue.txt.j2", context)
     return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
+
+
+def ask_address(config: Config) -> str:
+    """Where the "Ask your question" button leads: [question] url, else the blog's Contact page."""
+    return config.question.url or config.blog.contact_url
+
+
+def _answers_once(posts: Sequence[Post], questions: IssueQuestions) -> tuple[list[dict[str, object]],
+                                                                              tuple[AnsweredQuestion, ...]]:
+    """The featured answer posts, each with the question it answers (when one was asked and
+    answered through the loop), and the answered questions whose post is not featured: one
+    answer is shown once."""
+    asked = {link_key(q.link): q for q in questions.answered}
+    featured = [{"post": p, "asked": asked.get(link_key(p.link))} for p in posts]
+    shown = {link_key(p.link) for p in posts}
+    return featured, tuple(q for q in questions.answered if link_key(q.link) not in shown)
 
 
 def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment,
@@ -124,20 +145,36 @@ def render_subject(config: Config, content: IssueContent, date: datetime, env: j
             count=len(posts),
             more=max(len(posts) - 1, 0),
             first_title=first_title,
-            headline=headline(first_title, max(len(posts) - 1, 0)),
+            headline=headline(first_title, len(posts), [sec.title for sec in content.sections]),
             topics=", ".join(s.title for s in content.sections),
             number=number or "",
         )
     return clean_line(subject)
 
 
-def headline(first_title: str, more: int, limit: int = SUBJECT_CHARS) -> str:
-    """A subject a phone shows whole: "<first title> and N more" when that fits in `limit`
-    characters, else the first title, cut at a word if it must be."""
-    with_more = f"{first_title} and {more} more" if more else first_title
-    if len(with_more) <= limit:
-        return with_more
-    return excerpt(first_title, limit)
+def headline(first_title: str, count: int, topics: Sequence[str] = (), limit: int = SUBJECT_CHARS) -> str:
+    """A subject a phone shows whole, in whole words, that says it is this week's digest:
+    "This week: <first title> and N more" when that fits in `limit` characters, else "This
+    week: N new posts on <topics>" (as many topics as fit), else "This week: N new posts".
+    With no post (a questions-only issue) `first_title` names what it shows."""
+    lead = "This week: "
+    candidates: list[str] = []
+    if first_title:
+        more = count - 1
+        candidates.append(lead + first_title + (f" and {more} more" if more > 0 else ""))
+    if not count:
+        return next((c for c in candidates if len(c) <= limit), lead + "readers' questions, answered")
+    posts = f"{count} new post{'s' if count != 1 else ''}"
+    for shown in range(len(topics), 0, -1):
+        candidates.append(f"{lead}{posts} on {_join(topics[:shown], more=shown < len(topics))}")
+    candidates.append(lead + posts)
+    return next((c for c in candidates if len(c) <= limit), candidates[-1])
+
+
+def _join(words: Sequence[str], *, more: bool) -> str:
+    """"A, B and C", or "A, B and more" when `more`."""
+    items = [*words, "more"] if more else list(words)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def issue_preheader(config: Config, content: IssueContent, subject: str) -> str:
