@@ -4,6 +4,7 @@ Layer 4 (prints and exits). `serve` wires the web app, the weekly job and the ma
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -18,6 +20,17 @@ from ..core.config import Config
 from ..core.errors import DigestError
 from . import pass_config
 from .words import local_time
+
+
+class _LocalFormatter(logging.Formatter):
+    """`2026-12-06 07:00:01 EST INFO digest.web: ...`: the time in the blog's zone."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, self.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _now() -> datetime:
@@ -31,8 +44,6 @@ def _now() -> datetime:
 @click.option("--no-scheduler", is_flag=True, help="Serve the pages only: no weekly send, no inbox reads.")
 def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     """Serve the web pages and send the newsletter every week on [schedule]."""
-    import logging
-
     import uvicorn
     from starlette.concurrency import run_in_threadpool
 
@@ -45,7 +56,13 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..jobs.questions import question_acknowledger
     from ..web import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One format for every line (uvicorn's included, log_config=None below), one line per event,
+    # its time in [schedule] timezone like every time a person reads.
+    # One format for every line (uvicorn's included: log_config=None below), one line per
+    # event, its time in [schedule] timezone like every time a person reads here.
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LocalFormatter(ZoneInfo(config.schedule.timezone)))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("digest.serve")
@@ -83,11 +100,12 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret),
                              send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan,
                              acknowledge_question=question_acknowledger(config, store))
-            click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
+            log.info(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")
                        + (f"; inbox read every {config.inbox.poll_minutes:g} min" if reads_inbox else ""))
-            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False, server_header=False))
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None, proxy_headers=False,
+                                                   server_header=False))
             try:
                 server.run(sockets=sockets)
             except SystemExit:  # uvicorn's own exit when the app's startup fails (it logged why)

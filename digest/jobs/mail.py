@@ -55,6 +55,8 @@ def send_confirmation(config: Config, sub: Subscriber, links: Links, now: dateti
         return False
     if problem is not None:
         log.warning("confirmation mail to subscriber %s not sent: %s", sub.id, problem)
+    else:
+        log.info("confirmation mail to subscriber %s sent", sub.id)
     return problem is None
 
 
@@ -84,6 +86,8 @@ def send_welcome(config: Config, sub: Subscriber, links: Links, now: datetime, m
     problem = _send_single(config, sub, template, "welcome", now, mailer)
     if problem is not None:
         log.warning("welcome mail to subscriber %s not sent: %s", sub.id, problem)
+    else:
+        log.info("welcome mail to subscriber %s sent", sub.id)
     return problem is None
 
 

@@ -122,6 +122,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                           user_agent=request.headers.get("user-agent", "")[:300], version=config.web.consent_version)
         sub, decision = await run_in_threadpool(store.subscribe, email, key, name, chosen, consent, now=now,
                                         resend_after=timedelta(minutes=config.web.confirm_resend_minutes))
+        log.info("subscriber %s asked to subscribe (%s)", sub.id, sub.status)
         if decision.send_confirmation:
             done.background = BackgroundTask(confirm_mail, sub, now)
         elif sub.status == "pending":
@@ -151,6 +152,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             sub = current  # a second click on a used link: already confirmed
         done = page("confirmed.html.j2", name=sub.name, preferences_url=links.preferences(sub.id, now))
         if welcome is not None:
+            log.info("subscriber %s confirmed", sub.id)
             done.background = BackgroundTask(welcome, sub, now)
         return done
 
@@ -163,6 +165,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             return page("unsubscribe.html.j2", action=str(request.url.path))
         how = "one-click" if await _is_one_click(request) else "web"
         await run_in_threadpool(store.unsubscribe, data.subscriber_id, how=how, now=clock())
+        log.info("subscriber %s unsubscribed (%s)", data.subscriber_id, how)
         return page("unsubscribed.html.j2")
 
     async def preferences(request: Request) -> Response:
