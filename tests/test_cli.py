@@ -235,7 +235,10 @@ def test_or_all_shows_every_post_when_nothing_is_new(tmp_path: Path, write_confi
     assert plain.code == 0 and plain.out.startswith("No new posts in the last 1 day ([newsletter] first_issue_days): "
                                                     "digest send would send nothing now.")
     assert not (tmp_path / "a").exists()
-    assert "Showing every post in the feed instead (--or-all)." in either.out
+    # What it says agrees with the issue it renders ("14 new posts ... what's new this week").
+    assert ('This preview shows the feed\'s 14 posts instead (--or-all), as an issue would if they were new: '
+            'that is why it says "14 new posts".') in either.out
+    assert "14 new posts" in (tmp_path / "b" / "issue.txt").read_text()
     assert (tmp_path / "b" / "issue.html").exists() and "14 posts" in either.out
 
 

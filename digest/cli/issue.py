@@ -70,11 +70,13 @@ def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, ou
         if not or_all:
             click.echo("Use --all to preview every post in the feed.")
             return
-        click.echo("Showing every post in the feed instead (--or-all).")
         issue = job.build_preview(config, now=now, feed=feed, every_post=True, history=history, note=note_text)
         if issue is None:
             click.echo("The feed holds no posts at all.")
             return
+        shown = count(len(issue.content.posts), "post")
+        click.echo(f"This preview shows the feed's {shown} instead (--or-all), as an issue would if they were "
+                   f"new: that is why it says \"{shown.replace('post', 'new post')}\".")
     elif not every_post:
         click.echo(_what_send_takes(config, history.cutoff))
     result = job.write_preview(config, issue, out_dir, now=now)

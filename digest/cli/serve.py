@@ -150,7 +150,7 @@ def mailbox(port: int, folder: Path, web_port: int | None) -> None:
     from ..adapters.mailbox import start_mailbox
     from ..core.errors import ListenError
 
-    sockets = bind_sockets("127.0.0.1", web_port) if web_port is not None else []  # before the SMTP side starts
+    sockets = bind_sockets("127.0.0.1", web_port, option="--web") if web_port is not None else []  # before SMTP starts
     try:
         try:
             controller = start_mailbox(folder, port, click.echo)

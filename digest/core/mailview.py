@@ -13,6 +13,7 @@ import email.policy
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 
 _LINK = re.compile(r"https?://[^\s<>\"')\]]+")
@@ -101,3 +102,13 @@ def text_as_html(text: str) -> str:
         last = match.start() + len(url)
     out.append(html.escape(text[last:]))
     return "".join(out)
+
+
+def received_label(name: str) -> str:
+    """When a caught message arrived, as a person reads it, from its file name
+    ("20261206T033238-00001.eml", UTC): "6 December 2026, 03:32:38 UTC"."""
+    try:
+        when = datetime.strptime(name[:15], "%Y%m%dT%H%M%S")
+    except ValueError:
+        return name
+    return f"{when.day} {when:%B %Y, %H:%M:%S} UTC"

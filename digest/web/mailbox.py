@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ..adapters.mailbox import list_messages, read_message
-from ..core.mailview import text_as_html
+from ..core.mailview import received_label, text_as_html
 from ..core.render import make_environment
 
 _HEAD = re.compile(r"<head[^>]*>", re.I)
@@ -38,7 +38,7 @@ def create_mailbox_app(folder: Path) -> Starlette:
         return HTMLResponse("No such message", status_code=404)
 
     async def index(request: Request) -> Response:
-        return page(messages=list_messages(folder))
+        return page(messages=[(m, received_label(m.name)) for m in list_messages(folder)])
 
     async def message(request: Request) -> Response:
         caught = read_message(folder, request.path_params["name"])
