@@ -464,3 +464,14 @@ def test_css_the_inliner_drops_is_a_warning(tmp_path: Path, write_config: Callab
     assert "Warning: a CSS rule was dropped: CSSStyleDeclaration: Syntax Error in Property: color:" in result.err
     plain = run_cli("preview", "--config", write_config(name="plain.toml"), "--all", "--out", tmp_path / "out2")
     assert "CSS rule was dropped" not in plain.err  # the built-in templates' CSS is all used
+
+
+def test_every_date_a_reader_sees_is_in_the_schedule_timezone() -> None:
+    # 03:00 UTC on 24 November is still 23 November in New York, the blog's [schedule] timezone.
+    config = read_config(ROOT / "config.toml", {})
+    late = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
+    post = Post(id="1", title="Late post", link="https://b.example/1", published=late, updated=late)
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config, date=late,
+                            env=make_environment())
+    for body in (visible_text(rendered.html), rendered.text):
+        assert "23 November 2026" in body and "24 November" not in body

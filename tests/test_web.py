@@ -298,7 +298,8 @@ def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web
     post = Post("p1", "Salary talk", "https://b.example/p1", START, START)
     html = ('<html><body><p>Hello,</p><a href="https://news.example.com/subscribe">Unsubscribe</a>'
             '<a href="https://b.example/p1">Salary talk</a></body></html>')
-    done, _ = ledger.create_issue(key="k1", now=START, cutoff=START, subject="Week 1: <Salary> talk", posts=[post], html=html,
+    late = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)  # still 25 November in New York
+    done, _ = ledger.create_issue(key="k1", now=late, cutoff=START, subject="Week 1: <Salary> talk", posts=[post], html=html,
                                   text="", domain="example.com", state=None)
     ledger.finish_if_done(done.id, START)
     sending, _ = ledger.create_issue(key="k2", now=START, cutoff=START, subject="Not yet", posts=[post], html="<p>draft</p>",
@@ -307,6 +308,7 @@ def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web
     assert listing.status_code == 200
     assert "Week 1: &lt;Salary&gt; talk" in listing.text and f'href="https://news.example.com/archive/{done.id}"' in listing.text
     assert "Not yet" not in listing.text
+    assert "25 November 2026" in listing.text and "26 November" not in listing.text  # in [schedule] timezone
     page = web.client.get(f"/archive/{done.id}")
     assert page.status_code == 200 and "Salary talk" in page.text
     assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text

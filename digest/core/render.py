@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -63,9 +64,14 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
     return env
 
 
-def format_date(value: datetime | None) -> str:
-    """A date as readers write it: 23 November 2026."""
-    return f"{value.day} {value:%B %Y}" if value else ""
+def format_date(value: datetime | None, zone: str = "") -> str:
+    """A date as readers write it: 23 November 2026; in the IANA `zone` ([schedule]
+    timezone) when given, as every date a reader sees is."""
+    if value is None:
+        return ""
+    if zone and value.tzinfo is not None:
+        value = value.astimezone(ZoneInfo(zone))
+    return f"{value.day} {value:%B %Y}"
 
 
 def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
@@ -97,7 +103,8 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "post_count": len(posts),
         "left_out": content.left_out,
         "number": number,
-        "date_label": format_date(date),
+        "date_label": format_date(date, config.schedule.timezone),
+        "zone": config.schedule.timezone,
         "schedule_label": schedule_label(config.schedule, with_time=False),
         "subject": subject,
         "preheader": preheader,
@@ -141,7 +148,7 @@ def render_subject(config: Config, content: IssueContent, date: datetime, env: j
     with template_errors("config.toml: [newsletter] subject"):
         subject = env.from_string(config.newsletter.subject).render(
             blog=config.blog.name,
-            date=format_date(date),
+            date=format_date(date, config.schedule.timezone),
             count=len(posts),
             more=max(len(posts) - 1, 0),
             first_title=first_title,

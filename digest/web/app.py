@@ -203,7 +203,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     async def archive_list(request: Request) -> Response:
         issues = [i for i, _ in await run_in_threadpool(ledger.history) if i.status == "done"]
-        return page("archive.html.j2", issues=issues)
+        return page("archive.html.j2", issues=issues, zone=config.schedule.timezone)
 
     async def archive_feed(request: Request) -> Response:
         issues = await run_in_threadpool(ledger.done_issues)
