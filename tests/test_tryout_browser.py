@@ -69,12 +69,26 @@ def test_the_readme_try_out_end_to_end(tmp_path: Path) -> None:
         screenshot(page, "tryout-1-confirmation-in-mailbox")
         confirm = page.locator("pre.text-part a", has_text="/confirm/")
         assert confirm.count() == 1, page.content()
-        confirm.click()
+        page.wait_for_load_state("load")  # the HTML part's frame above it has loaded: nothing moves any more
+        confirm.scroll_into_view_if_needed()
+        with page.expect_navigation(url=f"{base}/confirm/*"):
+            confirm.click()
         page.wait_for_selector("h1")
         assert page.url.startswith(f"{base}/confirm/") and "subscribed, Nia" in page.inner_text("h1")
+        screenshot(page, "tryout-2-confirmed")
+        # The preferences page of an all-topics reader: none ticked ("none ticked: all of them"), its address named.
+        page.click("text=Choose your topics now")
+        page.wait_for_selector("h1:has-text('Your newsletter settings')")
+        assert "newcomer@example.com" in page.inner_text("main" if page.locator("main").count() else "body")
+        boxes = page.locator("input[name=topics]")
+        assert boxes.count() == 5 and page.locator("input[name=topics]:checked").count() == 0
+        page.check("input[name=topics][value='Networking']")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Saved.")
+        assert [page.locator("input[name=topics]:checked").get_attribute("value")] == ["Networking"]
+        screenshot(page, "tryout-2b-preferences")
         page.goto(f"http://127.0.0.1:{web}/")
         assert page.url == printed, "the site's root leads to the subscribe page"
-        screenshot(page, "tryout-2-confirmed")
 
         sent = subprocess.run([sys.executable, "-m", "digest", "send", "--yes", "--config", str(config)], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=120)

@@ -189,8 +189,9 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                                     topics=chosen, now=clock())
             sub = await run_in_threadpool(store.get, sub.id) or sub
             saved = True
-        return page("preferences.html.j2", action=str(request.url.path), name=sub.name, topics=topics,
-                    chosen=sub.topics or topics, saved=saved, unsubscribe_url=links.unsubscribe(sub.id, clock()))
+        # No topic ticked means every topic, as the hint says: an all-topics reader sees none ticked.
+        return page("preferences.html.j2", action=str(request.url.path), name=sub.name, email=sub.email, topics=topics,
+                    chosen=sub.topics, saved=saved, unsubscribe_url=links.unsubscribe(sub.id, clock()))
 
     async def healthz(request: Request) -> Response:
         try:
