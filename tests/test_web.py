@@ -470,7 +470,7 @@ def test_confirming_sends_one_welcome_mail(web: Web) -> None:
     assert message["Precedence"] is None and message["List-Unsubscribe"] is None  # one person's mail
     text = message.get_body(("plain",)).get_content()
     assert text.startswith("Hi Ana,")
-    assert "One email every Monday at 07:00 (America/New_York time)" in text
+    assert "One email every Monday at 7:00 a.m., New York time" in text and "America/New_York" not in text
     assert "Ask your question: https://thewisejobsearch.blogspot.com/p/contact.html" in text
     assert "Or write to: questions@example.com" in text
     assert "Readers asked" not in text  # nothing answered yet

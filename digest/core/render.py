@@ -199,12 +199,20 @@ def issue_preheader(config: Config, content: IssueContent, subject: str) -> str:
 
 
 def schedule_label(schedule: ScheduleConfig, *, with_time: bool = True) -> str:
-    """When issues come out, as readers say it: "every Monday at 07:00 (America/New_York time)"."""
+    """When issues come out, as readers say it: "every Monday at 7:00 a.m., New York time"."""
     day = f"every {_DAY_NAMES[schedule.weekday]}"
     if not with_time:
         return day
     hour, minute, _ = schedule.time_of_day
-    return f"{day} at {hour:02d}:{minute:02d} ({schedule.timezone} time)"
+    clock = f"{hour % 12 or 12}:{minute:02d} {'a.m.' if hour < 12 else 'p.m.'}"
+    return f"{day} at {clock}, {zone_label(schedule.timezone)}"
+
+
+def zone_label(zone: str) -> str:
+    """An IANA zone as people name it: "America/New_York" -> "New York time"; "UTC" stays."""
+    if "/" not in zone:
+        return zone
+    return zone.rsplit("/", 1)[1].replace("_", " ") + " time"
 
 
 def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
