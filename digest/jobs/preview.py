@@ -5,17 +5,17 @@ no state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import open_store, store_exists
 from ..core.address import wire_address
-from ..core.compose import preview_recipient
+from ..core.compose import prepare, preview_recipient, subscriber_recipient
 from ..core.config import Config
 from ..core.errors import InputError, SendError
-from ..core.message import build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.message import Recipient, build_message, make_message_id, personalise, sender_address, sender_domain
 from .build import BuiltIssue, build_issue
 from .ports import Mailer
 
@@ -102,12 +102,39 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
 
 
 def send_test_copy(config: Config, issue: BuiltIssue, to: str, *, now: datetime, mailer: Mailer | None = None) -> None:
-    """Mail one copy of the issue to `to`, with the preview's dummy links; SendError if refused."""
-    recipient = preview_recipient(config, to, issue.composer.number)
-    message = build_message(issue.template, recipient, date=now,
+    """Mail one faithful copy of the issue to `to`: "[Test]" before its subject, DKIM-signed
+    as the send signs, and links that work for the author (their own signed links when `to`
+    is a subscriber; else the archive and the subscribe page). SendError if refused."""
+    rendered = issue.composer.render()
+    if rendered is None:
+        raise InputError("the issue holds nothing to send as a test copy")
+    template = prepare(config, replace(rendered, subject=f"[Test] {rendered.subject}"))
+    message = build_message(template, _test_recipient(config, to, now), date=now,
                             message_id=make_message_id(sender_domain(config.newsletter.from_), "test"))
+    from .retry import load_signer  # the send's signer; loaded only for a test copy
+
+    signer = load_signer(config)
+    if signer is not None:
+        message = signer.sign(message)
     sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)
     reply = (mailer or SMTPMailer(config.smtp)).send_one(sender, wire_address(to, smtputf8=True), message)
     if reply.code != 250:
         raise SendError(f"{config.smtp.host}:{config.smtp.port}",
                         f"the test copy to {to} was refused: {reply.code} {reply.text}")
+
+
+def _test_recipient(config: Config, to: str, now: datetime) -> Recipient:
+    """A subscriber's own links when `to` is on the list (they work: preferences, unsubscribe);
+    else pages that exist for anyone: the subscribe page and the archive."""
+    base = config.web.base_url
+    if store_exists(config):
+        from ..adapters.secret import load_or_create_secret
+        from ..core.subscriptions import normalise_email
+        from ..core.tokens import Links
+
+        with open_store(config) as store:
+            sub = store.find(normalise_email(to)[1])
+        if sub is not None and sub.status in ("pending", "confirmed"):
+            return subscriber_recipient(config, sub, Links(base, load_or_create_secret(config)), now=now)
+    return Recipient(email=to, name="", unsubscribe_url=f"{base}/subscribe", preferences_url=f"{base}/subscribe",
+                     archive_url=f"{base}/archive/")
