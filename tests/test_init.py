@@ -115,9 +115,10 @@ def test_init_says_when_it_guessed_the_name_and_leaves_the_question_box_out(
     assert config.question.url == "" and config.blog.contact_url == ""
     assert "[question] url" in result.out and "/ask" in result.out
     # The issue then has no "Have a question?" box that leads nowhere.
-    from digest.core.render import make_environment, render_issue
-    from digest.core.models import IssueContent, Post, Section
     from datetime import datetime, timezone
+
+    from digest.core.models import IssueContent, Post, Section
+    from digest.core.render import make_environment, render_issue
 
     when = datetime(2026, 11, 23, tzinfo=timezone.utc)
     post = Post(id="1", title="A post", link="https://b.example/1", published=when, updated=when)

@@ -60,7 +60,7 @@ def _week_two(qid: int) -> list[Entry]:
 
 
 @pytest.fixture(scope="module")
-def issue_two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+def issue_two(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the issue's HTML as received, the same with its <style> block removed)."""
     from mailserver import MailServer
 
@@ -97,7 +97,7 @@ def issue_two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     bare = tmp_path / "issue2-no-style.html"
     bare.write_text(re.sub(r"<style[^>]*>.*?</style>", "", html, flags=re.S), encoding="utf-8")
     assert "<style" not in bare.read_text() and "max-width" in bare.read_text()
-    yield mail, bare
+    return mail, bare
 
 
 @pytest.fixture(scope="module")

@@ -134,7 +134,7 @@ def _answers_once(posts: Sequence[Post], questions: IssueQuestions) -> tuple[lis
     answered through the loop), and the answered questions whose post is not featured: one
     answer is shown once."""
     asked = {link_key(q.link): q for q in questions.answered}
-    featured = [{"post": p, "asked": asked.get(link_key(p.link))} for p in posts]
+    featured: list[dict[str, object]] = [{"post": p, "asked": asked.get(link_key(p.link))} for p in posts]
     shown = {link_key(p.link) for p in posts}
     return featured, tuple(q for q in questions.answered if link_key(q.link) not in shown)
 
