@@ -171,6 +171,9 @@ def test_the_questions_box_at_the_bottom_has_the_page_gutter(browser: Any, issue
     page = _open(browser, issue_two[0], scheme)
     try:
         page.screenshot(path=str(ARTIFACTS / f"questions-issue-2-375-{scheme}.png"), full_page=True)
+        from test_issue_browser import failures, measure
+
+        assert failures(measure(page, scheme)) == [], "every text of the question boxes reaches WCAG AA"
         desk = page.locator("table.question").last.bounding_box()
         page_box = page.locator("table.container").bounding_box()
         top = page.locator("table.question").first.bounding_box()
