@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from digest.core.address import ascii_domain, deliverable, wire_address
+from digest.core.address import ascii_domain, deliverable, email_key, mailbox_key, wire_address
 from digest.core.errors import InputError
+from digest.core.subscriptions import normalise_email
 
 
 @pytest.mark.parametrize(("email", "smtputf8", "wire"), [
@@ -37,3 +38,44 @@ def test_deliverable_allows_what_smtputf8_can_carry() -> None:
     assert deliverable("josé@example.com") == "josé@example.com"
     with pytest.raises(InputError, match="IDNA 2008"):
         deliverable("user@\u2615.example")
+
+
+# ---- keys: fold only what mail systems fold ----
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("straße@example.org", "strasse@example.org"),   # casefold() made both "strasse@"
+    ("ﬁ@example.org", "fi@example.org"),             # a ligature: compatibility, not canonical, equivalence
+    ("İnci@example.org", "inci@example.org"),         # str.lower() would fold the dotted capital I
+    ("ÉLISE@example.org", "élise@example.org"),       # non-ASCII case is the server's own business
+    ("user@straße.de", "user@strasse.de"),            # IDNA 2008 domains: two registrations
+])
+def test_keys_keep_different_mailboxes_apart(one: str, other: str) -> None:
+    assert normalise_email(one)[1] != normalise_email(other)[1]
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("Ana@Example.COM", "ana@example.com"),
+    ("ana@bücher.example", "ANA@xn--bcher-kva.example"),  # one domain, in U-labels or A-labels
+    ("\u212aate@example.org", "kate@example.org"),        # the Kelvin sign is K (NFC), mailed as "Kate@"
+])
+def test_keys_fold_ascii_case_and_the_domains_spelling(one: str, other: str) -> None:
+    assert normalise_email(one)[1] == normalise_email(other)[1]
+
+
+def test_the_kelvin_sign_is_mailed_as_the_letter_it_is_canonically() -> None:
+    assert normalise_email("\u212aate@example.org")[0] == "Kate@example.org"
+
+
+def test_email_key_lower_cases_only_ascii() -> None:
+    assert email_key("ÉLise@Bücher.Example") == "Élise@xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(("email", "mailbox"), [
+    ("victim+1@gmail.com", "victim@gmail.com"),
+    ("Vic.Tim+news@googlemail.com", "victim@gmail.com"),
+    ("a.b+x@example.org", "a.b@example.org"),   # dots fold at Gmail only
+    ("+tag@example.org", "+tag@example.org"),    # nothing before the +: the address as it is
+    ("...@gmail.com", "...@gmail.com"),
+])
+def test_mailbox_key_folds_plus_tags_and_gmail_dots(email: str, mailbox: str) -> None:
+    assert mailbox_key(email) == mailbox

@@ -115,7 +115,7 @@ def single_mails(config: Config, out: Path) -> dict[str, Path]:
                         status=ANSWERED, consent_to_quote=False, display_name="", created_at=NOW,
                         paraphrase="Two offers, one deadline", answer_title="Juggling two offers",
                         answer_url="https://thewisejobsearch.blogspot.com/2026/11/two-offers.html")
-    mails = {"confirmation": compose_confirmation(config, name="Ana", confirm_url="https://news.example.com/confirm/x"),
+    mails = {"confirmation": compose_confirmation(config, confirm_url="https://news.example.com/confirm/x"),
              "acknowledgement": compose_acknowledgement(config), "notice": compose_answer_notice(config, question)}
     paths = {}
     for name, template in mails.items():

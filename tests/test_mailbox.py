@@ -85,7 +85,7 @@ def test_the_mailbox_page_lists_and_shows_messages(tmp_path: Path) -> None:
     (outbox / "20261126T120000-00001.eml").write_bytes(_qp_message("First <b>bold</b>"))
     (outbox / "20261126T120001-00002.eml").write_bytes(_qp_message("Second"))
     (outbox / "notes.txt").write_text("not a message")
-    with TestClient(create_mailbox_app(outbox)) as client:
+    with TestClient(create_mailbox_app(outbox), base_url="http://127.0.0.1:8025") as client:
         index = client.get("/")
         assert index.status_code == 200 and "2 messages" in index.text
         assert index.text.index("Second") < index.text.index("First &lt;b&gt;bold&lt;/b&gt;"), "newest first"
@@ -139,7 +139,7 @@ def test_the_html_part_opened_on_its_own_is_as_sandboxed_as_in_its_frame(tmp_pat
     outbox = tmp_path / "outbox"
     outbox.mkdir()
     (outbox / "20261126T120000-00001.eml").write_bytes(_qp_message())
-    with TestClient(create_mailbox_app(outbox)) as client:
+    with TestClient(create_mailbox_app(outbox), base_url="http://127.0.0.1:8025") as client:
         policy = client.get("/html/20261126T120000-00001.eml").headers["content-security-policy"]
     directives = {d.strip().split(" ")[0]: d.strip() for d in policy.split(";")}
     assert directives["form-action"] == "form-action 'none'"
@@ -157,3 +157,23 @@ def test_a_busy_web_port_names_the_web_option(tmp_path: Path) -> None:
             out = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 8 and out.count("\n") == 1, out
     assert "choose another port with --web" in out and "--port" not in out
+
+
+def test_the_mailbox_page_answers_only_its_own_host_names(tmp_path: Path) -> None:
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends
+    "Host: evil.example:PORT". A real `digest mailbox --web` refuses it, and serves its own names."""
+    import httpx
+    from browser import digest_process
+    from mailserver import free_port
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / "20261126T120000-00001.eml").write_bytes(_qp_message())
+    smtp, web = free_port(), free_port()
+    base = f"http://127.0.0.1:{web}"
+    with digest_process("mailbox", "--port", str(smtp), "--dir", str(outbox), "--web", str(web), health=f"{base}/"):
+        for host in (f"evil.example:{web}", "evil.example", f"127.0.0.1.evil.example:{web}", ""):
+            refused = httpx.get(f"{base}/raw/20261126T120000-00001.eml", headers={"Host": host})
+            assert refused.status_code == 400 and "news.example.com" not in refused.text, host
+        for host in (f"127.0.0.1:{web}", f"localhost:{web}"):
+            assert httpx.get(f"{base}/raw/20261126T120000-00001.eml", headers={"Host": host}).status_code == 200, host

@@ -11,16 +11,17 @@ no issue, no newsletter and no archive page.
 
 from __future__ import annotations
 
+import functools
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from browser import digest_process
-from conftest import CLI_NOW, FeedServer, Reply, Run
+from conftest import FeedServer, Reply, Run
 from feedgen import Entry, atom
 from mailserver import free_port
 
@@ -54,9 +55,12 @@ def plain(message: Any) -> str:
 def test_a_question_from_ask_to_the_answer_in_the_askers_inbox(
         write_config: Callable[..., Path], mail_server: Any, feed_server: FeedServer, run_cli: Callable[..., Run],
         monkeypatch: Any) -> None:
+    # `digest serve` runs on the wall clock, so the commands beside it do too, and every date
+    # in the test is reckoned from that same now: nothing depends on which day it runs.
+    cli = functools.partial(run_cli, clock=lambda: datetime.now(timezone.utc))
     monkeypatch.setenv("DIGEST_SECRET", SECRET)
     config = write_config(feed_server.url + "/feeds/posts/default", smtp_port=mail_server.port)
-    assert run_cli("subscribers", "add", "reader@example.com", "--confirmed", "--config", config).code == 0
+    assert cli("subscribers", "add", "reader@example.com", "--confirmed", "--config", config).code == 0
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 
@@ -75,22 +79,21 @@ def test_a_question_from_ask_to_the_answer_in_the_askers_inbox(
         assert "expires Friday" not in plain(ack.message) and NAME not in ack.data.decode()
 
         # 3. The author accepts it with a paraphrase.
-        listed = run_cli("questions", "list", "--config", config)
+        listed = cli("questions", "list", "--config", config)
         qid = int(listed.out.split("\t")[0].lstrip("#"))
-        accepted = run_cli("questions", "accept", str(qid), "--as", PARAPHRASE, "--config", config)
+        accepted = cli("questions", "accept", str(qid), "--as", PARAPHRASE, "--config", config)
         assert accepted.code == 0 and f"Label its answer post Q-{qid}" in accepted.out
 
         # 4. The answer is published: a post labelled Q-<id>, served over HTTP.
-        recent = (CLI_NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        recent = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
         answer = Entry(1, "Two offers, one deadline", labels=["Salary & Offers", f"Q-{qid}"], published=recent)
         feed_server.serve("/feeds/posts/default", Reply(body=atom([answer]), headers={"Content-Type": "application/atom+xml"}))
-        sent = run_cli("send", "--yes", "--config", config)
+        sent = cli("send", "--yes", "--config", config)
         assert sent.code == 0, sent.err
-        assert f"Question {qid} answered by" in sent.out and "Answer notices: 1 sent." in sent.out, sent.out
+        assert f"Question {qid} answered by" in sent.out and "Answer notices: 1 sent." in sent.out
 
         newsletters = [m for m in mail_server.received if m.recipients == ["reader@example.com"]]
         [notice] = [m for m in mail_server.received if m.recipients == [ASKER] and m is not ack]
-        assert len(newsletters) == 1, sent.out
         [issue_mail] = newsletters
         text = plain(issue_mail.message)
         assert PARAPHRASE in text and "Two offers, one deadline" in text and "blog.example.com/2026/11/post-1.html" in text
@@ -98,12 +101,12 @@ def test_a_question_from_ask_to_the_answer_in_the_askers_inbox(
         assert "blog.example.com/2026/11/post-1.html" in plain(notice.message)
 
         # 5. A second send (nothing new) and a third (a new post) send no second notice.
-        again = run_cli("send", "--yes", "--config", config)
+        again = cli("send", "--yes", "--config", config)
         assert again.code == 0 and "Answer notices" not in again.out
         newer = Entry(2, "Networking in December", labels=["Networking"],
-                      published=(CLI_NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                      published=(datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
         feed_server.serve("/feeds/posts/default", Reply(body=atom([newer, answer]), headers={"Content-Type": "application/atom+xml"}))
-        third = run_cli("send", "--yes", "--config", config)
+        third = cli("send", "--yes", "--config", config)
         assert third.code == 0 and "Issue 2: 1 sent." in third.out
         assert [m.recipients for m in mail_server.received].count([ASKER]) == 2  # the acknowledgement and one notice
         assert PARAPHRASE not in plain(mail_server.received[-1].message)  # featured once, in its own week
@@ -116,6 +119,5 @@ def test_a_question_from_ask_to_the_answer_in_the_askers_inbox(
             assert ASKER not in body and NAME not in body, path
         assert PARAPHRASE in get(f"{base}/archive/1")
 
-    status_out = run_cli("status", "--config", config).out
-    # The question was received on serve's own (wall) clock, the send ran at CLI_NOW: the median is not checked here.
-    assert "Questions: 1 received, 1 answered, median " in status_out
+    status_out = cli("status", "--config", config).out
+    assert "Questions: 1 received, 1 answered, median 0.0 days to answer" in status_out

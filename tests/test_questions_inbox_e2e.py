@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FeedServer, Reply, Run, require
+from conftest import CLI_NOW, FeedServer, Reply, Run, require
 from feedgen import Entry, atom
 from imap_tools import MailBox
 from imapserver import PASSWORD, IMAPServer, dovecot_available, imap_server
@@ -62,7 +62,7 @@ def test_a_contact_form_question_travels_the_whole_loop(
     shown = run_cli("questions", "show", "1", "--config", config)
     assert "two offers on the table" in shown.out and ASKER in shown.out  # the author sees who asked
     assert run_cli("questions", "accept", "1", "--as", PARAPHRASE, "--config", config).code == 0
-    recent = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    recent = (CLI_NOW - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the commands run at CLI_NOW
     answer = Entry(1, "When one offer has a deadline", labels=["Salary & Offers", "Q-1"], published=recent)
     feed_server.serve("/feeds/posts/default", Reply(body=atom([answer]), headers={"Content-Type": "application/atom+xml"}))
 

@@ -67,16 +67,16 @@ def test_one_acknowledgement_per_address_per_window(bed: Bed) -> None:
 
 
 def test_a_flood_of_addresses_gets_no_more_than_the_hourly_cap(write_config: Callable[..., Path], mail_server: Any) -> None:
-    """Forged mail, or victim+1@, victim+2@...: each a new address, so the per-address window
-    does not hold them; the hourly cap on all acknowledgements does. The questions are kept."""
+    """Forged mail for many addresses: each a new mailbox, so the per-mailbox window does not
+    hold them; the hourly cap on all acknowledgements does. The questions are kept."""
     bed = make_bed(write_config, mail_server, extra_question="acknowledge_per_hour = 3\n")
     try:
-        intakes = [take(bed, email=f"victim+{i}@example.com", text=f"Question number {i}?") for i in range(5)]
+        intakes = [take(bed, email=f"victim{i}@example.com", text=f"Question number {i}?") for i in range(5)]
         assert [i.acknowledged for i in intakes] == [True, True, True, False, False]
         assert "acknowledge_per_hour" in intakes[3].why_not and all(i.created for i in intakes)
         assert len(bed.mail.received) == 3
         bed.advance(minutes=61)
-        assert take(bed, email="victim+9@example.com", text="Later, when the hour has passed?").acknowledged
+        assert take(bed, email="victim9@example.com", text="Later, when the hour has passed?").acknowledged
     finally:
         bed.store.close()
 
@@ -180,3 +180,39 @@ def test_a_contact_form_email_field_naming_the_form_service_is_never_acknowledge
                                    mailer=SMTPMailer(bed.config.smtp))
     assert outcome.endswith(": kept unsorted") and bed.mail.received == []
     assert QuestionStore(bed.store).listed() == []
+
+
+def test_forged_mail_never_uses_up_the_acknowledgements_of_real_askers(
+        write_config: Callable[..., Path], mail_server: Any) -> None:
+    """Anyone can send Contact-form look-alikes by the hundred; [question] acknowledge_per_hour
+    holds them back, and a question from /ask or a subscriber's reply is still acknowledged:
+    they have their own budget of the same size."""
+    bed = make_bed(write_config, mail_server, extra_question="acknowledge_per_hour = 3\n")
+    try:
+        forged = [take(bed, email=f"stranger{i}@example.com", text=f"Forged question {i}?", source=source)
+                  for i, source in enumerate(["contact-form", "mail", "contact-form", "contact-form", "reply"])]
+        assert [i.acknowledged for i in forged] == [True, True, True, False, False]
+        assert "to questions by mail" in forged[3].why_not
+        reader, _ = bed.store.add("reader@example.com", "reader@example.com", "", (), confirmed=True, now=START,
+                                  consent=Consent(at=START, method="cli"))
+        reply = take(bed, email="reader@example.com", text="A real reader's reply?", source="reply",
+                     subscriber_id=reader.id)
+        asked = take(bed, email="asker@example.com", text="Asked on the /ask page?", source="web")
+        assert reply.acknowledged and asked.acknowledged, (reply.why_not, asked.why_not)
+        more = [take(bed, email=f"web{i}@example.com", text=f"Web question {i}?", source="web") for i in range(2)]
+        assert [i.acknowledged for i in more] == [True, False]  # the known budget has its own cap
+        assert "to subscribers and /ask" in more[1].why_not
+        assert len(bed.mail.received) == 6
+    finally:
+        bed.store.close()
+
+
+def test_plus_and_dot_variants_of_one_mailbox_get_one_acknowledgement(bed: Bed) -> None:
+    """victim+1@, victim+2@, v.ictim@gmail.com... are one person's mailbox: one mail per window."""
+    variants = ["victim@gmail.com", "victim+1@gmail.com", "vic.tim@gmail.com", "victim+x@googlemail.com"]
+    intakes = [take(bed, email=email, text=f"Question from {email}?", source="contact-form") for email in variants]
+    assert [i.acknowledged for i in intakes] == [True, False, False, False] and all(i.created for i in intakes)
+    assert "plus or Gmail dot variant" in intakes[1].why_not
+    assert [r.recipients for r in bed.mail.received] == [["victim@gmail.com"]]
+    bed.advance(hours=25)
+    assert take(bed, email="victim+1@gmail.com", text="A day later?", source="contact-form").acknowledged

@@ -108,3 +108,51 @@ def test_what_serve_says_on_start_is_in_the_blogs_zone() -> None:
     decision = decide_on_start(here, now=datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc), last_issue_at=None,
                                unfinished_at=datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
     assert decision.reason == "finishing the issue interrupted on 2026-11-23 07:00 EST"
+
+
+# ---- a machine asleep over the slot: the weekly job weighs its own lateness ----
+
+WOKE = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # a Wednesday, 50 hours after "mon 08:00"
+
+
+def fire_missed_run(max_late_hours: float, caplog: pytest.LogCaptureFixture, *, on_start: bool = False) -> list[str]:
+    """A real BackgroundScheduler whose weekly run was missed, fired as APScheduler fires it on
+    waking; the job's clock says WOKE. What the send job saw (a list with "sent", or empty)."""
+    import threading
+
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+
+    from digest.adapters.scheduler import WeeklySender
+
+    sent: list[str] = []
+    ran = threading.Event()
+    sender = WeeklySender(ScheduleConfig("mon 08:00", "UTC", max_late_hours=max_late_hours), lambda: sent.append("sent"),
+                          clock=lambda: WOKE)
+    sender.scheduler.add_listener(lambda event: ran.set(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    sender.start()
+    try:
+        if on_start:
+            sender.run_now()
+        else:  # the slot passed while the machine slept: the run is overdue, and fires at once
+            sender.job.modify(next_run_time=datetime.now(UTC) - timedelta(hours=50))
+        assert ran.wait(10), "the scheduler never ran the job"
+    finally:
+        sender.shutdown()
+    return sent
+
+
+def test_a_run_fired_late_after_sleep_is_skipped_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="digest.schedule"):
+        assert fire_missed_run(48, caplog) == []
+    [line] = [r.getMessage() for r in caplog.records if r.name == "digest.schedule"]
+    assert line == ("the weekly send of 2026-03-02 08:00 UTC is 50 hours late, more than [schedule] max_late_hours "
+                    "(48): not sent now; run digest send to send it")
+
+
+def test_a_run_fired_within_max_late_hours_sends(caplog: pytest.LogCaptureFixture) -> None:
+    assert fire_missed_run(72, caplog) == ["sent"]
+
+
+def test_the_send_decided_on_start_is_not_weighed_again(caplog: pytest.LogCaptureFixture) -> None:
+    """decide_on_start has weighed it (an interrupted issue may be recent while the slot is old)."""
+    assert fire_missed_run(48, caplog, on_start=True) == ["sent"]

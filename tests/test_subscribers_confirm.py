@@ -54,7 +54,10 @@ def test_add_mails_the_confirmation_link_and_the_link_confirms(cfg: Path, run_cl
         app = create_app(config, store, send_confirmation=confirmation_mailer(config, load_or_create_secret(config)),
                          clock=lambda: CLI_NOW)
         with TestClient(app, base_url="https://news.example.com") as client:
-            assert "subscribed" in client.get(link.removeprefix("https://news.example.com")).text.lower()
+            path = link.removeprefix("https://news.example.com")
+            assert "Confirm my subscription" in client.get(path).text  # the link shows a button...
+            assert _sub(cfg, "bo@example.com").status == "pending"
+            assert "subscribed" in client.post(path).text.lower()     # ...and its click confirms
     finally:
         store.close()
     sub = _sub(cfg, "bo@example.com")

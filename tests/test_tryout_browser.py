@@ -73,7 +73,8 @@ def test_the_readme_try_out_end_to_end(tmp_path: Path) -> None:
         confirm.scroll_into_view_if_needed()
         with page.expect_navigation(url=f"{base}/confirm/*"):
             confirm.click()
-        page.wait_for_selector("h1")
+        page.click("button:has-text('Confirm my subscription')")  # the link opens a page with one button
+        page.wait_for_selector("text=You're subscribed")
         assert page.url.startswith(f"{base}/confirm/") and "subscribed, Nia" in page.inner_text("h1")
         screenshot(page, "tryout-2-confirmed")
         # The preferences page of an all-topics reader: none ticked ("none ticked: all of them"), its address named.

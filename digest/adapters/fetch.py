@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -64,6 +65,7 @@ def fetch_feed(
     title = ""
     url: str | None = blogger_page_url(source, options.page_size)
     pages = 0
+    parse = _Parser(options.parse)
     with (Deadline(options.deadline_seconds) as deadline,
           httpx.Client(timeout=timeout, follow_redirects=False, headers=headers, trust_env=False) as client):
         while url is not None:
@@ -79,7 +81,7 @@ def fetch_feed(
                 if page.not_modified:
                     return FetchResult(posts=(), state=conditional or new_state, not_modified=True, pages=1, warnings=tuple(warnings))
             pages += 1
-            parsed = parse_feed(page.body, page.final_url, options.parse)
+            parsed = parse(page.body, page.final_url)
             warnings += _bozo_warning(page.final_url, parsed)
             title = title or parsed.title
             posts.extend(parsed.posts)
@@ -190,11 +192,30 @@ def _read_body(response: httpx.Response, url: str, options: FetchOptions, deadli
 
 def _fetch_file(path: Path, options: FetchOptions) -> FetchResult:
     data = _read_file(path, options.max_bytes)
-    parsed = parse_feed(data, path.resolve().as_uri(), options.parse)
+    parsed = _Parser(options.parse)(data, path.resolve().as_uri())
     if not parsed.posts:
         raise FeedParseError(str(path), "the feed has no posts")
     return FetchResult(posts=tuple(dedupe_posts(parsed.posts)), state=FeedState(url=str(path)), pages=1,
                        title=parsed.title, warnings=tuple(_bozo_warning(str(path), parsed)))
+
+
+class _Parser:
+    """parse_feed for every page of one fetch, under one deadline: [feed] parse_seconds for
+    the time spent parsing, all pages together (the fetching has its own)."""
+
+    def __init__(self, options: ParseOptions) -> None:
+        self.options = options
+        self.left = options.deadline_seconds
+
+    def __call__(self, data: bytes, url: str) -> FeedPage:
+        if not self.options.deadline_seconds:
+            return parse_feed(data, url, self.options)
+        start = time.monotonic()
+        until = start + self.left
+        try:
+            return parse_feed(data, url, replace(self.options, expired=lambda: time.monotonic() > until))
+        finally:
+            self.left -= time.monotonic() - start
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:

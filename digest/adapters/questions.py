@@ -20,11 +20,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..core.address import mailbox_key
 from ..core.answers import AnswerLink
 from ..core.errors import InputError, StoreError
 from ..core.models import DeliveryStatus
-from ..core.questions import ACCEPTED, ANSWERED, DECLINED, NewQuestion, Question, check_move
-from .schema import MAX_ID, askers, deliveries, issues, notices, questions, subscribers
+from ..core.questions import (
+    ACCEPTED,
+    ANSWERED,
+    DECLINED,
+    KNOWN_SOURCES,
+    NewQuestion,
+    Question,
+    acknowledgement_budget,
+    check_move,
+)
+from .schema import MAX_ID, askers, deliveries, issues, notices, questions, rate_events, subscribers
 from .store import Store
 
 _FIELDS = tuple(f.name for f in fields(Question))
@@ -173,6 +183,7 @@ class QuestionStore:
             conn.execute(notices.delete().where(notices.c.question_id.in_(ids)))
             conn.execute(questions.delete().where(questions.c.email_key == email_key))
             conn.execute(askers.delete().where(askers.c.email_key == email_key))
+            conn.execute(rate_events.delete().where(rate_events.c.key == mailbox_key(email_key)))
         return len(ids)
 
     def expire(self, before: datetime, now: datetime) -> int:
@@ -266,9 +277,11 @@ class QuestionStore:
 
     def claim_acknowledgement(self, question: Question, now: datetime, window: timedelta, per_hour: int = 0) -> bool:
         """Note that `question` is acknowledged now, unless its address had one within `window`
-        or `per_hour` acknowledgements (to any address) went in the last hour."""
+        or `per_hour` acknowledgements of its budget (core/questions.py acknowledgement_budget)
+        went in the last hour."""
+        budget = acknowledgement_budget(question.source, question.subscriber_id)
         with self.store.tx() as conn:
-            if per_hour and self._acknowledged_since(conn, now - timedelta(hours=1)) >= per_hour:
+            if per_hour and self._acknowledged_since(conn, now - timedelta(hours=1), budget) >= per_hour:
                 return False
             took = conn.execute(askers.update().where(
                 askers.c.email_key == question.email_key,
@@ -279,15 +292,16 @@ class QuestionStore:
                              .values(acknowledged_at=now, updated_at=now))
         return took
 
-    def acknowledged_since(self, since: datetime) -> int:
-        """How many addresses were sent an acknowledgement since `since`."""
+    def acknowledged_since(self, since: datetime, budget: str) -> int:
+        """How many acknowledgements of `budget` went since `since`."""
         with self.store.tx() as conn:
-            return self._acknowledged_since(conn, since)
+            return self._acknowledged_since(conn, since, budget)
 
     @staticmethod
-    def _acknowledged_since(conn: sa.Connection, since: datetime) -> int:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(askers)
-                                .where(askers.c.acknowledged_at > since)).scalar_one())
+    def _acknowledged_since(conn: sa.Connection, since: datetime, budget: str) -> int:
+        known = sa.or_(questions.c.subscriber_id.is_not(None), questions.c.source.in_(KNOWN_SOURCES))
+        return int(conn.execute(sa.select(sa.func.count()).select_from(questions).where(
+            questions.c.acknowledged_at > since, known if budget == "known" else sa.not_(known))).scalar_one())
 
     def mark_asker_bounced(self, email_key: str, now: datetime) -> bool:
         """A bounce by mail names an address we acknowledged a question to: nothing more goes

@@ -3,7 +3,9 @@
 The trigger fires at core/calendar.py's next_run(). Jobs live in memory (no pickled job
 table); a send missed while the machine was off is found on start by comparing the last
 scheduled slot with the last issue (calendar.decide_on_start), and sent once, unless it
-is older than [schedule] max_late_hours. The issue's unique key and the ledger's claims
+is older than [schedule] max_late_hours. A machine asleep over the slot is another case:
+the process lives on, and APScheduler fires the missed run as it wakes (misfire_grace_time
+None), so the weekly job checks its own lateness against the same limit (calendar.too_late). The issue's unique key and the ledger's claims
 make a second `serve` or a `digest send` by hand harmless.
 
 A second job, on an interval, retries deferred messages (greylisting answers "try later"
@@ -24,10 +26,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ..core.calendar import next_run
+from ..core.calendar import next_run, too_late
 from ..core.config import ScheduleConfig
 
 log = logging.getLogger("digest.schedule")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class WeeklyTrigger(BaseTrigger):  # type: ignore[misc]
@@ -48,18 +54,30 @@ class WeeklySender:
     `retry_every`; in memory, run in background threads, never both at once."""
 
     def __init__(self, schedule: ScheduleConfig, job: Callable[[], object], *,
-                 retry: Callable[[], object] | None = None, retry_every: timedelta = timedelta(minutes=5)) -> None:
+                 retry: Callable[[], object] | None = None, retry_every: timedelta = timedelta(minutes=5),
+                 clock: Callable[[], datetime] = _utcnow) -> None:
         self.schedule = schedule
+        self.clock = clock
+        self.send = job
         self.busy = threading.Lock()
         zone = ZoneInfo(schedule.timezone)
         self.scheduler = BackgroundScheduler(timezone=zone,
                                              job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1})
-        self.job = self.scheduler.add_job(self._exclusive(job), WeeklyTrigger(schedule), id="weekly-send",
-                                          name="weekly send")
+        self.job = self.scheduler.add_job(self._on_time(self._exclusive(job)), WeeklyTrigger(schedule),
+                                          id="weekly-send", name="weekly send")
         if retry is not None:
             self.scheduler.add_job(self._unless_busy(retry), IntervalTrigger(seconds=retry_every.total_seconds(),
                                                                              timezone=zone),
                                    id="retry-deferred", name="retry deferred messages")
+
+    def _on_time(self, job: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            late = too_late(self.schedule, self.clock())
+            if late is not None:
+                log.warning("%s", late)
+                return None
+            return job()
+        return run
 
     def _exclusive(self, job: Callable[[], object]) -> Callable[[], object]:
         def run() -> object:
@@ -81,8 +99,10 @@ class WeeklySender:
         self.scheduler.start()
 
     def run_now(self) -> None:
-        """Run the job once now (in the scheduler's thread pool), e.g. after downtime."""
-        self.job.modify(next_run_time=datetime.now(timezone.utc))
+        """Run the send once now (in the scheduler's thread pool), as decided on start after
+        downtime (calendar.decide_on_start has weighed its lateness, interrupted issues too)."""
+        self.scheduler.add_job(self._exclusive(self.send), "date", run_date=datetime.now(timezone.utc),
+                               id="send-on-start", name="send on start", replace_existing=True)
 
     def next_run_time(self) -> datetime | None:
         return self.scheduler.get_job("weekly-send").next_run_time  # type: ignore[no-any-return]

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..core.address import mailbox_key
 from ..core.config import Config
 from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
@@ -180,21 +181,16 @@ class Store:
                     raise StoreError(f"could not record the subscription of {email}") from None
         raise AssertionError("unreachable")
 
-    def forget_confirmation_sent(self, subscriber_id: int, sent_at: datetime) -> None:
-        """The confirmation mail recorded at `sent_at` never left (relay down): it does not
-        hold the next request back for [web] confirm_resend_minutes."""
-        with self.tx() as conn:
-            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id,
-                                                    subscribers.c.confirm_sent_at == sent_at).values(confirm_sent_at=None))
-
-    def confirm(self, subscriber_id: int, nonce: str, *, now: datetime) -> Subscriber | None:
-        """Confirm a pending subscriber whose link carries the current nonce; single use."""
+    def confirm(self, subscriber_id: int, nonce: str, *, now: datetime, name: str | None = None) -> Subscriber | None:
+        """Confirm a pending subscriber whose link carries the current nonce; single use.
+        `name`: the name as the confirmation page sent it (None: the one kept)."""
+        named = {} if name is None else {"name": name}
         with self.tx() as conn:
             done = conn.execute(subscribers.update().where(
                 subscribers.c.id == subscriber_id, subscribers.c.status == "pending",
                 subscribers.c.confirm_nonce == nonce, subscribers.c.confirm_nonce != "",
             ).values(status="confirmed", confirmed_at=now, confirmed_how="link", confirm_nonce="", updated_at=now,
-                     unsubscribed_at=None, unsubscribed_how=""))
+                     unsubscribed_at=None, unsubscribed_how="", **named))
             if done.rowcount != 1:
                 return None
             row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()
@@ -208,6 +204,13 @@ class Store:
             ).values(status="unsubscribed", unsubscribed_at=now, unsubscribed_how=how, confirm_nonce="", updated_at=now))
             return conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id)).first() is not None
 
+    def release_confirmation(self, subscriber_id: int, *, now: datetime) -> None:
+        """The confirmation mail noted at `now` did not go (a limit held it back): clear the
+        note, so that the next request may send one."""
+        with self.tx() as conn:
+            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id,
+                                                    subscribers.c.confirm_sent_at == now).values(confirm_sent_at=None))
+
     def set_preferences(self, subscriber_id: int, *, name: str, topics: tuple[str, ...], now: datetime) -> bool:
         with self.tx() as conn:
             done = conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(
@@ -217,7 +220,8 @@ class Store:
     def hit_rate(self, bucket: str, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
         """Count one event; False when `key` already had `limit` events within `window`."""
         with self.tx() as conn:
-            conn.execute(rate_events.delete().where(rate_events.c.at < now - window * 2))
+            # Only this bucket's old events: buckets count over windows of different lengths.
+            conn.execute(rate_events.delete().where(rate_events.c.bucket == bucket, rate_events.c.at < now - window * 2))
             recent = conn.execute(sa.select(sa.func.count()).select_from(rate_events).where(
                 rate_events.c.bucket == bucket, rate_events.c.key == key, rate_events.c.at > now - window)).scalar_one()
             if recent >= limit:
@@ -286,6 +290,8 @@ class Store:
             conn.execute(askers.delete().where(askers.c.email_key.in_(keys), ~sa.exists().where(
                 questions.c.email_key == askers.c.email_key)))
             conn.execute(subscribers.delete().where(subscribers.c.email_key == key))
+            # The limits' memory of the mailbox (web.app, jobs/questions.py) holds the address too.
+            conn.execute(rate_events.delete().where(rate_events.c.key == mailbox_key(key)))
         return str(email)
 
     def import_rows(self, rows: Iterable[CSVRow], *, confirmed: bool, now: datetime, consent: Consent) -> ImportCounts:

@@ -52,7 +52,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..adapters.secret import load_or_create_secret
     from ..adapters.store import open_store
     from ..jobs import retry, send_issue
-    from ..jobs.mail import confirmation_mailer, welcome_mailer
+    from ..jobs.mail import confirmation_mailer, preferences_link_mailer, welcome_mailer
     from ..jobs.questions import question_acknowledger
     from ..web import create_app
 
@@ -99,6 +99,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
             app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret),
                              send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan,
+                             send_preferences_link=preferences_link_mailer(config, secret),
                              acknowledge_question=question_acknowledger(config, store))
             log.info(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "

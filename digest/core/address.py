@@ -59,3 +59,43 @@ def deliverable(email: str) -> str:
     """`email` if some server could take it (with SMTPUTF8 at most), else InputError saying why."""
     wire_address(email, smtputf8=True)
     return email
+
+
+# Which domains' mail systems ignore dots in the local part: Gmail's own, and
+# googlemail.com is the same service under another name. Nowhere else: Outlook, Yahoo,
+# iCloud and Fastmail deliver "a.b@" and "ab@" to different people.
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def _ascii_lower(text: str) -> str:
+    """`text` with only the ASCII letters lower-cased (str.lower would fold "İ", "K" and more)."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def email_key(email: str) -> str:
+    """What makes an address one subscriber: the local part as written (email-validator has
+    put it in NFC, as RFC 6532 asks) with its ASCII letters lower-cased, and the domain in
+    lower-case A-labels. Only what mail systems fold is folded: "Ana@" and "ana@" are one
+    reader everywhere, but "straße@" is not "strasse@" and "ﬁ@" (a ligature) is not "fi@";
+    str.casefold() merged those, and whoever subscribed one form first held the other's key."""
+    local, _, domain = email.rpartition("@")
+    return f"{_ascii_lower(local)}@{ascii_domain(domain)}"
+
+
+def mailbox_key(email: str) -> str:
+    """The mailbox that an address reaches, for rate limits only (never stored as identity):
+    email_key with a "+tag" cut off the local part (everywhere: plus addressing is offered
+    by Gmail, Outlook, iCloud, Fastmail, Proton and most servers, and a limit that folds
+    too much only limits more), and for Gmail's domains the dots taken out and
+    googlemail.com read as gmail.com. `victim+1@`, `vic.tim@gmail.com` and
+    `victim@googlemail.com` all count against `victim@gmail.com`'s limit."""
+    key = email_key(email)
+    local, _, domain = key.rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in DOTLESS_DOMAINS:
+        domain = DOTLESS_DOMAINS[domain]
+        local = local.replace(".", "") or local
+    return f"{local}@{domain}"

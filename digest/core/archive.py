@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 
 from .config import Config
 from .models import IssueRecord
-from .sanitize import excerpt
+from .sanitize import excerpt, xml_text
 
 ATOM = "http://www.w3.org/2005/Atom"
 SUMMARY_CHARS = 300
@@ -30,7 +30,8 @@ def archive_feed(config: Config, issues: Sequence[IssueRecord], *, now: datetime
 
     def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
         element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
-        element.text = text
+        # Issues stored before the feed's text was cleaned may hold what XML forbids.
+        element.text = None if text is None else xml_text(text)
         return element
 
     feed = ET.Element(f"{{{ATOM}}}feed")

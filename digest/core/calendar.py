@@ -50,6 +50,19 @@ def last_run(schedule: ScheduleConfig, now: datetime) -> datetime:
     return slot
 
 
+def too_late(schedule: ScheduleConfig, now: datetime) -> str | None:
+    """Why the weekly send must not go now, when its slot passed more than [schedule]
+    max_late_hours ago (a machine asleep over the slot, and the scheduler firing the missed
+    run as it wakes); None when it is on time."""
+    slot = last_run(schedule, now)
+    if now - slot <= timedelta(hours=schedule.max_late_hours):
+        return None
+    here = slot.astimezone(ZoneInfo(schedule.timezone))
+    return (f"the weekly send of {here:%Y-%m-%d %H:%M} {here.tzname()} is {(now - slot).total_seconds() / 3600:.0f} "
+            f"hours late, more than [schedule] max_late_hours ({schedule.max_late_hours:g}): not sent now; "
+            "run digest send to send it")
+
+
 @dataclass(frozen=True)
 class StartDecision:
     """What `serve` does on start about missed or interrupted sends."""

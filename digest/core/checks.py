@@ -86,6 +86,7 @@ def _num(value: float) -> str:
 BOUNDS: dict[tuple[str, str], Bounds] = {
     ("feed", "timeout_seconds"): Bounds(0, DAY, above=True),
     ("feed", "deadline_seconds"): Bounds(0, DAY, above=True),
+    ("feed", "parse_seconds"): Bounds(0, DAY, above=True),
     ("feed", "max_bytes"): Bounds(1024, 1_000_000_000),
     ("feed", "max_pages"): Bounds(1, 1000),
     ("feed", "page_size"): Bounds(1, 500, zero=True),  # Blogger's max-results stops at 500; 0: don't ask
@@ -106,6 +107,8 @@ BOUNDS: dict[tuple[str, str], Bounds] = {
     ("web", "confirm_hours"): Bounds(0, 24 * 30, above=True),
     ("web", "confirm_resend_minutes"): Bounds(0, 7 * 24 * 60),
     ("web", "ip_limit_per_hour"): Bounds(1, 100_000),
+    ("web", "confirm_per_hour"): Bounds(1, 100_000),
+    ("web", "preferences_days"): Bounds(0, 3650, above=True),
     ("inbox", "port"): Bounds(1, 65535),
     ("inbox", "poll_minutes"): Bounds(1, 24 * 60, zero=True),  # 0: `digest serve` does not read the inbox
     ("inbox", "max_message_bytes"): Bounds(10_000, 100_000_000),

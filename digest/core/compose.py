@@ -28,7 +28,7 @@ from .models import IssueContent, Post, RenderedIssue, Subscriber
 from .note import Note, render_note
 from .question_mail import render_acknowledgement, render_answer_notice
 from .questions import Question
-from .render import make_environment, render_confirmation, render_issue, render_welcome
+from .render import make_environment, render_confirmation, render_issue, render_preferences_link, render_welcome
 from .tokens import Links
 
 
@@ -125,11 +125,19 @@ class Composer:
             return self._cache.setdefault(key, template)
 
 
-def compose_confirmation(config: Config, *, name: str, confirm_url: str,
+def compose_confirmation(config: Config, *, confirm_url: str,
                          env: jinja2.Environment | None = None) -> MessageTemplate:
-    """The double opt-in mail, ready for build_message (no bulk headers: filters treat Precedence: bulk specially)."""
+    """The double opt-in mail, ready for build_message (no bulk headers: filters treat
+    Precedence: bulk specially); no name in it (render_confirmation says why)."""
     env = env or make_environment(config.newsletter.templates_dir)
-    return prepare(config, render_confirmation(config, name=name, confirm_url=confirm_url, env=env), bulk=False)
+    return prepare(config, render_confirmation(config, confirm_url=confirm_url, env=env), bulk=False)
+
+
+def compose_preferences_link(config: Config, *, preferences_url: str,
+                             env: jinja2.Environment | None = None) -> MessageTemplate:
+    """The mail with a fresh settings link (one person's mail: no bulk headers)."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    return prepare(config, render_preferences_link(config, preferences_url=preferences_url, env=env), bulk=False)
 
 
 def compose_welcome(config: Config, *, name: str, answered: Iterable[Post], preferences_url: str,

@@ -40,6 +40,7 @@ class FeedConfig:
     url: str
     timeout_seconds: float = 10.0
     deadline_seconds: float = 60.0
+    parse_seconds: float = 60.0  # reading what was fetched: feedparser, then each post's sanitising
     user_agent: str = "blog-digest/0.1"
     max_bytes: int = 10_000_000
     max_pages: int = 20
@@ -130,6 +131,8 @@ class WebConfig:
     trusted_proxy_header: str = ""
     confirm_hours: float = 48.0
     confirm_resend_minutes: float = 60.0
+    confirm_per_hour: int = 30  # confirmation mails to all addresses together: no stranger's spam cannon
+    preferences_days: float = 60.0  # how long the settings link of an issue works
     ip_limit_per_hour: int = 20
     consent_text: str = "I agree to receive the weekly newsletter by email."
     consent_version: str = "1"

@@ -8,6 +8,7 @@ import calendar
 import html
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -32,10 +33,20 @@ from .sanitize import (
 BLOGGER_LABEL_SCHEME = "http://www.blogger.com/atom/ns#"
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class ParseOptions:
+    """How posts are read. `expired()` says when the parse's deadline ([feed] parse_seconds,
+    `deadline_seconds`) has passed: the adapter that reads the clock hands it in, and the
+    parse asks it after feedparser and between posts (the core reads no clock)."""
+
     excerpt_chars: int = 220
     thumbnail_width: int = 800
+    deadline_seconds: float = 0.0
+    expired: Callable[[], bool] = _never
 
 
 def parse_feed(data: bytes, url: str, options: ParseOptions = ParseOptions()) -> FeedPage:
@@ -56,8 +67,11 @@ def parse_feed(data: bytes, url: str, options: ParseOptions = ParseOptions()) ->
         reason = parsed.get("bozo_exception")
         what = "an HTML page" if b"<html" in data[:2048].lower() else "not a feed"
         raise FeedParseError(url, f"{what}, not an RSS or Atom feed" + (f" ({_short(reason)})" if reason else ""))
-    posts = []
+    posts: list[Post] = []
     for entry in parsed.entries:
+        if options.expired():
+            raise FeedParseError(url, f"not parsed within {options.deadline_seconds:g} s ([feed] parse_seconds), "
+                                      f"{len(posts)} of {len(parsed.entries)} posts read: is a post nested very deep?")
         post = _post(entry, url, options)
         if post is not None:
             posts.append(post)

@@ -26,6 +26,18 @@ from .subscriptions import clean_name, normalise_email
 NEW, ACCEPTED, ANSWERED, DECLINED = "new", "accepted", "answered", "declined"
 QUESTION_STATUSES = (NEW, ACCEPTED, ANSWERED, DECLINED)
 SOURCES = ("web", "contact-form", "mail", "reply")
+# Whose acknowledgements share [question] acknowledge_per_hour. Mail from strangers (a
+# Contact-form notification, a mail to [question] email, a reply no token or Message-ID ties
+# to a subscriber) can be forged by anyone in any number: it gets one budget, and the /ask
+# page (origin-checked, rate-limited per client) and subscribers' replies get another, so a
+# flood of forged mail never holds back a real asker's acknowledgement.
+BUDGETS = ("known", "strangers")
+KNOWN_SOURCES = ("web",)
+
+
+def acknowledgement_budget(source: str, subscriber_id: int | None) -> str:
+    """Which hourly budget a question's acknowledgement counts against (BUDGETS)."""
+    return "known" if subscriber_id is not None or source in KNOWN_SOURCES else "strangers"
 MAX_QUESTION_CHARS = 5000
 MAX_DISPLAY_NAME = 60
 MAX_PARAPHRASE = 1000

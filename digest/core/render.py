@@ -215,13 +215,16 @@ def zone_label(zone: str) -> str:
     return zone.rsplit("/", 1)[1].replace("_", " ") + " time"
 
 
-def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
-    """The double opt-in mail: subject, HTML (CSS not yet inlined) and text."""
+def render_confirmation(config: Config, *, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
+    """The double opt-in mail: subject, HTML (CSS not yet inlined) and text. It takes no
+    name: whoever typed the address may not own it, and a name typed into the form ("URGENT:
+    verify your account at ...") must never reach a stranger from the blog's address. The
+    name greets the reader once the address is confirmed (the welcome mail, the issues)."""
     subject = clean_line(f"Confirm your subscription to {config.blog.name}")
     context = {
         "blog": config.blog,
         "subject": subject,
-        "greeting": greeting(name),
+        "greeting": greeting(""),
         "confirm_url": confirm_url,
         "hours": f"{config.web.confirm_hours:g}",
     }
@@ -230,6 +233,16 @@ def render_confirmation(config: Config, *, name: str, confirm_url: str, env: jin
         html=render_file(env, "confirm_email.html.j2", context),
         text=render_file(env, "confirm_email.txt.j2", context),
     )
+
+
+def render_preferences_link(config: Config, *, preferences_url: str, env: jinja2.Environment) -> RenderedIssue:
+    """The mail with a fresh settings link, asked for on an expired one's page: no name in
+    it either (whoever asked may have been handed the newsletter)."""
+    subject = clean_line(f"Your settings link for {config.blog.name}")
+    context = {"blog": config.blog, "subject": subject, "greeting": greeting(""), "preferences_url": preferences_url,
+               "days": f"{config.web.preferences_days:g}"}
+    return RenderedIssue(subject=subject, html=render_file(env, "preferences_link_email.html.j2", context),
+                         text=render_file(env, "preferences_link_email.txt.j2", context))
 
 
 def render_welcome(config: Config, *, name: str, answered: Sequence[Post], preferences_url: str,

@@ -11,6 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from .depth import flatten_deep
+
 # Tags whose content goes too, not just the tag: code, embedded pages, forms and styling
 # must never reach the email (premailer would otherwise follow <link> and @import).
 _DROP_WITH_CONTENT = {
@@ -29,6 +31,12 @@ _BLOCK = re.compile(
     r"|header|hr|li|main|nav|ol|p|pre|section|summary|table|tbody|td|tfoot|th|thead|tr|ul)\b)[^>]*>", re.I)
 _SPACE = re.compile(r"\s+")
 _INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b\ufeff]")
+# What XML 1.0 forbids (its Char production: controls but tab, LF and CR; lone surrogates;
+# U+FFFE and U+FFFF) and the other Unicode noncharacters, which it discourages: one of them
+# in a post's title made /archive/feed.xml invalid for as long as the issue was listed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+                      + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
+                      + "]")
 _BLOGGER_SIZE = re.compile(r"(?<=[/=])s\d+(?:-c)?(?=/|$)")
 
 
@@ -36,7 +44,7 @@ def safe_url(url: str | None, base: str = "") -> str | None:
     """An absolute http(s) URL resolved against `base`, or None if it is anything else."""
     if not url:
         return None
-    url = url.strip()
+    url = xml_text(url.strip())
     if any(c in url for c in "\r\n\0") or any(ord(c) < 32 for c in url):
         return None
     full = urljoin(base, url) if base else url
@@ -46,8 +54,16 @@ def safe_url(url: str | None, base: str = "") -> str | None:
     return full
 
 
+def xml_text(text: str) -> str:
+    """`text` without the characters XML forbids or reserves (noncharacters, controls but
+    tab, LF and CR, lone surrogates): what reaches XML, a header or HTML."""
+    return text if text.isascii() and text.isprintable() else _NOT_XML.sub("", text)
+
+
 def sanitize_html(fragment: str, base: str = "") -> str:
-    """Feed HTML with only harmless tags and attributes, links made absolute, trackers gone."""
+    """Feed HTML with only harmless tags and attributes, links made absolute, trackers gone,
+    no character XML forbids (before and after nh3: it turns `&#xFFFE;` into the character)."""
+    fragment = flatten_deep(xml_text(fragment))
 
     def keep(tag: str, attr: str, value: str) -> str | None:
         if attr not in _URL_ATTRS:
@@ -67,7 +83,7 @@ def sanitize_html(fragment: str, base: str = "") -> str:
         url_schemes=_SCHEMES,
         link_rel="noopener noreferrer",
     )
-    return _PIXEL.sub("", cleaned)
+    return xml_text(_PIXEL.sub("", cleaned))
 
 
 def plain_text(fragment: str) -> str:
@@ -78,7 +94,8 @@ def plain_text(fragment: str) -> str:
 
 
 def clean_line(text: str) -> str:
-    """One line of text: control, lone-surrogate and bidi-override characters removed, whitespace collapsed."""
+    """One line of text: control, lone-surrogate, noncharacter and bidi-override characters
+    removed, whitespace collapsed."""
     if text.isascii() and text.isprintable():  # nothing to normalise or remove (a send cleans every name)
         return _SPACE.sub(" ", text).strip()
     return _clean_line_fully(text)
@@ -86,7 +103,7 @@ def clean_line(text: str) -> str:
 
 def _clean_line_fully(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
+    text = xml_text("".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text))
     return _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 

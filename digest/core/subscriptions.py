@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 
-from .address import deliverable
+from .address import deliverable, email_key
 from .errors import InputError
 from .group import label_key
 from .message import check_address
@@ -28,9 +28,10 @@ def normalise_email(raw: str) -> tuple[str, str]:
     """(address as it will be written, the key that makes it unique), or InputError.
 
     The domain is lower-cased (and kept in Unicode: it goes out in IDNA 2008 A-labels); the
-    key folds the local part too, since "Ana@" and "ana@" are the same reader at every real
-    mail provider. A local part that is not ASCII is accepted: servers that offer SMTPUTF8
-    carry it (core/address.py). An address that no server could take is refused.
+    key (core/address.py email_key) folds the ASCII letters of the local part too, since
+    "Ana@" and "ana@" are the same reader at every real mail provider, and nothing else. A
+    local part that is not ASCII is accepted: servers that offer SMTPUTF8 carry it. An
+    address that no server could take is refused.
     """
     text = (raw or "").strip()
     if not text or len(text) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in text):
@@ -44,7 +45,7 @@ def normalise_email(raw: str) -> tuple[str, str]:
         check_address(deliverable(email))
     except InputError as exc:
         raise InputError(f"not a deliverable email address: {raw!r} ({exc.message})") from None
-    return email, email.casefold()
+    return email, email_key(email)
 
 
 def clean_name(raw: str | None) -> str:

@@ -67,7 +67,8 @@ def fetch_options(config: Config) -> FetchOptions:
     return FetchOptions(
         timeout_seconds=f.timeout_seconds, deadline_seconds=f.deadline_seconds, user_agent=f.user_agent,
         max_bytes=f.max_bytes, max_pages=f.max_pages, page_size=f.page_size,
-        parse=ParseOptions(excerpt_chars=n.excerpt_chars, thumbnail_width=n.thumbnail_width),
+        parse=ParseOptions(excerpt_chars=n.excerpt_chars, thumbnail_width=n.thumbnail_width,
+                           deadline_seconds=f.parse_seconds),
     )
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from ..adapters.ledger import Ledger
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store
 from ..core.address import wire_address
-from ..core.compose import compose_confirmation, compose_welcome
+from ..core.compose import compose_confirmation, compose_preferences_link, compose_welcome
 from ..core.config import Config
 from ..core.errors import DigestError
 from ..core.group import answered_questions
@@ -30,6 +31,7 @@ log = logging.getLogger("digest.mail")
 
 ConfirmationMailer = Callable[[Subscriber, datetime], bool]  # True: the server took it
 WelcomeMailer = Callable[[Subscriber, datetime], None]
+PreferencesLinkMailer = Callable[[Subscriber, datetime], None]
 WELCOME_QUESTIONS = 3       # answered questions in the welcome mail
 WELCOME_LOOKBACK_ISSUES = 12  # ... taken from the posts of this many recent issues
 
@@ -38,10 +40,11 @@ def mail_confirmation(config: Config, sub: Subscriber, links: Links, now: dateti
     """Mail the double opt-in link; None when the server took it, else why not."""
     try:
         env = make_environment(config.newsletter.templates_dir)
-        template = compose_confirmation(config, name=sub.name, confirm_url=links.confirm(sub, now), env=env)
+        template = compose_confirmation(config, confirm_url=links.confirm(sub, now), env=env)
     except DigestError as exc:
         return str(exc)
-    return _send_single(config, sub, template, "confirm", now, mailer)
+    # Nor in the To header: the name was typed by whoever typed the address.
+    return _send_single(config, replace(sub, name=""), template, "confirm", now, mailer)
 
 
 def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> bool:
@@ -67,6 +70,26 @@ def confirmation_mailer(config: Config, secret: str, mailer: Mailer | None = Non
 
     def send(sub: Subscriber, now: datetime) -> bool:
         return send_confirmation(config, sub, links, now, chosen)
+
+    return send
+
+
+def preferences_link_mailer(config: Config, secret: str, mailer: Mailer | None = None) -> PreferencesLinkMailer:
+    """The web app's hook for an expired settings link: mail a fresh one to the subscriber's
+    own address. Failures are logged, never raised (the page has answered already)."""
+    links = Links(config.web.base_url, secret)
+    chosen = mailer or SMTPMailer(config.smtp)
+
+    def send(sub: Subscriber, now: datetime) -> None:
+        try:
+            env = make_environment(config.newsletter.templates_dir)
+            template = compose_preferences_link(config, preferences_url=links.preferences(sub.id, now), env=env)
+            problem = _send_single(config, replace(sub, name=""), template, "prefs", now, chosen)
+        except Exception:
+            log.exception("settings link to subscriber %s not sent", sub.id)
+            return
+        if problem is not None:
+            log.warning("settings link to subscriber %s not sent: %s", sub.id, problem)
 
     return send
 

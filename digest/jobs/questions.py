@@ -7,7 +7,8 @@ itself (the same core and store calls) and hands the acknowledgement to the hook
 inbox reader calls take_question for a Contact-form notification, a mail to [question]
 email or a reply to the newsletter. An acknowledgement never goes to an auto-reply, to an
 address that bounced or complained, twice for one question, or more than once per
-[question] acknowledge_window_hours to one address; it never quotes the question.
+[question] acknowledge_window_hours to one mailbox (plus and Gmail dot variants of an
+address counted as one: core/address.py mailbox_key); it never quotes the question.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from datetime import datetime, timedelta
 from ..adapters.questions import QuestionStats, QuestionStore
 from ..adapters.smtp import SMTPMailer
 from ..adapters.store import Store
-from ..core.address import wire_address
+from ..core.address import mailbox_key, wire_address
 from ..core.checks import url_problem
 from ..core.classify import Outcome, classify
 from ..core.compose import compose_acknowledgement
 from ..core.config import Config
 from ..core.errors import DigestError, InputError
 from ..core.message import Recipient, build_message, make_message_id, sender_address, sender_domain
-from ..core.questions import MAX_PARAPHRASE, Question, new_question
+from ..core.questions import MAX_PARAPHRASE, Question, acknowledgement_budget, new_question
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
 from .ports import Mailer
@@ -86,9 +87,15 @@ def acknowledge(config: Config, store: Store, question: Question, *, now: dateti
         return "it was acknowledged before"
     window = timedelta(hours=config.question.acknowledge_window_hours)
     cap = config.question.acknowledge_per_hour
+    # victim+1@, victim+2@, v.ictim@gmail.com: one mailbox, one acknowledgement per window.
+    if not store.hit_rate("ack-mailbox", mailbox_key(question.email), now=now, window=window, limit=1):
+        return (f"this mailbox (the address, or a plus or Gmail dot variant of it) had an acknowledgement in the "
+                f"last {config.question.acknowledge_window_hours:g} hours ([question] acknowledge_window_hours)")
     if not questions.claim_acknowledgement(question, now, window, per_hour=cap):
-        if cap and questions.acknowledged_since(now - timedelta(hours=1)) >= cap:
-            return (f"{cap} acknowledgements went out in the last hour ([question] acknowledge_per_hour): "
+        budget = acknowledgement_budget(question.source, question.subscriber_id)
+        if cap and questions.acknowledged_since(now - timedelta(hours=1), budget) >= cap:
+            who = "to subscribers and /ask" if budget == "known" else "to questions by mail"
+            return (f"{cap} acknowledgements {who} went out in the last hour ([question] acknowledge_per_hour): "
                     "a flood of questions is held back, and the question is kept")
         return (f"this address had an acknowledgement in the last {config.question.acknowledge_window_hours:g} hours "
                 "([question] acknowledge_window_hours)")

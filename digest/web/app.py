@@ -3,9 +3,14 @@ mail goes out only through the hooks `digest serve` hands it (send_confirmation,
 
 No page tells whether an address is on the list: POST /subscribe answers the same page,
 byte for byte, whatever the address's state, and mails (when it does) after answering.
-GET changes nothing, except /confirm as the design asks. Forms from other origins are
-refused unless listed in [web] allowed_origins; the RFC 8058 one-click POST needs none. Bodies are capped and every response carries the
-security headers (middleware.py).
+The confirmation mail carries nothing the form's user typed but the address itself, and
+goes at most once per [web] confirm_resend_minutes to one mailbox (plus and Gmail dot
+variants counted as one: core/address.py mailbox_key) and [web] confirm_per_hour times an
+hour to all addresses together. GET (and HEAD) changes nothing: GET /confirm shows a page
+with one button, and its POST confirms (link scanners fetch links; they do not press
+buttons). Forms from other origins are refused unless listed in [web] allowed_origins; the
+RFC 8058 one-click POST needs none. Bodies are capped and every response carries the
+security headers (middleware.py). Settings links: preferences.py.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
+from ..adapters.rates import release_rates
 from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store
+from ..core.address import mailbox_key
 from ..core.archive import archive_feed as archive_feed_xml
 from ..core.config import Config
 from ..core.errors import DigestError, InputError, TokenError
@@ -37,6 +44,7 @@ from ..core.subscriptions import clean_name, normalise_email, parse_topics, topi
 from ..core.tokens import Links, read_token
 from .ask import ask_routes
 from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
+from .preferences import preferences_routes
 
 log = logging.getLogger("digest.web")
 Clock = Callable[[], datetime]
@@ -49,12 +57,14 @@ def _utcnow() -> datetime:
 def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], bool | None],
                send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None,
-               acknowledge_question: Callable[[int, datetime], None] | None = None) -> Starlette:
+               acknowledge_question: Callable[[int, datetime], None] | None = None,
+               send_preferences_link: Callable[[Subscriber, datetime], None] | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer; False: it never left), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
-    (jobs/questions.py's question_acknowledger); `clock` gives
+    (jobs/questions.py's question_acknowledger), `send_preferences_link(subscriber, now)`
+    mails a fresh settings link (preferences_link_mailer); `clock` gives
     the time (tests pass their own)."""
     secret = load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
@@ -124,15 +134,33 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                                         resend_after=timedelta(minutes=config.web.confirm_resend_minutes))
         log.info("subscriber %s asked to subscribe (%s)", sub.id, sub.status)
         if decision.send_confirmation:
-            done.background = BackgroundTask(confirm_mail, sub, now)
+            if await run_in_threadpool(confirmation_allowed, email, now):
+                done.background = BackgroundTask(confirm_mail, sub, email, now)
+            else:  # not mailed: the address may be mailed once the limits allow it again
+                await run_in_threadpool(store.release_confirmation, sub.id, now=now)
         elif sub.status == "pending":
             log.info("confirmation mail to subscriber %s held back: one went at %s, less than [web] "
                      "confirm_resend_minutes (%s) ago", sub.id, sub.confirm_sent_at, config.web.confirm_resend_minutes)
         return done
 
-    def confirm_mail(sub: Subscriber, now: datetime) -> None:
-        if send_confirmation(sub, now) is False:  # never left: the next request may try again at once
-            store.forget_confirmation_sent(sub.id, now)
+    def confirm_mail(sub: Subscriber, email: str, now: datetime) -> None:
+        if send_confirmation(sub, now) is False:  # it never left: it holds nothing back, in no count
+            store.release_confirmation(sub.id, now=now)
+            release_rates(store, [("mailbox", mailbox_key(email)), ("confirm", "all")], at=now)
+
+    def confirmation_allowed(email: str, now: datetime) -> bool:
+        """Count one confirmation mail against the limits of its mailbox, then of the hour."""
+        minutes = config.web.confirm_resend_minutes
+        if minutes > 0 and not store.hit_rate("mailbox", mailbox_key(email), now=now,
+                                              window=timedelta(minutes=minutes), limit=1):
+            log.info("confirmation mail not sent: its mailbox had one in the last %g minutes "
+                     "([web] confirm_resend_minutes)", minutes)
+            return False
+        if not store.hit_rate("confirm", "all", now=now, window=timedelta(hours=1), limit=config.web.confirm_per_hour):
+            log.warning("confirmation mail not sent: %d went out in the last hour ([web] confirm_per_hour)",
+                        config.web.confirm_per_hour)
+            return False
+        return True
 
     def token_of(request: Request, purpose: str, max_age: timedelta | None = None) -> Any:
         return read_token(secret, request.path_params["token"], purpose, now=clock(), max_age=max_age)
@@ -142,8 +170,19 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             data = token_of(request, "confirm", timedelta(hours=config.web.confirm_hours))
         except TokenError:
             return invalid_link()
+        if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
+            pending = await run_in_threadpool(store.get, data.subscriber_id)
+            ask_name = pending is not None and pending.status == "pending"
+            # The name typed with the address shows here first, in a field its owner can
+            # change or clear, before it greets anyone in a mail (the welcome, the issues).
+            return page("confirm.html.j2", action=str(request.url.path), ask_name=ask_name,
+                        name=pending.name if pending is not None and ask_name else "")
+        if not origin_ok(request):
+            return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
+        form = await request.form()
+        name = clean_name(str(form["name"])) if "name" in form else None
         now = clock()
-        sub = await run_in_threadpool(store.confirm, data.subscriber_id, data.nonce, now=now)
+        sub = await run_in_threadpool(store.confirm, data.subscriber_id, data.nonce, now=now, name=name)
         welcome = send_welcome if sub is not None else None  # only the click that confirmed: one welcome
         if sub is None:
             current = await run_in_threadpool(store.get, data.subscriber_id)
@@ -161,37 +200,12 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             data = token_of(request, "unsubscribe")
         except TokenError:
             return invalid_link()
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
             return page("unsubscribe.html.j2", action=str(request.url.path))
         how = "one-click" if await _is_one_click(request) else "web"
         await run_in_threadpool(store.unsubscribe, data.subscriber_id, how=how, now=clock())
         log.info("subscriber %s unsubscribed (%s)", data.subscriber_id, how)
         return page("unsubscribed.html.j2")
-
-    async def preferences(request: Request) -> Response:
-        try:
-            data = token_of(request, "preferences")
-        except TokenError:
-            return invalid_link()
-        sub = await run_in_threadpool(store.get, data.subscriber_id)
-        if sub is None or sub.status not in ("pending", "confirmed"):
-            return invalid_link()
-        saved = False
-        if request.method == "POST":
-            if not origin_ok(request):
-                return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
-            form = await request.form()
-            try:
-                chosen = parse_topics([str(t) for t in form.getlist("topics")], config.topics)
-            except InputError:
-                chosen = sub.topics
-            await run_in_threadpool(store.set_preferences, sub.id, name=clean_name(str(form.get("name", ""))),
-                                    topics=chosen, now=clock())
-            sub = await run_in_threadpool(store.get, sub.id) or sub
-            saved = True
-        # No topic ticked means every topic, as the hint says: an all-topics reader sees none ticked.
-        return page("preferences.html.j2", action=str(request.url.path), name=sub.name, email=sub.email, topics=topics,
-                    chosen=sub.topics, saved=saved, unsubscribe_url=links.unsubscribe(sub.id, clock()))
 
     async def healthz(request: Request) -> Response:
         try:
@@ -224,9 +238,10 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/archive/{issue:int}", archive_issue, methods=["GET"]),
         Route("/subscribe", subscribe_form, methods=["GET"]),
         Route("/subscribe", subscribe, methods=["POST"]),
-        Route("/confirm/{token}", confirm, methods=["GET"]),
+        Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
-        Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
+        *preferences_routes(config, store, links, page=page, invalid_link=invalid_link, origin_ok=origin_ok,
+                            client_key=client_key, clock=clock, send_link=send_preferences_link),
         Route("/healthz", healthz, methods=["GET"]),
         *ask_routes(config, store, page=page, origin_ok=origin_ok, client_key=client_key, clock=clock,
                     acknowledge=acknowledge_question),

@@ -1,6 +1,10 @@
 """The web page of `digest mailbox --web PORT`: the caught messages, each with its text and
 HTML parts decoded and its links working, the way Mailpit or MailHog show them. A front
 door for developers on 127.0.0.1; reads the mailbox folder through adapters/mailbox.py.
+
+It answers only requests addressed to its own names (127.0.0.1, localhost): through DNS
+rebinding, a page the developer visits could otherwise reach 127.0.0.1 under its own host
+name and read every caught mail, and the confirmation and settings tokens in them.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from pathlib import Path
 
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -25,7 +31,11 @@ _PART_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src * data:;
                 "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation")
 
 
-def create_mailbox_app(folder: Path) -> Starlette:
+HOSTS = ("127.0.0.1", "localhost")
+
+
+def create_mailbox_app(folder: Path, hosts: tuple[str, ...] = HOSTS) -> Starlette:
+    """The mailbox's pages; requests whose Host header names another host get a 400."""
     env = make_environment()
     template = env.get_template("mailbox.html.j2")
 
@@ -65,4 +75,4 @@ def create_mailbox_app(folder: Path) -> Starlette:
 
     return Starlette(routes=[
         Route("/", index), Route("/m/{name}", message), Route("/html/{name}", html_part), Route("/raw/{name}", raw),
-    ])
+    ], middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts), www_redirect=False)])
