@@ -138,6 +138,7 @@ def test_a_confirmation_that_never_left_does_not_hold_the_next_back(web: Web, ca
     assert len(web.mail.received) == 1
     held = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
     assert len(held) == 1 and "confirm_resend_minutes" in held[0]
+    assert "went at 07:00 EST" in held[0]  # 12:00 UTC, in [schedule] timezone
 
 
 def test_the_answer_is_the_same_whatever_the_address_state(web: Web) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -70,6 +71,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
     topics = topic_names(config.topics)
+    zone = ZoneInfo(config.schedule.timezone)  # the times a person reads, in the log too
     base_origin = _origin(config.web.base_url)
     allowed = {base_origin} | {_origin(o) for o in config.web.allowed_origins}
 
@@ -139,8 +141,9 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             else:  # not mailed: the address may be mailed once the limits allow it again
                 await run_in_threadpool(store.release_confirmation, sub.id, now=now)
         elif sub.status == "pending":
+            sent = sub.confirm_sent_at.astimezone(zone).strftime("%H:%M %Z") if sub.confirm_sent_at else "?"
             log.info("confirmation mail to subscriber %s held back: one went at %s, less than [web] "
-                     "confirm_resend_minutes (%s) ago", sub.id, sub.confirm_sent_at, config.web.confirm_resend_minutes)
+                     "confirm_resend_minutes (%g) ago", sub.id, sent, config.web.confirm_resend_minutes)
         return done
 
     def confirm_mail(sub: Subscriber, email: str, now: datetime) -> None:
