@@ -47,6 +47,7 @@ def _qp_message(subject: str = "Confirm your subscription") -> bytes:
 
     msg = EmailMessage()
     msg["Subject"], msg["From"], msg["To"] = subject, "news@example.com", "reader@example.org"
+    msg["Date"] = "Thu, 26 Nov 2026 07:00:00 -0500"
     msg.set_content(f"Hello,\n\nconfirm here: {LONG_LINK}\n", cte="quoted-printable")
     msg.add_alternative(f'<html><head></head><body><p><a href="{LONG_LINK}">Confirm</a></p></body></html>',
                         subtype="html", cte="quoted-printable")
@@ -92,6 +93,7 @@ def test_the_mailbox_page_lists_and_shows_messages(tmp_path: Path) -> None:
         assert "26 November 2026, 12:00:01 UTC" in index.text and "20261126T12" not in index.text.split("/m/")[0]
         shown = client.get("/m/20261126T120000-00001.eml")
         assert shown.text.index('class="html-part"') < shown.text.index('class="text-part"'), "the rendering first"
+        assert "Date: 26 November 2026, 07:00:00 UTC-05:00" in shown.text  # the Date header, readable
         assert f'<a href="{LONG_LINK}">{LONG_LINK}</a>' in shown.text and 'src="/html/20261126T120000-00001.eml"' in shown.text
         part = client.get("/html/20261126T120000-00001.eml")
         assert '<head><base target="_top">' in part.text and f'href="{LONG_LINK}"' in part.text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import html
 import re
 from dataclasses import dataclass
@@ -112,3 +113,15 @@ def received_label(name: str) -> str:
     except ValueError:
         return name
     return f"{when.day} {when:%B %Y, %H:%M:%S} UTC"
+
+
+def date_label(header: str) -> str:
+    """A Date header as a person reads it: "Sun, 06 Dec 2026 05:21:35 +0000" -> "6 December
+    2026, 05:21:35 UTC"; as written when it does not parse."""
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return header
+    offset = when.strftime("%z")
+    zone = "UTC" if offset in ("+0000", "-0000", "") else f"UTC{offset[:3]}:{offset[3:]}"
+    return f"{when.day} {when:%B %Y, %H:%M:%S} {zone}"
