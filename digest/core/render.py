@@ -253,6 +253,7 @@ def render_welcome(config: Config, *, name: str, answered: Sequence[Post], prefe
         "blog": config.blog,
         "question": config.question,
         "replies_welcome": bool(config.newsletter.reply_to),
+        "ask_url": ask_address(config),  # as in the issue: [question] url, else the Contact page
         "subject": subject,
         "greeting": greeting(name),
         "schedule_label": schedule_label(config.schedule),
