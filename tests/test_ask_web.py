@@ -84,6 +84,19 @@ def test_a_question_is_kept_and_acknowledged_after_the_page(ask: Ask) -> None:
     assert len(ask.mail.received) == 1 and ask.questions.listed()[1].consent_to_quote is False
 
 
+def test_the_acknowledgements_promise_and_the_forms_sign_it_as_agree(ask: Ask) -> None:
+    """The form offers "Sign it as" (a name printed with a quote): the acknowledgement may not
+    promise "without your name", and both say the same thing in the same words."""
+    form = " ".join(ask.client.get("/ask").text.split())
+    assert "never with my address or my name" in form and "Sign it as" in form and "shown with the quote" in form
+    ask.post(quote="yes", display_name="J.")
+    message = ask.mail.received[0].message
+    for part in ("plain", "html"):
+        body = " ".join(message.get_body((part,)).get_content().split())
+        assert "without your name" not in body
+        assert "never with your address or your name: signed only with the first name or pseudonym you chose" in body
+
+
 def test_every_accepted_post_gets_the_same_page(ask: Ask) -> None:
     new = ask.post().content
     duplicate = ask.post().content
