@@ -273,6 +273,22 @@ def test_long_urls_words_and_notes_wrap_on_a_phone(browser: Any, config: Config,
     _check_no_overflow(browser, (*render(config, tmp_path, feed=str(feed), note=note), *sample))
 
 
+def test_without_its_style_block_the_issue_still_fits_a_phone(browser: Any, sample: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    # Mail clients that drop <style> (the Gmail app with other accounts, several webmails) keep the inlined styles.
+    bare = tmp_path / "issue-no-style.html"
+    bare.write_text(re.sub(r"<style[^>]*>.*?</style>", "", sample[0].read_text("utf-8"), flags=re.S), encoding="utf-8")
+    assert "<style" not in bare.read_text("utf-8")
+    _check_no_overflow(browser, (bare,))
+    page = open_page(browser, bare, 375, 667)
+    try:
+        page.screenshot(path=str(ARTIFACTS / "issue-375-no-style.png"), full_page=True)
+        widths = page.evaluate("[...document.querySelectorAll('img.thumb')].map(i => i.getBoundingClientRect().width)")
+        assert widths and max(widths) <= 0.3 * 375, "thumbnails stay beside the text, not across it"
+    finally:
+        page.close()
+
+
 # ---- the first screen, sharp thumbnails, names for screen readers ----
 
 @pytest.mark.parametrize(("width", "height"), [(375, 667), (600, 800)])
