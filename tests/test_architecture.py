@@ -28,7 +28,7 @@ ALLOWED = {
 UNREACHABLE = {"web": {"digest.adapters.smtp", "digest.adapters.scheduler", "digest.jobs"}}
 FORBIDDEN_IMPORTS = {"smtplib", "socket", "ssl", "httpx", "urllib.request", "http", "sqlalchemy", "alembic",
                      "starlette", "uvicorn", "apscheduler", "aiosmtpd", "psycopg", "requests", "subprocess",
-                     "imap_tools", "imaplib"}
+                     "imap_tools", "imaplib", "dns"}
 FORBIDDEN_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("time", "time"), ("time", "monotonic")}
 
 

@@ -47,17 +47,17 @@ def connect(config: SMTPConfig) -> smtplib.SMTP:
         if config.username:
             if config.password is None:
                 raise SendError(where, f"no password: set the environment variable {config.password_env or '([smtp] password_env)'}")
-            _login(client, config.username, config.password)
+            login_once(client, config.username, config.password)
         return client
     except BaseException as exc:
         if client is not None:
             client.close()
         if isinstance(exc, SendError) or not isinstance(exc, Exception):
             raise
-        raise _translate(exc, config, where) from exc
+        raise explain_failure(exc, config, where) from exc
 
 
-def _translate(exc: Exception, config: SMTPConfig, where: str) -> SendError:
+def explain_failure(exc: Exception, config: SMTPConfig, where: str) -> SendError:
     """The SendError that explains a failure to connect, secure or log in."""
     waited = f"no answer within {config.timeout_seconds:g} s"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -76,7 +76,7 @@ def _translate(exc: Exception, config: SMTPConfig, where: str) -> SendError:
     return SendError(where, f"cannot connect: {exc}", hint="check [smtp] host, port and security")
 
 
-def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+def login_once(client: smtplib.SMTP, username: str, password: str) -> None:
     """One AUTH attempt with the best mechanism both sides know. smtplib's login() tries the
     next mechanism after a refusal, which repeats a wrong password (and hung against aiosmtpd)."""
     offered = (client.esmtp_features.get("auth") or "").upper().split()

@@ -100,10 +100,11 @@ def now() -> datetime:
 
 
 def _register() -> None:
-    from . import inbox, issue, questions, serve, setup, subscribers
+    from . import doctor, inbox, issue, questions, serve, setup, subscribers
 
     for command in (issue.preview, issue.send, issue.history, issue.status, serve.serve, serve.snippet,
-                    serve.mailbox, setup.init, subscribers.subscribers, inbox.inbox, questions.questions):
+                    serve.mailbox, setup.init, subscribers.subscribers, inbox.inbox, questions.questions,
+                    doctor.doctor):
         cli.add_command(command)
     _give_common_options(cli)
 

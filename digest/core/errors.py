@@ -13,8 +13,10 @@ The tree (exit code in brackets)::
     ├── SendError [5]            the SMTP server cannot be reached or refuses us as a whole
     ├── TokenError [7]           a signed link is forged, expired or for another purpose
     ├── ListenError [8]          `digest serve` cannot listen on its host and port (in use)
-    └── InboxError [9]           the [inbox] IMAP mailbox cannot be read (connect, TLS, login,
-                                 folder, a connection lost mid-read)
+    ├── InboxError [9]           the [inbox] IMAP mailbox cannot be read (connect, TLS, login,
+    │                            folder, a connection lost mid-read)
+    ├── DeliverabilityError [10] a check `digest send` runs first found a problem: nobody was mailed
+    └── DNSError [1]             a DNS server does not answer (`digest doctor` reports it as a check)
 
 The CLI (digest/cli/__init__.py, main) turns them into ``Error: <message>`` and
 ``exit_code``. Where no one is at a terminal they are caught at the edge of the work that
@@ -137,3 +139,18 @@ class InboxError(DigestError):
     def __init__(self, host: str, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"IMAP {host}: {message}", hint=hint)
         self.host = host
+
+
+class DeliverabilityError(DigestError):
+    """A deliverability check (core/deliverability.py) found a problem before a send: nobody
+    is mailed until it is fixed."""
+
+    exit_code = 10
+
+
+class DNSError(DigestError):
+    """A DNS server does not answer, or answers with an error."""
+
+    def __init__(self, server: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"DNS {server}: {message}", hint=hint)
+        self.server = server

@@ -14,12 +14,17 @@ from ..adapters.store import open_store, store_exists
 from ..core.address import wire_address
 from ..core.compose import prepare, preview_recipient, subscriber_recipient
 from ..core.config import Config
+from ..core.deliverability import GMAIL_CLIP_BYTES
 from ..core.errors import InputError, SendError
 from ..core.message import Recipient, build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.verdict import Level
 from .build import BuiltIssue, build_issue
 from .ports import Mailer
+from .preflight import offline_checks
 
-GMAIL_CLIP_BYTES = 102_000
+__all__ = ["GMAIL_CLIP_BYTES", "Preview", "PreviewHistory", "build_preview", "preview_history", "send_test_copy",
+           "write_preview"]
+
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,10 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
         raise InputError(f"{out_dir}: cannot write the preview: {exc.strerror}") from exc
     size = len(html.encode("utf-8"))
     warnings = list(issue.fetched.warnings) + issue.composer.warnings
-    if size > GMAIL_CLIP_BYTES:
-        warnings.append(f"the HTML is {size / 1000:.0f} KB: Gmail clips messages above about 102 KB (lower [newsletter] max_posts)")
+    for check in offline_checks(config, template, issue.composer.number, now):  # what digest send would say
+        if check.level is not Level.OK:
+            stop = ": digest send would stop here" if check.level is Level.PROBLEM else ""
+            warnings.append(f"{check.name}: {check.finding}{stop} ({check.fix})")
     return Preview(*paths, issue=issue, html_bytes=size, warnings=tuple(warnings))
 
 

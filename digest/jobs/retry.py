@@ -41,6 +41,7 @@ from .answers import issue_questions_for
 from .deliver import Deliverer, SendReport, Silent
 from .notices import send_notices
 from .ports import Mailer, Progress
+from .preflight import gate
 
 log = logging.getLogger("digest.send")
 Clock = Callable[[], datetime]
@@ -72,6 +73,7 @@ class Sender:
         self.cancel = cancel or threading.Event()
         self.policy = RetryPolicy.of(config.smtp, backoff)
         self.composers: dict[int, Composer] = {}
+        self.warnings: list[str] = []  # the deliverability checks' warnings (preflight.py), for the outcome
         self.deadline = time.monotonic() + self.policy.window.total_seconds()  # the window counts from the run's start
 
     def sweep(self) -> int:
@@ -93,6 +95,8 @@ class Sender:
             self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at, number=issue.id,
                                                 note=issue.note,
                                                 questions=issue_questions_for(self.config, self.store, issue.key))
+        if resumed:  # a new issue was checked before it was recorded (send_issue.py)
+            self.check(self.composers[issue.id])
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
@@ -103,6 +107,13 @@ class Sender:
                            progress=self.progress, signer=self.signer, cancel=self.cancel, policy=self.policy,
                            deferred_only=deferred_only).run()
         return replace(report, resumed=resumed)
+
+    def check(self, composer: Composer) -> None:
+        """The offline deliverability checks on an issue about to go out: a problem raises
+        DeliverabilityError before anyone is mailed; warnings are kept for the outcome."""
+        for line in gate(self.config, composer.template(), composer.number, self.clock()):
+            if line not in self.warnings:
+                self.warnings.append(line)
 
     def retry_within_window(self, reports: Sequence[SendReport]) -> list[SendReport]:
         """Wait for the deferred messages of these issues and retry them, while the next one

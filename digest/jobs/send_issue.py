@@ -2,8 +2,10 @@
 
 In order: fail what has been deferred too long; finish every interrupted issue (rows a
 crash or a stop left pending: the crash-recovery promise); by hand, also retry at once
-every deferred message of unfinished issues; then build the next issue (build.py), record
-it with its audience frozen (the ledger) and hand it to the Deliverer (deliver.py); last,
+every deferred message of unfinished issues; then build the next issue (build.py), run the
+offline deliverability checks on it (preflight.py: a problem stops the run there, with
+nothing recorded and nobody mailed; a resumed issue is checked the same way before it goes
+on), record it with its audience frozen (the ledger) and hand it to the Deliverer (deliver.py); last,
 wait for this run's deferred messages within [smtp] retry_window_minutes (retry.py). An
 older issue's deferred messages never hold back or replace the new week's issue.
 """
@@ -126,10 +128,12 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
             if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
-                           notices=None if dry_run else _notices(sender), warnings=(*unused, *linked.warnings))
+                           notices=None if dry_run else _notices(sender),
+                           warnings=(*sender.warnings, *unused, *linked.warnings))
+    sender.check(built.composer)  # a problem stops here: nothing recorded, nobody mailed
     if dry_run:
         dry = _dry_run(config, store, built, sender, now, samples_dir)
-        return replace(dry, warnings=(*dry.warnings, *linked.warnings))
+        return replace(dry, warnings=(*sender.warnings, *dry.warnings, *linked.warnings))
     if on_issue is not None:  # may abort: nothing is recorded yet
         on_issue(built.rendered.subject, store.count("confirmed"))
     archived = built.composer.archive()
@@ -142,7 +146,7 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
     halted = reports[-1].paused or reports[-1].cancelled
-    warnings = (*_warnings(config, built), *linked.warnings)
+    warnings = (*sender.warnings, *_warnings(config, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,

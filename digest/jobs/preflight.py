@@ -1,0 +1,73 @@
+"""The checks a send runs before anyone is mailed, and `digest preview` shows: those of
+`digest doctor` that need no network (the headers and size of a made-up reader's copy).
+A job (layer 3): SpamAssassin, when asked for, runs through its adapter; prints nothing.
+
+A problem stops the send (DeliverabilityError, exit 10) before any message goes out; a
+warning is logged ("digest.send") and returned for the command to print. SpamAssassin is
+left to `digest doctor`: it takes a second or two a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from ..adapters.spamassassin import spamassassin_report
+from ..core.compose import preview_recipient
+from ..core.config import Config
+from ..core.deliverability import judge_headers, judge_size, judge_spam, parse_spamassassin
+from ..core.errors import DeliverabilityError
+from ..core.message import MessageTemplate, build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.sign import Signer
+from ..core.verdict import Check, Level, ok, problem, problems
+
+log = logging.getLogger("digest.send")
+
+
+def _probe_message(config: Config, template: MessageTemplate, number: int | None, now: datetime) -> tuple[bytes, str]:
+    """The message a made-up reader would get, and its HTML."""
+    recipient = preview_recipient(config, sender_address(config.newsletter.from_), number)
+    message = build_message(template, recipient, message_id=make_message_id(sender_domain(config.newsletter.from_),
+                                                                             "doctor"), date=now)
+    return message, personalise(template.html, recipient, as_html=True)
+
+
+def offline_checks(config: Config, template: MessageTemplate, number: int | None, now: datetime, *,
+                   signer: Signer | None = None, spam: bool = False) -> list[Check]:
+    """The checks that need no network: the headers and size of a made-up reader's copy;
+    with `signer`, that the DKIM key signs it (SpamAssassin then scores the signed copy);
+    SpamAssassin's local rules too with `spam` (when installed: a second or two)."""
+    message, html = _probe_message(config, template, number, now)
+    checks = judge_headers(message, sender_domain(config.newsletter.from_), mailto=config.newsletter.unsubscribe_mailto)
+    checks.append(judge_size(len(html.encode("utf-8"))))
+    if signer is not None:
+        try:
+            message = signer.sign(message)
+            checks.append(ok("DKIM key", f"{config.newsletter.dkim_key_file} signs the issue"))
+        except Exception as exc:  # noqa: BLE001 - dkimpy lets a broken key's errors through as they come
+            checks.append(problem("DKIM key", f"{config.newsletter.dkim_key_file} cannot sign: {exc!r}",
+                                  "point [newsletter] dkim_key_file at the PEM file of the private key"))
+    if spam:
+        output = spamassassin_report(message)
+        if output is not None:
+            checks.append(judge_spam(parse_spamassassin(output)))
+    return checks
+
+
+def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime) -> tuple[str, ...]:
+    """Before a send: DeliverabilityError naming the first problem (nobody is mailed); else
+    the warnings, logged and returned for printing. (A DKIM key that cannot sign is found by
+    the Deliverer's own preflight, on a made-up reader, once the issue is recorded.)"""
+    if template is None:
+        return ()
+    checks = offline_checks(config, template, number, now)
+    found = problems(checks)
+    if found:
+        first = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise DeliverabilityError(f"not sent, nobody was mailed: {first.name}: {first.finding}{more}",
+                                  hint=f"{first.fix}; digest doctor lists every check")
+    lines = tuple(f"{c.name}: {c.finding} ({c.fix})" for c in checks if c.level is Level.WARNING)
+    for line in lines:
+        log.warning("deliverability: %s", line)
+    return lines

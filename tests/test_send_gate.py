@@ -1,0 +1,96 @@
+"""`digest send`, the weekly send and `digest preview` run the offline deliverability
+checks first: a problem stops the send before anyone gets mail, a warning is printed and
+logged. Real SMTP (aiosmtpd), a real SQLite file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Run
+
+from digest.core.config import read_config
+from digest.jobs.send_issue import run_logged
+
+SECRET = "gate-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def cfg(write_config: Callable[..., Path], mail_server: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    path = write_config(smtp_port=mail_server.port)
+    path.write_text(path.read_text().replace("first_issue_days = 7", "first_issue_days = 36500"))
+    return path
+
+
+def base_url(cfg: Path, url: str) -> None:
+    cfg.write_text(cfg.read_text().replace('base_url = "https://news.example.com"', f'base_url = "{url}"'))
+
+
+def add(run_cli: Callable[..., Run], cfg: Path, *emails: str) -> None:
+    for email in emails:
+        assert run_cli("subscribers", "add", email, "--confirmed", "--config", cfg).code == 0
+
+
+def test_a_problem_stops_the_send_before_anyone_gets_mail(cfg: Path, run_cli: Callable[..., Run],
+                                                          mail_server: Any) -> None:
+    add(run_cli, cfg, "a@example.com", "b@example.com")
+    base_url(cfg, "http://news.example.com")
+    result = run_cli("send", "--yes", "--config", cfg)
+    assert result.code == 10, result.err
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("Error: not sent, nobody was mailed: List-Unsubscribe: "
+                               "http://news.example.com/unsubscribe/... is plain http")
+    assert "digest doctor lists every check" in lines[0]
+    assert mail_server.received == []
+    assert run_cli("history", "--config", cfg).out == "No issue sent yet.\n"  # nothing recorded either
+    cfg.write_text(cfg.read_text().replace('base_url = "http://news.example.com"', 'base_url = "https://news.example.com"'))
+    fixed = run_cli("send", "--yes", "--config", cfg)
+    assert fixed.code == 0 and fixed.out == "Issue 1: 2 sent.\n", fixed.err
+    assert "Warning" not in fixed.err
+
+
+def test_the_weekly_send_stops_too(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    add(run_cli, cfg, "a@example.com")
+    base_url(cfg, "http://news.example.com")
+    line = run_logged(read_config(cfg, {"DIGEST_SECRET": SECRET}))
+    assert line.startswith("send failed: not sent, nobody was mailed: List-Unsubscribe:"), line
+    assert mail_server.received == []
+
+
+def test_a_resumed_issue_is_checked_before_it_goes_on(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    add(run_cli, cfg, "a@example.com", "b@example.com")
+    mail_server.handler.inject("RCPT", "451 4.3.0 Try later")
+    assert run_cli("send", "--yes", "--config", cfg).code == 75
+    assert len(mail_server.received) == 1
+    base_url(cfg, "http://news.example.com")
+    again = run_cli("send", "--yes", "--config", cfg)
+    assert again.code == 10 and "nobody was mailed: List-Unsubscribe" in again.err
+    assert len(mail_server.received) == 1
+
+
+def test_a_warning_is_printed_and_logged(cfg: Path, run_cli: Callable[..., Run], mail_server: Any,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    add(run_cli, cfg, "a@example.com")
+    base_url(cfg, "http://127.0.0.1:8000")
+    with caplog.at_level(logging.WARNING, logger="digest.send"):
+        result = run_cli("send", "--yes", "--config", cfg)
+    assert result.code == 0 and len(mail_server.received) == 1
+    assert ("Warning: List-Unsubscribe: http://127.0.0.1:8000/unsubscribe/... is plain http on this machine"
+            in result.err), result.err
+    assert any("deliverability: List-Unsubscribe" in r.getMessage() for r in caplog.records)
+
+
+def test_preview_prints_the_same_warnings_and_problems(cfg: Path, run_cli: Callable[..., Run], tmp_path: Path) -> None:
+    base_url(cfg, "http://127.0.0.1:8000")
+    result = run_cli("preview", "--config", cfg, "--out", tmp_path / "out")
+    assert result.code == 0
+    assert "Warning: List-Unsubscribe: http://127.0.0.1:8000/unsubscribe/... is plain http on this machine" in result.err
+    cfg.write_text(cfg.read_text().replace('base_url = "http://127.0.0.1:8000"', 'base_url = "http://news.example.com"'))
+    result = run_cli("preview", "--config", cfg, "--out", tmp_path / "out")
+    assert result.code == 0  # a preview changes nothing and sends nothing: it says what the send would do
+    assert "is plain http: Gmail and Yahoo want an https one-click link: digest send would stop here" in result.err
