@@ -30,13 +30,14 @@ from machine import describe  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 KEY = "0123456789" + "d" * 54
+RANDOM = "5f0e2a9c41d7b3e86a1c0f94"  # the random part of each reader's Message-ID, written into the ledger
 FIXTURES = ROOT / "tests" / "fixtures" / "inbox"
 
 
 def message(i: int, subscribers: int) -> bytes:
     """Message i of the mix, about subscriber (i % subscribers) + 1."""
     sub = i % subscribers + 1
-    ours = f"<digest.1.{sub}.0123456789@example.com>".encode()
+    ours = f"<digest.1.{sub}.{RANDOM}@example.com>".encode()
     kind = i % 10
     if kind < 4:
         raw = (FIXTURES / "postfix_bounce.eml").read_bytes().replace(b"<digest.1.4.0123456789@example.com>", ours)
@@ -86,7 +87,9 @@ def prepare_store(url: str, subscribers: int) -> None:
     Ledger(store).create_issue(key=KEY, now=now, cutoff=now - timedelta(days=7), subject="Week 1", posts=[], html="",
                                text="", domain="example.com", state=None)
     with store.tx() as conn:
-        conn.execute(sa.text("UPDATE deliveries SET status = 'sent'"))
+        # the ledger makes each Message-ID random; the mix quotes one known one per reader
+        conn.execute(sa.text("UPDATE deliveries SET status = 'sent', message_id = '<digest.1.' || subscriber_id || "
+                             f"'.{RANDOM}@example.com>'"))
     store.close()
 
 

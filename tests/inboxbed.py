@@ -1,6 +1,8 @@
 """An inbox test bed: a user of the throwaway Dovecot, a config whose [inbox] points at it,
 and a real store holding the subscribers and the sent issue that the fixtures in
-tests/fixtures/inbox/ answer (subscriber N gets <digest.1.N.0123456789@example.com>)."""
+tests/fixtures/inbox/ answer. The fixtures quote <digest.1.N.0123456789@example.com> for
+subscriber N; the ledger makes each reader's Message-ID random, so the bed writes one known
+random part (RANDOM) into both the ledger and the fixtures, as the reader's copy holds it."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from digest.adapters.store import Store
 from digest.core.config import Config, read_config
 from digest.core.models import Consent
 from digest.core.subscriptions import normalise_email
+from digest.core.tokens import make_token
 from digest.core.verp import envelope_sender
 from digest.jobs.inbox import InboxReport, read_inbox
 
@@ -32,6 +35,12 @@ READERS = ["no-such-reader@gmail.com", "gone.reader@outlook.com", "closed.reader
            "Ben@Example.net", "carla@example.org", "dan@example.org", "verp.reader@example.org"]
 LATE = "late.subscriber@example.org"  # subscribed after the issue: never mailed
 DONE = "Digest Done"
+RANDOM = "5f0e2a9c41d7b3e86a1c0f94"  # what the ledger's random part of the bed's Message-IDs is
+
+
+def issue_id_of(subscriber_id: int) -> str:
+    """The Message-ID subscriber N's copy of the bed's issue carries."""
+    return f"<digest.1.{subscriber_id}.{RANDOM}@example.com>"
 
 
 @dataclass
@@ -88,7 +97,10 @@ class InboxBed:
 
 def fixture(name: str) -> bytes:
     verp = envelope_sender("newsletter@example.com", "bounces@example.com", SECRET, 1, READERS.index("verp.reader@example.org") + 1)
-    return (FIXTURES / name).read_bytes().replace(b"%VERP%", verp.encode())
+    return ((FIXTURES / name).read_bytes().replace(b"%VERP%", verp.encode())
+            .replace(b".0123456789@example.com>", f".{RANDOM}@example.com>".encode())
+            .replace(b"%UNSUB%", make_token(SECRET, "unsubscribe", READERS.index("Ben@Example.net") + 1, now=SENT).encode())
+            .replace(b"%UNSUB10%", make_token(SECRET, "unsubscribe", READERS.index("carla@example.org") + 1, now=SENT).encode()))
 
 
 def question(n: int, size: int = 0) -> bytes:
@@ -106,7 +118,9 @@ def delayed(n: int) -> bytes:
 
 
 def make_bed(write_config: Any, server: IMAPServer, *, store_url: str | None = None, security: str = "ssl",
-             ca: bool = True, extra_inbox: str = "") -> InboxBed:
+             ca: bool = True, extra_inbox: str = "", known_ids: bool = True) -> InboxBed:
+    """The bed; `known_ids`: False keeps the Message-IDs the ledger made (as an attacker
+    meets them), True writes RANDOM into them (as the readers' copies hold them)."""
     user = server.add_user()
     path: Path = write_config(newsletter='return_path = "bounces@example.com"\nunsubscribe_mailto = "unsubscribe@example.com"')
     text = path.read_text()
@@ -127,6 +141,9 @@ def make_bed(write_config: Any, server: IMAPServer, *, store_url: str | None = N
                                text="", domain="example.com", state=None)
     with store.tx() as conn:
         conn.execute(sa.text("UPDATE deliveries SET status = 'sent'"))
+        for sub in conn.execute(sa.text("SELECT subscriber_id FROM deliveries")).scalars().all() if known_ids else []:
+            conn.execute(sa.text("UPDATE deliveries SET message_id = :mid WHERE subscriber_id = :sub"),
+                         {"mid": issue_id_of(sub), "sub": sub})
     address, key = normalise_email(LATE)
     store.add(address, key, "", (), confirmed=True, now=SENT, consent=Consent(at=SENT, method="cli"))
     return InboxBed(server, user, path, config, store, env)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Run, require
 from imapserver import IMAPServer, dovecot_available, imap_server
-from inboxbed import DONE, LATE, READERS, InboxBed, delayed, fixture, make_bed, question
+from inboxbed import DONE, LATE, READERS, InboxBed, delayed, fixture, issue_id_of, make_bed, question
 
 from digest.core.errors import InboxError
 
@@ -83,7 +83,7 @@ def test_digest_inbox_sorts_each_kind_acts_once_and_moves_it(bed: InboxBed, env:
     assert said["auto_submitted.eml"] == "#11 auto-reply (Auto-Submitted: auto-replied): ignored, not answered"
     assert "out-of-office reply to our newsletter" in said["out_of_office.eml"]
     assert said["verp_garbled.eml"].endswith("5.1.1 via its VERP address; subscriber 12 bounced")
-    assert said["forged_dsn.eml"].endswith("5.1.1 for no one we sent to: nothing changed")
+    assert said["forged_dsn.eml"].endswith("5.1.1 quotes a Message-ID in our form that we never sent: nothing changed")
     # Anything else is a reader's question (no SMTP server here: the acknowledgement cannot go).
     assert re.search(r"unsorted \(.*\): question \d+ \(mail\), not acknowledged \(SMTP ", said["question.eml"])
     for name in ("broken_mime.eml", "unknown_charset.eml"):
@@ -326,7 +326,7 @@ def test_serve_reads_the_inbox_every_poll_minutes(bed: InboxBed) -> None:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=30)[0].decode()
     assert "inbox read every 10 min" in out
-    assert "#2 unsubscribe (mail to unsubscribe@example.com): from subscriber 9; subscriber 9 unsubscribed (mail)" in out
+    assert "#2 unsubscribe (mail to unsubscribe@example.com): from subscriber 9 via its signed unsubscribe token; subscriber 9 unsubscribed (mail)" in out
     assert "inbox INBOX: 2 handled (1 unsorted, 1 unsubscribe), 2 moved to Digest Done" in out
 
 
@@ -389,7 +389,7 @@ def test_a_wrong_folder_port_or_security_is_one_line_naming_the_keys(bed: InboxB
 
 def test_the_same_message_put_back_under_a_new_uid_is_not_handled_twice(bed: InboxBed) -> None:
     bed.append(fixture("unsubscribe.eml"))
-    assert bed.read().lines == ["#1 unsubscribe (mail to unsubscribe@example.com): from subscriber 9; "
+    assert bed.read().lines == ["#1 unsubscribe (mail to unsubscribe@example.com): from subscriber 9 via its signed unsubscribe token; "
                                 "subscriber 9 unsubscribed (mail)"]
     bed.append(fixture("unsubscribe.eml"))  # moved back by hand, or a new UIDVALIDITY: same Message-ID
     assert bed.read().lines == ["#2 unsubscribe (mail to unsubscribe@example.com): handled before under another UID: "
@@ -441,6 +441,7 @@ def test_a_complaint_about_an_acknowledgement_or_a_notice_stops_all_mail_to_its_
     address that complained). The report quotes our Message-ID; its To is redacted."""
     from digest.adapters.questions import QuestionStore
     from digest.core.answers import AnswerLink
+    from digest.core.message import acknowledgement_message_id
     from digest.core.models import Post
     from digest.core.questions import new_question
 
@@ -453,9 +454,10 @@ def test_a_complaint_about_an_acknowledgement_or_a_notice_stops_all_mail_to_its_
     post = Post(id="p1", title="Answer", link="https://blog.example.com/1.html", published=now, updated=None)
     qs.mark_answered([AnswerLink(told.id, post, "label")], now, lambda i: f"<answer.{i}.abcdef012345@example.com>")
     arf = fixture("arf_complaint.eml")
-    bed.append(arf.replace(b"<digest.1.8.0123456789@example.com>", f"<ack.{acked.id}.0123456789ab@example.com>".encode())
+    acked_id = acknowledgement_message_id("example.com", acked.id, qs.require(acked.id).dup_key)  # as its mail carried it
+    bed.append(arf.replace(issue_id_of(8).encode(), acked_id.encode())
                   .replace(b"<1700813702.98765.arf@", b"<ack-report@"),
-               arf.replace(b"<digest.1.8.0123456789@example.com>", f"<answer.{told.id}.abcdef012345@example.com>".encode())
+               arf.replace(issue_id_of(8).encode(), f"<answer.{told.id}.abcdef012345@example.com>".encode())
                   .replace(b"<1700813702.98765.arf@", b"<answer-report@"))
     bed.read()
     assert qs.blocked("acked@yahoo.com") == qs.blocked("told@yahoo.com") == "the address complained (marked our mail as spam)"

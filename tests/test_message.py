@@ -250,3 +250,21 @@ def test_the_date_header_is_format_datetime_s_whatever_the_zone() -> None:
     assert headers == [format_datetime(d) for d in dates]
     assert headers[5] != headers[6]  # 01:30 -0400, then 01:30 -0500
     assert _date_header.cache_info().hits == 2  # the second and third: the same second as the first
+
+
+def test_the_unsubscribe_mailto_carries_the_readers_signed_token() -> None:
+    """Issue 20: the inbox acts on an unsubscribe mail only by a token no one else can make;
+    a mail program sends the mailto's subject as written."""
+    from urllib.parse import unquote
+
+    from digest.core.returns import Kind, Ours, sort_message
+    from digest.core.tokens import Links, read_token
+
+    links = Links("https://news.example.com", "message-secret-0123456789abcdef")
+    raw = build(Recipient("ana@example.org", "Ana", links.unsubscribe(7, NOW)))
+    unsub = [h for h in headers_of(raw) if h.startswith("List-Unsubscribe:")][0]
+    subject = unquote(unsub.rpartition("?subject=")[2].rstrip(">"))
+    assert read_token("message-secret-0123456789abcdef", subject.split()[1], "unsubscribe", now=NOW).subscriber_id == 7
+    mail = f"From: ana@example.org\r\nTo: unsub@example.com\r\nSubject: {subject}\r\n\r\n".encode()
+    found = sort_message(mail, Ours("example.com", "", "unsub@example.com"))
+    assert found.kind is Kind.UNSUBSCRIBE and found.unsubscribe_token == subject.split()[1]

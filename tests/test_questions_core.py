@@ -171,3 +171,38 @@ def test_the_desk_lists_only_consented_accepted_questions() -> None:
     assert [(d.text, d.asker) for d in shown.desk] == [("Gap years", "Pat")] and shown.ids == (1,)
     assert bool(shown) and not issue_questions([], [])
     assert shown.key == issue_questions([], desk).key != issue_questions([], desk[:0]).key
+
+
+# ---- issue 20: replies from Outlook and mobile programs ----
+
+@pytest.mark.parametrize("header", [
+    "From: The Wise Job Search <news@example.com>\nSent: Monday, 23 November 2026 13:01\nTo: Carla\nSubject: Issue 1",
+    "*From:* The Wise Job Search [mailto:news@example.com]\n*Sent:* Monday\n*To:* carla@example.org\n*Subject:* Issue 1",
+    "Von: The Wise Job Search <news@example.com>\nGesendet: Montag, 23. November 2026 13:01\nAn: Carla\nBetreff: Ausgabe 1",
+    "De : The Wise Job Search <news@example.com>\nEnvoyé : lundi 23 novembre 2026 13:01\nÀ : Carla\nObjet : Numéro 1",
+    "De: The Wise Job Search <news@example.com>\nEnviado: lunes, 23 de noviembre de 2026 13:01\nPara: Carla\nAsunto: Número 1",
+])
+def test_outlooks_reply_header_and_the_quoted_issue_below_it_go(header: str) -> None:
+    text = f"How do I explain a gap in my resume?\n\n{header}\n\nHi Carla,\nThis week: five posts about interviews.\n"
+    assert clean_question_text(text) == "How do I explain a gap in my resume?"
+
+
+def test_a_from_line_in_the_readers_own_words_stays() -> None:
+    text = "From: my manager, I heard that references matter.\nHow many should I give?"
+    assert clean_question_text(text) == text
+
+
+def test_a_wrote_line_wrapped_over_three_lines_goes() -> None:
+    text = "Thanks!\n\nOn Dec 16, 2011, at 12:47 PM, The Wise Job Search\n<news@example.com>\nwrote:\n\n> Hi\n"
+    assert clean_question_text(text) == "Thanks!"
+
+
+@pytest.mark.parametrize("signature", ["Sent from my iPhone", "Sent from my Verizon Wireless BlackBerry", "-Abhishek"])
+def test_a_mobile_programs_signature_or_a_dashed_sign_off_at_the_end_goes(signature: str) -> None:
+    assert clean_question_text(f"Is a cover letter still needed?\n\n{signature}") == "Is a cover letter still needed?"
+
+
+def test_a_reply_is_never_emptied() -> None:
+    below = "From: The Wise Job Search <news@example.com>\nSent: Monday\nTo: Carla\nSubject: Issue 1\n\nMy question is below."
+    assert clean_question_text(below) != ""
+    assert clean_question_text("Sent from my iPhone") == "Sent from my iPhone"  # the only line: kept

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.core.reports import Failure
+from digest.core.reports import MAX_FAILURES, Failure
 from digest.core.returns import Kind, Ours, sort_message
 from digest.core.verp import envelope_sender
 
@@ -204,3 +204,132 @@ def test_only_abuse_and_fraud_reports_are_complaints_to_act_on(feedback_type: st
     found = sort_message(raw, OURS)
     assert found.kind is Kind.COMPLAINT and found.feedback_type == feedback_type
     assert found.is_complaint is complaint
+
+
+# ---- issue 20: real mail read right (the rules name the standard or mail system they follow) ----
+
+def _dsn(status: str, diagnostic: str, text: str = "", blocks: str = "") -> bytes:
+    return ("Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.net\r\nTo: newsletter@example.com\r\nSubject: failure\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+            f"--b\r\nContent-Type: text/plain\r\n\r\n{text}\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+            + (blocks or f"Final-Recipient: rfc822; reader@example.net\r\nAction: failed\r\nStatus: {status}\r\n"
+               f"Diagnostic-Code: smtp; {diagnostic}\r\n") + "\r\n--b--\r\n").encode()
+
+
+@pytest.mark.parametrize(("status", "diagnostic", "hard"), [
+    ("5.0.0", "550 Requested action not taken: mailbox full", False),        # RFC 3463 5.2.2's cause in words
+    ("5.0.0", "552 Message size exceeds fixed maximum message size", False),  # 5.3.4's
+    ("5.0.0", "554 Message rejected as spam by Content Filtering", False),
+    ("5.0.0", "550 Rejected by local policy", False),
+    ("5.0.0", "550 Sender blocked", False),
+    ("5.0.0", "retry timeout exceeded", False),
+    ("5.7.1", "550 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org", False),
+    ("5.0.0", "550 User unknown", True),
+    ("5.7.1", "550 5.7.1 No such user here", True),       # sendmail's mislabelled "no such user"
+    ("5.0.0", "550 Requested action not taken", True),    # nothing said: permanent
+    ("5.1.1", "550 5.1.1 mailbox is full", True),         # the code blames the address: the code decides
+    ("5.2.2", "552 5.2.2 over quota", False),
+])
+def test_a_failure_is_soft_when_its_text_names_a_cause_that_may_pass(status: str, diagnostic: str, hard: bool) -> None:
+    found = sort_message(_dsn(status, diagnostic), OURS)
+    assert [f.hard for f in found.failures] == [hard] and found.hard is hard
+
+
+def test_the_report_text_decides_when_the_block_says_nothing() -> None:
+    found = sort_message(_dsn("5.0.0", "", text="The recipient's mailbox is full."), OURS)
+    assert found.failures == (Failure("reader@example.net", "5.0.0"),) and not found.hard
+
+
+def test_final_recipient_is_named_rather_than_original_recipient() -> None:
+    blocks = ("Original-Recipient: rfc822; alias@example.com\r\nFinal-Recipient: rfc822; reader@example.net\r\n"
+              "Action: failed\r\nStatus: 5.1.1\r\n")
+    assert [f.address for f in sort_message(_dsn("", "", blocks=blocks), OURS).failures] == ["reader@example.net"]
+    only_original = "Original-Recipient: rfc822; alias@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    assert [f.address for f in sort_message(_dsn("", "", blocks=only_original), OURS).failures] == ["alias@example.com"]
+
+
+def test_a_nonstandard_failed_action_and_a_bare_reply_code_are_read() -> None:
+    blocks = "Final-Recipient: rfc822; reader@example.net\r\nAction: failure\r\nStatus: 553 Exceeded maximum inbound message size\r\n"
+    found = sort_message(_dsn("", "", blocks=blocks), OURS)
+    assert found.failures == (Failure("reader@example.net", "5.0.0"),) and not found.hard  # too large: soft
+
+
+def test_numbers_in_prose_are_not_status_codes() -> None:
+    prose = (f"Return-Path: <>\r\nFrom: someone@example.org\r\nTo: {VERP}\r\nSubject: hello\r\n\r\n"
+             "Version 2.0.0 of the guide is out; see section 5.1.1 and call 550 1234.\r\n").encode()
+    found = sort_message(prose, OURS)
+    assert found.kind is Kind.BOUNCE and found.failures == ()  # to the VERP address: a bounce, but no code in it
+    exim = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@x.example\r\nSubject: failed\r\n\r\nreader@example.net\r\n  550 5.1.1 unknown\r\n"
+    assert sort_message(exim, OURS).status == "5.1.1"
+
+
+def test_a_huge_bounce_is_read_with_bounded_work() -> None:
+    body = "".join(f"  reader{i}@example.org\n    SMTP error from remote mail server after RCPT TO:<reader{i}@example.org>:\n"
+                   "    550 5.1.1 User unknown\n" for i in range(3000))
+    raw = ("Return-Path: <>\nFrom: Mail Delivery System <Mailer-Daemon@mx.example.net>\nTo: newsletter@example.com\n"
+           "Subject: Mail delivery failed: returning message to sender\n\nThis message was created automatically by mail "
+           "delivery software.\n\nA message that you sent could not be delivered to one or more of its\nrecipients. "
+           "This is a permanent error. The following address(es) failed:\n\n" + body).encode()
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and 0 < len(found.failures) <= MAX_FAILURES
+
+
+def test_an_exchange_automatic_reply_is_recognised_in_its_languages_but_a_question_about_absence_is_not() -> None:
+    def mail(subject: str) -> bytes:
+        return f"From: r@example.org\r\nTo: questions@example.com\r\nSubject: {subject}\r\n\r\nHi\r\n".encode()
+
+    for subject in ("Automatic reply: The Wise Job Search", "=?utf-8?q?R=C3=A9ponse_automatique_=3A?= The Wise Job Search",
+                    "Automatische Antwort: The Wise Job Search", "=?utf-8?q?Respuesta_autom=C3=A1tica=3A?= The Wise Job Search"):
+        assert sort_message(mail(subject), OURS).kind is Kind.AUTO_REPLY, subject
+    assert sort_message(mail("How do I explain an absence from work?"), OURS).kind is Kind.UNSORTED
+
+
+def test_an_unsubscribe_subject_holds_a_token_only_in_its_signed_form() -> None:
+    def mail(subject: str) -> bytes:
+        return f"From: r@example.org\r\nTo: unsubscribe@example.com\r\nSubject: {subject}\r\n\r\n".encode()
+
+    assert sort_message(mail("unsubscribe please-remove-me-from-this-list"), OURS).unsubscribe_token == ""
+    assert sort_message(mail("unsubscribe WzcsMTc2NDU1MDAwMF0.abcdefghijklmnop"), OURS).unsubscribe_token == (
+        "WzcsMTc2NDU1MDAwMF0.abcdefghijklmnop")
+
+
+def test_final_recipient_is_named_even_when_the_report_is_not_declared_one() -> None:
+    """A delivery-status part inside multipart/mixed (some gateways): read as RFC 3464 says,
+    not by flufl.bounce's heuristics, which took Original-Recipient."""
+    raw = fixture("full_mailbox_bounce.eml").replace(b"multipart/report; report-type=delivery-status;", b"multipart/mixed;")
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and [f.address for f in found.failures] == ["old.reader@example.net"]
+
+
+def test_a_final_recipient_that_is_not_an_internet_address_gives_way_to_the_original() -> None:
+    blocks = ("Original-Recipient: rfc822; reader@example.net\r\nFinal-Recipient: x400; /S=reader/ADMD= /C=GB/\r\n"
+              "Action: failed\r\nStatus: 5.1.1\r\n")
+    assert [f.address for f in sort_message(_dsn("", "", blocks=blocks), OURS).failures] == ["reader@example.net"]
+    forwarded = ("Original-Recipient: rfc822; reader@example.net\r\nFinal-Recipient: rfc822; reader@forward.example\r\n"
+                 "Action: failed\r\nStatus: 5.1.1\r\n")
+    [failure] = sort_message(_dsn("", "", blocks=forwarded), OURS).failures
+    assert (failure.address, failure.also) == ("reader@forward.example", "reader@example.net")
+
+
+def test_addresses_listed_under_a_failure_sentence_are_read() -> None:
+    """Novell GroupWise's layout, which flufl.bounce does not know."""
+    raw = (b"From: postmaster@gw.example.net\r\nSubject: Undeliverable mail\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain\r\n\r\nThe message that you sent was undeliverable to the following:\r\n\r\n"
+           b"\treader@example.net (user not found)\r\n")
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and found.failures == (Failure("reader@example.net", "5.0.0"),) and found.hard
+
+
+@pytest.mark.parametrize(("diagnostic", "hard"), [
+    ("550 Postfach voll", False), ("550 Empfänger unbekannt", True),
+    ("550 Boîte aux lettres pleine", False), ("550 Destinataire inconnu", True),
+    ("550 Buzón lleno", False), ("550 El usuario no existe", True),
+    ("550 Casella piena", False), ("550 Utente sconosciuto", True),
+])
+def test_the_cause_is_read_in_the_languages_ndrs_are_written_in(diagnostic: str, hard: bool) -> None:
+    blocks = (f"Final-Recipient: rfc822; reader@example.net\r\nAction: failed\r\nStatus: 5.0.0\r\n"
+              f"Diagnostic-Code: smtp; {diagnostic}\r\n")
+    raw = _dsn("", "", blocks=blocks).replace(b"Content-Type: message/delivery-status\r\n",
+                                              b"Content-Type: message/delivery-status; charset=utf-8\r\n")
+    assert sort_message(raw.decode().encode("utf-8"), OURS).hard is hard

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from ..core.errors import StoreError
 from ..core.models import Claim, DeliveryStatus, Settlement, Subscriber
+from ..core.policy import Evidence, move, sources
 from .schema import deliveries
 
 if TYPE_CHECKING:
@@ -290,4 +291,6 @@ def _settle_all(n: int) -> str:
 
 
 _READERS = "SELECT id, email, name, status, topics, created_at FROM subscribers"
-_RAW_BOUNCE = "UPDATE subscribers SET status = 'bounced', updated_at = ? WHERE id = ? AND status = 'confirmed'"
+# The send path's bounce, as core/policy.py's table says (its states are constants, never input)
+_RAW_BOUNCE = (f"UPDATE subscribers SET status = '{move(Evidence.SMTP_REFUSAL).target.value}', updated_at = ? WHERE id = ? "
+               f"AND status IN ({', '.join(repr(s) for s in sources(Evidence.SMTP_REFUSAL))})")

@@ -20,14 +20,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from ..core.message import unguessable
 from ..core.models import DeliveryStatus
+from ..core.policy import Evidence, move, sources
 from ..core.returns import Claimed, Delivery, Effect
 from .ledger import pid_alive
 from .schema import MAX_ID, deliveries, inbox_messages, inbox_reads, inbox_returns, subscribers
 from .store import Store
 
 CLAIM_TIMEOUT = timedelta(minutes=15)
-_OPEN = ("pending", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,11 @@ class InboxLedger:
 
     def delivery_by_message_id(self, message_ids: Sequence[str]) -> Delivery | None:
         """The delivery whose Message-ID is one of these (ours name their issue and
-        subscriber: <digest.{issue}.{subscriber}.{key}@domain>, looked up by both)."""
+        subscriber: <digest.{issue}.{subscriber}.{random}@domain>, looked up by both, then
+        compared whole). Only an unguessable one counts (core/policy.py)."""
         for message_id in message_ids:
+            if not unguessable(message_id):
+                continue
             parts = message_id.strip("<>").lower().split(".")
             if len(parts) < 4 or parts[0] != "digest" or not (parts[1].isdigit() and parts[2].isdigit()):
                 continue
@@ -162,15 +166,17 @@ class InboxLedger:
         sub = effect.subscriber_id
         changed = False
         if effect.kind in ("complaint", "unsubscribe"):
-            how = "complaint" if effect.kind == "complaint" else "mail"
-            changed = conn.execute(_UNSUBSCRIBE, {"sub": sub, "now": now, "how": how}).rowcount == 1
-            said = f"subscriber {sub} unsubscribed ({how})" if changed else f"subscriber {sub} was not subscribed"
+            rule = move(Evidence.COMPLAINT if effect.kind == "complaint" else Evidence.UNSUBSCRIBE_MAIL)
+            changed = conn.execute(_UNSUBSCRIBE[rule.evidence], {"sub": sub, "now": now, "how": rule.how}).rowcount == 1
+            said = f"subscriber {sub} unsubscribed ({rule.how})" if changed else f"subscriber {sub} was not subscribed"
+        elif effect.kind == "weak":  # core/policy.py: tied by an address only, with VERP on
+            said = f"subscriber {sub}: recorded, not counted"
         elif effect.kind == "hard":
-            changed = self._bounce(conn, sub, now)
+            changed = self._bounce(conn, sub, now, Evidence.HARD_BOUNCE)
             said = f"subscriber {sub} bounced" if changed else f"subscriber {sub} was not subscribed"
         else:
             streak = self._soft_streak(conn, sub, effect.issue_id) + 1
-            changed = streak >= self.bounce_after and self._bounce(conn, sub, now)
+            changed = streak >= self.bounce_after and self._bounce(conn, sub, now, Evidence.SOFT_BOUNCES)
             said = (f"subscriber {sub} bounced: {streak} issues in a row came back" if changed
                     else f"subscriber {sub}: {min(streak, self.bounce_after)} of {self.bounce_after} issues in a row "
                          "came back")
@@ -182,8 +188,8 @@ class InboxLedger:
         return said
 
     @staticmethod
-    def _bounce(conn: sa.Connection, subscriber_id: int, now: datetime) -> bool:
-        return conn.execute(_BOUNCE, {"sub": subscriber_id, "now": now}).rowcount == 1
+    def _bounce(conn: sa.Connection, subscriber_id: int, now: datetime, evidence: Evidence) -> bool:
+        return conn.execute(_BOUNCE[evidence], {"sub": subscriber_id, "now": now}).rowcount == 1
 
     def _soft_streak(self, conn: sa.Connection, subscriber_id: int, issue_id: int | None) -> int:
         """How many of the subscriber's latest issues up to `issue_id` (other than it) drew a
@@ -235,11 +241,15 @@ _LAST_TO = (sa.select(deliveries.c.issue_id, deliveries.c.subscriber_id)
             .order_by(deliveries.c.issue_id.desc()).limit(1))
 _FIND = sa.select(subscribers.c.id, subscribers.c.status).where(subscribers.c.email_key == sa.bindparam("key"))
 _FIND_ID = sa.select(subscribers.c.id).where(subscribers.c.id == sa.bindparam("sub"))
-_UNSUBSCRIBE = subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(_OPEN)).values(
-    status="unsubscribed", unsubscribed_at=sa.bindparam("now", type_=subscribers.c.updated_at.type),
-    unsubscribed_how=sa.bindparam("how"), confirm_nonce="", updated_at=sa.bindparam("now", type_=subscribers.c.updated_at.type))
-_BOUNCE = subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(_OPEN)).values(
-    status="bounced", updated_at=sa.bindparam("now", type_=subscribers.c.updated_at.type))
+# The moves of core/policy.py, one statement each: the SQL records, the table decides.
+_UNSUBSCRIBE = {e: subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(sources(e)))
+                .values(status=move(e).target.value, unsubscribed_at=sa.bindparam("now", type_=subscribers.c.updated_at.type),
+                        unsubscribed_how=sa.bindparam("how"), confirm_nonce="",
+                        updated_at=sa.bindparam("now", type_=subscribers.c.updated_at.type))
+                for e in (Evidence.COMPLAINT, Evidence.UNSUBSCRIBE_MAIL)}
+_BOUNCE = {e: subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(sources(e)))
+           .values(status=move(e).target.value, updated_at=sa.bindparam("now", type_=subscribers.c.updated_at.type))
+           for e in (Evidence.HARD_BOUNCE, Evidence.SOFT_BOUNCES)}
 _RECENT = (sa.select(deliveries.c.issue_id)
            .where(deliveries.c.subscriber_id == sa.bindparam("sub"), deliveries.c.issue_id < sa.bindparam("issue"),
                   deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))

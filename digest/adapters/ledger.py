@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..core.errors import StoreError
+from ..core.message import issue_message_id
 from ..core.models import OPEN_STATUSES, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict, post_to_dict
 from .deliveries import Deliveries
 from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
@@ -117,14 +118,16 @@ class Ledger(Deliveries):
                     posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
                     note=note,
                 ))
-                message_id = (sa.literal(f"<digest.{issue_id}.") + sa.cast(subscribers.c.id, sa.String)
-                              + sa.literal(f".{key[:10]}@{domain}>"))
-                conn.execute(deliveries.insert().from_select(
-                    ["issue_id", "subscriber_id", "status", "attempts", "next_attempt_at", "message_id", "updated_at"],
-                    sa.select(sa.literal(issue_id), subscribers.c.id, sa.literal(DeliveryStatus.PENDING.value), sa.literal(0),
-                              sa.literal(now, type_=deliveries.c.next_attempt_at.type), message_id,
-                              sa.literal(now, type_=deliveries.c.updated_at.type))
-                    .where(subscribers.c.status == "confirmed").order_by(subscribers.c.id)))
+                # Each reader's Message-ID is random and kept here (core/message.py
+                # issue_message_id): a report or a reply that quotes it is tied to that
+                # reader, and no one who did not receive the message can make it up.
+                audience = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.status == "confirmed")
+                                        .order_by(subscribers.c.id)).scalars().all()
+                if audience:
+                    conn.execute(deliveries.insert(), [
+                        {"issue_id": issue_id, "subscriber_id": sub, "status": DeliveryStatus.PENDING.value, "attempts": 0,
+                         "next_attempt_at": now, "message_id": issue_message_id(domain, issue_id, sub), "updated_at": now}
+                        for sub in audience])
                 if state is not None:
                     _save_state(conn, state, now)
         except sa.exc.IntegrityError:

@@ -23,7 +23,9 @@ import sqlalchemy as sa
 from ..core.address import mailbox_key
 from ..core.answers import AnswerLink
 from ..core.errors import InputError, StoreError
+from ..core.message import acknowledgement_message_id, unguessable
 from ..core.models import DeliveryStatus
+from ..core.policy import Evidence, move, sources
 from ..core.questions import (
     ACCEPTED,
     ANSWERED,
@@ -96,7 +98,7 @@ class QuestionStore:
         so the lookup goes by the ledger's (issue, subscriber) index and then checks the whole id."""
         for mid in [m.strip() for m in message_ids if m.strip()][:20]:
             m = _ISSUE_MESSAGE_ID.match(mid)
-            if not m or not all(0 < int(g) <= MAX_ID for g in m.groups()):
+            if not m or not all(0 < int(g) <= MAX_ID for g in m.groups()) or not unguessable(mid):  # core/policy.py
                 continue
             with self.store.tx() as conn:
                 found = conn.execute(sa.select(deliveries.c.subscriber_id).where(
@@ -317,19 +319,8 @@ class QuestionStore:
         """A complaint quotes the Message-ID of an acknowledgement or answer notice of ours
         (core/returns.py question_mail_ids): nothing more goes to its asker. A forged report
         can only stop mail to someone, never start it. How many askers it marked."""
-        keys: set[str] = set()
         with self.store.tx() as conn:
-            for mid in [m.lower() for m in message_ids][:20]:
-                m = _QUESTION_MAIL_ID.match(mid)
-                if not m or not 0 < int(m.group(2)) <= MAX_ID:
-                    continue
-                query = sa.select(questions.c.email_key).where(questions.c.id == int(m.group(2)))
-                if m.group(1) == "ack":
-                    query = query.where(questions.c.acknowledged_at.is_not(None))
-                else:
-                    query = query.join(notices, notices.c.question_id == questions.c.id).where(
-                        sa.func.lower(notices.c.message_id) == mid)
-                keys.update(conn.execute(query).scalars())
+            keys = _askers_of(conn, message_ids)
             for key in keys:
                 if conn.execute(askers.update().where(askers.c.email_key == key, askers.c.complained_at.is_(None))
                                 .values(complained_at=now)).rowcount == 0 and not conn.execute(
@@ -337,13 +328,21 @@ class QuestionStore:
                     conn.execute(askers.insert().values(email_key=key, complained_at=now))
         return len(keys)
 
+    def askers_of(self, message_ids: Iterable[str]) -> set[str]:
+        """The address keys of the askers our acknowledgements and notices with these
+        Message-IDs went to (an answer notice's is compared whole with the one kept; an
+        acknowledgement's, not kept, by its question number)."""
+        with self.store.tx() as conn:
+            return _askers_of(conn, message_ids)
+
     def mark_bounced(self, email_key: str, now: datetime) -> None:
         """Nothing more goes to this address; a confirmed subscriber of it is bounced too."""
         with self.store.tx() as conn:
             if conn.execute(askers.update().where(askers.c.email_key == email_key).values(bounced_at=now)).rowcount == 0:
                 conn.execute(askers.insert().values(email_key=email_key, bounced_at=now))
-            conn.execute(subscribers.update().where(subscribers.c.email_key == email_key, subscribers.c.status == "confirmed")
-                         .values(status="bounced", updated_at=now))
+            conn.execute(subscribers.update().where(subscribers.c.email_key == email_key,
+                                                    subscribers.c.status.in_(sources(Evidence.ASKER_BOUNCE)))
+                         .values(status=move(Evidence.ASKER_BOUNCE).target.value, updated_at=now))
 
     # ---- rows ----
 
@@ -364,3 +363,24 @@ def _locked(query: sa.Select[Any], conn: sa.Connection) -> sa.Select[Any]:
 def _question(row: Any) -> Question:
     data = row._mapping
     return Question(**{name: data[name] for name in _FIELDS})
+
+
+def _askers_of(conn: sa.Connection, message_ids: Iterable[str]) -> set[str]:
+    keys: set[str] = set()
+    for mid in [m.lower() for m in message_ids][:20]:
+        m = _QUESTION_MAIL_ID.match(mid)
+        if not m or not 0 < int(m.group(2)) <= MAX_ID:
+            continue
+        query = sa.select(questions.c.email_key).where(questions.c.id == int(m.group(2)))
+        if m.group(1) == "ack":  # checked against what core/message.py derives from the question's dup_key
+            row = conn.execute(sa.select(questions.c.dup_key).where(questions.c.id == int(m.group(2)),
+                                                                   questions.c.acknowledged_at.is_not(None))).first()
+            if row is None or acknowledgement_message_id(mid.rpartition("@")[2].rstrip(">"), int(m.group(2)),
+                                                         row.dup_key).lower() != mid:
+                continue
+            query = query.where(questions.c.acknowledged_at.is_not(None))
+        else:
+            query = query.join(notices, notices.c.question_id == questions.c.id).where(
+                sa.func.lower(notices.c.message_id) == mid)
+        keys.update(conn.execute(query).scalars())
+    return keys

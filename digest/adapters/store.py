@@ -24,6 +24,7 @@ from ..core.address import mailbox_key
 from ..core.config import Config
 from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
+from ..core.policy import Evidence, move, sources
 from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce
 from .migrate import alembic_config, migrate  # noqa: F401  (alembic_config: its old home was here)
 from .schema import askers, notices, questions, rate_events, subscribers
@@ -187,10 +188,10 @@ class Store:
         named = {} if name is None else {"name": name}
         with self.tx() as conn:
             done = conn.execute(subscribers.update().where(
-                subscribers.c.id == subscriber_id, subscribers.c.status == "pending",
+                subscribers.c.id == subscriber_id, subscribers.c.status.in_(sources(Evidence.LINK_CONFIRM)),
                 subscribers.c.confirm_nonce == nonce, subscribers.c.confirm_nonce != "",
-            ).values(status="confirmed", confirmed_at=now, confirmed_how="link", confirm_nonce="", updated_at=now,
-                     unsubscribed_at=None, unsubscribed_how="", **named))
+            ).values(status=move(Evidence.LINK_CONFIRM).target.value, confirmed_at=now, confirmed_how="link", confirm_nonce="",
+                     updated_at=now, unsubscribed_at=None, unsubscribed_how="", **named))
             if done.rowcount != 1:
                 return None
             row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).one()
@@ -200,8 +201,8 @@ class Store:
         """Unsubscribe (idempotent); True when the subscriber exists."""
         with self.tx() as conn:
             conn.execute(subscribers.update().where(
-                subscribers.c.id == subscriber_id, subscribers.c.status.in_(("pending", "confirmed")),
-            ).values(status="unsubscribed", unsubscribed_at=now, unsubscribed_how=how, confirm_nonce="", updated_at=now))
+                subscribers.c.id == subscriber_id, subscribers.c.status.in_(sources(Evidence.LINK_UNSUBSCRIBE)),
+            ).values(status=move(Evidence.LINK_UNSUBSCRIBE).target.value, unsubscribed_at=now, unsubscribed_how=how, confirm_nonce="", updated_at=now))
             return conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id == subscriber_id)).first() is not None
 
     def release_confirmation(self, subscriber_id: int, *, now: datetime) -> None:
@@ -257,8 +258,8 @@ class Store:
         when they are not pending (confirmed already, unsubscribed, bounced or gone)."""
         with self.tx() as conn:
             done = conn.execute(subscribers.update().where(
-                subscribers.c.id == subscriber_id, subscribers.c.status == "pending",
-            ).values(status="confirmed", confirmed_at=now, confirmed_how="author", confirm_nonce="", updated_at=now))
+                subscribers.c.id == subscriber_id, subscribers.c.status.in_(sources(Evidence.AUTHOR_CONFIRM)),
+            ).values(status=move(Evidence.AUTHOR_CONFIRM).target.value, confirmed_at=now, confirmed_how="author", confirm_nonce="", updated_at=now))
             if done.rowcount != 1:
                 return None
         return self.get(subscriber_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import hashlib
 import html
 import re
 import secrets
@@ -231,7 +232,11 @@ def build_message(template: MessageTemplate, recipient: Recipient, *, message_id
     if recipient.unsubscribe_url:
         unsubscribe.append(f"<{_header_url(recipient.unsubscribe_url)}>")
     if template.unsubscribe_mailto:
-        unsubscribe.append(f"<mailto:{template.unsubscribe_mailto}?subject=unsubscribe>")
+        # The subject carries the reader's signed unsubscribe token (the link's last part):
+        # the inbox acts on an unsubscribe mail only by it, never by its From line alone.
+        token = recipient.unsubscribe_url.rpartition("/")[2] if recipient.unsubscribe_url else ""
+        subject = f"unsubscribe%20{token}" if re.fullmatch(r"[A-Za-z0-9_.-]{20,300}", token) else "unsubscribe"
+        unsubscribe.append(f"<mailto:{template.unsubscribe_mailto}?subject={subject}>")
     if unsubscribe:
         # One unfolded line: an encoded or folded List-Unsubscribe breaks the button.
         headers.append("List-Unsubscribe: " + ", ".join(unsubscribe))
@@ -263,10 +268,37 @@ def _date_header(date: datetime, offset: timedelta | None) -> str:
     return format_datetime(date)
 
 
+# Random characters in a Message-ID that names a reader: 96 bits, from the operating
+# system's generator. A report or reply quoting one is tied to that reader (core/policy.py),
+# so no one who did not receive the message may be able to make it up. Ids made before
+# this rule (an issue's carried 10 characters of its public key) are told by their length.
+MESSAGE_ID_RANDOM = 24
+_UNGUESSABLE = re.compile(rf"<[^<>@\s]*\.[0-9a-f]{{{MESSAGE_ID_RANDOM}}}@[^<>\s]+>", re.I)
+
+
 def make_message_id(domain: str, *parts: object) -> str:
-    """A Message-ID on the sender's domain, unique per recipient and send."""
-    left = ".".join(str(p) for p in parts) + "." + secrets.token_hex(6)
+    """A Message-ID on the sender's domain, unique per recipient and send, unguessable."""
+    left = ".".join(str(p) for p in parts) + "." + secrets.token_hex(MESSAGE_ID_RANDOM // 2)
     return f"<{left}@{domain}>"
+
+
+def issue_message_id(domain: str, issue_id: int, subscriber_id: int) -> str:
+    """The Message-ID of one reader's copy of an issue: <digest.ISSUE.SUBSCRIBER.RANDOM@domain>."""
+    return make_message_id(domain, "digest", issue_id, subscriber_id)
+
+
+def acknowledgement_message_id(domain: str, question_id: int, dup_key: str) -> str:
+    """The Message-ID of a question's acknowledgement: <ack.QUESTION.R@domain>, R 24 hex
+    characters of a hash of the question's dup_key (itself a hash of the asker's address
+    and words, kept only in the store): the inbox can check a complaint quoting it without
+    keeping it, and no one who has not read the question can make it up."""
+    digest = hashlib.sha256(f"ack.{question_id}.{dup_key}".encode()).hexdigest()[:MESSAGE_ID_RANDOM]
+    return f"<ack.{question_id}.{digest}@{domain}>"
+
+
+def unguessable(message_id: str) -> bool:
+    """True for a Message-ID made by make_message_id (random enough to be evidence)."""
+    return _UNGUESSABLE.fullmatch(message_id.strip()) is not None
 
 
 def sender_address(sender: str) -> str:

@@ -92,6 +92,7 @@ class Question:
     noticed_at: datetime | None = None
     message_id: str | None = None
     featured_key: str | None = None
+    dup_key: str = ""   # a hash of the asker's address and words: its acknowledgement's Message-ID derives from it
 
 
 def check_move(question: Question, action: str) -> str:
@@ -130,27 +131,56 @@ def duplicate_key(email_key: str, text: str) -> str:
 # ---- cleaning ----
 
 _SIGNATURE = re.compile(r"^--\s?$")
-_WROTE_START = re.compile(r"^\s*(on|le|am|el|il|op)\s.{0,300}$", re.I)
-_WROTE_END = re.compile(r"(wrote|a écrit|schrieb|escribió|ha scritto|schreef)\s*:\s*$", re.I)
-_CUT_HERE = re.compile(r"^\s*(-{2,}\s*(original message|forwarded message)\s*-{2,}|_{10,})\s*$", re.I)
+_WROTE_START = re.compile(r"^\s*(on|le|am|el|il|op|em|den|dne|w dniu|в)\s.{0,300}$", re.I)
+_WROTE_END = re.compile(r"(wrote|a écrit|schrieb|escribió|ha scritto|schreef|escreveu|skrev|napisał|kirjoitti|написал)\s*:\s*$",
+                        re.I)
+_CUT_HERE = re.compile(r"^\s*(-{2,}\s*(original message|forwarded message|ursprüngliche nachricht|message d'origine|"
+                       r"mensaje original|messaggio originale|oorspronkelijk bericht)\s*-{2,}|_{10,}|-{10,})\s*$", re.I)
+# Outlook's (and Exchange's) reply header: "From:" then "Sent:"/"Date:", "To:", "Subject:"
+# lines, written bold ("*From:*") in its plain text, in the languages Outlook ships.
+_OUTLOOK_FROM = re.compile(r"^\s*\*?(from|von|de|da|van|från|od|fra|lähettäjä)\s*:\*?\s", re.I)
+_OUTLOOK_NEXT = re.compile(r"^\s*\*?(sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|à|objet|enviado|fecha|"
+                           r"para|asunto|inviato|oggetto|verzonden|aan|onderwerp|skickat|till|ämne|wysłano|do|temat|"
+                           r"sendt|emne|lähetetty|vastaanottaja|aihe)\s*:", re.I)
+# The default signatures of mobile mail programs (iOS Mail, BlackBerry, Android's), and a
+# sign-off of a dash and a name: dropped when they end the mail, as email_reply_parser does.
+_MOBILE = re.compile(r"^\s*(sent from my [\w ]{1,40}|get outlook for (ios|android)|sent from (mail|yahoo mail) for [\w ]{1,30})\s*$",
+                     re.I)
+_SIGN_OFF = re.compile(r"^\s*-\s?[A-Z][\w.' ]{0,40}$")
 _BLOCKS = re.compile(r"<\s*(br|/p|/div|/li|/h[1-6]|/tr|/pre|/blockquote|p|div|li|tr)\b[^>]*>", re.I)
 _BLANKS = re.compile(r"\n{3,}")
 
 
 def clean_question_text(text: str, *, is_html: bool = False) -> str:
     """What the reader wrote, as plain text: HTML reduced to text, quoted replies ("> ..."
-    lines, "On ... wrote:" and what follows it unquoted), signatures (after "-- ") and
-    control characters taken out, at most MAX_QUESTION_CHARS characters."""
+    lines, "On ... wrote:" and Outlook's "From:/Sent:/To:/Subject:" block with what
+    follows them unquoted), signatures (after "-- ", a mobile program's "Sent from my ...")
+    and control characters taken out, at most MAX_QUESTION_CHARS characters. Never empty
+    when the mail held words: if taking the quotes out leaves nothing, the text is kept
+    whole (a reply written below the quote)."""
     if is_html:
         text = html_to_text(text)
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = ["".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs") else c for c in line).rstrip()
              for line in text.split("\n")]
+    kept = _unquoted(lines)
+    while kept and (not kept[-1].strip() or _MOBILE.match(kept[-1]) or _SIGN_OFF.match(kept[-1])):
+        if kept[-1].strip() and len([x for x in kept if x.strip()]) == 1:
+            break  # the only line left: the reader's words, whatever they look like
+        kept.pop()
+    cleaned = _BLANKS.sub("\n\n", "\n".join(kept)).strip()
+    if not cleaned:  # never empty a reply: words written below a quote's header are theirs
+        ended = next((n for n, x in enumerate(lines) if _SIGNATURE.match(x)), len(lines))
+        cleaned = _BLANKS.sub("\n\n", "\n".join(x for x in lines[:ended] if not x.lstrip().startswith(">"))).strip()
+    return cleaned[:MAX_QUESTION_CHARS].rstrip()
+
+
+def _unquoted(lines: list[str]) -> list[str]:
     kept: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
-        if _SIGNATURE.match(line) or _CUT_HERE.match(line):
+        if _SIGNATURE.match(line) or _CUT_HERE.match(line) or _outlook_header(lines, i):
             break
         intro = _quote_intro(lines, i)
         if intro:
@@ -162,19 +192,24 @@ def clean_question_text(text: str, *, is_html: bool = False) -> str:
         if not line.lstrip().startswith(">"):
             kept.append(line)
         i += 1
-    cleaned = _BLANKS.sub("\n\n", "\n".join(kept)).strip()
-    return cleaned[:MAX_QUESTION_CHARS].rstrip()
+    return kept
+
+
+def _outlook_header(lines: list[str], i: int) -> bool:
+    """True when line i opens Outlook's reply header: "From:" and two more of its fields."""
+    if not _OUTLOOK_FROM.match(lines[i]):
+        return False
+    return sum(1 for x in lines[i + 1:i + 6] if _OUTLOOK_NEXT.match(x)) >= 2
 
 
 def _quote_intro(lines: list[str], i: int) -> int:
     """How many lines an "On <date>, <someone> wrote:" starting at line i takes (0: none);
-    mail programs wrap it over two lines when the name is long."""
+    mail programs wrap it over two or three lines when the name or address is long."""
     if not _WROTE_START.match(lines[i]):
         return 0
-    if _WROTE_END.search(lines[i]):
-        return 1
-    if i + 1 < len(lines) and _WROTE_END.search(lines[i + 1]) and len(lines[i + 1]) < 200:
-        return 2
+    for n in range(3):
+        if i + n < len(lines) and _WROTE_END.search(lines[i + n]) and len(lines[i + n]) < 300:
+            return n + 1
     return 0
 
 

@@ -19,6 +19,7 @@ from .errors import InputError
 from .group import label_key
 from .message import check_address
 from .models import Subscriber
+from .policy import Evidence, allowed, move
 from .sanitize import clean_line
 
 MAX_NAME = 100
@@ -99,8 +100,8 @@ def decide_subscribe(existing: Subscriber | None, *, now: datetime, resend_after
     one (subscription bombing); a confirmed one gets nothing and stays as it is. The caller
     answers the same way in every case, so the page tells nothing of the list.
     """
-    if existing is None or existing.status in ("unsubscribed", "bounced"):
-        return SubscribeDecision("pending", new_nonce(), True, True)
+    if existing is None or allowed(Evidence.SUBSCRIBE_FORM, existing.status):
+        return SubscribeDecision(move(Evidence.SUBSCRIBE_FORM).target.value, new_nonce(), True, True)
     if existing.status == "pending":
         due = existing.confirm_sent_at is None or now - existing.confirm_sent_at >= resend_after
         return SubscribeDecision("pending", existing.confirm_nonce or new_nonce(), due, due)

@@ -5,13 +5,15 @@ For each batch of UIDs: claim them (the ledger), read their sizes, then the bodi
 those under [inbox] max_message_bytes; sort each one (core/returns.py), find whom it is
 about, apply what it does and mark it handled in one transaction, and only then move the
 batch to done_folder. A message too large to read is left where it is, unread, and
-reported once. Who a bounce or complaint is about, in order of trust:
+reported once. Who a bounce or complaint is about, in order of trust (core/policy.py says what each may do):
 
 1. the VERP token of the address it came back to ([newsletter] return_path), signed;
-2. our Message-ID quoted in its report or attached headers, matched to a delivery;
-3. the address it names, only if we actually sent that address something.
+2. our unguessable Message-ID quoted in its report or attached headers, as the ledger keeps it;
+3. the address it names, only if we actually sent that address something, and only when
+   it names one reader: with VERP on, that counts as a soft failure at most.
 
-A report naming an address we never mailed, or a forged one, changes nothing.
+A report naming an address we never mailed, quoting a message we did not send or a
+Message-ID in our form that we never made, or naming several readers, changes nothing.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from ..adapters.questions import QuestionStore
 from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store, open_store
 from ..core.config import Config
-from ..core.errors import ConfigError, DigestError, InputError, StoreError
-from ..core.message import sender_domain
-from ..core.reports import Failure
+from ..core.errors import ConfigError, DigestError, InputError, StoreError, TokenError
+from ..core.message import sender_domain, unguessable
+from ..core.policy import Evidence, Tie, attributed
+from ..core.reports import MAX_FAILURES
 from ..core.returns import Claimed, Delivery, Effect, Kind, Ours, Sorted, sort_message
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
+from ..core.tokens import read_token
 from ..core.verp import read_bounce_token
 from . import questions
 from .intake import take_mailed_question
@@ -88,11 +92,13 @@ def read_inbox(config: Config, store: Store, *, clock: Clock, on_line: Callable[
     def keep_question(raw: bytes, found: Sorted, now: datetime) -> str:
         return take_mailed_question(config, store, raw, found, now=now, mailer=mailer)
 
-    def hard_bounce(address: str) -> None:
+    def hard_bounce(address: str, found: Sorted) -> None:
         try:
-            asked.mark_asker_bounced(normalise_email(address)[1], clock())
+            key = normalise_email(address)[1]
         except InputError:
-            pass  # an address the report garbled: the subscriber side matched it or nothing did
+            return  # an address the report garbled: the subscriber side matched it or nothing did
+        if key in asked.askers_of(found.question_mail_ids):  # only the asker the quoted mail went to
+            asked.mark_asker_bounced(key, clock())
 
     def asker_complaint(found: Sorted) -> None:
         if found.question_mail_ids:
@@ -123,7 +129,7 @@ class Reader:
     """One read of the folder by one reader id."""
 
     def __init__(self, config: Config, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
-                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str], None] | None = None,
+                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str, Sorted], None] | None = None,
                  on_complaint: Callable[[Sorted], None] | None = None) -> None:
         self.config, self.ledger, self.secret, self.clock, self.on_line = config, ledger, secret, clock, on_line
         self.on_question = on_question  # keeps a reader's question; its outcome line
@@ -187,10 +193,12 @@ class Reader:
                 outcome = f"the questions loop failed on it ({type(exc).__name__}): kept unsorted"
         done = self.ledger.settle(row, kind=found.kind, outcome=outcome, message_id=found.message_id, now=now,
                                   effects=effects)
-        if found.kind is Kind.BOUNCE and self.on_hard_bounce is not None:  # after the subscriber's own effect
-            for failure in found.failures:
+        # An asker's address is marked bounced only by a bounce of one of our question mails
+        # (it quotes its Message-ID), after the subscriber's own effect.
+        if found.kind is Kind.BOUNCE and found.question_mail_ids and self.on_hard_bounce is not None:
+            for failure in found.failures[:MAX_FAILURES]:
                 if failure.hard and failure.address:
-                    self.on_hard_bounce(failure.address)
+                    self.on_hard_bounce(failure.address, found)
         if found.is_complaint and self.on_complaint is not None:
             self.on_complaint(found)
         self._line(uid, found.kind, head, "; ".join([outcome, *done]))
@@ -204,42 +212,80 @@ class Reader:
     # ---- what a message does ----
 
     def _decide(self, found: Sorted) -> tuple[list[Effect], str]:
+        """What the message does, by the rules of core/policy.py: the effects and one line."""
+        verp = bool(self.ours.return_path)
         if found.kind is Kind.BOUNCE:
-            targets = list(self._about(found, [f.address for f in found.failures]))
-            if not targets:
-                return [], f"{found.status} for no one we sent to: nothing changed"
-            effects = [Effect("hard" if Failure("", status).hard else "soft", d.subscriber_id, d.issue_id, status)
-                       for d, status, _ in targets]
-            return effects, ", ".join(f"{status} {how}" for _, status, how in targets)
-        if found.kind is Kind.COMPLAINT and not found.is_complaint:
+            tied = self._attribute(found, [a for f in found.failures for a in (f.address, f.also) if a])
+            if isinstance(tied, str):
+                return [], f"{found.status} {tied}: nothing changed"
+            delivery, tie = tied
+            # one of our messages goes to one reader: a report listing several addresses is hard
+            # for them only when every failure it lists is (another address's 5.1.1 is not theirs)
+            several = len({f.address for f in found.failures}) > 1
+            hard = all(f.hard for f in found.failures) if several else found.hard
+            claimed = Evidence.HARD_BOUNCE if hard else Evidence.SOFT_BOUNCES
+            acted = attributed(claimed, tie, verp=verp)
+            if acted is None:  # recorded against the reader, counted for nothing
+                return ([Effect("weak", delivery.subscriber_id, delivery.issue_id, found.status)],
+                        f"{found.status} {tie}, an address anyone can name")
+            kind = "hard" if acted is Evidence.HARD_BOUNCE else "soft"
+            status = found.status if kind == "hard" or not hard else "4" + found.status[1:]
+            return [Effect(kind, delivery.subscriber_id, delivery.issue_id, status)], f"{found.status} {tie}"
+        if found.kind is Kind.COMPLAINT and not (found.is_complaint or found.is_opt_out):
             return [], "not a complaint about our mail: nothing to do"
         if found.kind is Kind.COMPLAINT:
-            targets = list(self._about(found, list(found.recipients)))
-            if not targets:
-                return [], "about no one we sent to: nothing changed"
-            return [Effect("complaint", d.subscriber_id, d.issue_id) for d, _, _ in targets], targets[0][2]
+            claimed = Evidence.COMPLAINT if found.is_complaint else Evidence.UNSUBSCRIBE_MAIL
+            tied = self._attribute(found, list(found.recipients))
+            if isinstance(tied, str):
+                return [], f"{tied}: nothing changed"
+            delivery, tie = tied
+            if attributed(claimed, tie, verp=verp) is None:
+                return [], f"{tie}, an address anyone can name: nothing changed"
+            return [Effect("complaint" if claimed is Evidence.COMPLAINT else "unsubscribe", delivery.subscriber_id,
+                           delivery.issue_id)], str(tie)
         if found.kind is Kind.UNSUBSCRIBE:
-            subscriber = self._subscriber(found.sender)
-            if subscriber is None:
-                return [], f"from {found.sender or 'no address'}, not on the list: nothing changed"
-            return [Effect("unsubscribe", subscriber)], f"from subscriber {subscriber}"
+            return self._unsubscribe(found, verp)
         if found.kind is Kind.AUTO_REPLY:
             return [], "ignored, not answered"
         return [], f"from {found.sender or 'no address'}, {found.subject!r}: kept for the questions loop"
 
-    def _about(self, found: Sorted, addresses: list[str]) -> Iterator[tuple[Delivery, str, str]]:
-        """(delivery, status, how it was found) of each message this report is about."""
+    def _unsubscribe(self, found: Sorted, verp: bool) -> tuple[list[Effect], str]:
+        """Mail to the List-Unsubscribe mailto: its subject's signed token names the reader;
+        without one, its From line (anyone can write one) counts only without VERP."""
+        if found.unsubscribe_token:
+            try:
+                data = read_token(self.secret, found.unsubscribe_token, "unsubscribe", now=self.clock())
+            except TokenError:
+                if verp:
+                    return [], "its unsubscribe token is not one of ours: nothing changed"
+            else:
+                return [Effect("unsubscribe", data.subscriber_id)], f"from subscriber {data.subscriber_id} {Tie.SIGNED}"
+        subscriber = self._subscriber(found.sender)
+        if subscriber is None:
+            return [], f"from {found.sender or 'no address'}, not on the list: nothing changed"
+        if attributed(Evidence.UNSUBSCRIBE_MAIL, Tie.ADDRESS, verp=verp) is None:
+            return [], (f"from subscriber {subscriber} by its From line only, which anyone can write: nothing changed "
+                        "(their unsubscribe link, or the mailto of their List-Unsubscribe, works)")
+        return [Effect("unsubscribe", subscriber)], f"from subscriber {subscriber}"
+
+    def _attribute(self, found: Sorted, addresses: list[str]) -> tuple[Delivery, Tie] | str:
+        """The one delivery a report is about and how it was tied to it (core/policy.py
+        Tie), or why it is about no one we can act on."""
         for token in found.tokens:
             ids = read_bounce_token(self.secret, token)
             delivery = self.ledger.delivery(*ids) if ids else None
             if delivery is not None:
-                yield delivery, found.status, "via its VERP address"
-                return
+                return delivery, Tie.VERP
+        if found.to_verp:
+            return "to a VERP address we did not sign or send"
         delivery = self.ledger.delivery_by_message_id(found.original_ids)
         if delivery is not None:
-            yield delivery, found.status, "via the Message-ID it quotes"
-            return
-        statuses = {f.address: f.status for f in found.failures}
+            return delivery, Tie.MESSAGE_ID
+        if any(unguessable(m) for m in found.original_ids):
+            return "quotes a Message-ID in our form that we never sent"
+        if found.quoted_ids and not found.original_ids:
+            return "returns a message we did not send"
+        readers: dict[int, Delivery] = {}
         for address in dict.fromkeys(a for a in addresses if a):
             try:
                 key = normalise_email(address)[1]
@@ -247,7 +293,12 @@ class Reader:
                 continue
             delivery = self.ledger.last_delivery_to(key)
             if delivery is not None:
-                yield delivery, statuses.get(address, found.status), "via the address it names"
+                readers.setdefault(delivery.subscriber_id, delivery)
+        if len(readers) > 1:
+            return f"names {len(readers)} of our readers, and one message of ours goes to one reader"
+        if not readers:
+            return "for no one we sent to"
+        return next(iter(readers.values())), Tie.ADDRESS
 
     def _subscriber(self, address: str) -> int | None:
         try:

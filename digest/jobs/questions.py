@@ -28,7 +28,7 @@ from ..core.classify import Outcome, classify
 from ..core.compose import compose_acknowledgement
 from ..core.config import Config
 from ..core.errors import DigestError, InputError
-from ..core.message import Recipient, build_message, make_message_id, sender_address, sender_domain
+from ..core.message import Recipient, acknowledgement_message_id, build_message, sender_address, sender_domain
 from ..core.questions import MAX_PARAPHRASE, Question, acknowledgement_budget, new_question
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
@@ -102,7 +102,8 @@ def acknowledge(config: Config, store: Store, question: Question, *, now: dateti
     try:
         address = wire_address(question.email, smtputf8=True)
         message = build_message(compose_acknowledgement(config), Recipient(address), date=now,
-                                message_id=make_message_id(sender_domain(config.newsletter.from_), "ack", question.id))
+                                message_id=acknowledgement_message_id(sender_domain(config.newsletter.from_), question.id,
+                                                                      question.dup_key))
         reply = (mailer or SMTPMailer(config.smtp)).send_one(
             wire_address(sender_address(config.newsletter.from_), smtputf8=False), address, message)
     except DigestError as exc:

@@ -84,6 +84,12 @@ def _mail(config: Config, store: Store, sub: Subscriber, now: datetime, mailer: 
     return mail_confirmation(config, ready, links, now, mailer or SMTPMailer(config.smtp)) or ""
 
 
+_NOT_EXPORTED = ("email_key", "dup_key", "featured_key")
+# A question linked to this reader by their own copy's Message-ID but written from another
+# address (their copy was forwarded): its writer's address and name are not this reader's.
+_THEIRS = ("email", "name", "display_name")
+
+
 def person_export(store: Store, email: str, *, now: datetime) -> dict[str, Any]:
     """Everything kept about one address: the subscription with its consent record, and
     every question it asked (or that a reply of theirs was linked to), with its notice.
@@ -100,7 +106,7 @@ def person_export(store: Store, email: str, *, now: datetime) -> dict[str, Any]:
         subscription["topics"] = list(sub.topics)
     data: dict[str, Any] = _jsonable({
         "address": address, "exported_at": now, "subscription": subscription,
-        "questions": [{**{k: v for k, v in asdict(q).items() if k not in ("email_key", "dup_key", "featured_key")},
+        "questions": [{**{k: v for k, v in asdict(q).items() if k not in _NOT_EXPORTED + (() if q.email_key == key else _THEIRS)},
                        "notice": dict(zip(("status", "last_reply"), questions.notice_status(q.id) or ("none", ""), strict=True))}
                       for q in asked],
     })
