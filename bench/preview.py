@@ -52,7 +52,7 @@ def main() -> None:
     fetch, group, render, inline = [], [], [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        fetched = fetch_feed(config.feed.url, build.fetch_options(config))
+        fetched = fetch_feed(config.feed.url, build.fetch_options(config.feed, config.newsletter))
         t1 = time.perf_counter()
         content = group_posts(fetched.posts, config.topics, fallback_topic="More", question_labels=config.question.labels)
         t2 = time.perf_counter()
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"  group: {ms(group)}")
     print(f"  render (Jinja2, HTML + text): {ms(render)}")
     print(f"  inline CSS (premailer, once per issue): {ms(inline)}")
-    issue = preview.build_preview(config, now=now, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=now, every_post=True)
     assert issue is not None
     with tempfile.TemporaryDirectory() as out:
         result = preview.write_preview(config, issue, Path(out), now=now)

@@ -43,11 +43,12 @@ from datetime import datetime, timezone
 from digest.jobs import send_issue
 from digest.core.config import read_config
 from digest.adapters.store import Store
+from digest.cli.wiring import Wiring
 from pathlib import Path
 config = read_config(Path(sys.argv[1]), {"DIGEST_SECRET": sys.argv[2]})
 store = Store.open(config.store.url)
 started = time.perf_counter()
-outcome = send_issue.send_next(config, store, clock=lambda: datetime.now(timezone.utc))
+outcome = send_issue.send_next(config, Wiring(config, store=store, clock=lambda: datetime.now(timezone.utc)))
 elapsed = time.perf_counter() - started
 print("RESULT", outcome.report.counts.get("sent", 0), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -188,6 +189,7 @@ def naive(n: int) -> float:
     import smtplib
     from email.message import EmailMessage
 
+    from digest.adapters.fetch import fetch_feed
     from digest.core.compose import preview_recipient
     from digest.core.config import read_config
     from digest.core.inline import inline_css
@@ -200,7 +202,7 @@ def naive(n: int) -> float:
     try:
         config = read_config(ROOT / "config.toml", {})
         now = datetime.now(UTC)
-        built = preview.build_preview(config, now=now, every_post=True)
+        built = preview.build_preview(config, fetch_feed, now=now, every_post=True)
         assert built is not None
         env = make_environment()
         started = time.perf_counter()

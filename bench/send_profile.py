@@ -38,7 +38,8 @@ STAGES = [
     ("SMTP (smtplib, sockets)", r"smtplib\.py|socket\.py|ssl\.py|digest/adapters/smtp\.py"),
     ("tokens (signed links)", r"digest/core/tokens\.py|itsdangerous|hmac\.py|base64\.py|json/"),
     ("message (headers, bodies)", r"digest/core/(message|compose|address|sanitize)\.py|email/|html/|binascii"),
-    ("send loop (deliver, retry, classify)", r"digest/jobs/(deliver|retry|send_issue)\.py|digest/core/(retry|classify)\.py"),
+    ("send loop (outbox, drain, deliver, retry, classify)",
+     r"digest/jobs/(outbox|drain|deliver|retry|send_issue)\.py|digest/core/(retry|classify)\.py"),
 ]
 
 

@@ -1,7 +1,7 @@
 """blog-digest: turns a blog's feed into a weekly email newsletter.
 
-The folders are the layers; each may import only the ones below it
-(tests/test_architecture.py checks direct and transitive imports)::
+The folders are the layers; each may import only the ones named on its right
+(tests/test_architecture.py checks direct, transitive and TYPE_CHECKING imports)::
 
     core/      pure functions and records: config, checks, parse, sanitize, select, group,
                render, note, inline, compose, archive, message, address, classify,
@@ -11,23 +11,26 @@ The folders are the layers; each may import only the ones below it
                database, no clock, no file writes: time and input come in as arguments.
                                                                      imports: core
     adapters/  the only code that touches the world: fetch (HTTP), store, schema,
-               ledger, inbox_ledger, questions and notices (SQL), smtp (the wire), imap
-               (the inbox), mailbox (a local SMTP server), scheduler (APScheduler).
+               migrate, ledger and deliveries, inbox_ledger, questions and notices (SQL),
+               secret (the link secret, the DKIM key), smtp (the wire), imap (the
+               inbox), mailbox (a local SMTP server), scheduler (APScheduler), listen.
                                                                     imports: core, adapters
-    jobs/      one module per thing the program does, wiring core and adapters: build
-               (the next issue), preview, send_issue (send the next issue), deliver
-               (one issue to its audience), retry (a run's sending, deferred messages),
-               mail (single mails), inbox (read the mail that comes back), questions
-               (intake, acknowledgement, moderation), answers (linking answers), notices
-               (the askers' notices), report (status, history); ports.py declares what
-               they need (Mailer, DeliveryLedger, Progress, Mailbox, InboxBook).
-                                                                     imports: core, adapters, jobs
+    jobs/      one module per thing the program does, seeing the world only through the
+               Protocols of ports.py (books.py: the store's) it is handed, never an adapter: outbox (the one
+               engine every mail goes through, with drain and commit), deliver (an issue
+               as a kind of mail), notices (the askers' notices, another), mail (single
+               mails), build, preview, send_issue, retry, inbox and intake, questions,
+               answers, subscribers, report, init.
+                                                                     imports: core, jobs
     web/       the Starlette app of `digest serve`; mails only through hooks it is handed.
                                                                      imports: core, adapters, web
     cli/       the `digest` command: parses, calls one job, prints, exits. The only
-               place that prints.                                  imports: anything
+               place that prints; wiring.py, the composition root, builds the adapters
+               (lazily, once per process) and hands them to the jobs.
+                                                                     imports: anything
 
 Where a change goes: a new rule about content is core; a new outside system is an
-adapter (with a Protocol in jobs/ports.py if a job drives it); a new command is a job
-plus a few lines of CLI.
+adapter, with a Protocol in jobs/ports.py and a part in cli/wiring.py; a new kind of mail
+is a template and a few lines through jobs/outbox.py, never a new send loop; a new command
+is a job plus a few lines of CLI.
 """

@@ -19,6 +19,7 @@ from imapserver import PASSWORD, IMAPServer
 from digest.adapters.ledger import Ledger
 from digest.adapters.schema import inbox_messages, inbox_returns
 from digest.adapters.store import Store
+from digest.cli.wiring import Wiring
 from digest.core.config import Config, read_config
 from digest.core.models import Consent
 from digest.core.subscriptions import normalise_email
@@ -73,7 +74,8 @@ class InboxBed:
                           box.fetch(headers_only=True, mark_seen=False, bulk=True))
 
     def read(self, **kw: Any) -> InboxReport:
-        return read_inbox(self.config, self.store, clock=lambda: datetime.now(UTC), secret=SECRET, **kw)
+        wiring = Wiring(self.config, store=self.store, clock=lambda: datetime.now(UTC), secret=SECRET, **kw)
+        return read_inbox(self.config, wiring)
 
     def status(self, subscriber_id: int) -> str:
         sub = self.store.get(subscriber_id)

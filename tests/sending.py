@@ -10,6 +10,7 @@ from typing import Any
 
 from digest.adapters.ledger import Ledger
 from digest.adapters.store import Store
+from digest.cli.wiring import Wiring
 from digest.core.config import Config, read_config
 from digest.core.models import Consent
 from digest.core.subscriptions import CSVRow
@@ -45,8 +46,13 @@ class Bed:
         assert added.added == count, added
         return [sub.id for sub in (self.store.find(email) for email in emails) if sub is not None]
 
+    def wiring(self, **parts: Any) -> Wiring:
+        """The parts a job gets, as `digest` wires them, over this bed's store and clock."""
+        return Wiring(self.config, store=self.store, **{"clock": self.now, **parts})
+
     def send(self, **kw: Any) -> send_issue.SendOutcome:
-        return send_issue.send_next(self.config, self.store, clock=self.now, **kw)
+        parts = {k: kw.pop(k) for k in ("mailer", "backoff", "cancel", "clock") if k in kw}
+        return send_issue.send_next(self.config, self.wiring(**parts), **kw)
 
     def statuses(self, issue_id: int = 1) -> dict[str, str]:
         """recipient email -> ledger status"""

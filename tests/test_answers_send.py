@@ -11,6 +11,7 @@ import pytest
 from feedgen import Entry, atom
 from sending import START, Bed, make_bed
 
+from digest.adapters.fetch import fetch_feed
 from digest.adapters.notices import NoticeLedger
 from digest.adapters.questions import QuestionStore
 from digest.core.models import Consent
@@ -107,7 +108,7 @@ def test_a_deferred_notice_is_retried_by_the_next_run_and_by_the_timer(bed: Bed,
     bed.send(feed=feed(bed, tmp_path, Entry(4, "Answer three", labels=[f"Q-{third}"], published="2026-11-22T08:00:00Z"),
                        name="feed2.xml"))
     bed.advance(minutes=2)
-    retry_due(bed.config, bed.store, clock=bed.now)  # the serve timer's job
+    retry_due(bed.config, bed.wiring())  # the serve timer's job
     assert len(notices_to(bed, "third@example.com")) == 1 and NoticeLedger(bed.store).counts() == {"sent": 3}
 
 
@@ -133,7 +134,7 @@ def test_a_notice_left_sending_by_a_dead_sender_goes_once(bed: Bed, tmp_path: Pa
     bed.advance(minutes=5)
     [claim] = ledger.claim("a-sender-that-died/0", bed.now(), 5)  # claimed, then the process was killed
     bed.send(feed=path)
-    assert len(notices_to(bed)) == 1 and ledger.counts() == {"sent": 1} and claim.question_id == qid
+    assert len(notices_to(bed)) == 1 and ledger.counts() == {"sent": 1} and claim.subscriber_id == qid
 
 
 def test_a_quiet_week_links_answers_and_the_next_issue_features_them(bed: Bed, tmp_path: Path) -> None:
@@ -198,7 +199,8 @@ def test_preview_shows_what_the_send_would_link_and_changes_nothing(bed: Bed, tm
     from digest.jobs.preview import build_preview
 
     qid = ask(bed, paraphrase="Previewed paraphrase")
-    issue = build_preview(bed.config, now=bed.now(), feed=feed(bed, tmp_path, Entry(1, "A", labels=[f"Q-{qid}"])))
+    issue = build_preview(bed.config, fetch_feed, now=bed.now(), feed=feed(bed, tmp_path, Entry(1, "A", labels=[f"Q-{qid}"])),
+                          questions=QuestionStore(bed.store))
     assert issue is not None and "Previewed paraphrase" in issue.rendered.text
     assert QuestionStore(bed.store).require(qid).status == ACCEPTED and NoticeLedger(bed.store).counts() == {}
 
@@ -253,7 +255,7 @@ def test_a_question_answered_in_this_issue_is_not_on_its_desk_in_the_preview_nor
     qid = ask(bed, paraphrase="Answered this week", consent=True, display_name="Pat")
     ask(bed, "still waiting?", email="two@example.com", paraphrase="Still on the desk", consent=True)
     path = feed(bed, tmp_path, Entry(1, "The answer", labels=[f"Q-{qid}"]))
-    issue = build_preview(bed.config, now=bed.now(), feed=path)
+    issue = build_preview(bed.config, fetch_feed, now=bed.now(), feed=path, questions=QuestionStore(bed.store))
     assert issue is not None
     desk = issue.rendered.text.split("On the desk:")[1]
     assert "Still on the desk" in desk and "Answered this week" not in desk

@@ -1,5 +1,7 @@
 """The layout is the architecture: what each folder of digest/ may import, directly or
-through another module; the pure core does no I/O and reads no clock; only the CLI prints.
+through another module; the pure core does no I/O and reads no clock; the jobs see the
+world only through the ports they are handed (jobs/ports.py), never an adapter; only the
+CLI prints, and its composition root (cli/wiring.py) builds the adapters, lazily.
 The rule is written in digest/__init__.py; check_layers() enforces it, and is itself
 tested on seeded violations.
 """
@@ -8,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 ALLOWED = {
     "core": {"core"},
     "adapters": {"core", "adapters"},
-    "jobs": {"core", "adapters", "jobs"},
+    "jobs": {"core", "jobs"},  # adapters come in as arguments typed by jobs/ports.py
     "web": {"core", "adapters", "web"},
     "cli": {"core", "adapters", "jobs", "web", "cli"},
     "": {"cli"},  # digest/__init__.py and __main__.py
@@ -153,6 +157,61 @@ def test_an_import_reaching_smtp_through_another_module_is_caught(tmp_path: Path
     # ledger, must then be reported: it would reach SMTP.
     copy = _seeded(tmp_path, "adapters/ledger.py", "from . import smtp")
     assert "digest.web.app (web) reaches digest.adapters.smtp" in check_layers(copy)
+
+
+def test_a_job_importing_an_adapter_is_caught(tmp_path: Path) -> None:
+    # What a job used to do: build its own QuestionStore. It must be handed a QuestionBook.
+    copy = _seeded(tmp_path, "jobs/report.py", "from ..adapters.questions import QuestionStore")
+    assert "digest.jobs.report (jobs) imports digest.adapters.questions (adapters)" in check_layers(copy)
+
+
+def test_a_job_reaching_an_adapter_through_the_core_is_caught(tmp_path: Path) -> None:
+    copy = _seeded(tmp_path, "core/group.py", "from digest.adapters import smtp")
+    assert "digest.jobs.deliver (jobs) reaches digest.adapters.smtp (adapters) through others" in check_layers(copy)
+
+
+def test_an_adapter_type_imported_for_checking_only_is_caught_too(tmp_path: Path) -> None:
+    copy = _seeded(tmp_path, "jobs/notices.py", "if TYPE_CHECKING:\n    from ..adapters.notices import NoticeLedger")
+    assert "digest.jobs.notices (jobs) imports digest.adapters.notices (adapters)" in check_layers(copy)
+
+
+HEAVY = ("sqlalchemy", "alembic", "smtplib", "httpx", "imap_tools", "starlette", "uvicorn", "apscheduler")
+
+
+def _top_level_imports(tree: ast.Module) -> set[str]:
+    """The modules a module imports when it is loaded (not inside functions or TYPE_CHECKING)."""
+    found: set[str] = set()
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue  # runs when called, not when loaded
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." * node.level + (node.module or ""))
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def test_the_composition_root_loads_no_adapter_until_a_part_is_asked_for() -> None:
+    top = _top_level_imports(_tree("digest.cli.wiring"))
+    eager = sorted(m for m in top if "adapters" in m or m.split(".")[0] in HEAVY)
+    assert not eager, f"cli/wiring.py imports {eager} on load: import each adapter where its part is built"
+
+
+def test_wiring_and_the_jobs_load_no_database_mail_or_web_library() -> None:
+    """What `digest preview` loads before it asks for a part: the jobs and the wiring alone
+    pull in no SQLAlchemy, alembic, smtplib, httpx, IMAP or web library."""
+    code = ("import sys, digest.cli.wiring, digest.jobs.preview, digest.jobs.send_issue, digest.jobs.retry, "
+            "digest.jobs.inbox, digest.jobs.mail, digest.jobs.subscribers, digest.jobs.report, digest.jobs.outbox, "
+            "digest.jobs.doctor, digest.jobs.preflight; "
+            f"print(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=PACKAGE.parent).stdout.strip()
+    assert loaded == "", f"importing the jobs and the wiring loaded {loaded}"
 
 
 def test_an_absolute_import_of_a_job_into_an_adapter_is_caught(tmp_path: Path) -> None:

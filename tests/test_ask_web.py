@@ -13,8 +13,8 @@ from conftest import Run
 from starlette.testclient import TestClient
 
 from digest.adapters.questions import QuestionStore
-from digest.adapters.smtp import SMTPMailer
 from digest.adapters.store import Store
+from digest.cli.wiring import Wiring
 from digest.core.config import read_config
 from digest.core.questions import MAX_QUESTION_CHARS
 from digest.jobs.mail import confirmation_mailer
@@ -50,8 +50,9 @@ def make_ask(write_config: Callable[..., Path], mail_server: Any, limit: int = 5
     config = read_config(path, {"DIGEST_SECRET": SECRET})
     store = Store.open(config.store.url)
     clock = [START]
-    app = create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET), clock=lambda: clock[0],
-                     acknowledge_question=question_acknowledger(config, store, SMTPMailer(config.smtp)))
+    wiring = Wiring(config, store=store, clock=lambda: clock[0])
+    app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring), clock=lambda: clock[0],
+                     acknowledge_question=question_acknowledger(config, wiring))
     with TestClient(app, base_url="https://news.example.com", follow_redirects=False) as client:
         yield Ask(client, store, mail_server, clock)
     store.close()

@@ -380,6 +380,7 @@ def test_the_web_apps_own_links_answer(tmp_path: Path, ca: trustme.CA, keys: dic
     from mailserver import free_port
 
     from digest.adapters.store import Store
+    from digest.cli.wiring import Wiring
     from digest.core.config import read_config
     from digest.jobs.doctor import link_checks
     from digest.jobs.preview import build_preview
@@ -400,9 +401,10 @@ def test_the_web_apps_own_links_answer(tmp_path: Path, ca: trustme.CA, keys: dic
         deadline = time.monotonic() + 10
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        issue = build_preview(config, now=CLI_NOW)
+        wiring = Wiring(config, store=store, clock=lambda: CLI_NOW)
+        issue = build_preview(config, wiring.fetch, now=CLI_NOW)
         assert issue is not None
-        checks = link_checks(config, issue.template)
+        checks = link_checks(config, wiring, issue.template)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -144,7 +144,7 @@ def test_a_reply_quoting_a_computed_message_id_is_not_linked_to_a_reader(bed: In
     assert asked["How do I negotiate a forged offer?"].subscriber_id is None
     assert asked["How do I negotiate a real offer?"].subscriber_id == 3  # the reader's own id still links
     # ... and reader 3's export holds that question (their forwarded copy drew it), never its writer's address or name
-    exported = person_export(bed.store, READERS[2], now=datetime.now(UTC))
+    exported = person_export(bed.store, QuestionStore(bed.store), READERS[2], now=datetime.now(UTC))
     assert [q["text"] for q in exported["questions"]] == ["How do I negotiate a real offer?"]
     assert "stranger" not in json.dumps(exported).lower()
 

@@ -22,6 +22,7 @@ from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from conftest import ROOT, SHARED_FEEDS, require
 from feedgen import Entry, atom
 
+from digest.adapters.fetch import fetch_feed
 from digest.core.compose import compose_acknowledgement, compose_answer_notice, compose_confirmation, compose_welcome
 from digest.core.config import Config, read_config
 from digest.core.questions import ANSWERED, Question
@@ -74,7 +75,7 @@ def open_page(browser: Any, path: Path, width: int, height: int = 900, scheme: s
 
 def render(config: Config, out: Path, *, feed: str | None = None, note: str = "") -> tuple[Path, Path]:
     """The mail copy (as `digest preview` writes it) and the archive copy of one issue."""
-    issue = preview.build_preview(config, now=NOW, feed=feed, every_post=True, note=note,
+    issue = preview.build_preview(config, fetch_feed, now=NOW, feed=feed, every_post=True, note=note,
                                   history=preview.PreviewHistory(next_number=7))
     assert issue is not None
     written = preview.write_preview(config, issue, out, now=NOW)
@@ -102,7 +103,7 @@ def pages(config: Config, sample: tuple[Path, Path], tmp_path_factory: pytest.Te
     short = replace(config, newsletter=replace(config.newsletter, max_posts=10))
     mail, archive = render(short, out, note=NOTE)
     welcome = out / "welcome.html"
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     welcome.write_text(compose_welcome(config, name="Ana", answered=issue.content.featured,
                                        preferences_url="https://news.example.com/preferences/x").html, encoding="utf-8")
@@ -328,7 +329,7 @@ def test_thumbnails_are_asked_for_at_twice_their_shown_width(browser: Any, sampl
 
 
 def test_links_have_names_and_thumbnails_stay_out_of_the_way(browser: Any, sample: tuple[Path, Path], config: Config) -> None:
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     page = open_page(browser, sample[0], 600)
     try:

@@ -102,7 +102,7 @@ def test_a_contact_form_question_travels_the_whole_loop(
 def test_a_notification_in_an_unknown_layout_is_never_answered(write_config: Callable[..., Path], mail_server: Any,
                                                                tmp_path: Path) -> None:
     """Its From is the form service's own address: an acknowledgement there would reach no reader."""
-    from digest.adapters.store import open_store
+    from digest.cli.wiring import Wiring
     from digest.core.config import read_config
     from digest.core.returns import Ours, sort_message
     from digest.jobs.intake import take_mailed_question
@@ -112,6 +112,6 @@ def test_a_notification_in_an_unknown_layout_is_never_answered(write_config: Cal
            b"Somebody wrote to you, in a layout no fixture shows.\r\nSender says: how do I negotiate?\r\n")
     config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": "loop-secret-0123456789abcdef"})
     found = sort_message(raw, Ours("example.com"))
-    with open_store(config) as store:
-        outcome = take_mailed_question(config, store, raw, found, now=datetime.now(timezone.utc))
+    with Wiring(config) as wiring:
+        outcome = take_mailed_question(config, wiring, raw, found, now=datetime.now(timezone.utc))
     assert outcome.endswith("in a layout not known (core/contact_form.py): kept unsorted") and mail_server.received == []

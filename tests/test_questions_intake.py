@@ -11,7 +11,7 @@ import pytest
 from sending import START, Bed, make_bed
 
 from digest.adapters.questions import QuestionStore
-from digest.adapters.smtp import SMTPMailer
+from digest.cli.wiring import Wiring
 from digest.core.contact_form import parse_contact_form
 from digest.core.errors import InputError
 from digest.core.models import Consent
@@ -29,9 +29,10 @@ def bed(write_config: Callable[..., Path], mail_server: Any) -> Iterator[Bed]:
 
 def take(bed: Bed, email: str = "asker@example.com", text: str = "How do I negotiate two offers?", **kw: Any) -> Intake:
     values: dict[str, Any] = {"name": "Secret Name", "source": "web", "consent_to_quote": False, "display_name": "",
-                              "now": bed.now(), "mailer": SMTPMailer(bed.config.smtp)}
+                              "now": bed.now()}
     values.update(kw)
-    return take_question(bed.config, bed.store, email=email, text=text, **values)
+    wiring = bed.wiring()
+    return take_question(bed.config, wiring, email=email, text=text, **values)
 
 
 def test_a_question_is_kept_and_acknowledged_once_without_quoting_it(bed: Bed) -> None:
@@ -108,7 +109,8 @@ def test_acknowledgements_can_be_turned_off(write_config: Callable[..., Path], m
     from digest.core.config import read_config
 
     config = read_config(path, {"DIGEST_SECRET": "x" * 20})
-    intake = take_question(config, bed.store, email="a@example.com", name="", text="q?", source="web",
+    wiring = Wiring(config, store=bed.store, clock=bed.now)
+    intake = take_question(config, wiring, email="a@example.com", name="", text="q?", source="web",
                            consent_to_quote=False, display_name="", now=START)
     assert intake.why_not == "acknowledgements are off ([question] acknowledge)" and mail_server.received == []
     bed.store.close()
@@ -163,8 +165,9 @@ def test_a_from_line_the_address_parser_recurses_on_is_kept_unsorted(bed: Bed) -
     from digest.jobs.intake import take_mailed_question
 
     raw = b"From: " + b"(" * 2_000 + b"\r\nTo: questions@example.com\r\nSubject: q\r\n\r\nHow do I negotiate?\r\n"
-    outcome = take_mailed_question(bed.config, bed.store, raw, sort_message(raw, Ours("example.com")), now=bed.now(),
-                                   mailer=SMTPMailer(bed.config.smtp))
+    wiring = bed.wiring()
+    outcome = take_mailed_question(bed.config, wiring, raw, sort_message(raw, Ours("example.com")),
+                                   now=bed.now())
     assert outcome == "no address to answer: kept unsorted" and bed.mail.received == []
 
 
@@ -176,8 +179,9 @@ def test_a_contact_form_email_field_naming_the_form_service_is_never_acknowledge
 
     raw = (b"From: Blogger <no-reply@blogger.com>\r\nSubject: Message from The Wise Job Search\r\n"
            b"Message-ID: <cf-self-1@blogger.com>\r\n\r\nName: A\r\nEmail: no-reply@blogger.com\r\nMessage: hello\r\n")
-    outcome = take_mailed_question(bed.config, bed.store, raw, sort_message(raw, Ours("example.com")), now=bed.now(),
-                                   mailer=SMTPMailer(bed.config.smtp))
+    wiring = bed.wiring()
+    outcome = take_mailed_question(bed.config, wiring, raw, sort_message(raw, Ours("example.com")),
+                                   now=bed.now())
     assert outcome.endswith(": kept unsorted") and bed.mail.received == []
     assert QuestionStore(bed.store).listed() == []
 

@@ -17,7 +17,7 @@ from digest.adapters.questions import QuestionStore
 from digest.adapters.store import Store
 from digest.core.answers import AnswerLink
 from digest.core.errors import InputError
-from digest.core.models import Consent, DeliveryStatus, Post
+from digest.core.models import Consent, DeliveryStatus, Post, Settlement
 from digest.core.questions import ACCEPTED, ANSWERED, DECLINED, NEW, new_question
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -205,26 +205,24 @@ def test_notice_claims_settle_recover_and_give_up(store: Store) -> None:
         answer(qs, qid, n=n)
         ids.append(qid)
     claims = ledger.claim("dead-sender/0", NOW, 2)
-    assert [c.question_id for c in claims] == ids[:2] and ledger.claim("other/0", NOW, 5)[0].question_id == ids[2]
-    ledger.settle(claims[0], DeliveryStatus.SENT, now=NOW, code=250, reply="ok")
+    assert [c.subscriber_id for c in claims] == ids[:2] and ledger.claim("other/0", NOW, 5)[0].subscriber_id == ids[2]
+    settle(ledger, Settlement(claims[0].delivery_id, DeliveryStatus.SENT, NOW, 250, "ok"))
     assert qs.require(ids[0]).noticed_at == NOW
-    ledger.settle(claims[1], DeliveryStatus.DEFERRED, now=NOW, code=451, reply="later", next_attempt_at=NOW + HOUR)
+    settle(ledger, Settlement(claims[1].delivery_id, DeliveryStatus.DEFERRED, NOW, 451, "later", NOW + HOUR))
     assert ledger.claim("x/0", NOW, 5) == []  # deferred, not due; the third is held by "other"
     assert ledger.recover_stale(NOW) == 1  # no sender named "other" is alive
-    assert [c.question_id for c in ledger.claim("x/0", NOW + 2 * HOUR, 5)] == [ids[1], ids[2]]
-    ledger.settle(ledger_claim(ledger, store, ids[1]), DeliveryStatus.DEFERRED, now=NOW + 2 * HOUR, code=451,
-                  reply="still later", next_attempt_at=NOW + 3 * HOUR)
-    assert ledger.give_up(NOW, "gave up: ", NOW + 4 * HOUR) == 1
+    again = ledger.claim("x/0", NOW + 2 * HOUR, 5)
+    assert [c.subscriber_id for c in again] == [ids[1], ids[2]]
+    settle(ledger, Settlement(again[0].delivery_id, DeliveryStatus.DEFERRED, NOW + 2 * HOUR, 451, "still later",
+                              NOW + 3 * HOUR))
+    assert ledger.give_up(NOW, "gave up: ", NOW + 4 * HOUR) == {0: 1}
     assert ledger.counts() == {DeliveryStatus.SENT: 1, DeliveryStatus.FAILED: 1, DeliveryStatus.SENDING: 1}
     assert qs.notice_status(ids[1]) == (DeliveryStatus.FAILED, "gave up: still later")
 
 
-def ledger_claim(ledger: NoticeLedger, store: Store, question_id: int) -> object:
-    from digest.adapters.notices import NoticeClaim
-
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(schema.notices).where(schema.notices.c.question_id == question_id)).one()
-    return NoticeClaim(row.id, question_id, row.message_id, row.attempts, row.first_attempt_at)
+def settle(ledger: NoticeLedger, settlement: Settlement) -> None:
+    with ledger.settling() as record:
+        record([settlement])
 
 
 def test_a_new_question_starts_new_and_keeps_its_asker(store: Store) -> None:

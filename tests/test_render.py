@@ -16,6 +16,7 @@ from conftest import Run
 from feedgen import Entry, atom
 from lxml import html as lxml_html
 
+from digest.adapters.fetch import fetch_feed
 from digest.core.answers import AnsweredQuestion, IssueQuestions
 from digest.core.config import read_config
 from digest.core.models import PLACEHOLDERS, IssueContent, Post, Section
@@ -48,7 +49,7 @@ def check_golden(name: str, actual: str, regen: bool) -> None:
 
 def test_sample_feed_issue_matches_golden_files(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     written = preview.write_preview(config, issue, tmp_path, now=NOW)
     regen = bool(request.config.getoption("--regen-golden"))
@@ -59,7 +60,7 @@ def test_sample_feed_issue_matches_golden_files(tmp_path: Path, request: pytest.
 
 def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     html = preview.write_preview(config, issue, tmp_path, now=NOW).html_path.read_text("utf-8")
     doc = lxml_html.fromstring(html)
@@ -177,7 +178,7 @@ def sample_issue(tmp_path: Path, config_text: str = "", **build: object) -> tupl
         path = tmp_path / "config.toml"
         path.write_text(config_text)
     config = read_config(path, {})
-    issue = preview.build_preview(config, now=NOW, every_post=True, **build)  # type: ignore[arg-type]
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True, **build)  # type: ignore[arg-type]
     assert issue is not None
     written = preview.write_preview(config, issue, tmp_path / "out", now=NOW)
     return written.html_path.read_text("utf-8"), written.text_path.read_text("utf-8"), issue
@@ -234,7 +235,7 @@ def test_replies_are_invited_where_reply_to_sends_them(tmp_path: Path) -> None:
 
 def test_real_headings_in_order() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     doc = lxml_html.fromstring(issue.template.html)
     headings = [(h.tag, " ".join(h.text_content().split())) for h in doc.xpath("//h1|//h2|//h3|//h4|//h5|//h6")]
@@ -251,7 +252,7 @@ def test_real_headings_in_order() -> None:
 
 def test_read_more_links_say_where_they_lead_and_thumbnails_are_decorative() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     doc = lxml_html.fromstring(issue.template.html)
     more = doc.xpath('//a[contains(@class, "more") or contains(@class, "answer-more")]')
@@ -286,7 +287,7 @@ def test_every_post_with_a_thumbnail_shows_it_beside_its_text() -> None:
 
 def test_outlook_safe_button_and_question_box() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     doc = lxml_html.fromstring(issue.template.html)
     button = doc.xpath('//a[@href="https://thewisejobsearch.blogspot.com/p/contact.html"]')[0]
@@ -301,7 +302,7 @@ def test_outlook_safe_button_and_question_box() -> None:
 
 def test_no_invalid_attributes() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, now=NOW, every_post=True)
+    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     for html in (issue.template.html, issue.composer.archive().html):
         doc = lxml_html.fromstring(html)

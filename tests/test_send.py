@@ -119,7 +119,7 @@ def test_unsubscribe_during_a_slow_send(write_config: Callable[..., Path], mail_
     batch is still in hand FRESH_FOR seconds later: an unsubscribe made while the
     third message is on the wire, with more than the window's worth of sending to go
     before the last reader's turn, is honoured."""
-    from digest.jobs.deliver import CLAIM_BATCH, FRESH_FOR
+    from digest.jobs.drain import CLAIM_BATCH, FRESH_FOR
 
     bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
     count = 20
@@ -189,7 +189,7 @@ def test_dry_run_builds_every_message_and_records_nothing(bed: Bed) -> None:
 def test_the_rate_ceiling_spaces_messages() -> None:
     import time
 
-    from digest.jobs.deliver import RateLimiter
+    from digest.jobs.drain import RateLimiter
 
     limiter = RateLimiter(50)
     started = time.monotonic()

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from conftest import Run
 
+from digest.cli.serve import weekly_send
+from digest.cli.wiring import Wiring
 from digest.core.config import read_config
-from digest.jobs.send_issue import run_logged
 
 SECRET = "gate-secret-0123456789abcdef"
 
@@ -57,7 +58,9 @@ def test_a_problem_stops_the_send_before_anyone_gets_mail(cfg: Path, run_cli: Ca
 def test_the_weekly_send_stops_too(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
     add(run_cli, cfg, "a@example.com")
     base_url(cfg, "http://news.example.com")
-    line = run_logged(read_config(cfg, {"DIGEST_SECRET": SECRET}))
+    config = read_config(cfg, {"DIGEST_SECRET": SECRET})
+    with Wiring(config) as wiring:
+        line = weekly_send(config, wiring)()
     assert line.startswith("send failed: not sent, nobody was mailed: List-Unsubscribe:"), line
     assert mail_server.received == []
 

@@ -47,11 +47,11 @@ def test_add_mails_the_confirmation_link_and_the_link_confirms(cfg: Path, run_cl
     from digest.web import create_app
 
     config = read_config(cfg, {})
-    from digest.adapters.secret import load_or_create_secret
+    from digest.cli.wiring import Wiring
 
     store = Store.open(config.store.url)
     try:
-        app = create_app(config, store, send_confirmation=confirmation_mailer(config, load_or_create_secret(config)),
+        app = create_app(config, store, send_confirmation=confirmation_mailer(config, Wiring(config, store=store)),
                          clock=lambda: CLI_NOW)
         with TestClient(app, base_url="https://news.example.com") as client:
             path = link.removeprefix("https://news.example.com")

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from test_web import SECRET, START, WEB_EXTRA, Web
 
 from digest.adapters.store import Store
+from digest.cli.wiring import Wiring
 from digest.core.config import read_config
 from digest.core.tokens import make_token
 from digest.jobs.mail import confirmation_mailer, preferences_link_mailer, welcome_mailer
@@ -31,9 +32,10 @@ def doors_web(write_config: Callable[..., Path], mail_server: Any, extra: str = 
     config = read_config(path, {"DIGEST_SECRET": SECRET})
     store = Store.open(config.store.url)
     clock = [START]
-    app = create_app(config, store, send_confirmation=confirmation_mailer(config, SECRET),
-                     send_welcome=welcome_mailer(config, SECRET, store),
-                     send_preferences_link=preferences_link_mailer(config, SECRET), clock=lambda: clock[0])
+    wiring = Wiring(config, store=store, clock=lambda: clock[0])
+    app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
+                     send_welcome=welcome_mailer(config, wiring),
+                     send_preferences_link=preferences_link_mailer(config, wiring), clock=lambda: clock[0])
     with TestClient(app, base_url="https://news.example.com", follow_redirects=False) as client:
         yield Web(client, store, mail_server, clock)
     store.close()

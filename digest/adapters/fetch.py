@@ -15,7 +15,7 @@ import os
 import stat
 import time
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -24,22 +24,11 @@ import httpx
 
 from ..core.errors import FeedParseError, FetchError
 from ..core.models import FeedPage, FeedState, FetchResult, Post
-from ..core.parse import ParseOptions, parse_feed
+from ..core.parse import FetchOptions, ParseOptions, parse_feed
 from ..core.select import dedupe_posts
 from .deadline import Deadline
 
 _MAX_REDIRECTS = 5
-
-
-@dataclass(frozen=True)
-class FetchOptions:
-    timeout_seconds: float = 10.0
-    deadline_seconds: float = 60.0
-    user_agent: str = "blog-digest/0.1"
-    max_bytes: int = 10_000_000
-    max_pages: int = 20
-    page_size: int = 25
-    parse: ParseOptions = field(default_factory=ParseOptions)
 
 
 def fetch_feed(

@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from ..core.message import unguessable
-from ..core.models import DeliveryStatus
+from ..core.models import DeliveryStatus, InboxStats
 from ..core.policy import Evidence, move, sources
 from ..core.returns import Claimed, Delivery, Effect
 from .ledger import pid_alive
@@ -29,17 +28,6 @@ from .schema import MAX_ID, deliveries, inbox_messages, inbox_reads, inbox_retur
 from .store import Store
 
 CLAIM_TIMEOUT = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class InboxStats:
-    """What `digest status` shows of the inbox."""
-
-    read_at: datetime | None
-    read_outcome: str
-    kinds: dict[str, int]
-    bounced: int        # subscribers bounced by mail in the window
-    unsubscribed: int   # subscribers unsubscribed by mail (complaints included) in the window
 
 
 def reader_id() -> str:

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from ..core.errors import StoreError
 from ..core.message import issue_message_id
 from ..core.models import OPEN_STATUSES, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict, post_to_dict
+from ..core.policy import Evidence, move, sources
 from .deliveries import Deliveries
 from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
 
@@ -201,6 +202,15 @@ class Ledger(Deliveries):
             return int(result.rowcount or 0)
 
     # ---- deliveries ----
+
+    def mark_bounced(self, subscriber_id: int, now: datetime) -> None:
+        """A single mail's hard refusal, recorded as a settle's: the move core/policy.py's
+        table gives an SMTP refusal."""
+        refusal = move(Evidence.SMTP_REFUSAL)
+        with self._write() as conn:
+            conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id,
+                                                    subscribers.c.status.in_(sources(Evidence.SMTP_REFUSAL)))
+                         .values(status=refusal.target.value, updated_at=now))
 
     def retry_now(self, issue_id: int, now: datetime) -> int:
         """Make every deferred row of the issue due now (a run by hand retries them all)."""

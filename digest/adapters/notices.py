@@ -14,42 +14,33 @@ message in flight can go twice, and one in doubt is never sent again.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from ..core.models import DeliveryStatus
+from ..core.models import Claim, DeliveryStatus, Settlement, open_count
 from .ledger import STALE_HEARTBEAT, pid_alive
 from .schema import notices, questions, senders
 from .store import Store
 
 
-@dataclass(frozen=True)
-class NoticeClaim:
-    """One notice a sender has claimed: the next message to send."""
-
-    notice_id: int
-    question_id: int
-    message_id: str
-    attempts: int
-    first_attempt_at: datetime | None
-
-
 class NoticeLedger:
-    """The notices table, in the store's database."""
+    """The notices table, in the store's database: the answer notices' Queue (jobs/ports.py),
+    drained by the outbox. A claim's `subscriber_id` is the notice's question (its
+    recipient), so a settled bounce marks that question's address."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def claim(self, claimer: str, now: datetime, limit: int) -> list[NoticeClaim]:
-        """Claim up to `limit` pending notices, then deferred ones whose time has come."""
-        claims: list[NoticeClaim] = []
+    def claim(self, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]:
+        """Claim up to `limit` pending notices (unless not `pending`), then deferred ones whose time has come."""
+        claims: list[Claim] = []
         with self.store.tx() as conn:
             for status, due in ((DeliveryStatus.PENDING, False), (DeliveryStatus.DEFERRED, True)):
-                if len(claims) >= limit:
-                    break
+                if len(claims) >= limit or (not due and not pending):
+                    continue
                 pick = (sa.select(notices.c.id).where(notices.c.status == status)
                         .order_by(notices.c.id).limit(limit - len(claims)))
                 if due:
@@ -66,22 +57,40 @@ class NoticeLedger:
                                     .values(status=DeliveryStatus.SENDING, claimed_by=claimer, updated_at=now)
                                     .returning(notices.c.id, notices.c.question_id, notices.c.message_id,
                                                notices.c.attempts, notices.c.first_attempt_at)).all()
-                claims += [NoticeClaim(r.id, r.question_id, r.message_id, r.attempts, r.first_attempt_at) for r in rows]
-        return sorted(claims, key=lambda c: c.notice_id)
+                claims += [Claim(r.id, r.question_id, r.message_id, r.attempts, r.first_attempt_at) for r in rows]
+        return sorted(claims, key=lambda c: c.delivery_id)
 
-    def settle(self, claim: NoticeClaim, status: str, *, now: datetime, code: int | None = None, reply: str = "",
-               next_attempt_at: datetime | None = None, attempted: bool = True) -> None:
-        """Record the outcome of one notice; a sent one is noted on its question too."""
-        values: dict[str, object] = {"status": status, "updated_at": now, "last_code": code, "last_reply": reply[:500],
-                                     "claimed_by": "", "attempts": notices.c.attempts + (1 if attempted else 0)}
-        if attempted and claim.first_attempt_at is None:
-            values["first_attempt_at"] = now
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = next_attempt_at
-        with self.store.tx() as conn:
-            conn.execute(notices.update().where(notices.c.id == claim.notice_id).values(**values))
-            if status == DeliveryStatus.SENT:
-                conn.execute(questions.update().where(questions.c.id == claim.question_id).values(noticed_at=now))
+    @contextmanager
+    def settling(self) -> Iterator[Callable[[Sequence[Settlement]], None]]:
+        """A function recording a batch of outcomes in one transaction: a sent notice is noted
+        on its question; a bounce marks the asker's address (QuestionStore.mark_bounced)."""
+        from .questions import QuestionStore
+
+        def settle(batch: Sequence[Settlement]) -> None:
+            bounced: list[tuple[int, datetime]] = []
+            with self.store.tx() as conn:
+                for s in batch:
+                    values: dict[str, object] = {
+                        "status": s.status, "updated_at": s.now, "last_code": s.code, "last_reply": s.reply[:500],
+                        "claimed_by": "", "attempts": notices.c.attempts + (1 if s.attempted else 0)}
+                    if s.attempted:
+                        values["first_attempt_at"] = sa.func.coalesce(notices.c.first_attempt_at, s.now)
+                    if s.next_attempt_at is not None:
+                        values["next_attempt_at"] = s.next_attempt_at
+                    question_id = conn.execute(notices.update().where(notices.c.id == s.delivery_id).values(**values)
+                                               .returning(notices.c.question_id)).scalar()
+                    if question_id is None:
+                        continue
+                    if s.status == DeliveryStatus.SENT:
+                        conn.execute(questions.update().where(questions.c.id == question_id).values(noticed_at=s.now))
+                    if s.bounce is not None:
+                        bounced.append((question_id, s.now))
+            for question_id, at in bounced:
+                asker = QuestionStore(self.store).get(question_id)
+                if asker is not None:
+                    QuestionStore(self.store).mark_bounced(asker.email_key, at)
+
+        yield settle
 
     def release(self, notice_ids: Sequence[int], now: datetime) -> None:
         """Give back claimed notices that were never attempted."""
@@ -90,6 +99,22 @@ class NoticeLedger:
         with self.store.tx() as conn:
             conn.execute(notices.update().where(notices.c.id.in_(list(notice_ids)), notices.c.status == DeliveryStatus.SENDING)
                          .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
+
+    def release_claimer(self, claimer: str, now: datetime) -> None:
+        """Give back every notice one connection still holds."""
+        with self.store.tx() as conn:
+            conn.execute(notices.update().where(notices.c.status == DeliveryStatus.SENDING, notices.c.claimed_by == claimer)
+                         .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
+
+    def held_by_others(self, sender_id: str) -> int:
+        """How many notices other senders hold as "sending"."""
+        with self.store.tx() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(notices).where(
+                notices.c.status == DeliveryStatus.SENDING, notices.c.claimed_by.notlike(f"{sender_id}/%"))).scalar_one())
+
+    def finish_if_done(self, now: datetime) -> bool:
+        """Notices are no issue to close: whether none is open."""
+        return not open_count(self.counts())
 
     def recover_stale(self, now: datetime, alive: Callable[[int], bool] = pid_alive) -> int:
         """Give back the notices claimed by senders that died (ledger.py's rule: same host,
@@ -103,13 +128,15 @@ class NoticeLedger:
             return int(conn.execute(notices.update().where(notices.c.status == DeliveryStatus.SENDING, owner)
                                     .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now)).rowcount or 0)
 
-    def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> int:
-        """Fail the deferred notices first tried at or before `before`, keeping their last reply."""
+    def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> dict[int, int]:
+        """Fail the deferred notices first tried at or before `before`, keeping their last
+        reply; {0: how many} (notices belong to no issue)."""
         with self.store.tx() as conn:
-            return int(conn.execute(notices.update().where(
+            failed = int(conn.execute(notices.update().where(
                 notices.c.status == DeliveryStatus.DEFERRED, notices.c.first_attempt_at <= before).values(
                 status=DeliveryStatus.FAILED, updated_at=now, claimed_by="",
                 last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + notices.c.last_reply, 1, 500))).rowcount or 0)
+        return {0: failed} if failed else {}
 
     def counts(self) -> dict[str, int]:
         with self.store.tx() as conn:

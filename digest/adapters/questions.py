@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from ..core.questions import (
     KNOWN_SOURCES,
     NewQuestion,
     Question,
+    QuestionStats,
     acknowledgement_budget,
     check_move,
 )
@@ -42,15 +43,6 @@ from .store import Store
 _FIELDS = tuple(f.name for f in fields(Question))
 _ISSUE_MESSAGE_ID = re.compile(r"^<digest\.(\d{1,10})\.(\d{1,10})\.")
 _QUESTION_MAIL_ID = re.compile(r"^<(ack|answer)\.(\d{1,10})\.")
-
-
-@dataclass(frozen=True)
-class QuestionStats:
-    """For `digest status`: questions kept, answered, and the median days from asking to answer."""
-
-    received: int
-    answered: int
-    median_days: float | None
 
 
 class QuestionStore:

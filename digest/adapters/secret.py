@@ -1,4 +1,5 @@
-"""The secret that signs links. Adapter: reads, and once creates, a file.
+"""The secret that signs links, and the DKIM key that signs messages. Adapter: reads, and
+once creates, a file.
 
 The environment variable named by [web] secret_env wins when it is set. Otherwise the
 secret lives in [web] secret_file (default subscribers/secret, next to the database),
@@ -23,6 +24,8 @@ from pathlib import Path
 
 from ..core.config import Config
 from ..core.errors import ConfigError
+from ..core.message import sender_domain
+from ..core.sign import Signer
 
 MIN_LENGTH = 16
 _KEY = "web.secret_file"
@@ -106,3 +109,16 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def load_signer(config: Config) -> Signer | None:
+    """The DKIM signer of [newsletter] dkim_selector, with the key of dkim_key_file (None: no
+    selector, no signing); ConfigError naming the file when it cannot be read."""
+    n = config.newsletter
+    if not n.dkim_selector:
+        return None
+    try:
+        key = Path(n.dkim_key_file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(config.path), f"[newsletter] dkim_key_file {n.dkim_key_file!r} cannot be read: {exc.strerror}") from exc
+    return Signer(n.dkim_selector, sender_domain(n.from_), key)

@@ -80,6 +80,20 @@ def pass_config(func: Any) -> Any:
     return wrapper
 
 
+def pass_wiring(func: Any) -> Any:
+    """Hand a command the Config and the process's Wiring (cli/wiring.py), closed after it."""
+    @click.pass_context
+    @functools.wraps(func)
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        from .wiring import Wiring
+
+        config = _state(ctx).config()
+        with Wiring(config, clock=_state(ctx).clock) as wiring:
+            return func(config, wiring, *args, **kwargs)
+
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="blog-digest")
 def cli() -> None:

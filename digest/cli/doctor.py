@@ -7,24 +7,27 @@ One line per check, "ok", "warning" or "problem" with the fix; exit 0 with no pr
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..core.config import Config
-from . import now as _now
-from . import pass_config
+from . import pass_wiring
+
+if TYPE_CHECKING:
+    from .wiring import Wiring
 
 
 @click.command()
-@pass_config
+@pass_wiring
 @click.option("--nameserver", metavar="HOST[:PORT]", help="Ask this DNS server (default: the system's).")
 @click.option("--offline", is_flag=True, help="Only the checks that need no network (headers, size, SpamAssassin).")
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
-def doctor(config: Config, nameserver: str | None, offline: bool, feed: str | None) -> None:
+def doctor(config: Config, wiring: Wiring, nameserver: str | None, offline: bool, feed: str | None) -> None:
     """Check SPF, DKIM, DMARC, the relay and the next issue: will it land in the inbox?"""
     from ..jobs.doctor import run_doctor
 
-    report = run_doctor(config, now=_now(), nameserver=nameserver, offline=offline, feed=feed)
+    report = run_doctor(config, wiring, now=wiring.clock(), nameserver=nameserver, offline=offline, feed=feed)
     for check in report.checks:
         click.echo(check.line)
     for note in report.notes:

@@ -6,21 +6,24 @@ summary; an error is one `Error: ...` line (exit code 9 for the mailbox, InboxEr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..core.config import Config
-from . import current_clock, pass_config
+from . import pass_wiring
+
+if TYPE_CHECKING:
+    from .wiring import Wiring
 
 
 @click.command()
-@pass_config
-def inbox(config: Config) -> None:
+@pass_wiring
+def inbox(config: Config, wiring: Wiring) -> None:
     """Read the [inbox] mailbox once: bounces, complaints, unsubscribe mails, questions."""
-    from ..adapters.store import open_store
     from ..jobs.inbox import check_inbox_config, read_inbox
 
     check_inbox_config(config)
-    with open_store(config) as store:
-        report = read_inbox(config, store, clock=current_clock(), on_line=click.echo)
+    report = read_inbox(config, wiring, on_line=click.echo)
     c = config.inbox
     click.echo(f"Read {c.folder} on {c.host}: {report.summary(c.done_folder)}.")

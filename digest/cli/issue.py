@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import webbrowser
 from collections import Counter
 from datetime import datetime
@@ -20,17 +19,16 @@ import click
 from ..core.config import Config
 from ..core.errors import InputError
 from ..core.models import open_count
-from . import current_clock, pass_config
-from . import now as _now
+from . import pass_wiring
 from .progress import SendProgress
 from .words import count, local_time
 
 if TYPE_CHECKING:
-    from ..adapters.inbox_ledger import InboxStats
+    from ..core.models import InboxStats
     from ..jobs.send_issue import SendOutcome
+    from .wiring import Wiring
 
 EXIT_TEMPFAIL = 75  # sysexits EX_TEMPFAIL: messages wait for a retry or the next run
-
 
 
 
@@ -44,7 +42,7 @@ _note_option = click.option("--note", type=click.Path(dir_okay=False, path_type=
 
 
 @click.command()
-@pass_config
+@pass_wiring
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
 @click.option("--all", "every_post", is_flag=True, help="Every post in the feed, not only the new ones.")
 @click.option("--or-all", "or_all", is_flag=True, help="When no post is new, show every post in the feed instead.")
@@ -53,16 +51,19 @@ _note_option = click.option("--note", type=click.Path(dir_okay=False, path_type=
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
 @click.option("--to", "test_to", metavar="EMAIL", help="Send one test copy to EMAIL over [smtp].")
 @_note_option
-def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, out_dir: Path, open_browser: bool,
+def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, or_all: bool, out_dir: Path, open_browser: bool,
             test_to: str | None, note: Path | None) -> None:
     """Render the issue `digest send` would send next into files, to look at first. Changes no state."""
     from ..jobs import preview as job
     from ..jobs.build import read_note
 
-    now = _now()
+    now = wiring.clock()
     note_text = read_note(note) if note else ""
-    history = job.preview_history(config)  # --all too: the issue shows the number the send will give it
-    issue = job.build_preview(config, now=now, feed=feed, every_post=every_post, history=history, note=note_text)
+    stored = wiring.store_exists()  # a preview never makes a store: none yet means no issue was sent
+    history = job.preview_history(wiring.ledger if stored else None)  # --all too: the number the send will give it
+    questions = wiring.questions if stored else None
+    issue = job.build_preview(config, wiring.fetch, now=now, feed=feed, every_post=every_post, history=history,
+                              note=note_text, questions=questions)
     if issue is None:
         since = (f"since the last issue (its cut-off: {local_time(config, history.cutoff)})" if history.cutoff else
                  f"in the last {count(config.newsletter.first_issue_days, 'day')} ([newsletter] first_issue_days)")
@@ -70,7 +71,8 @@ def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, ou
         if not or_all:
             click.echo("Use --all to preview every post in the feed.")
             return
-        issue = job.build_preview(config, now=now, feed=feed, every_post=True, history=history, note=note_text)
+        issue = job.build_preview(config, wiring.fetch, now=now, feed=feed, every_post=True, history=history,
+                                  note=note_text, questions=questions)
         if issue is None:
             click.echo("The feed holds no posts at all.")
             return
@@ -95,7 +97,7 @@ def preview(config: Config, feed: str | None, every_post: bool, or_all: bool, ou
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if test_to:
-        job.send_test_copy(config, issue, test_to, now=now)
+        job.send_test_copy(config, wiring.outbox, issue, test_to, now=now, subscribers=wiring.store if stored else None)
         click.echo(f"Sent a test copy to {test_to}.")
     if open_browser:
         _open(result.html_path.resolve().as_uri())
@@ -120,7 +122,7 @@ def _open(uri: str) -> None:
 
 
 @click.command()
-@pass_config
+@pass_wiring
 @click.option("--feed", help="A feed URL or file to use instead of [feed] url.")
 @click.option("--dry-run", is_flag=True,
               help="Build every message, send none, record nothing; show who would get what.")
@@ -128,23 +130,20 @@ def _open(uri: str) -> None:
               show_default=True, help="With --dry-run: the folder for one sample message per set of topics.")
 @click.option("--yes", is_flag=True, help="Do not ask before sending.")
 @_note_option
-def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bool, note: Path | None) -> None:
+def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_dir: Path, yes: bool, note: Path | None) -> None:
     """Send the next issue to every confirmed subscriber (finishing interrupted ones first)."""
-    from ..adapters.store import open_store
     from ..jobs.build import read_note
     from ..jobs.send_issue import count_line, send_next
 
     note_text = read_note(note) if note else ""
 
-    cancel = threading.Event()
-
     def stop(signum: int, frame: object) -> None:
         click.echo("Stopping: the messages in flight settle, the rest wait for the next run.", err=True)
-        cancel.set()
+        wiring.cancel.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with open_store(config) as store, SendProgress() as progress:
+        with SendProgress() as progress:
             def confirm(subject: str, audience: int) -> None:
                 if yes:
                     return
@@ -153,8 +152,8 @@ def send(config: Config, feed: str | None, dry_run: bool, out_dir: Path, yes: bo
                                      "run it with --yes to send without asking")
                 click.confirm(f"Send \"{subject}\" to {count(audience, 'subscriber')}?", abort=True)
 
-            outcome = send_next(config, store, clock=current_clock(), feed=feed, dry_run=dry_run, progress=progress,
-                                on_issue=confirm, cancel=cancel, samples_dir=out_dir if dry_run else None, note=note_text)
+            outcome = send_next(config, wiring, feed=feed, dry_run=dry_run, progress=progress, on_issue=confirm,
+                                samples_dir=out_dir if dry_run else None, note=note_text)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -215,12 +214,12 @@ def _show_dry_run(outcome: SendOutcome) -> None:
 
 
 @click.command()
-@pass_config
-def history(config: Config) -> None:
+@pass_wiring
+def history(config: Config, wiring: Wiring) -> None:
     """List the issues sent: date, posts, recipients delivered / failed / pending."""
     from ..jobs.report import history as issue_history
 
-    rows = issue_history(config)
+    rows = issue_history(wiring.ledger)
     if not rows:
         click.echo("No issue sent yet.")
         return
@@ -232,16 +231,17 @@ def history(config: Config) -> None:
 
 
 @click.command()
-@pass_config
-def status(config: Config) -> None:
+@pass_wiring
+def status(config: Config, wiring: Wiring) -> None:
     """The next scheduled send, the last issue and its counts, the feed's state, the questions."""
     from zoneinfo import ZoneInfo
 
     from ..core.models import STATUSES
     from ..jobs.report import status as read_status
 
-    now = _now()
-    report = read_status(config, now)
+    now = wiring.clock()
+    report = read_status(config.schedule, config.inbox, ledger=wiring.ledger, store=wiring.store,
+                         questions=wiring.questions, inbox_book=wiring.inbox_book, now=now)
     upcoming = report.next_send.astimezone(ZoneInfo(config.schedule.timezone))
     days = (upcoming - now).total_seconds() / 86400
     click.echo(f"Next send: {local_time(config, upcoming, '%a %d %b %Y %H:%M')} ({config.schedule.timezone}, "

@@ -17,22 +17,23 @@ import click
 
 from ..core.config import Config
 from ..core.questions import QUESTION_STATUSES
+from . import current_clock, pass_config
 from . import now as _now
-from . import pass_config
 from .words import count, local_time
 
 if TYPE_CHECKING:
-    from ..adapters.store import Store
+    from ..adapters.questions import QuestionStore
 
 ID = click.IntRange(1, 2**31 - 1)
 
 
 @contextmanager
-def _store(config: Config) -> Iterator[Store]:
-    from ..adapters.store import open_store  # SQLAlchemy loads only for the commands that use the store
+def _questions(config: Config) -> Iterator[QuestionStore]:
+    """The questions, through the process's wiring (SQLAlchemy loads only for the commands that use them)."""
+    from .wiring import Wiring
 
-    with open_store(config) as store:
-        yield store
+    with Wiring(config, clock=current_clock()) as wiring:
+        yield wiring.questions
 
 
 
@@ -47,10 +48,8 @@ def questions() -> None:
 @click.option("--status", type=click.Choice(QUESTION_STATUSES), help="Only questions in this state.")
 def list_(config: Config, status: str | None) -> None:
     """List questions: id, state, date, source, asker, whether it may be quoted, its first words."""
-    from ..adapters.questions import QuestionStore
-
-    with _store(config) as store:
-        found = QuestionStore(store).listed(status)
+    with _questions(config) as book:
+        found = book.listed(status)
     for q in found:
         words = (q.paraphrase or q.text or "(text deleted after [question] keep_days)").replace("\n", " ")
         click.echo(f"#{q.id}\t{q.status}\t{local_time(config, q.created_at, '%Y-%m-%d')}\t{q.source}\t{q.email}\t"
@@ -63,10 +62,7 @@ def list_(config: Config, status: str | None) -> None:
 @click.argument("question_id", metavar="ID", type=ID)
 def show(config: Config, question_id: int) -> None:
     """Show one question whole: the asker, the text, its state and dates, its answer and notice."""
-    from ..adapters.questions import QuestionStore
-
-    with _store(config) as store:
-        qs = QuestionStore(store)
+    with _questions(config) as qs:
         q = qs.require(question_id)
         notice = qs.notice_status(q.id)
 
@@ -106,8 +102,8 @@ def accept(config: Config, question_id: int, paraphrase: str | None) -> None:
     """Accept question ID for an answer, with the paraphrase the newsletter may show."""
     from ..jobs.questions import accept as accept_question
 
-    with _store(config) as store:
-        q = accept_question(store, question_id, paraphrase, _now())
+    with _questions(config) as book:
+        q = accept_question(book, question_id, paraphrase, _now())
     click.echo(f"Accepted question {q.id}" + (f" as {q.paraphrase!r}" if q.paraphrase else " (no paraphrase)")
                + f". Label its answer post {config.question.answer_label_prefix}{q.id}.")
 
@@ -119,8 +115,8 @@ def decline(config: Config, question_id: int) -> None:
     """Decline question ID: it will not be answered (its asker is not told)."""
     from ..jobs.questions import decline as decline_question
 
-    with _store(config) as store:
-        q = decline_question(store, question_id, _now())
+    with _questions(config) as book:
+        q = decline_question(book, question_id, _now())
     click.echo(f"Declined question {q.id}.")
 
 
@@ -132,8 +128,8 @@ def answer(config: Config, question_id: int, url: str) -> None:
     """Link question ID to the post at URL; `digest send` marks it answered when the post is in the feed."""
     from ..jobs.questions import link_answer
 
-    with _store(config) as store:
-        q = link_answer(store, question_id, url, _now())
+    with _questions(config) as book:
+        q = link_answer(book, question_id, url, _now())
     click.echo(f"Question {q.id} will be marked answered by {q.answer_url} when `digest send` finds that post in the feed.")
 
 
@@ -144,7 +140,7 @@ def forget(config: Config, email: str) -> None:
     """Delete every question of EMAIL, with their notices and the address's records."""
     from ..jobs.questions import forget as forget_asker
 
-    with _store(config) as store:
-        address, deleted = forget_asker(store, email)
+    with _questions(config) as book:
+        address, deleted = forget_asker(book, email)
     click.echo(f"Deleted {count(deleted, 'question')} of {address}." if deleted else f"No question of {address} is kept.")
 

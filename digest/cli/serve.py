@@ -5,22 +5,23 @@ Layer 4 (prints and exits). `serve` wires the web app, the weekly job and the ma
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from ..core.config import Config
 from ..core.errors import DigestError
-from . import pass_config
+from . import current_clock, pass_config
 from .words import local_time
 
+if TYPE_CHECKING:
+    from .wiring import Wiring
 
 class _LocalFormatter(logging.Formatter):
     """`2026-12-06 07:00:01 EST INFO digest.web: ...`: the time in the blog's zone."""
@@ -33,8 +34,31 @@ class _LocalFormatter(logging.Formatter):
         return datetime.fromtimestamp(record.created, self.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+def weekly_send(config: Config, wiring: Wiring) -> Callable[[], str]:
+    """The weekly timer's job: the path of `digest send`, except that deferred messages are
+    left to the retry timer; it logs and returns one line."""
+    from ..jobs.send_issue import send_next, summary
+
+    return _logged("send", lambda: summary(send_next(config, wiring, retry_deferred=False)))
+
+
+def _logged(what: str, work: Callable[[], str]) -> Callable[[], str]:
+    """A timer's job: run `work`, log its one line (or why it failed) and return it. The
+    one place a scheduled send, retry or inbox read meets the log."""
+    log = logging.getLogger("digest.send" if what != "inbox read" else "digest.inbox")
+
+    def run() -> str:
+        try:
+            line = work()
+        except DigestError as exc:
+            line = f"{what} failed: {exc}"
+            log.error(line)
+            return line
+        if line:
+            log.info(line)
+        return line
+
+    return run
 
 
 @click.command()
@@ -49,15 +73,13 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
     from ..adapters.listen import bind_sockets
     from ..adapters.scheduler import WeeklySender
-    from ..adapters.secret import load_or_create_secret
-    from ..adapters.store import open_store
-    from ..jobs import retry, send_issue
     from ..jobs.mail import confirmation_mailer, preferences_link_mailer, welcome_mailer
     from ..jobs.questions import question_acknowledger
+    from ..jobs.retry import retried_line, retry_due
+    from ..jobs.send_issue import start_decision
     from ..web import create_app
+    from .wiring import Wiring
 
-    # One format for every line (uvicorn's included, log_config=None below), one line per event,
-    # its time in [schedule] timezone like every time a person reads.
     # One format for every line (uvicorn's included: log_config=None below), one line per
     # event, its time in [schedule] timezone like every time a person reads here.
     handler = logging.StreamHandler()
@@ -66,25 +88,29 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("digest.serve")
-    secret = load_or_create_secret(config)
+    wiring = Wiring(config, clock=current_clock())  # one store, ledger, mailer and outbox for the pages and the timers
+    secret = wiring.secret
     sockets = bind_sockets(host, port)  # before anything starts: a port in use is one ListenError line
-    cancel = threading.Event()
     weekly = None if no_scheduler else WeeklySender(
-        config.schedule, lambda: send_issue.run_logged(config, cancel=cancel),
-        retry=lambda: retry.run_logged(config, cancel=cancel),
+        config.schedule, weekly_send(config, wiring),
+        retry=_logged("retry", lambda: retried_line(retry_due(config, wiring))),
         retry_every=timedelta(minutes=config.smtp.retry_interval_minutes))
     reads_inbox = weekly is not None and bool(config.inbox.host and config.inbox.poll_minutes)
     if weekly is not None and reads_inbox:
         from ..jobs import inbox as inbox_job
 
-        weekly.read_inbox_every(config.inbox.poll_minutes, lambda: inbox_job.run_logged(config))
+        weekly.read_inbox_every(config.inbox.poll_minutes, _logged("inbox read", lambda: inbox_job.read_line(
+            config.inbox, inbox_job.read_inbox(config, wiring, on_line=logging.getLogger("digest.inbox").info))))
 
     try:
-        with open_store(config) as store:
+        with wiring:
+            store = wiring.store
+            wiring.outbox  # noqa: B018 - built before the threads that share it; a DKIM key it cannot read stops here
+
             @asynccontextmanager
             async def lifespan(app: Any) -> AsyncIterator[None]:
                 if weekly is not None:
-                    decision = send_issue.start_decision(config, store, _now())
+                    decision = start_decision(config.schedule, wiring.ledger, wiring.clock())
                     weekly.start()
                     log.info("on start: %s", decision.reason)
                     if decision.send_now:
@@ -92,15 +118,16 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                     upcoming = weekly.next_run_time()
                     log.info("next weekly send: %s", local_time(config, upcoming) if upcoming else "none")
                 yield
-                cancel.set()  # a send in progress settles its message in flight and stops
+                wiring.cancel.set()  # a send in progress settles its message in flight and stops
                 if weekly is not None:
                     await run_in_threadpool(weekly.shutdown)
                 log.info("stopped")
 
-            app = create_app(config, store, send_confirmation=confirmation_mailer(config, secret),
-                             send_welcome=welcome_mailer(config, secret, store), lifespan=lifespan,
-                             send_preferences_link=preferences_link_mailer(config, secret),
-                             acknowledge_question=question_acknowledger(config, store))
+            app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
+                             send_welcome=welcome_mailer(config, wiring), lifespan=lifespan,
+                             send_preferences_link=preferences_link_mailer(config, wiring),
+                             acknowledge_question=question_acknowledger(config, wiring),
+                             secret=secret, ledger=wiring.ledger, questions=wiring.questions)
             log.info(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")

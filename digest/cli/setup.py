@@ -17,6 +17,8 @@ import click
               help="A local try-out instead: the sample blog and the sample feed the package carries, sent whole.")
 def init(folder: Path, blog_url: str | None, name: str, sample: bool) -> None:
     """Write a commented config.toml, the data folder and the link secret into FOLDER."""
+    from ..adapters.fetch import fetch_feed
+    from ..adapters.secret import load_or_create_secret
     from ..core.starter import guessed_name, try_out_values, values_for_blog
     from ..jobs.init import init_project, look_up_blog, sample_feed
 
@@ -25,7 +27,7 @@ def init(folder: Path, blog_url: str | None, name: str, sample: bool) -> None:
         values = try_out_values(str(sample_feed()))
     else:
         url = blog_url or "https://example.blogspot.com/"
-        facts = look_up_blog(url) if blog_url and not (folder / "config.toml").exists() else None
+        facts = look_up_blog(url, fetch_feed) if blog_url and not (folder / "config.toml").exists() else None
         if not name and facts is not None and facts.title:
             name = facts.title
         elif not name:
@@ -34,7 +36,7 @@ def init(folder: Path, blog_url: str | None, name: str, sample: bool) -> None:
             notes.append(f"Named the blog {name!r} from its address ({why}): give its name with --name, "
                          "or set [blog] name.")
         values = values_for_blog(url, name, contact_url=facts.contact_url if facts else "")
-    result = init_project(folder, values)
+    result = init_project(folder, values, load_or_create_secret)
     config = result.config.resolve()
     digest = _invoked_as()
     click.echo(f"Wrote {config}")

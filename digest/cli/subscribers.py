@@ -24,18 +24,20 @@ from ..core.subscriptions import (
     parse_csv_row,
     parse_topics,
 )
+from . import current_clock, pass_config
 from . import now as _now
-from . import pass_config
 from .words import count as count_of
 
 if TYPE_CHECKING:
     from ..adapters.store import Store
+    from .wiring import Wiring
 
 
-def _open(config: Config) -> AbstractContextManager[Store]:
-    from ..adapters.store import open_store  # SQLAlchemy loads only for the commands that use the store
+def _open(config: Config) -> AbstractContextManager[Wiring]:
+    """The process's wiring (SQLAlchemy loads only for the commands that use the store)."""
+    from .wiring import Wiring
 
-    return open_store(config)
+    return Wiring(config, clock=current_clock())
 
 
 
@@ -58,8 +60,8 @@ def add(config: Config, email: str, name: str, topics: str, confirmed: bool) -> 
 
     address, key = normalise_email(email)
     chosen = parse_topics(topics, config.topics)
-    with _open(config) as store:
-        change = add_subscriber(config, store, address, key, clean_name(name), chosen, confirmed=confirmed, now=_now())
+    with _open(config) as wiring:
+        change = add_subscriber(config, wiring, address, key, clean_name(name), chosen, confirmed=confirmed, now=_now())
     sub = change.subscriber
     if change.done == "confirmed":
         click.echo(f"Confirmed {sub.email}: it was pending; recorded as confirmed by you.")
@@ -81,8 +83,9 @@ def confirm(config: Config, email: str, resend: bool) -> None:
 
     address, key = normalise_email(email)
     now = _now()
-    with _open(config) as store:
-        change = resend_confirmation(config, store, key, now=now) if resend else confirm_subscriber(store, key, now=now)
+    with _open(config) as wiring:
+        change = (resend_confirmation(config, wiring, key, now=now) if resend
+                  else confirm_subscriber(wiring.store, key, now=now))
     sub = change.subscriber
     if change.done == "unchanged":
         raise InputError(f"{address} is {sub.status}, not pending: nothing to confirm"
@@ -107,7 +110,8 @@ def _report_mail(email: str, problem: str, what: str) -> None:
 def remove(config: Config, email: str) -> None:
     """Delete EMAIL and everything kept about it, their questions included."""
     address, key = normalise_email(email)
-    with _open(config) as store:
+    with _open(config) as wiring:
+        store = wiring.store
         removed = store.remove(key)
     if removed is None:
         raise InputError(f"{address} is not on the list")
@@ -119,7 +123,8 @@ def remove(config: Config, email: str) -> None:
 @click.option("--status", type=click.Choice(STATUSES), help="Only subscribers of this status.")
 def list_(config: Config, status: str | None) -> None:
     """List subscribers: address, status, name, topics."""
-    with _open(config) as store:
+    with _open(config) as wiring:
+        store = wiring.store
         listed = 0
         for sub in store.iter_subscribers(status):
             click.echo(f"{sub.email}\t{sub.status}\t{sub.name}\t{', '.join(sub.topics) or 'all topics'}")
@@ -148,7 +153,8 @@ def import_(config: Config, file: Path, confirmed: bool) -> None:
         except OSError as exc:
             raise InputError(f"{file}: cannot read it twice (a regular file is needed): {exc}") from exc
         now = _now()
-        with _open(config) as store:
+        with _open(config) as wiring:
+            store = wiring.store
             rows = _rows(_csv_lines(handle, file), config, problems)
             counts = store.import_rows(rows, confirmed=confirmed, now=now, consent=Consent(at=now, method="import"))
     for problem in problems:
@@ -174,7 +180,8 @@ def export(config: Config, file: Path | None, person: str | None) -> None:
     if person is not None:
         _export_person(config, person, file)
         return
-    with _open(config) as store:
+    with _open(config) as wiring:
+        store = wiring.store
         if file is None:
             _write_csv(store, sys.stdout)
             return
@@ -193,8 +200,8 @@ def _export_person(config: Config, email: str, file: Path | None) -> None:
 
     from ..jobs.subscribers import person_export
 
-    with _open(config) as store:
-        data = person_export(store, email, now=_now())
+    with _open(config) as wiring:
+        data = person_export(wiring.store, wiring.questions, email, now=_now())
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if file is None:
         click.echo(text, nl=False)

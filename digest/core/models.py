@@ -262,3 +262,14 @@ def post_from_dict(data: dict[str, Any]) -> Post:
         excerpt=str(data.get("excerpt") or ""), thumbnail=str(data["thumbnail"]) if data.get("thumbnail") else None,
         author=str(data.get("author") or ""),
     )
+
+
+@dataclass(frozen=True)
+class InboxStats:
+    """What `digest status` shows of the inbox."""
+
+    read_at: datetime | None
+    read_outcome: str
+    kinds: dict[str, int]
+    bounced: int        # subscribers bounced by mail in the window
+    unsubscribed: int   # subscribers unsubscribed by mail (complaints included) in the window

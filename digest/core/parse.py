@@ -9,7 +9,7 @@ import html
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -168,3 +168,14 @@ def _short(reason: object) -> str | None:
     if reason is None:
         return None
     return clean_line(str(reason))[:160]
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    timeout_seconds: float = 10.0
+    deadline_seconds: float = 60.0
+    user_agent: str = "blog-digest/0.1"
+    max_bytes: int = 10_000_000
+    max_pages: int = 20
+    page_size: int = 25
+    parse: ParseOptions = field(default_factory=ParseOptions)

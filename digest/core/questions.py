@@ -232,3 +232,12 @@ def scrub(text: str, *, email: str, name: str) -> str:
         if len(secret.strip()) >= 2:
             out = re.sub(re.escape(secret.strip()), "[name]" if secret is name else "[address]", out, flags=re.I)
     return out
+
+
+@dataclass(frozen=True)
+class QuestionStats:
+    """For `digest status`: questions kept, answered, and the median days from asking to answer."""
+
+    received: int
+    answered: int
+    median_days: float | None

@@ -1,5 +1,5 @@
 """Link answers and pick an issue's questions while the issue is built. A job (layer 3):
-reads and writes the questions through the store; the send calls it with the feed just
+reads and writes the questions through the QuestionBook port; the send calls it with the feed just
 fetched (jobs/build.py's `questions` hook).
 
 In a send (record=True): every accepted question that a fetched post answers (its label
@@ -19,15 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from ..adapters.questions import QuestionStore
-from ..adapters.store import Store
 from ..core.answers import MAX_DESK, NO_QUESTIONS, AnswerLink, IssueQuestions, find_answers, issue_questions, label_ids
 from ..core.compose import group_issue
-from ..core.config import Config
+from ..core.config import Config, NewsletterConfig, QuestionConfig
 from ..core.message import make_message_id, sender_domain
 from ..core.models import FeedState, FetchResult, Post
 from ..core.questions import ANSWERED, Question
 from .build import issue_key
+from .ports import QuestionBook
 
 QuestionsHook = Callable[[FetchResult, Sequence[Post]], IssueQuestions]
 
@@ -40,26 +39,26 @@ class Linked:
     warnings: list[str] = field(default_factory=list)
 
 
-def questions_hook(config: Config, store: Store, *, now: datetime, record: bool, linked: Linked | None = None) -> QuestionsHook:
+def questions_hook(config: Config, questions: QuestionBook, *, now: datetime, record: bool,
+                   linked: Linked | None = None) -> QuestionsHook:
     """The hook jobs/build.py calls with the fetched feed and the issue's posts; it returns
     the questions the issue shows. `linked` collects what was linked (for the send's report)."""
-    questions = QuestionStore(store)
     found = linked if linked is not None else Linked()
 
     def hook(fetched: FetchResult, posts: Sequence[Post]) -> IssueQuestions:
         everything = {p.id: p for p in (*fetched.posts, *posts)}.values()
-        links = _answers(config, questions, list(everything), found)
+        links = _answers(config.question, questions, list(everything), found)
         quiet = not posts
         if quiet and config.newsletter.quiet_week != "questions":
             if record:
-                found.answered += questions.mark_answered(links, now, _message_id(config))
+                found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
             return NO_QUESTIONS
         if not record:  # what the send would show: the planned answers off the desk, as marking takes them
             planned = [_as_answered(q, link, now) for q, link in _pairs(questions, links)]
             desk = questions.desk(MAX_DESK + len(planned))
             shown = issue_questions([*questions.unfeatured(), *planned], desk)
             return NO_QUESTIONS if quiet and not shown.answered else shown
-        found.answered += questions.mark_answered(links, now, _message_id(config))
+        found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
         desk = questions.desk(MAX_DESK)  # read after marking: a question answered now is not "On the desk"
         if not quiet:  # the key the issue is recorded with: its posts as grouped (max_posts may leave some out)
             key = issue_key(group_issue(config, posts).posts)
@@ -72,29 +71,28 @@ def questions_hook(config: Config, store: Store, *, now: datetime, record: bool,
     return hook
 
 
-def feed_state_for_answers(store: Store, state: FeedState | None) -> FeedState | None:
+def feed_state_for_answers(questions: QuestionBook, state: FeedState | None) -> FeedState | None:
     """The validators for the send's feed fetch, or None (fetch it whole) while a question
     waits for its answer: the answer post may be older than the feed's last change (the
     author accepted the question, or gave its URL, after publishing it), and a feed that
     answers "not modified" shows no post to link."""
-    return None if state is not None and QuestionStore(store).awaiting_answers() else state
+    return None if state is not None and questions.awaiting_answers() else state
 
 
-def issue_questions_for(config: Config, store: Store, key: str) -> IssueQuestions:
+def issue_questions_for(questions: QuestionBook, key: str) -> IssueQuestions:
     """The questions of the issue recorded under `key`, to build it again (a resumed send)."""
-    questions = QuestionStore(store)
     return issue_questions(questions.featured(key), questions.desk(MAX_DESK))
 
 
-def _answers(config: Config, questions: QuestionStore, posts: list[Post], found: Linked) -> list[AnswerLink]:
-    prefix = config.question.answer_label_prefix
+def _answers(question: QuestionConfig, questions: QuestionBook, posts: list[Post], found: Linked) -> list[AnswerLink]:
+    prefix = question.answer_label_prefix
     named = {qid for p in posts for qid in label_ids(p.labels, prefix)}
     search = find_answers(questions.accepted(), posts, prefix, statuses=questions.statuses(named))
     found.warnings += [w for w in search.warnings if w not in found.warnings]
     return list(search.links)
 
 
-def _pairs(questions: QuestionStore, links: list[AnswerLink]) -> list[tuple[Question, AnswerLink]]:
+def _pairs(questions: QuestionBook, links: list[AnswerLink]) -> list[tuple[Question, AnswerLink]]:
     return [(q, link) for link in links if (q := questions.get(link.question_id)) is not None]
 
 
@@ -102,6 +100,6 @@ def _as_answered(question: Question, link: AnswerLink, now: datetime) -> Questio
     return replace(question, status=ANSWERED, answered_at=now, answer_url=link.post.link, answer_title=link.post.title)
 
 
-def _message_id(config: Config) -> Callable[[int], str]:
-    domain = sender_domain(config.newsletter.from_)
+def _message_id(newsletter: NewsletterConfig) -> Callable[[int], str]:
+    domain = sender_domain(newsletter.from_)
     return lambda question_id: make_message_id(domain, "answer", question_id)

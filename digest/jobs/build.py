@@ -1,5 +1,5 @@
 """Build the next issue: fetch the feed, pick the new posts, compose. A job (layer 3): does
-I/O through the adapters (fetch, store) and prints nothing (the CLI does).
+I/O through the Fetch it is handed (ports.py) and prints nothing (the CLI does).
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ..adapters.fetch import FetchOptions, fetch_feed
 from ..core.answers import NO_QUESTIONS, IssueQuestions
 from ..core.compose import Composer
-from ..core.config import Config
+from ..core.config import Config, FeedConfig, NewsletterConfig
 from ..core.errors import InputError
 from ..core.message import MessageTemplate
 from ..core.models import FeedState, FetchResult, IssueContent, Post, RenderedIssue
-from ..core.parse import ParseOptions
+from ..core.parse import FetchOptions, ParseOptions
 from ..core.select import select_posts, sort_posts
+from .ports import Fetch
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def issue_key(posts: tuple[Post, ...] | list[Post]) -> str:
     return hashlib.sha256("\n".join(sorted(p.id for p in posts)).encode("utf-8")).hexdigest()
 
 
-def fetch_options(config: Config) -> FetchOptions:
-    f, n = config.feed, config.newsletter
+def fetch_options(f: FeedConfig, n: NewsletterConfig) -> FetchOptions:
+    """How [feed] (and [newsletter] for the excerpts and thumbnails) says to fetch and parse."""
     return FetchOptions(
         timeout_seconds=f.timeout_seconds, deadline_seconds=f.deadline_seconds, user_agent=f.user_agent,
         max_bytes=f.max_bytes, max_pages=f.max_pages, page_size=f.page_size,
@@ -72,9 +72,9 @@ def fetch_options(config: Config) -> FetchOptions:
     )
 
 
-def feed_source(config: Config, override: str | None) -> str:
+def feed_source(feed: FeedConfig, override: str | None) -> str:
     if not override:
-        return config.feed.url
+        return feed.url
     if override.startswith(("http://", "https://")):
         return override
     return str(Path(override).expanduser().resolve())
@@ -82,6 +82,7 @@ def feed_source(config: Config, override: str | None) -> str:
 
 def fetch_new_posts(
     config: Config,
+    fetch: Fetch,
     *,
     now: datetime,
     feed: str | None = None,
@@ -96,7 +97,8 @@ def fetch_new_posts(
     feed comes back not_modified, with no posts.
     """
     since = None if every_post else (cutoff or now - timedelta(days=config.newsletter.first_issue_days))
-    fetched = fetch_feed(feed_source(config, feed), fetch_options(config), since=since, state=state)
+    fetched = fetch(feed_source(config.feed, feed), fetch_options(config.feed, config.newsletter), since=since,
+                    state=state)
     if every_post:
         return fetched, sort_posts(fetched.posts)
     return fetched, select_posts(fetched.posts, cutoff=cutoff, now=now,
@@ -105,6 +107,7 @@ def fetch_new_posts(
 
 def build_issue(
     config: Config,
+    fetch: Fetch,
     *,
     now: datetime,
     feed: str | None = None,
@@ -121,7 +124,7 @@ def build_issue(
     the issue will be recorded with; `note` the editor's Markdown note (read_note);
     `questions` links answers in what was fetched and picks the questions the issue shows
     (jobs/answers.py)."""
-    fetched, posts = fetch_new_posts(config, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
+    fetched, posts = fetch_new_posts(config, fetch, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
                                      every_post=every_post, state=state)
     shown = questions(fetched, posts) if questions is not None else NO_QUESTIONS
     if not posts and not shown:

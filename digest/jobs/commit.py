@@ -1,4 +1,4 @@
-"""Group commit of a send's settles. A job's helper (layer 3), over the DeliveryLedger port.
+"""Group commit of a send's settles. A job's helper (layer 3), over the Queue port (ports.py).
 
 Every connection of a send hands the outcome of each message to one Committer, and must
 not send its next message until that outcome is recorded (wait), so a kill leaves at most
@@ -20,7 +20,7 @@ from contextlib import ExitStack
 
 from ..core.errors import StoreError
 from ..core.models import Settlement
-from .ports import DeliveryLedger
+from .ports import Queue
 
 log = logging.getLogger("digest.send")
 
@@ -28,7 +28,7 @@ log = logging.getLogger("digest.send")
 class Committer:
     """Writes handed-in settlements in batches, by whichever connection waits; see the module."""
 
-    def __init__(self, ledger: DeliveryLedger) -> None:
+    def __init__(self, ledger: Queue) -> None:
         self._stack = ExitStack()
         self._settle: Callable[[Sequence[Settlement]], None] = self._stack.enter_context(ledger.settling())
         self._lock = threading.Lock()

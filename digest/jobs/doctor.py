@@ -1,6 +1,6 @@
 """Will the newsletter land in the inbox? The job of `digest doctor`. Layer 3: looks up DNS,
 probes the relay, builds the next issue as `digest preview` does and fetches its links,
-through the adapters; the judgement is core's (core/dnsrecords.py, dkimkey.py, relay.py,
+through the DoctorParts it is handed (ports.py); the judgement is core's (core/dnsrecords.py, dkimkey.py, relay.py,
 deliverability.py); prints nothing. The checks that need no network are preflight.py's,
 which `digest send` runs too.
 """
@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..adapters.dns import Resolver
-from ..adapters.links import fetch_all
-from ..adapters.probe import probe_relay
 from ..core.compose import preview_recipient
-from ..core.config import Config
+from ..core.config import Config, NewsletterConfig
 from ..core.deliverability import find_links, judge_images, judge_links
 from ..core.dkimkey import judge_dkim
 from ..core.dnsrecords import (
@@ -37,8 +34,8 @@ from ..core.message import MessageTemplate, personalise, sender_address, sender_
 from ..core.relay import judge_relay
 from ..core.sign import Signer
 from ..core.verdict import Check, problem, problems
+from .ports import DoctorParts, Resolver
 from .preflight import offline_checks
-from .retry import load_signer
 
 MAX_SPF_DEPTH = 10
 
@@ -53,8 +50,8 @@ class DoctorReport:
         return problems(self.checks)
 
 
-def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, offline: bool = False,
-               feed: str | None = None) -> DoctorReport:
+def run_doctor(config: Config, parts: DoctorParts, *, now: datetime, nameserver: str | None = None,
+               offline: bool = False, feed: str | None = None) -> DoctorReport:
     """Every check (`offline`: only those that need no network), in the order printed."""
     checks: list[Check] = []
     notes: list[str] = []
@@ -62,55 +59,59 @@ def run_doctor(config: Config, *, now: datetime, nameserver: str | None = None, 
         notes.append("DNS, the relay and the issue's links and images were not checked (--offline)")
     else:
         try:
-            resolver = Resolver(nameserver, timeout=min(config.smtp.timeout_seconds, 10.0))
+            resolver = parts.resolver(nameserver, min(config.smtp.timeout_seconds, 10.0))
         except DNSError as exc:
             checks.append(problem("DNS", str(exc), "pass --nameserver HOST[:PORT]"))
         else:
-            checks += dns_checks(config, resolver)
-        checks += judge_relay(probe_relay(config.smtp))
+            checks += dns_checks(config.newsletter, resolver)
+        checks += judge_relay(parts.probe_relay())
     source = feed or config.feed.url
     if offline and source.startswith(("http://", "https://")):
         notes.append(f"the next issue was not built: its feed {source} is on the network")
         return DoctorReport(tuple(checks), tuple(notes))
     try:
-        built = _next_issue(config, now, feed, notes)
+        built = _next_issue(config, parts, now, feed, notes)
     except DigestError as exc:  # the feed or a template: the checks so far still stand
         checks.append(problem("next issue", f"it cannot be built: {exc}", "digest preview shows the same error"))
         built = None
     if built is not None:
         template, number = built
-        signer, unreadable = _signer(config)
+        signer, unreadable = _signer(parts)
         if unreadable is not None and offline:  # online, the DKIM line has said so
             checks.append(unreadable)
-        checks += offline_checks(config, template, number, now, signer=signer, spam=True)
+        checks += offline_checks(config, template, number, now, signer=signer, spam=parts.spamassassin)
         if not offline:
-            checks += link_checks(config, template)
+            checks += link_checks(config, parts, template)
     return DoctorReport(tuple(checks), tuple(notes))
 
 
-def _signer(config: Config) -> tuple[Signer | None, Check | None]:
+def _signer(parts: DoctorParts) -> tuple[Signer | None, Check | None]:
     """The send's DKIM signer (None when DKIM is off), or why its key file cannot be read."""
     try:
-        return load_signer(config), None
+        return parts.signer, None
     except ConfigError as exc:
         return None, problem("DKIM key", exc.message, "check [newsletter] dkim_key_file")
 
 
-def _next_issue(config: Config, now: datetime, feed: str | None, notes: list[str]) -> tuple[MessageTemplate, int] | None:
-    from .preview import build_preview, preview_history  # the store's libraries load only when needed
+def _next_issue(config: Config, parts: DoctorParts, now: datetime, feed: str | None,
+                notes: list[str]) -> tuple[MessageTemplate, int] | None:
+    from .preview import build_preview, preview_history
 
-    history = preview_history(config)
-    issue = build_preview(config, now=now, feed=feed, history=history)
+    stored = parts.store_exists()  # as a preview: a doctor never makes a store
+    history = preview_history(parts.ledger if stored else None)
+    questions = parts.questions if stored else None
+    issue = build_preview(config, parts.fetch, now=now, feed=feed, history=history, questions=questions)
     if issue is None:
         notes.append("no post is new: the issue's checks ran on every post of the feed")
-        issue = build_preview(config, now=now, feed=feed, every_post=True, history=history)
+        issue = build_preview(config, parts.fetch, now=now, feed=feed, every_post=True, history=history,
+                              questions=questions)
     if issue is None:
         notes.append("the feed holds no posts: the issue was not checked")
         return None
     return issue.template, issue.composer.number or history.next_number
 
 
-def link_checks(config: Config, template: MessageTemplate) -> list[Check]:
+def link_checks(config: Config, parts: DoctorParts, template: MessageTemplate) -> list[Check]:
     """Every link and image of the issue, fetched; the reader's own links once, on the template.
     The issue's "view in browser" link is checked as the archive's index: the issue's own
     page exists only once it is sent."""
@@ -118,16 +119,15 @@ def link_checks(config: Config, template: MessageTemplate) -> list[Check]:
     links, images = find_links(personalise(template.html, recipient, as_html=True))
     timeout, agent = config.feed.timeout_seconds, config.feed.user_agent
     personal = frozenset({recipient.unsubscribe_url, recipient.preferences_url})
-    return (judge_links(fetch_all(links, timeout=timeout, user_agent=agent), personal)
-            + judge_images(fetch_all(images, timeout=timeout, user_agent=agent, images=True)))
+    return (judge_links(parts.fetch_all(links, timeout=timeout, user_agent=agent), personal)
+            + judge_images(parts.fetch_all(images, timeout=timeout, user_agent=agent, images=True)))
 
 
 # ---- DNS ----
 
-def dns_checks(config: Config, resolver: Resolver) -> list[Check]:
+def dns_checks(n: NewsletterConfig, resolver: Resolver) -> list[Check]:
     """SPF, DKIM and DMARC of the From domain; SPF of the return path's domain when it is
     another; that both receive mail; and the return path's alignment."""
-    n = config.newsletter
     domain = sender_domain(n.from_)
     bounce_domain = n.return_path.rpartition("@")[2].lower() if n.return_path else domain
     own = judge_from_domain(domain)

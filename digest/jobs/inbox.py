@@ -22,16 +22,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
 
-from ..adapters.imap import IMAPMailbox
-from ..adapters.inbox_ledger import InboxLedger, reader_id
-from ..adapters.questions import QuestionStore
-from ..adapters.secret import load_or_create_secret
-from ..adapters.store import Store, open_store
-from ..core.config import Config
+from ..core.config import Config, InboxConfig
 from ..core.errors import ConfigError, DigestError, InputError, StoreError, TokenError
 from ..core.message import sender_domain, unguessable
 from ..core.policy import Evidence, Tie, attributed
@@ -43,7 +38,7 @@ from ..core.tokens import read_token
 from ..core.verp import read_bounce_token
 from . import questions
 from .intake import take_mailed_question
-from .ports import InboxBook, Mailbox, Mailer
+from .ports import InboxBook, InboxParts, Mailbox
 
 log = logging.getLogger("digest.inbox")
 BATCH = 100                  # UIDs claimed and moved together
@@ -81,16 +76,14 @@ def check_inbox_config(config: Config) -> None:
                               "to read the mail that comes back", key=f"inbox.{key}")
 
 
-def read_inbox(config: Config, store: Store, *, clock: Clock, on_line: Callable[[str], None] | None = None,
-               mailbox: Mailbox | None = None, secret: str | None = None, mailer: Mailer | None = None) -> InboxReport:
+def read_inbox(config: Config, parts: InboxParts, *, on_line: Callable[[str], None] | None = None) -> InboxReport:
     """Read [inbox] folder once; one line per message handled goes to `on_line` as it is done."""
     check_inbox_config(config)
-    ledger = InboxLedger(store, bounce_after=config.inbox.bounce_after)
-    questions.expire(config, store, clock())
-    asked = QuestionStore(store)
+    ledger, asked, clock = parts.inbox_book, parts.questions, parts.clock
+    questions.expire(config.question, asked, clock())
 
     def keep_question(raw: bytes, found: Sorted, now: datetime) -> str:
-        return take_mailed_question(config, store, raw, found, now=now, mailer=mailer)
+        return take_mailed_question(config, parts, raw, found, now=now)
 
     def hard_bounce(address: str, found: Sorted) -> None:
         try:
@@ -104,9 +97,9 @@ def read_inbox(config: Config, store: Store, *, clock: Clock, on_line: Callable[
         if found.question_mail_ids:
             asked.mark_askers_complained(found.question_mail_ids, clock())
 
-    reader = Reader(config, ledger, secret or load_or_create_secret(config), clock, on_line or (lambda line: None),
+    reader = Reader(config, ledger, parts.outbox.secret, clock, on_line or (lambda line: None), parts.reader_id(),
                     on_question=keep_question, on_hard_bounce=hard_bounce, on_complaint=asker_complaint)
-    box = mailbox or IMAPMailbox(config.inbox)
+    box = parts.mailbox()
     try:
         box.open()
         try:
@@ -129,7 +122,8 @@ class Reader:
     """One read of the folder by one reader id."""
 
     def __init__(self, config: Config, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
-                 on_question: QuestionHook | None = None, on_hard_bounce: Callable[[str, Sorted], None] | None = None,
+                 reader: str, on_question: QuestionHook | None = None,
+                 on_hard_bounce: Callable[[str, Sorted], None] | None = None,
                  on_complaint: Callable[[Sorted], None] | None = None) -> None:
         self.config, self.ledger, self.secret, self.clock, self.on_line = config, ledger, secret, clock, on_line
         self.on_question = on_question  # keeps a reader's question; its outcome line
@@ -137,7 +131,7 @@ class Reader:
         self.on_complaint = on_complaint  # a complaint: one about an acknowledgement or notice blocks its asker
         n = config.newsletter
         self.ours = Ours(sender_domain(n.from_), n.return_path, n.unsubscribe_mailto)
-        self.id = reader_id()
+        self.id = reader  # "<host>:<pid>:<random>" (adapters/inbox_ledger.py: reader_id)
         self.report = InboxReport(config.inbox.folder)
 
     def read(self, box: Mailbox) -> None:
@@ -323,22 +317,13 @@ def _by_bytes(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
         yield run
 
 
-def _record(ledger: InboxLedger, folder: str, now: datetime, outcome: str) -> None:
+def _record(ledger: InboxBook, folder: str, now: datetime, outcome: str) -> None:
     try:
         ledger.record_read(folder, now, outcome)
     except StoreError:
         log.exception("could not record the read of %s", folder)
 
 
-def run_logged(config: Config, *, clock: Clock = lambda: datetime.now(UTC)) -> str:
-    """One scheduled read, the same path as `digest inbox`; logs each message and returns one line."""
-    try:
-        with open_store(config) as store:
-            report = read_inbox(config, store, clock=clock, on_line=log.info)
-    except DigestError as exc:
-        line = f"inbox read failed: {exc}"
-        log.error(line)
-        return line
-    line = f"inbox {config.inbox.folder}: {report.summary(config.inbox.done_folder)}"
-    log.info(line)
-    return line
+def read_line(inbox: InboxConfig, report: InboxReport) -> str:
+    """One line on a scheduled read."""
+    return f"inbox {inbox.folder}: {report.summary(inbox.done_folder)}"

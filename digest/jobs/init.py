@@ -6,16 +6,17 @@ writes files, never over existing ones.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..adapters.fetch import FetchOptions, fetch_feed
-from ..adapters.secret import load_or_create_secret
-from ..core.config import read_config
+from ..core.config import Config, read_config
 from ..core.errors import ConfigError, DigestError, InputError
+from ..core.parse import FetchOptions
 from ..core.render import make_environment
 from ..core.starter import StarterValues, feed_address, pages_feed_address, render_config
+from .ports import Fetch
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -37,8 +38,9 @@ class BlogFacts:
     problem: str = ""
 
 
-def look_up_blog(blog_url: str, *, timeout_seconds: float = 10.0) -> BlogFacts:
-    """The blog's title from its posts feed and its Contact page from its pages feed."""
+def look_up_blog(blog_url: str, fetch_feed: Fetch, *, timeout_seconds: float = 10.0) -> BlogFacts:
+    """The blog's title from its posts feed and its Contact page from its pages feed
+    (`fetch_feed`: adapters/fetch.py's, handed in by the CLI)."""
     parts = urlsplit(blog_url)
     if parts.scheme not in ("http", "https") or parts.username or any(c.isspace() or c in "\"'<>" for c in blog_url):
         return BlogFacts(problem="not an http(s) address")  # config.toml refuses it, with the key named
@@ -64,8 +66,9 @@ class InitResult:
     secret: Path
 
 
-def init_project(folder: Path, values: StarterValues) -> InitResult:
-    """Write folder/config.toml, folder/subscribers/ (with its README) and the secret file."""
+def init_project(folder: Path, values: StarterValues, make_secret: Callable[[Config], str]) -> InitResult:
+    """Write folder/config.toml, folder/subscribers/ (with its README) and the secret file
+    (`make_secret`: adapters/secret.py's load_or_create_secret, handed in by the CLI)."""
     config_path = folder / "config.toml"
     if config_path.exists():
         raise InputError(f"{config_path}: already exists; digest init never overwrites a config (choose another folder)")
@@ -91,5 +94,5 @@ def init_project(folder: Path, values: StarterValues) -> InitResult:
     if config.web.secret:  # the variable is set in this shell: init writes the secret file all the same
         environ.pop(config.web.secret_env, None)
         config = read_config(config_path, environ)
-    load_or_create_secret(config)
+    make_secret(config)
     return InitResult(config_path, data, Path(config.web.secret_file))

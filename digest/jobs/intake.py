@@ -16,19 +16,17 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 
-from ..adapters.store import Store
 from ..core.config import Config
 from ..core.contact_form import from_the_form_service, parse_contact_form
 from ..core.errors import InputError
 from ..core.mailview import view_message
 from ..core.returns import Sorted
 from ..core.sanitize import clean_line
-from .ports import Mailer
+from .ports import MailParts
 from .questions import take_question
 
 
-def take_mailed_question(config: Config, store: Store, raw: bytes, found: Sorted, *, now: datetime,
-                         mailer: Mailer | None = None) -> str:
+def take_mailed_question(config: Config, parts: MailParts, raw: bytes, found: Sorted, *, now: datetime) -> str:
     """Keep the question this mail holds and acknowledge it once; the outcome, as one line
     for `digest inbox` (it never names the asker: inbox lines are logged)."""
     form = parse_contact_form(raw)
@@ -48,9 +46,9 @@ def take_mailed_question(config: Config, store: Store, raw: bytes, found: Sorted
         return ("a Contact-form notification in a layout not known (core/contact_form.py): kept unsorted" if form is None
                 else "the Contact form's Email field names the form service: kept unsorted")
     try:
-        intake = take_question(config, store, email=address, name=name, text=text, source=source,
+        intake = take_question(config, parts, email=address, name=name, text=text, source=source,
                                consent_to_quote=False, display_name="", now=now, message_id=found.message_id or None,
-                               in_reply_to=in_reply_to.strip() or None, mailer=mailer, is_html=is_html)
+                               in_reply_to=in_reply_to.strip() or None, is_html=is_html)
     except InputError as exc:
         return f"not a question we can keep ({exc.message}): kept unsorted"
     question = intake.question

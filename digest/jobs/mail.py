@@ -1,7 +1,10 @@
-"""Single mails to one person (the double opt-in confirmation, the welcome mail; answer
-notices next): compose, build, send once. A job (layer 3).
+"""Single mails to one person, sent now through the outbox (outbox.py: send_now): the
+double opt-in confirmation and the welcome mail (the question's acknowledgement is in
+questions.py, the test copy in preview.py). A job (layer 3).
 
-The web app never talks SMTP: `digest serve` hands it confirmation_mailer(...) and
+Each reply is judged and recorded as a queued message's would be: a hard bounce of a
+subscriber's mail marks the subscriber bounced (record_bounce), as an issue's does. The
+web app never talks SMTP: `digest serve` hands it confirmation_mailer(...) and
 welcome_mailer(...), callables, the way listmonk hands its HTTP layer hooks such as
 SendOptinConfirmation.
 """
@@ -13,19 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from ..adapters.ledger import Ledger
-from ..adapters.smtp import SMTPMailer
-from ..adapters.store import Store
-from ..core.address import wire_address
 from ..core.compose import compose_confirmation, compose_preferences_link, compose_welcome
-from ..core.config import Config
+from ..core.config import Config, QuestionConfig
 from ..core.errors import DigestError
 from ..core.group import answered_questions
-from ..core.message import MessageTemplate, Recipient, build_message, make_message_id, sender_address, sender_domain
-from ..core.models import Post, Subscriber
+from ..core.message import MessageTemplate, Recipient
+from ..core.models import Post, Settlement, Subscriber
 from ..core.render import make_environment
 from ..core.tokens import Links
-from .ports import Mailer
+from .ports import IssueLedger, MailParts
 
 log = logging.getLogger("digest.mail")
 
@@ -36,23 +35,44 @@ WELCOME_QUESTIONS = 3       # answered questions in the welcome mail
 WELCOME_LOOKBACK_ISSUES = 12  # ... taken from the posts of this many recent issues
 
 
-def mail_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> str | None:
+def record_bounce(ledger: IssueLedger) -> Callable[[Settlement], None]:
+    """What a subscriber's single mail records of its reply: a bounce marks them, as a
+    settled delivery's does (its ref is the subscriber)."""
+    def record(settlement: Settlement) -> None:
+        if settlement.bounce is not None:
+            ledger.mark_bounced(settlement.bounce, settlement.now)
+
+    return record
+
+
+def _send_single(parts: MailParts, sub: Subscriber, template: MessageTemplate, kind: str, now: datetime) -> str | None:
+    """Send one subscriber's message of `kind` now; None when the server took it, else why not."""
+    try:
+        sent = parts.outbox.send_now(template, Recipient(sub.email, sub.name), kind=kind, ref=sub.id, now=now,
+                                     record=record_bounce(parts.ledger))
+    except DigestError as exc:
+        return str(exc)
+    return sent.refusal
+
+
+def mail_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> str | None:
     """Mail the double opt-in link; None when the server took it, else why not."""
+    links = Links(config.web.base_url, parts.outbox.secret)
     try:
         env = make_environment(config.newsletter.templates_dir)
         template = compose_confirmation(config, confirm_url=links.confirm(sub, now), env=env)
     except DigestError as exc:
         return str(exc)
     # Nor in the To header: the name was typed by whoever typed the address.
-    return _send_single(config, replace(sub, name=""), template, "confirm", now, mailer)
+    return _send_single(parts, replace(sub, name=""), template, "confirm", now)
 
 
-def send_confirmation(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer) -> bool:
+def send_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> bool:
     """Mail the double opt-in link; True when the server took it. Failures, whatever they
     are, are logged, not raised: this runs after the web response has gone, where nobody
     could see an error, and an exception would only end the background task noisily."""
     try:
-        problem = mail_confirmation(config, sub, links, now, mailer)
+        problem = mail_confirmation(config, parts, sub, now)
     except Exception:
         log.exception("confirmation mail to subscriber %s not sent", sub.id)
         return False
@@ -63,28 +83,24 @@ def send_confirmation(config: Config, sub: Subscriber, links: Links, now: dateti
     return problem is None
 
 
-def confirmation_mailer(config: Config, secret: str, mailer: Mailer | None = None) -> ConfirmationMailer:
+def confirmation_mailer(config: Config, parts: MailParts) -> ConfirmationMailer:
     """The web app's hook: mail a confirmation link to one subscriber."""
-    links = Links(config.web.base_url, secret)
-    chosen = mailer or SMTPMailer(config.smtp)
-
     def send(sub: Subscriber, now: datetime) -> bool:
-        return send_confirmation(config, sub, links, now, chosen)
+        return send_confirmation(config, parts, sub, now)
 
     return send
 
 
-def preferences_link_mailer(config: Config, secret: str, mailer: Mailer | None = None) -> PreferencesLinkMailer:
+def preferences_link_mailer(config: Config, parts: MailParts) -> PreferencesLinkMailer:
     """The web app's hook for an expired settings link: mail a fresh one to the subscriber's
-    own address. Failures are logged, never raised (the page has answered already)."""
-    links = Links(config.web.base_url, secret)
-    chosen = mailer or SMTPMailer(config.smtp)
-
+    own address, through the outbox. Failures are logged, never raised (the page has
+    answered already)."""
     def send(sub: Subscriber, now: datetime) -> None:
         try:
+            links = Links(config.web.base_url, parts.outbox.secret)
             env = make_environment(config.newsletter.templates_dir)
             template = compose_preferences_link(config, preferences_url=links.preferences(sub.id, now), env=env)
-            problem = _send_single(config, replace(sub, name=""), template, "prefs", now, chosen)
+            problem = _send_single(parts, replace(sub, name=""), template, "prefs", now)
         except Exception:
             log.exception("settings link to subscriber %s not sent", sub.id)
             return
@@ -94,11 +110,12 @@ def preferences_link_mailer(config: Config, secret: str, mailer: Mailer | None =
     return send
 
 
-def send_welcome(config: Config, sub: Subscriber, links: Links, now: datetime, mailer: Mailer,
+def send_welcome(config: Config, parts: MailParts, sub: Subscriber, now: datetime,
                  answered: Sequence[Post] = ()) -> bool:
     """Mail the welcome (when issues come, how to ask, a few `answered` questions); True when
     the server took it. Like the confirmation, it runs after the web response: failures are
     logged, not raised."""
+    links = Links(config.web.base_url, parts.outbox.secret)
     try:
         env = make_environment(config.newsletter.templates_dir)
         template = compose_welcome(config, name=sub.name, answered=answered,
@@ -106,7 +123,7 @@ def send_welcome(config: Config, sub: Subscriber, links: Links, now: datetime, m
     except DigestError as exc:
         log.error("welcome mail to subscriber %s not composed: %s", sub.id, exc)
         return False
-    problem = _send_single(config, sub, template, "welcome", now, mailer)
+    problem = _send_single(parts, sub, template, "welcome", now)
     if problem is not None:
         log.warning("welcome mail to subscriber %s not sent: %s", sub.id, problem)
     else:
@@ -114,40 +131,22 @@ def send_welcome(config: Config, sub: Subscriber, links: Links, now: datetime, m
     return problem is None
 
 
-def _send_single(config: Config, sub: Subscriber, template: MessageTemplate, kind: str, now: datetime,
-                 mailer: Mailer) -> str | None:
-    """Build one person's message of `kind` and send it once; None when the server took it,
-    else why not. The domain goes in A-labels; a local part that is not ASCII needs the
-    server's SMTPUTF8, and send_one refuses it (InputError) when the server has none."""
-    try:
-        address = wire_address(sub.email, smtputf8=True)
-        message = build_message(template, Recipient(address, sub.name), date=now,
-                                message_id=make_message_id(sender_domain(config.newsletter.from_), kind, sub.id))
-        reply = mailer.send_one(wire_address(sender_address(config.newsletter.from_), smtputf8=False), address, message)
-    except DigestError as exc:
-        return str(exc)
-    return None if reply.code == 250 else f"refused: {reply.code} {reply.text}"
-
-
-def recent_answers(config: Config, store: Store) -> tuple[Post, ...]:
+def recent_answers(question: QuestionConfig, ledger: IssueLedger) -> tuple[Post, ...]:
     """The answered questions of the most recent issues sent, newest first, a few."""
-    posts = [p for issue in Ledger(store).done_issues(WELCOME_LOOKBACK_ISSUES) for p in issue.posts]
-    return answered_questions(posts, config.question.labels, WELCOME_QUESTIONS)
+    posts = [p for issue in ledger.done_issues(WELCOME_LOOKBACK_ISSUES) for p in issue.posts]
+    return answered_questions(posts, question.labels, WELCOME_QUESTIONS)
 
 
-def welcome_mailer(config: Config, secret: str, store: Store, mailer: Mailer | None = None) -> WelcomeMailer:
+def welcome_mailer(config: Config, parts: MailParts) -> WelcomeMailer:
     """The web app's second hook: mail the welcome to one subscriber who just confirmed."""
-    links = Links(config.web.base_url, secret)
-    chosen = mailer or SMTPMailer(config.smtp)
-
     def send(sub: Subscriber, now: datetime) -> None:
         try:
-            answered = recent_answers(config, store)
+            answered = recent_answers(config.question, parts.ledger)
         except DigestError as exc:  # the welcome still goes, without the examples
             log.warning("welcome mail to subscriber %s: no answered questions (%s)", sub.id, exc)
             answered = ()
         try:
-            send_welcome(config, sub, links, now, chosen, answered)
+            send_welcome(config, parts, sub, now, answered)
         except Exception:
             log.exception("welcome mail to subscriber %s not sent", sub.id)
 

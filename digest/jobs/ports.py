@@ -1,21 +1,43 @@
-"""What the jobs need from the world, as interfaces (typing.Protocol); the adapters
-implement them (adapters/ledger.py: Ledger and Store; adapters/smtp.py: SMTPMailer;
-adapters/imap.py and inbox_ledger.py: the inbox's Mailbox and InboxBook), and
-tests may pass other real implementations. The way listmonk's campaign manager declares
-the Store and Messenger it needs, here the send job declares its ledger and mailer.
+"""What the jobs need from the world, as interfaces (typing.Protocol): every port a job's
+arguments are typed by is named here (the store's are written in books.py). The adapters
+implement them (adapters/smtp.py: SMTPMailer; adapters/imap.py: the inbox's Mailbox;
+adapters/fetch.py, dns.py, probe.py, links.py, spamassassin.py: the doctor's and the
+build's looks at the world; books.py says which adapter is which ledger), the
+composition root (cli/wiring.py: Wiring) builds them and satisfies the bundles (MailParts,
+SendParts, InboxParts, DoctorParts), and tests may pass other real implementations. The
+way listmonk's campaign manager declares the Store and Messenger it needs, here the jobs
+declare theirs, and no job imports an adapter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ..core.models import Claim, Reply, Settlement, Subscriber
+from ..core.deliverability import Fetched
+from ..core.models import FeedState, FetchResult, Reply
+from ..core.parse import FetchOptions
+from ..core.relay import RelayProbe
+from ..core.sign import Signer
+from .books import (
+    Expiring,
+    InboxBook,
+    IssueLedger,
+    IssueRows,
+    NoticeBook,
+    QuestionBook,
+    Queue,
+    Senders,
+    Subscribers,
+)
 
-if TYPE_CHECKING:  # the inbox's types: reading them loads flufl.bounce, which a preview does not need
-    from ..core.returns import Claimed, Delivery, Effect
+__all__ = ["Connection", "DoctorParts", "Expiring", "Fetch", "InboxBook", "InboxParts", "IssueLedger", "IssueRows",
+           "MailParts", "Mailbox", "Mailer", "NoticeBook", "Progress", "QuestionBook", "Queue", "Resolver", "SendParts",
+           "Senders", "Subscribers"]
+
+if TYPE_CHECKING:
+    from .outbox import Outbox
 
 
 class Connection(Protocol):
@@ -56,38 +78,11 @@ class Progress(Protocol):
     def waiting(self, seconds: float, deferred: int) -> None: ...
 
 
-class Subscribers(Protocol):
-    """Reading subscribers as they are now (they may have left since the issue began)."""
+class Fetch(Protocol):
+    """Fetching a feed (adapters/fetch.py: fetch_feed)."""
 
-    def get_many(self, subscriber_ids: Iterable[int]) -> dict[int, Subscriber]: ...
-
-
-class DeliveryLedger(Protocol):
-    """The ledger of one issue's deliveries, shared by every sender and connection."""
-
-    def register_sender(self, sender_id: str, now: datetime) -> None: ...
-
-    def heartbeat(self, sender_id: str, now: datetime) -> None: ...
-
-    def unregister_sender(self, sender_id: str) -> None: ...
-
-    def recover_stale(self, issue_id: int, now: datetime) -> int: ...
-
-    def claim(self, issue_id: int, claimer: str, now: datetime, limit: int, *, pending: bool = True) -> list[Claim]: ...
-
-    def settling(self) -> AbstractContextManager[Callable[[Sequence[Settlement]], None]]:
-        """A function recording batches of outcomes, each in one transaction, for the block."""
-        ...
-
-    def release(self, delivery_ids: Sequence[int], now: datetime) -> None: ...
-
-    def release_claimer(self, issue_id: int, claimer: str, now: datetime) -> None: ...
-
-    def held_by_others(self, issue_id: int, sender_id: str) -> int: ...
-
-    def finish_if_done(self, issue_id: int, now: datetime) -> bool: ...
-
-    def counts(self, issue_id: int) -> dict[str, int]: ...
+    def __call__(self, source: str, options: FetchOptions, *, since: datetime | None = None,
+                 state: FeedState | None = None) -> FetchResult: ...
 
 
 class Mailbox(Protocol):
@@ -110,25 +105,84 @@ class Mailbox(Protocol):
     def move(self, uids: Sequence[int], folder: str) -> None: ...
 
 
-class InboxBook(Protocol):
-    """Which messages were handled and what they did (adapters/inbox_ledger.py: InboxLedger)."""
+class MailParts(Protocol):
+    """What a job that mails needs, built once per process (cli/wiring.py: Wiring)."""
 
-    def claim(self, folder: str, uidvalidity: int, uids: Sequence[int], reader: str,
-              now: datetime) -> dict[int, tuple[Claimed, int]]: ...
+    @property
+    def store(self) -> Subscribers: ...
 
-    def release(self, reader: str) -> None: ...
+    @property
+    def ledger(self) -> IssueLedger: ...
 
-    def seen_message_id(self, message_id: str, row_id: int) -> bool: ...
+    @property
+    def questions(self) -> QuestionBook: ...
 
-    def delivery(self, issue_id: int, subscriber_id: int) -> Delivery | None: ...
+    @property
+    def outbox(self) -> Outbox: ...
 
-    def delivery_by_message_id(self, message_ids: Sequence[str]) -> Delivery | None: ...
 
-    def last_delivery_to(self, email_key: str) -> Delivery | None: ...
+class SendParts(MailParts, Protocol):
+    """What a send needs besides: the notices, the feed, the clock."""
 
-    def find_subscriber(self, email_key: str) -> tuple[int, str] | None: ...
+    @property
+    def notices(self) -> NoticeBook: ...
 
-    def settle(self, row_id: int, *, kind: str, outcome: str, message_id: str, now: datetime,
-               effects: Sequence[Effect] = (), keep: bool = False) -> list[str]: ...
+    @property
+    def fetch(self) -> Fetch: ...
 
-    def record_read(self, folder: str, now: datetime, outcome: str) -> None: ...
+    def clock(self) -> datetime: ...
+
+
+class InboxParts(MailParts, Protocol):
+    """What a read of the inbox needs besides (cli/wiring.py: Wiring)."""
+
+    @property
+    def inbox_book(self) -> InboxBook: ...
+
+    def mailbox(self) -> Mailbox:
+        """A new connection to the [inbox] folder, not yet open."""
+        ...
+
+    def reader_id(self) -> str: ...
+
+    def clock(self) -> datetime: ...
+
+
+class Resolver(Protocol):
+    """DNS look-ups (adapters/dns.py: Resolver); DNSError when the server does not answer."""
+
+    def txt(self, name: str) -> list[str]: ...
+
+    def mx(self, name: str) -> list[tuple[int, str]]: ...
+
+    def addresses(self, name: str) -> list[str]: ...
+
+
+class DoctorParts(Protocol):
+    """What `digest doctor` looks at the world with (cli/wiring.py: Wiring)."""
+
+    @property
+    def fetch(self) -> Fetch: ...
+
+    @property
+    def ledger(self) -> IssueLedger: ...
+
+    @property
+    def questions(self) -> QuestionBook: ...
+
+    @property
+    def signer(self) -> Signer | None:
+        """The send's DKIM signer (None: DKIM is off); ConfigError when its key cannot be read."""
+        ...
+
+    def store_exists(self) -> bool: ...
+
+    def resolver(self, nameserver: str | None, timeout: float) -> Resolver: ...
+
+    def probe_relay(self) -> RelayProbe: ...
+
+    def fetch_all(self, urls: Sequence[str], *, timeout: float, user_agent: str, images: bool = False) -> list[Fetched]: ...
+
+    def spamassassin(self, message: bytes) -> str | None:
+        """SpamAssassin's report on `message`; None when it is not installed."""
+        ...

@@ -1,6 +1,7 @@
 """The checks a send runs before anyone is mailed, and `digest preview` shows: those of
 `digest doctor` that need no network (the headers and size of a made-up reader's copy).
-A job (layer 3): SpamAssassin, when asked for, runs through its adapter; prints nothing.
+A job (layer 3): SpamAssassin, when asked for, runs through the function it is handed
+(adapters/spamassassin.py, by the wiring); prints nothing.
 
 A problem stops the send (DeliverabilityError, exit 10) before any message goes out; a
 warning is logged ("digest.send") and returned for the command to print. SpamAssassin is
@@ -10,9 +11,9 @@ left to `digest doctor`: it takes a second or two a run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
-from ..adapters.spamassassin import spamassassin_report
 from ..core.compose import preview_recipient
 from ..core.config import Config
 from ..core.deliverability import judge_headers, judge_size, judge_spam, parse_spamassassin
@@ -33,10 +34,11 @@ def _probe_message(config: Config, template: MessageTemplate, number: int | None
 
 
 def offline_checks(config: Config, template: MessageTemplate, number: int | None, now: datetime, *,
-                   signer: Signer | None = None, spam: bool = False) -> list[Check]:
+                   signer: Signer | None = None, spam: Callable[[bytes], str | None] | None = None) -> list[Check]:
     """The checks that need no network: the headers and size of a made-up reader's copy;
     with `signer`, that the DKIM key signs it (SpamAssassin then scores the signed copy);
-    SpamAssassin's local rules too with `spam` (when installed: a second or two)."""
+    SpamAssassin's local rules too with `spam`, its report of a message (None: not
+    installed; a second or two)."""
     message, html = _probe_message(config, template, number, now)
     checks = judge_headers(message, sender_domain(config.newsletter.from_), mailto=config.newsletter.unsubscribe_mailto)
     checks.append(judge_size(len(html.encode("utf-8"))))
@@ -47,8 +49,8 @@ def offline_checks(config: Config, template: MessageTemplate, number: int | None
         except Exception as exc:  # noqa: BLE001 - dkimpy lets a broken key's errors through as they come
             checks.append(problem("DKIM key", f"{config.newsletter.dkim_key_file} cannot sign: {exc!r}",
                                   "point [newsletter] dkim_key_file at the PEM file of the private key"))
-    if spam:
-        output = spamassassin_report(message)
+    if spam is not None:
+        output = spam(message)
         if output is not None:
             checks.append(judge_spam(parse_spamassassin(output)))
     return checks

@@ -1,6 +1,7 @@
 """Preview the next issue: files to look at, and one test copy by mail. A job (layer 3):
-reads the store (never creates it), fetches the feed, writes the preview files; changes
-no state.
+reads the ledger and the questions it is handed (none when there is no store yet: a
+preview never makes one), fetches the feed, writes the preview files; changes no state.
+The test copy goes through the outbox like every mail.
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from ..adapters.smtp import SMTPMailer
-from ..adapters.store import open_store, store_exists
-from ..core.address import wire_address
 from ..core.compose import prepare, preview_recipient, subscriber_recipient
 from ..core.config import Config
 from ..core.deliverability import GMAIL_CLIP_BYTES
 from ..core.errors import InputError, SendError
 from ..core.message import Recipient, build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.subscriptions import normalise_email
+from ..core.tokens import Links
 from ..core.verdict import Level
+from .answers import questions_hook
 from .build import BuiltIssue, build_issue
-from .ports import Mailer
+from .outbox import Outbox
+from .ports import Fetch, IssueLedger, QuestionBook, Subscribers
 from .preflight import offline_checks
 
 __all__ = ["GMAIL_CLIP_BYTES", "Preview", "PreviewHistory", "build_preview", "preview_history", "send_test_copy",
@@ -47,38 +49,25 @@ class PreviewHistory:
     next_number: int = 1
 
 
-def preview_history(config: Config) -> PreviewHistory:
-    """The store's history, if a store exists; a preview never creates one (a missing SQLite
-    file means no issue was sent yet)."""
-    if not store_exists(config):
+def preview_history(ledger: IssueLedger | None) -> PreviewHistory:
+    """The ledger's history; none when there is no store (no issue was sent yet)."""
+    if ledger is None:
         return PreviewHistory()
-    from ..adapters.ledger import (
-        Ledger,  # the database libraries load only when there is a store to read
-    )
-
-    with open_store(config) as store:
-        ledger = Ledger(store)
-        last = ledger.last_issue()
-        return PreviewHistory(last.cutoff if last else None, ledger.sent_post_ids(), ledger.next_issue_id())
+    last = ledger.last_issue()
+    return PreviewHistory(last.cutoff if last else None, ledger.sent_post_ids(), ledger.next_issue_id())
 
 
-def build_preview(config: Config, *, now: datetime, feed: str | None = None, every_post: bool = False,
-                  history: PreviewHistory | None = None, note: str = "") -> BuiltIssue | None:
+def build_preview(config: Config, fetch: Fetch, *, now: datetime, feed: str | None = None, every_post: bool = False,
+                  history: PreviewHistory | None = None, note: str = "",
+                  questions: QuestionBook | None = None) -> BuiltIssue | None:
     """The issue `digest send` would build next (every post with `every_post`), numbered as
-    the send will number it, with the readers' questions it would show; None when it would
-    hold nothing."""
-    if history is None:
-        history = PreviewHistory() if every_post else preview_history(config)
-    if not store_exists(config):
-        _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
-                               sent_ids=history.sent_ids, number=history.next_number, note=note)
-        return issue
-    from .answers import questions_hook  # the database libraries load only when there is a store to read
-
-    with open_store(config) as store:  # the readers' questions the send would show; nothing is marked
-        _, issue = build_issue(config, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
-                               sent_ids=history.sent_ids, number=history.next_number, note=note,
-                               questions=questions_hook(config, store, now=now, record=False))
+    the send will number it, with the readers' `questions` it would show (none: no store);
+    None when it would hold nothing. Nothing is marked."""
+    history = history or PreviewHistory()
+    _, issue = build_issue(config, fetch, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
+                           sent_ids=history.sent_ids, number=history.next_number, note=note,
+                           questions=None if questions is None else questions_hook(config, questions, now=now,
+                                                                                  record=False))
     return issue
 
 
@@ -108,40 +97,28 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
     return Preview(*paths, issue=issue, html_bytes=size, warnings=tuple(warnings))
 
 
-def send_test_copy(config: Config, issue: BuiltIssue, to: str, *, now: datetime, mailer: Mailer | None = None) -> None:
-    """Mail one faithful copy of the issue to `to`: "[Test]" before its subject, DKIM-signed
-    as the send signs, and links that work for the author (their own signed links when `to`
-    is a subscriber; else the archive and the subscribe page). SendError if refused."""
+def send_test_copy(config: Config, outbox: Outbox, issue: BuiltIssue, to: str, *, now: datetime,
+                   subscribers: Subscribers | None = None) -> None:
+    """Mail one faithful copy of the issue to `to` through the outbox: "[Test]" before its
+    subject, built and DKIM-signed as every message is, and links that work for the author
+    (their own signed links when `to` is one of `subscribers`; else the archive and the
+    subscribe page). SendError if refused."""
     rendered = issue.composer.render()
     if rendered is None:
         raise InputError("the issue holds nothing to send as a test copy")
     template = prepare(config, replace(rendered, subject=f"[Test] {rendered.subject}"))
-    message = build_message(template, _test_recipient(config, to, now), date=now,
-                            message_id=make_message_id(sender_domain(config.newsletter.from_), "test"))
-    from .retry import load_signer  # the send's signer; loaded only for a test copy
-
-    signer = load_signer(config)
-    if signer is not None:
-        message = signer.sign(message)
-    sender = wire_address(sender_address(config.newsletter.from_), smtputf8=False)
-    reply = (mailer or SMTPMailer(config.smtp)).send_one(sender, wire_address(to, smtputf8=True), message)
-    if reply.code != 250:
-        raise SendError(f"{config.smtp.host}:{config.smtp.port}",
-                        f"the test copy to {to} was refused: {reply.code} {reply.text}")
+    recipient = _test_recipient(config, to, now, outbox.secret, subscribers)
+    sent = outbox.send_now(template, recipient, kind="test", ref=None, now=now)
+    if sent.refusal is not None:
+        raise SendError(f"{config.smtp.host}:{config.smtp.port}", f"the test copy to {to} was {sent.refusal}")
 
 
-def _test_recipient(config: Config, to: str, now: datetime) -> Recipient:
+def _test_recipient(config: Config, to: str, now: datetime, secret: str, subscribers: Subscribers | None) -> Recipient:
     """A subscriber's own links when `to` is on the list (they work: preferences, unsubscribe);
     else pages that exist for anyone: the subscribe page and the archive."""
     base = config.web.base_url
-    if store_exists(config):
-        from ..adapters.secret import load_or_create_secret
-        from ..core.subscriptions import normalise_email
-        from ..core.tokens import Links
-
-        with open_store(config) as store:
-            sub = store.find(normalise_email(to)[1])
-        if sub is not None and sub.status in ("pending", "confirmed"):
-            return subscriber_recipient(config, sub, Links(base, load_or_create_secret(config)), now=now)
+    sub = subscribers.find(normalise_email(to)[1]) if subscribers is not None else None
+    if sub is not None and sub.status in ("pending", "confirmed"):
+        return subscriber_recipient(config, sub, Links(base, secret), now=now)
     return Recipient(email=to, name="", unsubscribe_url=f"{base}/subscribe", preferences_url=f"{base}/subscribe",
                      archive_url=f"{base}/archive/")

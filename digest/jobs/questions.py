@@ -19,20 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..adapters.questions import QuestionStats, QuestionStore
-from ..adapters.smtp import SMTPMailer
-from ..adapters.store import Store
-from ..core.address import mailbox_key, wire_address
+from ..core.address import mailbox_key
 from ..core.checks import url_problem
-from ..core.classify import Outcome, classify
 from ..core.compose import compose_acknowledgement
-from ..core.config import Config
+from ..core.config import Config, QuestionConfig
 from ..core.errors import DigestError, InputError
-from ..core.message import Recipient, acknowledgement_message_id, build_message, sender_address, sender_domain
-from ..core.questions import MAX_PARAPHRASE, Question, acknowledgement_budget, new_question
+from ..core.message import Recipient, acknowledgement_message_id, sender_domain
+from ..core.models import Settlement
+from ..core.questions import MAX_PARAPHRASE, Question, QuestionStats, acknowledgement_budget, new_question
 from ..core.sanitize import clean_line
 from ..core.subscriptions import normalise_email
-from .ports import Mailer
+from .ports import MailParts, QuestionBook
 
 log = logging.getLogger("digest.questions")
 
@@ -49,17 +46,17 @@ class Intake:
     why_not: str = ""          # why no acknowledgement went, when none did
 
 
-def take_question(config: Config, store: Store, *, email: str, name: str, text: str, source: str,
-                  consent_to_quote: bool, display_name: str, now: datetime, message_id: str | None = None,
-                  in_reply_to: str | None = None, mailer: Mailer | None = None, subscriber_id: int | None = None,
-                  is_html: bool = False, auto_reply: bool = False) -> Intake:
+def take_question(config: Config, parts: MailParts, *, email: str, name: str, text: str,
+                  source: str, consent_to_quote: bool, display_name: str, now: datetime, message_id: str | None = None,
+                  in_reply_to: str | None = None, subscriber_id: int | None = None, is_html: bool = False,
+                  auto_reply: bool = False) -> Intake:
     """Keep one question (merged with the same one kept before), then acknowledge it.
 
     A reply is linked to its subscriber by `subscriber_id` (the inbox reads it from a
     signed token in the address it was sent to) or by `in_reply_to` naming an issue's
     Message-ID, never by its From. InputError for an unusable address or an empty text.
     """
-    questions = QuestionStore(store)
+    questions = parts.questions
     if subscriber_id is None and in_reply_to:
         subscriber_id = questions.subscriber_for_message_id(re.findall(r"<[^<>\s]+>", in_reply_to))
     new = new_question(email=email, name=name, text=text, source=source, consent_to_quote=consent_to_quote,
@@ -67,19 +64,20 @@ def take_question(config: Config, store: Store, *, email: str, name: str, text: 
     question, created = questions.record(new, now)
     if not created:
         return Intake(question, False, False, f"the same question was kept before, as question {question.id}")
-    problem = acknowledge(config, store, question, now=now, mailer=mailer, auto_reply=auto_reply)
+    problem = acknowledge(config, parts, question, now=now, auto_reply=auto_reply)
     return Intake(questions.get(question.id) or question, True, problem is None, problem or "")
 
 
-def acknowledge(config: Config, store: Store, question: Question, *, now: datetime, mailer: Mailer | None = None,
+def acknowledge(config: Config, parts: MailParts, question: Question, *, now: datetime,
                 auto_reply: bool = False) -> str | None:
-    """Mail the asker that their question arrived; None when the server took it, else why
-    nothing went (or why it was refused)."""
+    """Mail the asker that their question arrived, through the outbox; None when the server
+    took it, else why nothing went (or why it was refused). A hard bounce marks the
+    asker's address, as a bounced answer notice does."""
+    questions = parts.questions
     if not config.question.acknowledge:
         return "acknowledgements are off ([question] acknowledge)"
     if auto_reply:
         return "it came from an auto-responder, which is never answered"
-    questions = QuestionStore(store)
     blocked = questions.blocked(question.email_key)
     if blocked:
         return f"nothing goes to this address: {blocked}"
@@ -88,7 +86,7 @@ def acknowledge(config: Config, store: Store, question: Question, *, now: dateti
     window = timedelta(hours=config.question.acknowledge_window_hours)
     cap = config.question.acknowledge_per_hour
     # victim+1@, victim+2@, v.ictim@gmail.com: one mailbox, one acknowledgement per window.
-    if not store.hit_rate("ack-mailbox", mailbox_key(question.email), now=now, window=window, limit=1):
+    if not parts.store.hit_rate("ack-mailbox", mailbox_key(question.email), now=now, window=window, limit=1):
         return (f"this mailbox (the address, or a plus or Gmail dot variant of it) had an acknowledgement in the "
                 f"last {config.question.acknowledge_window_hours:g} hours ([question] acknowledge_window_hours)")
     if not questions.claim_acknowledgement(question, now, window, per_hour=cap):
@@ -99,31 +97,27 @@ def acknowledge(config: Config, store: Store, question: Question, *, now: dateti
                     "a flood of questions is held back, and the question is kept")
         return (f"this address had an acknowledgement in the last {config.question.acknowledge_window_hours:g} hours "
                 "([question] acknowledge_window_hours)")
+
+    def record(settlement: Settlement) -> None:
+        if settlement.bounce is not None:
+            questions.mark_bounced(question.email_key, settlement.now)
+
     try:
-        address = wire_address(question.email, smtputf8=True)
-        message = build_message(compose_acknowledgement(config), Recipient(address), date=now,
-                                message_id=acknowledgement_message_id(sender_domain(config.newsletter.from_), question.id,
-                                                                      question.dup_key))
-        reply = (mailer or SMTPMailer(config.smtp)).send_one(
-            wire_address(sender_address(config.newsletter.from_), smtputf8=False), address, message)
+        message_id = acknowledgement_message_id(sender_domain(config.newsletter.from_), question.id, question.dup_key)
+        sent = parts.outbox.send_now(compose_acknowledgement(config), Recipient(question.email), kind="ack",
+                                     ref=question.id, now=now, record=record, message_id=message_id)
     except DigestError as exc:
         return str(exc)
-    if reply.code == 250:
-        return None
-    if classify(reply.code, reply.text, stage=reply.stage).outcome is Outcome.BOUNCED:
-        questions.mark_bounced(question.email_key, now)
-    return f"refused: {reply.code} {reply.text}"
+    return sent.refusal
 
 
-def question_acknowledger(config: Config, store: Store, mailer: Mailer | None = None) -> QuestionAcknowledger:
+def question_acknowledger(config: Config, parts: MailParts) -> QuestionAcknowledger:
     """The web app's hook: acknowledge question `id` after the page has answered. Failures
     are logged, never raised: nobody could see them there."""
-    chosen = mailer or SMTPMailer(config.smtp)
-
     def send(question_id: int, now: datetime) -> None:
         try:
-            question = QuestionStore(store).get(question_id)
-            problem = "it is gone" if question is None else acknowledge(config, store, question, now=now, mailer=chosen)
+            question = parts.questions.get(question_id)
+            problem = "it is gone" if question is None else acknowledge(config, parts, question, now=now)
         except Exception:
             log.exception("acknowledgement of question %s not sent", question_id)
             return
@@ -135,7 +129,7 @@ def question_acknowledger(config: Config, store: Store, mailer: Mailer | None = 
 
 # ---- moderation ----
 
-def accept(store: Store, question_id: int, paraphrase: str | None, now: datetime) -> Question:
+def accept(questions: QuestionBook, question_id: int, paraphrase: str | None, now: datetime) -> Question:
     """Accept a question, with the publishable paraphrase when given (else the one it has)."""
     values: dict[str, object] = {}
     if paraphrase is not None:
@@ -145,34 +139,34 @@ def accept(store: Store, question_id: int, paraphrase: str | None, now: datetime
         if len(text) > MAX_PARAPHRASE:
             raise InputError(f"--as is {len(text)} characters: a paraphrase holds at most {MAX_PARAPHRASE}")
         values["paraphrase"] = text
-    return QuestionStore(store).move(question_id, "accept", now, **values)
+    return questions.move(question_id, "accept", now, **values)
 
 
-def decline(store: Store, question_id: int, now: datetime) -> Question:
-    return QuestionStore(store).move(question_id, "decline", now)
+def decline(questions: QuestionBook, question_id: int, now: datetime) -> Question:
+    return questions.move(question_id, "decline", now)
 
 
-def link_answer(store: Store, question_id: int, url: str, now: datetime) -> Question:
+def link_answer(questions: QuestionBook, question_id: int, url: str, now: datetime) -> Question:
     """Note the post that answers an accepted question; the send marks it answered when
     the post appears in the feed."""
     problem = url_problem("link", url.strip())
     if problem:
         raise InputError(f"the answer's URL {url!r} is {problem}")
-    return QuestionStore(store).move(question_id, "answer", now, answer_url=url.strip())
+    return questions.move(question_id, "answer", now, answer_url=url.strip())
 
 
-def forget(store: Store, email: str) -> tuple[str, int]:
+def forget(questions: QuestionBook, email: str) -> tuple[str, int]:
     """Delete every question of an address; (the address, how many)."""
     address, key = normalise_email(email)
-    return address, QuestionStore(store).forget(key)
+    return address, questions.forget(key)
 
 
-def expire(config: Config, store: Store, now: datetime) -> int:
+def expire(question: QuestionConfig, questions: QuestionBook, now: datetime) -> int:
     """Empty the text and the name of questions answered or declined [question] keep_days ago
     (the start of each send, and of each inbox read)."""
-    return QuestionStore(store).expire(now - timedelta(days=config.question.keep_days), now)
+    return questions.expire(now - timedelta(days=question.keep_days), now)
 
 
-def stats(store: Store) -> QuestionStats:
-    return QuestionStore(store).stats()
+def stats(questions: QuestionBook) -> QuestionStats:
+    return questions.stats()
 

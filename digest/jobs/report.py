@@ -1,5 +1,5 @@
 """What `digest status` and `digest history` show, as data. A job (layer 3): reads the
-store; the CLI formats what it returns.
+ledgers it is handed; the CLI formats what it returns.
 """
 
 from __future__ import annotations
@@ -7,13 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..adapters.inbox_ledger import InboxLedger, InboxStats
-from ..adapters.ledger import Ledger
-from ..adapters.questions import QuestionStats, QuestionStore
-from ..adapters.store import open_store
 from ..core.calendar import next_run
-from ..core.config import Config
-from ..core.models import STATUSES, FeedState, IssueRecord
+from ..core.config import InboxConfig, ScheduleConfig
+from ..core.models import STATUSES, FeedState, InboxStats, IssueRecord
+from ..core.questions import QuestionStats
+from .ports import InboxBook, IssueLedger, QuestionBook, Subscribers
 
 
 @dataclass(frozen=True)
@@ -35,24 +33,22 @@ class Status:
     questions: QuestionStats | None = None
 
 
-def history(config: Config) -> list[IssueSummary]:
+def history(ledger: IssueLedger) -> list[IssueSummary]:
     """Every issue, newest first, with its delivery counts."""
-    with open_store(config) as store:
-        return [IssueSummary(issue, counts) for issue, counts in Ledger(store).history()]
+    return [IssueSummary(issue, counts) for issue, counts in ledger.history()]
 
 
-def status(config: Config, now: datetime) -> Status:
+def status(schedule: ScheduleConfig, inbox: InboxConfig, *, ledger: IssueLedger, store: Subscribers,
+           questions: QuestionBook, inbox_book: InboxBook, now: datetime) -> Status:
     """The next weekly send, the last issue and its counts, the feed's state, the list's size,
-    the readers' questions."""
-    with open_store(config) as store:
-        ledger = Ledger(store)
-        last, unfinished = ledger.last_issue(), ledger.unfinished_issue()
-        return Status(
-            next_send=next_run(config.schedule, now),
-            last=IssueSummary(last, ledger.counts(last.id)) if last else None,
-            unfinished=unfinished if unfinished is not None and (last is None or unfinished.id != last.id) else None,
-            feed=ledger.feed_state(),
-            subscribers={s: store.count(s) for s in STATUSES},
-            inbox=InboxLedger(store).stats(config.inbox.folder, now) if config.inbox.host else None,
-            questions=QuestionStore(store).stats(),
-        )
+    the readers' questions, the inbox's reads."""
+    last, unfinished = ledger.last_issue(), ledger.unfinished_issue()
+    return Status(
+        next_send=next_run(schedule, now),
+        last=IssueSummary(last, ledger.counts(last.id)) if last else None,
+        unfinished=unfinished if unfinished is not None and (last is None or unfinished.id != last.id) else None,
+        feed=ledger.feed_state(),
+        subscribers={s: store.count(s) for s in STATUSES},
+        inbox=inbox_book.stats(inbox.folder, now) if inbox.host else None,
+        questions=questions.stats(),
+    )

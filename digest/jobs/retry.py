@@ -1,8 +1,9 @@
 """A run's sending, and what becomes of deferred messages. A job (layer 3).
 
 A Sender holds what one run of the program shares between the issues it sends to: the
-ledger, the mailer, the DKIM signer, the progress, the stop signal, one composer per issue
-and the retry policy (core/retry.py). It hands each issue to a Deliverer (deliver.py).
+ledger, the outbox (outbox.py: the mailer, the DKIM signer, the stop signal and the retry
+policy of core/retry.py), the progress and one composer per issue. It hands each issue to
+deliver_issue (deliver.py), which drains the issue's rows through the outbox.
 Deferred messages are tried again
 
 - within the run, after their short backoff, while the next one falls within [smtp]
@@ -19,70 +20,42 @@ attempt, with their last reply (sweep).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from ..adapters.ledger import Ledger
-from ..adapters.secret import load_or_create_secret
-from ..adapters.smtp import SMTPMailer
-from ..adapters.store import Store, open_store
 from ..core.compose import Composer
 from ..core.config import Config
-from ..core.errors import ConfigError, DigestError
-from ..core.message import sender_domain
 from ..core.models import REPORT_ORDER, IssueRecord, open_count
-from ..core.retry import BACKOFF, RetryPolicy
-from ..core.sign import Signer
 from .answers import issue_questions_for
-from .deliver import Deliverer, SendReport, Silent
-from .notices import send_notices
-from .ports import Mailer, Progress
+from .deliver import SendReport, deliver_issue
+from .drain import Silent
+from .notices import NoticeReport, send_notices
+from .ports import Progress, SendParts
 from .preflight import gate
 
 log = logging.getLogger("digest.send")
-Clock = Callable[[], datetime]
-
-
-def load_signer(config: Config) -> Signer | None:
-    n = config.newsletter
-    if not n.dkim_selector:
-        return None
-    try:
-        key = Path(n.dkim_key_file).read_bytes()
-    except OSError as exc:
-        raise ConfigError(str(config.path), f"[newsletter] dkim_key_file {n.dkim_key_file!r} cannot be read: {exc.strerror}") from exc
-    return Signer(n.dkim_selector, sender_domain(n.from_), key)
 
 
 class Sender:
     """What one run shares between the issues it sends to; see the module's docstring."""
 
-    def __init__(self, config: Config, store: Store, *, clock: Clock, mailer: Mailer | None = None,
-                 progress: Progress | None = None, cancel: threading.Event | None = None,
-                 backoff: Sequence[timedelta] = BACKOFF) -> None:
-        self.config, self.store, self.clock = config, store, clock
-        self.ledger = Ledger(store)
-        self.secret = load_or_create_secret(config)
-        self.signer = load_signer(config)
-        self.mailer = mailer or SMTPMailer(config.smtp)
+    def __init__(self, config: Config, parts: SendParts, *, progress: Progress | None = None) -> None:
+        self.config, self.parts = config, parts
+        self.ledger, self.outbox, self.clock = parts.ledger, parts.outbox, parts.clock
+        self.cancel = self.outbox.cancel
         self.progress = progress or Silent()
-        self.cancel = cancel or threading.Event()
-        self.policy = RetryPolicy.of(config.smtp, backoff)
         self.composers: dict[int, Composer] = {}
         self.warnings: list[str] = []  # the deliverability checks' warnings (preflight.py), for the outcome
-        self.deadline = time.monotonic() + self.policy.window.total_seconds()  # the window counts from the run's start
+        self.deadline = time.monotonic() + self.outbox.policy.window.total_seconds()  # the window counts from the run's start
 
     def sweep(self) -> int:
         """Fail the messages deferred past [smtp] give_up_hours; finish the issues that leaves done."""
         now = self.clock()
-        failed = self.ledger.give_up(self.policy.give_up_before(now), self.policy.gave_up, now)
+        failed = self.outbox.give_up(self.ledger)
         for issue_id, count in failed.items():
             log.warning("issue %s: %s messages still deferred %g hours after their first attempt failed", issue_id, count,
-                        self.policy.give_up.total_seconds() / 3600)
+                        self.outbox.policy.give_up.total_seconds() / 3600)
             self.ledger.finish_if_done(issue_id, now)
         return sum(failed.values())
 
@@ -94,7 +67,7 @@ class Sender:
         elif issue.id not in self.composers:  # a resumed issue: rebuilt with its note and the questions it claimed
             self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at, number=issue.id,
                                                 note=issue.note,
-                                                questions=issue_questions_for(self.config, self.store, issue.key))
+                                                questions=issue_questions_for(self.parts.questions, issue.key))
         if resumed:  # a new issue was checked before it was recorded (send_issue.py)
             self.check(self.composers[issue.id])
         counts = self.ledger.counts(issue.id)
@@ -102,10 +75,8 @@ class Sender:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
         else:
             self.progress.begin(f"issue {issue.id}", open_count(counts))
-        report = Deliverer(self.config, issue, ledger=self.ledger, subscribers=self.store, mailer=self.mailer,
-                           secret=self.secret, clock=self.clock, composer=self.composers[issue.id],
-                           progress=self.progress, signer=self.signer, cancel=self.cancel, policy=self.policy,
-                           deferred_only=deferred_only).run()
+        report = deliver_issue(self.outbox, self.config, issue, ledger=self.ledger, subscribers=self.parts.store,
+                               composer=self.composers[issue.id], progress=self.progress, deferred_only=deferred_only)
         return replace(report, resumed=resumed)
 
     def check(self, composer: Composer) -> None:
@@ -147,38 +118,30 @@ class Sender:
         return True
 
 
-def retry_due(config: Config, store: Store, *, clock: Clock, cancel: threading.Event | None = None,
-              mailer: Mailer | None = None, backoff: Sequence[timedelta] = BACKOFF) -> list[SendReport]:
+    def notices(self) -> NoticeReport:
+        """The answer notices waiting, through the same outbox."""
+        return send_notices(self.outbox, self.config, self.parts.notices, self.parts.questions)
+
+
+def retry_due(config: Config, parts: SendParts) -> list[SendReport]:
     """The job of `digest serve`'s retry timer: give up what is too old, then send the
-    deferred messages whose time has come, in every unfinished issue. Builds no issue."""
-    sender = Sender(config, store, clock=clock, mailer=mailer, cancel=cancel, backoff=backoff)
+    deferred messages whose time has come, in every unfinished issue, then the answer
+    notices waiting. Builds no issue."""
+    sender = Sender(config, parts)
     sender.sweep()
     reports: list[SendReport] = []
-    for issue in sender.ledger.due_issues(clock()):
+    for issue in sender.ledger.due_issues(sender.clock()):
         reports.append(sender.deliver(issue, deferred_only=True, resumed=True))
         if reports[-1].paused or reports[-1].cancelled:
             break
     else:  # answer notices left pending or deferred by a send
-        send_notices(config, store, clock=clock, mailer=sender.mailer, policy=sender.policy, signer=sender.signer,
-                     cancel=sender.cancel)
+        sender.notices()
     return reports
 
 
-def run_logged(config: Config, *, cancel: threading.Event | None = None,
-               clock: Clock = lambda: datetime.now(timezone.utc)) -> str:
-    """One tick of the retry timer; returns (and logs) one line, or "" when nothing was due."""
-    try:
-        with open_store(config) as store:
-            reports = retry_due(config, store, clock=clock, cancel=cancel)
-    except DigestError as exc:
-        line = f"retry failed: {exc}"
-        log.error(line)
-        return line
-    if not reports:
-        return ""
-    line = "retried " + "; ".join(report_line(r) for r in reports)
-    log.info(line)
-    return line
+def retried_line(reports: Sequence[SendReport]) -> str:
+    """One line on a tick of the retry timer ("" when nothing was due)."""
+    return "retried " + "; ".join(report_line(r) for r in reports) if reports else ""
 
 
 def count_line(counts: dict[str, int]) -> str:

@@ -5,7 +5,7 @@ crash or a stop left pending: the crash-recovery promise); by hand, also retry a
 every deferred message of unfinished issues; then build the next issue (build.py), run the
 offline deliverability checks on it (preflight.py: a problem stops the run there, with
 nothing recorded and nobody mailed; a resumed issue is checked the same way before it goes
-on), record it with its audience frozen (the ledger) and hand it to the Deliverer (deliver.py); last,
+on), record it with its audience frozen (the ledger) and hand it to the outbox (deliver.py, outbox.py); last,
 wait for this run's deferred messages within [smtp] retry_window_minutes (retry.py). An
 older issue's deferred messages never hold back or replace the new week's issue.
 """
@@ -13,33 +13,28 @@ older issue's deferred messages never hold back or replace the new week's issue.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
-from ..adapters.ledger import Ledger
-from ..adapters.store import Store, open_store
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import subscriber_recipient
-from ..core.config import Config
-from ..core.errors import DigestError, InputError
-from ..core.message import build_message, make_message_id, sender_domain
+from ..core.config import Config, NewsletterConfig, ScheduleConfig
+from ..core.errors import InputError
+from ..core.message import make_message_id, sender_domain
 from ..core.models import DeliveryStatus
 from ..core.questions import Question
-from ..core.retry import BACKOFF
-from ..core.sign import Signer
 from ..core.tokens import Links
-from . import questions
 from .answers import Linked, feed_state_for_answers, questions_hook
 from .build import BuiltIssue, build_issue
 from .deliver import SendReport
-from .notices import NoticeReport, send_notices
-from .ports import Mailer, Progress
-from .retry import Sender, count_line, load_signer, report_line
+from .notices import NoticeReport
+from .ports import IssueLedger, Progress, SendParts, Subscribers
+from .questions import expire
+from .retry import Sender, count_line, report_line
 
-__all__ = ["SendOutcome", "count_line", "load_signer", "run_logged", "send_next", "start_decision", "summary"]
+__all__ = ["SendOutcome", "count_line", "send_next", "start_decision", "summary"]
 log = logging.getLogger("digest.send")
 
 
@@ -82,22 +77,24 @@ class SendOutcome:
         return self.report is not None and self.report.resumed
 
 
-def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], feed: str | None = None,
-              dry_run: bool = False, progress: Progress | None = None,
-              on_issue: Callable[[str, int], None] | None = None, cancel: threading.Event | None = None,
-              mailer: Mailer | None = None, retry_deferred: bool = True,
-              backoff: Sequence[timedelta] = BACKOFF, samples_dir: Path | None = None,
-              note: str = "") -> SendOutcome:
+def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_run: bool = False,
+              progress: Progress | None = None, on_issue: Callable[[str, int], None] | None = None,
+              retry_deferred: bool = True, samples_dir: Path | None = None, note: str = "") -> SendOutcome:
     """Finish interrupted issues, retry deferred messages (every one, at once, when
     `retry_deferred`: a run by hand), then build the next issue and send it to every
     confirmed subscriber, with the editor's `note` (Markdown; a resumed issue keeps the note it
     was recorded with). `on_issue(subject, audience)` may abort before an issue is recorded or
-    resumed."""
-    sender = Sender(config, store, clock=clock, mailer=mailer, progress=progress, cancel=cancel, backoff=backoff)
-    ledger = sender.ledger
+    resumed. The parts (the ledger, the outbox and its stop signal, the clock) come from
+    the process's wiring (cli/wiring.py)."""
+    sender = Sender(config, parts, progress=progress)
+    ledger, store, clock = sender.ledger, parts.store, parts.clock
     if not dry_run:  # a dry run records nothing
         sender.sweep()
-        questions.expire(config, store, clock())
+        expire(config.question, parts.questions, clock())
+    # What the new issue starts after, read before the unfinished issues: a run that starts
+    # while another records this week's issue then either finishes that issue or builds the
+    # same one (whose key the other holds) and sends it with the other, never "no new posts".
+    last, sent_ids, state = ledger.last_issue(), ledger.sent_post_ids(), ledger.feed_state()
     reports: list[SendReport] = []
     for issue in ledger.unfinished_issues():
         counts = ledger.counts(issue.id)
@@ -116,19 +113,18 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
         if reports[-1].paused or reports[-1].cancelled:
             return SendOutcome(reports=tuple(reports))
     now = clock()
-    last = ledger.last_issue()
     linked = Linked()
-    fetched, built = build_issue(config, now=now, feed=feed, cutoff=last.cutoff if last else None,
-                                 sent_ids=ledger.sent_post_ids(),
-                                 state=feed_state_for_answers(store, ledger.feed_state()) if feed is None else None,
+    fetched, built = build_issue(config, parts.fetch, now=now, feed=feed, cutoff=last.cutoff if last else None,
+                                 sent_ids=sent_ids,
+                                 state=feed_state_for_answers(parts.questions, state) if feed is None else None,
                                  number=ledger.next_issue_id(), note=note,
-                                 questions=questions_hook(config, store, now=now, record=not dry_run, linked=linked))
+                                 questions=questions_hook(config, parts.questions, now=now, record=not dry_run, linked=linked))
     if built is None:
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
-                           notices=None if dry_run else _notices(sender),
+                           notices=None if dry_run else sender.notices(),
                            warnings=(*sender.warnings, *unused, *linked.warnings))
     sender.check(built.composer)  # a problem stops here: nothing recorded, nobody mailed
     if dry_run:
@@ -146,14 +142,14 @@ def send_next(config: Config, store: Store, *, clock: Callable[[], datetime], fe
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
     halted = reports[-1].paused or reports[-1].cancelled
-    warnings = (*sender.warnings, *_warnings(config, built), *linked.warnings)
+    warnings = (*sender.warnings, *_warnings(config.newsletter, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
-                       answered=tuple(linked.answered), notices=None if halted else _notices(sender))
+                       answered=tuple(linked.answered), notices=None if halted else sender.notices())
 
 
-def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
+def _warnings(newsletter: NewsletterConfig, built: BuiltIssue | None) -> tuple[str, ...]:
     """The fetch's warnings, and the posts that [newsletter] max_posts kept out of the issue."""
     if built is None:
         return ()
@@ -162,21 +158,14 @@ def _warnings(config: Config, built: BuiltIssue | None) -> tuple[str, ...]:
         return (*built.fetched.warnings, *built.composer.warnings)
     return (*built.fetched.warnings, *built.composer.warnings,
             f"{left_out} post{'s' if left_out != 1 else ''} left out by [newsletter] max_posts "
-            f"({config.newsletter.max_posts}): the issue links to the blog for them")
+            f"({newsletter.max_posts}): the issue links to the blog for them")
 
 
-def _notices(sender: Sender) -> NoticeReport:
-    """The answer notices waiting, sent with this run's mailer, signer and retry policy."""
-    return send_notices(sender.config, sender.store, clock=sender.clock, mailer=sender.mailer, policy=sender.policy,
-                        signer=sender.signer, cancel=sender.cancel)
-
-
-def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, now: datetime,
+def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Sender, now: datetime,
              samples_dir: Path | None) -> SendOutcome:
     """Build every confirmed subscriber's message, send none, record nothing; write the
     first message of each set of topics to `samples_dir`."""
-    links = Links(config.web.base_url, sender.secret)
-    signer: Signer | None = sender.signer
+    links = Links(config.web.base_url, sender.outbox.secret)
     count = size = skipped = 0
     by_topics: dict[tuple[str, ...], int] = {}
     samples: dict[tuple[str, ...], Path] = {}
@@ -187,17 +176,15 @@ def _dry_run(config: Config, store: Store, built: BuiltIssue, sender: Sender, no
         if template is None:
             skipped += 1
             continue
-        message = build_message(template, subscriber_recipient(config, sub, links, now=now),
-                                message_id=make_message_id(domain, "dry-run", sub.id), date=now)
-        if signer is not None:
-            message = signer.sign(message)
+        message = sender.outbox.build(template, subscriber_recipient(config, sub, links, now=now),
+                                      message_id=make_message_id(domain, "dry-run", sub.id), now=now)
         count, size = count + 1, size + len(message)
         by_topics[key] = by_topics.get(key, 0) + 1
         if samples_dir is not None and key not in samples:
             samples[key] = _write_sample(samples_dir, len(samples) + 1, key, message)
     plan = DryRun(built.rendered.subject, len(built.posts), by_topics, samples, skipped)
     return SendOutcome(dry_run=True, dry_run_messages=count, dry_run_bytes=size, dry_run_plan=plan,
-                       warnings=_warnings(config, built))
+                       warnings=_warnings(config.newsletter, built))
 
 
 def _write_sample(folder: Path, n: int, topics: tuple[str, ...], message: bytes) -> Path:
@@ -214,22 +201,6 @@ def _write_sample(folder: Path, n: int, topics: tuple[str, ...], message: bytes)
     return path
 
 
-def run_logged(config: Config, *, cancel: threading.Event | None = None,
-               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> str:
-    """One scheduled send, the same path as `digest send` except that deferred messages
-    are left to the retry timer; returns (and logs) one line."""
-    try:
-        with open_store(config) as store:
-            outcome = send_next(config, store, clock=clock, cancel=cancel, retry_deferred=False)
-    except DigestError as exc:
-        line = f"send failed: {exc}"
-        log.error(line)
-        return line
-    line = summary(outcome)
-    log.info(line)
-    return line
-
-
 def summary(outcome: SendOutcome) -> str:
     """One line on what a send did."""
     parts = [report_line(r) for r in outcome.reports]
@@ -242,11 +213,10 @@ def summary(outcome: SendOutcome) -> str:
     return "; ".join(parts)
 
 
-def start_decision(config: Config, store: Store, now: datetime) -> StartDecision:
+def start_decision(schedule: ScheduleConfig, ledger: IssueLedger, now: datetime) -> StartDecision:
     """What `serve` does on start about an interrupted issue or a missed week. An issue
     whose only open messages are deferred is not interrupted: the retry timer has it."""
-    ledger = Ledger(store)
     interrupted = ledger.interrupted_issue()
     last = ledger.last_issue()
-    return decide_on_start(config.schedule, now=now, last_issue_at=last.created_at if last else None,
+    return decide_on_start(schedule, now=now, last_issue_at=last.created_at if last else None,
                            unfinished_at=interrupted.created_at if interrupted else None)

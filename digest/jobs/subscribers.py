@@ -10,17 +10,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from ..adapters.questions import QuestionStore
-from ..adapters.secret import load_or_create_secret
-from ..adapters.smtp import SMTPMailer
-from ..adapters.store import Store
 from ..core.config import Config
 from ..core.errors import InputError
 from ..core.models import Consent, Subscriber
 from ..core.subscriptions import normalise_email
-from ..core.tokens import Links
 from .mail import mail_confirmation
-from .ports import Mailer
+from .ports import MailParts, QuestionBook, Subscribers
 
 
 @dataclass(frozen=True)
@@ -32,10 +27,11 @@ class Change:
     mail_problem: str = ""  # why the confirmation mail did not go, when it did not
 
 
-def add_subscriber(config: Config, store: Store, email: str, key: str, name: str, topics: tuple[str, ...], *,
-                   confirmed: bool, now: datetime, mailer: Mailer | None = None) -> Change:
+def add_subscriber(config: Config, parts: MailParts, email: str, key: str, name: str, topics: tuple[str, ...], *,
+                   confirmed: bool, now: datetime) -> Change:
     """Add an address. Unconfirmed, it gets the confirmation link at once; --confirmed on a
     pending address confirms it (recorded as confirmed by the author)."""
+    store = parts.store
     sub, created = store.add(email, key, name, topics, confirmed=confirmed, now=now, consent=Consent(at=now, method="cli"))
     if not created:
         if confirmed and sub.status == "pending":
@@ -43,11 +39,11 @@ def add_subscriber(config: Config, store: Store, email: str, key: str, name: str
         return Change(sub, "unchanged")
     if confirmed:
         return Change(sub, "added")
-    problem = _mail(config, store, sub, now, mailer)
+    problem = _mail(config, parts, sub, now)
     return Change(store.get(sub.id) or sub, "added", problem)
 
 
-def confirm_subscriber(store: Store, key: str, *, now: datetime) -> Change:
+def confirm_subscriber(store: Subscribers, key: str, *, now: datetime) -> Change:
     """The author confirms a pending address by hand."""
     sub = _find(store, key)
     if sub.status != "pending":
@@ -55,33 +51,32 @@ def confirm_subscriber(store: Store, key: str, *, now: datetime) -> Change:
     return _confirm(store, sub, now)
 
 
-def resend_confirmation(config: Config, store: Store, key: str, *, now: datetime, mailer: Mailer | None = None) -> Change:
+def resend_confirmation(config: Config, parts: MailParts, key: str, *, now: datetime) -> Change:
     """Mail a pending address its confirmation link again."""
-    sub = _find(store, key)
+    sub = _find(parts.store, key)
     if sub.status != "pending":
         return Change(sub, "unchanged")
-    problem = _mail(config, store, sub, now, mailer)
-    return Change(store.get(sub.id) or sub, "mailed", problem)
+    problem = _mail(config, parts, sub, now)
+    return Change(parts.store.get(sub.id) or sub, "mailed", problem)
 
 
-def _find(store: Store, key: str) -> Subscriber:
+def _find(store: Subscribers, key: str) -> Subscriber:
     sub = store.find(key)
     if sub is None:
         raise InputError(f"{key} is not on the list")
     return sub
 
 
-def _confirm(store: Store, sub: Subscriber, now: datetime) -> Change:
+def _confirm(store: Subscribers, sub: Subscriber, now: datetime) -> Change:
     done = store.confirm_by_author(sub.id, now=now)
     return Change(done, "confirmed") if done else Change(store.get(sub.id) or sub, "unchanged")
 
 
-def _mail(config: Config, store: Store, sub: Subscriber, now: datetime, mailer: Mailer | None) -> str:
-    ready = store.mark_confirmation_sent(sub.id, now=now)
+def _mail(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> str:
+    ready = parts.store.mark_confirmation_sent(sub.id, now=now)
     if ready is None:
         return "no longer pending"
-    links = Links(config.web.base_url, load_or_create_secret(config))
-    return mail_confirmation(config, ready, links, now, mailer or SMTPMailer(config.smtp)) or ""
+    return mail_confirmation(config, parts, ready, now) or ""
 
 
 _NOT_EXPORTED = ("email_key", "dup_key", "featured_key")
@@ -90,13 +85,12 @@ _NOT_EXPORTED = ("email_key", "dup_key", "featured_key")
 _THEIRS = ("email", "name", "display_name")
 
 
-def person_export(store: Store, email: str, *, now: datetime) -> dict[str, Any]:
+def person_export(store: Subscribers, questions: QuestionBook, email: str, *, now: datetime) -> dict[str, Any]:
     """Everything kept about one address: the subscription with its consent record, and
     every question it asked (or that a reply of theirs was linked to), with its notice.
     InputError when nothing at all is kept."""
     address, key = normalise_email(email)
     sub = store.find(key)
-    questions = QuestionStore(store)
     asked = questions.of_address(key)
     if sub is None and not asked:
         raise InputError(f"nothing is kept about {address}: not on the list, no question")

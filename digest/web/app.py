@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
+from ..adapters.questions import QuestionStore
 from ..adapters.rates import release_rates
 from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store
@@ -59,15 +60,17 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None,
                acknowledge_question: Callable[[int, datetime], None] | None = None,
-               send_preferences_link: Callable[[Subscriber, datetime], None] | None = None) -> Starlette:
+               send_preferences_link: Callable[[Subscriber, datetime], None] | None = None, secret: str | None = None,
+               ledger: Ledger | None = None, questions: QuestionStore | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer; False: it never left), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
     (jobs/questions.py's question_acknowledger), `send_preferences_link(subscriber, now)`
     mails a fresh settings link (preferences_link_mailer); `clock` gives
-    the time (tests pass their own)."""
-    secret = load_or_create_secret(config)
+    the time (tests pass their own). `digest serve` hands it the secret, the ledger and the
+    questions its wiring built (cli/wiring.py); without them the app makes its own."""
+    secret = secret if secret is not None else load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
     topics = topic_names(config.topics)
@@ -217,19 +220,19 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    ledger = Ledger(store)
+    issues_ledger = ledger if ledger is not None else Ledger(store)
 
     async def archive_list(request: Request) -> Response:
-        issues = [i for i, _ in await run_in_threadpool(ledger.history) if i.status == "done"]
+        issues = [i for i, _ in await run_in_threadpool(issues_ledger.history) if i.status == "done"]
         return page("archive.html.j2", issues=issues, zone=config.schedule.timezone)
 
     async def archive_feed(request: Request) -> Response:
-        issues = await run_in_threadpool(ledger.done_issues)
+        issues = await run_in_threadpool(issues_ledger.done_issues)
         return Response(archive_feed_xml(config, issues, now=clock()), media_type="application/atom+xml",
                         headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
 
     async def archive_issue(request: Request) -> Response:
-        issue = await run_in_threadpool(ledger.get_issue, request.path_params["issue"])
+        issue = await run_in_threadpool(issues_ledger.get_issue, request.path_params["issue"])
         if issue is None or issue.status != "done":
             return page("message.html.j2", 404, heading="No such issue", text="It may not have been sent yet.")
         return HTMLResponse(issue.html)
@@ -247,7 +250,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                             client_key=client_key, clock=clock, send_link=send_preferences_link),
         Route("/healthz", healthz, methods=["GET"]),
         *ask_routes(config, store, page=page, origin_ok=origin_ok, client_key=client_key, clock=clock,
-                    acknowledge=acknowledge_question),
+                    acknowledge=acknowledge_question, questions=questions),
     ]
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette answers a 500 outside every middleware: this page sets the headers itself.

@@ -38,10 +38,11 @@ Acknowledger = Callable[[int, datetime], None]
 
 def ask_routes(config: Config, store: Store, *, page: Page, origin_ok: Callable[[Request], bool],
                client_key: Callable[[Request], str], clock: Callable[[], datetime],
-               acknowledge: Acknowledger | None) -> list[Route]:
+               acknowledge: Acknowledger | None, questions: QuestionStore | None = None) -> list[Route]:
     """The /ask routes; `client_key(request)` is whom [web] ip_limit_per_hour counts;
-    `acknowledge(question_id, now)` mails the asker (None: no mail)."""
-    questions = QuestionStore(store)
+    `acknowledge(question_id, now)` mails the asker (None: no mail); `questions` is the
+    process's (cli/wiring.py), else one over `store`."""
+    questions = questions if questions is not None else QuestionStore(store)
     limits = {"max_chars": MAX_QUESTION_CHARS, "max_name": MAX_NAME, "max_display": MAX_DISPLAY_NAME}
 
     def form_page(status: int = 200, error: str = "", **values: Any) -> HTMLResponse:
