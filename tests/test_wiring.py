@@ -18,7 +18,7 @@ from digest.core.config import read_config
 SECRET = "wiring-secret-0123456789abcdef"
 
 
-def test_a_preview_with_no_store_loads_no_database_or_mail_library(tmp_path: Path) -> None:
+def test_a_preview_with_no_store_loads_no_database_mail_http_or_dkim_library(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from digest.cli import main\n"
@@ -26,7 +26,7 @@ def test_a_preview_with_no_store_loads_no_database_or_mail_library(tmp_path: Pat
         f"    main(['preview', '--all', '--out', {str(tmp_path / 'out')!r}, '--config', {str(ROOT / 'config.toml')!r}])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print('LOADED', ','.join(m for m in ('sqlalchemy', 'alembic', 'smtplib', 'imap_tools', 'starlette')"
+        "print('LOADED', ','.join(m for m in ('sqlalchemy', 'alembic', 'smtplib', 'imap_tools', 'starlette', 'httpx', 'dkim', 'dns')"
         " if m in sys.modules))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DIGEST_SECRET": SECRET})

@@ -18,15 +18,17 @@ import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
-
-import httpx
 
 from ..core.errors import FeedParseError, FetchError
 from ..core.models import FeedPage, FeedState, FetchResult, Post
 from ..core.parse import FetchOptions, ParseOptions, parse_feed
 from ..core.select import dedupe_posts
 from .deadline import Deadline
+
+if TYPE_CHECKING:
+    import httpx
 
 _MAX_REDIRECTS = 5
 
@@ -45,6 +47,8 @@ def fetch_feed(
     """
     if not source.startswith(("http://", "https://")):
         return _fetch_file(Path(source), options)
+    import httpx  # here: a feed read from a file (a preview of the sample) needs no HTTP client
+
     timeout = httpx.Timeout(options.timeout_seconds, connect=min(options.timeout_seconds, 10.0))
     headers = {"User-Agent": options.user_agent, "Accept-Encoding": "gzip, deflate",
                "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"}
@@ -107,6 +111,8 @@ class _Page:
 
 
 def _get(client: httpx.Client, url: str, options: FetchOptions, deadline: Deadline, state: FeedState | None) -> _Page:
+    import httpx
+
     headers = {}
     if state and state.etag:
         headers["If-None-Match"] = state.etag

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dkim
-
 # The List-Unsubscribe headers are signed so that no one on the way can change them.
 SIGNED_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"mime-version", b"content-type",
                   b"list-id", b"list-unsubscribe", b"list-unsubscribe-post")
@@ -21,6 +19,8 @@ class Signer:
 
     def sign(self, message: bytes) -> bytes:
         """The message with a DKIM-Signature header in front."""
+        import dkim  # here, not above: dkimpy loads dnspython, which a command that signs nothing never needs
+
         present = {line.split(b":", 1)[0].strip().lower() for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
                    if line and not line[:1].isspace()}
         headers = [h for h in SIGNED_HEADERS if h in present]

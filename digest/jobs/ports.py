@@ -15,11 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ..core.deliverability import Fetched
 from ..core.models import FeedState, FetchResult, Reply
 from ..core.parse import FetchOptions
-from ..core.relay import RelayProbe
-from ..core.sign import Signer
 from .books import (
     Expiring,
     InboxBook,
@@ -36,7 +33,10 @@ __all__ = ["Connection", "DoctorParts", "Expiring", "Fetch", "InboxBook", "Inbox
            "MailParts", "Mailbox", "Mailer", "NoticeBook", "Progress", "QuestionBook", "Queue", "Resolver", "SendParts",
            "Senders", "Subscribers"]
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # named in signatures only: the DKIM signer loads dkimpy and dnspython
+    from ..core.deliverability import Fetched
+    from ..core.relay import RelayProbe
+    from ..core.sign import Signer
     from .outbox import Outbox
 
 
