@@ -4,8 +4,10 @@ zone's domains (`--local`), never asking anyone else (`--no-resolv`)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,14 +43,19 @@ class Zone:
 class DNSServer:
     """dnsmasq in the foreground, stopped by the fixture; `nameserver` is its HOST:PORT."""
 
-    def __init__(self, zone: Zone) -> None:
+    def __init__(self, zone: Zone, *, log_queries: bool = False) -> None:
         assert DNSMASQ is not None
+        self.log_queries = log_queries
+        self.log = ""
+        # the log goes to a file: a pipe nobody reads fills up, and dnsmasq stops answering
+        self._log_handle = tempfile.NamedTemporaryFile(prefix="dnsmasq-", suffix=".log") if log_queries else None  # noqa: SIM115 (closed by stop)
         self.port = free_port()
         self.nameserver = f"127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [DNSMASQ, "--no-daemon", f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-             "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file", "--cache-size=0", *zone.args()],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file", "--cache-size=0",
+             *(["--log-queries", "--log-facility=-"] if log_queries else []), *zone.args()],
+            stdout=self._log_handle or subprocess.PIPE, stderr=subprocess.STDOUT)
         self._wait()
 
     def _wait(self) -> None:
@@ -78,3 +85,10 @@ class DNSServer:
             self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
+        if self._log_handle is not None:
+            self.log = Path(self._log_handle.name).read_text("utf-8", "replace")
+            self._log_handle.close()
+
+    def queries(self, kind: str) -> int:
+        """How many `kind` queries the server was asked (log_queries=True; after stop())."""
+        return sum(1 for line in self.log.splitlines() if re.search(rf"query\[{kind}\]", line))

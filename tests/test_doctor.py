@@ -428,3 +428,28 @@ def test_a_subdomain_from_is_covered_by_its_parents_dmarc(tmp_path: Path, ca: tr
     result = doctor(run_cli, config, dns_server(zone), monkeypatch)
     assert "ok       DMARC news.example.com: p=reject at _dmarc.example.com" in result.out, result.out
     assert result.code == 0, result.out
+
+
+# ---- hostile DNS ----
+
+def test_a_web_of_spf_includes_is_not_walked_without_end(dns_server: Callable[[Zone], DNSServer]) -> None:
+    """Four layers of four names, each including every name of the layer below: no loop,
+    yet walked path by path that is 340 TXT queries (and wider, deeper webs, millions: a
+    doctor that never ends). Receivers stop at 10 lookups (RFC 7208 4.6.4), and so can the
+    count: the verdict is known by then."""
+    from digest.adapters.dns import Resolver
+    from digest.jobs.doctor import _spf
+
+    layers = [[f"l{k}n{i}.example.com" for i in range(4)] for k in range(4)]
+    txt = [("example.com", "v=spf1 " + " ".join(f"include:{n}" for n in layers[0]) + " -all")]
+    for k in range(3):
+        txt += [(n, "v=spf1 " + " ".join(f"include:{m}" for m in layers[k + 1]) + " -all") for n in layers[k]]
+    txt += [(n, "v=spf1 ip4:192.0.2.1 -all") for n in layers[3]]
+    server = DNSServer(Zone(txt=txt), log_queries=True)
+    try:
+        check = _spf(Resolver(server.nameserver), "example.com")
+    finally:
+        server.stop()
+    assert "receivers stop at 10" in check.finding, check
+    asked = server.queries("TXT")
+    assert asked <= 1 + 10 + 1, f"{asked} TXT queries for one SPF check"

@@ -66,7 +66,7 @@ def test_subscribe_confirm_unsubscribe_in_chromium(write_config: Callable[..., P
 
         listed = subprocess.run([sys.executable, "-m", "digest", "subscribers", "list", "--config", str(config)],
                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
-        assert "Reader@example.com\tconfirmed\tRiley <Reader>\tNetworking" in listed.stdout.splitlines()
+        assert "Reader@example.com\tconfirmed\tRiley <Reader>\tNetworking\tweekly" in listed.stdout.splitlines()
 
         page.click("text=Choose your topics now")
         page.wait_for_selector("text=Your newsletter settings")

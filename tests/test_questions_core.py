@@ -206,3 +206,25 @@ def test_a_reply_is_never_emptied() -> None:
     below = "From: The Wise Job Search <news@example.com>\nSent: Monday\nTo: Carla\nSubject: Issue 1\n\nMy question is below."
     assert clean_question_text(below) != ""
     assert clean_question_text("Sent from my iPhone") == "Sent from my iPhone"  # the only line: kept
+
+
+# ---- a question by mail is anyone's: its cleaning takes time in proportion to what it reads ----
+
+@pytest.mark.parametrize(("text", "is_html"), [
+    ("My question.\n" + "-A\n" * 650_000, False),                 # a sign-off line, 650,000 times: 7 hours
+    ("My question.\n" + "Sent from my phone\n" * 100_000, False),  # the mobile signature as often
+    ("My question.\n" + "On Monday, a wrote:\n> q\n" * 60_000, False),  # quote intros
+    ("<p>My question.</p>" + "<div>" * 400_000, True),            # nesting: nh3 is quadratic in depth
+])
+def test_a_two_megabyte_question_mail_is_cleaned_in_seconds(text: str, is_html: bool) -> None:
+    """The questions loop reads every mail to the questions address, up to [inbox]
+    max_message_bytes (2 MB); the web form's 5,000 characters never applied to it. Popping
+    trailing signature lines counted the lines left for each one popped (quadratic), and an
+    HTML body went to nh3 whatever its depth."""
+    import time
+
+    started = time.perf_counter()
+    cleaned = clean_question_text(text, is_html=is_html)
+    took = time.perf_counter() - started
+    assert cleaned.startswith("My question.")
+    assert took < 10, f"{took:.1f} s to clean one question"

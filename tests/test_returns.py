@@ -333,3 +333,41 @@ def test_the_cause_is_read_in_the_languages_ndrs_are_written_in(diagnostic: str,
     raw = _dsn("", "", blocks=blocks).replace(b"Content-Type: message/delivery-status\r\n",
                                               b"Content-Type: message/delivery-status; charset=utf-8\r\n")
     assert sort_message(raw.decode().encode("utf-8"), OURS).hard is hard
+
+
+# ---- hostile sizes: a message under [inbox] max_message_bytes is read in a bounded time ----
+
+def test_blank_lines_do_not_make_the_status_search_quadratic() -> None:
+    """"^\\s*" (re.M) ran from every line start over all the blank lines below it: the
+    50,000 characters of human text read of a report took 9 s, the GIL held."""
+    import time
+
+    from digest.core.reports import status_in_text
+
+    started = time.perf_counter()
+    assert status_in_text("\r\n " * 16_000 + "end") is None
+    assert status_in_text("said: 550 5.2.2 full\n" + "  \n" * 16_000) == "5.2.2"
+    assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize("line", ["\n", "a\n", "=\n"], ids=["blank", "letter", "soft-break"])
+def test_a_two_megabyte_bounce_of_short_lines_is_sorted_in_seconds(line: str) -> None:
+    """flufl.bounce's detectors test every line against every pattern in Python: 2 MB of
+    short lines (under [inbox] max_message_bytes) in a bounce they find nothing in took 30
+    to 55 s a message, for anyone who cares to send them. They read the first FLUFL_BYTES."""
+    import time
+
+    raw = ("Subject: Undelivered Mail Returned to Sender\nFrom: MAILER-DAEMON@mx.example.org\nReturn-Path: <>\n\n"
+           + line * (1_900_000 // len(line))).encode()
+    started = time.perf_counter()
+    found = sort_message(raw, OURS)
+    took = time.perf_counter() - started
+    assert found.kind is Kind.BOUNCE
+    assert took < 10, f"{took:.1f} s to sort one message"
+
+
+def test_the_failures_of_a_bounce_are_found_before_the_long_message_it_returns() -> None:
+    raw = fixture("exim_bounce.eml") + b"a\n" * 900_000  # a long returned message
+    found = sort_message(raw, OURS)
+    assert found.kind is Kind.BOUNCE and [(f.address, f.status) for f in found.failures] == [
+        ("old.reader@example.net", "5.1.1")]

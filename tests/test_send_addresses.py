@@ -171,5 +171,5 @@ def test_an_undeliverable_address_is_refused_at_every_door(write_config: Callabl
     imported = run_cli("subscribers", "import", data, "--confirmed", "--config", cfg)
     assert imported.code == 2 and "line 3: not a valid email address" in imported.err
     assert run_cli("subscribers", "list", "--config", cfg).out.splitlines() == [
-        "user@bücher.example\tconfirmed\t\tall topics", "josé@example.com\tconfirmed\t\tall topics",
-        "ana@bücher.example\tconfirmed\t\tall topics"]
+        "user@bücher.example\tconfirmed\t\tall topics\tweekly", "josé@example.com\tconfirmed\t\tall topics\tweekly",
+        "ana@bücher.example\tconfirmed\t\tall topics\tweekly"]

@@ -93,6 +93,32 @@ def test_rate_limit_window(store: Store) -> None:
     assert store.hit_rate("ip", "1.2.3.4", now=NOW + 2 * HOUR, window=HOUR, limit=3)
 
 
+def test_rate_limit_holds_against_requests_at_the_same_moment(store: Store) -> None:
+    """The web app counts in threads (run_in_threadpool): several posts for plus variants
+    of one mailbox, arriving together, must still get one confirmation mail between them.
+    Count-then-insert in READ COMMITTED let each see no event and insert its own."""
+    import threading
+
+    rounds, threads = 10, 8
+    granted = []
+    for n in range(rounds):
+        gate = threading.Barrier(threads)
+        results: list[bool] = []
+
+        def hit(key: str = f"victim{n}@example.com", gate: threading.Barrier = gate,
+                results: list[bool] = results) -> None:
+            gate.wait()
+            results.append(store.hit_rate("mailbox", key, now=NOW, window=HOUR, limit=1))
+
+        workers = [threading.Thread(target=hit) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        granted.append(results.count(True))
+    assert granted == [1] * rounds, f"events let through per round, with a limit of 1: {granted}"
+
+
 def test_import_is_idempotent_and_never_touches_existing_rows(store: Store) -> None:
     sub, _ = store.subscribe("old@example.com", "old@example.com", "", (), consent(), now=NOW, resend_after=HOUR)
     store.unsubscribe(sub.id, how="web", now=NOW)

@@ -22,8 +22,10 @@ def test_add_list_remove(cfg: Path, run_cli: Callable[..., Run]) -> None:
     assert "already on the list" in run_cli("subscribers", "add", "ana@example.com", "--config", cfg).out
     run_cli("subscribers", "add", "bo@example.com", "--config", cfg)
     listed = run_cli("subscribers", "list", "--config", cfg)
-    assert listed.out.splitlines() == ["Ana@example.com\tconfirmed\tAna\tInterviews, Offers", "bo@example.com\tpending\t\tall topics"]
-    assert run_cli("subscribers", "list", "--status", "pending", "--config", cfg).out.splitlines() == ["bo@example.com\tpending\t\tall topics"]
+    assert listed.out.splitlines() == ["Ana@example.com\tconfirmed\tAna\tInterviews, Offers\tweekly",
+                                       "bo@example.com\tpending\t\tall topics\tweekly"]
+    assert run_cli("subscribers", "list", "--status", "pending", "--config", cfg).out.splitlines() == [
+        "bo@example.com\tpending\t\tall topics\tweekly"]
     assert run_cli("subscribers", "remove", "ANA@example.com", "--config", cfg).out == "Removed Ana@example.com.\n"
     gone = run_cli("subscribers", "remove", "ana@example.com", "--config", cfg)
     assert gone.code == 2 and gone.err.strip() == "Error: ana@example.com is not on the list"
@@ -57,7 +59,8 @@ def test_import_reports_bad_rows_and_imports_the_rest(cfg: Path, tmp_path: Path,
     assert errors[2] == f"{data}: line 8: 4 columns, expected email[,name[,topics]]"
     assert "Imported 2 new as confirmed; 0 already on the list; 1 repeated in the file; 3 bad rows." in result.out
     listed = run_cli("subscribers", "list", "--config", cfg).out.splitlines()
-    assert listed == ["ana@example.com\tconfirmed\tAna\tInterviews, Offers", "dee@example.com\tconfirmed\tDee, Jr.\tall topics"]
+    assert listed == ["ana@example.com\tconfirmed\tAna\tInterviews, Offers\tweekly",
+                      "dee@example.com\tconfirmed\tDee, Jr.\tall topics\tweekly"]
     again = run_cli("subscribers", "import", data, "--confirmed", "--config", cfg)
     assert "Imported 0 new" in again.out and "2 already on the list" in again.out
     assert run_cli("subscribers", "list", "--config", cfg).out.splitlines() == listed
@@ -105,7 +108,7 @@ def test_import_of_50000_rows_streams(cfg: Path, tmp_path: Path, run_cli: Callab
     assert result.code == 0, result.err
     assert "Imported 50000 new as confirmed" in result.out
     lines = run_cli("subscribers", "list", "--config", cfg).out.splitlines()
-    assert len(lines) == 50_000 and lines[7] == "Reader.7@example.com\tconfirmed\tReader 7\tInterviews"
+    assert len(lines) == 50_000 and lines[7] == "Reader.7@example.com\tconfirmed\tReader 7\tInterviews\tweekly"
 
 
 @pytest.mark.parametrize(("url", "needle"), [
@@ -178,9 +181,9 @@ def test_export_neutralises_cells_a_spreadsheet_would_run(tmp_path: Path, write_
     other.write_text(cfg.read_text().replace("subscribers.db", "other.db"))
     assert run_cli("subscribers", "import", out, "--confirmed", "--config", other).code == 0
     listed = run_cli("subscribers", "list", "--config", other).out.splitlines()
-    assert listed == [f"r0@example.com\tconfirmed\t{names[0]}\t+Misc"] + [
-        f"r{i}@example.com\tconfirmed\t{name.strip()}\tall topics" for i, name in enumerate(names) if i] + [
-        "=1+2@example.com\tconfirmed\t\tall topics", "-x@example.com\tconfirmed\t\tall topics"]
+    assert listed == [f"r0@example.com\tconfirmed\t{names[0]}\t+Misc\tweekly"] + [
+        f"r{i}@example.com\tconfirmed\t{name.strip()}\tall topics\tweekly" for i, name in enumerate(names) if i] + [
+        "=1+2@example.com\tconfirmed\t\tall topics\tweekly", "-x@example.com\tconfirmed\t\tall topics\tweekly"]
 
 
 def test_a_bad_byte_is_reported_on_its_own_line_and_nothing_is_imported(cfg: Path, tmp_path: Path,
@@ -205,4 +208,4 @@ def test_lone_carriage_returns_still_end_lines(cfg: Path, tmp_path: Path, run_cl
     assert result.err.splitlines() == [f"{data}: line 3: not a valid email address: 'not-an-address' "
                                        "(An email address must have an @-sign.)"]
     assert "Imported 2 new" in result.out
-    assert run_cli("subscribers", "list", "--config", cfg).out.splitlines()[1] == "c@example.com\tconfirmed\tC D\tall topics"
+    assert run_cli("subscribers", "list", "--config", cfg).out.splitlines()[1] == "c@example.com\tconfirmed\tC D\tall topics\tweekly"

@@ -115,7 +115,11 @@ class Deliveries:
             return None
         return Subscriber(id=row[0], email=row[1], name=row[2], status=row[3],
                           topics=tuple(json.loads(row[4])) if row[4] else (), consent=None,
-                          created_at=self._time_out(row[5]))
+                          created_at=self._time_out(row[5]), pause_reason=row[6], paused_until=self._when(row[7]),
+                          away_issues=row[8], away_since=self._when(row[9]), away_issue=row[10])
+
+    def _when(self, value: Any) -> datetime | None:
+        return None if value is None else self._time_out(value)
 
     def settle(self, delivery_id: int, status: str, *, now: datetime, code: int | None = None, reply: str = "",
                next_attempt_at: datetime | None = None, attempted: bool = True, bounce: int | None = None) -> None:
@@ -290,7 +294,8 @@ def _settle_all(n: int) -> str:
             "v.first_at), next_attempt_at = coalesce(v.next_at, next_attempt_at) FROM v WHERE deliveries.id = v.id")
 
 
-_READERS = "SELECT id, email, name, status, topics, created_at FROM subscribers"
+_READERS = ("SELECT id, email, name, status, topics, created_at, pause_reason, paused_until, away_issues, away_since, "
+            "away_issue FROM subscribers")  # the pause and what it missed: core/audience.py
 # The send path's bounce, as core/policy.py's table says (its states are constants, never input)
 _RAW_BOUNCE = (f"UPDATE subscribers SET status = '{move(Evidence.SMTP_REFUSAL).target.value}', updated_at = ? WHERE id = ? "
                f"AND status IN ({', '.join(repr(s) for s in sources(Evidence.SMTP_REFUSAL))})")

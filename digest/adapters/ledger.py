@@ -25,10 +25,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..core.audience import MonthlyReader
 from ..core.errors import StoreError
-from ..core.message import issue_message_id
 from ..core.models import OPEN_STATUSES, DeliveryStatus, FeedState, IssueRecord, Post, post_from_dict, post_to_dict
 from ..core.policy import Evidence, move, sources
+from .audience import first_issue_since, freeze_audience, monthly_readers
 from .deliveries import Deliveries
 from .schema import MAX_ID, deliveries, feed_state, issues, senders, subscribers
 
@@ -51,8 +52,10 @@ class Ledger(Deliveries):
     # ---- issues ----
 
     def last_issue(self) -> IssueRecord | None:
+        """The newest weekly issue (its cut-off starts the next; monthly ones gather, core/audience.py)."""
         with self.store.tx() as conn:
-            row = conn.execute(sa.select(issues).order_by(issues.c.id.desc()).limit(1)).first()
+            row = conn.execute(sa.select(issues).where(issues.c.kind == "weekly")
+                               .order_by(issues.c.id.desc()).limit(1)).first()
         return _issue(row) if row else None
 
     def get_issue(self, issue_id: int) -> IssueRecord | None:
@@ -96,6 +99,25 @@ class Ledger(Deliveries):
             rows = conn.execute(sa.select(issues.c.posts).order_by(issues.c.id.desc()).limit(last)).scalars().all()
         return frozenset(p["id"] for row in rows for p in json.loads(row))
 
+    def weekly_issues_after(self, since: int | None) -> list[IssueRecord]:
+        """The weekly issues recorded after issue `since` (None: all), oldest first: what a
+        monthly issue gathers."""
+        query = sa.select(issues).where(issues.c.kind == "weekly").order_by(issues.c.id)
+        if since is not None:
+            query = query.where(issues.c.id > since)
+        with self.store.tx() as conn:
+            return [_issue(row) for row in conn.execute(query)]
+
+    def monthly_readers(self, month_key_prefix: str) -> list[MonthlyReader]:
+        """The confirmed monthly readers, as core/audience.py monthly_groups reads them."""
+        with self.store.tx() as conn:
+            return monthly_readers(conn, month_key_prefix)
+
+    def first_issue_since(self, start: datetime) -> datetime | None:
+        """When the first issue recorded at or after `start` was recorded (None: none yet)."""
+        with self.store.tx() as conn:
+            return first_issue_since(conn, start)
+
     def next_issue_id(self) -> int:
         """The id the next recorded issue gets (the masthead shows it as the issue's number)."""
         with self.store.tx() as conn:
@@ -103,8 +125,11 @@ class Ledger(Deliveries):
 
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
                      html: str, text: str, domain: str, state: FeedState | None, note: str = "",
-                     issue_id: int | None = None) -> tuple[IssueRecord, bool]:
+                     issue_id: int | None = None, kind: str = "weekly",
+                     members: Sequence[int] | None = None) -> tuple[IssueRecord, bool]:
         """Record the issue and freeze its audience; (the existing issue, False) if its key exists.
+        A weekly issue's audience is every confirmed weekly reader; a monthly one's, the
+        `members` (adapters/audience.py, by core/audience.py's rules).
 
         `issue_id` is the number the issue was composed with (next_issue_id() when it was
         built). Ids are always given, never drawn from a sequence, so they have no gaps on
@@ -117,18 +142,9 @@ class Ledger(Deliveries):
                 conn.execute(issues.insert().values(
                     id=issue_id, key=key, status="sending", created_at=now, cutoff=cutoff, subject=subject,
                     posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
-                    note=note,
+                    note=note, kind=kind,
                 ))
-                # Each reader's Message-ID is random and kept here (core/message.py
-                # issue_message_id): a report or a reply that quotes it is tied to that
-                # reader, and no one who did not receive the message can make it up.
-                audience = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.status == "confirmed")
-                                        .order_by(subscribers.c.id)).scalars().all()
-                if audience:
-                    conn.execute(deliveries.insert(), [
-                        {"issue_id": issue_id, "subscriber_id": sub, "status": DeliveryStatus.PENDING.value, "attempts": 0,
-                         "next_attempt_at": now, "message_id": issue_message_id(domain, issue_id, sub), "updated_at": now}
-                        for sub in audience])
+                freeze_audience(conn, issue_id=issue_id, kind=kind, members=members, domain=domain, now=now)
                 if state is not None:
                     _save_state(conn, state, now)
         except sa.exc.IntegrityError:
@@ -260,4 +276,5 @@ def _issue(row: Any) -> IssueRecord:
         id=row.id, key=row.key, status=row.status, created_at=row.created_at, cutoff=row.cutoff,
         finished_at=row.finished_at, subject=row.subject,
         posts=tuple(post_from_dict(p) for p in json.loads(row.posts)), html=row.html, text=row.text, note=row.note,
+        kind=row.kind,
     )

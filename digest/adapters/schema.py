@@ -57,6 +57,18 @@ subscribers = sa.Table(
     sa.Column("unsubscribed_how", sa.String(20), nullable=False, server_default=""),
     sa.Column("confirm_nonce", sa.String(64), nullable=False, server_default=""),
     sa.Column("confirm_sent_at", UTCDateTime),
+    # Readers' choices (migration 0011): how often, a pause and why, a new address waiting for
+    # its confirmation, and what the first issue after a pause tells them they missed.
+    sa.Column("frequency", sa.String(10), nullable=False, server_default="weekly"),  # weekly, monthly
+    sa.Column("pause_reason", sa.String(10), nullable=False, server_default=""),  # "", weeks, job
+    sa.Column("paused_at", UTCDateTime),
+    sa.Column("paused_until", UTCDateTime),  # None with "job": until they come back
+    sa.Column("away_issues", sa.Integer, nullable=False, server_default="0"),  # issues skipped while paused
+    sa.Column("away_since", UTCDateTime),
+    sa.Column("away_issue", sa.Integer),  # the issue whose copy says what they missed
+    sa.Column("new_email", sa.String(320), nullable=False, server_default=""),
+    sa.Column("new_email_nonce", sa.String(64), nullable=False, server_default=""),
+    sa.Column("new_email_at", UTCDateTime),
     sa.Index("ix_subscribers_status", "status"),
     # Never reuse an id: links to a removed subscriber must not reach the next one (0003).
     sqlite_autoincrement=True,
@@ -84,6 +96,7 @@ issues = sa.Table(
     sa.Column("html", sa.Text, nullable=False),   # the full issue as sent, without anyone's links (the archive)
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("note", sa.Text, nullable=False, server_default=""),  # the editor's Markdown note (digest send --note)
+    sa.Column("kind", sa.String(10), nullable=False, server_default="weekly"),  # weekly, monthly (0011)
 )
 
 def _attempt_columns() -> list[sa.Column[Any]]:
@@ -235,4 +248,21 @@ notices = sa.Table(
     sa.UniqueConstraint("question_id", name="uq_notices_question"),  # one notice per question, ever
     sa.Index("ix_notices_due", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
+)
+
+
+# ---- readers' choices (migration 0011) ----
+
+# Every choice a reader made, when: frequency, pause (weeks, job), resume, address. The
+# author's report counts the "job" rows: readers who got the job, as a number.
+reader_choices = sa.Table(
+    "reader_choices", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("value", sa.String(700), nullable=False, server_default=""),
+    sa.Column("how", sa.String(20), nullable=False, server_default=""),  # web, unsubscribe-page, cli
+    sa.Index("ix_reader_choices_subscriber", "subscriber_id"),
+    sa.Index("ix_reader_choices_kind", "kind", "at"),
 )

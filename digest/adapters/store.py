@@ -25,8 +25,9 @@ from ..core.config import Config
 from ..core.errors import StoreError
 from ..core.models import Consent, Subscriber
 from ..core.policy import Evidence, move, sources
-from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce
+from ..core.subscriptions import CSVRow, SubscribeDecision, decide_subscribe, new_nonce, topics_on_return
 from .migrate import alembic_config, migrate  # noqa: F401  (alembic_config: its old home was here)
+from .rows import subscriber as _subscriber
 from .schema import askers, notices, questions, rate_events, subscribers
 
 _IMPORT_BATCH = 1000
@@ -165,7 +166,9 @@ class Store:
                     values: dict[str, Any] = {}
                     if decision.changed:
                         values = {"status": decision.status, "confirm_nonce": decision.nonce, "name": name,
-                                  "topics": _topics_out(topics), "updated_at": now, **_consent_out(consent)}
+                                  "topics": _topics_out(topics_on_return(existing, topics)), "updated_at": now,
+                                  "pause_reason": "", "paused_at": None, "paused_until": None,  # frequency stays
+                                  **_consent_out(consent)}
                         if decision.send_confirmation:
                             values["confirm_sent_at"] = now
                     if existing is None:
@@ -219,9 +222,10 @@ class Store:
             return done.rowcount == 1
 
     def hit_rate(self, bucket: str, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
-        """Count one event; False when `key` already had `limit` events within `window`."""
+        """Count one event; False when `key` had `limit` within `window`. Old events go per bucket (windows differ)."""
         with self.tx() as conn:
-            # Only this bucket's old events: buckets count over windows of different lengths.
+            if conn.dialect.name == "postgresql":  # requests at once each counted 0 (on SQLite, the DELETE locks)
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"{bucket}\n{key}"))))
             conn.execute(rate_events.delete().where(rate_events.c.bucket == bucket, rate_events.c.at < now - window * 2))
             recent = conn.execute(sa.select(sa.func.count()).select_from(rate_events).where(
                 rate_events.c.bucket == bucket, rate_events.c.key == key, rate_events.c.at > now - window)).scalar_one()
@@ -373,18 +377,6 @@ def _topics_out(topics: tuple[str, ...]) -> str:
 def _consent_out(consent: Consent) -> dict[str, Any]:
     return {"consent_at": consent.at, "consent_method": consent.method, "consent_ip": consent.ip[:64],
             "consent_user_agent": consent.user_agent[:300], "consent_version": consent.version[:40]}
-
-
-def _subscriber(row: Any) -> Subscriber:
-    consent = None
-    if row.consent_at is not None:
-        consent = Consent(row.consent_at, row.consent_method, row.consent_ip, row.consent_user_agent, row.consent_version)
-    return Subscriber(
-        id=row.id, email=row.email, name=row.name, status=row.status,
-        topics=tuple(json.loads(row.topics)) if row.topics else (), consent=consent, created_at=row.created_at,
-        confirmed_at=row.confirmed_at, unsubscribed_at=row.unsubscribed_at, unsubscribed_how=row.unsubscribed_how,
-        confirm_nonce=row.confirm_nonce, confirm_sent_at=row.confirm_sent_at, confirmed_how=row.confirmed_how,
-    )
 
 
 def _safe(url: str) -> str:

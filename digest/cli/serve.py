@@ -73,6 +73,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
     from ..adapters.listen import bind_sockets
     from ..adapters.scheduler import WeeklySender
+    from ..jobs.choices import choice_mailer
     from ..jobs.mail import confirmation_mailer, preferences_link_mailer, welcome_mailer
     from ..jobs.questions import question_acknowledger
     from ..jobs.retry import retried_line, retry_due
@@ -127,7 +128,8 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                              send_welcome=welcome_mailer(config, wiring), lifespan=lifespan,
                              send_preferences_link=preferences_link_mailer(config, wiring),
                              acknowledge_question=question_acknowledger(config, wiring),
-                             secret=secret, ledger=wiring.ledger, questions=wiring.questions)
+                             secret=secret, ledger=wiring.ledger, questions=wiring.questions,
+                             send_choice_mail=choice_mailer(config, wiring))
             log.info(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")

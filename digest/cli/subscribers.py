@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import click
 
@@ -122,14 +122,59 @@ def remove(config: Config, email: str) -> None:
 @pass_config
 @click.option("--status", type=click.Choice(STATUSES), help="Only subscribers of this status.")
 def list_(config: Config, status: str | None) -> None:
-    """List subscribers: address, status, name, topics."""
+    """List subscribers: address, status, name, topics, frequency, pause."""
+    from ..core.audience import pause_label
+
+    now = _now()
     with _open(config) as wiring:
         store = wiring.store
         listed = 0
         for sub in store.iter_subscribers(status):
-            click.echo(f"{sub.email}\t{sub.status}\t{sub.name}\t{', '.join(sub.topics) or 'all topics'}")
+            pause = pause_label(sub, now, config.schedule.timezone)
+            click.echo(f"{sub.email}\t{sub.status}\t{sub.name}\t{', '.join(sub.topics) or 'all topics'}\t"
+                       f"{sub.frequency}" + (f"\t{pause}" if pause else ""))
             listed += 1
     click.echo(count_of(listed, "subscriber"), err=True)
+
+
+@subscribers.command(name="set")
+@pass_config
+@click.argument("email")
+@click.option("--frequency", type=click.Choice(("weekly", "monthly")), help="How often they get the newsletter.")
+@click.option("--pause-weeks", type=click.IntRange(1, 52), metavar="N", help="Pause their issues for N weeks from now.")
+@click.option("--pause", "pause_open", is_flag=True, help="Pause their issues until --resume.")
+@click.option("--resume", is_flag=True, help="End their pause now (\"I got the job!\" included).")
+def set_(config: Config, email: str, frequency: str | None, pause_weeks: int | None, pause_open: bool,
+         resume: bool) -> None:
+    """Set a reader's choices as the preferences page does: frequency, a pause, or its end."""
+    from ..adapters.choices import Choices
+    from ..core.audience import pause_label
+
+    if sum((pause_weeks is not None, pause_open, resume)) > 1:
+        raise InputError("--pause-weeks, --pause and --resume: give one of them")
+    if frequency is None and pause_weeks is None and not pause_open and not resume:
+        raise InputError("nothing to set: give --frequency, --pause-weeks N, --pause or --resume")
+    if frequency is not None and frequency not in config.newsletter.frequencies:
+        raise InputError(f"--frequency {frequency}: [newsletter] frequencies in {config.path} does not offer it")
+    address, key = normalise_email(email)
+    now = _now()
+    with _open(config) as wiring:
+        store = wiring.store
+        found = store.find(key)
+        if found is None or found.status not in ("pending", "confirmed"):
+            raise InputError(f"{address} is " + ("not on the list" if found is None else
+                                                 f"{found.status}: only a subscriber's choices can be set"))
+        choices = Choices(store)
+        sub = found
+        if frequency is not None:
+            sub = choices.set_frequency(sub.id, frequency, how="cli", now=now) or sub
+        if pause_weeks is not None or pause_open:
+            sub = choices.pause(sub.id, weeks=pause_weeks, how="cli", now=now, job=False) or sub
+        if resume:
+            if found.status != "confirmed":
+                raise InputError(f"{address} is pending: there is no pause to end")
+            sub = choices.resume(sub.id, how="cli", now=now) or sub
+    click.echo(f"{sub.email}: {sub.frequency}, " + (pause_label(sub, now, config.schedule.timezone) or "not paused") + ".")
 
 
 @subscribers.command(name="import")
@@ -174,11 +219,20 @@ def import_(config: Config, file: Path, confirmed: bool) -> None:
 @pass_config
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--person", metavar="EMAIL",
-              help="Instead: everything kept about EMAIL (subscription, consent, questions) as JSON.")
-def export(config: Config, file: Path | None, person: str | None) -> None:
+              help="Instead: everything kept about EMAIL (subscription, consent, choices, questions, deliveries, "
+                   "returns) as JSON.")
+@click.option("--status", "statuses", metavar="STATUS,...",
+              help="Instead: the suppression list, addresses of these statuses (e.g. unsubscribed,bounced) "
+                   "with the date, as CSV (email,status,since).")
+def export(config: Config, file: Path | None, person: str | None, statuses: str | None) -> None:
     """Write the confirmed subscribers as CSV (email,name,topics) to FILE or standard output."""
+    if person is not None and statuses is not None:
+        raise InputError("--person and --status: give one of them")
     if person is not None:
         _export_person(config, person, file)
+        return
+    if statuses is not None:
+        _export_suppressed(config, statuses, file)
         return
     with _open(config) as wiring:
         store = wiring.store
@@ -202,6 +256,8 @@ def _export_person(config: Config, email: str, file: Path | None) -> None:
 
     with _open(config) as wiring:
         data = person_export(wiring.store, wiring.questions, email, now=_now())
+        if data.get("subscription") is not None:
+            _add_choices_and_deliveries(wiring.store, email, data)
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if file is None:
         click.echo(text, nl=False)
@@ -214,6 +270,52 @@ def _export_person(config: Config, email: str, file: Path | None) -> None:
     except OSError as exc:
         raise InputError(f"{file}: cannot write: {exc.strerror}") from exc
     click.echo(f"Wrote the data kept about {data['address']} ({count_of(len(data['questions']), 'question')}) to {file}.")
+
+
+def _add_choices_and_deliveries(store: Store, email: str, data: dict[str, Any]) -> None:
+    """What a person's export adds of the readers' choices: the trail of choices, every
+    issue's message to them (issue, date, status) and the returns read about them."""
+    from ..adapters.choices import Choices
+
+    _, key = normalise_email(email)
+    sub = store.find(key)
+    if sub is None:
+        return
+    choices = Choices(store)
+    data["choices"] = [{"at": c.at.isoformat(), "kind": c.kind, "value": c.value, "how": c.how}
+                       for c in choices.trail(sub.id)]
+    data["deliveries"] = choices.deliveries_of(sub.id)
+    data["returns"] = choices.returns_of(sub.id)
+
+
+def _export_suppressed(config: Config, statuses: str, file: Path | None) -> None:
+    """The suppression list: every address of `statuses`, with its status and since when."""
+    from ..adapters.choices import Choices
+
+    wanted = tuple(dict.fromkeys(s.strip() for s in statuses.split(",") if s.strip()))
+    wrong = [s for s in wanted if s not in STATUSES]
+    if not wanted or wrong:
+        raise InputError(f"--status {statuses!r}: not a list of {', '.join(STATUSES)}")
+    with _open(config) as wiring:
+        rows = Choices(wiring.store).suppressed(wanted)
+
+    def write(out: TextIO) -> None:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["email", "status", "since"])
+        for address, status, since in rows:
+            writer.writerow([neutralise_cell(address), status, since.isoformat() if since else ""])
+
+    if file is None:
+        write(sys.stdout)
+        return
+    tmp = file.with_name(file.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            write(out)
+        tmp.replace(file)
+    except OSError as exc:
+        raise InputError(f"{file}: cannot write: {exc.strerror}") from exc
+    click.echo(f"Wrote {count_of(len(rows), 'address', 'addresses')} ({', '.join(wanted)}) to {file}.")
 
 
 def _csv_lines(handle: BinaryIO, file: Path) -> Iterator[tuple[int, list[str]]]:

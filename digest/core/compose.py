@@ -15,16 +15,19 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 
 from .answers import NO_QUESTIONS, IssueQuestions
+from .audience import away_line
+from .choice_mail import render_choice_mail
 from .config import Config
 from .group import for_topics, group_posts
 from .inline import inline_css_checked
 from .message import MessageTemplate, Recipient, prepare_message
-from .models import IssueContent, Post, RenderedIssue, Subscriber
+from .models import IssueContent, IssueRecord, Post, RenderedIssue, Subscriber
 from .note import Note, render_note
 from .question_mail import render_acknowledgement, render_answer_notice
 from .questions import Question
@@ -76,8 +79,9 @@ class Composer:
 
     def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
                  env: jinja2.Environment | None = None, number: int | None = None, note: str = "",
-                 questions: IssueQuestions = NO_QUESTIONS) -> None:
+                 questions: IssueQuestions = NO_QUESTIONS, monthly: bool = False) -> None:
         self.config = config
+        self.monthly = monthly  # the monthly issue (core/audience.py): "this month", the month in the subject
         self.questions = questions  # readers' questions: every reader gets them, whatever their topics
         self.content = group_issue(config, posts)
         self.date = issue_date(config, created_at)
@@ -100,14 +104,15 @@ class Composer:
                 if not content.posts and not self.questions:
                     return None
                 self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env,
-                                                   number=self.number, note=self.note, questions=self.questions)
+                                                   number=self.number, note=self.note, questions=self.questions,
+                                                   monthly=self.monthly)
             return self._rendered[key]
 
     def archive(self) -> ArchiveCopy:
         """The public copy that /archive/{id} serves: the whole issue as a web page, with no
         greeting and no one's links, a Subscribe button instead (CSS left in its <style>)."""
         rendered = render_issue(self.content, self.config, date=self.date, env=self.env, number=self.number,
-                                note=self.note, archive=True, questions=self.questions)
+                                note=self.note, archive=True, questions=self.questions, monthly=self.monthly)
         return ArchiveCopy(rendered.html, rendered.text)
 
     def template(self, topics: Iterable[str] = ()) -> MessageTemplate | None:
@@ -149,6 +154,13 @@ def compose_welcome(config: Config, *, name: str, answered: Iterable[Post], pref
     return prepare(config, rendered, bulk=False)
 
 
+def compose_choice_mail(config: Config, kind: str, *, link: str = "",
+                        env: jinja2.Environment | None = None) -> MessageTemplate:
+    """A mail of readers' choices (core/choice_mail.py KINDS): one person's mail, no bulk headers."""
+    env = env or make_environment(config.newsletter.templates_dir)
+    return prepare(config, render_choice_mail(config, kind, link=link, env=env), bulk=False)
+
+
 def compose_acknowledgement(config: Config, *, env: jinja2.Environment | None = None) -> MessageTemplate:
     """The mail that tells an asker their question arrived (the same for every asker). It
     answers a message, so it says so (RFC 3834 Auto-Submitted: auto-replied): a well-behaved
@@ -167,11 +179,19 @@ def compose_answer_notice(config: Config, question: Question, *, env: jinja2.Env
 
 # ---- who a message is for ----
 
+def issue_composer(config: Config, issue: IssueRecord, **kw: Any) -> Composer:
+    """The Composer of a recorded issue (a resumed send, a retry): it renders as it did."""
+    return Composer(config, issue.posts, created_at=issue.created_at, number=issue.id, note=issue.note,
+                    monthly=issue.kind == "monthly", **kw)
+
+
 def subscriber_recipient(config: Config, sub: Subscriber, links: Links, *, now: datetime,
                          issue_id: int | None = None) -> Recipient:
-    """A subscriber's copy: their name and their own signed links."""
+    """A subscriber's copy: their name, their own signed links and, in the first issue after
+    a pause, what they missed (core/audience.py)."""
     archive = f"{config.web.base_url}/archive/" + (str(issue_id) if issue_id else "")
-    return Recipient(sub.email, sub.name, links.unsubscribe(sub.id, now), links.preferences(sub.id, now), archive)
+    return Recipient(sub.email, sub.name, links.unsubscribe(sub.id, now), links.preferences(sub.id, now), archive,
+                     away=away_line(sub, issue_id, config.schedule.timezone))
 
 
 def preview_recipient(config: Config, email: str, number: int | None = None) -> Recipient:

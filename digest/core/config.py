@@ -66,6 +66,7 @@ class NewsletterConfig:
     dkim_key_file: str = ""
     return_path: str = ""
     quiet_week: str = "skip"  # a week with no new post: "skip", or "questions" (an issue of answered questions)
+    frequencies: tuple[str, ...] = ("weekly", "monthly")  # what readers may choose (core/audience.py)
 
 
 @dataclass(frozen=True)
@@ -336,6 +337,9 @@ def _check(built: dict[str, Any], where: str) -> None:
     nl: NewsletterConfig = built["newsletter"]
     if nl.quiet_week not in ("skip", "questions"):
         raise ConfigError(where, f"[newsletter] quiet_week has value {nl.quiet_week!r}, not one of 'skip', 'questions'")
+    if "weekly" not in nl.frequencies or any(f not in ("weekly", "monthly") for f in nl.frequencies):
+        raise ConfigError(where, f"[newsletter] frequencies has value {list(nl.frequencies)!r}, not 'weekly' "
+                                 "with, if you offer it, 'monthly'")
     prefix: str = built["question"].answer_label_prefix
     if not prefix.strip() or any(c.isdigit() or ord(c) < 32 for c in prefix) or len(prefix) > 20:
         raise ConfigError(where, f"[question] answer_label_prefix has value {prefix!r}, not a label prefix like 'Q-' "

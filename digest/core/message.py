@@ -41,6 +41,7 @@ class Recipient:
     unsubscribe_url: str = ""
     preferences_url: str = ""
     archive_url: str = ""
+    away: str = ""  # " While you were away, ..." (core/audience.py away_line), or nothing
 
 
 Segments = tuple[tuple[bool, str], ...]  # (is a placeholder, pre-encoded text or the placeholder)
@@ -207,6 +208,7 @@ def _values(recipient: Recipient, *, as_html: bool, name: str | None = None) -> 
         PLACEHOLDERS.unsubscribe_url: recipient.unsubscribe_url,
         PLACEHOLDERS.preferences_url: recipient.preferences_url,
         PLACEHOLDERS.archive_url: recipient.archive_url,
+        PLACEHOLDERS.away: recipient.away,
     }
     return {k: html.escape(v, quote=True) for k, v in values.items()} if as_html else values
 

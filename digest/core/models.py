@@ -114,6 +114,7 @@ class Placeholders:
     unsubscribe_url: str
     preferences_url: str
     archive_url: str
+    away: str  # the first issue after a pause: what the reader missed, in one sentence
 
     @classmethod
     def unguessable(cls) -> Placeholders:
@@ -167,6 +168,7 @@ class IssueRecord:
     html: str
     text: str
     note: str = ""
+    kind: str = "weekly"  # or "monthly": every post since the reader's last issue (core/audience.py)
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,15 @@ class Subscriber:
     confirm_nonce: str = ""
     confirm_sent_at: datetime | None = None
     confirmed_how: str = ""  # "link", "author" (confirmed by hand) or "import"; "" before it was recorded
+    frequency: str = "weekly"  # readers' choices (core/audience.py): weekly or monthly
+    pause_reason: str = ""     # "", "weeks" or "job" (until they come back)
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None
+    away_issues: int = 0       # issues skipped while paused, told once in the first issue after
+    away_since: datetime | None = None
+    away_issue: int | None = None
+    new_email: str = ""        # an address change waiting for its confirmation
+    new_email_at: datetime | None = None
 
 
 def post_to_dict(post: Post) -> dict[str, object]:

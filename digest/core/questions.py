@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import datetime
 
 import nh3
 
+from .depth import flatten_deep
 from .errors import InputError
 from .sanitize import clean_line
 from .subscriptions import clean_name, normalise_email
@@ -39,6 +41,7 @@ def acknowledgement_budget(source: str, subscriber_id: int | None) -> str:
     """Which hourly budget a question's acknowledgement counts against (BUDGETS)."""
     return "known" if subscriber_id is not None or source in KNOWN_SOURCES else "strangers"
 MAX_QUESTION_CHARS = 5000
+MAX_SOURCE_CHARS = 200_000  # what cleaning reads of a question's text or HTML
 MAX_DISPLAY_NAME = 60
 MAX_PARAPHRASE = 1000
 
@@ -158,15 +161,21 @@ def clean_question_text(text: str, *, is_html: bool = False) -> str:
     and control characters taken out, at most MAX_QUESTION_CHARS characters. Never empty
     when the mail held words: if taking the quotes out leaves nothing, the text is kept
     whole (a reply written below the quote)."""
+    # A question by mail is as long as [inbox] max_message_bytes lets it be (2 MB), and
+    # anyone can send one: what is read is bounded, the reader's own words come first.
+    text = text[:MAX_SOURCE_CHARS]
     if is_html:
         text = html_to_text(text)
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = ["".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs") else c for c in line).rstrip()
              for line in text.split("\n")]
     kept = _unquoted(lines)
+    worded = sum(1 for x in kept if x.strip())  # kept up to date: counting for each line popped was quadratic
     while kept and (not kept[-1].strip() or _MOBILE.match(kept[-1]) or _SIGN_OFF.match(kept[-1])):
-        if kept[-1].strip() and len([x for x in kept if x.strip()]) == 1:
-            break  # the only line left: the reader's words, whatever they look like
+        if kept[-1].strip():
+            if worded == 1:
+                break  # the only line left: the reader's words, whatever they look like
+            worded -= 1
         kept.pop()
     cleaned = _BLANKS.sub("\n\n", "\n".join(kept)).strip()
     if not cleaned:  # never empty a reply: words written below a quote's header are theirs
@@ -184,7 +193,7 @@ def _unquoted(lines: list[str]) -> list[str]:
             break
         intro = _quote_intro(lines, i)
         if intro:
-            following = next((x for x in lines[i + intro:] if x.strip()), "")
+            following = next((x for x in itertools.islice(lines, i + intro, None) if x.strip()), "")
             if not following.lstrip().startswith(">"):
                 break  # an unquoted original below its "On ... wrote:" (Outlook): the rest is theirs
             i += intro
@@ -216,7 +225,7 @@ def _quote_intro(lines: list[str], i: int) -> int:
 def html_to_text(fragment: str) -> str:
     """The text of an HTML mail or form: blocks become lines, quoted parts (blockquote) and
     code go with their content, entities are decoded."""
-    safe = nh3.clean(fragment, tags={"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+    safe = nh3.clean(flatten_deep(fragment), tags={"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
                                      "tr", "td", "pre"},
                      clean_content_tags={"script", "style", "blockquote", "head", "title", "template"},
                      attributes={})

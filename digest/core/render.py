@@ -76,17 +76,19 @@ def format_date(value: datetime | None, zone: str = "") -> str:
 
 def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
                  number: int | None = None, note: Note = NO_NOTE, archive: bool = False,
-                 questions: IssueQuestions = NO_QUESTIONS) -> RenderedIssue:
+                 questions: IssueQuestions = NO_QUESTIONS, monthly: bool = False) -> RenderedIssue:
     """The issue's subject, HTML (CSS not yet inlined) and text.
 
     `number` is the issue's number (shown in the masthead), `note` the editor's note;
     `archive` renders the public web copy: no greeting, no personal links, a Subscribe
     button instead; `questions` the readers' questions it shows (answered since the last
-    issue, "On the desk").
+    issue, "On the desk"); `monthly`: the monthly issue (every post since the reader's last).
     """
     posts = content.posts
     questions_title = questions.headline if questions and not posts else ""  # a questions-only issue
     subject = render_subject(config, content, date, env, number=number, fallback_title=questions_title)
+    if monthly:
+        subject = clean_line(f"{date:%B}: {subject}")
     preheader = issue_preheader(config, content, subject) or questions_title
     base = config.web.base_url
     replies_welcome = bool(config.newsletter.reply_to) and not archive
@@ -115,6 +117,7 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "subscribe_url": f"{base}/subscribe",
         "archive_index_url": f"{base}/archive/",
         "placeholders": PLACEHOLDERS,
+        "period": "month" if monthly else "week",
         "answered_questions": answered,
         "desk_questions": questions.desk,
     }

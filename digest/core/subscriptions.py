@@ -108,6 +108,14 @@ def decide_subscribe(existing: Subscriber | None, *, now: datetime, resend_after
     return SubscribeDecision(existing.status, existing.confirm_nonce, False, False)
 
 
+def topics_on_return(existing: Subscriber | None, chosen: tuple[str, ...]) -> tuple[str, ...]:
+    """The topics a subscribe request records: those ticked; none ticked by someone coming
+    back (unsubscribed or bounced earlier): the topics they had chosen before."""
+    if not chosen and existing is not None and existing.status in ("unsubscribed", "bounced"):
+        return existing.topics
+    return chosen
+
+
 @dataclass(frozen=True)
 class CSVRow:
     line: int

@@ -31,7 +31,7 @@ from itsdangerous.signer import HMACAlgorithm
 from .errors import TokenError
 from .models import Subscriber
 
-PURPOSES = ("confirm", "unsubscribe", "preferences")
+PURPOSES = ("confirm", "unsubscribe", "preferences", "address", "comeback")
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,11 @@ class Links:
 
     def preferences(self, subscriber_id: int, now: datetime) -> str:
         return f"{self.base}/preferences/{_sign(self._signers['preferences'], subscriber_id, now)}"
+
+    def address(self, subscriber_id: int, nonce: str, now: datetime) -> str:
+        """The link a new address gets to confirm it (its nonce: the one change asked last)."""
+        return f"{self.base}/address/{_sign(self._signers['address'], subscriber_id, now, nonce)}"
+
+    def comeback(self, subscriber_id: int, now: datetime) -> str:
+        """The link that ends "I got the job!": it never expires, like unsubscribing."""
+        return f"{self.base}/comeback/{_sign(self._signers['comeback'], subscriber_id, now)}"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.answers import AnswerLink
+from ..core.audience import MonthlyReader
 from ..core.models import Claim, Consent, FeedState, InboxStats, IssueRecord, Post, Settlement, Subscriber
 from ..core.questions import NewQuestion, Question, QuestionStats
 
@@ -118,7 +119,34 @@ class Subscribers(Protocol):
         ...
 
 
-class IssueLedger(IssueRows, Senders, Expiring, Protocol):
+class MonthlyBook(Protocol):
+    """What the monthly issues need of the ledger (adapters/ledger.py: Ledger): the weekly
+    issues a monthly one gathers, the monthly readers as core/audience.py reads them, and
+    recording an issue with its audience."""
+
+    def weekly_issues_after(self, since: int | None) -> list[IssueRecord]: ...
+
+    def monthly_readers(self, month_key_prefix: str) -> list[MonthlyReader]: ...
+
+    def first_issue_since(self, start: datetime) -> datetime | None: ...
+
+    def next_issue_id(self) -> int: ...
+
+    def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
+                     html: str, text: str, domain: str, state: FeedState | None, note: str = "",
+                     issue_id: int | None = None, kind: str = "weekly",
+                     members: Sequence[int] | None = None) -> tuple[IssueRecord, bool]: ...
+
+
+class FeaturedQuestions(Protocol):
+    """The questions an issue featured, and those on the desk (adapters/questions.py: QuestionStore)."""
+
+    def featured(self, key: str) -> list[Question]: ...
+
+    def desk(self, limit: int) -> list[Question]: ...
+
+
+class IssueLedger(IssueRows, Senders, Expiring, MonthlyBook, Protocol):
     """Issues and their deliveries (adapters/ledger.py: Ledger)."""
 
     def last_issue(self) -> IssueRecord | None: ...
@@ -136,8 +164,9 @@ class IssueLedger(IssueRows, Senders, Expiring, Protocol):
     def next_issue_id(self) -> int: ...
 
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
-                         html: str, text: str, domain: str, state: FeedState | None, note: str = "",
-                         issue_id: int | None = None) -> tuple[IssueRecord, bool]: ...
+                     html: str, text: str, domain: str, state: FeedState | None, note: str = "",
+                     issue_id: int | None = None, kind: str = "weekly",
+                     members: Sequence[int] | None = None) -> tuple[IssueRecord, bool]: ...
 
     def done_issues(self, limit: int = 50) -> list[IssueRecord]: ...
 

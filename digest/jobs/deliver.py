@@ -10,10 +10,11 @@ made-up reader, before any row is touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from ..core.audience import is_paused
 from ..core.compose import Composer, subscriber_recipient
 from ..core.config import Config
 from ..core.errors import ConfigError
@@ -68,8 +69,9 @@ class IssueMail:
     """An issue as a kind of mail: each confirmed reader's copy of the template of their topics."""
 
     def __init__(self, config: Config, issue: IssueRecord, composer: Composer, links: Links,
-                 subscribers: Subscribers) -> None:
+                 subscribers: Subscribers, clock: Callable[[], datetime] | None = None) -> None:
         self.config, self.composer, self.links, self.subscribers = config, composer, links, subscribers
+        self.clock = clock  # a pause chosen after the issue was recorded is honoured too (core/audience.py)
         self.verp: int | None = issue.id
         self.label = f"issue {issue.id}"
 
@@ -79,6 +81,8 @@ class IssueMail:
         sub = claim.subscriber
         if sub is None or sub.status != "confirmed":
             return "removed before sending" if sub is None else f"{sub.status} before sending"
+        if self.clock is not None and is_paused(sub, self.clock()):
+            return "paused"
         template = self.composer.template(sub.topics)
         if template is None:
             return "nothing in this issue for the chosen topics"
@@ -107,7 +111,7 @@ def deliver_issue(outbox: Outbox, config: Config, issue: IssueRecord, *, ledger:
     """Send what is due of one issue through the outbox, after building and signing one
     message for a made-up reader: a fault every message would share (a header of the
     issue, a link, the DKIM key) stops the send there, before any reader is failed for it."""
-    kind = IssueMail(config, issue, composer, Links(config.web.base_url, outbox.secret), subscribers)
+    kind = IssueMail(config, issue, composer, Links(config.web.base_url, outbox.secret), subscribers, outbox.clock)
     now = outbox.clock()
     for template, recipient in kind.probes(now):
         try:

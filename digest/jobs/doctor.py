@@ -18,6 +18,7 @@ from ..core.deliverability import find_links, judge_images, judge_links
 from ..core.dkimkey import judge_dkim
 from ..core.dnsrecords import (
     DMARC,
+    MAX_SPF_LOOKUPS,
     dkim_name,
     dkim_off,
     dmarc_records,
@@ -178,12 +179,17 @@ def _spf(resolver: Resolver, domain: str) -> Check:
     if len(found) != 1 or parse_spf(found[0]).errors:
         return judge_spf(domain, txts, None)
     faults: list[str] = []
-    total = _spf_lookups(resolver, found[0], {domain}, faults, 0)
+    total = _spf_lookups(resolver, found[0], {domain}, faults, 0, [0])
     return judge_spf(domain, txts, total, faults)
 
 
-def _spf_lookups(resolver: Resolver, record: str, seen: set[str], faults: list[str], depth: int) -> int:
-    """The DNS lookups one record takes, its includes' and redirect's counted in (RFC 7208 4.6.4)."""
+def _spf_lookups(resolver: Resolver, record: str, seen: set[str], faults: list[str], depth: int,
+                 asked: list[int]) -> int:
+    """The DNS lookups one record takes, its includes' and redirect's counted in (RFC 7208 4.6.4).
+    `asked` counts the includes read so far, across the whole tree: past MAX_SPF_LOOKUPS
+    the total is over the limit whatever the rest holds (each include is itself a lookup),
+    and a web of includes (each including several others) would otherwise be read path by
+    path, thousands of queries and more."""
     spf = parse_spf(record)
     total = spf.lookups
     for target in (*spf.includes, *([spf.redirect] if spf.redirect else [])):
@@ -192,12 +198,15 @@ def _spf_lookups(resolver: Resolver, record: str, seen: set[str], faults: list[s
         if target.lower() in seen or depth >= MAX_SPF_DEPTH:
             faults.append(f"the includes loop back to {target}")
             continue
+        if asked[0] >= MAX_SPF_LOOKUPS:  # already over: judge_spf says so
+            continue
+        asked[0] += 1
         inner = spf_records(resolver.txt(target))
         if len(inner) != 1:
             faults.append(f"{target} (included) has {'no' if not inner else len(inner)} SPF record"
                           f"{'s' if len(inner) > 1 else ''}, which fails SPF")
             continue
-        total += _spf_lookups(resolver, inner[0], seen | {target.lower()}, faults, depth + 1)
+        total += _spf_lookups(resolver, inner[0], seen | {target.lower()}, faults, depth + 1, asked)
     return total
 
 

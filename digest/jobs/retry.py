@@ -24,12 +24,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..core.compose import Composer
+from ..core.compose import Composer, issue_composer
 from ..core.config import Config
 from ..core.models import REPORT_ORDER, IssueRecord, open_count
 from .answers import issue_questions_for
 from .deliver import SendReport, deliver_issue
 from .drain import Silent
+from .monthly import monthly_questions
 from .notices import NoticeReport, send_notices
 from .ports import Progress, SendParts
 from .preflight import gate
@@ -65,9 +66,9 @@ class Sender:
         if composer is not None:
             self.composers[issue.id] = composer
         elif issue.id not in self.composers:  # a resumed issue: rebuilt with its note and the questions it claimed
-            self.composers[issue.id] = Composer(self.config, issue.posts, created_at=issue.created_at, number=issue.id,
-                                                note=issue.note,
-                                                questions=issue_questions_for(self.parts.questions, issue.key))
+            shown = monthly_questions(self.ledger, self.parts.questions, issue) if issue.kind == "monthly" \
+                else issue_questions_for(self.parts.questions, issue.key)
+            self.composers[issue.id] = issue_composer(self.config, issue, questions=shown)
         if resumed:  # a new issue was checked before it was recorded (send_issue.py)
             self.check(self.composers[issue.id])
         counts = self.ledger.counts(issue.id)

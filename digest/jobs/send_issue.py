@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from ..core.audience import in_weekly_audience, is_paused
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import subscriber_recipient
 from ..core.config import Config, NewsletterConfig, ScheduleConfig
@@ -29,6 +30,7 @@ from ..core.tokens import Links
 from .answers import Linked, feed_state_for_answers, questions_hook
 from .build import BuiltIssue, build_issue
 from .deliver import SendReport
+from .monthly import send_monthly
 from .notices import NoticeReport
 from .ports import IssueLedger, Progress, SendParts, Subscribers
 from .questions import expire
@@ -122,6 +124,8 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
     if built is None:
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
+        if not dry_run and not any(r.paused or r.cancelled for r in reports):
+            reports += _monthly(sender, now)
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
                            notices=None if dry_run else sender.notices(),
@@ -142,11 +146,20 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
     halted = reports[-1].paused or reports[-1].cancelled
+    if not halted:  # the first weekly send of a month also sends the monthly readers theirs
+        reports += _monthly(sender, now)
+        halted = reports[-1].paused or reports[-1].cancelled
     warnings = (*sender.warnings, *_warnings(config.newsletter, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
                        answered=tuple(linked.answered), notices=None if halted else sender.notices())
+
+
+def _monthly(sender: Sender, now: datetime) -> list[SendReport]:
+    """The monthly issues due at this send (jobs/monthly.py), through this run's sender."""
+    return send_monthly(sender.config, sender.ledger, sender.parts.questions,
+                        lambda issue, composer: sender.deliver(issue, composer=composer), now, check=sender.check)
 
 
 def _warnings(newsletter: NewsletterConfig, built: BuiltIssue | None) -> tuple[str, ...]:
@@ -171,6 +184,8 @@ def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Send
     samples: dict[tuple[str, ...], Path] = {}
     domain = sender_domain(config.newsletter.from_)
     for sub in store.iter_subscribers("confirmed"):
+        if not in_weekly_audience(sub) or is_paused(sub, now):
+            continue  # monthly readers get theirs at the month's first send; paused ones nothing (core/audience.py)
         key = tuple(sorted(sub.topics))
         template = built.composer.template(key)
         if template is None:

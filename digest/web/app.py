@@ -45,6 +45,7 @@ from ..core.render import make_environment
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, read_token
 from .ask import ask_routes
+from .choices import ChoiceMailer, apply_choice, choice_routes
 from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from .preferences import preferences_routes
 
@@ -61,13 +62,15 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                clock: Clock = _utcnow, lifespan: Any = None,
                acknowledge_question: Callable[[int, datetime], None] | None = None,
                send_preferences_link: Callable[[Subscriber, datetime], None] | None = None, secret: str | None = None,
-               ledger: Ledger | None = None, questions: QuestionStore | None = None) -> Starlette:
+               ledger: Ledger | None = None, questions: QuestionStore | None = None,
+               send_choice_mail: ChoiceMailer | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer; False: it never left), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
     (jobs/questions.py's question_acknowledger), `send_preferences_link(subscriber, now)`
-    mails a fresh settings link (preferences_link_mailer); `clock` gives
+    mails a fresh settings link (preferences_link_mailer), `send_choice_mail(kind, subscriber,
+    to, now, nonce)` the mails of readers' choices (jobs/choices.py choice_mailer); `clock` gives
     the time (tests pass their own). `digest serve` hands it the secret, the ledger and the
     questions its wiring built (cli/wiring.py); without them the app makes its own."""
     secret = secret if secret is not None else load_or_create_secret(config)
@@ -207,8 +210,24 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         except TokenError:
             return invalid_link()
         if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
-            return page("unsubscribe.html.j2", action=str(request.url.path))
-        how = "one-click" if await _is_one_click(request) else "web"
+            sub = await run_in_threadpool(store.get, data.subscriber_id)
+            staying = sub is not None and sub.status == "confirmed"
+            return page("unsubscribe.html.j2", action=str(request.url.path), alternatives=staying,
+                        offer_monthly=staying and sub is not None and sub.frequency == "weekly"
+                        and "monthly" in config.newsletter.frequencies)
+        one_click = await _is_one_click(request)
+        if not one_click and origin_ok(request):  # the alternatives beside the button: monthly, a pause
+            form = await request.form()
+            sub = await run_in_threadpool(store.get, data.subscriber_id)
+            if "do" in form and sub is not None and sub.status == "confirmed":
+                outcome = await run_in_threadpool(apply_choice, config, store, sub, form, how="unsubscribe-page",
+                                                  now=clock())
+                if outcome is not None:
+                    response = page("message.html.j2", heading="You are still subscribed", text=outcome.said)
+                    if outcome.mail is not None and send_choice_mail is not None:
+                        response.background = BackgroundTask(send_choice_mail, *outcome.mail)
+                    return response
+        how = "one-click" if one_click else "web"
         await run_in_threadpool(store.unsubscribe, data.subscriber_id, how=how, now=clock())
         log.info("subscriber %s unsubscribed (%s)", data.subscriber_id, how)
         return page("unsubscribed.html.j2")
@@ -247,7 +266,10 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/confirm/{token}", confirm, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "POST"]),
         *preferences_routes(config, store, links, page=page, invalid_link=invalid_link, origin_ok=origin_ok,
-                            client_key=client_key, clock=clock, send_link=send_preferences_link),
+                            client_key=client_key, clock=clock, send_link=send_preferences_link,
+                            mail_choice=send_choice_mail),
+        *choice_routes(config, store, links, page=page, invalid_link=invalid_link, origin_ok=origin_ok, clock=clock,
+                       mail=send_choice_mail),
         Route("/healthz", healthz, methods=["GET"]),
         *ask_routes(config, store, page=page, origin_ok=origin_ok, client_key=client_key, clock=clock,
                     acknowledge=acknowledge_question, questions=questions),

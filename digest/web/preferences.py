@@ -1,4 +1,5 @@
-"""GET/POST /preferences/{token}: a reader's topics and name; POST
+"""GET/POST /preferences/{token}: a reader's topics, name and choices (how often, a pause,
+"I got the job!", a new address: web/choices.py); POST
 /preferences/{token}/renew: a fresh link by mail when theirs has expired. A front door: HTTP
 in, the store out; the mail goes only through the hook `digest serve` hands the app
 (jobs/mail.py preferences_link_mailer).
@@ -25,11 +26,13 @@ from starlette.routing import Route
 
 from ..adapters.store import Store
 from ..core.address import email_key
+from ..core.audience import PAUSE_WEEKS, pause_label
 from ..core.config import Config
 from ..core.errors import InputError, TokenError
 from ..core.models import Subscriber
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, TokenData, read_token
+from .choices import ChoiceMailer, apply_choice
 
 Page = Callable[..., HTMLResponse]
 LinkMailer = Callable[[Subscriber, datetime], None]
@@ -37,8 +40,10 @@ LinkMailer = Callable[[Subscriber, datetime], None]
 
 def preferences_routes(config: Config, store: Store, links: Links, *, page: Page, invalid_link: Callable[[], Response],
                        origin_ok: Callable[[Request], bool], client_key: Callable[[Request], str],
-                       clock: Callable[[], datetime], send_link: LinkMailer | None) -> list[Route]:
-    """The settings routes; `send_link(subscriber, now)` mails a fresh link (None: no mail)."""
+                       clock: Callable[[], datetime], send_link: LinkMailer | None,
+                       mail_choice: ChoiceMailer | None = None) -> list[Route]:
+    """The settings routes; `send_link(subscriber, now)` mails a fresh link (None: no mail);
+    `mail_choice` the mails of readers' choices (web/choices.py)."""
     topics = topic_names(config.topics)
     max_age = timedelta(days=config.web.preferences_days)
 
@@ -66,22 +71,39 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
         sub = await run_in_threadpool(store.get, data.subscriber_id)
         if sub is None or sub.status not in ("pending", "confirmed"):
             return invalid_link()
-        saved = False
+        saved, said, background = False, "", None
         if request.method == "POST":
             if not origin_ok(request):
                 return refused()
             form = await request.form()
-            try:
-                chosen = parse_topics([str(t) for t in form.getlist("topics")], config.topics)
-            except InputError:
-                chosen = sub.topics
-            await run_in_threadpool(store.set_preferences, sub.id, name=clean_name(str(form.get("name", ""))),
-                                    topics=chosen, now=clock())
+            now = clock()
+            if str(form.get("do", "save")) == "save":
+                try:
+                    chosen = parse_topics([str(t) for t in form.getlist("topics")], config.topics)
+                except InputError:
+                    chosen = sub.topics
+                await run_in_threadpool(store.set_preferences, sub.id, name=clean_name(str(form.get("name", ""))),
+                                        topics=chosen, now=now)
+                if str(form.get("frequency", sub.frequency)) != sub.frequency:
+                    outcome = await run_in_threadpool(apply_choice, config, store, sub, {"do": "frequency",
+                                                      "frequency": str(form.get("frequency"))}, how="web", now=now)
+                    said = outcome.said if outcome else ""
+            elif sub.status == "confirmed":
+                outcome = await run_in_threadpool(apply_choice, config, store, sub, form, how="web", now=now)
+                said = outcome.said if outcome else ""
+                if outcome is not None and outcome.mail is not None and mail_choice is not None:
+                    background = BackgroundTask(mail_choice, *outcome.mail)
             sub = await run_in_threadpool(store.get, sub.id) or sub
             saved = True
+        now = clock()
         # No topic ticked means every topic, as the hint says: an all-topics reader sees none ticked.
-        return page("preferences.html.j2", action=str(request.url.path), name=sub.name, email=sub.email, topics=topics,
-                    chosen=sub.topics, saved=saved, unsubscribe_url=links.unsubscribe(sub.id, clock()))
+        response = page("preferences.html.j2", action=str(request.url.path), name=sub.name, email=sub.email,
+                        topics=topics, chosen=sub.topics, saved=saved, said=said,
+                        unsubscribe_url=links.unsubscribe(sub.id, now), frequency=sub.frequency,
+                        frequencies=config.newsletter.frequencies, pause_weeks=PAUSE_WEEKS,
+                        paused=_sentence(pause_label(sub, now, config.schedule.timezone)))
+        response.background = background
+        return response
 
     async def renew(request: Request) -> Response:
         try:
@@ -110,6 +132,10 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
 
     return [Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
             Route("/preferences/{token}/renew", renew, methods=["POST"])]
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 async def _once_per_window(store: Store, sub: Subscriber, now: datetime, minutes: float) -> bool:

@@ -1,0 +1,84 @@
+"""The SQL behind core/audience.py's rules: who is in a new issue's audience (read and
+written in the transaction that records the issue), and what the monthly rule needs to
+know of each monthly reader. Adapter: the rules themselves are in the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..core.audience import PAUSED, MonthlyReader, away_after, in_weekly_audience, seat
+from ..core.message import issue_message_id
+from ..core.models import DeliveryStatus
+from .rows import subscriber as _subscriber
+from .schema import deliveries, issues, reader_choices, subscribers
+
+GOT = (DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value)  # an issue that reached the reader (or may have)
+
+
+def freeze_audience(conn: Connection, *, issue_id: int, kind: str, members: Sequence[int] | None,
+                    domain: str, now: datetime) -> int:
+    """Write the issue's ledger rows: a weekly issue's for every confirmed weekly reader, a
+    monthly one's for `members` still confirmed; paused readers' rows skipped "paused".
+    Also counts what paused readers miss (core/audience.py away_after). The rows written."""
+    query = sa.select(subscribers).where(subscribers.c.status == "confirmed").order_by(subscribers.c.id)
+    if kind == "monthly":
+        query = query.where(subscribers.c.id.in_(list(members or ())))
+    rows: list[dict[str, Any]] = []
+    for sub in map(_subscriber, conn.execute(query)):
+        if kind != "monthly" and not in_weekly_audience(sub):
+            continue
+        status = seat(sub, now)
+        paused = status == PAUSED
+        rows.append({
+            "issue_id": issue_id, "subscriber_id": sub.id, "attempts": 0, "next_attempt_at": now, "updated_at": now,
+            "status": DeliveryStatus.SKIPPED.value if paused else DeliveryStatus.PENDING.value,
+            "last_reply": "paused" if paused else "",
+            "message_id": issue_message_id(domain, issue_id, sub.id),  # random, kept (core/message.py)
+        })
+        changes = away_after(sub, status, issue_id, now)
+        if changes:
+            conn.execute(subscribers.update().where(subscribers.c.id == sub.id).values(**changes))
+    if rows:
+        conn.execute(deliveries.insert(), rows)
+    return len(rows)
+
+
+def monthly_readers(conn: Connection, month_issue_prefix: str) -> list[MonthlyReader]:
+    """Every confirmed monthly reader, with what core/audience.py monthly_groups needs."""
+    got = (sa.select(sa.func.max(deliveries.c.issue_id))
+           .where(deliveries.c.subscriber_id == subscribers.c.id, deliveries.c.status.in_(GOT))
+           .scalar_subquery())
+    before = (sa.select(sa.func.max(issues.c.id))
+              .where(issues.c.created_at < sa.func.coalesce(subscribers.c.confirmed_at, subscribers.c.created_at))
+              .scalar_subquery())
+    this_month = sa.exists().where(deliveries.c.subscriber_id == subscribers.c.id,
+                                   deliveries.c.issue_id == issues.c.id,
+                                   issues.c.key.startswith(month_issue_prefix, autoescape=True))
+    chose = (sa.select(sa.func.max(reader_choices.c.at))
+             .where(reader_choices.c.subscriber_id == subscribers.c.id, reader_choices.c.kind == "frequency")
+             .scalar_subquery())
+    query = (sa.select(subscribers.c.id, got.label("got"), before.label("before"), this_month.label("this_month"),
+                       chose.label("chose"), subscribers.c.pause_reason, subscribers.c.paused_until)
+             .where(subscribers.c.status == "confirmed", subscribers.c.frequency == "monthly")
+             .order_by(subscribers.c.id))
+    return [MonthlyReader(row.id, row.got, row.before, bool(row.this_month), _utc(row.chose), row.pause_reason,
+                          row.paused_until) for row in conn.execute(query)]
+
+
+def first_issue_since(conn: Connection, start: datetime) -> datetime | None:
+    """When the first issue recorded at or after `start` was recorded."""
+    return _utc(conn.execute(sa.select(sa.func.min(issues.c.created_at)).where(issues.c.created_at >= start)).scalar())
+
+
+def _utc(value: Any) -> datetime | None:
+    """An aggregate's datetime: the column type is not applied to it on SQLite (naive UTC)."""
+    if value is None:
+        return None
+    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: max() is text
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
