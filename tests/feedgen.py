@@ -39,12 +39,12 @@ class Entry:
 
 
 def atom(entries: list[Entry], *, blog: str = "https://blog.example.com", next_url: str | None = None,
-         feed_labels: list[str] | None = None) -> bytes:
+         feed_labels: list[str] | None = None, title: str = "Test blog") -> bytes:
     head = [
         "<?xml version='1.0' encoding='UTF-8'?>",
         "<feed xmlns='http://www.w3.org/2005/Atom' xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'"
         " xmlns:media='http://search.yahoo.com/mrss/'>",
-        "<id>tag:blogger.com,1999:blog-1</id><title type='text'>Test blog</title>",
+        f"<id>tag:blogger.com,1999:blog-1</id><title type='text'>{escape(title)}</title>",
         f"<link rel='alternate' type='text/html' href='{blog}/'/>",
     ]
     head += [f"<category term={quoteattr(label)}/>" for label in feed_labels or []]

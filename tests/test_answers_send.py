@@ -245,3 +245,22 @@ def test_the_issue_claims_its_questions_under_the_key_it_is_recorded_with(
         assert QuestionStore(bed.store).unfeatured() == []  # the next issue does not feature it again
     finally:
         bed.store.close()
+
+
+def test_a_question_answered_in_this_issue_is_not_on_its_desk_in_the_preview_nor_the_send(
+        bed: Bed, tmp_path: Path) -> None:
+    from digest.jobs.preview import build_preview
+
+    bed.add(1)
+    qid = ask(bed, paraphrase="Answered this week", consent=True, display_name="Pat")
+    ask(bed, "still waiting?", email="two@example.com", paraphrase="Still on the desk", consent=True)
+    path = feed(bed, tmp_path, Entry(1, "The answer", labels=[f"Q-{qid}"]))
+    issue = build_preview(bed.config, fetch_feed, now=bed.now(), feed=path, questions=QuestionStore(bed.store))
+    assert issue is not None
+    desk = issue.rendered.text.split("On the desk:")[1]
+    assert "Still on the desk" in desk and "Answered this week" not in desk
+    assert issue.rendered.text.count("Answered this week") == 1
+    bed.send(feed=path)
+    text = newsletter_text(bed)
+    assert "Still on the desk" in text.split("On the desk:")[1] and "Answered this week" not in text.split("On the desk:")[1]
+    assert text.count("Answered this week") == 1

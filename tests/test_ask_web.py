@@ -66,7 +66,7 @@ def ask(write_config: Callable[..., Path], mail_server: Any) -> Iterator[Ask]:
 def test_the_ask_page_has_the_form_and_asks_nothing_by_default(ask: Ask) -> None:
     page = ask.client.get("/ask")
     assert page.status_code == 200 and "frame-ancestors 'none'" in page.headers["content-security-policy"]
-    for needle in ('action="https://news.example.com/ask"', 'name="question"', 'name="email"', 'name="name"',
+    for needle in ('action="ask"', 'name="question"', 'name="email"', 'name="name"',
                    'name="display_name"', 'name="website"', f'maxlength="{MAX_QUESTION_CHARS}"'):
         assert needle in page.text
     assert 'name="quote" value="yes">' in page.text  # not checked
@@ -83,6 +83,19 @@ def test_a_question_is_kept_and_acknowledged_after_the_page(ask: Ask) -> None:
     assert ask.questions.require(q.id).acknowledged_at == START
     assert ask.post(question="Another").status_code == 200  # a second one: no second mail this window
     assert len(ask.mail.received) == 1 and ask.questions.listed()[1].consent_to_quote is False
+
+
+def test_the_acknowledgements_promise_and_the_forms_sign_it_as_agree(ask: Ask) -> None:
+    """The form offers "Sign it as" (a name printed with a quote): the acknowledgement may not
+    promise "without your name", and both say the same thing in the same words."""
+    form = " ".join(ask.client.get("/ask").text.split())
+    assert "never with my address or my name" in form and "Sign it as" in form and "shown with the quote" in form
+    ask.post(quote="yes", display_name="J.")
+    message = ask.mail.received[0].message
+    for part in ("plain", "html"):
+        body = " ".join(message.get_body((part,)).get_content().split())
+        assert "without your name" not in body
+        assert "never with your address or your name: signed only with the first name or pseudonym you chose" in body
 
 
 def test_every_accepted_post_gets_the_same_page(ask: Ask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -128,8 +129,33 @@ def test_to_sends_one_test_copy(tmp_path: Path, write_config: Callable[..., Path
     assert len(received) == 1 and received[0].recipients == ["author@example.org"]
     message = received[0].message
     assert message["To"] == "author@example.org"
-    assert message["Subject"].startswith("The Wise Job Search: ")
+    assert message["Subject"].startswith("[Test] The Wise Job Search: ")  # marked, and otherwise the issue's
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    text = message.get_body(("plain",)).get_content()
+    assert "/preview" not in text, "no placeholder links: every link of the test copy works"
+    assert "https://news.example.com/archive/" in text and "https://news.example.com/subscribe" in text
+
+
+def test_to_sends_a_signed_copy_with_the_subscribers_own_links(tmp_path: Path, write_config: Callable[..., Path],
+                                                               run_cli: Callable[..., Run], mail_server: object,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import dkim
+    from test_send_lint import dkim_key
+
+    monkeypatch.setenv("DIGEST_SECRET", "test-copy-secret-0123456789")
+    key_file, record = dkim_key(tmp_path)
+    config = write_config(smtp_port=mail_server.port)  # type: ignore[attr-defined]
+    config.write_text(config.read_text().replace("[newsletter]\n", f'[newsletter]\ndkim_selector = "news"\n'
+                                                                    f'dkim_key_file = "{key_file}"\n', 1))
+    assert run_cli("subscribers", "add", "author@example.org", "--confirmed", "--config", config).code == 0
+    result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "o", "--to", "author@example.org")
+    assert result.code == 0, result.err
+    raw = mail_server.received[0].data  # type: ignore[attr-defined]
+    assert raw.startswith(b"DKIM-Signature:")
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record if name == b"news._domainkey.example.com." else None)
+    text = mail_server.received[0].message.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    unsubscribe = re.search(r"https://news\.example\.com/unsubscribe/(\S+)", text)
+    assert unsubscribe is not None and unsubscribe.group(1) != "preview"  # the author's own, signed link
 
 
 def test_to_an_idn_address_goes_in_a_labels(tmp_path: Path, write_config: Callable[..., Path], run_cli: Callable[..., Run],
@@ -235,7 +261,10 @@ def test_or_all_shows_every_post_when_nothing_is_new(tmp_path: Path, write_confi
     assert plain.code == 0 and plain.out.startswith("No new posts in the last 1 day ([newsletter] first_issue_days): "
                                                     "digest send would send nothing now.")
     assert not (tmp_path / "a").exists()
-    assert "Showing every post in the feed instead (--or-all)." in either.out
+    # What it says agrees with the issue it renders ("14 new posts ... what's new this week").
+    assert ('This preview shows the feed\'s 14 posts instead (--or-all), as an issue would if they were new: '
+            'that is why it says "14 new posts".') in either.out
+    assert "14 new posts" in (tmp_path / "b" / "issue.txt").read_text()
     assert (tmp_path / "b" / "issue.html").exists() and "14 posts" in either.out
 
 

@@ -70,3 +70,14 @@ def test_makefile_targets_exist() -> None:
 def test_subscribers_folder_explains_itself() -> None:
     readme = Path(ROOT / "subscribers" / "README.md").read_text()
     assert "back up" in readme.lower()
+
+
+def test_the_readme_try_out_names_the_address_serve_prints() -> None:
+    """A newcomer opens what the README says and what `digest serve` prints: the same address."""
+    from digest.cli.serve import serve
+
+    defaults = {p.name: p.default for p in serve.params}
+    printed = f"http://{defaults['host']}:{defaults['port']}/subscribe"
+    readme = (ROOT / "README.md").read_text()
+    assert f"# prints {printed}" in readme and f"Subscribe at the address `digest serve` prints, {printed}" in readme
+    assert "http://localhost:8000/subscribe" not in readme

@@ -80,3 +80,58 @@ def test_a_blog_url_that_is_refused_leaves_no_config_behind(tmp_path: Path, run_
     assert not (tmp_path / "blog" / "config.toml").exists()
     again = run_cli("init", tmp_path / "blog", "--blog-url", "https://blog.example.com/")
     assert again.code == 0, again.err
+
+
+def _blog(feed_server: FeedServer, title: str = "The Wise Job Search", contact: bool = True) -> str:
+    feed_server.serve("/feeds/posts/default", Reply(body=atom([Entry(1, "Hello")], title=title),
+                                                    headers={"Content-Type": "application/atom+xml"}))
+    if contact:
+        pages = atom([Entry(7, "About"), Entry(8, "Contact", link=f"{feed_server.url}/p/contact.html")])
+        feed_server.serve("/feeds/pages/default", Reply(body=pages, headers={"Content-Type": "application/atom+xml"}))
+    return feed_server.url + "/"
+
+
+def test_init_names_the_blog_from_its_feed_and_finds_its_contact_page(
+        tmp_path: Path, feed_server: FeedServer, run_cli: Callable[..., Run]) -> None:
+    url = _blog(feed_server)
+    result = run_cli("init", tmp_path / "blog", "--blog-url", url)
+    assert result.code == 0, result.err
+    config = read_config(tmp_path / "blog" / "config.toml", {})
+    assert config.blog.name == "The Wise Job Search" and "guess" not in result.out and "Named the blog" not in result.out
+    assert config.blog.contact_url == config.question.url == f"{feed_server.url}/p/contact.html"
+    assert "[question]" in result.out and "Contact page" in result.out
+    # The next steps name the command as the README's install has it.
+    assert ".venv/bin/digest mailbox --web 8025" in result.out and ".venv/bin/digest preview" in result.out
+    assert " digest mailbox" not in result.out.replace(".venv/bin/digest", "")
+
+
+def test_init_says_when_it_guessed_the_name_and_leaves_the_question_box_out(
+        tmp_path: Path, feed_server: FeedServer, run_cli: Callable[..., Run]) -> None:
+    feed_server.serve("/feeds/posts/default", Reply(500, b"down"))
+    result = run_cli("init", tmp_path / "blog", "--blog-url", feed_server.url + "/")
+    assert result.code == 0, result.err
+    assert "Named the blog '127' from its address" in result.out and "--name" in result.out
+    config = read_config(tmp_path / "blog" / "config.toml", {})
+    assert config.question.url == "" and config.blog.contact_url == ""
+    assert "[question] url" in result.out and "/ask" in result.out
+    # The issue then has no "Have a question?" box that leads nowhere.
+    from datetime import datetime, timezone
+
+    from digest.core.models import IssueContent, Post, Section
+    from digest.core.render import make_environment, render_issue
+
+    when = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    post = Post(id="1", title="A post", link="https://b.example/1", published=when, updated=when)
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config, date=when, env=make_environment())
+    assert "Have a question?" not in rendered.html and "Have a question?" not in rendered.text
+
+
+def test_init_sample_works_from_any_folder(tmp_path: Path, run_cli: Callable[..., Run],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not the checkout: no examples/ here
+    result = run_cli("init", "tryout", "--sample")
+    assert result.code == 0, result.err
+    config = read_config(tmp_path / "tryout" / "config.toml", {})
+    assert Path(config.feed.url).is_file() and Path(config.feed.url).name == "sample-feed.xml"
+    preview = run_cli("preview", "--config", tmp_path / "tryout" / "config.toml", "--out", tmp_path / "out")
+    assert preview.code == 0, preview.err

@@ -23,8 +23,9 @@ from conftest import ROOT, SHARED_FEEDS, require
 from feedgen import Entry, atom
 
 from digest.adapters.fetch import fetch_feed
-from digest.core.compose import compose_welcome
+from digest.core.compose import compose_acknowledgement, compose_answer_notice, compose_confirmation, compose_welcome
 from digest.core.config import Config, read_config
+from digest.core.questions import ANSWERED, Question
 from digest.jobs import preview
 
 pytestmark = pytest.mark.browser
@@ -106,7 +107,22 @@ def pages(config: Config, sample: tuple[Path, Path], tmp_path_factory: pytest.Te
     assert issue is not None
     welcome.write_text(compose_welcome(config, name="Ana", answered=issue.content.featured,
                                        preferences_url="https://news.example.com/preferences/x").html, encoding="utf-8")
-    return {"issue": mail, "archive": archive, "welcome": welcome}
+    return {"issue": mail, "archive": archive, "welcome": welcome, **single_mails(config, out)}
+
+
+def single_mails(config: Config, out: Path) -> dict[str, Path]:
+    """The confirmation, the acknowledgement and the answer notice, as their HTML goes out."""
+    question = Question(id=17, email="a@example.com", email_key="a@example.com", name="", text="", source="web",
+                        status=ANSWERED, consent_to_quote=False, display_name="", created_at=NOW,
+                        paraphrase="Two offers, one deadline", answer_title="Juggling two offers",
+                        answer_url="https://thewisejobsearch.blogspot.com/2026/11/two-offers.html")
+    mails = {"confirmation": compose_confirmation(config, confirm_url="https://news.example.com/confirm/x"),
+             "acknowledgement": compose_acknowledgement(config), "notice": compose_answer_notice(config, question)}
+    paths = {}
+    for name, template in mails.items():
+        paths[name] = out / f"{name}.html"
+        paths[name].write_text(template.html, encoding="utf-8")
+    return paths
 
 
 # ---- contrast ----
@@ -174,13 +190,13 @@ def failures(measured: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-@pytest.mark.parametrize("name", ["issue", "archive", "welcome"])
+@pytest.mark.parametrize("name", ["issue", "archive", "welcome", "confirmation", "acknowledgement", "notice"])
 def test_every_text_reaches_wcag_aa_contrast(browser: Any, pages: dict[str, Path], name: str, scheme: str) -> None:
     page = open_page(browser, pages[name], 600, scheme=scheme)
     try:
         measured = measure(page, scheme)
         texts = " ".join(m["text"] for m in measured)
-        if name != "welcome":
+        if name in ("issue", "archive"):
             assert "Readers asked, we answered" in texts and "Read the answer" in texts and "Read more" in texts
             assert "A short note this week" in texts
         if name == "issue":
@@ -188,7 +204,7 @@ def test_every_text_reaches_wcag_aa_contrast(browser: Any, pages: dict[str, Path
             preheader = page.locator(".preheader")
             assert preheader.count() == 1 and not preheader.is_visible()
             assert preheader.inner_text().split("\u200c")[0].strip() not in texts  # hidden: not measured
-        assert len(measured) > (15 if name == "welcome" else 40)
+        assert len(measured) > {"issue": 40, "archive": 40, "welcome": 15}.get(name, 5)
         assert failures(measured) == []
     finally:
         page.close()
@@ -258,18 +274,39 @@ def test_long_urls_words_and_notes_wrap_on_a_phone(browser: Any, config: Config,
     _check_no_overflow(browser, (*render(config, tmp_path, feed=str(feed), note=note), *sample))
 
 
+def test_without_its_style_block_the_issue_still_fits_a_phone(browser: Any, sample: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    # Mail clients that drop <style> (the Gmail app with other accounts, several webmails) keep the inlined styles.
+    bare = tmp_path / "issue-no-style.html"
+    bare.write_text(re.sub(r"<style[^>]*>.*?</style>", "", sample[0].read_text("utf-8"), flags=re.S), encoding="utf-8")
+    assert "<style" not in bare.read_text("utf-8")
+    _check_no_overflow(browser, (bare,))
+    page = open_page(browser, bare, 375, 667)
+    try:
+        page.screenshot(path=str(ARTIFACTS / "issue-375-no-style.png"), full_page=True)
+        widths = page.evaluate("[...document.querySelectorAll('img.thumb')].map(i => i.getBoundingClientRect().width)")
+        assert widths and max(widths) <= 0.3 * 375, "thumbnails stay beside the text, not across it"
+    finally:
+        page.close()
+
+
 # ---- the first screen, sharp thumbnails, names for screen readers ----
 
 @pytest.mark.parametrize(("width", "height"), [(375, 667), (600, 800)])
-def test_the_question_section_is_in_the_first_screen(browser: Any, sample: tuple[Path, Path], width: int,
-                                                     height: int) -> None:
+def test_the_first_screen_shows_the_invitation_and_a_title(browser: Any, sample: tuple[Path, Path], width: int,
+                                                           height: int) -> None:
     page = open_page(browser, sample[0], width, height)
     try:
+        def bottom(locator: Any) -> float:
+            box = locator.bounding_box()
+            return float(box["y"] + box["height"])
+
+        invitation = page.locator("h2", has_text="Have a question?")
+        assert bottom(page.locator("h1")) < height and bottom(invitation) < height
+        assert bottom(page.locator("a", has_text="Ask your question")) < height
+        assert bottom(page.locator("h3").first) < height, "one of the week's titles in the first screen"
         answered = page.locator("h2", has_text="Readers asked, we answered").bounding_box()
-        first_answer = page.locator("h3.answer-title").first.bounding_box()
-        first_topic = page.locator("h2.topic").first.bounding_box()
-        assert answered["y"] + answered["height"] < height and first_answer["y"] + first_answer["height"] < height
-        assert answered["y"] < page.locator("h2", has_text="Have a question?").bounding_box()["y"] < first_topic["y"]
+        assert invitation.bounding_box()["y"] < answered["y"] < page.locator("h2.topic").first.bounding_box()["y"]
     finally:
         page.close()
 
@@ -284,7 +321,9 @@ def test_thumbnails_are_asked_for_at_twice_their_shown_width(browser: Any, sampl
         for src, displayed, natural in shown:
             asked = int(re.search(r"/w(\d+)/", src).group(1))  # type: ignore[union-attr]
             assert natural == asked and asked >= 2 * displayed, (src, displayed)
-            assert displayed == (120 if width > 430 else width - 36)  # beside the post, or across a phone
+            # beside the post, smaller on a phone, never more than 30% of the text's width
+            assert min(120 if width > 430 else 88, 0.3 * (width - (36 if width <= 620 else 64))) - 0.5 <= displayed
+            assert displayed <= (120 if width > 430 else 88)
     finally:
         page.close()
 
@@ -320,5 +359,33 @@ def test_screenshots(browser: Any, sample: tuple[Path, Path], width: int, scheme
         first = ARTIFACTS / f"issue-{width}-{scheme}-first-screen.png"
         page.screenshot(path=str(first))
         assert path.stat().st_size > 10_000 and first.stat().st_size > 5_000
+    finally:
+        page.close()
+
+
+# ---- the single mails: on-brand next to the issue ----
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("name", ["confirmation", "acknowledgement", "notice"])
+def test_the_single_mails_wear_the_issues_look(browser: Any, pages: dict[str, Path], name: str, scheme: str) -> None:
+    page = open_page(browser, pages[name], 375, 667, scheme=scheme)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"mail-{name}-375-{scheme}.png"), full_page=True)
+        assert page.get_by_role("heading", level=1).all_inner_texts() == ["The Wise Job Search"]  # the masthead
+        colours = page.evaluate("""() => [...document.querySelectorAll('.inner a:not(.button-link), .footer a')]
+            .map(a => getComputedStyle(a).color)""")
+        assert colours and "rgb(0, 0, 238)" not in colours, "no default-blue links"
+        background = page.evaluate("getComputedStyle(document.querySelector('.container')).backgroundColor")
+        assert background == ("rgb(38, 38, 41)" if scheme == "dark" else "rgb(255, 255, 255)")
+        padding = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.inner')).paddingLeft)")
+        assert padding <= 18, "a phone's side padding, as the issue's"
+        footer = page.inner_text(".footer")
+        assert footer.count("The Wise Job Search") <= 1 + ("of The Wise Job Search" in footer), footer
+        text = page.inner_text("body")
+        assert "we hope you" not in text and "as the post puts it" not in text
+        if name == "notice":  # the subscribe link says where it leads, not "here"
+            assert page.get_by_role("link", name="here", exact=True).count() == 0
+            assert page.get_by_role("link", name="subscribe to the weekly newsletter of The Wise Job Search").count() == 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
     finally:
         page.close()

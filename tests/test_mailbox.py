@@ -47,6 +47,7 @@ def _qp_message(subject: str = "Confirm your subscription") -> bytes:
 
     msg = EmailMessage()
     msg["Subject"], msg["From"], msg["To"] = subject, "news@example.com", "reader@example.org"
+    msg["Date"] = "Thu, 26 Nov 2026 07:00:00 -0500"
     msg.set_content(f"Hello,\n\nconfirm here: {LONG_LINK}\n", cte="quoted-printable")
     msg.add_alternative(f'<html><head></head><body><p><a href="{LONG_LINK}">Confirm</a></p></body></html>',
                         subtype="html", cte="quoted-printable")
@@ -89,7 +90,10 @@ def test_the_mailbox_page_lists_and_shows_messages(tmp_path: Path) -> None:
         index = client.get("/")
         assert index.status_code == 200 and "2 messages" in index.text
         assert index.text.index("Second") < index.text.index("First &lt;b&gt;bold&lt;/b&gt;"), "newest first"
+        assert "26 November 2026, 12:00:01 UTC" in index.text and "20261126T12" not in index.text.split("/m/")[0]
         shown = client.get("/m/20261126T120000-00001.eml")
+        assert shown.text.index('class="html-part"') < shown.text.index('class="text-part"'), "the rendering first"
+        assert "Date: 26 November 2026, 07:00:00 UTC-05:00" in shown.text  # the Date header, readable
         assert f'<a href="{LONG_LINK}">{LONG_LINK}</a>' in shown.text and 'src="/html/20261126T120000-00001.eml"' in shown.text
         part = client.get("/html/20261126T120000-00001.eml")
         assert '<head><base target="_top">' in part.text and f'href="{LONG_LINK}"' in part.text
@@ -142,6 +146,19 @@ def test_the_html_part_opened_on_its_own_is_as_sandboxed_as_in_its_frame(tmp_pat
     directives = {d.strip().split(" ")[0]: d.strip() for d in policy.split(";")}
     assert directives["form-action"] == "form-action 'none'"
     assert directives["sandbox"].startswith("sandbox") and "allow-scripts" not in policy and "allow-same-origin" not in policy
+
+
+def test_a_busy_web_port_names_the_web_option(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        with digest_process("mailbox", "--port", str(free_port()), "--dir", str(tmp_path / "o"), "--web", str(taken)) as proc:
+            out = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 8 and out.count("\n") == 1, out
+    assert "choose another port with --web" in out and "--port" not in out
 
 
 def test_the_mailbox_page_answers_only_its_own_host_names(tmp_path: Path) -> None:

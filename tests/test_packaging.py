@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_pyproject_lists_every_package_folder() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "digest").rglob("__init__.py")}
-    assert listed == folders | {"digest.templates"}, "add the new package to [tool.setuptools] packages"
+    assert listed == folders | {"digest.templates", "digest.examples"}, "add the new package to [tool.setuptools] packages"
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,11 @@ def test_an_installed_wheel_previews_from_another_directory(wheel: Path, tmp_pat
     assert run.returncode == 0, run.stderr
     html = (elsewhere / "out" / "issue.html").read_text("utf-8")
     assert "The Wise Job Search" in html and "Have a question?" in html
+    # The try-out from the installed package, outside the checkout: its own sample feed.
+    made = subprocess.run([str(venv / "bin" / "digest"), "init", "tryout", "--sample"], cwd=elsewhere,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert str(Path(site) / "digest" / "examples" / "sample-feed.xml") in (elsewhere / "tryout" / "config.toml").read_text()
+    tried = subprocess.run([str(venv / "bin" / "digest"), "preview", "--config", "tryout/config.toml", "--out", "out2"],
+                           cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert tried.returncode == 0 and "14 posts" in tried.stdout, tried.stdout + tried.stderr

@@ -71,6 +71,15 @@ def test_the_issue_shows_the_paraphrase_and_the_display_name_only_with_consent(c
 
 def test_a_questions_only_issue_has_a_subject_and_no_issue_is_empty() -> None:
     rendered = Composer(CONFIG, [], created_at=NOW, questions=issue_questions([answered()], [])).render()
-    assert rendered is not None and rendered.subject == "The hard boss"  # [newsletter] subject = "{{ headline }}"
+    assert rendered is not None and rendered.subject == "This week: The hard boss"  # [newsletter] subject = "{{ headline }}"
     assert rendered.preheader == "The hard boss"
     assert Composer(CONFIG, [], created_at=NOW).render() is None
+
+
+def test_the_notice_dates_the_question_in_the_schedule_timezone() -> None:
+    # 02:00 UTC on 26 November is 25 November in New York ([schedule] timezone).
+    late = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
+    rendered = compose_answer_notice(CONFIG, answered(created_at=late))
+    raw = build_message(rendered, Recipient("asker@example.com"), message_id="<n@x>", date=late)
+    text = parsed(raw).get_body(("plain",)).get_content()
+    assert "25 November 2026" in text and "26 November" not in text

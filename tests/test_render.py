@@ -17,9 +17,10 @@ from feedgen import Entry, atom
 from lxml import html as lxml_html
 
 from digest.adapters.fetch import fetch_feed
+from digest.core.answers import AnsweredQuestion, IssueQuestions
 from digest.core.config import read_config
 from digest.core.models import PLACEHOLDERS, IssueContent, Post, Section
-from digest.core.render import make_environment, render_issue
+from digest.core.render import headline, make_environment, render_issue
 from digest.jobs import preview
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +78,11 @@ def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     assert doc.xpath('//a[@href="http://localhost:8000/preferences/preview"]')
     assert doc.xpath('//a[@href="http://localhost:8000/archive/1"]')  # the issue the send will record
     assert "100 Example Street" in text
-    thumbs = doc.xpath('//img[contains(@src, "/w800/")]')
+    thumbs = doc.xpath('//img[contains(@src, "/w240/")]')
     assert thumbs and all(t.get("alt") == "" for t in thumbs)  # decorative: the title is read once, from the link
-    assert doc.xpath('//table[@width="600"]')
+    container = doc.xpath('//table[contains(@class, "container")]')[0]  # fluid, with or without <style>
+    assert container.get("width") == "100%" and "max-width:600px" in container.get("style")
+    assert '<!--[if mso]><table role="presentation" width="600"' in html  # Outlook ignores max-width
     style = "".join(doc.xpath("//style/text()"))
     assert "@media only screen and (max-width: 620px)" in style and "!important" in style
     assert "prefers-color-scheme: dark" in style
@@ -103,7 +106,7 @@ def test_titles_are_escaped_exactly_once() -> None:
     assert 'href="https://b.example/1?a=1&amp;b=2"' in rendered.html
     assert "Topic &lt;i&gt;" in rendered.html
     assert title in rendered.text  # the text version is text: no entities
-    assert rendered.subject == title  # the default subject: the first title (From shows the blog's name)
+    assert rendered.subject == "This week: 1 new post on Topic <i>"  # text: no entities (title too long to fit)
 
 
 def test_a_typo_in_a_template_fails_loudly(tmp_path: Path) -> None:
@@ -197,16 +200,28 @@ def visible_text(html: str) -> str:
     return " ".join(body.text_content().split())
 
 
-def test_the_question_section_comes_first_answered_questions_first(tmp_path: Path) -> None:
+def test_the_invitation_comes_first_then_the_answers_then_the_topics(tmp_path: Path) -> None:
+    # A phone's first screen shows the invitation with its button and the first answer's title.
     html, text, _ = sample_issue(tmp_path)
     words = visible_text(html)
-    order = [words.index(s) for s in ("here is what's new", "Readers asked, we answered", FEATURED[0], FEATURED[1],
-                                      "Have a question?", "Interviews", "Five questions to ask")]
+    order = [words.index(s) for s in ("here is what's new", "Have a question?", "Ask your question",
+                                      "Readers asked, we answered", FEATURED[0], FEATURED[1], "Interviews",
+                                      "Five questions to ask")]
     assert order == sorted(order), words[:600]
-    order = [text.index(s) for s in ("here is what's new", "== Readers asked, we answered ==", FEATURED[0],
-                                     "== Have a question? ==", "== Interviews ==")]
+    order = [text.index(s) for s in ("here is what's new", "== Have a question? ==", "== Readers asked, we answered ==",
+                                     FEATURED[0], "== Interviews ==")]
     assert order == sorted(order)
     assert "Read the answer: https://thewisejobsearch.blogspot.com/2026/11/reader-question-how-do-i-explain.html" in text
+
+
+def test_a_questions_only_issue_says_so(tmp_path: Path) -> None:
+    config = read_config(ROOT / "config.toml", {})
+    answered = IssueQuestions(answered=(AnsweredQuestion("Gap years", "", "The gap year", "https://b.example/a"),))
+    rendered = render_issue(IssueContent(sections=()), config, date=NOW, env=make_environment(), questions=answered)
+    for body in (visible_text(rendered.html), rendered.text):
+        assert "0 new posts" not in body and "what's new" not in body
+        assert "readers' questions" in body and "Gap years" in body
+    assert rendered.subject == "This week: The gap year"
 
 
 def test_replies_are_invited_where_reply_to_sends_them(tmp_path: Path) -> None:
@@ -257,13 +272,17 @@ def _post(n: int, thumbnail: str | None) -> Post:
                 thumbnail=thumbnail)
 
 
-def test_thumbnails_on_every_post_of_a_section_or_none() -> None:
+def test_every_post_with_a_thumbnail_shows_it_beside_its_text() -> None:
     config = read_config(ROOT / "config.toml", {})
     mixed = Section("a", "Mixed", (_post(1, "https://img.example/1.jpg"), _post(2, None)))
     full = Section("b", "Full", (_post(3, "https://img.example/3.jpg"), _post(4, "https://img.example/4.jpg")))
     rendered = render_issue(IssueContent(sections=(mixed, full)), config, date=NOW, env=make_environment())
     doc = lxml_html.fromstring(rendered.html)
-    assert [img.get("src") for img in doc.xpath("//img")] == ["https://img.example/3.jpg", "https://img.example/4.jpg"]
+    images = doc.xpath("//img")
+    assert [img.get("src") for img in images] == [f"https://img.example/{n}.jpg" for n in (1, 3, 4)]
+    for img in images:  # floated in the post's own cell: no column of its own, empty when images are blocked
+        assert img.get("align") == "right" and img.get("width") == "120"
+        assert img.xpath('ancestor::td[1]')[0].get("class") == "post"
 
 
 def test_outlook_safe_button_and_question_box() -> None:
@@ -303,7 +322,7 @@ def test_no_invalid_attributes() -> None:
 def test_default_subject_fits_a_phone_and_the_preheader_adds_to_it(tmp_path: Path) -> None:
     html, _, issue = sample_issue(tmp_path)
     subject, preheader = issue.rendered.subject, issue.rendered.preheader
-    assert subject == "Five questions to ask at the end of every…" and len(subject) <= 50
+    assert subject == "This week: 14 new posts on Interviews and more" and len(subject) <= 50
     assert "The Wise Job Search" not in subject  # From shows the blog's name
     assert preheader.startswith(FEATURED[0]) and FEATURED[1] in preheader and "Five questions" not in preheader
     # In the inbox preview, the preheader is followed by invisible filler, never by the greeting.
@@ -317,18 +336,25 @@ def test_default_subject_fits_a_phone_and_the_preheader_adds_to_it(tmp_path: Pat
 
 
 @pytest.mark.parametrize(("first_title", "count", "subject"), [
-    ("Salary talk", 5, "Salary talk and 4 more"),
-    ("Salary talk", 1, "Salary talk"),
-    ("Five questions to ask at the end of an interview", 14, "Five questions to ask at the end of an interview"),
-    ("A title that runs on and on, well past what a phone can show", 3, "A title that runs on and on, well past what a…"),
+    ("Salary talk", 5, "This week: Salary talk and 4 more"),
+    ("Salary talk", 1, "This week: Salary talk"),
+    ("Five questions to ask at the end of an interview", 14, "This week: 14 new posts on K"),
+    ("A title that runs on and on, well past what a phone can show", 1, "This week: 1 new post on K"),
 ])
-def test_headline_fits_in_fifty_characters(first_title: str, count: int, subject: str) -> None:
+def test_the_subject_says_in_whole_words_that_it_is_the_digest(first_title: str, count: int, subject: str) -> None:
     config = read_config(ROOT / "config.toml", {})
     posts = tuple(_post(i, None) for i in range(count))
     posts = (Post(id="t", title=first_title, link="https://b.example/t", published=NOW, updated=NOW), *posts[1:])
     rendered = render_issue(IssueContent(sections=(Section("k", "K", posts),)), config, date=NOW, env=make_environment())
-    assert rendered.subject == subject and len(subject) <= 50
+    assert rendered.subject == subject and len(subject) <= 50 and "…" not in subject
     assert first_title not in rendered.preheader
+
+
+def test_the_subject_names_as_many_whole_topics_as_fit() -> None:
+    assert headline("x" * 60, 9, ["Interviews", "Offers"]) == "This week: 9 new posts on Interviews and Offers"
+    assert headline("x" * 60, 9, ["Interviews", "Networking", "Offers"]) == "This week: 9 new posts on Interviews and more"
+    assert headline("x" * 60, 9, ["A very long topic name that fills the line"]) == "This week: 9 new posts"
+    assert headline("An answer with a long title that cannot fit whole", 0) == "This week: readers' questions, answered"
 
 
 def test_long_issues_say_what_was_left_out(tmp_path: Path) -> None:
@@ -439,3 +465,14 @@ def test_css_the_inliner_drops_is_a_warning(tmp_path: Path, write_config: Callab
     assert "Warning: a CSS rule was dropped: CSSStyleDeclaration: Syntax Error in Property: color:" in result.err
     plain = run_cli("preview", "--config", write_config(name="plain.toml"), "--all", "--out", tmp_path / "out2")
     assert "CSS rule was dropped" not in plain.err  # the built-in templates' CSS is all used
+
+
+def test_every_date_a_reader_sees_is_in_the_schedule_timezone() -> None:
+    # 03:00 UTC on 24 November is still 23 November in New York, the blog's [schedule] timezone.
+    config = read_config(ROOT / "config.toml", {})
+    late = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
+    post = Post(id="1", title="Late post", link="https://b.example/1", published=late, updated=late)
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config, date=late,
+                            env=make_environment())
+    for body in (visible_text(rendered.html), rendered.text):
+        assert "23 November 2026" in body and "24 November" not in body

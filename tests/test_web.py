@@ -85,10 +85,28 @@ def test_subscribe_page_has_the_form(web: Web) -> None:
     page = web.client.get("/subscribe")
     assert page.status_code == 200
     for needle in ('name="email"', 'name="name"', 'name="website"', 'value="Interviews"', 'value="Offers"',
-                   'action="https://news.example.com/subscribe"'):
+                   'action="subscribe"'):
         assert needle in page.text
     assert page.headers["referrer-policy"] == "same-origin"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_the_forms_post_wherever_the_page_was_opened(web: Web) -> None:
+    # `digest serve` prints http://127.0.0.1:8000/subscribe while base_url says localhost:
+    # the form posts to its own page, and the page's own origin is accepted.
+    assert 'action="subscribe"' in web.client.get("/subscribe").text
+    done = web.client.post("/subscribe", data={"email": "ana@example.com"},
+                           headers={"origin": "http://127.0.0.1:8000", "host": "127.0.0.1:8000"})
+    assert done.status_code == 200 and "Check your inbox" in done.text
+    forged = web.client.post("/subscribe", data={"email": "bo@example.com"},
+                             headers={"origin": "https://evil.example", "host": "127.0.0.1:8000"})
+    assert forged.status_code == 403 and web.store.find("bo@example.com") is None
+
+
+def test_the_site_root_leads_to_the_subscribe_page(web: Web) -> None:
+    home = web.client.get("/")
+    assert home.status_code == 303 and home.headers["location"] == "/subscribe"
+    assert "content-security-policy" in home.headers
 
 
 def test_double_opt_in(web: Web) -> None:
@@ -108,6 +126,20 @@ def test_double_opt_in(web: Web) -> None:
     assert sub is not None and sub.status == "confirmed" and sub.confirmed_at == START
     again = web.confirm()  # a second click on a used link
     assert again.status_code == 200 and "subscribed" in again.text
+
+
+def test_a_confirmation_that_never_left_does_not_hold_the_next_back(web: Web, caplog: pytest.LogCaptureFixture) -> None:
+    web.mail.handler.inject("MAIL", "421 4.3.2 not now")  # the relay refuses: the mail never leaves
+    web.subscribe("ana@example.com")
+    assert web.mail.received == []
+    web.subscribe("ana@example.com")  # at once, well within confirm_resend_minutes
+    assert len(web.mail.received) == 1, "a mail that never left must not count against the window"
+    with caplog.at_level("INFO", logger="digest.web"):
+        web.subscribe("ana@example.com")  # this one went: the next is held back, and the log says so
+    assert len(web.mail.received) == 1
+    held = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
+    assert len(held) == 1 and "confirm_resend_minutes" in held[0]
+    assert "went at 07:00 EST" in held[0]  # 12:00 UTC, in [schedule] timezone
 
 
 def test_the_answer_is_the_same_whatever_the_address_state(web: Web) -> None:
@@ -244,11 +276,15 @@ def test_preferences(web: Web) -> None:
     assert sub is not None
     path = f"/preferences/{make_token(SECRET, 'preferences', sub.id, now=START)}"
     page = web.client.get(path)
-    assert page.status_code == 200 and 'value="Ana"' in page.text and page.text.count(' name="topics"') == page.text.count("checked> ") - 1 == 4  # and "weekly"
+    # An all-topics reader: none ticked, as the hint says "none ticked: all of them"; the page names the address.
+    assert page.status_code == 200 and 'value="Ana"' in page.text and page.text.count(' name="topics"') == 4
+    assert re.findall(r'name="topics"[^>]*checked', page.text) == []
+    assert "none ticked: all of them, as now" in page.text and "a@example.com" in page.text
     saved = web.client.post(path, data={"name": "<script>x</script>", "topics": ["Offers"]})
     assert saved.status_code == 200 and "Saved." in saved.text and "<script>x" not in saved.text
     after = web.store.find("a@example.com")
     assert after is not None and after.topics == ("Offers",) and after.name == "<script>x</script>"
+    assert len(re.findall(r'name="topics"[^>]*checked', saved.text)) == 1 and ", as now" not in saved.text
     assert web.client.post(path, data={"name": "Eve"}, headers={"Origin": "https://evil.example"}).status_code == 403
 
 
@@ -280,7 +316,8 @@ def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web
     post = Post("p1", "Salary talk", "https://b.example/p1", START, START)
     html = ('<html><body><p>Hello,</p><a href="https://news.example.com/subscribe">Unsubscribe</a>'
             '<a href="https://b.example/p1">Salary talk</a></body></html>')
-    done, _ = ledger.create_issue(key="k1", now=START, cutoff=START, subject="Week 1: <Salary> talk", posts=[post], html=html,
+    late = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)  # still 25 November in New York
+    done, _ = ledger.create_issue(key="k1", now=late, cutoff=START, subject="Week 1: <Salary> talk", posts=[post], html=html,
                                   text="", domain="example.com", state=None)
     ledger.finish_if_done(done.id, START)
     sending, _ = ledger.create_issue(key="k2", now=START, cutoff=START, subject="Not yet", posts=[post], html="<p>draft</p>",
@@ -289,6 +326,7 @@ def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web
     assert listing.status_code == 200
     assert "Week 1: &lt;Salary&gt; talk" in listing.text and f'href="https://news.example.com/archive/{done.id}"' in listing.text
     assert "Not yet" not in listing.text
+    assert "25 November 2026" in listing.text and "26 November" not in listing.text  # in [schedule] timezone
     page = web.client.get(f"/archive/{done.id}")
     assert page.status_code == 200 and "Salary talk" in page.text
     assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
@@ -447,7 +485,7 @@ def test_confirming_sends_one_welcome_mail(web: Web) -> None:
     assert message["Precedence"] is None and message["List-Unsubscribe"] is None  # one person's mail
     text = message.get_body(("plain",)).get_content()
     assert text.startswith("Hi Ana,")
-    assert "One email every Monday at 07:00 (America/New_York time)" in text
+    assert "One email every Monday at 7:00 a.m., New York time" in text and "America/New_York" not in text
     assert "Ask your question: https://thewisejobsearch.blogspot.com/p/contact.html" in text
     assert "Or write to: questions@example.com" in text
     assert "Readers asked" not in text  # nothing answered yet

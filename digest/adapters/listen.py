@@ -14,14 +14,15 @@ import socket
 from ..core.errors import ListenError
 
 _HINTS = {
-    errno.EADDRINUSE: "another program listens there: stop it, or choose another port with --port",
-    errno.EACCES: "ports below 1024 need privileges: choose another port with --port",
+    errno.EADDRINUSE: "another program listens there: stop it, or choose another port with {option}",
+    errno.EACCES: "ports below 1024 need privileges: choose another port with {option}",
     errno.EADDRNOTAVAIL: "that address is not one of this machine's: check --host",
 }
 
 
-def bind_sockets(host: str, port: int) -> list[socket.socket]:
-    """Sockets bound to every address `host` names (as asyncio's create_server binds), not yet listening."""
+def bind_sockets(host: str, port: int, *, option: str = "--port") -> list[socket.socket]:
+    """Sockets bound to every address `host` names (as asyncio's create_server binds), not yet
+    listening; `option` is the command-line option that chose the port (named in the hint)."""
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -42,13 +43,14 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
                 continue
             for other in bound:
                 other.close()
-            raise _error(host, port, exc) from exc
+            raise _error(host, port, exc, option) from exc
         bound.append(sock)
     if not bound:
-        raise _error(host, port, failure or OSError(errno.EADDRNOTAVAIL, "no address to listen on"))
+        raise _error(host, port, failure or OSError(errno.EADDRNOTAVAIL, "no address to listen on"), option)
     return bound
 
 
-def _error(host: str, port: int, exc: OSError) -> ListenError:
+def _error(host: str, port: int, exc: OSError, option: str) -> ListenError:
     reason = (exc.strerror or str(exc)).lower()
-    return ListenError(host, port, reason, hint=_HINTS.get(exc.errno or 0))
+    hint = _HINTS.get(exc.errno or 0)
+    return ListenError(host, port, reason, hint=hint.format(option=option) if hint else None)

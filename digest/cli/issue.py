@@ -71,12 +71,14 @@ def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, 
         if not or_all:
             click.echo("Use --all to preview every post in the feed.")
             return
-        click.echo("Showing every post in the feed instead (--or-all).")
         issue = job.build_preview(config, wiring.fetch, now=now, feed=feed, every_post=True, history=history,
                                   note=note_text, questions=questions)
         if issue is None:
             click.echo("The feed holds no posts at all.")
             return
+        shown = count(len(issue.content.posts), "post")
+        click.echo(f"This preview shows the feed's {shown} instead (--or-all), as an issue would if they were "
+                   f"new: that is why it says \"{shown.replace('post', 'new post')}\".")
     elif not every_post:
         click.echo(_what_send_takes(config, history.cutoff))
     result = job.write_preview(config, issue, out_dir, now=now)
@@ -95,7 +97,7 @@ def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, 
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if test_to:
-        job.send_test_copy(config, wiring.outbox, issue, test_to, now=now)
+        job.send_test_copy(config, wiring.outbox, issue, test_to, now=now, subscribers=wiring.store if stored else None)
         click.echo(f"Sent a test copy to {test_to}.")
     if open_browser:
         _open(result.html_path.resolve().as_uri())

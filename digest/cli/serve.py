@@ -4,12 +4,14 @@ Layer 4 (prints and exits). `serve` wires the web app, the weekly job and the ma
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -20,6 +22,16 @@ from .words import local_time
 
 if TYPE_CHECKING:
     from .wiring import Wiring
+
+class _LocalFormatter(logging.Formatter):
+    """`2026-12-06 07:00:01 EST INFO digest.web: ...`: the time in the blog's zone."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, self.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def weekly_send(config: Config, wiring: Wiring) -> Callable[[], str]:
@@ -34,8 +46,6 @@ def weekly_send(config: Config, wiring: Wiring) -> Callable[[], str]:
 def _logged(what: str, work: Callable[[], str]) -> Callable[[], str]:
     """A timer's job: run `work`, log its one line (or why it failed) and return it. The
     one place a scheduled send, retry or inbox read meets the log."""
-    import logging
-
     log = logging.getLogger("digest.send" if what != "inbox read" else "digest.inbox")
 
     def run() -> str:
@@ -59,8 +69,6 @@ def _logged(what: str, work: Callable[[], str]) -> Callable[[], str]:
 @click.option("--no-scheduler", is_flag=True, help="Serve the pages only: no weekly send, no inbox reads.")
 def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     """Serve the web pages and send the newsletter every week on [schedule]."""
-    import logging
-
     import uvicorn
     from starlette.concurrency import run_in_threadpool
 
@@ -74,7 +82,11 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     from ..web import create_app
     from .wiring import Wiring
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One format for every line (uvicorn's included: log_config=None below), one line per
+    # event, its time in [schedule] timezone like every time a person reads here.
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LocalFormatter(ZoneInfo(config.schedule.timezone)))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for noisy in ("alembic", "apscheduler"):  # digest.send logs one line per run instead
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("digest.serve")
@@ -130,11 +142,12 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                              acknowledge_question=question_acknowledger(config, wiring),
                              secret=secret, ledger=wiring.ledger, questions=wiring.questions,
                              send_choice_mail=choice_mailer(config, wiring))
-            click.echo(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
+            log.info(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")
                        + (f"; inbox read every {config.inbox.poll_minutes:g} min" if reads_inbox else ""))
-            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False, server_header=False))
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None, proxy_headers=False,
+                                                   server_header=False))
             try:
                 server.run(sockets=sockets)
             except SystemExit:  # uvicorn's own exit when the app's startup fails (it logged why)
@@ -179,7 +192,7 @@ def mailbox(port: int, folder: Path, web_port: int | None) -> None:
     from ..adapters.mailbox import start_mailbox
     from ..core.errors import ListenError
 
-    sockets = bind_sockets("127.0.0.1", web_port) if web_port is not None else []  # before the SMTP side starts
+    sockets = bind_sockets("127.0.0.1", web_port, option="--web") if web_port is not None else []  # before SMTP starts
     try:
         try:
             controller = start_mailbox(folder, port, click.echo)

@@ -157,9 +157,12 @@ def asker_label(question: Question) -> str:
 
 def issue_questions(answered: Sequence[Question], desk: Sequence[Question]) -> IssueQuestions:
     """The questions an issue shows: the answered ones (with their answer), and up to
-    MAX_DESK accepted ones whose askers agreed to be quoted and that have words to show."""
+    MAX_DESK accepted ones whose askers agreed to be quoted and that have words to show,
+    none of them answered in this issue."""
     shown = [q for q in answered if q.status == ANSWERED and q.answer_url]
-    waiting = [q for q in desk if q.status == ACCEPTED and q.consent_to_quote and publishable(q)][:MAX_DESK]
+    answered_ids = {q.id for q in shown}  # a question answered in this issue is no longer on the desk
+    waiting = [q for q in desk if q.status == ACCEPTED and q.consent_to_quote and publishable(q)
+               and q.id not in answered_ids][:MAX_DESK]
     return IssueQuestions(
         answered=tuple(AnsweredQuestion(publishable(q), asker_label(q), q.answer_title or q.answer_url, q.answer_url)
                        for q in shown),

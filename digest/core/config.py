@@ -57,7 +57,7 @@ class NewsletterConfig:
     fallback_topic: str = "More from the blog"
     excerpt_chars: int = 220
     first_issue_days: int = 7
-    thumbnail_width: int = 800
+    thumbnail_width: int = 240
     preheader: str = ""
     templates_dir: str = ""
     list_id: str = ""

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 
 _LINK = re.compile(r"https?://[^\s<>\"')\]]+")
@@ -101,3 +103,25 @@ def text_as_html(text: str) -> str:
         last = match.start() + len(url)
     out.append(html.escape(text[last:]))
     return "".join(out)
+
+
+def received_label(name: str) -> str:
+    """When a caught message arrived, as a person reads it, from its file name
+    ("20261206T033238-00001.eml", UTC): "6 December 2026, 03:32:38 UTC"."""
+    try:
+        when = datetime.strptime(name[:15], "%Y%m%dT%H%M%S")
+    except ValueError:
+        return name
+    return f"{when.day} {when:%B %Y, %H:%M:%S} UTC"
+
+
+def date_label(header: str) -> str:
+    """A Date header as a person reads it: "Sun, 06 Dec 2026 05:21:35 +0000" -> "6 December
+    2026, 05:21:35 UTC"; as written when it does not parse."""
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return header
+    offset = when.strftime("%z")
+    zone = "UTC" if offset in ("+0000", "-0000", "") else f"UTC{offset[:3]}:{offset[3:]}"
+    return f"{when.day} {when:%B %Y, %H:%M:%S} {zone}"

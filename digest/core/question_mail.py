@@ -16,6 +16,7 @@ import jinja2
 from .config import Config
 from .models import RenderedIssue
 from .questions import Question
+from .render import format_date
 from .sanitize import clean_line
 
 
@@ -33,7 +34,7 @@ def render_answer_notice(config: Config, question: Question, *, env: jinja2.Envi
     subject = clean_line(f"Your question has been answered - {config.blog.name}")
     context = {"blog": config.blog, "subject": subject, "title": clean_line(question.answer_title),
                "link": question.answer_url, "paraphrase": clean_line(question.paraphrase),
-               "asked_on": f"{question.created_at.day} {question.created_at:%B %Y}",
+               "asked_on": format_date(question.created_at, config.schedule.timezone),
                "subscribe_url": f"{config.web.base_url}/subscribe"}
     return RenderedIssue(subject=subject, html=env.get_template("answer_notice.html.j2").render(context),
                          text=env.get_template("answer_notice.txt.j2").render(context))

@@ -11,11 +11,12 @@ import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
 
-from .answers import NO_QUESTIONS, IssueQuestions
+from .answers import NO_QUESTIONS, AnsweredQuestion, IssueQuestions, link_key
 from .config import Config, ScheduleConfig
 from .message import greeting
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
@@ -63,9 +64,14 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
     return env
 
 
-def format_date(value: datetime | None) -> str:
-    """A date as readers write it: 23 November 2026."""
-    return f"{value.day} {value:%B %Y}" if value else ""
+def format_date(value: datetime | None, zone: str = "") -> str:
+    """A date as readers write it: 23 November 2026; in the IANA `zone` ([schedule]
+    timezone) when given, as every date a reader sees is."""
+    if value is None:
+        return ""
+    if zone and value.tzinfo is not None:
+        value = value.astimezone(ZoneInfo(zone))
+    return f"{value.day} {value:%B %Y}"
 
 
 def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
@@ -85,16 +91,22 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         subject = clean_line(f"{date:%B}: {subject}")
     preheader = issue_preheader(config, content, subject) or questions_title
     base = config.web.base_url
+    replies_welcome = bool(config.newsletter.reply_to) and not archive
+    ask_url = ask_address(config)
+    featured, answered = _answers_once(content.featured, questions)
     context = {
         "blog": config.blog,
         "question": config.question,
-        "replies_welcome": bool(config.newsletter.reply_to) and not archive,
+        "replies_welcome": replies_welcome,
+        "ask_url": ask_url,
+        "ask": bool(ask_url or config.question.email or replies_welcome),  # a box that leads somewhere, or none
         "sections": content.sections,
-        "featured": content.featured,
+        "featured": featured,
         "post_count": len(posts),
         "left_out": content.left_out,
         "number": number,
-        "date_label": format_date(date),
+        "date_label": format_date(date, config.schedule.timezone),
+        "zone": config.schedule.timezone,
         "schedule_label": schedule_label(config.schedule, with_time=False),
         "subject": subject,
         "preheader": preheader,
@@ -106,12 +118,28 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
         "archive_index_url": f"{base}/archive/",
         "placeholders": PLACEHOLDERS,
         "period": "month" if monthly else "week",
-        "answered_questions": questions.answered,
+        "answered_questions": answered,
         "desk_questions": questions.desk,
     }
     html = render_file(env, "issue.html.j2", context)
     text = render_file(env, "issue.txt.j2", context)
     return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
+
+
+def ask_address(config: Config) -> str:
+    """Where the "Ask your question" button leads: [question] url, else the blog's Contact page."""
+    return config.question.url or config.blog.contact_url
+
+
+def _answers_once(posts: Sequence[Post], questions: IssueQuestions) -> tuple[list[dict[str, object]],
+                                                                              tuple[AnsweredQuestion, ...]]:
+    """The featured answer posts, each with the question it answers (when one was asked and
+    answered through the loop), and the answered questions whose post is not featured: one
+    answer is shown once."""
+    asked = {link_key(q.link): q for q in questions.answered}
+    featured: list[dict[str, object]] = [{"post": p, "asked": asked.get(link_key(p.link))} for p in posts]
+    shown = {link_key(p.link) for p in posts}
+    return featured, tuple(q for q in questions.answered if link_key(q.link) not in shown)
 
 
 def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment,
@@ -123,24 +151,40 @@ def render_subject(config: Config, content: IssueContent, date: datetime, env: j
     with template_errors("config.toml: [newsletter] subject"):
         subject = env.from_string(config.newsletter.subject).render(
             blog=config.blog.name,
-            date=format_date(date),
+            date=format_date(date, config.schedule.timezone),
             count=len(posts),
             more=max(len(posts) - 1, 0),
             first_title=first_title,
-            headline=headline(first_title, max(len(posts) - 1, 0)),
+            headline=headline(first_title, len(posts), [sec.title for sec in content.sections]),
             topics=", ".join(s.title for s in content.sections),
             number=number or "",
         )
     return clean_line(subject)
 
 
-def headline(first_title: str, more: int, limit: int = SUBJECT_CHARS) -> str:
-    """A subject a phone shows whole: "<first title> and N more" when that fits in `limit`
-    characters, else the first title, cut at a word if it must be."""
-    with_more = f"{first_title} and {more} more" if more else first_title
-    if len(with_more) <= limit:
-        return with_more
-    return excerpt(first_title, limit)
+def headline(first_title: str, count: int, topics: Sequence[str] = (), limit: int = SUBJECT_CHARS) -> str:
+    """A subject a phone shows whole, in whole words, that says it is this week's digest:
+    "This week: <first title> and N more" when that fits in `limit` characters, else "This
+    week: N new posts on <topics>" (as many topics as fit), else "This week: N new posts".
+    With no post (a questions-only issue) `first_title` names what it shows."""
+    lead = "This week: "
+    candidates: list[str] = []
+    if first_title:
+        more = count - 1
+        candidates.append(lead + first_title + (f" and {more} more" if more > 0 else ""))
+    if not count:
+        return next((c for c in candidates if len(c) <= limit), lead + "readers' questions, answered")
+    posts = f"{count} new post{'s' if count != 1 else ''}"
+    for shown in range(len(topics), 0, -1):
+        candidates.append(f"{lead}{posts} on {_join(topics[:shown], more=shown < len(topics))}")
+    candidates.append(lead + posts)
+    return next((c for c in candidates if len(c) <= limit), candidates[-1])
+
+
+def _join(words: Sequence[str], *, more: bool) -> str:
+    """"A, B and C", or "A, B and more" when `more`."""
+    items = [*words, "more"] if more else list(words)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def issue_preheader(config: Config, content: IssueContent, subject: str) -> str:
@@ -158,12 +202,20 @@ def issue_preheader(config: Config, content: IssueContent, subject: str) -> str:
 
 
 def schedule_label(schedule: ScheduleConfig, *, with_time: bool = True) -> str:
-    """When issues come out, as readers say it: "every Monday at 07:00 (America/New_York time)"."""
+    """When issues come out, as readers say it: "every Monday at 7:00 a.m., New York time"."""
     day = f"every {_DAY_NAMES[schedule.weekday]}"
     if not with_time:
         return day
     hour, minute, _ = schedule.time_of_day
-    return f"{day} at {hour:02d}:{minute:02d} ({schedule.timezone} time)"
+    clock = f"{hour % 12 or 12}:{minute:02d} {'a.m.' if hour < 12 else 'p.m.'}"
+    return f"{day} at {clock}, {zone_label(schedule.timezone)}"
+
+
+def zone_label(zone: str) -> str:
+    """An IANA zone as people name it: "America/New_York" -> "New York time"; "UTC" stays."""
+    if "/" not in zone:
+        return zone
+    return zone.rsplit("/", 1)[1].replace("_", " ") + " time"
 
 
 def render_confirmation(config: Config, *, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
@@ -204,6 +256,7 @@ def render_welcome(config: Config, *, name: str, answered: Sequence[Post], prefe
         "blog": config.blog,
         "question": config.question,
         "replies_welcome": bool(config.newsletter.reply_to),
+        "ask_url": ask_address(config),  # as in the issue: [question] url, else the Contact page
         "subject": subject,
         "greeting": greeting(name),
         "schedule_label": schedule_label(config.schedule),

@@ -46,17 +46,37 @@ class StarterValues:
     consent_text: str = ""
 
 
-def values_for_blog(blog_url: str, name: str = "") -> StarterValues:
-    """Starting values for the blog at `blog_url` (Blogger's feed address guessed from it)."""
+def blog_home(blog_url: str) -> str:
+    """The blog's home page as written in config.toml: a scheme, a trailing slash."""
     url = blog_url.strip()
     if "://" not in url:
         url = "https://" + url
-    if not url.endswith("/"):
-        url += "/"
+    return url if url.endswith("/") else url + "/"
+
+
+def feed_address(blog_url: str) -> str:
+    """Blogger's feed of the blog's posts."""
+    return blog_home(blog_url) + "feeds/posts/default"
+
+
+def pages_feed_address(blog_url: str) -> str:
+    """Blogger's feed of the blog's pages (its Contact page, if it has one, is one of them)."""
+    return blog_home(blog_url) + "feeds/pages/default"
+
+
+def guessed_name(blog_url: str) -> str:
+    """A name made from the blog's address, when its feed gives none: "thewisejobsearch" -> "Thewisejobsearch"."""
+    return (urlsplit(blog_home(blog_url)).hostname or "my blog").split(".")[0].replace("-", " ").title()
+
+
+def values_for_blog(blog_url: str, name: str = "", contact_url: str = "") -> StarterValues:
+    """Starting values for the blog at `blog_url` (Blogger's feed address guessed from it);
+    `contact_url`, its Contact page, is where the newsletter's "Ask your question" leads."""
+    url = blog_home(blog_url)
     parts = urlsplit(url)
-    name = name.strip() or (parts.hostname or "my blog").split(".")[0].replace("-", " ").title()
+    name = name.strip() or guessed_name(url)
     return StarterValues(
-        blog_name=name, blog_url=url, feed_url=url + "feeds/posts/default",
+        blog_name=name, blog_url=url, feed_url=feed_address(url), contact_url=contact_url, question_url=contact_url,
         user_agent=f"blog-digest/0.1 (+{url})", from_=f"{name} <newsletter@example.com>",
         allowed_origins=(f"{parts.scheme}://{parts.netloc}",),
         consent_text=f"Send me the weekly newsletter of {name}. I can unsubscribe at any time.",

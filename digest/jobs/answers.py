@@ -53,12 +53,13 @@ def questions_hook(config: Config, questions: QuestionBook, *, now: datetime, re
             if record:
                 found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
             return NO_QUESTIONS
-        desk = questions.desk(MAX_DESK)
-        if not record:
+        if not record:  # what the send would show: the planned answers off the desk, as marking takes them
             planned = [_as_answered(q, link, now) for q, link in _pairs(questions, links)]
+            desk = questions.desk(MAX_DESK + len(planned))
             shown = issue_questions([*questions.unfeatured(), *planned], desk)
             return NO_QUESTIONS if quiet and not shown.answered else shown
         found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
+        desk = questions.desk(MAX_DESK)  # read after marking: a question answered now is not "On the desk"
         if not quiet:  # the key the issue is recorded with: its posts as grouped (max_posts may leave some out)
             key = issue_key(group_issue(config, posts).posts)
             return issue_questions(questions.claim_features(key, now), desk)

@@ -1,5 +1,6 @@
 """`digest init`: a new blog's folder with a commented config.toml, the data folder and
-the link secret. A job (layer 3): writes files, never over existing ones.
+the link secret. A job (layer 3): reads the blog's feeds (its title, its Contact page),
+writes files, never over existing ones.
 """
 
 from __future__ import annotations
@@ -8,11 +9,54 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..core.config import Config, read_config
-from ..core.errors import ConfigError, InputError
+from ..core.errors import ConfigError, DigestError, InputError
+from ..core.parse import FetchOptions
 from ..core.render import make_environment
-from ..core.starter import StarterValues, render_config
+from ..core.starter import StarterValues, feed_address, pages_feed_address, render_config
+from .ports import Fetch
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def sample_feed() -> Path:
+    """The sample feed the package carries (the wheel maps examples/ to digest/examples), else
+    the source tree's: `digest init --sample` works from any folder."""
+    installed = _PACKAGE / "examples" / "sample-feed.xml"
+    return installed if installed.is_file() else _PACKAGE.parent / "examples" / "sample-feed.xml"
+
+
+@dataclass(frozen=True)
+class BlogFacts:
+    """What the blog's own feeds say: its title, its Contact page; `problem`, why its feed
+    could not be read ("" when it was)."""
+
+    title: str = ""
+    contact_url: str = ""
+    problem: str = ""
+
+
+def look_up_blog(blog_url: str, fetch_feed: Fetch, *, timeout_seconds: float = 10.0) -> BlogFacts:
+    """The blog's title from its posts feed and its Contact page from its pages feed
+    (`fetch_feed`: adapters/fetch.py's, handed in by the CLI)."""
+    parts = urlsplit(blog_url)
+    if parts.scheme not in ("http", "https") or parts.username or any(c.isspace() or c in "\"'<>" for c in blog_url):
+        return BlogFacts(problem="not an http(s) address")  # config.toml refuses it, with the key named
+    options = FetchOptions(timeout_seconds=timeout_seconds, deadline_seconds=timeout_seconds * 2, max_pages=1,
+                           page_size=1)
+    try:
+        title = fetch_feed(feed_address(blog_url), options).title
+    except DigestError as exc:
+        return BlogFacts(problem=str(exc))
+    try:
+        pages = fetch_feed(pages_feed_address(blog_url), FetchOptions(
+            timeout_seconds=timeout_seconds, deadline_seconds=timeout_seconds * 2, max_pages=1, page_size=50)).posts
+    except DigestError:
+        pages = ()  # a blog without pages has no Contact page
+    contact = next((p.link for p in pages if "contact" in p.title.lower() or "/contact" in p.link.lower()), "")
+    return BlogFacts(title=title, contact_url=contact)
 
 
 @dataclass(frozen=True)

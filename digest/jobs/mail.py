@@ -28,7 +28,7 @@ from .ports import IssueLedger, MailParts
 
 log = logging.getLogger("digest.mail")
 
-ConfirmationMailer = Callable[[Subscriber, datetime], None]
+ConfirmationMailer = Callable[[Subscriber, datetime], bool]  # True: the server took it
 WelcomeMailer = Callable[[Subscriber, datetime], None]
 PreferencesLinkMailer = Callable[[Subscriber, datetime], None]
 WELCOME_QUESTIONS = 3       # answered questions in the welcome mail
@@ -78,13 +78,15 @@ def send_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: da
         return False
     if problem is not None:
         log.warning("confirmation mail to subscriber %s not sent: %s", sub.id, problem)
+    else:
+        log.info("confirmation mail to subscriber %s sent", sub.id)
     return problem is None
 
 
 def confirmation_mailer(config: Config, parts: MailParts) -> ConfirmationMailer:
     """The web app's hook: mail a confirmation link to one subscriber."""
-    def send(sub: Subscriber, now: datetime) -> None:
-        send_confirmation(config, parts, sub, now)
+    def send(sub: Subscriber, now: datetime) -> bool:
+        return send_confirmation(config, parts, sub, now)
 
     return send
 
@@ -124,6 +126,8 @@ def send_welcome(config: Config, parts: MailParts, sub: Subscriber, now: datetim
     problem = _send_single(parts, sub, template, "welcome", now)
     if problem is not None:
         log.warning("welcome mail to subscriber %s not sent: %s", sub.id, problem)
+    else:
+        log.info("welcome mail to subscriber %s sent", sub.id)
     return problem is None
 
 

@@ -6,20 +6,22 @@ The test copy goes through the outbox like every mail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from ..core.compose import preview_recipient
+from ..core.compose import prepare, preview_recipient, subscriber_recipient
 from ..core.config import Config
 from ..core.deliverability import GMAIL_CLIP_BYTES
 from ..core.errors import InputError, SendError
-from ..core.message import build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.message import Recipient, build_message, make_message_id, personalise, sender_address, sender_domain
+from ..core.subscriptions import normalise_email
+from ..core.tokens import Links
 from ..core.verdict import Level
 from .answers import questions_hook
 from .build import BuiltIssue, build_issue
 from .outbox import Outbox
-from .ports import Fetch, IssueLedger, QuestionBook
+from .ports import Fetch, IssueLedger, QuestionBook, Subscribers
 from .preflight import offline_checks
 
 __all__ = ["GMAIL_CLIP_BYTES", "Preview", "PreviewHistory", "build_preview", "preview_history", "send_test_copy",
@@ -95,10 +97,28 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
     return Preview(*paths, issue=issue, html_bytes=size, warnings=tuple(warnings))
 
 
-def send_test_copy(config: Config, outbox: Outbox, issue: BuiltIssue, to: str, *, now: datetime) -> None:
-    """Mail one copy of the issue to `to`, with the preview's dummy links, through the
-    outbox; SendError if refused."""
-    sent = outbox.send_now(issue.template, preview_recipient(config, to, issue.composer.number), kind="test", ref=None,
-                           now=now)
+def send_test_copy(config: Config, outbox: Outbox, issue: BuiltIssue, to: str, *, now: datetime,
+                   subscribers: Subscribers | None = None) -> None:
+    """Mail one faithful copy of the issue to `to` through the outbox: "[Test]" before its
+    subject, built and DKIM-signed as every message is, and links that work for the author
+    (their own signed links when `to` is one of `subscribers`; else the archive and the
+    subscribe page). SendError if refused."""
+    rendered = issue.composer.render()
+    if rendered is None:
+        raise InputError("the issue holds nothing to send as a test copy")
+    template = prepare(config, replace(rendered, subject=f"[Test] {rendered.subject}"))
+    recipient = _test_recipient(config, to, now, outbox.secret, subscribers)
+    sent = outbox.send_now(template, recipient, kind="test", ref=None, now=now)
     if sent.refusal is not None:
         raise SendError(f"{config.smtp.host}:{config.smtp.port}", f"the test copy to {to} was {sent.refusal}")
+
+
+def _test_recipient(config: Config, to: str, now: datetime, secret: str, subscribers: Subscribers | None) -> Recipient:
+    """A subscriber's own links when `to` is on the list (they work: preferences, unsubscribe);
+    else pages that exist for anyone: the subscribe page and the archive."""
+    base = config.web.base_url
+    sub = subscribers.find(normalise_email(to)[1]) if subscribers is not None else None
+    if sub is not None and sub.status in ("pending", "confirmed"):
+        return subscriber_recipient(config, sub, Links(base, secret), now=now)
+    return Recipient(email=to, name="", unsubscribe_url=f"{base}/subscribe", preferences_url=f"{base}/subscribe",
+                     archive_url=f"{base}/archive/")

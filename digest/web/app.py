@@ -21,17 +21,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..adapters.ledger import Ledger
 from ..adapters.questions import QuestionStore
+from ..adapters.rates import release_rates
 from ..adapters.secret import load_or_create_secret
 from ..adapters.store import Store
 from ..core.address import mailbox_key
@@ -58,7 +60,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], None],
+def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Subscriber, datetime], bool | None],
                send_welcome: Callable[[Subscriber, datetime], None] | None = None,
                clock: Clock = _utcnow, lifespan: Any = None,
                acknowledge_question: Callable[[int, datetime], None] | None = None,
@@ -66,7 +68,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                ledger: Ledger | None = None, questions: QuestionStore | None = None,
                send_choice_mail: ChoiceMailer | None = None, desk: DeskHooks | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
-    (jobs/mail.py's confirmation_mailer), `send_welcome(subscriber, now)` the welcome mail
+    (jobs/mail.py's confirmation_mailer; False: it never left), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
     `acknowledge_question(question_id, now)` tells an asker their question arrived
     (jobs/questions.py's question_acknowledger), `send_preferences_link(subscriber, now)`
@@ -79,6 +81,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
     links = Links(config.web.base_url, secret)
     env = make_environment(config.newsletter.templates_dir)
     topics = topic_names(config.topics)
+    zone = ZoneInfo(config.schedule.timezone)  # the times a person reads, in the log too
     base_origin = _origin(config.web.base_url)
     allowed = {base_origin} | {_origin(o) for o in config.web.allowed_origins}
 
@@ -93,7 +96,11 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     def origin_ok(request: Request) -> bool:
         origin = request.headers.get("origin")
-        return origin is None or origin in allowed  # "null" (sandboxed frames) is refused
+        if origin is None or origin.lower() in allowed:
+            return True
+        # The page's own address, whatever it was opened at (127.0.0.1 or localhost, a proxy's
+        # name): a browser sets Origin itself, so another site cannot claim ours.
+        return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower() != ""  # "null" is refused
 
     def client_ip(request: Request) -> str:
         header = config.web.trusted_proxy_header
@@ -105,6 +112,9 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         """Whom the per-client limits count: an IPv4 address, or an IPv6 address's /64 (every
         IPv6 line holds a whole /64, so per address there would be no limit at all)."""
         return rate_key(client_ip(request))
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/subscribe", status_code=303)  # relative: wherever the page was opened
 
     async def subscribe_form(request: Request) -> Response:
         return page("subscribe.html.j2", topics=topics, consent_text=config.web.consent_text, error="", email="", name="")
@@ -134,12 +144,22 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                           user_agent=request.headers.get("user-agent", "")[:300], version=config.web.consent_version)
         sub, decision = await run_in_threadpool(store.subscribe, email, key, name, chosen, consent, now=now,
                                         resend_after=timedelta(minutes=config.web.confirm_resend_minutes))
+        log.info("subscriber %s asked to subscribe (%s)", sub.id, sub.status)
         if decision.send_confirmation:
             if await run_in_threadpool(confirmation_allowed, email, now):
-                done.background = BackgroundTask(send_confirmation, sub, now)
+                done.background = BackgroundTask(confirm_mail, sub, email, now)
             else:  # not mailed: the address may be mailed once the limits allow it again
                 await run_in_threadpool(store.release_confirmation, sub.id, now=now)
+        elif sub.status == "pending":
+            sent = sub.confirm_sent_at.astimezone(zone).strftime("%H:%M %Z") if sub.confirm_sent_at else "?"
+            log.info("confirmation mail to subscriber %s held back: one went at %s, less than [web] "
+                     "confirm_resend_minutes (%g) ago", sub.id, sent, config.web.confirm_resend_minutes)
         return done
+
+    def confirm_mail(sub: Subscriber, email: str, now: datetime) -> None:
+        if send_confirmation(sub, now) is False:  # it never left: it holds nothing back, in no count
+            store.release_confirmation(sub.id, now=now)
+            release_rates(store, [("mailbox", mailbox_key(email)), ("confirm", "all")], at=now)
 
     def confirmation_allowed(email: str, now: datetime) -> bool:
         """Count one confirmation mail against the limits of its mailbox, then of the hour."""
@@ -184,6 +204,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             sub = current  # a second click on a used link: already confirmed
         done = page("confirmed.html.j2", name=sub.name, preferences_url=links.preferences(sub.id, now))
         if welcome is not None:
+            log.info("subscriber %s confirmed", sub.id)
             done.background = BackgroundTask(welcome, sub, now)
         return done
 
@@ -212,6 +233,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                     return response
         how = "one-click" if one_click else "web"
         await run_in_threadpool(store.unsubscribe, data.subscriber_id, how=how, now=clock())
+        log.info("subscriber %s unsubscribed (%s)", data.subscriber_id, how)
         return page("unsubscribed.html.j2")
 
     async def healthz(request: Request) -> Response:
@@ -225,7 +247,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     async def archive_list(request: Request) -> Response:
         issues = [i for i, _ in await run_in_threadpool(issues_ledger.history) if i.status == "done"]
-        return page("archive.html.j2", issues=issues)
+        return page("archive.html.j2", issues=issues, zone=config.schedule.timezone)
 
     async def archive_feed(request: Request) -> Response:
         issues = await run_in_threadpool(issues_ledger.done_issues)
@@ -239,6 +261,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         return HTMLResponse(issue.html)
 
     routes = [
+        Route("/", home, methods=["GET"]),
         Route("/archive/", archive_list, methods=["GET"]),
         Route("/archive/feed.xml", archive_feed, methods=["GET"]),
         Route("/archive/{issue:int}", archive_issue, methods=["GET"]),

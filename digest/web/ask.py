@@ -12,6 +12,7 @@ question is kept before the page is answered; the acknowledgement follows it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,8 @@ from ..core.config import Config
 from ..core.errors import InputError
 from ..core.questions import MAX_DISPLAY_NAME, MAX_QUESTION_CHARS, new_question
 from ..core.subscriptions import MAX_NAME
+
+log = logging.getLogger("digest.web")
 
 Page = Callable[..., HTMLResponse]
 Acknowledger = Callable[[int, datetime], None]
@@ -74,6 +77,8 @@ def ask_routes(config: Config, store: Store, *, page: Page, origin_ok: Callable[
             why = "Please enter a valid email address." if "address" in exc.message else "Please write your question."
             return form_page(400, why, **again)
         question, created = await run_in_threadpool(questions.record, new, now)
+        if created:
+            log.info("question %s received through /ask", question.id)
         if created and acknowledge is not None:
             done.background = BackgroundTask(acknowledge, question.id, now)
         return done

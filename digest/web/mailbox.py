@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ..adapters.mailbox import list_messages, read_message
-from ..core.mailview import text_as_html
+from ..core.mailview import date_label, received_label, text_as_html
 from ..core.render import make_environment
 
 _HEAD = re.compile(r"<head[^>]*>", re.I)
@@ -48,13 +48,13 @@ def create_mailbox_app(folder: Path, hosts: tuple[str, ...] = HOSTS) -> Starlett
         return HTMLResponse("No such message", status_code=404)
 
     async def index(request: Request) -> Response:
-        return page(messages=list_messages(folder))
+        return page(messages=[(m, received_label(m.name)) for m in list_messages(folder)])
 
     async def message(request: Request) -> Response:
         caught = read_message(folder, request.path_params["name"])
         if caught is None:
             return missing()
-        return page(message=caught, text_html=Markup(text_as_html(caught.view.text)))
+        return page(message=caught, text_html=Markup(text_as_html(caught.view.text)), date=date_label(caught.view.date))
 
     async def html_part(request: Request) -> Response:
         caught = read_message(folder, request.path_params["name"])

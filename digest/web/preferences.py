@@ -96,8 +96,9 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
             sub = await run_in_threadpool(store.get, sub.id) or sub
             saved = True
         now = clock()
-        response = page("preferences.html.j2", action=str(request.url.path), name=sub.name, topics=topics,
-                        chosen=sub.topics or topics, saved=saved, said=said,
+        # No topic ticked means every topic, as the hint says: an all-topics reader sees none ticked.
+        response = page("preferences.html.j2", action=str(request.url.path), name=sub.name, email=sub.email,
+                        topics=topics, chosen=sub.topics, saved=saved, said=said,
                         unsubscribe_url=links.unsubscribe(sub.id, now), frequency=sub.frequency,
                         frequencies=config.newsletter.frequencies, pause_weeks=PAUSE_WEEKS,
                         paused=_sentence(pause_label(sub, now, config.schedule.timezone)))
