@@ -31,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # Modules whose tests start processes (digest send/serve, the wheel's venv) or wait on timers.
 SLOW_MODULES = {"test_send_processes", "test_serve_schedule", "test_serve", "test_secret", "test_packaging",
                 "test_e2e_browser", "test_tryout_browser", "test_questions_e2e",
-                "test_doctor"}  # dnsmasq and spamassassin processes, links that time out on purpose
+                "test_doctor", "test_desk_browser"}  # dnsmasq and spamassassin processes, links that time out on purpose
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

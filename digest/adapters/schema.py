@@ -266,3 +266,29 @@ reader_choices = sa.Table(
     sa.Index("ix_reader_choices_subscriber", "subscriber_id"),
     sa.Index("ix_reader_choices_kind", "kind", "at"),
 )
+
+# ---- the author's desk (migration 0012) ----
+
+author_slots = sa.Table(
+    "author_slots", metadata,
+    sa.Column("slot", UTCDateTime, primary_key=True),        # the weekly send instant the decisions are for
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # +1 at each change: a new proof follows
+    sa.Column("proof_claimed", sa.Integer, nullable=False, server_default="0"),  # the version a proof was begun for
+    sa.Column("proof_sent", sa.Integer, nullable=False, server_default="0"),     # ... and the one it was sent for
+    sa.Column("proof_sent_at", UTCDateTime),
+    sa.Column("held_at", UTCDateTime),
+    sa.Column("hold_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("approved_at", UTCDateTime),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),  # Markdown, as --note
+    sa.Column("outcome", sa.String(20), nullable=False, server_default=""),  # held, unapproved, sent
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+author_mails = sa.Table(
+    "author_mails", metadata,
+    sa.Column("kind", sa.String(20), primary_key=True),   # report (ref: the issue), questions (ref: the day)
+    sa.Column("ref", sa.String(40), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),   # sending (claimed before it goes), sent, failed
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+)

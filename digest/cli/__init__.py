@@ -114,11 +114,11 @@ def now() -> datetime:
 
 
 def _register() -> None:
-    from . import doctor, inbox, issue, questions, serve, setup, subscribers
+    from . import desk, doctor, inbox, issue, questions, serve, setup, subscribers
 
     for command in (issue.preview, issue.send, issue.history, issue.status, serve.serve, serve.snippet,
                     serve.mailbox, setup.init, subscribers.subscribers, inbox.inbox, questions.questions,
-                    doctor.doctor):
+                    doctor.doctor, desk.proof, desk.hold, desk.approve):
         cli.add_command(command)
     _give_common_options(cli)
 

@@ -157,6 +157,10 @@ def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_di
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if not dry_run:
+        from ..jobs.author_mail import after_send
+
+        after_send(config, wiring, outcome)  # the author's report of each issue sent to (once per issue)
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)
     for report in outcome.reports:

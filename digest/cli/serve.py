@@ -36,10 +36,11 @@ class _LocalFormatter(logging.Formatter):
 
 def weekly_send(config: Config, wiring: Wiring) -> Callable[[], str]:
     """The weekly timer's job: the path of `digest send`, except that deferred messages are
-    left to the retry timer; it logs and returns one line."""
-    from ..jobs.send_issue import send_next, summary
+    left to the retry timer, and as the author decided (jobs/desk.py: held or unapproved,
+    it does not go; the note; the report after); it logs and returns one line."""
+    from ..jobs.desk import gated_send
 
-    return _logged("send", lambda: summary(send_next(config, wiring, retry_deferred=False)))
+    return _logged("send", lambda: gated_send(config, wiring))
 
 
 def _logged(what: str, work: Callable[[], str]) -> Callable[[], str]:
@@ -97,6 +98,14 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
         retry=_logged("retry", lambda: retried_line(retry_due(config, wiring))),
         retry_every=timedelta(minutes=config.smtp.retry_interval_minutes))
     reads_inbox = weekly is not None and bool(config.inbox.host and config.inbox.poll_minutes)
+    if weekly is not None and config.author.email:
+        from ..jobs.author_questions import mail_questions
+        from ..jobs.desk import proof
+
+        # The proof looks every quarter hour (each look within proof_hours with nothing new fetches the feed);
+        # a change (hold, approve, a note) mails the new proof at once, not on this timer.
+        weekly.every(15, "author-proof", _logged("proof", lambda: proof(config, wiring)))
+        weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(config, wiring)))
     if weekly is not None and reads_inbox:
         from ..jobs import inbox as inbox_job
 
@@ -124,7 +133,10 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
                     await run_in_threadpool(weekly.shutdown)
                 log.info("stopped")
 
-            app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
+            from ..jobs.desk import desk_hooks
+
+            hooks = desk_hooks(config, wiring) if config.author.email else None
+            app = create_app(config, store, desk=hooks, send_confirmation=confirmation_mailer(config, wiring),
                              send_welcome=welcome_mailer(config, wiring), lifespan=lifespan,
                              send_preferences_link=preferences_link_mailer(config, wiring),
                              acknowledge_question=question_acknowledger(config, wiring),

@@ -24,6 +24,7 @@ from ..core.config import Config
 from ..core.retry import BACKOFF, RetryPolicy
 
 if TYPE_CHECKING:
+    from ..adapters.author import AuthorLedger
     from ..adapters.inbox_ledger import InboxLedger
     from ..adapters.ledger import Ledger
     from ..adapters.notices import NoticeLedger
@@ -73,7 +74,7 @@ class Wiring:
             if self._opened is not None:
                 self._opened.close()
                 self._opened = None
-            for name in ("store", "ledger", "questions", "notices", "inbox_book", "outbox"):
+            for name in ("store", "ledger", "questions", "notices", "inbox_book", "author", "outbox"):
                 self.__dict__.pop(name, None)
                 self._built.pop(name, None)
 
@@ -135,6 +136,12 @@ class Wiring:
         from ..adapters.inbox_ledger import InboxLedger
 
         return self._once("inbox_book", lambda: InboxLedger(self.store, bounce_after=self.config.inbox.bounce_after))
+
+    @cached_property
+    def author(self) -> AuthorLedger:
+        from ..adapters.author import AuthorLedger
+
+        return self._once("author", lambda: AuthorLedger(self.store))
 
     # ---- the world outside ----
 

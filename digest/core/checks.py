@@ -96,6 +96,7 @@ BOUNDS: dict[tuple[str, str], Bounds] = {
     ("newsletter", "first_issue_days"): Bounds(1, 36_500),  # tests and try-outs use a century: "every post"
     ("newsletter", "thumbnail_width"): Bounds(16, 2000),
     ("schedule", "max_late_hours"): Bounds(0, 24 * 365, above=True),
+    ("author", "proof_hours"): Bounds(0, 24 * 6, above=True),  # within the week before the slot
     ("smtp", "port"): Bounds(1, 65535),
     ("smtp", "timeout_seconds"): Bounds(0, DAY, above=True),
     ("smtp", "data_timeout_seconds"): Bounds(0, DAY, above=True),
@@ -139,6 +140,7 @@ ADDRESS_KEYS: dict[tuple[str, str], str] = {
     ("newsletter", "unsubscribe_mailto"): "mailto",
     ("newsletter", "return_path"): "mailto",
     ("question", "email"): "mailto",
+    ("author", "email"): "mailto",
 }
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")

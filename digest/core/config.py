@@ -160,6 +160,17 @@ class InboxConfig:
 
 
 @dataclass(frozen=True)
+class AuthorConfig:
+    """The author's desk: proofs, the questions mail and reports (an empty email: none)."""
+
+    email: str = ""
+    approval: str = "auto"        # "auto": the issue goes unless held | "required": only once approved
+    proof_hours: float = 24.0     # hours before the weekly slot the proof goes out
+    report: bool = True           # a report after each send
+    questions_digest: str = "daily"  # "daily" | "off"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     blog: BlogConfig
@@ -172,6 +183,7 @@ class Config:
     store: StoreConfig
     web: WebConfig
     inbox: InboxConfig = field(default_factory=InboxConfig)
+    author: AuthorConfig = field(default_factory=AuthorConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -188,6 +200,7 @@ _TABLES: dict[str, type] = {
     "store": StoreConfig,
     "web": WebConfig,
     "inbox": InboxConfig,
+    "author": AuthorConfig,
 }
 _REQUIRED_TABLES = ("blog", "feed", "newsletter")
 _DERIVED = {"password", "secret"}  # filled from the environment, never from the file
@@ -253,6 +266,7 @@ def load_config(data: Mapping[str, Any], environ: Mapping[str, str], path: Path)
         store=store,
         web=web,
         inbox=inbox,
+        author=built["author"],
     )
 
 
@@ -340,6 +354,12 @@ def _check(built: dict[str, Any], where: str) -> None:
     if "weekly" not in nl.frequencies or any(f not in ("weekly", "monthly") for f in nl.frequencies):
         raise ConfigError(where, f"[newsletter] frequencies has value {list(nl.frequencies)!r}, not 'weekly' "
                                  "with, if you offer it, 'monthly'")
+    author: AuthorConfig = built["author"]
+    for key, value, allowed in (("approval", author.approval, ("auto", "required")),
+                                ("questions_digest", author.questions_digest, ("daily", "off"))):
+        if value not in allowed:
+            raise ConfigError(where, f"[author] {key} has value {value!r}, not one of "
+                                     + ", ".join(repr(a) for a in allowed), key=f"author.{key}")
     prefix: str = built["question"].answer_label_prefix
     if not prefix.strip() or any(c.isdigit() or ord(c) < 32 for c in prefix) or len(prefix) > 20:
         raise ConfigError(where, f"[question] answer_label_prefix has value {prefix!r}, not a label prefix like 'Q-' "

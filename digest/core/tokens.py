@@ -31,7 +31,8 @@ from itsdangerous.signer import HMACAlgorithm
 from .errors import TokenError
 from .models import Subscriber
 
-PURPOSES = ("confirm", "unsubscribe", "preferences", "address", "comeback")
+PURPOSES = ("confirm", "unsubscribe", "preferences", "address", "comeback", "desk-approve", "desk-hold", "desk-note",
+            "desk-signin", "desk-session", "desk-form")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..core.models import FeedState, FetchResult, Reply
 from ..core.parse import FetchOptions
 from .books import (
+    AuthorBook,
     Expiring,
     InboxBook,
     IssueLedger,
@@ -29,7 +30,7 @@ from .books import (
     Subscribers,
 )
 
-__all__ = ["Connection", "DoctorParts", "Expiring", "Fetch", "InboxBook", "InboxParts", "IssueLedger", "IssueRows",
+__all__ = ["AuthorBook", "AuthorParts", "Connection", "DoctorParts", "Expiring", "Fetch", "InboxBook", "InboxParts", "IssueLedger", "IssueRows",
            "MailParts", "Mailbox", "Mailer", "NoticeBook", "Progress", "QuestionBook", "Queue", "Resolver", "SendParts",
            "Senders", "Subscribers"]
 
@@ -131,6 +132,13 @@ class SendParts(MailParts, Protocol):
     def fetch(self) -> Fetch: ...
 
     def clock(self) -> datetime: ...
+
+
+class AuthorParts(SendParts, Protocol):
+    """What the author's desk needs besides a send's parts: the author's book."""
+
+    @property
+    def author(self) -> AuthorBook: ...
 
 
 class InboxParts(MailParts, Protocol):

@@ -39,6 +39,7 @@ from ..adapters.store import Store
 from ..core.address import mailbox_key
 from ..core.archive import archive_feed as archive_feed_xml
 from ..core.config import Config
+from ..core.desk import DeskHooks
 from ..core.errors import DigestError, InputError, TokenError
 from ..core.models import Consent, Subscriber
 from ..core.render import make_environment
@@ -46,6 +47,8 @@ from ..core.subscriptions import clean_name, normalise_email, parse_topics, topi
 from ..core.tokens import Links, read_token
 from .ask import ask_routes
 from .choices import ChoiceMailer, apply_choice, choice_routes
+from .desk import desk_routes
+from .desk_pages import desk_pages
 from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from .preferences import preferences_routes
 
@@ -63,7 +66,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
                acknowledge_question: Callable[[int, datetime], None] | None = None,
                send_preferences_link: Callable[[Subscriber, datetime], None] | None = None, secret: str | None = None,
                ledger: Ledger | None = None, questions: QuestionStore | None = None,
-               send_choice_mail: ChoiceMailer | None = None) -> Starlette:
+               send_choice_mail: ChoiceMailer | None = None, desk: DeskHooks | None = None) -> Starlette:
     """The Starlette app. `send_confirmation(subscriber, now)` mails a double opt-in link
     (jobs/mail.py's confirmation_mailer; False: it never left), `send_welcome(subscriber, now)` the welcome mail
     once a subscription is confirmed (welcome_mailer; None: no welcome mail),
@@ -71,7 +74,8 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
     (jobs/questions.py's question_acknowledger), `send_preferences_link(subscriber, now)`
     mails a fresh settings link (preferences_link_mailer), `send_choice_mail(kind, subscriber,
     to, now, nonce)` the mails of readers' choices (jobs/choices.py choice_mailer); `clock` gives
-    the time (tests pass their own). `digest serve` hands it the secret, the ledger and the
+    the time (tests pass their own). `desk` is what the author's desk asks of the jobs
+    (core/desk.py: DeskHooks; None: every /desk/ route answers 404). `digest serve` hands it the secret, the ledger and the
     questions its wiring built (cli/wiring.py); without them the app makes its own."""
     secret = secret if secret is not None else load_or_create_secret(config)
     links = Links(config.web.base_url, secret)
@@ -273,6 +277,10 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         Route("/healthz", healthz, methods=["GET"]),
         *ask_routes(config, store, page=page, origin_ok=origin_ok, client_key=client_key, clock=clock,
                     acknowledge=acknowledge_question, questions=questions),
+        *desk_routes(config, page=page, secret=secret, origin_ok=origin_ok, clock=clock,
+                     act=desk.act if desk else None, note_of=desk.note_of if desk else None),
+        *desk_pages(config, store, desk, env=env, secret=secret, origin_ok=origin_ok, client_key=client_key,
+                    clock=clock, ledger=issues_ledger, questions=questions),
     ]
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette answers a 500 outside every middleware: this page sets the headers itself.

@@ -1,0 +1,237 @@
+"""The author's side of a send: the proof, hold / approve / note, the weekly send gated by
+the author's decisions, the report after each send, and the questions mail. A job (layer
+3): every mail goes through the outbox (send_now), each recorded before it goes
+(adapters/author.py), the policy is core/desk.py.
+
+Nothing here changes what readers get when the author does nothing with [author]
+approval = "auto": the weekly send then goes as it always did, with no note.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..core.calendar import last_run
+from ..core.compose import prepare
+from ..core.config import Config
+from ..core.desk import (
+    APPROVE,
+    HOLD,
+    NOTE,
+    DeskHooks,
+    blocked,
+    desk_on,
+    late_slot,
+    proof_due,
+    proof_rendered,
+    proof_summary,
+    upcoming_slot,
+)
+from ..core.errors import InputError
+from ..core.message import Recipient, personalise
+from ..core.models import DeliveryStatus
+from ..core.note import render_note
+from ..core.tokens import make_token
+from .answers import questions_hook
+from .author_mail import after_send, mail_signin, tell_not_sent
+from .build import NOTE_MAX_BYTES, build_issue
+from .deliver import SendReport
+from .ports import AuthorParts
+from .retry import Sender, report_line
+from .send_issue import SendOutcome, send_next, summary
+
+NO_AUTHOR = "[author] email is empty: no proof, report or author mail"
+
+
+def action_url(config: Config, secret: str, action: str, slot: datetime, now: datetime) -> str:
+    """The signed link of a proof's Approve / Hold / Add a note for the issue of `slot`."""
+    return f"{config.web.base_url}/desk/do/{action}/{make_token(secret, action, int(slot.timestamp()), now=now)}"
+
+
+def proof(config: Config, parts: AuthorParts, *, force: bool = False) -> str:
+    """Mail the author the proof of the next issue when one is due (always, when `force`:
+    `digest proof`); one line on what was done ("" when nothing was due)."""
+    if not desk_on(config.author):
+        return NO_AUTHOR if force else ""
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    decision = parts.author.decision(slot)
+    if not force and not proof_due(config.author, decision, now):
+        return ""
+    if decision.version == 0:
+        decision = parts.author.decide(slot, now)
+    ledger = parts.ledger
+    last = ledger.last_issue()
+    _, built = build_issue(config, parts.fetch, now=now, cutoff=last.cutoff if last else None,
+                           sent_ids=ledger.sent_post_ids(), number=ledger.next_issue_id(), note=decision.note,
+                           questions=questions_hook(config, parts.questions, now=now, record=False))
+    if built is None:
+        return "proof: no new posts, no issue to proof"
+    rendered = built.composer.render(())
+    if rendered is None:
+        return "proof: no new posts, no issue to proof"
+    if not parts.author.claim_proof(slot, decision.version, now) and not force:
+        return "proof: already sent for the issue as it stands"
+    lines = proof_summary(posts=len(built.posts), answered=len(built.composer.questions.answered), note=decision.note,
+                          readers=parts.store.count("confirmed"), decision=decision, approval=config.author.approval)
+    secret = parts.outbox.secret
+    links = {"Approve": action_url(config, secret, APPROVE, slot, now), "Hold": action_url(config, secret, HOLD, slot, now),
+             "Add a note": action_url(config, secret, NOTE, slot, now)}
+    template = prepare(config, proof_rendered(rendered, lines, links), bulk=False)
+    sent = parts.outbox.send_now(template, author_recipient(config), kind="proof", ref=None, now=now)
+    parts.author.proof_sent(slot, decision.version, now)
+    return f"proof of {rendered.subject!r} mailed to {config.author.email}" + (f" ({sent.refusal})" if sent.refusal else "")
+
+
+def author_recipient(config: Config) -> Recipient:
+    """The author's copy of an issue: the links a reader's copy makes personal lead to the
+    desk instead (a reader's own settings and unsubscribe links mean nothing to the author,
+    and the archive has no copy until the issue is sent)."""
+    desk_url = f"{config.web.base_url}/desk/"
+    return Recipient(config.author.email, "", unsubscribe_url=desk_url, preferences_url=desk_url,
+                     archive_url=f"{desk_url}issue.html")
+
+
+def hold(config: Config, parts: AuthorParts, reason: str = "") -> str:
+    """Hold the next issue: its posts roll into the one after."""
+    if not desk_on(config.author):
+        return NO_AUTHOR
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    parts.author.decide(slot, now, held_at=now, hold_reason=reason.strip()[:500], approved_at=None)
+    followed = proof(config, parts)
+    return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is held" + (f"; {followed}" if followed else "")
+
+
+def approve(config: Config, parts: AuthorParts) -> str:
+    """Approve the next issue (it may go with approval = "required"); an issue that was not
+    sent at its slot (held, or waiting for approval), within [schedule] max_late_hours, goes now."""
+    if not desk_on(config.author):
+        return NO_AUTHOR
+    now = parts.clock()
+    late = late_slot(config.schedule, now)
+    if late is not None and parts.author.decision(late).outcome in ("unapproved", "held"):
+        parts.author.decide(late, now, approved_at=now, held_at=None, hold_reason="", outcome="")
+        return "approved late: " + gated_send(config, parts, slot=late)
+    slot = upcoming_slot(config.schedule, now)
+    parts.author.decide(slot, now, approved_at=now, held_at=None, hold_reason="")
+    followed = proof(config, parts)
+    return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is approved" + (f"; {followed}" if followed else "")
+
+
+def set_note(config: Config, parts: AuthorParts, markdown: str) -> str:
+    """Give the next issue the author's note (Markdown, the rules of --note; empty: none)."""
+    if not desk_on(config.author):
+        return NO_AUTHOR
+    if len(markdown.encode()) > NOTE_MAX_BYTES:
+        raise InputError(f"the note is {len(markdown.encode()) / 1000:.0f} KB; keep it under {NOTE_MAX_BYTES // 1000} KB")
+    render_note(markdown)  # the same sanitising as --note; fails here, not at the send
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    parts.author.decide(slot, now, note=markdown.strip())
+    followed = proof(config, parts)
+    return f"the note of the issue of {slot:%Y-%m-%d %H:%M} UTC is saved" + (f"; {followed}" if followed else "")
+
+
+def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = None) -> str:
+    """The weekly send, as the author decided: a held or (with "required") unapproved issue
+    does not go and the author is told; otherwise the send of `digest send`, with the note,
+    then the report. One line on what was done."""
+    if not desk_on(config.author):
+        return summary(send_next(config, parts, retry_deferred=False))
+    now = parts.clock()
+    slot = slot or last_run(config.schedule, now)
+    decision = parts.author.decision(slot)
+    why = blocked(config.author, decision)
+    if why is not None:
+        parts.author.decide(slot, now, changes=False, outcome=why)
+        tell_not_sent(config, parts, decision, why, now)
+        finished = finish_interrupted(config, parts)  # a hold stops the new issue, never the crash promise of an old one
+        after_send(config, parts, SendOutcome(reports=tuple(finished)))
+        return (f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
+                + "".join(f"; {report_line(r)}" for r in finished))
+    outcome = send_next(config, parts, retry_deferred=False, note=decision.note)
+    if outcome.report is not None and not outcome.resumed:
+        parts.author.decide(slot, now, changes=False, outcome="sent")
+    after_send(config, parts, outcome)
+    return summary(outcome)
+
+
+def finish_interrupted(config: Config, parts: AuthorParts) -> list[SendReport]:
+    """Finish the issues a crash or a stop left with messages pending, as a send would first."""
+    sender = Sender(config, parts)
+    sender.sweep()
+    reports = []
+    for issue in parts.ledger.unfinished_issues():
+        counts = parts.ledger.counts(issue.id)
+        if counts.get(DeliveryStatus.PENDING) or counts.get(DeliveryStatus.SENDING):
+            reports.append(sender.deliver(issue, resumed=True))
+    return reports
+
+
+def desk_hooks(config: Config, parts: AuthorParts) -> DeskHooks:
+    """What `digest serve` hands the web app's desk (core/desk.py: DeskHooks)."""
+    def act(action: str, note: str) -> str:
+        if action == APPROVE:
+            return approve(config, parts)
+        if action == HOLD:
+            return hold(config, parts)
+        return set_note(config, parts, note)
+
+    def note_of() -> str:
+        return parts.author.decision(upcoming_slot(config.schedule, parts.clock())).note
+
+    return DeskHooks(act=act, note_of=note_of, status=lambda: status_line(config, parts),
+                     next_issue_html=lambda: next_issue_html(config, parts),
+                     moderate=lambda action, qid, value: moderate(parts, action, qid, value),
+                     send_signin=lambda url: mail_signin(config, parts, url))
+
+
+def moderate(parts: AuthorParts, action: str, question_id: int, value: str) -> str:
+    """One moderation from the desk, as `digest questions accept|decline|answer|forget` does it."""
+    from . import questions as q
+
+    now, book = parts.clock(), parts.questions
+    if action == "accept":
+        done = q.accept(book, question_id, value if value.strip() else None, now)
+        return f"Accepted question {done.id}" + (f" as {done.paraphrase!r}" if done.paraphrase else "")
+    if action == "decline":
+        return f"Declined question {q.decline(book, question_id, now).id}"
+    if action == "answer":
+        done = q.link_answer(book, question_id, value, now)
+        return f"Question {done.id} will be marked answered by {done.answer_url} when the post is in the feed"
+    if action == "forget":
+        _, deleted = q.forget(book, book.require(question_id).email)
+        return f"Deleted {deleted} question{'s' if deleted != 1 else ''} of that asker"
+    raise InputError(f"no such action {action!r}")
+
+
+def status_line(config: Config, parts: AuthorParts) -> str:
+    """The next issue's slot and what the author decided about it, in one line."""
+    now = parts.clock()
+    slot = upcoming_slot(config.schedule, now)
+    d = parts.author.decision(slot)
+    state = ("held" + (f" ({d.hold_reason})" if d.hold_reason else "") if d.held_at is not None else
+             "approved" if d.approved_at is not None else
+             "waiting for your approval" if config.author.approval == "required" else "goes at its time unless held")
+    return f"Next issue: {slot:%Y-%m-%d %H:%M} UTC, {state}" + ("; with your note" if d.note else "")
+
+
+def next_issue_html(config: Config, parts: AuthorParts) -> str | None:
+    """The next issue as readers of every topic will get it (CSS inlined, no one's links),
+    with the note it has now; None when nothing is new. Records nothing."""
+    now = parts.clock()
+    note = parts.author.decision(upcoming_slot(config.schedule, now)).note
+    ledger = parts.ledger
+    last = ledger.last_issue()
+    _, built = build_issue(config, parts.fetch, now=now, cutoff=last.cutoff if last else None,
+                           sent_ids=ledger.sent_post_ids(), number=ledger.next_issue_id(), note=note,
+                           questions=questions_hook(config, parts.questions, now=now, record=False))
+    if built is None:
+        return None
+    template = built.composer.template(())
+    if template is None:
+        return None
+    return personalise(template.html, author_recipient(config), as_html=True)
+
+
