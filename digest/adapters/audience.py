@@ -26,25 +26,31 @@ def freeze_audience(conn: Connection, *, issue_id: int, kind: str, members: Sequ
     """Write the issue's ledger rows: a weekly issue's for every confirmed weekly reader, a
     monthly one's for `members` still confirmed; paused readers' rows skipped "paused".
     Also counts what paused readers miss (core/audience.py away_after). The rows written."""
-    query = sa.select(subscribers).where(subscribers.c.status == "confirmed").order_by(subscribers.c.id)
-    if kind == "monthly":
-        query = query.where(subscribers.c.id.in_(list(members or ())))
-    rows: list[dict[str, Any]] = []
-    for sub in map(_subscriber, conn.execute(query)):
+    confirmed = subscribers.c.status == "confirmed"
+    within = (subscribers.c.id.in_(list(members or ())) if kind == "monthly"
+              else subscribers.c.frequency != "monthly")  # core/audience.py in_weekly_audience, in SQL
+    # Most readers never paused: their row is pending and nothing of theirs changes (core's
+    # seat and away_after say so for an empty pause_reason and no issues missed), so only
+    # their ids are read; the others go through the core's rules one by one.
+    plain = (subscribers.c.pause_reason == "") & (subscribers.c.away_issues == 0) & subscribers.c.away_issue.is_(None)
+
+    def row(subscriber_id: int, paused: bool) -> dict[str, Any]:
+        return {"issue_id": issue_id, "subscriber_id": subscriber_id, "attempts": 0, "next_attempt_at": now,
+                "updated_at": now, "status": DeliveryStatus.SKIPPED.value if paused else DeliveryStatus.PENDING.value,
+                "last_reply": "paused" if paused else "",
+                "message_id": issue_message_id(domain, issue_id, subscriber_id)}  # random, kept (core/message.py)
+
+    rows = [row(i, False) for i in conn.execute(sa.select(subscribers.c.id).where(confirmed, within, plain)).scalars()]
+    for sub in map(_subscriber, conn.execute(sa.select(subscribers).where(confirmed, within, ~plain))):
         if kind != "monthly" and not in_weekly_audience(sub):
             continue
         status = seat(sub, now)
-        paused = status == PAUSED
-        rows.append({
-            "issue_id": issue_id, "subscriber_id": sub.id, "attempts": 0, "next_attempt_at": now, "updated_at": now,
-            "status": DeliveryStatus.SKIPPED.value if paused else DeliveryStatus.PENDING.value,
-            "last_reply": "paused" if paused else "",
-            "message_id": issue_message_id(domain, issue_id, sub.id),  # random, kept (core/message.py)
-        })
+        rows.append(row(sub.id, status == PAUSED))
         changes = away_after(sub, status, issue_id, now)
         if changes:
             conn.execute(subscribers.update().where(subscribers.c.id == sub.id).values(**changes))
     if rows:
+        rows.sort(key=lambda r: int(r["subscriber_id"]))  # in subscriber order, as claims take them
         conn.execute(deliveries.insert(), rows)
     return len(rows)
 
