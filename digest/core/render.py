@@ -22,7 +22,7 @@ from .message import greeting
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
 from .note import NO_NOTE, Note
 from .sanitize import clean_line, excerpt
-from .templating import render_file, template_errors
+from .templating import MEMORY_BYTECODE, render_file, template_errors
 
 SUBJECT_CHARS = 50     # what a phone's inbox list shows of a subject, about
 PREHEADER_CHARS = 150  # the preview text shown after the subject, at most
@@ -57,6 +57,7 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=MEMORY_BYTECODE,  # every environment made here has these same options
     )
     env.filters["post_date"] = format_date
     # Long words (URLs) stay whole: a link cut across two lines no longer works.

@@ -4,18 +4,49 @@ and line. Pure core: reads templates, no network, no database, no clock, no file
 The author can replace any template ([newsletter] templates_dir); a syntax error or a
 misspelt variable there must read `Error: /path/issue.html.j2, line 12: 'titel' is
 undefined`, not a traceback.
+
+Compiling a template costs 5 to 30 ms, and every mail builds its own environment (a
+confirmation or welcome mail in `digest serve`, an issue's send): MEMORY_BYTECODE keeps
+each template's compiled code for the process, checked against its source, so an edited
+template is compiled again and an unchanged one only once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import Any
 
 import jinja2
+from jinja2.bccache import Bucket
 
 from .errors import TemplateError
+
+
+class MemoryBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates kept in this process, by template name and file. Jinja compares the
+    source's checksum before using one, so a template edited on disk is compiled afresh.
+    Environments sharing it must be made alike (make_environment's options): the compiled
+    code depends on them. Safe between threads: one dict read or write each."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, CodeType]] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        hit = self._code.get(bucket.key)
+        if hit is not None and hit[0] == bucket.checksum:
+            bucket.code = hit[1]
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if bucket.code is not None:
+            self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+    def clear(self) -> None:
+        self._code.clear()
+
+
+MEMORY_BYTECODE = MemoryBytecodeCache()
 
 
 def render_file(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:
