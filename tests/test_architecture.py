@@ -9,6 +9,7 @@ tested on seeded violations.
 from __future__ import annotations
 
 import ast
+import functools
 import shutil
 import subprocess
 import sys
@@ -90,15 +91,25 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom | ast.Import, k
         yield from hits or ([base] if base in known else [])
 
 
+@functools.cache
+def _parsed(source: str) -> ast.Module:
+    """A module's tree, by its text: the seeded copies of the package differ from it in one
+    file, and parsing the other ninety again was most of these tests' time."""
+    return ast.parse(source)
+
+
+@functools.cache
+def _import_statements(source: str) -> tuple[ast.Import | ast.ImportFrom, ...]:
+    return tuple(node for node in ast.walk(_parsed(source)) if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
 def direct_imports(package: Path) -> dict[str, set[str]]:
     known = modules(package)
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
         targets: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                targets.update(_resolve(name, path.name == "__init__.py", node, set(known)))
+        for node in _import_statements(path.read_text()):
+            targets.update(_resolve(name, path.name == "__init__.py", node, set(known)))
         targets.discard(name)
         graph[name] = targets
     return graph
@@ -225,8 +236,7 @@ CORE = sorted(name for name in modules(PACKAGE) if layer(name) == "core" and not
 
 
 def _tree(module: str) -> ast.Module:
-    path = modules(PACKAGE)[module]
-    return ast.parse(path.read_text(), filename=str(path))
+    return _parsed(modules(PACKAGE)[module].read_text())
 
 
 def _third_party_imports(tree: ast.Module) -> set[str]:
