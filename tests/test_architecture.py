@@ -213,6 +213,7 @@ def test_the_composition_root_loads_no_adapter_until_a_part_is_asked_for() -> No
     assert not eager, f"cli/wiring.py imports {eager} on load: import each adapter where its part is built"
 
 
+@pytest.mark.slow  # starts processes
 def test_wiring_and_the_jobs_load_no_database_mail_or_web_library() -> None:
     """What `digest preview` loads before it asks for a part: the jobs and the wiring alone
     pull in no SQLAlchemy, alembic, smtplib, httpx, IMAP or web library."""

@@ -346,6 +346,7 @@ def make_fifo(tmp_path: Path) -> Path:
     return fifo
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("make", [lambda tmp: Path("/dev/zero"), make_fifo], ids=["dev-zero", "fifo"])
 def test_a_path_that_is_not_a_regular_file_is_refused_at_once(
         make: Callable[[Path], Path], tmp_path: Path, write_config: Callable[..., Path]) -> None:
