@@ -116,7 +116,8 @@ def feed_server() -> Iterator[FeedServer]:
             pass  # a client hanging up mid-body is what some tests do on purpose
 
     server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    # shutdown() waits for the loop's next poll: at 0.05 s that was most of a short test's time
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield FeedServer(f"http://127.0.0.1:{server.server_address[1]}", routes, requests)
