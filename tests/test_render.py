@@ -86,6 +86,8 @@ def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     style = "".join(doc.xpath("//style/text()"))
     assert "@media only screen and (max-width: 620px)" in style and "!important" in style
     assert "prefers-color-scheme: dark" in style
+    # ... as the template writes them: premailer left their block alone, and took its mark off
+    assert ".question-inner { padding: 16px 16px !important; }" in style and "data-premailer" not in html
     assert 'class="preheader"' in html and "%%" not in html
     # CSS is inlined: the masthead carries its own style attribute.
     assert "border-bottom:3px solid #1d5c8c" in doc.xpath('//td[contains(@class, "masthead")]')[0].get("style")
