@@ -56,6 +56,7 @@ def test_the_proof_lists_a_problem_with_its_fix_before_the_send_day(bed: Bed) ->
     [proof] = to(bed, AUTHOR)
     body = plain(proof)
     assert "\nBefore this goes out:\n- " + PROBLEM + "\n" in body
+    assert 'Status: it will not go until the problem under "Before this goes out" is fixed' in body
     assert "`digest doctor` lists every check" in body
     html = str(proof.message.get_body(("html",)).get_content())
     assert "<strong>Before this goes out</strong>" in html and "Problem (the issue does not go out" in html
@@ -66,6 +67,7 @@ def test_the_proof_lists_a_warning_and_nothing_when_all_is_ok(bed: Bed) -> None:
     assert desk.proof(bed.config, bed.wiring(), force=True).startswith("proof of")
     body = plain(to(bed, AUTHOR)[-1])
     assert "Before this goes out" not in body and "Problem" not in body and "Warning" not in body
+    assert "Status: it goes at its time unless you hold it" in body
     with_base_url(bed, "http://127.0.0.1:8000")
     desk.proof(bed.config, bed.wiring(), force=True)
     body = plain(to(bed, AUTHOR)[-1])

@@ -23,6 +23,9 @@ from .verdict import Check, Level
 
 APPROVE, HOLD, NOTE = "desk-approve", "desk-hold", "desk-note"
 ACTIONS = (APPROVE, HOLD, NOTE)
+BEFORE_IT_GOES = "Before this goes out"  # the proof's section on what the checks before the send found
+WHO_FIXES = ("Whoever set up your newsletter makes these fixes in its config.toml; "
+             "`digest doctor` lists every check.")
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,11 @@ def expires(schedule: ScheduleConfig, slot: datetime) -> datetime:
 
 
 def proof_summary(*, posts: int, answered: int, note: str, readers: int, decision: Decision,
-                  approval: str) -> list[str]:
-    """The lines at the top of a proof: what is in it and whom it will reach."""
+                  approval: str, stopped: bool = False) -> list[str]:
+    """The lines at the top of a proof: what is in it and whom it will reach (`stopped`: the
+    checks before the send found a problem in it)."""
     state = ("held: it will not go" if decision.held_at is not None else
+             f"it will not go until the problem under \"{BEFORE_IT_GOES}\" is fixed" if stopped else
              "approved" if decision.approved_at is not None else
              "waiting for your approval: it goes only once approved" if approval == "required" else
              "it goes at its time unless you hold it")
@@ -135,11 +140,6 @@ def report_lines(report: Report) -> list[str]:
         f"In the archive: {report.archive_url}",
         *(f"Warning before it went out (it went anyway): {line}" for line in report.warnings),
     ]
-
-
-BEFORE_IT_GOES = "Before this goes out"
-WHO_FIXES = ("Whoever set up your newsletter makes these fixes in its config.toml; "
-             "`digest doctor` lists every check.")
 
 
 def check_lines(checks: Iterable[Check]) -> list[str]:

@@ -21,6 +21,7 @@ from ..core.desk import (
     DeskHooks,
     at_top,
     blocked,
+    check_lines,
     checks_html,
     desk_on,
     late_slot,
@@ -34,12 +35,13 @@ from ..core.message import Recipient, personalise
 from ..core.models import DeliveryStatus
 from ..core.note import render_note
 from ..core.tokens import make_token
+from ..core.verdict import problems
 from .answers import questions_hook
 from .author_mail import after_send, mail_signin, tell_not_sent, tell_stopped
 from .build import NOTE_MAX_BYTES, build_issue
 from .deliver import SendReport
 from .ports import AuthorParts
-from .preflight import before_it_goes
+from .preflight import before_it_goes, offline_checks
 from .retry import Sender, report_line
 from .send_issue import SendOutcome, send_next, summary
 
@@ -75,14 +77,16 @@ def proof(config: Config, parts: AuthorParts, *, force: bool = False) -> str:
         return "proof: no new posts, no issue to proof"
     if not parts.author.claim_proof(slot, decision.version, now) and not force:
         return "proof: already sent for the issue as it stands"
+    template = built.composer.template(())
+    checks = offline_checks(config, template, built.composer.number, now) if template is not None else []
     lines = proof_summary(posts=len(built.posts), answered=len(built.composer.questions.answered), note=decision.note,
-                          readers=parts.store.count("confirmed"), decision=decision, approval=config.author.approval)
+                          readers=parts.store.count("confirmed"), decision=decision, approval=config.author.approval,
+                          stopped=bool(problems(checks)))
     secret = parts.outbox.secret
     links = {"Approve": action_url(config, secret, APPROVE, slot, now), "Hold": action_url(config, secret, HOLD, slot, now),
              "Add a note": action_url(config, secret, NOTE, slot, now)}
-    before = before_it_goes(config, built.composer.template(()), built.composer.number, now)
-    template = prepare(config, proof_rendered(rendered, lines, links, before), bulk=False)
-    sent = parts.outbox.send_now(template, author_recipient(config), kind="proof", ref=None, now=now)
+    proofed = prepare(config, proof_rendered(rendered, lines, links, check_lines(checks)), bulk=False)
+    sent = parts.outbox.send_now(proofed, author_recipient(config), kind="proof", ref=None, now=now)
     parts.author.proof_sent(slot, decision.version, now)
     return f"proof of {rendered.subject!r} mailed to {config.author.email}" + (f" ({sent.refusal})" if sent.refusal else "")
 
