@@ -578,3 +578,34 @@ def test_processes_opening_one_new_database_at_once_make_it_once(store_url: str,
         assert current_revision(conn) == newest_revision()
         assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize("drawn_by", ["database", "python"])
+def test_an_issue_s_ledger_rows_carry_one_random_message_id_each(store: Store, store_url: str, drawn_by: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows of a new issue are written with one INSERT ... SELECT whose random part
+    the database draws (adapters/audience.py), or by Python a row at a time on a SQLite
+    older than 3.40: either way each reader's Message-ID names the issue and the reader,
+    ends in 24 random hex characters, and is no one else's; a paused reader's row is skipped."""
+    import re
+    import sqlite3
+
+    from digest.adapters.choices import Choices
+    from digest.adapters.schema import deliveries
+
+    if drawn_by == "python":
+        if not store_url.startswith("sqlite"):
+            pytest.skip("Python draws the ids only on a SQLite older than 3.40")
+        monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 39, 4))
+    store.import_rows(plain_readers(6), confirmed=True, now=NOW - HOUR, consent=consent())
+    Choices(store).pause(3, weeks=2, how="web", now=NOW - HOUR)
+    _, issue = readers_and_an_issue(store, ())
+    with store.tx() as conn:
+        rows = conn.execute(sa.select(deliveries.c.subscriber_id, deliveries.c.status, deliveries.c.message_id)
+                            .where(deliveries.c.issue_id == issue.id)).all()
+    assert sorted((r.subscriber_id, r.status) for r in rows) == [
+        (1, "pending"), (2, "pending"), (3, "skipped"), (4, "pending"), (5, "pending"), (6, "pending")]
+    for row in rows:
+        assert re.fullmatch(rf"<digest\.{issue.id}\.{row.subscriber_id}\.[0-9a-f]{{24}}@example\.com>", row.message_id), row
+    randoms = {r.message_id.split(".")[3][:24] for r in rows}
+    assert len(randoms) == len(rows)
