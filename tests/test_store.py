@@ -340,7 +340,7 @@ def test_issue_ids_are_the_numbers_the_issues_were_composed_with(store: Store) -
     assert [i.id for i in ledger.done_issues()] == [2]
 
 
-def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: Path) -> None:
+def test_issues_recorded_before_notes_and_warnings_existed_read_with_none(tmp_path: Path) -> None:
     from digest.adapters.ledger import Ledger
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -354,6 +354,7 @@ def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: 
     store = Store.open(url)
     issue = Ledger(store).get_issue(1)
     assert issue is not None and issue.note == "" and issue.html == "<p>old</p>"
+    assert issue.warnings == ()  # migration 0013: an issue sent before warnings were recorded had none recorded
     store.close()
 
 

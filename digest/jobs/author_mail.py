@@ -1,5 +1,6 @@
 """The author's mails besides the proof: the report after each send (once per issue), the
-notice that an issue did not go, and the desk's sign-in link. A job (layer 3): each a
+notice that an issue did not go (held, unapproved, or stopped by the checks before the
+send: once per weekly slot), and the desk's sign-in link. A job (layer 3): each a
 template (core/desk.py: author_mail) and a few lines over the outbox's send_now, claimed
 before it goes (adapters/author.py), so that a kill never sends one twice.
 """
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ..core.calendar import last_run
 from ..core.compose import prepare
 from ..core.config import Config
-from ..core.desk import Decision, Report, author_mail, desk_on, report_lines
-from ..core.errors import DigestError
+from ..core.desk import Decision, Report, author_mail, desk_on, report_lines, stopped_lines
+from ..core.errors import DeliverabilityError, DigestError
 from ..core.message import Recipient
 from .ports import AuthorParts
 from .send_issue import SendOutcome
@@ -37,7 +39,7 @@ def send_report(config: Config, parts: AuthorParts, issue_id: int) -> str | None
     period = parts.author.period(before.created_at if before else issue.created_at - timedelta(days=7), now)
     report = Report(issue_id, issue.subject, parts.ledger.counts(issue_id), period["new"], period["unsubscribed"],
                     period["bounced"], period["asked"], period["answered"], f"{config.web.base_url}/archive/{issue_id}",
-                    period.get("hired", 0))
+                    period.get("hired", 0), issue.warnings)
     return send_author(config, parts, "report", str(issue_id), f"Report: issue {issue_id} sent",
                         report_lines(report), now, claimed=True)
 
@@ -50,6 +52,18 @@ def tell_not_sent(config: Config, parts: AuthorParts, decision: Decision, why: s
         lines.append(f"Approving it within [schedule] max_late_hours ({config.schedule.max_late_hours:g} h) sends it at once: "
                      f"{config.web.base_url}/desk/ or `digest approve`.")
     send_author(config, parts, "not-sent", decision.slot.isoformat()[:40], "Not sent: this week's issue", lines, now)
+
+
+def tell_stopped(config: Config, parts: AuthorParts, slot: datetime | None, exc: DeliverabilityError,
+                 now: datetime) -> str | None:
+    """Tell the author that the checks before a send stopped it and nobody was mailed, with
+    each problem's fix: at most once per weekly slot (`slot`; None: the one just passed, for
+    `digest send` by hand), however often the scheduler or a hand runs the send again."""
+    if not desk_on(config.author):
+        return None
+    slot = slot or last_run(config.schedule, now)
+    return send_author(config, parts, "not-sent-check", slot.isoformat()[:40], "Not sent: this week's issue",
+                       stopped_lines(exc.checks, exc.message, now), now)
 
 
 def send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],

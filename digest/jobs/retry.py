@@ -80,12 +80,15 @@ class Sender:
                                composer=self.composers[issue.id], progress=self.progress, deferred_only=deferred_only)
         return replace(report, resumed=resumed)
 
-    def check(self, composer: Composer) -> None:
+    def check(self, composer: Composer) -> tuple[str, ...]:
         """The offline deliverability checks on an issue about to go out: a problem raises
-        DeliverabilityError before anyone is mailed; warnings are kept for the outcome."""
-        for line in gate(self.config, composer.template(), composer.number, self.clock()):
+        DeliverabilityError before anyone is mailed; warnings are kept for the outcome and
+        returned, for the ledger to record with the issue."""
+        lines = gate(self.config, composer.template(), composer.number, self.clock())
+        for line in lines:
             if line not in self.warnings:
                 self.warnings.append(line)
+        return lines
 
     def retry_within_window(self, reports: Sequence[SendReport]) -> list[SendReport]:
         """Wait for the deferred messages of these issues and retry them, while the next one
