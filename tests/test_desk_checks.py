@@ -144,3 +144,33 @@ def test_an_issue_with_no_warning_records_none_and_its_report_says_none(bed: Bed
     assert issue is not None and issue.warnings == ()
     [report] = [m for m in to(bed, AUTHOR) if m.message["Subject"] == "Report: issue 1 sent"]
     assert "Warning" not in plain(report)
+
+
+# ---- the author's mail failing must not hide why the send stopped ----
+
+def break_author_mail_claims(bed: Bed) -> None:
+    """The database fails each write of an author's mail claim, as a full disk or a lock
+    held too long would: a trigger on the real SQLite file names a table that is not there."""
+    with bed.store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TRIGGER no_claims BEFORE INSERT ON author_mails "
+                             "BEGIN INSERT INTO no_such_table VALUES (1); END")
+
+
+def test_a_failure_telling_the_author_does_not_hide_why_digest_send_stopped(
+        bed: Bed, run_cli: Callable[..., Any]) -> None:
+    with_base_url(bed, "http://news.example.com")
+    break_author_mail_claims(bed)
+    run = run_cli("--config", bed.config.path, "send", "--yes", clock=lambda: SLOT + timedelta(days=2))
+    assert run.code == 10, run.err
+    assert run.err.splitlines()[-1].startswith("Error: not sent, nobody was mailed: List-Unsubscribe:"), run.err
+    assert "the author was not told" in run.err and "Traceback" not in run.err
+    assert readers(bed) == [] and not_sent(bed) == []
+
+
+def test_a_failure_telling_the_author_does_not_hide_why_the_scheduled_send_stopped(bed: Bed) -> None:
+    with_base_url(bed, "http://news.example.com")
+    break_author_mail_claims(bed)
+    bed.clock[0] = SLOT + timedelta(seconds=30)
+    line = weekly_send(bed.config, bed.wiring())()
+    assert line.startswith("send failed: not sent, nobody was mailed: List-Unsubscribe:"), line
+    assert readers(bed) == [] and not_sent(bed) == []
