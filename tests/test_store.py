@@ -609,3 +609,37 @@ def test_an_issue_s_ledger_rows_carry_one_random_message_id_each(store: Store, s
         assert re.fullmatch(rf"<digest\.{issue.id}\.{row.subscriber_id}\.[0-9a-f]{{24}}@example\.com>", row.message_id), row
     randoms = {r.message_id.split(".")[3][:24] for r in rows}
     assert len(randoms) == len(rows)
+
+
+def test_every_character_of_a_message_id_s_random_part_is_drawn(store: Store) -> None:
+    """A UUID's version digit never changes and its variant digit takes 4 values of 16: on
+    PostgreSQL the random part kept the variant digit (its 16th character), 94 random bits
+    where 96 are claimed. Over 64 readers each of the 24 characters takes more than 4 values
+    (a uniform one fails that with a chance under 1e-30)."""
+    from digest.adapters.schema import deliveries
+
+    _, issue = readers_and_an_issue(store, plain_readers(64))
+    with store.tx() as conn:
+        ids = conn.execute(sa.select(deliveries.c.message_id).where(deliveries.c.issue_id == issue.id)).scalars().all()
+    randoms = [i.split(".")[3].split("@")[0] for i in ids]
+    assert len(randoms) == 64 and all(len(r) == 24 for r in randoms)
+    narrow = [at for at in range(24) if len({r[at] for r in randoms}) <= 4]
+    assert narrow == [], narrow
+
+
+def test_claims_take_an_issue_s_readers_in_subscriber_order_returning_readers_too(store: Store) -> None:
+    """Claims take pending rows in id order, and a new issue's rows were written in subscriber
+    order for it (adapters/audience.py): a reader back from a pause (their row pending, but
+    written after everyone else's by the INSERT ... SELECT) went last in every send, behind
+    a rate limit or a stopped send. A reader still paused has a skipped row, in its place."""
+    from digest.adapters.choices import Choices
+
+    store.import_rows(plain_readers(6), confirmed=True, now=NOW - 40 * 24 * HOUR, consent=consent())
+    choices = Choices(store)
+    choices.pause(2, weeks=1, how="web", now=NOW - 30 * 24 * HOUR)  # back for a long time now
+    choices.pause(4, weeks=2, how="web", now=NOW - HOUR)  # away
+    ledger, issue = readers_and_an_issue(store, ())
+    claims = ledger.claim(issue.id, "a/0", NOW, 10)
+    assert [c.subscriber.email for c in claims if c.subscriber] == [
+        "r0@example.com", "r1@example.com", "r2@example.com", "r4@example.com", "r5@example.com"]
+    assert ledger.counts(issue.id) == {"sending": 5, "skipped": 1}
