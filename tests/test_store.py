@@ -599,7 +599,12 @@ def test_an_issue_s_ledger_rows_carry_one_random_message_id_each(store: Store, s
         monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 39, 4))
     store.import_rows(plain_readers(6), confirmed=True, now=NOW - HOUR, consent=consent())
     Choices(store).pause(3, weeks=2, how="web", now=NOW - HOUR)
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     _, issue = readers_and_an_issue(store, ())
+    # Which path wrote them (else the "database" case passed on the Python path too).
+    drawn = [s for s in statements if "INSERT INTO deliveries" in s and ("randomblob" in s or "gen_random_uuid" in s)]
+    assert len(drawn) == (1 if drawn_by == "database" else 0), statements
     with store.tx() as conn:
         rows = conn.execute(sa.select(deliveries.c.subscriber_id, deliveries.c.status, deliveries.c.message_id)
                             .where(deliveries.c.issue_id == issue.id)).all()
