@@ -340,10 +340,10 @@ def test_issue_ids_are_the_numbers_the_issues_were_composed_with(store: Store) -
     assert [i.id for i in ledger.done_issues()] == [2]
 
 
-def test_issues_recorded_before_notes_and_warnings_existed_read_with_none(tmp_path: Path) -> None:
+def test_issues_recorded_before_notes_and_warnings_existed_read_with_none(store_url: str) -> None:
     from digest.adapters.ledger import Ledger
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = store_url
     engine = sa.create_engine(url)
     migrate(engine, "0002")
     with engine.begin() as conn:
