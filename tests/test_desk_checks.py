@@ -174,3 +174,26 @@ def test_a_failure_telling_the_author_does_not_hide_why_the_scheduled_send_stopp
     line = weekly_send(bed.config, bed.wiring())()
     assert line.startswith("send failed: not sent, nobody was mailed: List-Unsubscribe:"), line
     assert readers(bed) == [] and not_sent(bed) == []
+
+
+def test_an_unfinished_issue_the_checks_stop_is_not_said_to_have_mailed_nobody(
+        bed: Bed, run_cli: Callable[..., Any]) -> None:
+    """An issue recorded and left unfinished (a kill, or here a reader's server saying "try
+    later") is checked again before it goes on; stopped there, some readers have it already.
+    The error said "not sent, nobody was mailed", and the author's mail that too, and that
+    its posts roll into the next issue (they do not: it is recorded, and goes on once fixed)."""
+    when = SLOT + timedelta(days=2)
+    bed.mail.handler.inject("RCPT", "451 4.3.0 Try later")
+    first = run_cli("--config", bed.config.path, "send", "--yes", clock=lambda: when)
+    assert first.code == 75 and len(readers(bed)) == 1, first.err
+    with_base_url(bed, "http://news.example.com")
+    again = run_cli("--config", bed.config.path, "send", "--yes", clock=lambda: when + timedelta(hours=1))
+    assert again.code == 10, again.err
+    assert again.err.splitlines()[-1].startswith(
+        "Error: issue 1 did not go on, none of its readers still waiting for it was mailed: List-Unsubscribe:"), again.err
+    [told] = not_sent(bed)
+    body = plain(told)
+    assert "nobody was mailed" not in body and "roll into the next issue" not in body
+    assert "Issue 1, recorded but not finished, did not go on" in body and PROBLEM in body
+    assert "It goes on to the readers still waiting for it, and this week's issue after it, once this is fixed." in body
+    assert len(readers(bed)) == 1

@@ -71,7 +71,7 @@ def tell_stopped(config: Config, parts: AuthorParts, slot: datetime | None, exc:
         if not parts.author.claim_mail("not-sent-check", ref, now):
             return None  # told before, for this slot
         why = send_author(config, parts, "not-sent-check", ref, "Not sent: this week's issue",
-                          stopped_lines(exc.checks, exc.message, now), now, claimed=True)
+                          stopped_lines(exc.checks, exc.message, now, exc.unfinished), now, claimed=True)
     except Exception as failed:  # noqa: BLE001 - the database or a template: whatever it is, the
         why = str(failed)  # DeliverabilityError says why nobody was mailed, and goes on
     if why is not None:
