@@ -144,3 +144,56 @@ def test_an_issue_with_no_warning_records_none_and_its_report_says_none(bed: Bed
     assert issue is not None and issue.warnings == ()
     [report] = [m for m in to(bed, AUTHOR) if m.message["Subject"] == "Report: issue 1 sent"]
     assert "Warning" not in plain(report)
+
+
+# ---- the author's mail failing must not hide why the send stopped ----
+
+def break_author_mail_claims(bed: Bed) -> None:
+    """The database fails each write of an author's mail claim, as a full disk or a lock
+    held too long would: a trigger on the real SQLite file names a table that is not there."""
+    with bed.store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TRIGGER no_claims BEFORE INSERT ON author_mails "
+                             "BEGIN INSERT INTO no_such_table VALUES (1); END")
+
+
+def test_a_failure_telling_the_author_does_not_hide_why_digest_send_stopped(
+        bed: Bed, run_cli: Callable[..., Any]) -> None:
+    with_base_url(bed, "http://news.example.com")
+    break_author_mail_claims(bed)
+    run = run_cli("--config", bed.config.path, "send", "--yes", clock=lambda: SLOT + timedelta(days=2))
+    assert run.code == 10, run.err
+    assert run.err.splitlines()[-1].startswith("Error: not sent, nobody was mailed: List-Unsubscribe:"), run.err
+    assert "the author was not told" in run.err and "Traceback" not in run.err
+    assert readers(bed) == [] and not_sent(bed) == []
+
+
+def test_a_failure_telling_the_author_does_not_hide_why_the_scheduled_send_stopped(bed: Bed) -> None:
+    with_base_url(bed, "http://news.example.com")
+    break_author_mail_claims(bed)
+    bed.clock[0] = SLOT + timedelta(seconds=30)
+    line = weekly_send(bed.config, bed.wiring())()
+    assert line.startswith("send failed: not sent, nobody was mailed: List-Unsubscribe:"), line
+    assert readers(bed) == [] and not_sent(bed) == []
+
+
+def test_an_unfinished_issue_the_checks_stop_is_not_said_to_have_mailed_nobody(
+        bed: Bed, run_cli: Callable[..., Any]) -> None:
+    """An issue recorded and left unfinished (a kill, or here a reader's server saying "try
+    later") is checked again before it goes on; stopped there, some readers have it already.
+    The error said "not sent, nobody was mailed", and the author's mail that too, and that
+    its posts roll into the next issue (they do not: it is recorded, and goes on once fixed)."""
+    when = SLOT + timedelta(days=2)
+    bed.mail.handler.inject("RCPT", "451 4.3.0 Try later")
+    first = run_cli("--config", bed.config.path, "send", "--yes", clock=lambda: when)
+    assert first.code == 75 and len(readers(bed)) == 1, first.err
+    with_base_url(bed, "http://news.example.com")
+    again = run_cli("--config", bed.config.path, "send", "--yes", clock=lambda: when + timedelta(hours=1))
+    assert again.code == 10, again.err
+    assert again.err.splitlines()[-1].startswith(
+        "Error: issue 1 did not go on, none of its readers still waiting for it was mailed: List-Unsubscribe:"), again.err
+    [told] = not_sent(bed)
+    body = plain(told)
+    assert "nobody was mailed" not in body and "roll into the next issue" not in body
+    assert "Issue 1, recorded but not finished, did not go on" in body and PROBLEM in body
+    assert "It goes on to the readers still waiting for it, and this week's issue after it, once this is fixed." in body
+    assert len(readers(bed)) == 1

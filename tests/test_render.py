@@ -478,3 +478,14 @@ def test_every_date_a_reader_sees_is_in_the_schedule_timezone() -> None:
                             env=make_environment())
     for body in (visible_text(rendered.html), rendered.text):
         assert "23 November 2026" in body and "24 November" not in body
+
+
+def test_in_the_archive_page_the_phone_and_dark_rules_come_after_the_others(tmp_path: Path) -> None:
+    """Nothing is inlined in the archive page: its rules meet in the browser's cascade, where
+    of two rules as specific the later wins. With the @media block first, a phone rule of a
+    template's own media_style written without !important lost to the rule it overrides
+    (it did not when both were in one block, the @media rules last)."""
+    _, _, issue = sample_issue(tmp_path)
+    html = issue.composer.archive().html
+    assert html.count("<style") == 2
+    assert html.index("@media only screen and (max-width: 620px)") > html.index("body { margin: 0;")

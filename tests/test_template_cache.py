@@ -4,8 +4,10 @@ others may write to, and a damaged or vanished cache is only a miss."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
@@ -86,3 +88,58 @@ def test_a_folder_others_may_write_to_or_a_file_in_the_way_gives_no_cache(tmp_pa
 def test_the_folder_is_the_user_s_cache_and_names_the_environment(tmp_path: Path) -> None:
     assert cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "blog-digest" / f"templates-{ENVIRONMENT_TAG}"
     assert cache_folder({}) == Path.home() / ".cache" / "blog-digest" / f"templates-{ENVIRONMENT_TAG}"
+
+
+def test_code_compiled_for_other_filters_is_compiled_again(cached: Path, tmp_path: Path) -> None:
+    """Jinja2 compiles into a template's code how each filter is called (with the context
+    or not) and whether it exists: a new version of the program whose filter now takes
+    the context, over the same template, must not run the old code (TypeError)."""
+    mine = tmp_path / "templates"
+    mine.mkdir()
+    (mine / "greet.txt.j2").write_text("{{ who|greet }}")
+    before = make_environment(str(mine))
+    before.filters["greet"] = lambda who: f"Hello {who}"
+    assert render_file(before, "greet.txt.j2", {"who": "Ana"}) == "Hello Ana"
+
+    @jinja2.pass_context
+    def greet(context: Any, who: str) -> str:
+        return f"{context['greeting']} {who}"
+
+    after = make_environment(str(mine))
+    after.filters["greet"] = greet
+    assert render_file(after, "greet.txt.j2", {"who": "Ana", "greeting": "Hi"}) == "Hi Ana"
+
+
+def test_a_folder_on_the_way_others_may_write_to_gives_no_cache(tmp_path: Path) -> None:
+    """Whoever may write to a parent can rename the cache folder away and put their own
+    code in its place after the check: a parent writable by others (without the sticky bit
+    of /tmp), or reached through a symlink to one, gives no cache."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert bytecode_cache(shared / "blog-digest" / "templates-x") is None
+    (tmp_path / "link").symlink_to(shared)
+    assert bytecode_cache(tmp_path / "link" / "templates-x") is None
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    assert bytecode_cache(sticky / "templates-x") is not None
+
+
+def test_the_folders_it_makes_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """mkdir(parents=True) made the missing parents by the umask: 0775 under the common
+    002, so the group could swap the cache folder below them."""
+    old = os.umask(0o002)
+    try:
+        cache = bytecode_cache(tmp_path / "xdg" / "blog-digest" / "templates-x")
+    finally:
+        os.umask(old)
+    assert cache is not None
+    for made in (tmp_path / "xdg", tmp_path / "xdg" / "blog-digest", tmp_path / "xdg" / "blog-digest" / "templates-x"):
+        assert made.stat().st_mode & 0o777 == 0o700, made
+
+
+def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path) -> None:
+    """The XDG spec: a relative path in XDG_CACHE_HOME is invalid and ignored (it would put
+    compiled code wherever the command happens to run)."""
+    assert cache_folder({"XDG_CACHE_HOME": "cache"}) == Path.home() / ".cache" / "blog-digest" / f"templates-{ENVIRONMENT_TAG}"

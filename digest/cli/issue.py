@@ -159,7 +159,9 @@ def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_di
                 if not dry_run:  # the author hears of it too, once a week however often this is run
                     from ..jobs.author_mail import tell_stopped
 
-                    tell_stopped(config, wiring, None, exc, wiring.clock())
+                    why = tell_stopped(config, wiring, None, exc, wiring.clock())
+                    if why is not None:
+                        click.echo(f"Warning: the author was not told: {why}", err=True)
                 raise
     finally:
         for sig, handler in previous.items():

@@ -155,9 +155,16 @@ def check_lines(checks: Iterable[Check]) -> list[str]:
     return lines
 
 
-def stopped_lines(checks: Sequence[Check], why: str, now: datetime) -> list[str]:
+def stopped_lines(checks: Sequence[Check], why: str, now: datetime, unfinished: int | None = None) -> list[str]:
     """The "not sent" mail of a send the checks stopped: each problem with its fix (`why`,
-    the error's line, when none came with it), and that nobody was mailed."""
+    the error's line, when none came with it), and that nobody was mailed; or, when it was
+    the `unfinished` issue going on (some readers may have it), that none still waiting was."""
+    if unfinished is not None:
+        return [f"Issue {unfinished}, recorded but not finished, did not go on ({now:%Y-%m-%d %H:%M} UTC): a check "
+                "before the send found a problem, and none of its readers still waiting for it was mailed.",
+                *(check_lines(c for c in checks if c.level is Level.PROBLEM) or [why]),
+                "It goes on to the readers still waiting for it, and this week's issue after it, once this is fixed.",
+                WHO_FIXES]
     return [f"This week's issue was not sent ({now:%Y-%m-%d %H:%M} UTC): a check before the send found a problem, "
             "and nobody was mailed.",
             *(check_lines(c for c in checks if c.level is Level.PROBLEM) or [why]),

@@ -146,13 +146,16 @@ class InboxError(DigestError):
 
 class DeliverabilityError(DigestError):
     """A deliverability check (core/deliverability.py) found a problem before a send: nobody
-    is mailed until it is fixed. `checks` are the problems found, for the author's mail."""
+    is mailed until it is fixed. `checks` are the problems found, for the author's mail;
+    `unfinished` the recorded issue that was going on (some readers may have it), if any."""
 
     exit_code = 10
 
-    def __init__(self, message: str, *, hint: str | None = None, checks: tuple[Check, ...] = ()) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, checks: tuple[Check, ...] = (),
+                 unfinished: int | None = None) -> None:
         super().__init__(message, hint=hint)
         self.checks = checks
+        self.unfinished = unfinished
 
 
 class DNSError(DigestError):

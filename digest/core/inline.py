@@ -15,30 +15,30 @@ from typing import NoReturn
 
 
 class _Deferred(types.ModuleType):
-    """Stands for a module in sys.modules until one of its names is read: then the module
-    is imported in its place and the name read from it."""
+    """Stands for a module premailer imports but ours never uses, until one of its names is
+    read: then the module is imported (for whoever read it) and the name read from it."""
 
     def __getattr__(self, name: str) -> object:
-        with _IMPORTING:
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]
-            module = importlib.import_module(self.__name__)
-        return getattr(module, name)
+        if sys.modules.get(self.__name__) is self:  # read while premailer itself is imported
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
 
 
-def _requests_unloaded() -> None:
-    """premailer imports `requests` for the stylesheets it could fetch; ours never fetches
-    (allow_network=False, and a session that refuses). Leave requests and urllib3 unloaded
-    until something reads them: 40-50 ms of each command that inlines CSS. (importlib's
-    LazyLoader would not do: on Python 3.11 an import statement reads the module's
-    __spec__, which loads it.)"""
-    if "requests" not in sys.modules:
-        sys.modules["requests"] = _Deferred("requests")
-
-
-_IMPORTING = threading.Lock()
-_requests_unloaded()
-import premailer  # noqa: E402 - after the line above
+# premailer imports `requests` for the stylesheets it could fetch; ours never fetches
+# (allow_network=False, and a session that refuses). requests and urllib3 stay unloaded:
+# 40-50 ms of each command that inlines CSS. The stand-in is in sys.modules only while
+# premailer is imported (premailer.requests stays it): left there, it broke everyone
+# else's requests (importlib.util.find_spec raised; `import requests.adapters` ran that
+# module twice). (importlib's LazyLoader would not do: on Python 3.11 an import statement
+# reads the module's __spec__, which loads it.)
+_REQUESTS = _Deferred("requests")
+if "requests" not in sys.modules and "premailer" not in sys.modules:
+    sys.modules["requests"] = _REQUESTS
+try:
+    import premailer
+finally:
+    if sys.modules.get("requests") is _REQUESTS:
+        del sys.modules["requests"]
 
 _STYLE_BLOCK = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.S | re.I)
 _IMPORT = re.compile(r"@import\b[^;]*;?", re.I)

@@ -7,6 +7,7 @@ before it goes (adapters/author.py), so that a kill never sends one twice.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from ..core.calendar import last_run
@@ -17,6 +18,8 @@ from ..core.errors import DeliverabilityError, DigestError
 from ..core.message import Recipient
 from .ports import AuthorParts
 from .send_issue import SendOutcome
+
+log = logging.getLogger("digest.send")
 
 
 def after_send(config: Config, parts: AuthorParts, outcome: SendOutcome) -> None:
@@ -58,12 +61,22 @@ def tell_stopped(config: Config, parts: AuthorParts, slot: datetime | None, exc:
                  now: datetime) -> str | None:
     """Tell the author that the checks before a send stopped it and nobody was mailed, with
     each problem's fix: at most once per weekly slot (`slot`; None: the one just passed, for
-    `digest send` by hand), however often the scheduler or a hand runs the send again."""
+    `digest send` by hand), however often the scheduler or a hand runs the send again.
+    None when the author was told (now or before); else why not, logged. Never raises:
+    the caller raises `exc` on, and nothing here may take its place."""
     if not desk_on(config.author):
         return None
-    slot = slot or last_run(config.schedule, now)
-    return send_author(config, parts, "not-sent-check", slot.isoformat()[:40], "Not sent: this week's issue",
-                       stopped_lines(exc.checks, exc.message, now), now)
+    ref = (slot or last_run(config.schedule, now)).isoformat()[:40]
+    try:
+        if not parts.author.claim_mail("not-sent-check", ref, now):
+            return None  # told before, for this slot
+        why = send_author(config, parts, "not-sent-check", ref, "Not sent: this week's issue",
+                          stopped_lines(exc.checks, exc.message, now, exc.unfinished), now, claimed=True)
+    except Exception as failed:  # noqa: BLE001 - the database or a template: whatever it is, the
+        why = str(failed)  # DeliverabilityError says why nobody was mailed, and goes on
+    if why is not None:
+        log.warning("the author was not told that the send stopped: %s", why)
+    return why
 
 
 def send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],

@@ -9,6 +9,7 @@ approval = "auto": the weekly send then goes as it always did, with no note.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from ..core.calendar import last_run
@@ -30,7 +31,7 @@ from ..core.desk import (
     proof_summary,
     upcoming_slot,
 )
-from ..core.errors import DeliverabilityError, InputError
+from ..core.errors import DeliverabilityError, DigestError, InputError
 from ..core.message import Recipient, personalise
 from ..core.models import DeliveryStatus
 from ..core.note import render_note
@@ -44,6 +45,8 @@ from .ports import AuthorParts
 from .preflight import before_it_goes, offline_checks
 from .retry import Sender, report_line
 from .send_issue import SendOutcome, send_next, summary
+
+log = logging.getLogger("digest.send")
 
 NO_AUTHOR = "[author] email is empty: no proof, report or author mail"
 
@@ -162,8 +165,11 @@ def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = No
     try:
         outcome = send_next(config, parts, retry_deferred=False, note=decision.note)
     except DeliverabilityError as exc:  # the author hears of it once per slot, however often this runs
-        parts.author.decide(slot, now, changes=False, outcome="stopped")
-        tell_stopped(config, parts, slot, exc, now)
+        try:
+            parts.author.decide(slot, now, changes=False, outcome="stopped")
+        except DigestError as failed:  # the database: logged; exc still says why nobody was mailed
+            log.warning("the slot of %s was not marked stopped: %s", slot.isoformat(), failed)
+        tell_stopped(config, parts, slot, exc, now)  # never raises
         raise
     if outcome.report is not None and not outcome.resumed:
         parts.author.decide(slot, now, changes=False, outcome="sent")

@@ -58,10 +58,11 @@ def offline_checks(config: Config, template: MessageTemplate, number: int | None
     return checks
 
 
-def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime) -> tuple[str, ...]:
+def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime, *,
+         unfinished: int | None = None) -> tuple[str, ...]:
     """Before a send: DeliverabilityError naming the first problem and carrying them all
-    (nobody is mailed; jobs/author_mail.py tells the author); else
-    the warnings, logged and returned for printing. (A DKIM key that cannot sign is found by
+    (nobody is mailed; jobs/author_mail.py tells the author; `unfinished`: the recorded issue
+    about to go on, which some readers may have already, the error says so); else the warnings, logged and returned for printing. (A DKIM key that cannot sign is found by
     the Deliverer's own preflight, on a made-up reader, once the issue is recorded.)"""
     if template is None:
         return ()
@@ -70,8 +71,11 @@ def gate(config: Config, template: MessageTemplate | None, number: int | None, n
     if found:
         first = found[0]
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise DeliverabilityError(f"not sent, nobody was mailed: {first.name}: {first.finding}{more}",
-                                  hint=f"{first.fix}; digest doctor lists every check", checks=tuple(found))
+        stopped = "not sent, nobody was mailed" if unfinished is None else \
+            f"issue {unfinished} did not go on, none of its readers still waiting for it was mailed"
+        raise DeliverabilityError(f"{stopped}: {first.name}: {first.finding}{more}",
+                                  hint=f"{first.fix}; digest doctor lists every check", checks=tuple(found),
+                                  unfinished=unfinished)
     lines = tuple(f"{c.name}: {c.finding} ({c.fix})" for c in checks if c.level is Level.WARNING)
     for line in lines:
         log.warning("deliverability: %s", line)
