@@ -200,6 +200,19 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
 # ---- the command line, in-process ----
 
+@pytest.fixture(autouse=True)
+def _template_cache_of_the_run(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`digest` keeps compiled templates in $XDG_CACHE_HOME (adapters/template_cache.py): a
+    command run in this process keeps them in a folder of the test run, never the tester's
+    ~/.cache, and leaves the next test no cache folder (core/render.py's use_bytecode_cache: this
+    process's memory only)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+    yield
+    from digest.core.render import use_bytecode_cache
+
+    use_bytecode_cache(None)
+
+
 @dataclass
 class Run:
     code: int

@@ -43,3 +43,48 @@ def test_the_author_s_book(store_url: str) -> None:
         assert book.period(NOW, NOW + timedelta(minutes=1))["new"] == 0  # after `since`, not at it
     finally:
         store.close()
+
+
+def test_two_runs_claiming_one_author_mail_at_once_claim_it_once(fresh_postgres: str) -> None:
+    """claim_mail reads, then inserts: two runs at once (the scheduler's send and a hand
+    `digest send`, both stopped by the checks, each telling the author) both read nothing,
+    and on PostgreSQL the second INSERT waits for the first, then fails on the primary key:
+    an IntegrityError (a traceback) where "claimed before" (False) is meant. The other run
+    is a second connection holding its claim uncommitted until this one waits on it."""
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    from digest.adapters.schema import author_mails
+
+    store = Store.open(fresh_postgres)
+    other = sa.create_engine(fresh_postgres)
+    try:
+        outcome: list[object] = []
+        with other.connect() as conn:
+            conn.execute(sa.insert(author_mails).values(kind="not-sent-check", ref="2026-11-30", status="sending",
+                                                        created_at=NOW))
+
+            def claim() -> None:
+                try:
+                    outcome.append(AuthorLedger(store).claim_mail("not-sent-check", "2026-11-30", NOW))
+                except Exception as exc:  # noqa: BLE001 - what the test looks at
+                    outcome.append(exc)
+
+            runner = threading.Thread(target=claim)
+            runner.start()
+            with other.connect() as watch:  # until this run's INSERT waits for the other's row lock
+                for _ in range(500):
+                    if watch.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                             "AND query LIKE 'INSERT INTO author_mails%%'").scalar():
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise AssertionError("the claim never waited for the other run's row")
+            conn.commit()
+        runner.join(timeout=30)
+        assert outcome == [False]
+    finally:
+        other.dispose()
+        store.close()

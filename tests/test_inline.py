@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import FeedServer, Reply
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, FeedServer, Reply
 
 from digest.core.inline import inline_css, inline_css_checked
 
@@ -22,6 +26,32 @@ def test_important_media_rules_are_kept_in_a_style_block() -> None:
     out = inline_css(page)
     assert 'style="width:600px"' in out
     assert "@media only screen and (max-width: 620px)" in out and "width: 100% !important" in out
+
+
+@pytest.mark.slow  # starts processes
+def test_loading_the_inliner_leaves_requests_to_whoever_imports_it() -> None:
+    """premailer is imported without loading requests (40-50 ms of each run), and that is
+    all: a stand-in left in sys.modules made importlib.util.find_spec("requests") raise,
+    and `import requests.adapters` run a second copy of that module, whose HTTPAdapter
+    was not the one a requests.Session mounts. A fresh interpreter, as `digest` is."""
+    code = (
+        "import importlib.util, sys\n"
+        "from digest.core.inline import inline_css\n"
+        "inline_css('<html><head><style>p { margin: 0; }</style></head><body><p>hi</p></body></html>')\n"
+        "assert 'urllib3' not in sys.modules, 'requests loaded'\n"
+        "assert importlib.util.find_spec('requests') is not None\n"
+        "assert 'requests' not in sys.modules and 'urllib3' not in sys.modules, 'something left in sys.modules'\n"
+        "import requests.adapters\n"
+        "import requests\n"
+        "session = requests.Session()\n"
+        "assert isinstance(session.get_adapter('https://example.com/'), requests.adapters.HTTPAdapter), 'two copies'\n"
+        "assert requests.adapters is sys.modules['requests.adapters']\n"
+        "import premailer\n"
+        "assert premailer.Premailer('<p>x</p>', allow_network=False).session.get is requests.get\n"
+        "print('OK')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0 and run.stdout.strip() == "OK", run.stderr
 
 
 def test_the_same_html_is_inlined_once_and_its_dropped_rules_still_reported() -> None:

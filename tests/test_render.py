@@ -86,6 +86,8 @@ def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     style = "".join(doc.xpath("//style/text()"))
     assert "@media only screen and (max-width: 620px)" in style and "!important" in style
     assert "prefers-color-scheme: dark" in style
+    # ... as the template writes them: premailer left their block alone, and took its mark off
+    assert ".question-inner { padding: 16px 16px !important; }" in style and "data-premailer" not in html
     assert 'class="preheader"' in html and "%%" not in html
     # CSS is inlined: the masthead carries its own style attribute.
     assert "border-bottom:3px solid #1d5c8c" in doc.xpath('//td[contains(@class, "masthead")]')[0].get("style")
@@ -140,6 +142,27 @@ def test_a_template_is_compiled_once_per_process_and_again_when_edited(tmp_path:
     (tmp_path / "issue.txt.j2").write_text("edited {{ blog.name }}\n")
     rendered = render_issue(_content("t"), config, date=NOW, env=make_environment(str(tmp_path)))
     assert rendered.text == f"edited {config.blog.name}\n"
+
+
+def test_code_kept_in_memory_for_other_filters_is_compiled_again(tmp_path: Path) -> None:
+    """As with a cache folder (test_template_cache.py): how a filter is called is compiled
+    in, so code compiled for another filter of that name is not reused."""
+    import jinja2
+
+    from digest.core.templating import render_file
+
+    (tmp_path / "greet.txt.j2").write_text("{{ who|greet }}")
+    before = make_environment(str(tmp_path))
+    before.filters["greet"] = lambda who: f"Hello {who}"
+    assert render_file(before, "greet.txt.j2", {"who": "Ana"}) == "Hello Ana"
+
+    @jinja2.pass_context
+    def greet(context: jinja2.runtime.Context, who: str) -> str:
+        return f"{context['greeting']} {who}"
+
+    after = make_environment(str(tmp_path))
+    after.filters["greet"] = greet
+    assert render_file(after, "greet.txt.j2", {"who": "Ana", "greeting": "Hi"}) == "Hi Ana"
 
 
 # ---- feed text that holds a placeholder's text is shown as written ----
@@ -490,3 +513,14 @@ def test_every_date_a_reader_sees_is_in_the_schedule_timezone() -> None:
                             env=make_environment())
     for body in (visible_text(rendered.html), rendered.text):
         assert "23 November 2026" in body and "24 November" not in body
+
+
+def test_in_the_archive_page_the_phone_and_dark_rules_come_after_the_others(tmp_path: Path) -> None:
+    """Nothing is inlined in the archive page: its rules meet in the browser's cascade, where
+    of two rules as specific the later wins. With the @media block first, a phone rule of a
+    template's own media_style written without !important lost to the rule it overrides
+    (it did not when both were in one block, the @media rules last)."""
+    _, _, issue = sample_issue(tmp_path)
+    html = issue.composer.archive().html
+    assert html.count("<style") == 2
+    assert html.index("@media only screen and (max-width: 620px)") > html.index("body { margin: 0;")

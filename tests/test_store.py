@@ -340,10 +340,10 @@ def test_issue_ids_are_the_numbers_the_issues_were_composed_with(store: Store) -
     assert [i.id for i in ledger.done_issues()] == [2]
 
 
-def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: Path) -> None:
+def test_issues_recorded_before_notes_and_warnings_existed_read_with_none(store_url: str) -> None:
     from digest.adapters.ledger import Ledger
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = store_url
     engine = sa.create_engine(url)
     migrate(engine, "0002")
     with engine.begin() as conn:
@@ -354,6 +354,7 @@ def test_issues_recorded_before_notes_existed_read_with_an_empty_note(tmp_path: 
     store = Store.open(url)
     issue = Ledger(store).get_issue(1)
     assert issue is not None and issue.note == "" and issue.html == "<p>old</p>"
+    assert issue.warnings == ()  # migration 0013: an issue sent before warnings were recorded had none recorded
     store.close()
 
 
@@ -596,3 +597,73 @@ def test_processes_opening_one_new_database_at_once_make_it_once(store_url: str,
         assert current_revision(conn) == newest_revision()
         assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize("drawn_by", ["database", "python"])
+def test_an_issue_s_ledger_rows_carry_one_random_message_id_each(store: Store, store_url: str, drawn_by: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows of a new issue are written with one INSERT ... SELECT whose random part
+    the database draws (adapters/audience.py), or by Python a row at a time on a SQLite
+    older than 3.40: either way each reader's Message-ID names the issue and the reader,
+    ends in 24 random hex characters, and is no one else's; a paused reader's row is skipped."""
+    import re
+    import sqlite3
+
+    from digest.adapters.choices import Choices
+    from digest.adapters.schema import deliveries
+
+    if drawn_by == "python":
+        if not store_url.startswith("sqlite"):
+            pytest.skip("Python draws the ids only on a SQLite older than 3.40")
+        monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 39, 4))
+    store.import_rows(plain_readers(6), confirmed=True, now=NOW - HOUR, consent=consent())
+    Choices(store).pause(3, weeks=2, how="web", now=NOW - HOUR)
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    _, issue = readers_and_an_issue(store, ())
+    # Which path wrote them (else the "database" case passed on the Python path too).
+    drawn = [s for s in statements if "INSERT INTO deliveries" in s and ("randomblob" in s or "gen_random_uuid" in s)]
+    assert len(drawn) == (1 if drawn_by == "database" else 0), statements
+    with store.tx() as conn:
+        rows = conn.execute(sa.select(deliveries.c.subscriber_id, deliveries.c.status, deliveries.c.message_id)
+                            .where(deliveries.c.issue_id == issue.id)).all()
+    assert sorted((r.subscriber_id, r.status) for r in rows) == [
+        (1, "pending"), (2, "pending"), (3, "skipped"), (4, "pending"), (5, "pending"), (6, "pending")]
+    for row in rows:
+        assert re.fullmatch(rf"<digest\.{issue.id}\.{row.subscriber_id}\.[0-9a-f]{{24}}@example\.com>", row.message_id), row
+    randoms = {r.message_id.split(".")[3][:24] for r in rows}
+    assert len(randoms) == len(rows)
+
+
+def test_every_character_of_a_message_id_s_random_part_is_drawn(store: Store) -> None:
+    """A UUID's version digit never changes and its variant digit takes 4 values of 16: on
+    PostgreSQL the random part kept the variant digit (its 16th character), 94 random bits
+    where 96 are claimed. Over 64 readers each of the 24 characters takes more than 4 values
+    (a uniform one fails that with a chance under 1e-30)."""
+    from digest.adapters.schema import deliveries
+
+    _, issue = readers_and_an_issue(store, plain_readers(64))
+    with store.tx() as conn:
+        ids = conn.execute(sa.select(deliveries.c.message_id).where(deliveries.c.issue_id == issue.id)).scalars().all()
+    randoms = [i.split(".")[3].split("@")[0] for i in ids]
+    assert len(randoms) == 64 and all(len(r) == 24 for r in randoms)
+    narrow = [at for at in range(24) if len({r[at] for r in randoms}) <= 4]
+    assert narrow == [], narrow
+
+
+def test_claims_take_an_issue_s_readers_in_subscriber_order_returning_readers_too(store: Store) -> None:
+    """Claims take pending rows in id order, and a new issue's rows were written in subscriber
+    order for it (adapters/audience.py): a reader back from a pause (their row pending, but
+    written after everyone else's by the INSERT ... SELECT) went last in every send, behind
+    a rate limit or a stopped send. A reader still paused has a skipped row, in its place."""
+    from digest.adapters.choices import Choices
+
+    store.import_rows(plain_readers(6), confirmed=True, now=NOW - 40 * 24 * HOUR, consent=consent())
+    choices = Choices(store)
+    choices.pause(2, weeks=1, how="web", now=NOW - 30 * 24 * HOUR)  # back for a long time now
+    choices.pause(4, weeks=2, how="web", now=NOW - HOUR)  # away
+    ledger, issue = readers_and_an_issue(store, ())
+    claims = ledger.claim(issue.id, "a/0", NOW, 10)
+    assert [c.subscriber.email for c in claims if c.subscriber] == [
+        "r0@example.com", "r1@example.com", "r2@example.com", "r4@example.com", "r5@example.com"]
+    assert ledger.counts(issue.id) == {"sending": 5, "skipped": 1}

@@ -21,6 +21,8 @@ SECRET = "wiring-secret-0123456789abcdef"
 
 @pytest.mark.slow  # starts processes
 def test_a_preview_with_no_store_loads_no_database_mail_http_or_dkim_library(tmp_path: Path) -> None:
+    """Nor premailer's requests (it never fetches), nor markdown-it (no note); and it keeps
+    the templates it compiled in the user's cache folder, for the next run."""
     code = (
         "import sys\n"
         "from digest.cli import main\n"
@@ -28,11 +30,14 @@ def test_a_preview_with_no_store_loads_no_database_mail_http_or_dkim_library(tmp
         f"    main(['preview', '--all', '--out', {str(tmp_path / 'out')!r}, '--config', {str(ROOT / 'config.toml')!r}])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print('LOADED', ','.join(m for m in ('sqlalchemy', 'alembic', 'smtplib', 'imap_tools', 'starlette', 'httpx', 'dkim', 'dns')"
+        "print('LOADED', ','.join(m for m in ('sqlalchemy', 'alembic', 'smtplib', 'imap_tools', 'starlette', 'httpx', 'dkim', 'dns', 'urllib3', "
+        "'markdown_it')"
         " if m in sys.modules))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DIGEST_SECRET": SECRET})
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DIGEST_SECRET": SECRET,
+                              "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert run.returncode == 0, run.stderr
+    assert len(list((tmp_path / "cache" / "blog-digest").glob("templates-*/__jinja2_*.cache"))) == 2  # issue.html, .txt
     assert (tmp_path / "out" / "issue.html").exists() and not (tmp_path / "subscribers").exists()
     assert run.stdout.splitlines()[-1] == "LOADED ", run.stdout
 

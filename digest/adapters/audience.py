@@ -5,15 +5,17 @@ know of each monthly reader. Adapter: the rules themselves are in the core.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..core.audience import PAUSED, MonthlyReader, away_after, in_weekly_audience, seat
-from ..core.message import issue_message_id
+from ..core.message import MESSAGE_ID_RANDOM, issue_message_id
 from ..core.models import DeliveryStatus
 from .rows import subscriber as _subscriber
 from .schema import deliveries, issues, reader_choices, subscribers
@@ -40,19 +42,57 @@ def freeze_audience(conn: Connection, *, issue_id: int, kind: str, members: Sequ
                 "last_reply": "paused" if paused else "",
                 "message_id": issue_message_id(domain, issue_id, subscriber_id)}  # random, kept (core/message.py)
 
-    rows = [row(i, False) for i in conn.execute(sa.select(subscribers.c.id).where(confirmed, within, plain)).scalars()]
+    rows: list[dict[str, Any]] = []
+    written = 0
+    random = _random_hex(conn)
+    if random is None:
+        rows = [row(i, False) for i in conn.execute(sa.select(subscribers.c.id).where(confirmed, within, plain)).scalars()]
+    else:  # one INSERT ... SELECT of every reader's row, pending, in subscriber order (as claims
+        # take them); the database draws each Message-ID's random part; paused ones change below
+        message_id = (sa.literal(f"<digest.{issue_id}.") + sa.cast(subscribers.c.id, sa.String) + "." + random
+                      + sa.literal(f"@{domain}>"))
+        written = conn.execute(deliveries.insert().from_select(
+            ["issue_id", "subscriber_id", "attempts", "next_attempt_at", "updated_at", "status", "last_reply", "message_id"],
+            sa.select(sa.literal(issue_id), subscribers.c.id, sa.literal(0),
+                      sa.literal(now, type_=deliveries.c.next_attempt_at.type),
+                      sa.literal(now, type_=deliveries.c.updated_at.type),
+                      sa.literal(DeliveryStatus.PENDING.value), sa.literal(""), message_id)
+            .where(confirmed, within).order_by(subscribers.c.id))).rowcount
     for sub in map(_subscriber, conn.execute(sa.select(subscribers).where(confirmed, within, ~plain))):
+        written_row = (deliveries.c.issue_id == issue_id) & (deliveries.c.subscriber_id == sub.id)
         if kind != "monthly" and not in_weekly_audience(sub):
+            if random is not None:
+                written -= conn.execute(deliveries.delete().where(written_row)).rowcount
             continue
         status = seat(sub, now)
-        rows.append(row(sub.id, status == PAUSED))
+        if random is None:
+            rows.append(row(sub.id, status == PAUSED))
+        elif status == PAUSED:
+            conn.execute(deliveries.update().where(written_row).values(
+                status=DeliveryStatus.SKIPPED.value, last_reply="paused"))
         changes = away_after(sub, status, issue_id, now)
         if changes:
             conn.execute(subscribers.update().where(subscribers.c.id == sub.id).values(**changes))
     if rows:
         rows.sort(key=lambda r: int(r["subscriber_id"]))  # in subscriber order, as claims take them
         conn.execute(deliveries.insert(), rows)
-    return len(rows)
+    return written + len(rows)
+
+
+def _random_hex(conn: Connection) -> ColumnElement[str] | None:
+    """MESSAGE_ID_RANDOM random lowercase hex characters, drawn per row by the database from
+    a strong source (SQLite's randomblob: ChaCha20 seeded from the system since 3.40;
+    PostgreSQL's gen_random_uuid since 13, its 6 fixed bits left out), or None: Python draws
+    them (core/message.py make_message_id), a row at a time."""
+    half = MESSAGE_ID_RANDOM // 2
+    if conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 40):
+        return sa.func.lower(sa.func.hex(sa.func.randomblob(half)), type_=sa.String)
+    version = conn.dialect.server_version_info or ()
+    if conn.dialect.name == "postgresql" and version >= (13,):
+        uuid = sa.func.replace(sa.cast(sa.func.gen_random_uuid(), sa.String), "-", "")
+        # skips the version digit (13th) and the variant one (17th: 2 random bits of 4)
+        return sa.func.substr(uuid, 1, half, type_=sa.String) + sa.func.substr(uuid, 18, half, type_=sa.String)
+    return None
 
 
 def monthly_readers(conn: Connection, month_issue_prefix: str) -> list[MonthlyReader]:

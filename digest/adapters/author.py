@@ -64,13 +64,17 @@ class AuthorLedger:
                          .values(proof_sent=version, proof_sent_at=now))
 
     def claim_mail(self, kind: str, ref: str, now: datetime) -> bool:
-        """Claim the author's mail `kind` of `ref`; False when it was claimed before (sent or in doubt)."""
-        with self.store.tx() as conn:
-            if conn.execute(sa.select(author_mails.c.status).where(
-                    author_mails.c.kind == kind, author_mails.c.ref == ref)).first() is not None:
-                return False
-            conn.execute(sa.insert(author_mails).values(kind=kind, ref=ref, status="sending", created_at=now))
-            return True
+        """Claim the author's mail `kind` of `ref`; False when it was claimed before (sent or in
+        doubt), or by another run between this one's read and its write (the primary key)."""
+        try:
+            with self.store.tx() as conn:
+                if conn.execute(sa.select(author_mails.c.status).where(
+                        author_mails.c.kind == kind, author_mails.c.ref == ref)).first() is not None:
+                    return False
+                conn.execute(sa.insert(author_mails).values(kind=kind, ref=ref, status="sending", created_at=now))
+                return True
+        except sa.exc.IntegrityError:
+            return False
 
     def settle_mail(self, kind: str, ref: str, status: str, now: datetime) -> None:
         with self.store.tx() as conn:

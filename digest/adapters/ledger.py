@@ -126,11 +126,12 @@ class Ledger(Deliveries):
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
                      html: str, text: str, domain: str, state: FeedState | None, note: str = "",
                      issue_id: int | None = None, kind: str = "weekly",
-                     members: Sequence[int] | None = None) -> tuple[IssueRecord, bool]:
+                     members: Sequence[int] | None = None, warnings: Sequence[str] = ()) -> tuple[IssueRecord, bool]:
         """Record the issue and freeze its audience; (the existing issue, False) if its key exists.
         A weekly issue's audience is every confirmed weekly reader; a monthly one's, the
         `members` (adapters/audience.py, by core/audience.py's rules).
 
+        `warnings` are the deliverability checks' warnings it went out with (jobs/preflight.py).
         `issue_id` is the number the issue was composed with (next_issue_id() when it was
         built). Ids are always given, never drawn from a sequence, so they have no gaps on
         PostgreSQL either. StoreError when another issue took that id meanwhile.
@@ -142,7 +143,7 @@ class Ledger(Deliveries):
                 conn.execute(issues.insert().values(
                     id=issue_id, key=key, status="sending", created_at=now, cutoff=cutoff, subject=subject,
                     posts=json.dumps([post_to_dict(p) for p in posts], ensure_ascii=False), html=html, text=text,
-                    note=note, kind=kind,
+                    note=note, kind=kind, warnings=json.dumps(list(warnings), ensure_ascii=False),
                 ))
                 freeze_audience(conn, issue_id=issue_id, kind=kind, members=members, domain=domain, now=now)
                 if state is not None:
@@ -276,5 +277,5 @@ def _issue(row: Any) -> IssueRecord:
         id=row.id, key=row.key, status=row.status, created_at=row.created_at, cutoff=row.cutoff,
         finished_at=row.finished_at, subject=row.subject,
         posts=tuple(post_from_dict(p) for p in json.loads(row.posts)), html=row.html, text=row.text, note=row.note,
-        kind=row.kind,
+        kind=row.kind, warnings=tuple(json.loads(row.warnings)),
     )

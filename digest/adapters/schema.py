@@ -97,6 +97,8 @@ issues = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("note", sa.Text, nullable=False, server_default=""),  # the editor's Markdown note (digest send --note)
     sa.Column("kind", sa.String(10), nullable=False, server_default="weekly"),  # weekly, monthly (0011)
+    # JSON: the deliverability checks' warnings when it was recorded (jobs/preflight.py; 0013)
+    sa.Column("warnings", sa.Text, nullable=False, server_default="[]"),
 )
 
 def _attempt_columns() -> list[sa.Column[Any]]:

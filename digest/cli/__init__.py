@@ -133,11 +133,20 @@ def _give_common_options(command: click.Command) -> None:
 _register()
 
 
+def _cache_templates() -> None:
+    """Compiled templates kept between runs (adapters/template_cache.py), once per process."""
+    from ..adapters.template_cache import bytecode_cache
+    from ..core.render import use_bytecode_cache
+
+    use_bytecode_cache(bytecode_cache())
+
+
 def main(argv: Sequence[str] | None = None, *, clock: Callable[[], datetime] | None = None) -> None:
     """Run the command line; turn errors into one line and an exit code. `clock` gives the
     commands their "now" (the wall clock unless a caller, such as a test, chooses one)."""
     args = list(sys.argv[1:] if argv is None else argv)
     state = CLIState(clock=clock or _wall_clock)
+    _cache_templates()
     try:
         cli.main(args=args, prog_name="digest", standalone_mode=False, obj=state)
     except click.exceptions.Abort:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..core.config import Config
-from ..core.errors import InputError
+from ..core.errors import DeliverabilityError, InputError
 from ..core.models import open_count
 from . import pass_wiring
 from .progress import SendProgress
@@ -152,8 +152,17 @@ def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_di
                                      "run it with --yes to send without asking")
                 click.confirm(f"Send \"{subject}\" to {count(audience, 'subscriber')}?", abort=True)
 
-            outcome = send_next(config, wiring, feed=feed, dry_run=dry_run, progress=progress, on_issue=confirm,
-                                samples_dir=out_dir if dry_run else None, note=note_text)
+            try:
+                outcome = send_next(config, wiring, feed=feed, dry_run=dry_run, progress=progress, on_issue=confirm,
+                                    samples_dir=out_dir if dry_run else None, note=note_text)
+            except DeliverabilityError as exc:
+                if not dry_run:  # the author hears of it too, once a week however often this is run
+                    from ..jobs.author_mail import tell_stopped
+
+                    why = tell_stopped(config, wiring, None, exc, wiring.clock())
+                    if why is not None:
+                        click.echo(f"Warning: the author was not told: {why}", err=True)
+                raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -256,6 +265,8 @@ def status(config: Config, wiring: Wiring) -> None:
         last = report.last.issue
         click.echo(f"Last issue: #{last.id} of {local_time(config, last.created_at)}, {last.status}: "
                    f"{_counts_tail(report.last.counts)}; {last.subject}")
+        for warning in last.warnings:
+            click.echo(f"  Warned before it went out: {warning}")
     if report.unfinished is not None:
         click.echo(f"Unfinished issue: #{report.unfinished.id} (digest send finishes it)")
     state = report.feed

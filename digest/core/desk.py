@@ -10,7 +10,7 @@ are still newer than the last issue sent and roll into the next one by themselve
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -19,9 +19,13 @@ from markupsafe import escape
 from .calendar import last_run, next_run
 from .config import AuthorConfig, ScheduleConfig
 from .models import RenderedIssue
+from .verdict import Check, Level
 
 APPROVE, HOLD, NOTE = "desk-approve", "desk-hold", "desk-note"
 ACTIONS = (APPROVE, HOLD, NOTE)
+BEFORE_IT_GOES = "Before this goes out"  # the proof's section on what the checks before the send found
+WHO_FIXES = ("Whoever set up your newsletter makes these fixes in its config.toml; "
+             "`digest doctor` lists every check.")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Decision:
     hold_reason: str = ""
     approved_at: datetime | None = None
     note: str = ""
-    outcome: str = ""  # "held", "unapproved" (not sent for want of approval), "sent"
+    outcome: str = ""  # "held", "unapproved" (not sent for want of approval), "stopped" (by a check), "sent"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Report:
     questions_answered: int
     archive_url: str
     got_the_job: int = 0  # readers who paused with "I got the job!": a number, no one named
+    warnings: tuple[str, ...] = ()  # what the checks before the send warned of (recorded with the issue)
 
 
 def desk_on(author: AuthorConfig) -> bool:
@@ -100,9 +105,11 @@ def expires(schedule: ScheduleConfig, slot: datetime) -> datetime:
 
 
 def proof_summary(*, posts: int, answered: int, note: str, readers: int, decision: Decision,
-                  approval: str) -> list[str]:
-    """The lines at the top of a proof: what is in it and whom it will reach."""
+                  approval: str, stopped: bool = False) -> list[str]:
+    """The lines at the top of a proof: what is in it and whom it will reach (`stopped`: the
+    checks before the send found a problem in it)."""
     state = ("held: it will not go" if decision.held_at is not None else
+             f"it will not go until the problem under \"{BEFORE_IT_GOES}\" is fixed" if stopped else
              "approved" if decision.approved_at is not None else
              "waiting for your approval: it goes only once approved" if approval == "required" else
              "it goes at its time unless you hold it")
@@ -131,23 +138,76 @@ def report_lines(report: Report) -> list[str]:
         f"Questions answered: {report.questions_answered}",
         f"Readers who got the job: {report.got_the_job}",
         f"In the archive: {report.archive_url}",
+        *(f"Warning before it went out (it went anyway): {line}" for line in report.warnings),
     ]
 
 
-def proof_rendered(rendered: RenderedIssue, lines: list[str], links: Mapping[str, str]) -> RenderedIssue:
-    """The issue as readers get it, its subject starting "[Proof]", with the summary and
+def check_lines(checks: Iterable[Check]) -> list[str]:
+    """Each problem and warning of the checks a send runs first (jobs/preflight.py), in
+    words, with its fix; [] when all is ok."""
+    lines = []
+    for c in checks:
+        fix = f" To fix it: {c.fix.rstrip('.')}." if c.fix else ""
+        if c.level is Level.PROBLEM:
+            lines.append(f"Problem (the issue does not go out until it is fixed): {c.name}: {c.finding}.{fix}")
+        elif c.level is Level.WARNING:
+            lines.append(f"Warning (the issue still goes out): {c.name}: {c.finding}.{fix}")
+    return lines
+
+
+def stopped_lines(checks: Sequence[Check], why: str, now: datetime, unfinished: int | None = None) -> list[str]:
+    """The "not sent" mail of a send the checks stopped: each problem with its fix (`why`,
+    the error's line, when none came with it), and that nobody was mailed; or, when it was
+    the `unfinished` issue going on (some readers may have it), that none still waiting was."""
+    if unfinished is not None:
+        return [f"Issue {unfinished}, recorded but not finished, did not go on ({now:%Y-%m-%d %H:%M} UTC): a check "
+                "before the send found a problem, and none of its readers still waiting for it was mailed.",
+                *(check_lines(c for c in checks if c.level is Level.PROBLEM) or [why]),
+                "It goes on to the readers still waiting for it, and this week's issue after it, once this is fixed.",
+                WHO_FIXES]
+    return [f"This week's issue was not sent ({now:%Y-%m-%d %H:%M} UTC): a check before the send found a problem, "
+            "and nobody was mailed.",
+            *(check_lines(c for c in checks if c.level is Level.PROBLEM) or [why]),
+            "Its posts roll into the next issue that goes out, once this is fixed.", WHO_FIXES]
+
+
+def proof_rendered(rendered: RenderedIssue, lines: list[str], links: Mapping[str, str],
+                   before: Sequence[str] = ()) -> RenderedIssue:
+    """The issue as readers get it, its subject starting "[Proof]", with the summary, what
+    the checks before the send found (`before`: check_lines; nothing when all is ok) and
     the Approve / Hold / Add a note links at the top of both bodies."""
     items = "".join(f"<li>{escape(line)}</li>" for line in lines)
     buttons = " | ".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links.items())
     block = (f'<div style="border:2px solid #b45309;padding:12px;margin:12px;font-family:sans-serif">'
              f"<strong>Proof: this is the issue as your readers will get it.</strong><ul>{items}</ul>"
-             f"<p>{buttons}</p></div>")
-    match = re.search(r"<body[^>]*>", rendered.html, flags=re.IGNORECASE)
-    at = match.end() if match else 0
-    html = rendered.html[:at] + block + rendered.html[at:]
+             f"{checks_html(before)}<p>{buttons}</p></div>")
+    html = at_top(rendered.html, block)
     text = ("PROOF: this is the issue as your readers will get it.\n" + "\n".join(lines) + "\n"
+            + checks_text(before)
             + "\n".join(f"{label}: {url}" for label, url in links.items()) + "\n\n" + "-" * 40 + "\n\n" + rendered.text)
     return replace(rendered, subject=f"[Proof] {rendered.subject}", html=html, text=text)
+
+
+def checks_html(before: Sequence[str]) -> str:
+    """The "Before this goes out" section of a proof or the desk's preview ("" when all is ok)."""
+    if not before:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in before)
+    return f"<p><strong>{BEFORE_IT_GOES}</strong></p><ul>{items}</ul><p>{escape(WHO_FIXES)}</p>"
+
+
+def checks_text(before: Sequence[str]) -> str:
+    """The same section as plain text ("" when all is ok)."""
+    if not before:
+        return ""
+    return f"\n{BEFORE_IT_GOES}:\n" + "".join(f"- {line}\n" for line in before) + WHO_FIXES + "\n\n"
+
+
+def at_top(html: str, block: str) -> str:
+    """`html` with `block` just inside its <body> (at the start when it has none)."""
+    match = re.search(r"<body[^>]*>", html, flags=re.IGNORECASE)
+    at = match.end() if match else 0
+    return html[:at] + block + html[at:]
 
 
 def author_mail(subject: str, lines: list[str]) -> RenderedIssue:

@@ -29,7 +29,10 @@ Failures of single recipients are not exceptions: the sender reports them as dat
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:  # the checks ride along as data; nothing is imported when the program runs
+    from .verdict import Check
 
 
 class DigestError(Exception):
@@ -143,9 +146,16 @@ class InboxError(DigestError):
 
 class DeliverabilityError(DigestError):
     """A deliverability check (core/deliverability.py) found a problem before a send: nobody
-    is mailed until it is fixed."""
+    is mailed until it is fixed. `checks` are the problems found, for the author's mail;
+    `unfinished` the recorded issue that was going on (some readers may have it), if any."""
 
     exit_code = 10
+
+    def __init__(self, message: str, *, hint: str | None = None, checks: tuple[Check, ...] = (),
+                 unfinished: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.checks = checks
+        self.unfinished = unfinished
 
 
 class DNSError(DigestError):

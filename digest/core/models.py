@@ -155,7 +155,8 @@ def open_count(counts: dict[str, int]) -> int:
 @dataclass(frozen=True)
 class IssueRecord:
     """An issue as recorded: its posts, its archived copy, whether it is done; `note` is the
-    editor's Markdown note, so that a resumed send renders the same mail."""
+    editor's Markdown note, so that a resumed send renders the same mail; `warnings`, what
+    the checks before the send warned of (the report and `digest status` show them)."""
 
     id: int
     key: str
@@ -169,6 +170,7 @@ class IssueRecord:
     text: str
     note: str = ""
     kind: str = "weekly"  # or "monthly": every post since the reader's last issue (core/audience.py)
+    warnings: tuple[str, ...] = ()  # the deliverability checks' warnings when it was recorded (jobs/preflight.py)
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import nh3
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 _TAGS = {"p", "br", "strong", "em", "a", "ul", "ol", "li", "blockquote", "code", "pre"}
 _ATTRIBUTES = {"a": {"href"}, "ol": {"start"}}
@@ -37,7 +40,11 @@ class Note:
 NO_NOTE = Note()
 
 
+@cache
 def _markdown() -> MarkdownIt:
+    """The parser, made on first use: an issue without a note (a preview) loads no markdown-it."""
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.disable(["image", "html_block", "html_inline"])
 
@@ -52,15 +59,13 @@ def _markdown() -> MarkdownIt:
     return md
 
 
-_MD = _markdown()
-
-
 def render_note(markdown: str) -> Note:
     """The note's HTML (sanitised) and its plain text, from the Markdown the author wrote."""
     if not markdown.strip():
         return NO_NOTE
-    tokens = _MD.parse(markdown)
-    html = _MD.renderer.render(tokens, _MD.options, {})
+    md = _markdown()
+    tokens = md.parse(markdown)
+    html = md.renderer.render(tokens, md.options, {})
     clean = nh3.clean(html, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=_SCHEMES, link_rel="noopener noreferrer",
                       strip_comments=True)
     return Note(html=clean.strip(), text=note_text(tokens))

@@ -7,6 +7,7 @@ message builder replaces (escaped) for each recipient, so that CSS is inlined on
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 from collections.abc import Sequence
 from datetime import datetime
@@ -40,6 +41,19 @@ def _builtin_templates() -> Path:
 
 
 BUILTIN_TEMPLATES = _builtin_templates()
+_AUTOESCAPED = ("html", "html.j2")
+_TRIM, _LSTRIP, _KEEP_NEWLINE = True, True, True  # trim_blocks, lstrip_blocks, keep_trailing_newline
+# What shapes a template's compiled code besides its source: a bytecode cache keeps apart
+# the code of environments that differ in it (adapters/template_cache.py).
+ENVIRONMENT_TAG = hashlib.sha256(repr((_AUTOESCAPED, _TRIM, _LSTRIP, _KEEP_NEWLINE)).encode()).hexdigest()[:12]
+_BYTECODE: list[jinja2.BytecodeCache | None] = [None]
+
+
+def use_bytecode_cache(cache: jinja2.BytecodeCache | None) -> None:
+    """Keep compiled templates in `cache` (adapters/template_cache.py), for every
+    environment made after: set once per process, by the command line's entry point.
+    None: in this process's memory only (core/templating.py's MEMORY_BYTECODE)."""
+    _BYTECODE[0] = cache
 
 
 def make_environment(user_dir: str = "") -> jinja2.Environment:
@@ -52,12 +66,12 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
     loaders += [jinja2.PrefixLoader({"default": builtin}, delimiter=":"), builtin]
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=False),
+        autoescape=jinja2.select_autoescape(_AUTOESCAPED, default_for_string=False),
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        bytecode_cache=MEMORY_BYTECODE,  # every environment made here has these same options
+        trim_blocks=_TRIM,
+        lstrip_blocks=_LSTRIP,
+        keep_trailing_newline=_KEEP_NEWLINE,
+        bytecode_cache=MEMORY_BYTECODE if _BYTECODE[0] is None else _BYTECODE[0],
     )
     env.filters["post_date"] = format_date
     # Long words (URLs) stay whole: a link cut across two lines no longer works.

@@ -1,20 +1,25 @@
 """The author's mails besides the proof: the report after each send (once per issue), the
-notice that an issue did not go, and the desk's sign-in link. A job (layer 3): each a
+notice that an issue did not go (held, unapproved, or stopped by the checks before the
+send: once per weekly slot), and the desk's sign-in link. A job (layer 3): each a
 template (core/desk.py: author_mail) and a few lines over the outbox's send_now, claimed
 before it goes (adapters/author.py), so that a kill never sends one twice.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
+from ..core.calendar import last_run
 from ..core.compose import prepare
 from ..core.config import Config
-from ..core.desk import Decision, Report, author_mail, desk_on, report_lines
-from ..core.errors import DigestError
+from ..core.desk import Decision, Report, author_mail, desk_on, report_lines, stopped_lines
+from ..core.errors import DeliverabilityError, DigestError
 from ..core.message import Recipient
 from .ports import AuthorParts
 from .send_issue import SendOutcome
+
+log = logging.getLogger("digest.send")
 
 
 def after_send(config: Config, parts: AuthorParts, outcome: SendOutcome) -> None:
@@ -37,7 +42,7 @@ def send_report(config: Config, parts: AuthorParts, issue_id: int) -> str | None
     period = parts.author.period(before.created_at if before else issue.created_at - timedelta(days=7), now)
     report = Report(issue_id, issue.subject, parts.ledger.counts(issue_id), period["new"], period["unsubscribed"],
                     period["bounced"], period["asked"], period["answered"], f"{config.web.base_url}/archive/{issue_id}",
-                    period.get("hired", 0))
+                    period.get("hired", 0), issue.warnings)
     return send_author(config, parts, "report", str(issue_id), f"Report: issue {issue_id} sent",
                         report_lines(report), now, claimed=True)
 
@@ -50,6 +55,28 @@ def tell_not_sent(config: Config, parts: AuthorParts, decision: Decision, why: s
         lines.append(f"Approving it within [schedule] max_late_hours ({config.schedule.max_late_hours:g} h) sends it at once: "
                      f"{config.web.base_url}/desk/ or `digest approve`.")
     send_author(config, parts, "not-sent", decision.slot.isoformat()[:40], "Not sent: this week's issue", lines, now)
+
+
+def tell_stopped(config: Config, parts: AuthorParts, slot: datetime | None, exc: DeliverabilityError,
+                 now: datetime) -> str | None:
+    """Tell the author that the checks before a send stopped it and nobody was mailed, with
+    each problem's fix: at most once per weekly slot (`slot`; None: the one just passed, for
+    `digest send` by hand), however often the scheduler or a hand runs the send again.
+    None when the author was told (now or before); else why not, logged. Never raises:
+    the caller raises `exc` on, and nothing here may take its place."""
+    if not desk_on(config.author):
+        return None
+    ref = (slot or last_run(config.schedule, now)).isoformat()[:40]
+    try:
+        if not parts.author.claim_mail("not-sent-check", ref, now):
+            return None  # told before, for this slot
+        why = send_author(config, parts, "not-sent-check", ref, "Not sent: this week's issue",
+                          stopped_lines(exc.checks, exc.message, now, exc.unfinished), now, claimed=True)
+    except Exception as failed:  # noqa: BLE001 - the database or a template: whatever it is, the
+        why = str(failed)  # DeliverabilityError says why nobody was mailed, and goes on
+    if why is not None:
+        log.warning("the author was not told that the send stopped: %s", why)
+    return why
 
 
 def send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],

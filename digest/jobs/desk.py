@@ -9,6 +9,7 @@ approval = "auto": the weekly send then goes as it always did, with no note.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from ..core.calendar import last_run
@@ -19,7 +20,10 @@ from ..core.desk import (
     HOLD,
     NOTE,
     DeskHooks,
+    at_top,
     blocked,
+    check_lines,
+    checks_html,
     desk_on,
     late_slot,
     proof_due,
@@ -27,18 +31,22 @@ from ..core.desk import (
     proof_summary,
     upcoming_slot,
 )
-from ..core.errors import InputError
+from ..core.errors import DeliverabilityError, DigestError, InputError
 from ..core.message import Recipient, personalise
 from ..core.models import DeliveryStatus
 from ..core.note import render_note
 from ..core.tokens import make_token
+from ..core.verdict import problems
 from .answers import questions_hook
-from .author_mail import after_send, mail_signin, tell_not_sent
+from .author_mail import after_send, mail_signin, tell_not_sent, tell_stopped
 from .build import NOTE_MAX_BYTES, build_issue
 from .deliver import SendReport
 from .ports import AuthorParts
+from .preflight import before_it_goes, offline_checks
 from .retry import Sender, report_line
 from .send_issue import SendOutcome, send_next, summary
+
+log = logging.getLogger("digest.send")
 
 NO_AUTHOR = "[author] email is empty: no proof, report or author mail"
 
@@ -72,13 +80,16 @@ def proof(config: Config, parts: AuthorParts, *, force: bool = False) -> str:
         return "proof: no new posts, no issue to proof"
     if not parts.author.claim_proof(slot, decision.version, now) and not force:
         return "proof: already sent for the issue as it stands"
+    template = built.composer.template(())
+    checks = offline_checks(config, template, built.composer.number, now) if template is not None else []
     lines = proof_summary(posts=len(built.posts), answered=len(built.composer.questions.answered), note=decision.note,
-                          readers=parts.store.count("confirmed"), decision=decision, approval=config.author.approval)
+                          readers=parts.store.count("confirmed"), decision=decision, approval=config.author.approval,
+                          stopped=bool(problems(checks)))
     secret = parts.outbox.secret
     links = {"Approve": action_url(config, secret, APPROVE, slot, now), "Hold": action_url(config, secret, HOLD, slot, now),
              "Add a note": action_url(config, secret, NOTE, slot, now)}
-    template = prepare(config, proof_rendered(rendered, lines, links), bulk=False)
-    sent = parts.outbox.send_now(template, author_recipient(config), kind="proof", ref=None, now=now)
+    proofed = prepare(config, proof_rendered(rendered, lines, links, check_lines(checks)), bulk=False)
+    sent = parts.outbox.send_now(proofed, author_recipient(config), kind="proof", ref=None, now=now)
     parts.author.proof_sent(slot, decision.version, now)
     return f"proof of {rendered.subject!r} mailed to {config.author.email}" + (f" ({sent.refusal})" if sent.refusal else "")
 
@@ -136,7 +147,8 @@ def set_note(config: Config, parts: AuthorParts, markdown: str) -> str:
 def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = None) -> str:
     """The weekly send, as the author decided: a held or (with "required") unapproved issue
     does not go and the author is told; otherwise the send of `digest send`, with the note,
-    then the report. One line on what was done."""
+    then the report. A problem the checks before the send find stops it (DeliverabilityError,
+    raised on) and the author is told, once per slot. One line on what was done."""
     if not desk_on(config.author):
         return summary(send_next(config, parts, retry_deferred=False))
     now = parts.clock()
@@ -150,7 +162,15 @@ def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = No
         after_send(config, parts, SendOutcome(reports=tuple(finished)))
         return (f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
                 + "".join(f"; {report_line(r)}" for r in finished))
-    outcome = send_next(config, parts, retry_deferred=False, note=decision.note)
+    try:
+        outcome = send_next(config, parts, retry_deferred=False, note=decision.note)
+    except DeliverabilityError as exc:  # the author hears of it once per slot, however often this runs
+        try:
+            parts.author.decide(slot, now, changes=False, outcome="stopped")
+        except DigestError as failed:  # the database: logged; exc still says why nobody was mailed
+            log.warning("the slot of %s was not marked stopped: %s", slot.isoformat(), failed)
+        tell_stopped(config, parts, slot, exc, now)  # never raises
+        raise
     if outcome.report is not None and not outcome.resumed:
         parts.author.decide(slot, now, changes=False, outcome="sent")
     after_send(config, parts, outcome)
@@ -219,7 +239,8 @@ def status_line(config: Config, parts: AuthorParts) -> str:
 
 def next_issue_html(config: Config, parts: AuthorParts) -> str | None:
     """The next issue as readers of every topic will get it (CSS inlined, no one's links),
-    with the note it has now; None when nothing is new. Records nothing."""
+    with the note it has now, and above it what the checks before the send would find
+    ("Before this goes out", as in the proof); None when nothing is new. Records nothing."""
     now = parts.clock()
     note = parts.author.decision(upcoming_slot(config.schedule, now)).note
     ledger = parts.ledger
@@ -232,6 +253,8 @@ def next_issue_html(config: Config, parts: AuthorParts) -> str | None:
     template = built.composer.template(())
     if template is None:
         return None
-    return personalise(template.html, author_recipient(config), as_html=True)
+    before = before_it_goes(config, template, built.composer.number, now)
+    html = personalise(template.html, author_recipient(config), as_html=True)
+    return at_top(html, checks_html(before)) if before else html
 
 

@@ -49,9 +49,10 @@ def _posts(sources: list[IssueRecord]) -> list[Post]:
 
 
 def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestions, deliver: Deliver,
-                 now: datetime, check: Callable[[Composer], None] | None = None) -> list[SendReport]:
+                 now: datetime, check: Callable[[Composer], tuple[str, ...]] | None = None) -> list[SendReport]:
     """Record and send (`deliver`) the monthly issues due at `now`; their reports (none when none is due).
-    `check` runs the offline deliverability checks on each before it is recorded (preflight.py)."""
+    `check` runs the offline deliverability checks on each before it is recorded (preflight.py);
+    their warnings are recorded with it."""
     tz = config.schedule.timezone
     month = month_of(now, tz)
     first_send = ledger.first_issue_since(month_start(now, tz)) or now
@@ -68,14 +69,13 @@ def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestio
         rendered = composer.render()
         if rendered is None:
             continue
-        if check is not None:
-            check(composer)  # a problem stops here: this issue is not recorded, nobody is mailed
+        checked = check(composer) if check is not None else ()  # a problem stops here: not recorded, nobody mailed
         archived = composer.archive()
         issue, created = ledger.create_issue(
             key=monthly_key(month, since), now=now, cutoff=max((p.date for p in posts if p.date), default=now),
             subject=rendered.subject, posts=posts, html=archived.html, text=archived.text,
             domain=sender_domain(config.newsletter.from_), state=None, issue_id=number, kind="monthly",
-            members=groups[since])
+            members=groups[since], warnings=checked)
         reports.append(deliver(issue, composer if created else None))
         if reports[-1].paused or reports[-1].cancelled:
             break

@@ -1,5 +1,6 @@
-"""The checks a send runs before anyone is mailed, and `digest preview` shows: those of
-`digest doctor` that need no network (the headers and size of a made-up reader's copy).
+"""The checks a send runs before anyone is mailed, and `digest preview`, the author's proof
+and the desk's preview show: those of `digest doctor` that need no network (the headers and
+size of a made-up reader's copy).
 A job (layer 3): SpamAssassin, when asked for, runs through the function it is handed
 (adapters/spamassassin.py, by the wiring); prints nothing.
 
@@ -17,6 +18,7 @@ from datetime import datetime
 from ..core.compose import preview_recipient
 from ..core.config import Config
 from ..core.deliverability import judge_headers, judge_size, judge_spam, parse_spamassassin
+from ..core.desk import check_lines
 from ..core.errors import DeliverabilityError
 from ..core.message import MessageTemplate, build_message, make_message_id, personalise, sender_address, sender_domain
 from ..core.sign import Signer
@@ -56,9 +58,11 @@ def offline_checks(config: Config, template: MessageTemplate, number: int | None
     return checks
 
 
-def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime) -> tuple[str, ...]:
-    """Before a send: DeliverabilityError naming the first problem (nobody is mailed); else
-    the warnings, logged and returned for printing. (A DKIM key that cannot sign is found by
+def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime, *,
+         unfinished: int | None = None) -> tuple[str, ...]:
+    """Before a send: DeliverabilityError naming the first problem and carrying them all
+    (nobody is mailed; jobs/author_mail.py tells the author; `unfinished`: the recorded issue
+    about to go on, which some readers may have already, the error says so); else the warnings, logged and returned for printing. (A DKIM key that cannot sign is found by
     the Deliverer's own preflight, on a made-up reader, once the issue is recorded.)"""
     if template is None:
         return ()
@@ -67,9 +71,18 @@ def gate(config: Config, template: MessageTemplate | None, number: int | None, n
     if found:
         first = found[0]
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise DeliverabilityError(f"not sent, nobody was mailed: {first.name}: {first.finding}{more}",
-                                  hint=f"{first.fix}; digest doctor lists every check")
+        stopped = "not sent, nobody was mailed" if unfinished is None else \
+            f"issue {unfinished} did not go on, none of its readers still waiting for it was mailed"
+        raise DeliverabilityError(f"{stopped}: {first.name}: {first.finding}{more}",
+                                  hint=f"{first.fix}; digest doctor lists every check", checks=tuple(found),
+                                  unfinished=unfinished)
     lines = tuple(f"{c.name}: {c.finding} ({c.fix})" for c in checks if c.level is Level.WARNING)
     for line in lines:
         log.warning("deliverability: %s", line)
     return lines
+
+
+def before_it_goes(config: Config, template: MessageTemplate | None, number: int | None, now: datetime) -> list[str]:
+    """What `gate` would find in this issue, in the author's words with each fix (core/desk.py:
+    check_lines), for the proof and the desk's preview; [] when all is ok. Logs nothing."""
+    return [] if template is None else check_lines(offline_checks(config, template, number, now))

@@ -70,7 +70,7 @@ class Sender:
                 else issue_questions_for(self.parts.questions, issue.key)
             self.composers[issue.id] = issue_composer(self.config, issue, questions=shown)
         if resumed:  # a new issue was checked before it was recorded (send_issue.py)
-            self.check(self.composers[issue.id])
+            self.check(self.composers[issue.id], unfinished=issue.id)
         counts = self.ledger.counts(issue.id)
         if deferred_only:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
@@ -80,12 +80,15 @@ class Sender:
                                composer=self.composers[issue.id], progress=self.progress, deferred_only=deferred_only)
         return replace(report, resumed=resumed)
 
-    def check(self, composer: Composer) -> None:
-        """The offline deliverability checks on an issue about to go out: a problem raises
-        DeliverabilityError before anyone is mailed; warnings are kept for the outcome."""
-        for line in gate(self.config, composer.template(), composer.number, self.clock()):
+    def check(self, composer: Composer, *, unfinished: int | None = None) -> tuple[str, ...]:
+        """The offline deliverability checks on an issue about to go out (or, `unfinished`, to
+        go on): a problem raises DeliverabilityError before anyone (else) is mailed; warnings
+        are kept for the outcome and returned, for the ledger to record with the issue."""
+        lines = gate(self.config, composer.template(), composer.number, self.clock(), unfinished=unfinished)
+        for line in lines:
             if line not in self.warnings:
                 self.warnings.append(line)
+        return lines
 
     def retry_within_window(self, reports: Sequence[SendReport]) -> list[SendReport]:
         """Wait for the deferred messages of these issues and retry them, while the next one

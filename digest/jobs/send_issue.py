@@ -5,9 +5,10 @@ crash or a stop left pending: the crash-recovery promise); by hand, also retry a
 every deferred message of unfinished issues; then build the next issue (build.py), run the
 offline deliverability checks on it (preflight.py: a problem stops the run there, with
 nothing recorded and nobody mailed; a resumed issue is checked the same way before it goes
-on), record it with its audience frozen (the ledger) and hand it to the outbox (deliver.py, outbox.py); last,
-wait for this run's deferred messages within [smtp] retry_window_minutes (retry.py). An
-older issue's deferred messages never hold back or replace the new week's issue.
+on), record it with its audience frozen and the checks' warnings (the ledger) and hand it
+to the outbox (deliver.py, outbox.py); last, wait for this run's deferred messages within
+[smtp] retry_window_minutes (retry.py). An older issue's deferred messages never hold back
+or replace the new week's issue.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
                            notices=None if dry_run else sender.notices(),
                            warnings=(*sender.warnings, *unused, *linked.warnings))
-    sender.check(built.composer)  # a problem stops here: nothing recorded, nobody mailed
+    checked = sender.check(built.composer)  # a problem stops here: nothing recorded, nobody mailed
     if dry_run:
         dry = _dry_run(config, store, built, sender, now, samples_dir)
         return replace(dry, warnings=(*sender.warnings, *dry.warnings, *linked.warnings))
@@ -141,7 +142,7 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
         key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=last.cutoff if last else now),
         subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
         domain=sender_domain(config.newsletter.from_), state=fetched.state, note=note,
-        issue_id=built.composer.number)
+        issue_id=built.composer.number, warnings=checked)
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
