@@ -2,7 +2,7 @@
 runs with allow_network=False, and sanitised feed content carries no <style>, <link> or
 @import), no database, no clock, no file writes.
 
-An inline costs 25 ms and depends on the HTML alone: the last few results are kept, so
+An inline costs about 20 ms and depends on the HTML alone: the last few results are kept, so
 that a process that prepares the same issue again (`digest serve`'s retry timer, a run
 that resumes an issue, the test suite's many sends of the sample feed) inlines it once.
 """

@@ -29,8 +29,9 @@ from .errors import TemplateError
 class MemoryBytecodeCache(jinja2.BytecodeCache):
     """Compiled templates kept in this process, by template name and file. Jinja compares the
     checksum of the source (with what of the environment is compiled in: compiled_in) before
-    using one, so a template edited on disk is compiled afresh. Safe between threads: one
-    dict read or write each."""
+    using one, so a template edited on disk is compiled afresh. For environments made alike
+    (render.make_environment's options, which shape the code too). Safe between threads:
+    one dict read or write each."""
 
     def __init__(self) -> None:
         self._code: dict[str, tuple[str, CodeType]] = {}
