@@ -25,13 +25,18 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 preview: $(VENV)/.base
 	$(BIN)/digest preview --or-all --out out
 
+# The tests write bytecode even where PYTHONDONTWRITEBYTECODE is set: without it pytest
+# rewrites the asserts of every test module in every run (7 s of CPU, in each worker) and
+# each `digest` process a test starts compiles the package again. __pycache__ is ignored by git.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
+
 # Every test, the slow ones (Chromium, PostgreSQL, subprocesses, the wheel) included.
 test: $(VENV)/.test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The quick tests only, on two workers (under a minute on two cores): for running often while working.
 test-fast: $(VENV)/.test
-	$(BIN)/python -m pytest -m "not slow" -q -n 2 $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" -q -n 2 $(PYTEST_ARGS)
 
 # ruff (pyflakes, pycodestyle, imports, bugbear...) on everything; mypy --strict on the package.
 lint: $(VENV)/.test

@@ -116,7 +116,8 @@ def feed_server() -> Iterator[FeedServer]:
             pass  # a client hanging up mid-body is what some tests do on purpose
 
     server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    # shutdown() waits for the loop's next poll: at 0.05 s that was most of a short test's time
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield FeedServer(f"http://127.0.0.1:{server.server_address[1]}", routes, requests)
@@ -203,7 +204,8 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 def _template_cache_of_the_run(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """`digest` keeps compiled templates in $XDG_CACHE_HOME (adapters/template_cache.py): a
     command run in this process keeps them in a folder of the test run, never the tester's
-    ~/.cache, and leaves the next test no cache (core/render.py's use_bytecode_cache)."""
+    ~/.cache, and leaves the next test no cache folder (core/render.py's use_bytecode_cache: this
+    process's memory only)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     yield
     from digest.core.render import use_bytecode_cache

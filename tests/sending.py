@@ -44,15 +44,21 @@ class Bed:
         rows = [CSVRow(i + 1, email, email, f"Reader {i}", topics) for i, email in enumerate(emails)]
         added = self.store.import_rows(rows, confirmed=True, now=START, consent=Consent(at=START, method="cli"))
         assert added.added == count, added
-        return [sub.id for sub in (self.store.find(email) for email in emails) if sub is not None]
+        ids = {sub.email: sub.id for sub in self.store.iter_subscribers()}  # one read, not one per reader
+        return [ids[email] for email in emails]
 
     def wiring(self, **parts: Any) -> Wiring:
         """The parts a job gets, as `digest` wires them, over this bed's store and clock."""
         return Wiring(self.config, store=self.store, **{"clock": self.now, **parts})
 
-    def send(self, **kw: Any) -> send_issue.SendOutcome:
+    def send(self, *, fresh_for: float | None = None, **kw: Any) -> send_issue.SendOutcome:
+        """`digest send`, in this process; `fresh_for` shortens the window after which a
+        batch's recipients are read again (Outbox.fresh_for), for a test that waits it out."""
         parts = {k: kw.pop(k) for k in ("mailer", "backoff", "cancel", "clock") if k in kw}
-        return send_issue.send_next(self.config, self.wiring(**parts), **kw)
+        wiring = self.wiring(**parts)
+        if fresh_for is not None:
+            wiring.outbox.fresh_for = fresh_for
+        return send_issue.send_next(self.config, wiring, **kw)
 
     def statuses(self, issue_id: int = 1) -> dict[str, str]:
         """recipient email -> ledger status"""

@@ -9,6 +9,7 @@ tested on seeded violations.
 from __future__ import annotations
 
 import ast
+import functools
 import shutil
 import subprocess
 import sys
@@ -90,15 +91,25 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom | ast.Import, k
         yield from hits or ([base] if base in known else [])
 
 
+@functools.cache
+def _parsed(source: str) -> ast.Module:
+    """A module's tree, by its text: the seeded copies of the package differ from it in one
+    file, and parsing the other ninety again was most of these tests' time."""
+    return ast.parse(source)
+
+
+@functools.cache
+def _import_statements(source: str) -> tuple[ast.Import | ast.ImportFrom, ...]:
+    return tuple(node for node in ast.walk(_parsed(source)) if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
 def direct_imports(package: Path) -> dict[str, set[str]]:
     known = modules(package)
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
         targets: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                targets.update(_resolve(name, path.name == "__init__.py", node, set(known)))
+        for node in _import_statements(path.read_text()):
+            targets.update(_resolve(name, path.name == "__init__.py", node, set(known)))
         targets.discard(name)
         graph[name] = targets
     return graph
@@ -202,6 +213,7 @@ def test_the_composition_root_loads_no_adapter_until_a_part_is_asked_for() -> No
     assert not eager, f"cli/wiring.py imports {eager} on load: import each adapter where its part is built"
 
 
+@pytest.mark.slow  # starts processes
 def test_wiring_and_the_jobs_load_no_database_mail_or_web_library() -> None:
     """What `digest preview` loads before it asks for a part: the jobs and the wiring alone
     pull in no SQLAlchemy, alembic, smtplib, httpx, IMAP or web library."""
@@ -225,8 +237,7 @@ CORE = sorted(name for name in modules(PACKAGE) if layer(name) == "core" and not
 
 
 def _tree(module: str) -> ast.Module:
-    path = modules(PACKAGE)[module]
-    return ast.parse(path.read_text(), filename=str(path))
+    return _parsed(modules(PACKAGE)[module].read_text())
 
 
 def _third_party_imports(tree: ast.Module) -> set[str]:

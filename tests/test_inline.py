@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, FeedServer, Reply
 
-from digest.core.inline import inline_css
+from digest.core.inline import inline_css, inline_css_checked
 
 
 def test_inline_never_fetches_stylesheets_or_imports(feed_server: FeedServer) -> None:
@@ -27,6 +28,7 @@ def test_important_media_rules_are_kept_in_a_style_block() -> None:
     assert "@media only screen and (max-width: 620px)" in out and "width: 100% !important" in out
 
 
+@pytest.mark.slow  # starts processes
 def test_loading_the_inliner_leaves_requests_to_whoever_imports_it() -> None:
     """premailer is imported without loading requests (40-50 ms of each run), and that is
     all: a stand-in left in sys.modules made importlib.util.find_spec("requests") raise,
@@ -50,3 +52,15 @@ def test_loading_the_inliner_leaves_requests_to_whoever_imports_it() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0 and run.stdout.strip() == "OK", run.stderr
+
+
+def test_the_same_html_is_inlined_once_and_its_dropped_rules_still_reported() -> None:
+    page = ("<html><head><style>p { color: red; } p { colr: ; } @media (max-width: 1px) { p { margin: 0 !important; } }"
+            "</style></head><body><p>again</p></body></html>")
+    first = inline_css_checked(page)
+    again = inline_css_checked(page)  # a retry run prepares the same issue again
+    assert again is first and 'style="color:red"' in again[0]
+    # premailer parses a stylesheet once per process: inlined afresh, it no longer says what it dropped
+    assert any("colr" in line for line in again[1]), again[1]
+    assert inline_css_checked.__wrapped__(page)[0] == first[0]
+    assert inline_css_checked(page.replace("again", "other"))[0] != first[0]

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from browser import digest_process
 from mailserver import free_port
 
@@ -22,6 +23,7 @@ def _connect(port: int, proc: subprocess.Popen[bytes]) -> smtplib.SMTP:
             time.sleep(0.1)
 
 
+@pytest.mark.slow  # starts processes
 def test_mailbox_stores_each_message_and_prints_a_line(tmp_path: Path) -> None:
     port = free_port()
     outbox = tmp_path / "outbox"
@@ -65,6 +67,7 @@ def test_a_quoted_printable_link_comes_out_whole() -> None:
     assert "&lt;script&gt;" in text_as_html("<script>")
 
 
+@pytest.mark.slow  # starts processes
 def test_the_log_line_carries_the_first_link_decoded(tmp_path: Path) -> None:
     port = free_port()
     with digest_process("mailbox", "--port", str(port), "--dir", str(tmp_path / "outbox")) as proc:
@@ -148,6 +151,7 @@ def test_the_html_part_opened_on_its_own_is_as_sandboxed_as_in_its_frame(tmp_pat
     assert directives["sandbox"].startswith("sandbox") and "allow-scripts" not in policy and "allow-same-origin" not in policy
 
 
+@pytest.mark.slow  # starts processes
 def test_a_busy_web_port_names_the_web_option(tmp_path: Path) -> None:
     import socket
 
@@ -161,6 +165,7 @@ def test_a_busy_web_port_names_the_web_option(tmp_path: Path) -> None:
     assert "choose another port with --web" in out and "--port" not in out
 
 
+@pytest.mark.slow  # starts processes
 def test_the_mailbox_page_answers_only_its_own_host_names(tmp_path: Path) -> None:
     """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends
     "Host: evil.example:PORT". A real `digest mailbox --web` refuses it, and serves its own names."""

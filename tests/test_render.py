@@ -130,6 +130,41 @@ def test_user_templates_override_and_extend_the_built_in_ones(tmp_path: Path) ->
     assert "9px solid #ff0000" in rendered.html and "Have a question?" in rendered.html
 
 
+def test_a_template_is_compiled_once_per_process_and_again_when_edited(tmp_path: Path) -> None:
+    (tmp_path / "issue.txt.j2").write_text("first {{ blog.name }}\n")
+    config = read_config(ROOT / "config.toml", {})
+    first, second = make_environment(str(tmp_path)), make_environment(str(tmp_path))
+    code = first.get_template("issue.txt.j2").root_render_func.__code__
+    # A second environment (a second mail) runs the code the first one compiled.
+    assert second.get_template("issue.txt.j2").root_render_func.__code__ is code
+    assert make_environment().get_template("issue.html.j2").root_render_func.__code__ is \
+        make_environment().get_template("issue.html.j2").root_render_func.__code__
+    (tmp_path / "issue.txt.j2").write_text("edited {{ blog.name }}\n")
+    rendered = render_issue(_content("t"), config, date=NOW, env=make_environment(str(tmp_path)))
+    assert rendered.text == f"edited {config.blog.name}\n"
+
+
+def test_code_kept_in_memory_for_other_filters_is_compiled_again(tmp_path: Path) -> None:
+    """As with a cache folder (test_template_cache.py): how a filter is called is compiled
+    in, so code compiled for another filter of that name is not reused."""
+    import jinja2
+
+    from digest.core.templating import render_file
+
+    (tmp_path / "greet.txt.j2").write_text("{{ who|greet }}")
+    before = make_environment(str(tmp_path))
+    before.filters["greet"] = lambda who: f"Hello {who}"
+    assert render_file(before, "greet.txt.j2", {"who": "Ana"}) == "Hello Ana"
+
+    @jinja2.pass_context
+    def greet(context: jinja2.runtime.Context, who: str) -> str:
+        return f"{context['greeting']} {who}"
+
+    after = make_environment(str(tmp_path))
+    after.filters["greet"] = greet
+    assert render_file(after, "greet.txt.j2", {"who": "Ana", "greeting": "Hi"}) == "Hi Ana"
+
+
 # ---- feed text that holds a placeholder's text is shown as written ----
 
 MARKERS = ("%%UNSUBSCRIBE_URL%%", "%%GREETING%%", "%%PREFERENCES_URL%%", "%%ARCHIVE_URL%%")

@@ -24,7 +24,7 @@ from digest.adapters.store import Store
 from digest.core.config import read_config
 from digest.jobs.send_issue import send_next
 
-SECONDS = (timedelta(seconds=0.5),)  # the backoff table, scaled for tests
+SECONDS = (timedelta(seconds=0.25),)  # the backoff table, scaled for tests (the greylisting delay: 0.1 s)
 
 
 def feed_file(path: Path, days: list[float], now: datetime = START, first: int = 0) -> str:
@@ -48,7 +48,7 @@ def bed_with(write_config: Callable[..., Path], server: MailServer, tmp_path: Pa
 
 @pytest.fixture
 def greylist() -> Iterator[MailServer]:
-    server = MailServer(GreylistHandler(delay=0.2)).start()
+    server = MailServer(GreylistHandler(delay=0.1)).start()
     yield server
     server.stop()
 
@@ -115,7 +115,7 @@ def test_a_window_of_zero_leaves_them_to_a_second_send_by_hand(write_config: Cal
     first = run_cli("send", "--yes", "--config", cfg)
     assert first.code == 75 and first.out == "Issue 1: 3 deferred.\n"
     assert "3 messages deferred; digest send retries them now, digest serve every 5 minutes, for up to 72 hours." in first.err
-    time.sleep(0.3)  # the greylisting delay; the backoff (1 minute) has not passed
+    time.sleep(0.15)  # the greylisting delay; the backoff (1 minute) has not passed
     second = run_cli("send", "--yes", "--config", cfg)
     assert second.code == 0, second.err
     assert second.out == "Issue 1 (resumed): 3 sent.\nNo new posts since the last issue: nothing new sent.\n"
@@ -131,7 +131,7 @@ def test_the_retry_timer_sends_deferred_messages_and_builds_no_issue(write_confi
         bed.add(3)
         assert bed.send().report.counts == {"deferred": 3}  # type: ignore[union-attr]
         feed_file(tmp_path / "feed.xml", [-0.5], first=10)  # a new post: only the weekly send may pick it up
-        time.sleep(0.3)  # the server's greylisting delay, in its own time
+        time.sleep(0.15)  # the server's greylisting delay, in its own time
         bed.advance(seconds=30)
         assert retry.retry_due(bed.config, bed.wiring()) == []  # not due before the 1-minute backoff
         bed.advance(seconds=31)
@@ -157,7 +157,7 @@ def test_the_scheduler_runs_the_retry_job_on_its_own_timer(write_config: Callabl
         assert set(bed.statuses().values()) == {"deferred"}
         sender = WeeklySender(bed.config.schedule, lambda: weekly_runs.append(1),
                               retry=lambda: retry.retry_due(bed.config, bed.wiring(clock=clock)),
-                              retry_every=timedelta(seconds=0.4))
+                              retry_every=timedelta(seconds=0.2))
         sender.start()
         try:
             deadline = time.monotonic() + 15
@@ -244,14 +244,14 @@ def test_a_message_still_deferred_after_give_up_hours_is_failed_at_the_next_run(
 def test_a_message_that_comes_up_past_give_up_hours_is_failed_with_its_last_reply(
         write_config: Callable[..., Path], tmp_path: Path) -> None:
     server = always_refusing()
-    bed = bed_with(write_config, server, tmp_path, smtp="retry_window_minutes = 0.1\ngive_up_hours = 0.0003\n")  # ~1 s
+    bed = bed_with(write_config, server, tmp_path, smtp="retry_window_minutes = 0.1\ngive_up_hours = 0.0001\n")  # 0.36 s
     try:
         bed.add(1)
         outcome = send_next(bed.config, bed.wiring(clock=real_clock(), backoff=SECONDS))
         assert outcome.report is not None and outcome.report.counts == {"failed": 1}
         with bed.store.tx() as conn:
             reply = conn.execute(sa.select(deliveries.c.last_reply)).scalar_one()
-        assert reply == "gave up after 0.0003 hours: RCPT: 451 4.7.1 Greylisted, please try again later"
+        assert reply == "gave up after 0.0001 hours: RCPT: 451 4.7.1 Greylisted, please try again later"
         assert attempts(bed)[0] >= 2  # failed as it came up again, not by a sweep (which runs at a run's start)
     finally:
         bed.store.close()

@@ -116,16 +116,17 @@ def test_unsubscribed_before_the_message_gets_nothing(bed: Bed) -> None:
 
 def test_unsubscribe_during_a_slow_send(write_config: Callable[..., Path], mail_server: Any) -> None:
     """Subscribers are read with each claim of CLAIM_BATCH rows and read again when the
-    batch is still in hand FRESH_FOR seconds later: an unsubscribe made while the
-    third message is on the wire, with more than the window's worth of sending to go
-    before the last reader's turn, is honoured."""
-    from digest.jobs.drain import CLAIM_BATCH, FRESH_FOR
+    batch is still in hand FRESH_FOR seconds (here a tenth of a second) later: an
+    unsubscribe made while the third message is on the wire, with more than the window's
+    worth of sending to go before the last reader's turn, is honoured."""
+    from digest.jobs.drain import CLAIM_BATCH
 
+    fresh_for = 0.1
     bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
     count = 20
     assert count <= CLAIM_BATCH  # one claim holds them all: only the re-read can see the unsubscribe
     ids = bed.add(count)
-    mail_server.handler.data_delay = 2.5 * FRESH_FOR / (count - 3)  # the last 17 messages take 2.5 windows at least
+    mail_server.handler.data_delay = 2.5 * fresh_for / (count - 3)  # the last 17 messages take 2.5 windows at least
     received = 0
 
     def unsubscribe_the_last(_: Any) -> None:
@@ -135,7 +136,7 @@ def test_unsubscribe_during_a_slow_send(write_config: Callable[..., Path], mail_
             bed.store.unsubscribe(ids[-1], how="one-click", now=bed.now())
 
     mail_server.handler.on_received = unsubscribe_the_last
-    bed.send()
+    bed.send(fresh_for=fresh_for)
     last = f"reader{count - 1}@example.com"
     assert bed.statuses()[last] == "skipped"
     assert bed.received_by()[last] == 0
@@ -160,7 +161,7 @@ def test_a_server_that_never_greets_is_an_error_and_loses_nothing(write_config: 
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     path = write_config(smtp_port=silent.getsockname()[1])
-    path.write_text(path.read_text().replace("timeout_seconds = 5\n", "timeout_seconds = 1\n"))
+    path.write_text(path.read_text().replace("timeout_seconds = 5\n", "timeout_seconds = 0.5\n"))
     from sending import SECRET, START, Bed
 
     from digest.adapters.store import Store
@@ -170,7 +171,7 @@ def test_a_server_that_never_greets_is_an_error_and_loses_nothing(write_config: 
     bed = Bed(config, Store.open(config.store.url), mail_server, [START])
     try:
         bed.add(2)
-        with pytest.raises(SendError, match="no answer within 1 s"):
+        with pytest.raises(SendError, match=r"no answer within 0\.5 s"):
             bed.send()
         assert set(bed.statuses().values()) == {"pending"}
         assert bed.ledger.unfinished_issue() is not None
@@ -225,8 +226,11 @@ def test_each_message_is_its_own_readers_when_built_ahead(write_config: Callable
             bed.store.unsubscribe(unsubscribed, how="one-click", now=bed.now())
 
     bed.mail.handler.on_received = unsubscribe_one
-    bed.mail.handler.data_delay = 0.07  # more than a second to go after the unsubscribe: its claim is read again
-    bed.send()
+    # One connection claims all 40: reader 17's message comes 13 messages, over a quarter of a
+    # second, after the unsubscribe: more than twice the window of 0.1 s (Outbox.fresh_for)
+    # after which its claim is read again.
+    bed.mail.handler.data_delay = 0.02
+    bed.send(fresh_for=0.1)
     ledger_ids = {}
     with bed.store.tx() as conn:
         for email, sub_id, message_id in conn.execute(sa.select(subscribers.c.email, subscribers.c.id, deliveries.c.message_id)

@@ -446,27 +446,46 @@ def test_settling_records_outcomes_as_the_ledger_reads_them(store: Store) -> Non
         "confirmed", "confirmed", "bounced", "confirmed"]
 
 
-@pytest.mark.parametrize("variables", [32_766, 999, 100])
-def test_a_batch_of_any_size_settles_within_the_connection_s_limits(tmp_path: Path, variables: int) -> None:
-    """SQLite settles a small batch in one statement of 8 variables a row; a batch larger
-    than that statement may be on this connection (a run of skipped readers) goes row by
-    row in one transaction; an empty batch is nothing to do."""
-    import sqlite3
-
-    from digest.core.models import Settlement
-
-    store = Store.open(f"sqlite:///{tmp_path / 'big.db'}")
+@pytest.fixture(scope="module")
+def five_thousand_claimed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, list[int]]:
+    """A database file of 5000 readers whose issue's rows are all claimed by "a/0": its
+    path, the issue's id and the claimed rows' ids. Made once; each test settles a copy."""
+    path = tmp_path_factory.mktemp("claimed") / "big.db"
+    store = Store.open(f"sqlite:///{path}")
     try:
         ledger, issue = readers_and_an_issue(store, plain_readers(5000))
         claims = ledger.claim(issue.id, "a/0", NOW, 5000)
+    finally:
+        store.close()  # the last connection checkpoints the WAL: the file alone holds it all
+    return path, issue.id, [c.delivery_id for c in claims]
+
+
+@pytest.mark.parametrize("variables", [32_766, 999, 100])
+def test_a_batch_of_any_size_settles_within_the_connection_s_limits(
+        tmp_path: Path, variables: int, five_thousand_claimed: tuple[Path, int, list[int]]) -> None:
+    """SQLite settles a small batch in one statement of 8 variables a row; a batch larger
+    than that statement may be on this connection (a run of skipped readers) goes row by
+    row in one transaction; an empty batch is nothing to do."""
+    import shutil
+    import sqlite3
+
+    from digest.adapters.ledger import Ledger
+    from digest.core.models import Settlement
+
+    template, issue_id, claimed = five_thousand_claimed
+    shutil.copyfile(template, tmp_path / "big.db")
+    store = Store.open(f"sqlite:///{tmp_path / 'big.db'}")
+    try:
+        ledger = Ledger(store)
+        assert ledger.counts(issue_id) == {"sending": 5000}
         store.engine.dispose()  # the settles' connections allow `variables`
         sa.event.listen(store.engine, "connect",
                         lambda conn, _: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variables))
         ledger.settle_many([])
-        ledger.settle_many([Settlement(c.delivery_id, "skipped", NOW, reply="unsubscribed before sending",
-                                       attempted=False) for c in claims[:4500]])
-        ledger.settle_many([Settlement(c.delivery_id, "sent", NOW, 250, "DATA: 250 ok") for c in claims[4500:4600]])
-        assert ledger.counts(issue.id) == {"skipped": 4500, "sent": 100, "sending": 400}
+        ledger.settle_many([Settlement(d, "skipped", NOW, reply="unsubscribed before sending", attempted=False)
+                            for d in claimed[:4500]])
+        ledger.settle_many([Settlement(d, "sent", NOW, 250, "DATA: 250 ok") for d in claimed[4500:4600]])
+        assert ledger.counts(issue_id) == {"skipped": 4500, "sent": 100, "sending": 400}
     finally:
         store.close()
 

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 from digest.adapters.store import Store
@@ -18,6 +19,7 @@ from digest.core.config import read_config
 SECRET = "wiring-secret-0123456789abcdef"
 
 
+@pytest.mark.slow  # starts processes
 def test_a_preview_with_no_store_loads_no_database_mail_http_or_dkim_library(tmp_path: Path) -> None:
     """Nor premailer's requests (it never fetches), nor markdown-it (no note); and it keeps
     the templates it compiled in the user's cache folder, for the next run."""

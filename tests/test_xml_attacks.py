@@ -125,6 +125,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("command", [["preview", "--all"], ["send", "--dry-run", "--yes"]], ids=["preview", "send"])
 def test_the_blow_up_feed_is_one_error_line_in_preview_and_the_weekly_send(
         command: list[str], tmp_path: Path, write_config: Callable[..., Path]) -> None:
@@ -157,6 +158,7 @@ except FeedParseError as exc:
 """
 
 
+@pytest.mark.slow  # starts processes
 def test_the_130_kb_feed_is_refused_in_milliseconds() -> None:
     # In a child with a memory cap: should the check ever let it through again, the child
     # fails on its cap instead of taking gigabytes from a shared machine.

@@ -15,7 +15,6 @@ without one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import stat
@@ -26,6 +25,7 @@ import jinja2
 from jinja2.bccache import Bucket
 
 from ..core.render import ENVIRONMENT_TAG
+from ..core.templating import compiled_in
 
 
 class _Cache(jinja2.FileSystemBytecodeCache):
@@ -35,7 +35,7 @@ class _Cache(jinja2.FileSystemBytecodeCache):
     def get_bucket(self, environment: jinja2.Environment, name: str, filename: str | None, source: str) -> Bucket:
         # BytecodeCache.get_bucket, the checksum also over what of the environment is compiled in.
         bucket = Bucket(environment, self.get_cache_key(name, filename),
-                        self.get_source_checksum(f"{source}\0{_compiled_in(environment)}"))
+                        self.get_source_checksum(f"{source}\0{compiled_in(environment)}"))
         self.load_bytecode(bucket)
         return bucket
 
@@ -50,17 +50,6 @@ class _Cache(jinja2.FileSystemBytecodeCache):
             super().dump_bytecode(bucket)
         except OSError:  # the folder went away, or the disk is full: compiled again next time
             pass
-
-
-def _compiled_in(environment: jinja2.Environment) -> str:
-    """What Jinja2 writes into a template's code from the environment besides its options:
-    which filters and tests exist, and what each is passed (the context, the environment)."""
-    def passed(functions: Mapping[str, object]) -> str:
-        return ",".join(f"{name}:{getattr(f, 'jinja_pass_arg', None)}" for name, f in sorted(functions.items()))
-
-    finalize = getattr(environment.finalize, "jinja_pass_arg", environment.finalize is not None)
-    return hashlib.sha256(f"{passed(environment.filters)}|{passed(environment.tests)}|{sorted(environment.extensions)}"
-                          f"|{finalize}|{environment.is_async}".encode()).hexdigest()
 
 
 def cache_folder(environ: Mapping[str, str] = os.environ) -> Path:

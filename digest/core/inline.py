@@ -1,10 +1,15 @@
 """Inline an issue's CSS with premailer, once per issue. Pure core: no network (premailer
 runs with allow_network=False, and sanitised feed content carries no <style>, <link> or
 @import), no database, no clock, no file writes.
+
+An inline costs about 20 ms and depends on the HTML alone: the last few results are kept, so
+that a process that prepares the same issue again (`digest serve`'s retry timer, a run
+that resumes an issue, the test suite's many sends of the sample feed) inlines it once.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
@@ -72,8 +77,10 @@ def inline_css(html: str) -> str:
     return inline_css_checked(html)[0]
 
 
+@functools.lru_cache(maxsize=16)
 def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
-    """inline_css, and one line per CSS rule or declaration premailer could not use."""
+    """inline_css, and one line per CSS rule or declaration premailer could not use (the
+    same answer for the same HTML: inline_css_checked.__wrapped__ inlines it afresh)."""
     # cssutils fetches @import even with allow_network=False: take them out first.
     html = _STYLE_BLOCK.sub(lambda m: m.group(1) + _IMPORT.sub("", m.group(2)) + m.group(3), html)
     inliner = premailer.Premailer(

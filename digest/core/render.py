@@ -23,7 +23,7 @@ from .message import greeting
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
 from .note import NO_NOTE, Note
 from .sanitize import clean_line, excerpt
-from .templating import render_file, template_errors
+from .templating import MEMORY_BYTECODE, render_file, template_errors
 
 SUBJECT_CHARS = 50     # what a phone's inbox list shows of a subject, about
 PREHEADER_CHARS = 150  # the preview text shown after the subject, at most
@@ -51,7 +51,8 @@ _BYTECODE: list[jinja2.BytecodeCache | None] = [None]
 
 def use_bytecode_cache(cache: jinja2.BytecodeCache | None) -> None:
     """Keep compiled templates in `cache` (adapters/template_cache.py), for every
-    environment made after: set once per process, by the command line's entry point."""
+    environment made after: set once per process, by the command line's entry point.
+    None: in this process's memory only (core/templating.py's MEMORY_BYTECODE)."""
     _BYTECODE[0] = cache
 
 
@@ -70,7 +71,7 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
         trim_blocks=_TRIM,
         lstrip_blocks=_LSTRIP,
         keep_trailing_newline=_KEEP_NEWLINE,
-        bytecode_cache=_BYTECODE[0],
+        bytecode_cache=MEMORY_BYTECODE if _BYTECODE[0] is None else _BYTECODE[0],
     )
     env.filters["post_date"] = format_date
     # Long words (URLs) stay whole: a link cut across two lines no longer works.

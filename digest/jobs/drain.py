@@ -5,8 +5,8 @@ interfaces in ports.py, and a Kind of mail (outbox.py) says what each row's mess
 [smtp] connections threads, each with its own connection, share the outbox's rate ceiling
 of [smtp] max_per_second. Each connection claims CLAIM_BATCH rows at a time, committed as
 "sending" with their recipients read in the same transaction; a batch still in hand
-FRESH_FOR seconds later is read again (Kind.reread), so an unsubscribe is honoured unless
-it comes within that window before the message. Settles go to one Committer (commit.py)
+FRESH_FOR seconds (Outbox.fresh_for) later is read again (Kind.reread), so an unsubscribe
+is honoured unless it comes within that window before the message. Settles go to one Committer (commit.py)
 that records every connection's last message in one transaction, written by the first
 connection to need it; a connection sends nothing more until its previous message is
 recorded (it waits once its next envelope is on the wire, so that the write and the
@@ -117,7 +117,7 @@ class Drain:
     def __init__(self, outbox: Outbox, queue: Queue, kind: Kind[Any], *, connections: int,
                  progress: Progress | None = None, deferred_only: bool = False, prefix: str = "") -> None:
         self.outbox, self.queue, self.kind, self.connections = outbox, queue, kind, connections
-        self.clock, self.rate, self.cancel = outbox.clock, outbox.rate, outbox.cancel
+        self.clock, self.rate, self.cancel, self.fresh_for = outbox.clock, outbox.rate, outbox.cancel, outbox.fresh_for
         self.deferred_only = deferred_only
         self.progress = progress or Silent()
         # Looked up once: each message calls these (the send is tuned; see git log).
@@ -216,7 +216,7 @@ class Drain:
                     if self.rate.interval:  # a ceiling: record the last message now, not after the pause
                         lane.ready()
                     self.rate.wait()  # before the freshness test: a slow ceiling does not widen the window
-                    if time.monotonic() - read_at > FRESH_FOR:  # a slow server: who has left meanwhile?
+                    if time.monotonic() - read_at > self.fresh_for:  # a slow server: who has left meanwhile?
                         claims[i:] = self.kind.reread(claims[i:])
                         read_at = time.monotonic()
                     try:

@@ -61,7 +61,7 @@ from ..core.models import Claim, DeliveryStatus, Reply, Settlement
 from ..core.retry import RetryPolicy
 from ..core.sign import Signer
 from ..core.verp import envelope_sender
-from .drain import Drain, Drained, RateLimiter
+from .drain import FRESH_FOR, Drain, Drained, RateLimiter
 from .ports import Expiring, Mailer, Progress, Queue, Senders
 
 __all__ = ["Drained", "Kind", "Outbox", "Sent"]
@@ -86,7 +86,7 @@ class Kind(Protocol[Target]):
         ...
 
     def reread(self, claims: Sequence[Claim]) -> list[Claim]:
-        """The claims as they are now (a batch held longer than FRESH_FOR)."""
+        """The claims as they are now (a batch held longer than Outbox.fresh_for)."""
         ...
 
 
@@ -114,6 +114,9 @@ class Outbox:
         self.mailer, self.senders, self.policy, self.signer, self.clock = mailer, senders, policy, signer, clock
         self.host, self.connections = smtp.host, smtp.connections
         self.rate = RateLimiter(smtp.max_per_second)
+        # Seconds a claimed batch's recipients are trusted before they are read again (a
+        # test that waits the window out shortens it rather than wait a second of it).
+        self.fresh_for = FRESH_FOR
         self.cancel = cancel if cancel is not None else threading.Event()
         self.secret = secret
         self.domain = sender_domain(newsletter.from_)
