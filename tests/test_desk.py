@@ -47,11 +47,19 @@ def author_bed(write_config: Callable[..., Path], mail_server: Any, tmp_path: Pa
     return bed
 
 
-@pytest.fixture
-def bed(write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> Iterator[Bed]:
-    b = author_bed(write_config, mail_server, tmp_path)
+def desk_bed(write_config: Callable[..., Path], mail_server: Any, tmp_path: Path, *, readers: int = 0,
+             **author: Any) -> Iterator[Bed]:
+    """The desk test files' `bed` fixture: author_bed with `readers` readers, closed after."""
+    b = author_bed(write_config, mail_server, tmp_path, **author)
+    if readers:
+        b.add(readers)
     yield b
     b.store.close()
+
+
+@pytest.fixture
+def bed(write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> Iterator[Bed]:
+    yield from desk_bed(write_config, mail_server, tmp_path)
 
 
 def to(bed: Bed, address: str) -> list[Any]:

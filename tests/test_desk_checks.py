@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sending import SECRET, Bed
-from test_desk import AUTHOR, SLOT, author_bed, readers, text_of, to
+from test_desk import AUTHOR, SLOT, desk_bed, readers, text_of, to
 
 from digest.cli.serve import weekly_send
 from digest.core.config import read_config
@@ -34,10 +34,7 @@ def with_base_url(bed: Bed, url: str) -> None:
 
 @pytest.fixture
 def bed(write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> Iterator[Bed]:
-    b = author_bed(write_config, mail_server, tmp_path)
-    b.add(2)
-    yield b
-    b.store.close()
+    yield from desk_bed(write_config, mail_server, tmp_path, readers=2)
 
 
 def plain(received: Any) -> str:

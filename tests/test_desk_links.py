@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sending import Bed
 from starlette.testclient import TestClient
-from test_desk import AUTHOR, SLOT, author_bed, to
+from test_desk import AUTHOR, SLOT, author_bed, desk_bed, to
 
 from digest.jobs import desk
 from digest.jobs.desk import desk_hooks
@@ -29,10 +29,7 @@ def client_for(bed: Bed) -> TestClient:
 
 @pytest.fixture
 def bed(write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> Iterator[Bed]:
-    b = author_bed(write_config, mail_server, tmp_path)
-    b.add(2)
-    yield b
-    b.store.close()
+    yield from desk_bed(write_config, mail_server, tmp_path, readers=2)
 
 
 def proof_links(bed: Bed) -> dict[str, str]:

@@ -25,19 +25,12 @@ import jinja2
 from jinja2.bccache import Bucket
 
 from ..core.render import ENVIRONMENT_TAG
-from ..core.templating import compiled_in
+from ..core.templating import CheckedBytecodeCache
 
 
-class _Cache(jinja2.FileSystemBytecodeCache):
+class _Cache(CheckedBytecodeCache, jinja2.FileSystemBytecodeCache):
     """Jinja2's file cache, for which a failure to read or write an entry is a miss, and
     whose entries are good only for an environment with the same filters and tests."""
-
-    def get_bucket(self, environment: jinja2.Environment, name: str, filename: str | None, source: str) -> Bucket:
-        # BytecodeCache.get_bucket, the checksum also over what of the environment is compiled in.
-        bucket = Bucket(environment, self.get_cache_key(name, filename),
-                        self.get_source_checksum(f"{source}\0{compiled_in(environment)}"))
-        self.load_bytecode(bucket)
-        return bucket
 
     def load_bytecode(self, bucket: Bucket) -> None:
         try:

@@ -26,7 +26,18 @@ from jinja2.bccache import Bucket
 from .errors import TemplateError
 
 
-class MemoryBytecodeCache(jinja2.BytecodeCache):
+class CheckedBytecodeCache(jinja2.BytecodeCache):
+    """A bytecode cache whose entries are good only for the same source compiled for the
+    same filters and tests (compiled_in): Jinja2's own checksum covers the source alone."""
+
+    def get_bucket(self, environment: jinja2.Environment, name: str, filename: str | None, source: str) -> Bucket:
+        bucket = Bucket(environment, self.get_cache_key(name, filename),
+                        self.get_source_checksum(f"{source}\0{compiled_in(environment)}"))
+        self.load_bytecode(bucket)
+        return bucket
+
+
+class MemoryBytecodeCache(CheckedBytecodeCache):
     """Compiled templates kept in this process, by template name and file. Jinja compares the
     checksum of the source (with what of the environment is compiled in: compiled_in) before
     using one, so a template edited on disk is compiled afresh. For environments made alike
@@ -35,12 +46,6 @@ class MemoryBytecodeCache(jinja2.BytecodeCache):
 
     def __init__(self) -> None:
         self._code: dict[str, tuple[str, CodeType]] = {}
-
-    def get_bucket(self, environment: jinja2.Environment, name: str, filename: str | None, source: str) -> Bucket:
-        bucket = Bucket(environment, self.get_cache_key(name, filename),
-                        self.get_source_checksum(f"{source}\0{compiled_in(environment)}"))
-        self.load_bytecode(bucket)
-        return bucket
 
     def load_bytecode(self, bucket: Bucket) -> None:
         hit = self._code.get(bucket.key)
