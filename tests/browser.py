@@ -58,16 +58,22 @@ def digest_process(*args: str, env: dict[str, str] | None = None, health: str | 
 
 
 @contextmanager
-def chromium_page(width: int = 1000, height: int = 900) -> Iterator[Any]:
+def chromium() -> Iterator[Any]:
+    """The system Chromium, driven by Playwright (browsers cannot be downloaded here)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": width, "height": height})
         try:
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_page(width: int = 1000, height: int = 900) -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": width, "height": height})
 
 
 def screenshot(page: Any, name: str) -> Path:

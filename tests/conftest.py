@@ -243,6 +243,26 @@ def python() -> str:
     return sys.executable
 
 
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Any]:
+    """A throwaway Dovecot (tests/imapserver.py) for the tests of one module."""
+    from imapserver import dovecot_available, imap_server
+
+    require(dovecot_available(), "Dovecot not found (apt-get install dovecot-imapd): the inbox tests need a real IMAP server")
+    with imap_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The system Chromium for the tests of one module (tests/browser.py)."""
+    from browser import CHROMIUM, chromium
+
+    require(os.path.exists(CHROMIUM), "Chromium not installed at /usr/bin/chromium (apt-get install chromium)")
+    with chromium() as running:
+        yield running
+
+
 @pytest.fixture
 def mail_server() -> Iterator[Any]:
     from mailserver import MailServer

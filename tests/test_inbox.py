@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Run, require
-from imapserver import IMAPServer, dovecot_available, imap_server
+from conftest import ROOT, Run
+from imapserver import IMAPServer
 from inboxbed import DONE, LATE, READERS, InboxBed, delayed, fixture, issue_id_of, make_bed, question
 
 from digest.core.errors import InboxError
@@ -33,16 +33,9 @@ ORDER = ["gmail_bounce.eml", "outlook_bounce.eml", "yahoo_bounce.eml", "postfix_
          "broken_mime.eml", "unknown_charset.eml"]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[IMAPServer]:
-    require(dovecot_available(), "Dovecot not found (apt-get install dovecot-imapd): the inbox tests need a real IMAP server")
-    with imap_server() as running:
-        yield running
-
-
 @pytest.fixture
-def bed(write_config: Callable[..., Path], server: IMAPServer) -> Iterator[InboxBed]:
-    made = make_bed(write_config, server)
+def bed(write_config: Callable[..., Path], dovecot: IMAPServer) -> Iterator[InboxBed]:
+    made = make_bed(write_config, dovecot)
     yield made
     made.store.close()
 
@@ -140,10 +133,10 @@ def test_a_wrong_password_is_one_error_line_with_its_exit_code(bed: InboxBed, en
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
-def test_tls_is_verified_an_untrusted_certificate_is_refused(write_config: Callable[..., Path], server: IMAPServer,
+def test_tls_is_verified_an_untrusted_certificate_is_refused(write_config: Callable[..., Path], dovecot: IMAPServer,
                                                              security: str, run_cli: Callable[..., Run],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    untrusted = make_bed(write_config, server, security=security, ca=False)
+    untrusted = make_bed(write_config, dovecot, security=security, ca=False)
     for key, value in untrusted.env.items():
         monkeypatch.setenv(key, value)
     untrusted.append(question(1))
@@ -153,15 +146,15 @@ def test_tls_is_verified_an_untrusted_certificate_is_refused(write_config: Calla
     assert "set [inbox] ca_file" in result.err
     assert untrusted.count("INBOX") == 1 and untrusted.handled() == []
     untrusted.store.close()
-    trusted = make_bed(write_config, server, security=security, ca=True)
+    trusted = make_bed(write_config, dovecot, security=security, ca=True)
     trusted.append(question(2))
     assert len(trusted.read().lines) == 1 and trusted.count(DONE) == 1
     trusted.store.close()
 
 
 def test_a_message_over_the_size_cap_is_left_unread_and_reported_once(write_config: Callable[..., Path],
-                                                                      server: IMAPServer) -> None:
-    bed = make_bed(write_config, server, extra_inbox="max_message_bytes = 10000\n")
+                                                                      dovecot: IMAPServer) -> None:
+    bed = make_bed(write_config, dovecot, extra_inbox="max_message_bytes = 10000\n")
     try:
         bed.append(question(1, size=30_000), question(2))
         report = bed.read()
@@ -222,10 +215,10 @@ def test_a_read_killed_mid_way_is_finished_by_the_next_and_nothing_is_handled_tw
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def shared_bed(request: pytest.FixtureRequest, write_config: Callable[..., Path], server: IMAPServer,
+def shared_bed(request: pytest.FixtureRequest, write_config: Callable[..., Path], dovecot: IMAPServer,
                tmp_path: Path) -> Iterator[InboxBed]:
     url = f"sqlite:///{tmp_path / 'subscribers.db'}" if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
-    made = make_bed(write_config, server, store_url=url)
+    made = make_bed(write_config, dovecot, store_url=url)
     yield made
     made.store.close()
 

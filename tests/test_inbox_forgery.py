@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import require
-from imapserver import IMAPServer, dovecot_available, imap_server
+from imapserver import IMAPServer
 from inboxbed import KEY, READERS, InboxBed, fixture, make_bed
 
 from digest.adapters.questions import QuestionStore
@@ -28,16 +27,9 @@ pytestmark = pytest.mark.slow
 COMPUTED = "<digest.1.{n}." + KEY[:10] + "@example.com>"  # the old scheme, from the public feed's key
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[IMAPServer]:
-    require(dovecot_available(), "Dovecot not found (apt-get install dovecot-imapd): the inbox tests need a real IMAP server")
-    with imap_server() as running:
-        yield running
-
-
 @pytest.fixture
-def bed(write_config: Callable[..., Path], server: IMAPServer) -> Iterator[InboxBed]:
-    made = make_bed(write_config, server, known_ids=False)  # the Message-IDs the ledger itself made
+def bed(write_config: Callable[..., Path], dovecot: IMAPServer) -> Iterator[InboxBed]:
+    made = make_bed(write_config, dovecot, known_ids=False)  # the Message-IDs the ledger itself made
     yield made
     made.store.close()
 
@@ -73,9 +65,9 @@ def statuses(bed: InboxBed) -> list[str]:
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_the_ledger_gives_each_reader_an_unguessable_message_id(database: str, request: pytest.FixtureRequest,
-                                                               write_config: Callable[..., Path], server: IMAPServer) -> None:
+                                                               write_config: Callable[..., Path], dovecot: IMAPServer) -> None:
     url = None if database == "sqlite" else str(request.getfixturevalue("fresh_postgres"))
-    made = make_bed(write_config, server, store_url=url, known_ids=False)
+    made = make_bed(write_config, dovecot, store_url=url, known_ids=False)
     try:
         with made.store.tx() as conn:
             ids = conn.execute(sa.select(deliveries.c.message_id)).scalars().all()

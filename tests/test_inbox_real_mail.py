@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import require
-from imapserver import IMAPServer, dovecot_available, imap_server
+from imapserver import IMAPServer
 from inboxbed import InboxBed, fixture, make_bed
 
 from digest.adapters.questions import QuestionStore
@@ -21,16 +20,9 @@ ORDER = ["apple_unsubscribe.eml", "arf_opt_out.eml", "exchange_out_of_office.eml
          "mailer_daemon_bounce.eml", "bulk_bounce.eml", "full_mailbox_bounce.eml", "outlook_reply.eml"]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[IMAPServer]:
-    require(dovecot_available(), "Dovecot not found (apt-get install dovecot-imapd): the inbox tests need a real IMAP server")
-    with imap_server() as running:
-        yield running
-
-
 @pytest.fixture
-def said(write_config: Callable[..., Path], server: IMAPServer) -> Iterator[tuple[dict[str, str], InboxBed]]:
-    bed = make_bed(write_config, server)
+def said(write_config: Callable[..., Path], dovecot: IMAPServer) -> Iterator[tuple[dict[str, str], InboxBed]]:
+    bed = make_bed(write_config, dovecot)
     bed.append(*(fixture(name) for name in ORDER))
     lines = bed.read().lines
     yield dict(zip(ORDER, lines, strict=True)), bed

@@ -9,17 +9,15 @@ refused.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from conftest import ROOT, SHARED_FEEDS, require
+from browser import ARTIFACTS
+from conftest import ROOT, SHARED_FEEDS
 from feedgen import Entry, atom
 
 from digest.adapters.fetch import fetch_feed
@@ -35,17 +33,6 @@ NOTE = """A short note this week: I am **away** on Monday, so the next issue com
 Until then, the [interview series](https://thewisejobsearch.blogspot.com/search/label/Interviewing) is a good start.
 """
 LONG_URL = "https://www.example.com/careers/2026/applications/status?ref=newsletter1"  # 70 characters, no break
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require(os.path.exists(CHROMIUM), "Chromium not installed at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _offline(route: Any) -> None:

@@ -7,16 +7,16 @@ page."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CLI_NOW, FeedServer, Reply, Run, require
+from conftest import CLI_NOW, FeedServer, Reply, Run
 from feedgen import Entry, atom
 from imap_tools import MailBox
-from imapserver import PASSWORD, IMAPServer, dovecot_available, imap_server
+from imapserver import PASSWORD, IMAPServer
 
 pytestmark = pytest.mark.slow
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "contact_form" / "plain_labels.eml"
@@ -24,29 +24,22 @@ ASKER, NAME = "jane.reader@example.org", "Jane Reader"
 PARAPHRASE = "How do I ask one employer to speed up when another offer expires Friday?"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[IMAPServer]:
-    require(dovecot_available(), "Dovecot not found (apt-get install dovecot-imapd): the inbox tests need a real IMAP server")
-    with imap_server() as running:
-        yield running
-
-
 def _plain(message: Any) -> str:
     return str(message.get_body(("plain",)).get_content())
 
 
 def test_a_contact_form_question_travels_the_whole_loop(
-        server: IMAPServer, write_config: Callable[..., Path], mail_server: Any, feed_server: FeedServer,
+        dovecot: IMAPServer, write_config: Callable[..., Path], mail_server: Any, feed_server: FeedServer,
         run_cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_SECRET", "loop-secret-0123456789abcdef")
     monkeypatch.setenv("DIGEST_IMAP_PASSWORD", PASSWORD)
-    user = server.add_user()
+    user = dovecot.add_user()
     config = write_config(feed_server.url + "/feeds/posts/default", smtp_port=mail_server.port)
     config.write_text(config.read_text() + (
-        f'\n[inbox]\nhost = "127.0.0.1"\nport = {server.imaps_port}\nsecurity = "ssl"\nusername = "{user}"\n'
-        f'password_env = "DIGEST_IMAP_PASSWORD"\ndone_folder = "Digest Done"\nca_file = "{server.ca_file}"\n'))
+        f'\n[inbox]\nhost = "127.0.0.1"\nport = {dovecot.imaps_port}\nsecurity = "ssl"\nusername = "{user}"\n'
+        f'password_env = "DIGEST_IMAP_PASSWORD"\ndone_folder = "Digest Done"\nca_file = "{dovecot.ca_file}"\n'))
     assert run_cli("subscribers", "add", "reader@example.com", "--confirmed", "--config", config).code == 0
-    with MailBox("127.0.0.1", server.imaps_port, ssl_context=server.context()).login(user, PASSWORD) as box:
+    with MailBox("127.0.0.1", dovecot.imaps_port, ssl_context=dovecot.context()).login(user, PASSWORD) as box:
         box.append(FIXTURE.read_bytes(), "INBOX")
 
     # 1. digest inbox takes the question out of the Contact form's notification and acknowledges it.

@@ -11,15 +11,13 @@ of the message the server received. Screenshots go to tests/artifacts/.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from conftest import ROOT, require
+from browser import ARTIFACTS
+from conftest import ROOT
 from feedgen import Entry, atom
 from sending import START, Bed
 
@@ -98,17 +96,6 @@ def issue_two(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     bare.write_text(re.sub(r"<style[^>]*>.*?</style>", "", html, flags=re.S), encoding="utf-8")
     assert "<style" not in bare.read_text() and "max-width" in bare.read_text()
     return mail, bare
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    require(os.path.exists(CHROMIUM), "Chromium not installed at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _open(browser: Any, path: Path, scheme: str = "light") -> Any:
