@@ -63,7 +63,7 @@ def main() -> None:
         content = group_posts(fetched.posts, config.topics, fallback_topic="More", question_labels=config.question.labels)
         MEMORY_BYTECODE.clear()  # as in a new process: the templates are compiled
         t2 = time.perf_counter()
-        rendered = render_issue(content, config, date=now, env=make_environment())
+        rendered = render_issue(content, config.publication, date=now, env=make_environment())
         t3 = time.perf_counter()
         inline_css_checked.__wrapped__(rendered.html)  # not the process's cache of the last few
         t4 = time.perf_counter()
@@ -72,10 +72,10 @@ def main() -> None:
     print(f"  group: {ms(group)}")
     print(f"  render (Jinja2, HTML + text): {ms(render)}")
     print(f"  inline CSS (premailer, once per issue): {ms(inline)}")
-    issue = preview.build_preview(config, fetch_feed, now=now, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=now, every_post=True)
     assert issue is not None
     with tempfile.TemporaryDirectory() as out:
-        result = preview.write_preview(config, issue, Path(out), now=now)
+        result = preview.write_preview(config.publication, issue, Path(out), now=now)
         print(f"HTML size: {result.html_bytes:,} bytes ({result.html_bytes / 1000:.1f} KB; Gmail clips above ~102 KB)")
         print(f"text size: {result.text_path.stat().st_size:,} bytes; .eml size: {result.eml_path.stat().st_size:,} bytes")
 

@@ -48,7 +48,7 @@ from pathlib import Path
 config = read_config(Path(sys.argv[1]), {"DIGEST_SECRET": sys.argv[2]})
 store = Store.open(config.store.url)
 started = time.perf_counter()
-outcome = send_issue.send_next(config, Wiring(config, store=store, clock=lambda: datetime.now(timezone.utc)))
+outcome = send_issue.send_next(config.publication, Wiring(config, store=store, clock=lambda: datetime.now(timezone.utc)))
 elapsed = time.perf_counter() - started
 print("RESULT", outcome.report.counts.get("sent", 0), elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -137,10 +137,10 @@ def message_size(config: Path) -> int:
     sub = store.get(1)
     store.close()
     assert issue is not None and sub is not None
-    template = Composer(cfg, issue.posts, created_at=issue.created_at).template()
+    template = Composer(cfg.publication, issue.posts, created_at=issue.created_at).template()
     assert template is not None
     now = datetime.now(UTC)
-    recipient = subscriber_recipient(cfg, sub, Links(cfg.web.base_url, SECRET), now=now, issue_id=issue.id)
+    recipient = subscriber_recipient(cfg.publication, sub, Links(cfg.web.base_url, SECRET), now=now, issue_id=issue.id)
     return len(build_message(template, recipient, message_id=f"<digest.{issue.id}.1.0123456789@example.com>", date=now))
 
 
@@ -202,14 +202,14 @@ def naive(n: int) -> float:
     try:
         config = read_config(ROOT / "config.toml", {})
         now = datetime.now(UTC)
-        built = preview.build_preview(config, fetch_feed, now=now, every_post=True)
+        built = preview.build_preview(config.publication, fetch_feed, now=now, every_post=True)
         assert built is not None
         env = make_environment()
         started = time.perf_counter()
         with smtplib.SMTP("127.0.0.1", port) as client:
             for i in range(n):
-                rendered = render_issue(built.composer.content, config, date=now, env=env)
-                recipient = preview_recipient(config, f"reader{i}@example.com")
+                rendered = render_issue(built.composer.content, config.publication, date=now, env=env)
+                recipient = preview_recipient(config.publication, f"reader{i}@example.com")
                 html = inline_css(personalise(rendered.html, recipient, as_html=True))
                 msg = EmailMessage()
                 msg["From"], msg["To"], msg["Subject"] = config.newsletter.from_, recipient.email, rendered.subject

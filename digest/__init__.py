@@ -3,7 +3,7 @@
 The folders are the layers; each may import only the ones named on its right
 (tests/test_architecture.py checks direct, transitive and TYPE_CHECKING imports)::
 
-    core/      pure functions and records: config, checks, parse, sanitize, select, group,
+    core/      pure functions and records: config and sections, checks, parse, sanitize, select, group,
                render, note, inline, compose, archive, message, address, classify,
                retry, calendar, tokens, sign, subscriptions, mailview, starter,
                returns and reports (sorting the mail that comes back), verp, questions,
@@ -16,7 +16,9 @@ The folders are the layers; each may import only the ones named on its right
                inbox), mailbox (a local SMTP server), scheduler (APScheduler), listen.
                                                                     imports: core, adapters
     jobs/      one module per thing the program does, seeing the world only through the
-               Protocols of ports.py (books.py: the store's) it is handed, never an adapter: outbox (the one
+               Protocols of ports.py (books.py: the store's) it is handed, never an adapter,
+               and reading the config sections it is handed (sections.py's Publication, a
+               table), never the whole Config: outbox (the one
                engine every mail goes through, with drain and commit), deliver (an issue
                as a kind of mail), notices (the askers' notices, another), mail (single
                mails), build, preview, send_issue, retry, inbox and intake, questions,

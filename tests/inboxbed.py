@@ -75,7 +75,7 @@ class InboxBed:
 
     def read(self, **kw: Any) -> InboxReport:
         wiring = Wiring(self.config, store=self.store, clock=lambda: datetime.now(UTC), secret=SECRET, **kw)
-        return read_inbox(self.config, wiring)
+        return read_inbox(self.config.publication, self.config.inbox, wiring)
 
     def status(self, subscriber_id: int) -> str:
         sub = self.store.get(subscriber_id)

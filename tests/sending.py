@@ -58,7 +58,7 @@ class Bed:
         wiring = self.wiring(**parts)
         if fresh_for is not None:
             wiring.outbox.fresh_for = fresh_for
-        return send_issue.send_next(self.config, wiring, **kw)
+        return send_issue.send_next(self.config.publication, wiring, **kw)
 
     def statuses(self, issue_id: int = 1) -> dict[str, str]:
         """recipient email -> ledger status"""

@@ -108,7 +108,7 @@ def test_a_deferred_notice_is_retried_by_the_next_run_and_by_the_timer(bed: Bed,
     bed.send(feed=feed(bed, tmp_path, Entry(4, "Answer three", labels=[f"Q-{third}"], published="2026-11-22T08:00:00Z"),
                        name="feed2.xml"))
     bed.advance(minutes=2)
-    retry_due(bed.config, bed.wiring())  # the serve timer's job
+    retry_due(bed.config.publication, bed.wiring())  # the serve timer's job
     assert len(notices_to(bed, "third@example.com")) == 1 and NoticeLedger(bed.store).counts() == {"sent": 3}
 
 
@@ -199,7 +199,7 @@ def test_preview_shows_what_the_send_would_link_and_changes_nothing(bed: Bed, tm
     from digest.jobs.preview import build_preview
 
     qid = ask(bed, paraphrase="Previewed paraphrase")
-    issue = build_preview(bed.config, fetch_feed, now=bed.now(), feed=feed(bed, tmp_path, Entry(1, "A", labels=[f"Q-{qid}"])),
+    issue = build_preview(bed.config.publication, fetch_feed, now=bed.now(), feed=feed(bed, tmp_path, Entry(1, "A", labels=[f"Q-{qid}"])),
                           questions=QuestionStore(bed.store))
     assert issue is not None and "Previewed paraphrase" in issue.rendered.text
     assert QuestionStore(bed.store).require(qid).status == ACCEPTED and NoticeLedger(bed.store).counts() == {}
@@ -255,7 +255,7 @@ def test_a_question_answered_in_this_issue_is_not_on_its_desk_in_the_preview_nor
     qid = ask(bed, paraphrase="Answered this week", consent=True, display_name="Pat")
     ask(bed, "still waiting?", email="two@example.com", paraphrase="Still on the desk", consent=True)
     path = feed(bed, tmp_path, Entry(1, "The answer", labels=[f"Q-{qid}"]))
-    issue = build_preview(bed.config, fetch_feed, now=bed.now(), feed=path, questions=QuestionStore(bed.store))
+    issue = build_preview(bed.config.publication, fetch_feed, now=bed.now(), feed=path, questions=QuestionStore(bed.store))
     assert issue is not None
     desk = issue.rendered.text.split("On the desk:")[1]
     assert "Still on the desk" in desk and "Answered this week" not in desk

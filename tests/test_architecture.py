@@ -1,6 +1,7 @@
 """The layout is the architecture: what each folder of digest/ may import, directly or
 through another module; the pure core does no I/O and reads no clock; the jobs see the
-world only through the ports they are handed (jobs/ports.py), never an adapter; only the
+world only through the ports they are handed (jobs/ports.py), never an adapter, and read
+the config sections they are handed, never the whole Config; only the
 CLI prints, and its composition root (cli/wiring.py) builds the adapters, lazily.
 The rule is written in digest/__init__.py; check_layers() enforces it, and is itself
 tested on seeded violations.
@@ -184,6 +185,41 @@ def test_a_job_reaching_an_adapter_through_the_core_is_caught(tmp_path: Path) ->
 def test_an_adapter_type_imported_for_checking_only_is_caught_too(tmp_path: Path) -> None:
     copy = _seeded(tmp_path, "jobs/notices.py", "if TYPE_CHECKING:\n    from ..adapters.notices import NoticeLedger")
     assert "digest.jobs.notices (jobs) imports digest.adapters.notices (adapters)" in check_layers(copy)
+
+
+# The one job that may hold the whole Config: `digest init` writes config.toml and reads it back.
+WHOLE_CONFIG_OK = {"digest.jobs.init"}
+
+
+def check_config_use(package: Path) -> list[str]:
+    """Every job that takes the whole Config (imports the name, or annotates with it), as one
+    line each: a job is handed the sections it reads (core/sections.py: Publication and the
+    tables), never the whole file to find one value in."""
+    problems = []
+    for name, path in modules(package).items():
+        if layer(name) != "jobs" or name in WHOLE_CONFIG_OK:
+            continue
+        tree = _parsed(path.read_text())
+        for node in ast.walk(tree):
+            imported = isinstance(node, ast.ImportFrom) and any(a.name == "Config" for a in node.names)
+            annotated = isinstance(node, ast.arg) and node.annotation is not None and \
+                "Config" in {n.id for n in ast.walk(node.annotation) if isinstance(n, ast.Name)}
+            if imported or annotated:
+                problems.append(f"{name}:{getattr(node, 'lineno', 0)} takes the whole Config")
+    return problems
+
+
+def test_no_job_takes_the_whole_config() -> None:
+    assert check_config_use(PACKAGE) == []
+
+
+def test_a_job_taking_the_whole_config_is_caught(tmp_path: Path) -> None:
+    copy = _seeded(tmp_path, "jobs/report.py", "from ..core.config import Config\n\n\ndef late(config: Config) -> None:\n"
+                                                "    return None")
+    found = check_config_use(copy)
+    lines = (copy / "jobs/report.py").read_text().splitlines()
+    assert found == [f"digest.jobs.report:{lines.index('from ..core.config import Config') + 1} takes the whole Config",
+                     f"digest.jobs.report:{lines.index('def late(config: Config) -> None:') + 1} takes the whole Config"]
 
 
 HEAVY = ("sqlalchemy", "alembic", "smtplib", "httpx", "imap_tools", "starlette", "uvicorn", "apscheduler")

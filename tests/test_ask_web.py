@@ -51,8 +51,8 @@ def make_ask(write_config: Callable[..., Path], mail_server: Any, limit: int = 5
     store = Store.open(config.store.url)
     clock = [START]
     wiring = Wiring(config, store=store, clock=lambda: clock[0])
-    app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring), clock=lambda: clock[0],
-                     acknowledge_question=question_acknowledger(config, wiring))
+    app = create_app(config, store, send_confirmation=confirmation_mailer(config.publication, wiring), clock=lambda: clock[0],
+                     acknowledge_question=question_acknowledger(config.publication, wiring))
     with TestClient(app, base_url="https://news.example.com", follow_redirects=False) as client:
         yield Ask(client, store, mail_server, clock)
     store.close()

@@ -65,8 +65,8 @@ def site(write_config: Callable[..., Path], mail_server: Any, store_url: str) ->
     store = Store.open(store_url)
     clock = [START]
     wiring = Wiring(config, store=store, clock=lambda: clock[0])
-    app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
-                     send_choice_mail=choice_mailer(config, wiring), clock=lambda: clock[0])
+    app = create_app(config, store, send_confirmation=confirmation_mailer(config.publication, wiring),
+                     send_choice_mail=choice_mailer(config.publication, wiring), clock=lambda: clock[0])
     with TestClient(app, base_url="https://news.example.com", follow_redirects=False) as client:
         yield Site(client, store, mail_server, clock)
     store.close()

@@ -29,7 +29,7 @@ EXPECTED = ["From", "Subject", "MIME-Version", "Reply-To", "To", "Date", "Messag
 def confirmation(raw_email: str, raw_name: str) -> bytes:
     address, _ = normalise_email(raw_email)
     name = clean_name(raw_name)
-    rendered = render_confirmation(CONFIG, confirm_url="https://news.example.com/confirm/abc", env=ENV)
+    rendered = render_confirmation(CONFIG.publication, confirm_url="https://news.example.com/confirm/abc", env=ENV)
     rendered = replace(rendered, html=inline_css(rendered.html))
     template = prepare_message(rendered, sender=CONFIG.newsletter.from_, reply_to=CONFIG.newsletter.reply_to, bulk=False)
     return build_message(template, Recipient(address, name), message_id="<c.1@example.com>", date=NOW)

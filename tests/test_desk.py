@@ -123,7 +123,7 @@ def test_the_proof_is_the_issue_as_readers_get_it_signed_with_its_summary_and_th
         bed.config.path.write_text(text)
         bed.config = read_config(bed.config.path, {"DIGEST_SECRET": "send-secret-0123456789abcdef"})
         bed.add(3)
-        line = desk.proof(bed.config, bed.wiring(), force=True)
+        line = desk.proof(bed.config.publication, bed.config.author, bed.wiring(), force=True)
         assert line.startswith("proof of") and AUTHOR in line
         [got] = to(bed, AUTHOR)
         assert readers(bed) == []
@@ -138,7 +138,7 @@ def test_the_proof_is_the_issue_as_readers_get_it_signed_with_its_summary_and_th
         assert "https://news.example.com/desk/issue.html" in body and "/unsubscribe/" not in body
         # Then the issue goes out as proofed: the reader's copy is the proof's, after its summary.
         bed.clock[0] = SLOT + timedelta(seconds=30)
-        desk.gated_send(bed.config, bed.wiring())
+        desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
         reader = readers(bed)[0]
         assert normalised(text_of(reader)) in normalised(body)
         assert got.message["Subject"] == "[Proof] " + reader.message["Subject"]
@@ -150,16 +150,16 @@ def test_the_proof_is_the_issue_as_readers_get_it_signed_with_its_summary_and_th
 def test_the_scheduler_s_proof_goes_once_within_proof_hours_and_again_after_a_change(bed: Bed) -> None:
     bed.add(1)
     bed.clock[0] = SLOT - timedelta(hours=30)
-    assert desk.proof(bed.config, bed.wiring()) == "" and to(bed, AUTHOR) == []
+    assert desk.proof(bed.config.publication, bed.config.author, bed.wiring()) == "" and to(bed, AUTHOR) == []
     bed.clock[0] = SLOT - timedelta(hours=20)
-    assert desk.proof(bed.config, bed.wiring()).startswith("proof of")
-    assert desk.proof(bed.config, bed.wiring()) == ""
+    assert desk.proof(bed.config.publication, bed.config.author, bed.wiring()).startswith("proof of")
+    assert desk.proof(bed.config.publication, bed.config.author, bed.wiring()) == ""
     assert len(to(bed, AUTHOR)) == 1
     bed.advance(hours=1)
-    assert "held" in desk.hold(bed.config, bed.wiring(), "wrong post")
+    assert "held" in desk.hold(bed.config.publication, bed.config.author, bed.wiring(), "wrong post")
     proofs = to(bed, AUTHOR)
     assert len(proofs) == 2 and "Held because: wrong post" in text_of(proofs[1])
-    assert desk.proof(bed.config, bed.wiring()) == ""
+    assert desk.proof(bed.config.publication, bed.config.author, bed.wiring()) == ""
 
 
 def test_a_proof_killed_mid_send_goes_at_most_twice(bed: Bed) -> None:
@@ -168,8 +168,8 @@ def test_a_proof_killed_mid_send_goes_at_most_twice(bed: Bed) -> None:
     slot = SLOT
     decision = wiring.author.decide(slot, bed.now())
     assert wiring.author.claim_proof(slot, decision.version, bed.now())  # the first try, killed before it was marked
-    assert desk.proof(bed.config, wiring).startswith("proof of")  # the second try goes ...
-    assert desk.proof(bed.config, wiring) == ""                    # ... and no third
+    assert desk.proof(bed.config.publication, bed.config.author, wiring).startswith("proof of")  # the second try goes ...
+    assert desk.proof(bed.config.publication, bed.config.author, wiring) == ""                    # ... and no third
     assert len(to(bed, AUTHOR)) == 1
 
 
@@ -177,22 +177,22 @@ def test_a_proof_killed_mid_send_goes_at_most_twice(bed: Bed) -> None:
 
 def test_a_held_issue_is_not_sent_and_its_posts_roll_into_the_next(bed: Bed, tmp_path: Path) -> None:
     bed.add(2)
-    desk.hold(bed.config, bed.wiring(), "not this week")
+    desk.hold(bed.config.publication, bed.config.author, bed.wiring(), "not this week")
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    line = desk.gated_send(bed.config, bed.wiring())
+    line = desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
     assert line.startswith("not sent:") and "held" in line
     assert readers(bed) == [] and bed.ledger.last_issue() is None
     told = to(bed, AUTHOR)[-1]
     assert told.message["Subject"] == "Not sent: this week's issue" and "you held it" in text_of(told)
     bed.clock[0] = SLOT + timedelta(hours=bed.config.schedule.max_late_hours, minutes=1)
-    assert "approved late" not in desk.approve(bed.config, bed.wiring())  # too late: it waits for the next slot
+    assert "approved late" not in desk.approve(bed.config.publication, bed.config.author, bed.wiring())  # too late: it waits for the next slot
     assert readers(bed) == []
     # A week on, a third post: the next issue holds all three.
     posts_feed(tmp_path, Entry(1, "Juggling two offers", labels=["Salary & Offers"]),
                Entry(2, "Gaps in a resume", labels=["Resumes"]),
                Entry(3, "Thank-you notes", labels=["Interviewing"], published="2026-12-03T08:00:00.000-05:00"))
     bed.clock[0] = SLOT + timedelta(days=7, seconds=30)
-    desk.gated_send(bed.config, bed.wiring())
+    desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
     assert len(readers(bed)) == 2
     body = text_of(readers(bed)[0])
     assert all(title in body for title in ("Juggling two offers", "Gaps in a resume", "Thank-you notes"))
@@ -205,9 +205,9 @@ def test_a_held_slot_still_finishes_an_issue_a_crash_left_unsent(bed: Bed) -> No
     old = Post("old", "Last week's post", "https://blog.example.com/old", START, START)
     bed.ledger.create_issue(key="interrupted", now=START, cutoff=START, subject="Last week", posts=[old], html="",
                             text="", domain="example.com", state=None)
-    desk.hold(bed.config, bed.wiring())
+    desk.hold(bed.config.publication, bed.config.author, bed.wiring())
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    line = desk.gated_send(bed.config, bed.wiring())
+    line = desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
     assert line.startswith("not sent:") and "issue 1 resumed: 2 sent" in line
     assert [m.message["Subject"] for m in readers(bed)] == ["The Wise Job Search: Last week's post"] * 2
     assert bed.ledger.last_issue().id == 1  # type: ignore[union-attr]  # no new issue: this week's is held
@@ -219,11 +219,11 @@ def test_required_approval_an_unapproved_issue_waits_and_a_late_approval_sends_i
     try:
         bed.add(2)
         bed.clock[0] = SLOT + timedelta(seconds=30)
-        assert "unapproved" in desk.gated_send(bed.config, bed.wiring())
+        assert "unapproved" in desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
         assert readers(bed) == []
         assert "was not approved" in text_of(to(bed, AUTHOR)[-1])
         bed.clock[0] = SLOT + timedelta(hours=3)
-        line = desk.approve(bed.config, bed.wiring())
+        line = desk.approve(bed.config.publication, bed.config.author, bed.wiring())
         assert line.startswith("approved late:")
         assert len(readers(bed)) == 2 and bed.ledger.last_issue() is not None
         assert to(bed, AUTHOR)[-1].message["Subject"] == "Report: issue 1 sent"
@@ -233,12 +233,12 @@ def test_required_approval_an_unapproved_issue_waits_and_a_late_approval_sends_i
 
 def test_a_held_issue_approved_within_max_late_hours_goes_at_once(bed: Bed) -> None:
     bed.add(1)
-    desk.hold(bed.config, bed.wiring())
+    desk.hold(bed.config.publication, bed.config.author, bed.wiring())
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    desk.gated_send(bed.config, bed.wiring())
+    desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
     assert readers(bed) == []
     bed.advance(hours=1)
-    assert desk.approve(bed.config, bed.wiring()).startswith("approved late: issue 1: 1 sent")
+    assert desk.approve(bed.config.publication, bed.config.author, bed.wiring()).startswith("approved late: issue 1: 1 sent")
     assert len(readers(bed)) == 1
 
 
@@ -247,9 +247,9 @@ def test_required_approval_given_before_the_slot_lets_the_issue_go(
     bed = author_bed(write_config, mail_server, tmp_path, approval="required")
     try:
         bed.add(1)
-        assert "approved" in desk.approve(bed.config, bed.wiring())
+        assert "approved" in desk.approve(bed.config.publication, bed.config.author, bed.wiring())
         bed.clock[0] = SLOT + timedelta(seconds=30)
-        desk.gated_send(bed.config, bed.wiring())
+        desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
         assert len(readers(bed)) == 1
     finally:
         bed.store.close()
@@ -257,11 +257,11 @@ def test_required_approval_given_before_the_slot_lets_the_issue_go(
 
 def test_a_note_from_the_desk_goes_into_the_sent_issue_and_a_new_proof_follows(bed: Bed) -> None:
     bed.add(1)
-    desk.set_note(bed.config, bed.wiring(), "Back from **holiday**: <script>x</script>thanks for waiting.")
+    desk.set_note(bed.config.publication, bed.config.author, bed.wiring(), "Back from **holiday**: <script>x</script>thanks for waiting.")
     [proof] = to(bed, AUTHOR)
     assert "Back from" in text_of(proof) and "<strong>holiday</strong>" in html_of(proof)
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    desk.gated_send(bed.config, bed.wiring())
+    desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
     html = html_of(readers(bed)[0])
     assert "<strong>holiday</strong>" in html and "<script>" not in html
 
@@ -281,7 +281,7 @@ def test_with_approval_auto_and_the_author_doing_nothing_readers_see_no_change(
         try:
             b.add(1)
             before = len(mail_server.received)
-            desk.gated_send(b.config, b.wiring())
+            desk.gated_send(b.config.publication, b.config.author, b.wiring())
             copies.append([m for m in mail_server.received[before:] if m.recipients != [AUTHOR]])
         finally:
             b.store.close()
@@ -307,7 +307,7 @@ def test_the_report_gives_the_counts_once_per_issue(bed: Bed) -> None:
                                          consent_to_quote=False, display_name=""), bed.now())
     bed.mail.handler.inject("RCPT", "550 5.1.1 no such user")  # the first reader's address is gone
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    desk.gated_send(bed.config, wiring)
+    desk.gated_send(bed.config.publication, bed.config.author, wiring)
     [report] = [m for m in to(bed, AUTHOR) if m.message["Subject"].startswith("Report")]
     body = text_of(report)
     for line in ("Delivered: 2", "Deferred: 0", "Failed: 1", "New subscribers: 1", "Unsubscribed by link: 1",
@@ -316,7 +316,7 @@ def test_the_report_gives_the_counts_once_per_issue(bed: Bed) -> None:
                  "In the archive: https://news.example.com/archive/1"):
         assert line in body, line
     assert "reader" not in body and "asker" not in body and "<img" not in html_of(report)  # counts only
-    assert author_mail.send_report(bed.config, wiring, 1) == "the report of issue 1 was sent before"
+    assert author_mail.send_report(bed.config.publication, bed.config.author, wiring, 1) == "the report of issue 1 was sent before"
     assert len([m for m in to(bed, AUTHOR) if m.message["Subject"].startswith("Report")]) == 1
 
 
@@ -325,7 +325,7 @@ def test_a_report_claimed_before_a_kill_is_not_sent_again(bed: Bed) -> None:
     wiring = bed.wiring()
     bed.clock[0] = SLOT + timedelta(seconds=30)
     wiring.author.claim_mail("report", "1", bed.now())  # a run that claimed the report and died before sending it
-    desk.gated_send(bed.config, wiring)
+    desk.gated_send(bed.config.publication, bed.config.author, wiring)
     assert len(readers(bed)) == 1
     assert [m for m in to(bed, AUTHOR) if m.message["Subject"].startswith("Report")] == []
 
@@ -344,14 +344,14 @@ def test_with_no_author_email_no_proof_report_or_author_mail(
     bed = author_bed(write_config, mail_server, tmp_path, email="")
     try:
         bed.add(1)
-        assert desk.proof(bed.config, bed.wiring(), force=True) == desk.NO_AUTHOR
-        assert desk.hold(bed.config, bed.wiring()) == desk.NO_AUTHOR
+        assert desk.proof(bed.config.publication, bed.config.author, bed.wiring(), force=True) == desk.NO_AUTHOR
+        assert desk.hold(bed.config.publication, bed.config.author, bed.wiring()) == desk.NO_AUTHOR
         from digest.jobs.author_questions import mail_questions
 
         ask(bed, "Is anyone reading?")
-        assert mail_questions(bed.config, bed.wiring()) == ""
+        assert mail_questions(bed.config.publication, bed.config.author, bed.wiring()) == ""
         bed.clock[0] = SLOT + timedelta(seconds=30)
-        desk.gated_send(bed.config, bed.wiring())
+        desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
         assert [m.recipients for m in bed.mail.received] == [["reader0@example.com"]]
         run = run_cli("--config", bed.config.path, "proof")
         assert run.code == 0 and "[author] email is empty" in run.out
@@ -386,7 +386,7 @@ def test_new_questions_reach_the_author_once_a_day_with_links_to_the_desk(bed: B
 
     first = ask(bed, "How do I explain a gap?", name="Maria Lopez")
     second = ask(bed, "Is a cover letter still needed?", source="mail", email="b@example.com")
-    assert mail_questions(bed.config, bed.wiring()).startswith("questions mail: 2")
+    assert mail_questions(bed.config.publication, bed.config.author, bed.wiring()).startswith("questions mail: 2")
     [mail] = to(bed, AUTHOR)
     body = text_of(mail)
     assert "from Maria (via web)" in body and "Lopez" not in body and "asker@example.com" not in body
@@ -394,12 +394,12 @@ def test_new_questions_reach_the_author_once_a_day_with_links_to_the_desk(bed: B
     html = html_of(mail)
     for qid in (first, second):
         assert f'<a href="https://news.example.com/desk/questions/{qid}">' in html
-    assert mail_questions(bed.config, bed.wiring()) == ""
+    assert mail_questions(bed.config.publication, bed.config.author, bed.wiring()) == ""
     bed.advance(hours=1)
     third = ask(bed, "Should I negotiate a first offer?", email="c@example.com")
-    assert mail_questions(bed.config, bed.wiring()) == ""  # today's mail went: it waits for tomorrow
+    assert mail_questions(bed.config.publication, bed.config.author, bed.wiring()) == ""  # today's mail went: it waits for tomorrow
     bed.advance(days=1)
-    assert mail_questions(bed.config, bed.wiring()).startswith("questions mail: 1")
+    assert mail_questions(bed.config.publication, bed.config.author, bed.wiring()).startswith("questions mail: 1")
     assert f"Question {third}," in text_of(to(bed, AUTHOR)[-1]) and f"Question {first}," not in text_of(to(bed, AUTHOR)[-1])
 
 
@@ -412,6 +412,6 @@ def test_with_questions_digest_off_no_questions_mail(write_config: Callable[...,
         bed.config.path.write_text(bed.config.path.read_text() + 'questions_digest = "off"\n')
         bed.config = read_config(bed.config.path, {"DIGEST_SECRET": "send-secret-0123456789abcdef"})
         ask(bed, "Anything?")
-        assert mail_questions(bed.config, bed.wiring()) == "" and to(bed, AUTHOR) == []
+        assert mail_questions(bed.config.publication, bed.config.author, bed.wiring()) == "" and to(bed, AUTHOR) == []
     finally:
         bed.store.close()

@@ -49,7 +49,7 @@ def not_sent(bed: Bed) -> list[Any]:
 
 def test_the_proof_lists_a_problem_with_its_fix_before_the_send_day(bed: Bed) -> None:
     with_base_url(bed, "http://news.example.com")
-    assert desk.proof(bed.config, bed.wiring(), force=True).startswith("proof of")
+    assert desk.proof(bed.config.publication, bed.config.author, bed.wiring(), force=True).startswith("proof of")
     [proof] = to(bed, AUTHOR)
     body = plain(proof)
     assert "\nBefore this goes out:\n- " + PROBLEM + "\n" in body
@@ -61,22 +61,22 @@ def test_the_proof_lists_a_problem_with_its_fix_before_the_send_day(bed: Bed) ->
 
 
 def test_the_proof_lists_a_warning_and_nothing_when_all_is_ok(bed: Bed) -> None:
-    assert desk.proof(bed.config, bed.wiring(), force=True).startswith("proof of")
+    assert desk.proof(bed.config.publication, bed.config.author, bed.wiring(), force=True).startswith("proof of")
     body = plain(to(bed, AUTHOR)[-1])
     assert "Before this goes out" not in body and "Problem" not in body and "Warning" not in body
     assert "Status: it goes at its time unless you hold it" in body
     with_base_url(bed, "http://127.0.0.1:8000")
-    desk.proof(bed.config, bed.wiring(), force=True)
+    desk.proof(bed.config.publication, bed.config.author, bed.wiring(), force=True)
     body = plain(to(bed, AUTHOR)[-1])
     assert f"Before this goes out:\n- Warning (the issue still goes out): {WARNED}" in body
     assert "Problem" not in body
 
 
 def test_the_desk_preview_shows_the_same_section(bed: Bed) -> None:
-    hooks = desk.desk_hooks(bed.config, bed.wiring())
+    hooks = desk.desk_hooks(bed.config.publication, bed.config.author, bed.wiring())
     assert "Before this goes out" not in (hooks.next_issue_html() or "")
     with_base_url(bed, "http://news.example.com")
-    html = desk.desk_hooks(bed.config, bed.wiring()).next_issue_html() or ""
+    html = desk.desk_hooks(bed.config.publication, bed.config.author, bed.wiring()).next_issue_html() or ""
     assert "<strong>Before this goes out</strong>" in html and "Juggling two offers" in html
     assert html.index("Before this goes out") < html.index("Juggling two offers")
 
@@ -124,7 +124,7 @@ def test_a_warning_is_recorded_with_the_issue_and_the_report_and_status_show_it(
         bed: Bed, run_cli: Callable[..., Any]) -> None:
     with_base_url(bed, "http://127.0.0.1:8000")
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    desk.gated_send(bed.config, bed.wiring())
+    desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
     assert len(readers(bed)) == 2
     issue = bed.ledger.get_issue(1)
     assert issue is not None and len(issue.warnings) == 1 and issue.warnings[0].startswith(WARNED)
@@ -136,7 +136,7 @@ def test_a_warning_is_recorded_with_the_issue_and_the_report_and_status_show_it(
 
 def test_an_issue_with_no_warning_records_none_and_its_report_says_none(bed: Bed) -> None:
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    desk.gated_send(bed.config, bed.wiring())
+    desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
     issue = bed.ledger.get_issue(1)
     assert issue is not None and issue.warnings == ()
     [report] = [m for m in to(bed, AUTHOR) if m.message["Subject"] == "Report: issue 1 sent"]

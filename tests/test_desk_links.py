@@ -23,7 +23,7 @@ from digest.web import create_app
 def client_for(bed: Bed) -> TestClient:
     wiring = bed.wiring()
     app = create_app(bed.config, bed.store, send_confirmation=lambda *a: None, clock=bed.now, secret=wiring.secret,
-                     desk=desk_hooks(bed.config, wiring) if bed.config.author.email else None)
+                     desk=desk_hooks(bed.config.publication, bed.config.author, wiring) if bed.config.author.email else None)
     return TestClient(app, base_url="https://news.example.com", follow_redirects=False)
 
 
@@ -33,7 +33,7 @@ def bed(write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> 
 
 
 def proof_links(bed: Bed) -> dict[str, str]:
-    desk.proof(bed.config, bed.wiring(), force=True)
+    desk.proof(bed.config.publication, bed.config.author, bed.wiring(), force=True)
     html = str(to(bed, AUTHOR)[-1].message.get_body(("html",)).get_content())
     found = re.findall(r'<a href="https://news\.example\.com(/desk/do/[^"]+)"[^>]*>([^<]+)</a>', html)
     return {label: path for path, label in found}

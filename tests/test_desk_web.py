@@ -29,7 +29,7 @@ def client_for(bed: Bed) -> TestClient:
     wiring = bed.wiring()
     app = create_app(bed.config, bed.store, send_confirmation=lambda *a: None, clock=bed.now, secret=wiring.secret,
                      ledger=wiring.ledger, questions=wiring.questions,
-                     desk=desk_hooks(bed.config, wiring) if bed.config.author.email else None)
+                     desk=desk_hooks(bed.config.publication, bed.config.author, wiring) if bed.config.author.email else None)
     return TestClient(app, base_url="https://news.example.com", follow_redirects=False)
 
 
@@ -210,7 +210,7 @@ def test_the_desk_lists_the_issues_sent_with_their_counts(bed: Bed) -> None:
     from digest.jobs.desk import gated_send
 
     bed.clock[0] = SLOT + timedelta(seconds=30)
-    gated_send(bed.config, bed.wiring())
+    gated_send(bed.config.publication, bed.config.author, bed.wiring())
     with client_for(bed) as client:
         signed_in(bed, client)
         desk = client.get("/desk/").text

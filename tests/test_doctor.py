@@ -402,9 +402,9 @@ def test_the_web_apps_own_links_answer(tmp_path: Path, ca: trustme.CA, keys: dic
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         wiring = Wiring(config, store=store, clock=lambda: CLI_NOW)
-        issue = build_preview(config, wiring.fetch, now=CLI_NOW)
+        issue = build_preview(config.publication, wiring.fetch, now=CLI_NOW)
         assert issue is not None
-        checks = link_checks(config, wiring, issue.template)
+        checks = link_checks(config.publication, wiring, issue.template)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -122,7 +122,7 @@ def test_init_says_when_it_guessed_the_name_and_leaves_the_question_box_out(
 
     when = datetime(2026, 11, 23, tzinfo=timezone.utc)
     post = Post(id="1", title="A post", link="https://b.example/1", published=when, updated=when)
-    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config, date=when, env=make_environment())
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config.publication, date=when, env=make_environment())
     assert "Have a question?" not in rendered.html and "Have a question?" not in rendered.text
 
 

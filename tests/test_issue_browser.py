@@ -62,10 +62,10 @@ def open_page(browser: Any, path: Path, width: int, height: int = 900, scheme: s
 
 def render(config: Config, out: Path, *, feed: str | None = None, note: str = "") -> tuple[Path, Path]:
     """The mail copy (as `digest preview` writes it) and the archive copy of one issue."""
-    issue = preview.build_preview(config, fetch_feed, now=NOW, feed=feed, every_post=True, note=note,
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, feed=feed, every_post=True, note=note,
                                   history=preview.PreviewHistory(next_number=7))
     assert issue is not None
-    written = preview.write_preview(config, issue, out, now=NOW)
+    written = preview.write_preview(config.publication, issue, out, now=NOW)
     archive = out / "archive.html"
     archive.write_text(issue.composer.archive().html, encoding="utf-8")
     return written.html_path, archive
@@ -90,9 +90,9 @@ def pages(config: Config, sample: tuple[Path, Path], tmp_path_factory: pytest.Te
     short = replace(config, newsletter=replace(config.newsletter, max_posts=10))
     mail, archive = render(short, out, note=NOTE)
     welcome = out / "welcome.html"
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
-    welcome.write_text(compose_welcome(config, name="Ana", answered=issue.content.featured,
+    welcome.write_text(compose_welcome(config.publication, name="Ana", answered=issue.content.featured,
                                        preferences_url="https://news.example.com/preferences/x").html, encoding="utf-8")
     return {"issue": mail, "archive": archive, "welcome": welcome, **single_mails(config, out)}
 
@@ -103,8 +103,8 @@ def single_mails(config: Config, out: Path) -> dict[str, Path]:
                         status=ANSWERED, consent_to_quote=False, display_name="", created_at=NOW,
                         paraphrase="Two offers, one deadline", answer_title="Juggling two offers",
                         answer_url="https://thewisejobsearch.blogspot.com/2026/11/two-offers.html")
-    mails = {"confirmation": compose_confirmation(config, confirm_url="https://news.example.com/confirm/x"),
-             "acknowledgement": compose_acknowledgement(config), "notice": compose_answer_notice(config, question)}
+    mails = {"confirmation": compose_confirmation(config.publication, confirm_url="https://news.example.com/confirm/x"),
+             "acknowledgement": compose_acknowledgement(config.publication), "notice": compose_answer_notice(config.publication, question)}
     paths = {}
     for name, template in mails.items():
         paths[name] = out / f"{name}.html"
@@ -316,7 +316,7 @@ def test_thumbnails_are_asked_for_at_twice_their_shown_width(browser: Any, sampl
 
 
 def test_links_have_names_and_thumbnails_stay_out_of_the_way(browser: Any, sample: tuple[Path, Path], config: Config) -> None:
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     page = open_page(browser, sample[0], 600)
     try:

@@ -87,10 +87,10 @@ def test_a_deferred_notice_is_retried_and_given_up_with_the_deliveries(bed: Bed,
     bed.send(feed=feed)
     assert delivery_row(bed)[0] == notice_row(bed)[0] == "deferred"
     bed.advance(minutes=1)  # the first step of the back-off: both are due, and both are deferred again
-    retry_due(bed.config, bed.wiring())
+    retry_due(bed.config.publication, bed.wiring())
     assert notice_row(bed) == delivery_row(bed) and delivery_row(bed)[3] == 2
     bed.advance(hours=bed.config.smtp.give_up_hours)
-    retry_due(bed.config, bed.wiring())
+    retry_due(bed.config.publication, bed.wiring())
     issue, notice = delivery_row(bed), notice_row(bed)
     assert issue[0] == "failed" and issue[2].startswith("gave up after ") and notice == issue
     assert bed.mail.received == []
@@ -107,7 +107,7 @@ def test_the_answer_notices_are_a_queue_the_outbox_drains(bed: Bed, tmp_path: Pa
     wiring = bed.wiring()
     seen: list[tuple[Any, ...]] = []
     bed.mail.handler.on_received = lambda got: seen.append(notice_row(bed))
-    drained = wiring.outbox.drain(wiring.notices, NoticeMail(bed.config, wiring.questions), connections=1)
+    drained = wiring.outbox.drain(wiring.notices, NoticeMail(bed.config.publication, wiring.questions), connections=1)
     assert drained.counts == {"sent": 1} and [r[0] for r in seen] == ["sending"]
     assert [m.recipients for m in bed.mail.received] == [[ASKER]]
 
@@ -136,12 +136,12 @@ def test_a_single_mails_hard_bounce_is_recorded_as_a_deliverys(bed: Bed) -> None
     assert sub is not None
     wiring = bed.wiring()
     bed.mail.handler.inject("RCPT", "451 4.2.0 Try again later")
-    assert not send_welcome(bed.config, wiring, sub, bed.now())
+    assert not send_welcome(bed.config.publication, wiring, sub, bed.now())
     bed.mail.handler.inject("RCPT", "550 5.7.1 Policy says no")
-    assert not send_welcome(bed.config, wiring, sub, bed.now())
+    assert not send_welcome(bed.config.publication, wiring, sub, bed.now())
     assert bed.store.get(sid).status == "confirmed"  # type: ignore[union-attr]
     bed.mail.handler.inject("RCPT", "550 5.1.1 No such user")
-    assert not send_welcome(bed.config, wiring, sub, bed.now())
+    assert not send_welcome(bed.config.publication, wiring, sub, bed.now())
     assert bed.store.get(sid).status == "bounced"  # type: ignore[union-attr]
 
 
@@ -151,12 +151,12 @@ def test_an_acknowledgements_refusal_is_classified_as_a_notices(bed: Bed) -> Non
     polite, _ = qs.record(new_question(email="polite@example.com", name="", text="One?", source="web",
                                        consent_to_quote=False, display_name=""), bed.now())
     bed.mail.handler.inject("RCPT", "550 5.7.1 Policy says no")  # the server's problem with us, not the address
-    assert acknowledge(bed.config, wiring, polite, now=bed.now()) == "refused: 550 5.7.1 Policy says no"
+    assert acknowledge(bed.config.publication, wiring, polite, now=bed.now()) == "refused: 550 5.7.1 Policy says no"
     assert qs.blocked("polite@example.com") is None
     typo, _ = qs.record(new_question(email="typo@example.com", name="", text="Two?", source="web",
                                      consent_to_quote=False, display_name=""), bed.now())
     bed.mail.handler.inject("RCPT", "550 5.1.1 No such user")
-    assert acknowledge(bed.config, wiring, typo, now=bed.now()) == "refused: 550 5.1.1 No such user"
+    assert acknowledge(bed.config.publication, wiring, typo, now=bed.now()) == "refused: 550 5.1.1 No such user"
     assert qs.blocked("typo@example.com") == "the address bounced"
 
 
@@ -175,11 +175,11 @@ def test_every_kind_of_mail_is_dkim_signed(write_config: Callable[..., Path], ma
         _, feed = answered_question(bed, tmp_path)
         bed.send(feed=feed)
         wiring = bed.wiring()
-        assert send_confirmation(bed.config, wiring, pending, bed.now())
-        assert send_welcome(bed.config, wiring, bed.store.get(sid), bed.now())  # type: ignore[arg-type]
+        assert send_confirmation(bed.config.publication, wiring, pending, bed.now())
+        assert send_welcome(bed.config.publication, wiring, bed.store.get(sid), bed.now())  # type: ignore[arg-type]
         ask, _ = wiring.questions.record(new_question(email="ask2@example.com", name="", text="Three?", source="web",
                                                       consent_to_quote=False, display_name=""), bed.now())
-        assert acknowledge(bed.config, wiring, ask, now=bed.now()) is None
+        assert acknowledge(bed.config.publication, wiring, ask, now=bed.now()) is None
         got = {m.recipients[0]: m.data for m in bed.mail.received}
         assert len(bed.mail.received) == 5 and set(got) == {READER, ASKER, "new@example.com", "ask2@example.com"}
         for message in bed.mail.received:

@@ -106,5 +106,5 @@ def test_a_notification_in_an_unknown_layout_is_never_answered(write_config: Cal
     config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": "loop-secret-0123456789abcdef"})
     found = sort_message(raw, Ours("example.com"))
     with Wiring(config) as wiring:
-        outcome = take_mailed_question(config, wiring, raw, found, now=datetime.now(timezone.utc))
+        outcome = take_mailed_question(config.publication, wiring, raw, found, now=datetime.now(timezone.utc))
     assert outcome.endswith("in a layout not known (core/contact_form.py): kept unsorted") and mail_server.received == []

@@ -32,7 +32,7 @@ def take(bed: Bed, email: str = "asker@example.com", text: str = "How do I negot
                               "now": bed.now()}
     values.update(kw)
     wiring = bed.wiring()
-    return take_question(bed.config, wiring, email=email, text=text, **values)
+    return take_question(bed.config.publication, wiring, email=email, text=text, **values)
 
 
 def test_a_question_is_kept_and_acknowledged_once_without_quoting_it(bed: Bed) -> None:
@@ -110,7 +110,7 @@ def test_acknowledgements_can_be_turned_off(write_config: Callable[..., Path], m
 
     config = read_config(path, {"DIGEST_SECRET": "x" * 20})
     wiring = Wiring(config, store=bed.store, clock=bed.now)
-    intake = take_question(config, wiring, email="a@example.com", name="", text="q?", source="web",
+    intake = take_question(config.publication, wiring, email="a@example.com", name="", text="q?", source="web",
                            consent_to_quote=False, display_name="", now=START)
     assert intake.why_not == "acknowledgements are off ([question] acknowledge)" and mail_server.received == []
     bed.store.close()
@@ -166,7 +166,7 @@ def test_a_from_line_the_address_parser_recurses_on_is_kept_unsorted(bed: Bed) -
 
     raw = b"From: " + b"(" * 2_000 + b"\r\nTo: questions@example.com\r\nSubject: q\r\n\r\nHow do I negotiate?\r\n"
     wiring = bed.wiring()
-    outcome = take_mailed_question(bed.config, wiring, raw, sort_message(raw, Ours("example.com")),
+    outcome = take_mailed_question(bed.config.publication, wiring, raw, sort_message(raw, Ours("example.com")),
                                    now=bed.now())
     assert outcome == "no address to answer: kept unsorted" and bed.mail.received == []
 
@@ -180,7 +180,7 @@ def test_a_contact_form_email_field_naming_the_form_service_is_never_acknowledge
     raw = (b"From: Blogger <no-reply@blogger.com>\r\nSubject: Message from The Wise Job Search\r\n"
            b"Message-ID: <cf-self-1@blogger.com>\r\n\r\nName: A\r\nEmail: no-reply@blogger.com\r\nMessage: hello\r\n")
     wiring = bed.wiring()
-    outcome = take_mailed_question(bed.config, wiring, raw, sort_message(raw, Ours("example.com")),
+    outcome = take_mailed_question(bed.config.publication, wiring, raw, sort_message(raw, Ours("example.com")),
                                    now=bed.now())
     assert outcome.endswith(": kept unsorted") and bed.mail.received == []
     assert QuestionStore(bed.store).listed() == []

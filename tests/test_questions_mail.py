@@ -36,7 +36,7 @@ def parsed(raw: bytes) -> email.message.EmailMessage:
 
 
 def test_the_acknowledgement_is_the_same_for_everyone_and_says_it_is_automatic() -> None:
-    raw = build_message(compose_acknowledgement(CONFIG), Recipient("asker@example.com"), message_id="<a@x>", date=NOW)
+    raw = build_message(compose_acknowledgement(CONFIG.publication), Recipient("asker@example.com"), message_id="<a@x>", date=NOW)
     message = parsed(raw)
     assert message["Auto-Submitted"] == "auto-replied" and message["Precedence"] is None
     assert message["To"] == "asker@example.com"  # no name: the one typed into the form is unverified
@@ -45,7 +45,7 @@ def test_the_acknowledgement_is_the_same_for_everyone_and_says_it_is_automatic()
 
 
 def test_the_notice_links_the_answer_and_shows_only_the_paraphrase() -> None:
-    raw = build_message(compose_answer_notice(CONFIG, answered()), Recipient("asker@example.com"), message_id="<n@x>", date=NOW)
+    raw = build_message(compose_answer_notice(CONFIG.publication, answered()), Recipient("asker@example.com"), message_id="<n@x>", date=NOW)
     message = parsed(raw)
     for part in ("plain", "html"):
         body = message.get_body((part,)).get_content()
@@ -61,7 +61,7 @@ def test_the_issue_shows_the_paraphrase_and_the_display_name_only_with_consent(c
     desk = replace(q, id=18, status=ACCEPTED, paraphrase="", answer_url="", answer_title="", display_name="Pat",
                    text="Me (asker@example.com, Secret Name): is a gap year bad?")
     post = Post(id="p1", title="A post", link="https://b.example/p1", published=NOW, updated=None)
-    rendered = Composer(CONFIG, [post], created_at=NOW, questions=issue_questions([q], [desk])).render()
+    rendered = Composer(CONFIG.publication, [post], created_at=NOW, questions=issue_questions([q], [desk])).render()
     assert rendered is not None
     for body in (rendered.html, rendered.text):
         assert "Negotiating with a hard boss" in body and "The hard boss" in body
@@ -70,16 +70,16 @@ def test_the_issue_shows_the_paraphrase_and_the_display_name_only_with_consent(c
 
 
 def test_a_questions_only_issue_has_a_subject_and_no_issue_is_empty() -> None:
-    rendered = Composer(CONFIG, [], created_at=NOW, questions=issue_questions([answered()], [])).render()
+    rendered = Composer(CONFIG.publication, [], created_at=NOW, questions=issue_questions([answered()], [])).render()
     assert rendered is not None and rendered.subject == "This week: The hard boss"  # [newsletter] subject = "{{ headline }}"
     assert rendered.preheader == "The hard boss"
-    assert Composer(CONFIG, [], created_at=NOW).render() is None
+    assert Composer(CONFIG.publication, [], created_at=NOW).render() is None
 
 
 def test_the_notice_dates_the_question_in_the_schedule_timezone() -> None:
     # 02:00 UTC on 26 November is 25 November in New York ([schedule] timezone).
     late = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
-    rendered = compose_answer_notice(CONFIG, answered(created_at=late))
+    rendered = compose_answer_notice(CONFIG.publication, answered(created_at=late))
     raw = build_message(rendered, Recipient("asker@example.com"), message_id="<n@x>", date=late)
     text = parsed(raw).get_body(("plain",)).get_content()
     assert "25 November 2026" in text and "26 November" not in text

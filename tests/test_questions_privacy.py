@@ -68,7 +68,7 @@ def test_no_newsletter_and_no_recorded_issue_names_the_asker(bed: Bed) -> None:
 def test_no_web_page_names_the_asker(bed: Bed) -> None:
     sub = bed.store.find("reader0@example.com")
     assert sub is not None
-    app = create_app(bed.config, bed.store, send_confirmation=confirmation_mailer(bed.config, bed.wiring()), clock=bed.now)
+    app = create_app(bed.config, bed.store, send_confirmation=confirmation_mailer(bed.config.publication, bed.wiring()), clock=bed.now)
     tokens = {purpose: make_token(SECRET, purpose, sub.id, now=bed.now(), nonce="n" if purpose == "confirm" else "")
               for purpose in ("confirm", "unsubscribe", "preferences")}
     pages = 0

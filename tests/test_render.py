@@ -49,9 +49,9 @@ def check_golden(name: str, actual: str, regen: bool) -> None:
 
 def test_sample_feed_issue_matches_golden_files(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
-    written = preview.write_preview(config, issue, tmp_path, now=NOW)
+    written = preview.write_preview(config.publication, issue, tmp_path, now=NOW)
     regen = bool(request.config.getoption("--regen-golden"))
     check_golden("issue.html", normalise(written.html_path.read_text("utf-8")), regen)
     check_golden("issue.txt", normalise(written.text_path.read_text("utf-8")), regen)
@@ -60,9 +60,9 @@ def test_sample_feed_issue_matches_golden_files(tmp_path: Path, request: pytest.
 
 def test_sample_issue_has_every_part_the_design_names(tmp_path: Path) -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
-    html = preview.write_preview(config, issue, tmp_path, now=NOW).html_path.read_text("utf-8")
+    html = preview.write_preview(config.publication, issue, tmp_path, now=NOW).html_path.read_text("utf-8")
     doc = lxml_html.fromstring(html)
     text = " ".join(doc.text_content().split())
     assert "The Wise Job Search" in text and "23 November 2026" in text
@@ -101,7 +101,7 @@ def _content(title: str, excerpt: str = "x") -> IssueContent:
 def test_titles_are_escaped_exactly_once() -> None:
     config = read_config(ROOT / "config.toml", {})
     title = '<script>alert("x")</script> & <b>bold</b>'
-    rendered = render_issue(_content(title, excerpt="Tom & Jerry <img src=x onerror=y>"), config, date=NOW, env=make_environment())
+    rendered = render_issue(_content(title, excerpt="Tom & Jerry <img src=x onerror=y>"), config.publication, date=NOW, env=make_environment())
     assert "<script>" not in rendered.html and "<b>bold" not in rendered.html and "<img src=x" not in rendered.html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in rendered.html
     assert "&amp;amp;" not in rendered.html
@@ -118,7 +118,7 @@ def test_a_typo_in_a_template_fails_loudly(tmp_path: Path) -> None:
     from digest.core.errors import TemplateError
 
     with pytest.raises(TemplateError, match=r"issue\.txt\.j2, line 1: .* has no attribute 'nmae'") as caught:
-        render_issue(_content("t"), config, date=NOW, env=make_environment(str(tmp_path)))
+        render_issue(_content("t"), config.publication, date=NOW, env=make_environment(str(tmp_path)))
     assert caught.value.template == str(tmp_path / "issue.txt.j2") and caught.value.line == 1
 
 
@@ -126,7 +126,7 @@ def test_user_templates_override_and_extend_the_built_in_ones(tmp_path: Path) ->
     (tmp_path / "issue.html.j2").write_text(
         "{% extends 'default:issue.html.j2' %}{% block style %}{{ super() }} .masthead { border-bottom: 9px solid #ff0000; }{% endblock %}")
     config = read_config(ROOT / "config.toml", {})
-    rendered = render_issue(_content("t"), config, date=NOW, env=make_environment(str(tmp_path)))
+    rendered = render_issue(_content("t"), config.publication, date=NOW, env=make_environment(str(tmp_path)))
     assert "9px solid #ff0000" in rendered.html and "Have a question?" in rendered.html
 
 
@@ -140,7 +140,7 @@ def test_a_template_is_compiled_once_per_process_and_again_when_edited(tmp_path:
     assert make_environment().get_template("issue.html.j2").root_render_func.__code__ is \
         make_environment().get_template("issue.html.j2").root_render_func.__code__
     (tmp_path / "issue.txt.j2").write_text("edited {{ blog.name }}\n")
-    rendered = render_issue(_content("t"), config, date=NOW, env=make_environment(str(tmp_path)))
+    rendered = render_issue(_content("t"), config.publication, date=NOW, env=make_environment(str(tmp_path)))
     assert rendered.text == f"edited {config.blog.name}\n"
 
 
@@ -215,9 +215,9 @@ def sample_issue(tmp_path: Path, config_text: str = "", **build: object) -> tupl
         path = tmp_path / "config.toml"
         path.write_text(config_text)
     config = read_config(path, {})
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True, **build)  # type: ignore[arg-type]
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True, **build)  # type: ignore[arg-type]
     assert issue is not None
-    written = preview.write_preview(config, issue, tmp_path / "out", now=NOW)
+    written = preview.write_preview(config.publication, issue, tmp_path / "out", now=NOW)
     return written.html_path.read_text("utf-8"), written.text_path.read_text("utf-8"), issue
 
 
@@ -254,7 +254,7 @@ def test_the_invitation_comes_first_then_the_answers_then_the_topics(tmp_path: P
 def test_a_questions_only_issue_says_so(tmp_path: Path) -> None:
     config = read_config(ROOT / "config.toml", {})
     answered = IssueQuestions(answered=(AnsweredQuestion("Gap years", "", "The gap year", "https://b.example/a"),))
-    rendered = render_issue(IssueContent(sections=()), config, date=NOW, env=make_environment(), questions=answered)
+    rendered = render_issue(IssueContent(sections=()), config.publication, date=NOW, env=make_environment(), questions=answered)
     for body in (visible_text(rendered.html), rendered.text):
         assert "0 new posts" not in body and "what's new" not in body
         assert "readers' questions" in body and "Gap years" in body
@@ -272,7 +272,7 @@ def test_replies_are_invited_where_reply_to_sends_them(tmp_path: Path) -> None:
 
 def test_real_headings_in_order() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     doc = lxml_html.fromstring(issue.template.html)
     headings = [(h.tag, " ".join(h.text_content().split())) for h in doc.xpath("//h1|//h2|//h3|//h4|//h5|//h6")]
@@ -289,7 +289,7 @@ def test_real_headings_in_order() -> None:
 
 def test_read_more_links_say_where_they_lead_and_thumbnails_are_decorative() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     doc = lxml_html.fromstring(issue.template.html)
     more = doc.xpath('//a[contains(@class, "more") or contains(@class, "answer-more")]')
@@ -313,7 +313,7 @@ def test_every_post_with_a_thumbnail_shows_it_beside_its_text() -> None:
     config = read_config(ROOT / "config.toml", {})
     mixed = Section("a", "Mixed", (_post(1, "https://img.example/1.jpg"), _post(2, None)))
     full = Section("b", "Full", (_post(3, "https://img.example/3.jpg"), _post(4, "https://img.example/4.jpg")))
-    rendered = render_issue(IssueContent(sections=(mixed, full)), config, date=NOW, env=make_environment())
+    rendered = render_issue(IssueContent(sections=(mixed, full)), config.publication, date=NOW, env=make_environment())
     doc = lxml_html.fromstring(rendered.html)
     images = doc.xpath("//img")
     assert [img.get("src") for img in images] == [f"https://img.example/{n}.jpg" for n in (1, 3, 4)]
@@ -324,7 +324,7 @@ def test_every_post_with_a_thumbnail_shows_it_beside_its_text() -> None:
 
 def test_outlook_safe_button_and_question_box() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     doc = lxml_html.fromstring(issue.template.html)
     button = doc.xpath('//a[@href="https://thewisejobsearch.blogspot.com/p/contact.html"]')[0]
@@ -339,7 +339,7 @@ def test_outlook_safe_button_and_question_box() -> None:
 
 def test_no_invalid_attributes() -> None:
     config = read_config(ROOT / "config.toml", {})
-    issue = preview.build_preview(config, fetch_feed, now=NOW, every_post=True)
+    issue = preview.build_preview(config.publication, fetch_feed, now=NOW, every_post=True)
     assert issue is not None
     for html in (issue.template.html, issue.composer.archive().html):
         doc = lxml_html.fromstring(html)
@@ -382,7 +382,7 @@ def test_the_subject_says_in_whole_words_that_it_is_the_digest(first_title: str,
     config = read_config(ROOT / "config.toml", {})
     posts = tuple(_post(i, None) for i in range(count))
     posts = (Post(id="t", title=first_title, link="https://b.example/t", published=NOW, updated=NOW), *posts[1:])
-    rendered = render_issue(IssueContent(sections=(Section("k", "K", posts),)), config, date=NOW, env=make_environment())
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", posts),)), config.publication, date=NOW, env=make_environment())
     assert rendered.subject == subject and len(subject) <= 50 and "…" not in subject
     assert first_title not in rendered.preheader
 
@@ -446,7 +446,7 @@ def test_the_text_part_keeps_urls_whole(tmp_path: Path) -> None:
     url = "https://www.example.com/a/very/long/path/that-goes-on-and-on/page.html"
     post = Post(id="1", title="t", link="https://b.example/1", published=NOW, updated=NOW,
                 excerpt="Word " * 12 + url + " and more words after it.")
-    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config, date=NOW, env=make_environment())
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config.publication, date=NOW, env=make_environment())
     assert url in rendered.text.splitlines()[rendered.text.splitlines().index("t") + 3]
 
 
@@ -460,7 +460,7 @@ def test_the_sample_issue_stays_under_gmails_clip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("template", "body", "needle"), [
     ("issue.html.j2", '{% extends "default:issue.html.j2" %}\n{% block style %}\n{{ super() }\n{% endblock %}\n',
      "issue.html.j2, line 3: unexpected '}'"),
-    ("issue.txt.j2", "Hello\n\n{{ blog.titel }}\n", "issue.txt.j2, line 3: 'digest.core.config.BlogConfig object' has no attribute 'titel'"),
+    ("issue.txt.j2", "Hello\n\n{{ blog.titel }}\n", "issue.txt.j2, line 3: 'digest.core.sections.BlogConfig object' has no attribute 'titel'"),
     ("issue.html.j2", "<p>\n{% for post in sections %}\n{{ post.titles.upper() }}\n{% endfor %}\n</p>\n",
      "issue.html.j2, line 3:"),
 ])
@@ -509,7 +509,7 @@ def test_every_date_a_reader_sees_is_in_the_schedule_timezone() -> None:
     config = read_config(ROOT / "config.toml", {})
     late = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
     post = Post(id="1", title="Late post", link="https://b.example/1", published=late, updated=late)
-    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config, date=late,
+    rendered = render_issue(IssueContent(sections=(Section("k", "K", (post,)),)), config.publication, date=late,
                             env=make_environment())
     for body in (visible_text(rendered.html), rendered.text):
         assert "23 November 2026" in body and "24 November" not in body

@@ -92,7 +92,7 @@ def test_greylisted_messages_go_out_in_the_same_run(write_config: Callable[..., 
         bed.add(3)
         watch = Watch()
         started = time.monotonic()
-        outcome = send_next(bed.config, bed.wiring(clock=real_clock(), backoff=SECONDS), progress=watch)
+        outcome = send_next(bed.config.publication, bed.wiring(clock=real_clock(), backoff=SECONDS), progress=watch)
         assert time.monotonic() - started < 8
         assert outcome.report is not None and outcome.report.counts == {"sent": 3}
         assert bed.received_by() == {f"reader{i}@example.com": 1 for i in range(3)}
@@ -133,9 +133,9 @@ def test_the_retry_timer_sends_deferred_messages_and_builds_no_issue(write_confi
         feed_file(tmp_path / "feed.xml", [-0.5], first=10)  # a new post: only the weekly send may pick it up
         time.sleep(0.15)  # the server's greylisting delay, in its own time
         bed.advance(seconds=30)
-        assert retry.retry_due(bed.config, bed.wiring()) == []  # not due before the 1-minute backoff
+        assert retry.retry_due(bed.config.publication, bed.wiring()) == []  # not due before the 1-minute backoff
         bed.advance(seconds=31)
-        reports = retry.retry_due(bed.config, bed.wiring())
+        reports = retry.retry_due(bed.config.publication, bed.wiring())
         assert [(r.issue_id, r.counts) for r in reports] == [(1, {"sent": 3})]
         assert len(bed.ledger.history()) == 1 and bed.ledger.last_issue().status == "done"  # type: ignore[union-attr]
         assert bed.received_by() == {f"reader{i}@example.com": 1 for i in range(3)}
@@ -153,10 +153,10 @@ def test_the_scheduler_runs_the_retry_job_on_its_own_timer(write_config: Callabl
     weekly_runs: list[int] = []
     try:
         bed.add(3)
-        send_next(bed.config, bed.wiring(clock=clock, backoff=SECONDS))
+        send_next(bed.config.publication, bed.wiring(clock=clock, backoff=SECONDS))
         assert set(bed.statuses().values()) == {"deferred"}
         sender = WeeklySender(bed.config.schedule, lambda: weekly_runs.append(1),
-                              retry=lambda: retry.retry_due(bed.config, bed.wiring(clock=clock)),
+                              retry=lambda: retry.retry_due(bed.config.publication, bed.wiring(clock=clock)),
                               retry_every=timedelta(seconds=0.2))
         sender.start()
         try:
@@ -190,7 +190,7 @@ def test_a_new_week_goes_out_while_an_older_issue_has_deferred_messages(
             assert [(r.issue_id, r.counts, r.resumed) for r in outcome.reports[:-1]] == [(1, {"sent": 3}, True)]
         else:  # the weekly slot leaves it to the retry timer
             assert len(outcome.reports) == 1 and bed.statuses(1)["reader0@example.com"] == "deferred"
-            assert [r.counts for r in retry.retry_due(bed.config, bed.wiring())] == [{"sent": 3}]
+            assert [r.counts for r in retry.retry_due(bed.config.publication, bed.wiring())] == [{"sent": 3}]
         assert all(i.status == "done" for i, _ in bed.ledger.history())
         assert bed.received_by() == {f"reader{i}@example.com": 2 for i in range(3)}  # both issues, once each
     finally:
@@ -247,7 +247,7 @@ def test_a_message_that_comes_up_past_give_up_hours_is_failed_with_its_last_repl
     bed = bed_with(write_config, server, tmp_path, smtp="retry_window_minutes = 0.1\ngive_up_hours = 0.0001\n")  # 0.36 s
     try:
         bed.add(1)
-        outcome = send_next(bed.config, bed.wiring(clock=real_clock(), backoff=SECONDS))
+        outcome = send_next(bed.config.publication, bed.wiring(clock=real_clock(), backoff=SECONDS))
         assert outcome.report is not None and outcome.report.counts == {"failed": 1}
         with bed.store.tx() as conn:
             reply = conn.execute(sa.select(deliveries.c.last_reply)).scalar_one()

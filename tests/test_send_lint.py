@@ -105,7 +105,7 @@ def test_post_titles_and_names_never_add_a_header(title: str, name: str) -> None
 
     post = Post(id="1", title=clean_title(title, False) or "x", link="https://b.example/1", published=NOW, updated=NOW)
     content = group_posts([post], CONFIG.topics, fallback_topic="More")
-    rendered = render_issue(content, CONFIG, date=NOW, env=ENV)
+    rendered = render_issue(content, CONFIG.publication, date=NOW, env=ENV)
     template = prepare_message(rendered, sender=CONFIG.newsletter.from_, list_id=CONFIG.newsletter.list_id)
     raw = build_message(template, Recipient("a@example.com", name, "https://n.example/u/t"), message_id="<1@example.com>", date=NOW)
     names = [line.split(b":", 1)[0].lower() for line in header_lines(raw)]

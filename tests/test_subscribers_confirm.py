@@ -51,7 +51,7 @@ def test_add_mails_the_confirmation_link_and_the_link_confirms(cfg: Path, run_cl
 
     store = Store.open(config.store.url)
     try:
-        app = create_app(config, store, send_confirmation=confirmation_mailer(config, Wiring(config, store=store)),
+        app = create_app(config, store, send_confirmation=confirmation_mailer(config.publication, Wiring(config, store=store)),
                          clock=lambda: CLI_NOW)
         with TestClient(app, base_url="https://news.example.com") as client:
             path = link.removeprefix("https://news.example.com")

@@ -68,8 +68,8 @@ def make_web(write_config: Callable[..., Path], mail_server: Any, limit: int = 5
     config = read_config(path, {"DIGEST_SECRET": SECRET})
     store = Store.open(config.store.url)
     clock = [START]
-    with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, Wiring(config, store=store)),
-                               send_welcome=welcome_mailer(config, Wiring(config, store=store)),
+    with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config.publication, Wiring(config, store=store)),
+                               send_welcome=welcome_mailer(config.publication, Wiring(config, store=store)),
                                clock=lambda: clock[0]), base_url="https://news.example.com",
                     follow_redirects=False) as client:
         yield Web(client, store, mail_server, clock)
@@ -353,7 +353,7 @@ def test_a_removed_subscribers_links_do_not_reach_the_next_subscriber(write_conf
     bob, _ = store.add("bob@example.com", "bob@example.com", "Bob Newcomer", ("Offers",), confirmed=True, now=START,
                        consent=consent)
     try:
-        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, Wiring(config, store=store)),
+        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config.publication, Wiring(config, store=store)),
                                    clock=lambda: START), base_url="https://news.example.com") as client:
             prefs = client.get(urlsplit(ana_preferences).path)
             assert prefs.status_code == 400 and "Bob Newcomer" not in prefs.text
@@ -444,7 +444,7 @@ def test_an_archive_id_beyond_the_integer_range_is_404(write_config: Callable[..
     config = replace(config, store=replace(config.store, url=store_url))
     store = Store.open(store_url)
     try:
-        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config, Wiring(config, store=store))),
+        with TestClient(create_app(config, store, send_confirmation=confirmation_mailer(config.publication, Wiring(config, store=store))),
                         base_url="https://news.example.com") as client:
             for issue in ("1" * 30, str(2**63), str(2**31), "0", "1"):
                 page = client.get(f"/archive/{issue}")

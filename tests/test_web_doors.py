@@ -33,9 +33,9 @@ def doors_web(write_config: Callable[..., Path], mail_server: Any, extra: str = 
     store = Store.open(config.store.url)
     clock = [START]
     wiring = Wiring(config, store=store, clock=lambda: clock[0])
-    app = create_app(config, store, send_confirmation=confirmation_mailer(config, wiring),
-                     send_welcome=welcome_mailer(config, wiring),
-                     send_preferences_link=preferences_link_mailer(config, wiring), clock=lambda: clock[0])
+    app = create_app(config, store, send_confirmation=confirmation_mailer(config.publication, wiring),
+                     send_welcome=welcome_mailer(config.publication, wiring),
+                     send_preferences_link=preferences_link_mailer(config.publication, wiring), clock=lambda: clock[0])
     with TestClient(app, base_url="https://news.example.com", follow_redirects=False) as client:
         yield Web(client, store, mail_server, clock)
     store.close()

@@ -21,7 +21,7 @@ def proof(config: Config, wiring: Wiring) -> None:
     """Mail the author ([author] email) the proof of the next issue now."""
     from ..jobs.desk import proof as mail_proof
 
-    click.echo(mail_proof(config, wiring, force=True))
+    click.echo(mail_proof(config.publication, config.author, wiring, force=True))
 
 
 @click.command()
@@ -31,7 +31,7 @@ def hold(config: Config, wiring: Wiring, reason: str) -> None:
     """Hold the next issue: it is not sent, its posts roll into the one after."""
     from ..jobs.desk import hold as hold_issue
 
-    click.echo(hold_issue(config, wiring, reason))
+    click.echo(hold_issue(config.publication, config.author, wiring, reason))
 
 
 @click.command()
@@ -40,4 +40,4 @@ def approve(config: Config, wiring: Wiring) -> None:
     """Approve the next issue (with [author] approval = "required" it goes only once approved)."""
     from ..jobs.desk import approve as approve_issue
 
-    click.echo(approve_issue(config, wiring))
+    click.echo(approve_issue(config.publication, config.author, wiring))

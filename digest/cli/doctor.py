@@ -27,7 +27,8 @@ def doctor(config: Config, wiring: Wiring, nameserver: str | None, offline: bool
     """Check SPF, DKIM, DMARC, the relay and the next issue: will it land in the inbox?"""
     from ..jobs.doctor import run_doctor
 
-    report = run_doctor(config, wiring, now=wiring.clock(), nameserver=nameserver, offline=offline, feed=feed)
+    report = run_doctor(config.publication, wiring, now=wiring.clock(), nameserver=nameserver,
+                        dns_timeout=min(config.smtp.timeout_seconds, 10.0), offline=offline, feed=feed)
     for check in report.checks:
         click.echo(check.line)
     for note in report.notes:

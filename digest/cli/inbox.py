@@ -23,7 +23,7 @@ def inbox(config: Config, wiring: Wiring) -> None:
     """Read the [inbox] mailbox once: bounces, complaints, unsubscribe mails, questions."""
     from ..jobs.inbox import check_inbox_config, read_inbox
 
-    check_inbox_config(config)
-    report = read_inbox(config, wiring, on_line=click.echo)
+    check_inbox_config(config.inbox, str(config.path))
+    report = read_inbox(config.publication, config.inbox, wiring, on_line=click.echo)
     c = config.inbox
     click.echo(f"Read {c.folder} on {c.host}: {report.summary(c.done_folder)}.")

@@ -62,7 +62,7 @@ def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, 
     stored = wiring.store_exists()  # a preview never makes a store: none yet means no issue was sent
     history = job.preview_history(wiring.ledger if stored else None)  # --all too: the number the send will give it
     questions = wiring.questions if stored else None
-    issue = job.build_preview(config, wiring.fetch, now=now, feed=feed, every_post=every_post, history=history,
+    issue = job.build_preview(config.publication, wiring.fetch, now=now, feed=feed, every_post=every_post, history=history,
                               note=note_text, questions=questions)
     if issue is None:
         since = (f"since the last issue (its cut-off: {local_time(config, history.cutoff)})" if history.cutoff else
@@ -71,7 +71,7 @@ def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, 
         if not or_all:
             click.echo("Use --all to preview every post in the feed.")
             return
-        issue = job.build_preview(config, wiring.fetch, now=now, feed=feed, every_post=True, history=history,
+        issue = job.build_preview(config.publication, wiring.fetch, now=now, feed=feed, every_post=True, history=history,
                                   note=note_text, questions=questions)
         if issue is None:
             click.echo("The feed holds no posts at all.")
@@ -81,7 +81,7 @@ def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, 
                    f"new: that is why it says \"{shown.replace('post', 'new post')}\".")
     elif not every_post:
         click.echo(_what_send_takes(config, history.cutoff))
-    result = job.write_preview(config, issue, out_dir, now=now)
+    result = job.write_preview(config.publication, issue, out_dir, now=now)
     for path in (result.html_path, result.text_path, result.eml_path):
         click.echo(str(path.resolve()))
     content = issue.content
@@ -97,7 +97,7 @@ def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, 
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if test_to:
-        job.send_test_copy(config, wiring.outbox, issue, test_to, now=now, subscribers=wiring.store if stored else None)
+        job.send_test_copy(config.publication, wiring.outbox, issue, test_to, now=now, subscribers=wiring.store if stored else None)
         click.echo(f"Sent a test copy to {test_to}.")
     if open_browser:
         _open(result.html_path.resolve().as_uri())
@@ -153,13 +153,13 @@ def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_di
                 click.confirm(f"Send \"{subject}\" to {count(audience, 'subscriber')}?", abort=True)
 
             try:
-                outcome = send_next(config, wiring, feed=feed, dry_run=dry_run, progress=progress, on_issue=confirm,
+                outcome = send_next(config.publication, wiring, feed=feed, dry_run=dry_run, progress=progress, on_issue=confirm,
                                     samples_dir=out_dir if dry_run else None, note=note_text)
             except DeliverabilityError as exc:
                 if not dry_run:  # the author hears of it too, once a week however often this is run
                     from ..jobs.author_mail import tell_stopped
 
-                    why = tell_stopped(config, wiring, None, exc, wiring.clock())
+                    why = tell_stopped(config.publication, config.author, wiring, None, exc, wiring.clock())
                     if why is not None:
                         click.echo(f"Warning: the author was not told: {why}", err=True)
                 raise
@@ -169,7 +169,7 @@ def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_di
     if not dry_run:
         from ..jobs.author_mail import after_send
 
-        after_send(config, wiring, outcome)  # the author's report of each issue sent to (once per issue)
+        after_send(config.publication, config.author, wiring, outcome)  # the author's report of each issue sent to (once per issue)
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)
     for report in outcome.reports:

@@ -40,7 +40,7 @@ def weekly_send(config: Config, wiring: Wiring) -> Callable[[], str]:
     it does not go; the note; the report after); it logs and returns one line."""
     from ..jobs.desk import gated_send
 
-    return _logged("send", lambda: gated_send(config, wiring))
+    return _logged("send", lambda: gated_send(config.publication, config.author, wiring))
 
 
 def _logged(what: str, work: Callable[[], str]) -> Callable[[], str]:
@@ -95,7 +95,7 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
     sockets = bind_sockets(host, port)  # before anything starts: a port in use is one ListenError line
     weekly = None if no_scheduler else WeeklySender(
         config.schedule, weekly_send(config, wiring),
-        retry=_logged("retry", lambda: retried_line(retry_due(config, wiring))),
+        retry=_logged("retry", lambda: retried_line(retry_due(config.publication, wiring))),
         retry_every=timedelta(minutes=config.smtp.retry_interval_minutes))
     reads_inbox = weekly is not None and bool(config.inbox.host and config.inbox.poll_minutes)
     if weekly is not None and config.author.email:
@@ -104,13 +104,13 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
         # The proof looks every quarter hour (each look within proof_hours with nothing new fetches the feed);
         # a change (hold, approve, a note) mails the new proof at once, not on this timer.
-        weekly.every(15, "author-proof", _logged("proof", lambda: proof(config, wiring)))
-        weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(config, wiring)))
+        weekly.every(15, "author-proof", _logged("proof", lambda: proof(config.publication, config.author, wiring)))
+        weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(config.publication, config.author, wiring)))
     if weekly is not None and reads_inbox:
         from ..jobs import inbox as inbox_job
 
         weekly.read_inbox_every(config.inbox.poll_minutes, _logged("inbox read", lambda: inbox_job.read_line(
-            config.inbox, inbox_job.read_inbox(config, wiring, on_line=logging.getLogger("digest.inbox").info))))
+            config.inbox, inbox_job.read_inbox(config.publication, config.inbox, wiring, on_line=logging.getLogger("digest.inbox").info))))
 
     try:
         with wiring:
@@ -135,13 +135,13 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
             from ..jobs.desk import desk_hooks
 
-            hooks = desk_hooks(config, wiring) if config.author.email else None
-            app = create_app(config, store, desk=hooks, send_confirmation=confirmation_mailer(config, wiring),
-                             send_welcome=welcome_mailer(config, wiring), lifespan=lifespan,
-                             send_preferences_link=preferences_link_mailer(config, wiring),
-                             acknowledge_question=question_acknowledger(config, wiring),
+            hooks = desk_hooks(config.publication, config.author, wiring) if config.author.email else None
+            app = create_app(config, store, desk=hooks, send_confirmation=confirmation_mailer(config.publication, wiring),
+                             send_welcome=welcome_mailer(config.publication, wiring), lifespan=lifespan,
+                             send_preferences_link=preferences_link_mailer(config.publication, wiring),
+                             acknowledge_question=question_acknowledger(config.publication, wiring),
                              secret=secret, ledger=wiring.ledger, questions=wiring.questions,
-                             send_choice_mail=choice_mailer(config, wiring))
+                             send_choice_mail=choice_mailer(config.publication, wiring))
             log.info(f"Serving {config.blog.name} on http://{host}:{port}/subscribe (public address {config.web.base_url})"
                        + ("" if no_scheduler else f"; weekly send {config.schedule.cron} {config.schedule.timezone}, "
                           f"deferred messages retried every {config.smtp.retry_interval_minutes:g} minutes")

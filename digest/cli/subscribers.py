@@ -61,7 +61,7 @@ def add(config: Config, email: str, name: str, topics: str, confirmed: bool) -> 
     address, key = normalise_email(email)
     chosen = parse_topics(topics, config.topics)
     with _open(config) as wiring:
-        change = add_subscriber(config, wiring, address, key, clean_name(name), chosen, confirmed=confirmed, now=_now())
+        change = add_subscriber(config.publication, wiring, address, key, clean_name(name), chosen, confirmed=confirmed, now=_now())
     sub = change.subscriber
     if change.done == "confirmed":
         click.echo(f"Confirmed {sub.email}: it was pending; recorded as confirmed by you.")
@@ -84,7 +84,7 @@ def confirm(config: Config, email: str, resend: bool) -> None:
     address, key = normalise_email(email)
     now = _now()
     with _open(config) as wiring:
-        change = (resend_confirmation(config, wiring, key, now=now) if resend
+        change = (resend_confirmation(config.publication, wiring, key, now=now) if resend
                   else confirm_subscriber(wiring.store, key, now=now))
     sub = change.subscriber
     if change.done == "unchanged":

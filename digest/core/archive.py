@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from xml.etree import ElementTree as ET
 
-from .config import Config
+from .config import Publication
 from .models import IssueRecord
 from .sanitize import excerpt, xml_text
 
@@ -23,10 +23,10 @@ def _stamp(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def archive_feed(config: Config, issues: Sequence[IssueRecord], *, now: datetime) -> bytes:
+def archive_feed(pub: Publication, issues: Sequence[IssueRecord], *, now: datetime) -> bytes:
     """The feed of `issues` (newest first): each entry links to /archive/{id}; `now` dates the
     feed only when there is no issue yet."""
-    base = f"{config.web.base_url}/archive/"
+    base = f"{pub.base_url}/archive/"
 
     def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
         element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
@@ -36,13 +36,13 @@ def archive_feed(config: Config, issues: Sequence[IssueRecord], *, now: datetime
 
     feed = ET.Element(f"{{{ATOM}}}feed")
     add(feed, "id", base)
-    add(feed, "title", f"{config.blog.name}: past issues")
+    add(feed, "title", f"{pub.blog.name}: past issues")
     add(feed, "link", rel="self", type="application/atom+xml", href=f"{base}feed.xml")
     add(feed, "link", rel="alternate", type="text/html", href=base)
     add(feed, "updated", _stamp(max((i.finished_at or i.created_at for i in issues), default=now)))
     author = add(feed, "author")
-    add(author, "name", config.blog.name)
-    add(author, "uri", config.blog.url)
+    add(author, "name", pub.blog.name)
+    add(author, "uri", pub.blog.url)
     for issue in issues:
         entry = add(feed, "entry")
         add(entry, "id", f"{base}{issue.id}")

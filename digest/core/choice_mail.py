@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import jinja2
 
-from .config import Config
+from .config import Publication
 from .models import RenderedIssue
 from .sanitize import clean_line
 from .templating import render_file
@@ -44,12 +44,12 @@ _MAILS: dict[str, tuple[str, tuple[str, ...], str]] = {
 KINDS = tuple(_MAILS)
 
 
-def render_choice_mail(config: Config, kind: str, *, link: str, env: jinja2.Environment) -> RenderedIssue:
+def render_choice_mail(pub: Publication, kind: str, *, link: str, env: jinja2.Environment) -> RenderedIssue:
     """One of the choices' mails (KINDS), with its one link (or none)."""
     subject, paragraphs, button = _MAILS[kind]
-    blog = config.blog.name
+    blog = pub.blog.name
     line = clean_line(subject.format(blog=blog))
-    context = {"blog": config.blog, "subject": line, "greeting": "Hello,",
+    context = {"blog": pub.blog, "subject": line, "greeting": "Hello,",
                "paragraphs": [p.format(blog=blog) for p in paragraphs], "link": link if button else "",
                "button": button}
     return RenderedIssue(subject=line, html=render_file(env, "choice_email.html.j2", context),

@@ -23,7 +23,7 @@ import jinja2
 from .answers import NO_QUESTIONS, IssueQuestions
 from .audience import away_line
 from .choice_mail import render_choice_mail
-from .config import Config
+from .config import Publication
 from .group import for_topics, group_posts
 from .inline import inline_css_checked
 from .message import MessageTemplate, Recipient, prepare_message
@@ -43,23 +43,23 @@ class ArchiveCopy:
     text: str
 
 
-def group_issue(config: Config, posts: Iterable[Post]) -> IssueContent:
+def group_issue(pub: Publication, posts: Iterable[Post]) -> IssueContent:
     """The issue's posts in their topic sections, as [topics] and [newsletter] order them."""
-    n = config.newsletter
-    return group_posts(list(posts), config.topics, fallback_topic=n.fallback_topic,
-                       question_labels=config.question.labels, max_posts=n.max_posts, max_sections=n.max_sections)
+    n = pub.newsletter
+    return group_posts(list(posts), pub.topics, fallback_topic=n.fallback_topic,
+                       question_labels=pub.question.labels, max_posts=n.max_posts, max_sections=n.max_sections)
 
 
-def issue_date(config: Config, when: datetime) -> datetime:
+def issue_date(pub: Publication, when: datetime) -> datetime:
     """The issue's date as its readers see it: in [schedule] timezone."""
-    return when.astimezone(ZoneInfo(config.schedule.timezone))
+    return when.astimezone(ZoneInfo(pub.schedule.timezone))
 
 
-def prepare(config: Config, rendered: RenderedIssue, *, bulk: bool = True,
+def prepare(pub: Publication, rendered: RenderedIssue, *, bulk: bool = True,
             warnings: list[str] | None = None) -> MessageTemplate:
     """Inline the rendered mail's CSS (once) and encode the headers every recipient shares;
     what premailer could not use is added to `warnings`."""
-    n = config.newsletter
+    n = pub.newsletter
     html, dropped = inline_css_checked(rendered.html)
     if warnings is not None:
         warnings.extend(w for w in dropped if w not in warnings)
@@ -77,15 +77,15 @@ class Composer:
     issue's number as recorded (the masthead shows it); `note` the editor's Markdown note.
     """
 
-    def __init__(self, config: Config, posts: Iterable[Post], *, created_at: datetime,
+    def __init__(self, pub: Publication, posts: Iterable[Post], *, created_at: datetime,
                  env: jinja2.Environment | None = None, number: int | None = None, note: str = "",
                  questions: IssueQuestions = NO_QUESTIONS, monthly: bool = False) -> None:
-        self.config = config
+        self.pub = pub
         self.monthly = monthly  # the monthly issue (core/audience.py): "this month", the month in the subject
         self.questions = questions  # readers' questions: every reader gets them, whatever their topics
-        self.content = group_issue(config, posts)
-        self.date = issue_date(config, created_at)
-        self.env = env or make_environment(config.newsletter.templates_dir)
+        self.content = group_issue(pub, posts)
+        self.date = issue_date(pub, created_at)
+        self.env = env or make_environment(pub.newsletter.templates_dir)
         self.number = number
         self.note_source = note
         self.note: Note = render_note(note)
@@ -103,7 +103,7 @@ class Composer:
                 content = for_topics(self.content, key)
                 if not content.posts and not self.questions:
                     return None
-                self._rendered[key] = render_issue(content, self.config, date=self.date, env=self.env,
+                self._rendered[key] = render_issue(content, self.pub, date=self.date, env=self.env,
                                                    number=self.number, note=self.note, questions=self.questions,
                                                    monthly=self.monthly)
             return self._rendered[key]
@@ -111,7 +111,7 @@ class Composer:
     def archive(self) -> ArchiveCopy:
         """The public copy that /archive/{id} serves: the whole issue as a web page, with no
         greeting and no one's links, a Subscribe button instead (CSS left in its <style>)."""
-        rendered = render_issue(self.content, self.config, date=self.date, env=self.env, number=self.number,
+        rendered = render_issue(self.content, self.pub, date=self.date, env=self.env, number=self.number,
                                 note=self.note, archive=True, questions=self.questions, monthly=self.monthly)
         return ArchiveCopy(rendered.html, rendered.text)
 
@@ -124,80 +124,80 @@ class Composer:
                 return self._cache[key]
         rendered = self.render(key)
         dropped: list[str] = []
-        template = None if rendered is None else prepare(self.config, rendered, warnings=dropped)
+        template = None if rendered is None else prepare(self.pub, rendered, warnings=dropped)
         with self._lock:  # the connections' threads share this composer
             self.warnings.extend(w for w in dropped if w not in self.warnings)
             return self._cache.setdefault(key, template)
 
 
-def compose_confirmation(config: Config, *, confirm_url: str,
+def compose_confirmation(pub: Publication, *, confirm_url: str,
                          env: jinja2.Environment | None = None) -> MessageTemplate:
     """The double opt-in mail, ready for build_message (no bulk headers: filters treat
     Precedence: bulk specially); no name in it (render_confirmation says why)."""
-    env = env or make_environment(config.newsletter.templates_dir)
-    return prepare(config, render_confirmation(config, confirm_url=confirm_url, env=env), bulk=False)
+    env = env or make_environment(pub.newsletter.templates_dir)
+    return prepare(pub, render_confirmation(pub, confirm_url=confirm_url, env=env), bulk=False)
 
 
-def compose_preferences_link(config: Config, *, preferences_url: str,
+def compose_preferences_link(pub: Publication, *, preferences_url: str,
                              env: jinja2.Environment | None = None) -> MessageTemplate:
     """The mail with a fresh settings link (one person's mail: no bulk headers)."""
-    env = env or make_environment(config.newsletter.templates_dir)
-    return prepare(config, render_preferences_link(config, preferences_url=preferences_url, env=env), bulk=False)
+    env = env or make_environment(pub.newsletter.templates_dir)
+    return prepare(pub, render_preferences_link(pub, preferences_url=preferences_url, env=env), bulk=False)
 
 
-def compose_welcome(config: Config, *, name: str, answered: Iterable[Post], preferences_url: str,
+def compose_welcome(pub: Publication, *, name: str, answered: Iterable[Post], preferences_url: str,
                     env: jinja2.Environment | None = None) -> MessageTemplate:
     """The welcome mail sent once a subscription is confirmed: when issues come, how to ask
     a question, a few answered questions (`answered`). One person's mail: no bulk headers."""
-    env = env or make_environment(config.newsletter.templates_dir)
-    rendered = render_welcome(config, name=name, answered=list(answered), preferences_url=preferences_url, env=env)
-    return prepare(config, rendered, bulk=False)
+    env = env or make_environment(pub.newsletter.templates_dir)
+    rendered = render_welcome(pub, name=name, answered=list(answered), preferences_url=preferences_url, env=env)
+    return prepare(pub, rendered, bulk=False)
 
 
-def compose_choice_mail(config: Config, kind: str, *, link: str = "",
+def compose_choice_mail(pub: Publication, kind: str, *, link: str = "",
                         env: jinja2.Environment | None = None) -> MessageTemplate:
     """A mail of readers' choices (core/choice_mail.py KINDS): one person's mail, no bulk headers."""
-    env = env or make_environment(config.newsletter.templates_dir)
-    return prepare(config, render_choice_mail(config, kind, link=link, env=env), bulk=False)
+    env = env or make_environment(pub.newsletter.templates_dir)
+    return prepare(pub, render_choice_mail(pub, kind, link=link, env=env), bulk=False)
 
 
-def compose_acknowledgement(config: Config, *, env: jinja2.Environment | None = None) -> MessageTemplate:
+def compose_acknowledgement(pub: Publication, *, env: jinja2.Environment | None = None) -> MessageTemplate:
     """The mail that tells an asker their question arrived (the same for every asker). It
     answers a message, so it says so (RFC 3834 Auto-Submitted: auto-replied): a well-behaved
     auto-responder at the other end does not answer it back."""
-    env = env or make_environment(config.newsletter.templates_dir)
-    template = prepare(config, render_acknowledgement(config, env=env), bulk=False)
+    env = env or make_environment(pub.newsletter.templates_dir)
+    template = prepare(pub, render_acknowledgement(pub, env=env), bulk=False)
     return replace(template, head=template.head + "Auto-Submitted: auto-replied\r\n")
 
 
-def compose_answer_notice(config: Config, question: Question, *, env: jinja2.Environment | None = None) -> MessageTemplate:
+def compose_answer_notice(pub: Publication, question: Question, *, env: jinja2.Environment | None = None) -> MessageTemplate:
     """The one mail that tells an asker where their question was answered."""
-    env = env or make_environment(config.newsletter.templates_dir)
-    template = prepare(config, render_answer_notice(config, question, env=env), bulk=False)
+    env = env or make_environment(pub.newsletter.templates_dir)
+    template = prepare(pub, render_answer_notice(pub, question, env=env), bulk=False)
     return replace(template, head=template.head + "Auto-Submitted: auto-generated\r\n")
 
 
 # ---- who a message is for ----
 
-def issue_composer(config: Config, issue: IssueRecord, **kw: Any) -> Composer:
+def issue_composer(pub: Publication, issue: IssueRecord, **kw: Any) -> Composer:
     """The Composer of a recorded issue (a resumed send, a retry): it renders as it did."""
-    return Composer(config, issue.posts, created_at=issue.created_at, number=issue.id, note=issue.note,
+    return Composer(pub, issue.posts, created_at=issue.created_at, number=issue.id, note=issue.note,
                     monthly=issue.kind == "monthly", **kw)
 
 
-def subscriber_recipient(config: Config, sub: Subscriber, links: Links, *, now: datetime,
+def subscriber_recipient(pub: Publication, sub: Subscriber, links: Links, *, now: datetime,
                          issue_id: int | None = None) -> Recipient:
     """A subscriber's copy: their name, their own signed links and, in the first issue after
     a pause, what they missed (core/audience.py)."""
-    archive = f"{config.web.base_url}/archive/" + (str(issue_id) if issue_id else "")
+    archive = f"{pub.base_url}/archive/" + (str(issue_id) if issue_id else "")
     return Recipient(sub.email, sub.name, links.unsubscribe(sub.id, now), links.preferences(sub.id, now), archive,
-                     away=away_line(sub, issue_id, config.schedule.timezone))
+                     away=away_line(sub, issue_id, pub.schedule.timezone))
 
 
-def preview_recipient(config: Config, email: str, number: int | None = None) -> Recipient:
+def preview_recipient(pub: Publication, email: str, number: int | None = None) -> Recipient:
     """The links a preview or test copy shows: the web app's real addresses, a dummy token;
     the archive link the issue will have once sent as issue `number`."""
-    base = config.web.base_url
+    base = pub.base_url
     return Recipient(email=email, name="", unsubscribe_url=f"{base}/unsubscribe/preview",
                      preferences_url=f"{base}/preferences/preview", archive_url=f"{base}/archive/{number or ''}")
 

@@ -13,28 +13,28 @@ from __future__ import annotations
 
 import jinja2
 
-from .config import Config
+from .config import Publication
 from .models import RenderedIssue
 from .questions import Question
 from .render import format_date
 from .sanitize import clean_line
 
 
-def render_acknowledgement(config: Config, *, env: jinja2.Environment) -> RenderedIssue:
+def render_acknowledgement(pub: Publication, *, env: jinja2.Environment) -> RenderedIssue:
     """The acknowledgement: received, what happens next, how to withdraw."""
-    subject = clean_line(f"We received your question - {config.blog.name}")
-    context = {"blog": config.blog, "question": config.question, "subject": subject,
-               "subscribe_url": f"{config.web.base_url}/subscribe"}
+    subject = clean_line(f"We received your question - {pub.blog.name}")
+    context = {"blog": pub.blog, "question": pub.question, "subject": subject,
+               "subscribe_url": f"{pub.base_url}/subscribe"}
     return RenderedIssue(subject=subject, html=env.get_template("question_ack.html.j2").render(context),
                          text=env.get_template("question_ack.txt.j2").render(context))
 
 
-def render_answer_notice(config: Config, question: Question, *, env: jinja2.Environment) -> RenderedIssue:
+def render_answer_notice(pub: Publication, question: Question, *, env: jinja2.Environment) -> RenderedIssue:
     """The notice: the question was answered, here is the post."""
-    subject = clean_line(f"Your question has been answered - {config.blog.name}")
-    context = {"blog": config.blog, "subject": subject, "title": clean_line(question.answer_title),
+    subject = clean_line(f"Your question has been answered - {pub.blog.name}")
+    context = {"blog": pub.blog, "subject": subject, "title": clean_line(question.answer_title),
                "link": question.answer_url, "paraphrase": clean_line(question.paraphrase),
-               "asked_on": format_date(question.created_at, config.schedule.timezone),
-               "subscribe_url": f"{config.web.base_url}/subscribe"}
+               "asked_on": format_date(question.created_at, pub.schedule.timezone),
+               "subscribe_url": f"{pub.base_url}/subscribe"}
     return RenderedIssue(subject=subject, html=env.get_template("answer_notice.html.j2").render(context),
                          text=env.get_template("answer_notice.txt.j2").render(context))

@@ -18,7 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from .answers import NO_QUESTIONS, AnsweredQuestion, IssueQuestions, link_key
-from .config import Config, ScheduleConfig
+from .config import Publication, ScheduleConfig
 from .message import greeting
 from .models import PLACEHOLDERS, IssueContent, Post, RenderedIssue
 from .note import NO_NOTE, Note
@@ -89,7 +89,7 @@ def format_date(value: datetime | None, zone: str = "") -> str:
     return f"{value.day} {value:%B %Y}"
 
 
-def render_issue(content: IssueContent, config: Config, *, date: datetime, env: jinja2.Environment,
+def render_issue(content: IssueContent, pub: Publication, *, date: datetime, env: jinja2.Environment,
                  number: int | None = None, note: Note = NO_NOTE, archive: bool = False,
                  questions: IssueQuestions = NO_QUESTIONS, monthly: bool = False) -> RenderedIssue:
     """The issue's subject, HTML (CSS not yet inlined) and text.
@@ -101,28 +101,28 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
     """
     posts = content.posts
     questions_title = questions.headline if questions and not posts else ""  # a questions-only issue
-    subject = render_subject(config, content, date, env, number=number, fallback_title=questions_title)
+    subject = render_subject(pub, content, date, env, number=number, fallback_title=questions_title)
     if monthly:
         subject = clean_line(f"{date:%B}: {subject}")
-    preheader = issue_preheader(config, content, subject) or questions_title
-    base = config.web.base_url
-    replies_welcome = bool(config.newsletter.reply_to) and not archive
-    ask_url = ask_address(config)
+    preheader = issue_preheader(pub, content, subject) or questions_title
+    base = pub.base_url
+    replies_welcome = bool(pub.newsletter.reply_to) and not archive
+    ask_url = ask_address(pub)
     featured, answered = _answers_once(content.featured, questions)
     context = {
-        "blog": config.blog,
-        "question": config.question,
+        "blog": pub.blog,
+        "question": pub.question,
         "replies_welcome": replies_welcome,
         "ask_url": ask_url,
-        "ask": bool(ask_url or config.question.email or replies_welcome),  # a box that leads somewhere, or none
+        "ask": bool(ask_url or pub.question.email or replies_welcome),  # a box that leads somewhere, or none
         "sections": content.sections,
         "featured": featured,
         "post_count": len(posts),
         "left_out": content.left_out,
         "number": number,
-        "date_label": format_date(date, config.schedule.timezone),
-        "zone": config.schedule.timezone,
-        "schedule_label": schedule_label(config.schedule, with_time=False),
+        "date_label": format_date(date, pub.schedule.timezone),
+        "zone": pub.schedule.timezone,
+        "schedule_label": schedule_label(pub.schedule, with_time=False),
         "subject": subject,
         "preheader": preheader,
         "preheader_fill": PREHEADER_FILL,
@@ -141,9 +141,9 @@ def render_issue(content: IssueContent, config: Config, *, date: datetime, env: 
     return RenderedIssue(subject=subject, html=html, text=text, preheader=preheader)
 
 
-def ask_address(config: Config) -> str:
+def ask_address(pub: Publication) -> str:
     """Where the "Ask your question" button leads: [question] url, else the blog's Contact page."""
-    return config.question.url or config.blog.contact_url
+    return pub.question.url or pub.blog.contact_url
 
 
 def _answers_once(posts: Sequence[Post], questions: IssueQuestions) -> tuple[list[dict[str, object]],
@@ -157,16 +157,16 @@ def _answers_once(posts: Sequence[Post], questions: IssueQuestions) -> tuple[lis
     return featured, tuple(q for q in questions.answered if link_key(q.link) not in shown)
 
 
-def render_subject(config: Config, content: IssueContent, date: datetime, env: jinja2.Environment,
+def render_subject(pub: Publication, content: IssueContent, date: datetime, env: jinja2.Environment,
                    number: int | None = None, fallback_title: str = "") -> str:
     """The [newsletter] subject template rendered as one clean line (`fallback_title` is
     first_title when the issue has no post)."""
     posts = content.posts
     first_title = posts[0].title if posts else fallback_title
     with template_errors("config.toml: [newsletter] subject"):
-        subject = env.from_string(config.newsletter.subject).render(
-            blog=config.blog.name,
-            date=format_date(date, config.schedule.timezone),
+        subject = env.from_string(pub.newsletter.subject).render(
+            blog=pub.blog.name,
+            date=format_date(date, pub.schedule.timezone),
             count=len(posts),
             more=max(len(posts) - 1, 0),
             first_title=first_title,
@@ -202,12 +202,12 @@ def _join(words: Sequence[str], *, more: bool) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def issue_preheader(config: Config, content: IssueContent, subject: str) -> str:
+def issue_preheader(pub: Publication, content: IssueContent, subject: str) -> str:
     """The preview line inboxes show after the subject: [newsletter] preheader, else what the
     subject does not say (the answered questions first, then the other titles; the first
     post's excerpt when there is nothing else)."""
-    if config.newsletter.preheader:
-        return clean_line(config.newsletter.preheader)
+    if pub.newsletter.preheader:
+        return clean_line(pub.newsletter.preheader)
     posts = content.posts
     if not posts:
         return ""
@@ -233,18 +233,18 @@ def zone_label(zone: str) -> str:
     return zone.rsplit("/", 1)[1].replace("_", " ") + " time"
 
 
-def render_confirmation(config: Config, *, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
+def render_confirmation(pub: Publication, *, confirm_url: str, env: jinja2.Environment) -> RenderedIssue:
     """The double opt-in mail: subject, HTML (CSS not yet inlined) and text. It takes no
     name: whoever typed the address may not own it, and a name typed into the form ("URGENT:
     verify your account at ...") must never reach a stranger from the blog's address. The
     name greets the reader once the address is confirmed (the welcome mail, the issues)."""
-    subject = clean_line(f"Confirm your subscription to {config.blog.name}")
+    subject = clean_line(f"Confirm your subscription to {pub.blog.name}")
     context = {
-        "blog": config.blog,
+        "blog": pub.blog,
         "subject": subject,
         "greeting": greeting(""),
         "confirm_url": confirm_url,
-        "hours": f"{config.web.confirm_hours:g}",
+        "hours": f"{pub.confirm_hours:g}",
     }
     return RenderedIssue(
         subject=subject,
@@ -253,32 +253,32 @@ def render_confirmation(config: Config, *, confirm_url: str, env: jinja2.Environ
     )
 
 
-def render_preferences_link(config: Config, *, preferences_url: str, env: jinja2.Environment) -> RenderedIssue:
+def render_preferences_link(pub: Publication, *, preferences_url: str, env: jinja2.Environment) -> RenderedIssue:
     """The mail with a fresh settings link, asked for on an expired one's page: no name in
     it either (whoever asked may have been handed the newsletter)."""
-    subject = clean_line(f"Your settings link for {config.blog.name}")
-    context = {"blog": config.blog, "subject": subject, "greeting": greeting(""), "preferences_url": preferences_url,
-               "days": f"{config.web.preferences_days:g}"}
+    subject = clean_line(f"Your settings link for {pub.blog.name}")
+    context = {"blog": pub.blog, "subject": subject, "greeting": greeting(""), "preferences_url": preferences_url,
+               "days": f"{pub.preferences_days:g}"}
     return RenderedIssue(subject=subject, html=render_file(env, "preferences_link_email.html.j2", context),
                          text=render_file(env, "preferences_link_email.txt.j2", context))
 
 
-def render_welcome(config: Config, *, name: str, answered: Sequence[Post], preferences_url: str,
+def render_welcome(pub: Publication, *, name: str, answered: Sequence[Post], preferences_url: str,
                    env: jinja2.Environment) -> RenderedIssue:
     """The welcome mail: subject, HTML (CSS not yet inlined) and text."""
-    subject = clean_line(f"Welcome to {config.blog.name}")
+    subject = clean_line(f"Welcome to {pub.blog.name}")
     context = {
-        "blog": config.blog,
-        "question": config.question,
-        "replies_welcome": bool(config.newsletter.reply_to),
-        "ask_url": ask_address(config),  # as in the issue: [question] url, else the Contact page
+        "blog": pub.blog,
+        "question": pub.question,
+        "replies_welcome": bool(pub.newsletter.reply_to),
+        "ask_url": ask_address(pub),  # as in the issue: [question] url, else the Contact page
         "subject": subject,
         "greeting": greeting(name),
-        "schedule_label": schedule_label(config.schedule),
-        "topics": list(dict.fromkeys(topic for _, topic in config.topics)),
+        "schedule_label": schedule_label(pub.schedule),
+        "topics": list(dict.fromkeys(topic for _, topic in pub.topics)),
         "answered": answered,
         "preferences_url": preferences_url,
-        "archive_index_url": f"{config.web.base_url}/archive/",
+        "archive_index_url": f"{pub.base_url}/archive/",
     }
     return RenderedIssue(
         subject=subject,

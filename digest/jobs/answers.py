@@ -21,7 +21,7 @@ from datetime import datetime
 
 from ..core.answers import MAX_DESK, NO_QUESTIONS, AnswerLink, IssueQuestions, find_answers, issue_questions, label_ids
 from ..core.compose import group_issue
-from ..core.config import Config, NewsletterConfig, QuestionConfig
+from ..core.config import NewsletterConfig, Publication, QuestionConfig
 from ..core.message import make_message_id, sender_domain
 from ..core.models import FeedState, FetchResult, Post
 from ..core.questions import ANSWERED, Question
@@ -39,7 +39,7 @@ class Linked:
     warnings: list[str] = field(default_factory=list)
 
 
-def questions_hook(config: Config, questions: QuestionBook, *, now: datetime, record: bool,
+def questions_hook(pub: Publication, questions: QuestionBook, *, now: datetime, record: bool,
                    linked: Linked | None = None) -> QuestionsHook:
     """The hook jobs/build.py calls with the fetched feed and the issue's posts; it returns
     the questions the issue shows. `linked` collects what was linked (for the send's report)."""
@@ -47,21 +47,21 @@ def questions_hook(config: Config, questions: QuestionBook, *, now: datetime, re
 
     def hook(fetched: FetchResult, posts: Sequence[Post]) -> IssueQuestions:
         everything = {p.id: p for p in (*fetched.posts, *posts)}.values()
-        links = _answers(config.question, questions, list(everything), found)
+        links = _answers(pub.question, questions, list(everything), found)
         quiet = not posts
-        if quiet and config.newsletter.quiet_week != "questions":
+        if quiet and pub.newsletter.quiet_week != "questions":
             if record:
-                found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
+                found.answered += questions.mark_answered(links, now, _message_id(pub.newsletter))
             return NO_QUESTIONS
         if not record:  # what the send would show: the planned answers off the desk, as marking takes them
             planned = [_as_answered(q, link, now) for q, link in _pairs(questions, links)]
             desk = questions.desk(MAX_DESK + len(planned))
             shown = issue_questions([*questions.unfeatured(), *planned], desk)
             return NO_QUESTIONS if quiet and not shown.answered else shown
-        found.answered += questions.mark_answered(links, now, _message_id(config.newsletter))
+        found.answered += questions.mark_answered(links, now, _message_id(pub.newsletter))
         desk = questions.desk(MAX_DESK)  # read after marking: a question answered now is not "On the desk"
         if not quiet:  # the key the issue is recorded with: its posts as grouped (max_posts may leave some out)
-            key = issue_key(group_issue(config, posts).posts)
+            key = issue_key(group_issue(pub, posts).posts)
             return issue_questions(questions.claim_features(key, now), desk)
         candidates = issue_questions(questions.unfeatured(), desk)
         if not candidates.answered or questions.issue_exists(candidates.key):

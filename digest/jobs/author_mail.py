@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from ..core.calendar import last_run
 from ..core.compose import prepare
-from ..core.config import Config
+from ..core.config import AuthorConfig, Publication
 from ..core.desk import Decision, Report, author_mail, desk_on, report_lines, stopped_lines
 from ..core.errors import DeliverabilityError, DigestError
 from ..core.message import Recipient
@@ -22,15 +22,15 @@ from .send_issue import SendOutcome
 log = logging.getLogger("digest.send")
 
 
-def after_send(config: Config, parts: AuthorParts, outcome: SendOutcome) -> None:
+def after_send(pub: Publication, author: AuthorConfig, parts: AuthorParts, outcome: SendOutcome) -> None:
     """The report of each issue this send sent to (once per issue)."""
     for sent in outcome.reports:
-        send_report(config, parts, sent.issue_id)
+        send_report(pub, author, parts, sent.issue_id)
 
 
-def send_report(config: Config, parts: AuthorParts, issue_id: int) -> str | None:
+def send_report(pub: Publication, author: AuthorConfig, parts: AuthorParts, issue_id: int) -> str | None:
     """Mail the author the report of `issue_id`, at most once; why not, or None when it went."""
-    if not desk_on(config.author) or not config.author.report:
+    if not desk_on(author) or not author.report:
         return "no report: [author] report is off or email empty"
     now = parts.clock()
     issue = parts.ledger.get_issue(issue_id)
@@ -41,36 +41,36 @@ def send_report(config: Config, parts: AuthorParts, issue_id: int) -> str | None
     before = parts.ledger.get_issue(issue_id - 1)  # the week since the issue before (the first: the week before it)
     period = parts.author.period(before.created_at if before else issue.created_at - timedelta(days=7), now)
     report = Report(issue_id, issue.subject, parts.ledger.counts(issue_id), period["new"], period["unsubscribed"],
-                    period["bounced"], period["asked"], period["answered"], f"{config.web.base_url}/archive/{issue_id}",
+                    period["bounced"], period["asked"], period["answered"], f"{pub.base_url}/archive/{issue_id}",
                     period.get("hired", 0), issue.warnings)
-    return send_author(config, parts, "report", str(issue_id), f"Report: issue {issue_id} sent",
+    return send_author(pub, author, parts, "report", str(issue_id), f"Report: issue {issue_id} sent",
                         report_lines(report), now, claimed=True)
 
 
-def tell_not_sent(config: Config, parts: AuthorParts, decision: Decision, why: str, now: datetime) -> None:
+def tell_not_sent(pub: Publication, author: AuthorConfig, parts: AuthorParts, decision: Decision, why: str, now: datetime) -> None:
     lines = [f"The issue of {decision.slot:%Y-%m-%d %H:%M} UTC was not sent: "
              + ("you held it." if why == "held" else "it was not approved ([author] approval = \"required\")."),
              "Its posts roll into the next issue."]
     if why == "unapproved":
-        lines.append(f"Approving it within [schedule] max_late_hours ({config.schedule.max_late_hours:g} h) sends it at once: "
-                     f"{config.web.base_url}/desk/ or `digest approve`.")
-    send_author(config, parts, "not-sent", decision.slot.isoformat()[:40], "Not sent: this week's issue", lines, now)
+        lines.append(f"Approving it within [schedule] max_late_hours ({pub.schedule.max_late_hours:g} h) sends it at once: "
+                     f"{pub.base_url}/desk/ or `digest approve`.")
+    send_author(pub, author, parts, "not-sent", decision.slot.isoformat()[:40], "Not sent: this week's issue", lines, now)
 
 
-def tell_stopped(config: Config, parts: AuthorParts, slot: datetime | None, exc: DeliverabilityError,
+def tell_stopped(pub: Publication, author: AuthorConfig, parts: AuthorParts, slot: datetime | None, exc: DeliverabilityError,
                  now: datetime) -> str | None:
     """Tell the author that the checks before a send stopped it and nobody was mailed, with
     each problem's fix: at most once per weekly slot (`slot`; None: the one just passed, for
     `digest send` by hand), however often the scheduler or a hand runs the send again.
     None when the author was told (now or before); else why not, logged. Never raises:
     the caller raises `exc` on, and nothing here may take its place."""
-    if not desk_on(config.author):
+    if not desk_on(author):
         return None
-    ref = (slot or last_run(config.schedule, now)).isoformat()[:40]
+    ref = (slot or last_run(pub.schedule, now)).isoformat()[:40]
     try:
         if not parts.author.claim_mail("not-sent-check", ref, now):
             return None  # told before, for this slot
-        why = send_author(config, parts, "not-sent-check", ref, "Not sent: this week's issue",
+        why = send_author(pub, author, parts, "not-sent-check", ref, "Not sent: this week's issue",
                           stopped_lines(exc.checks, exc.message, now, exc.unfinished), now, claimed=True)
     except Exception as failed:  # noqa: BLE001 - the database or a template: whatever it is, the
         why = str(failed)  # DeliverabilityError says why nobody was mailed, and goes on
@@ -79,14 +79,14 @@ def tell_stopped(config: Config, parts: AuthorParts, slot: datetime | None, exc:
     return why
 
 
-def send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],
+def send_author(pub: Publication, author: AuthorConfig, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],
                  now: datetime, *, claimed: bool = False) -> str | None:
     """One short mail to the author, claimed first (at most once per kind and ref)."""
     if not claimed and not parts.author.claim_mail(kind, ref, now):
         return f"the {kind} mail of {ref} was sent before"
-    template = prepare(config, author_mail(subject, lines), bulk=False)
+    template = prepare(pub, author_mail(subject, lines), bulk=False)
     try:
-        sent = parts.outbox.send_now(template, Recipient(config.author.email), kind=kind, ref=None, now=now)
+        sent = parts.outbox.send_now(template, Recipient(author.email), kind=kind, ref=None, now=now)
     except DigestError as exc:
         parts.author.settle_mail(kind, ref, "failed", now)
         return str(exc)
@@ -94,12 +94,12 @@ def send_author(config: Config, parts: AuthorParts, kind: str, ref: str, subject
     return sent.refusal
 
 
-def mail_signin(config: Config, parts: AuthorParts, url: str) -> None:
+def mail_signin(pub: Publication, author: AuthorConfig, parts: AuthorParts, url: str) -> None:
     """Mail the desk's sign-in link to [author] email, the only address it ever goes to."""
-    if not desk_on(config.author):
+    if not desk_on(author):
         return
     now = parts.clock()
-    template = prepare(config, author_mail("Your sign-in link to the desk", [
+    template = prepare(pub, author_mail("Your sign-in link to the desk", [
         "Open this link to sign in to your newsletter's desk (it works for 30 minutes):", url,
         "If you did not ask for it, ignore this mail: nothing happens without the link."]), bulk=False)
-    parts.outbox.send_now(template, Recipient(config.author.email), kind="desk-signin", ref=None, now=now)
+    parts.outbox.send_now(template, Recipient(author.email), kind="desk-signin", ref=None, now=now)

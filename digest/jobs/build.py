@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..core.answers import NO_QUESTIONS, IssueQuestions
 from ..core.compose import Composer
-from ..core.config import Config, FeedConfig, NewsletterConfig
+from ..core.config import FeedConfig, NewsletterConfig, Publication
 from ..core.errors import InputError
 from ..core.message import MessageTemplate
 from ..core.models import FeedState, FetchResult, IssueContent, Post, RenderedIssue
@@ -81,7 +81,7 @@ def feed_source(feed: FeedConfig, override: str | None) -> str:
 
 
 def fetch_new_posts(
-    config: Config,
+    pub: Publication,
     fetch: Fetch,
     *,
     now: datetime,
@@ -96,17 +96,17 @@ def fetch_new_posts(
     With `state` (the last issue's feed validators) the fetch is conditional: an unchanged
     feed comes back not_modified, with no posts.
     """
-    since = None if every_post else (cutoff or now - timedelta(days=config.newsletter.first_issue_days))
-    fetched = fetch(feed_source(config.feed, feed), fetch_options(config.feed, config.newsletter), since=since,
+    since = None if every_post else (cutoff or now - timedelta(days=pub.newsletter.first_issue_days))
+    fetched = fetch(feed_source(pub.feed, feed), fetch_options(pub.feed, pub.newsletter), since=since,
                     state=state)
     if every_post:
         return fetched, sort_posts(fetched.posts)
     return fetched, select_posts(fetched.posts, cutoff=cutoff, now=now,
-                                 first_issue_days=config.newsletter.first_issue_days, sent_ids=sent_ids)
+                                 first_issue_days=pub.newsletter.first_issue_days, sent_ids=sent_ids)
 
 
 def build_issue(
-    config: Config,
+    pub: Publication,
     fetch: Fetch,
     *,
     now: datetime,
@@ -124,12 +124,12 @@ def build_issue(
     the issue will be recorded with; `note` the editor's Markdown note (read_note);
     `questions` links answers in what was fetched and picks the questions the issue shows
     (jobs/answers.py)."""
-    fetched, posts = fetch_new_posts(config, fetch, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
+    fetched, posts = fetch_new_posts(pub, fetch, now=now, feed=feed, cutoff=cutoff, sent_ids=sent_ids,
                                      every_post=every_post, state=state)
     shown = questions(fetched, posts) if questions is not None else NO_QUESTIONS
     if not posts and not shown:
         return fetched, None
-    composer = Composer(config, posts, created_at=now, number=number, note=note, questions=shown)
+    composer = Composer(pub, posts, created_at=now, number=number, note=note, questions=shown)
     return fetched, BuiltIssue(composer, fetched)
 
 

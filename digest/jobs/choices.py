@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..core.compose import compose_choice_mail
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.errors import DigestError
 from ..core.message import Recipient
 from ..core.models import Subscriber
@@ -24,7 +24,7 @@ log = logging.getLogger("digest.mail")
 ChoiceMailer = Callable[[str, Subscriber, str, datetime, str], None]  # kind, subscriber, to, now, nonce
 
 
-def choice_mailer(config: Config, parts: MailParts) -> ChoiceMailer:
+def choice_mailer(pub: Publication, parts: MailParts) -> ChoiceMailer:
     """The web app's hook for the mails of readers' choices (core/choice_mail.py KINDS):
     `send(kind, subscriber, to, now, nonce)` mails `to` (the reader's address, the new one,
     or the old one); "job" carries the link to come back, "address" the new address's
@@ -33,10 +33,10 @@ def choice_mailer(config: Config, parts: MailParts) -> ChoiceMailer:
     has answered already)."""
 
     def send(kind: str, sub: Subscriber, to: str, now: datetime, nonce: str = "") -> None:
-        links = Links(config.web.base_url, parts.outbox.secret)
+        links = Links(pub.base_url, parts.outbox.secret)
         link = {"job": links.comeback(sub.id, now), "address": links.address(sub.id, nonce, now)}.get(kind, "")
         try:
-            template = compose_choice_mail(config, kind, link=link)
+            template = compose_choice_mail(pub, kind, link=link)
             sent = parts.outbox.send_now(template, Recipient(to), kind=f"choice-{kind}", ref=sub.id, now=now,
                                          record=record_bounce(parts.ledger) if to == sub.email else None)
             problem = sent.refusal

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from ..core.audience import is_paused
 from ..core.compose import Composer, subscriber_recipient
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.errors import ConfigError
 from ..core.message import MessageTemplate, Recipient
 from ..core.models import Claim, IssueRecord, Subscriber, open_count
@@ -68,9 +68,9 @@ class IssueQueue:
 class IssueMail:
     """An issue as a kind of mail: each confirmed reader's copy of the template of their topics."""
 
-    def __init__(self, config: Config, issue: IssueRecord, composer: Composer, links: Links,
+    def __init__(self, pub: Publication, issue: IssueRecord, composer: Composer, links: Links,
                  subscribers: Subscribers, clock: Callable[[], datetime] | None = None) -> None:
-        self.config, self.composer, self.links, self.subscribers = config, composer, links, subscribers
+        self.pub, self.composer, self.links, self.subscribers = pub, composer, links, subscribers
         self.clock = clock  # a pause chosen after the issue was recorded is honoured too (core/audience.py)
         self.verp: int | None = issue.id
         self.label = f"issue {issue.id}"
@@ -89,7 +89,7 @@ class IssueMail:
         return sub.email, sub, template
 
     def recipient(self, target: Subscriber, address: str, now: datetime) -> Recipient:
-        return replace(subscriber_recipient(self.config, target, self.links, now=now, issue_id=self.verp),
+        return replace(subscriber_recipient(self.pub, target, self.links, now=now, issue_id=self.verp),
                        email=address)
 
     def reread(self, claims: Sequence[Claim]) -> list[Claim]:
@@ -103,21 +103,21 @@ class IssueMail:
         if template is not None:
             probe = Subscriber(id=0, email="probe@example.com", name="Probe", status="confirmed", topics=(),
                                consent=None, created_at=now)
-            yield template, subscriber_recipient(self.config, probe, self.links, now=now, issue_id=self.verp)
+            yield template, subscriber_recipient(self.pub, probe, self.links, now=now, issue_id=self.verp)
 
 
-def deliver_issue(outbox: Outbox, config: Config, issue: IssueRecord, *, ledger: IssueRows, subscribers: Subscribers,
+def deliver_issue(outbox: Outbox, pub: Publication, issue: IssueRecord, *, ledger: IssueRows, subscribers: Subscribers,
                   composer: Composer, progress: Progress | None = None, deferred_only: bool = False) -> SendReport:
     """Send what is due of one issue through the outbox, after building and signing one
     message for a made-up reader: a fault every message would share (a header of the
     issue, a link, the DKIM key) stops the send there, before any reader is failed for it."""
-    kind = IssueMail(config, issue, composer, Links(config.web.base_url, outbox.secret), subscribers, outbox.clock)
+    kind = IssueMail(pub, issue, composer, Links(pub.base_url, outbox.secret), subscribers, outbox.clock)
     now = outbox.clock()
     for template, recipient in kind.probes(now):
         try:
             outbox.build(template, recipient, message_id="<probe@example.com>", now=now)
         except Exception as exc:
-            raise ConfigError(str(config.path), f"the messages of issue {issue.id} cannot be built: "
+            raise ConfigError(pub.source, f"the messages of issue {issue.id} cannot be built: "
                                                 f"{reason(exc)}") from exc
     drained = outbox.drain(IssueQueue(ledger, issue.id), kind, progress=progress, deferred_only=deferred_only)
     return SendReport(issue.id, drained.counts, paused=drained.paused, cancelled=drained.cancelled)

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from ..core.calendar import last_run
 from ..core.compose import prepare
-from ..core.config import Config
+from ..core.config import AuthorConfig, Publication
 from ..core.desk import (
     APPROVE,
     HOLD,
@@ -51,28 +51,28 @@ log = logging.getLogger("digest.send")
 NO_AUTHOR = "[author] email is empty: no proof, report or author mail"
 
 
-def action_url(config: Config, secret: str, action: str, slot: datetime, now: datetime) -> str:
+def action_url(pub: Publication, secret: str, action: str, slot: datetime, now: datetime) -> str:
     """The signed link of a proof's Approve / Hold / Add a note for the issue of `slot`."""
-    return f"{config.web.base_url}/desk/do/{action}/{make_token(secret, action, int(slot.timestamp()), now=now)}"
+    return f"{pub.base_url}/desk/do/{action}/{make_token(secret, action, int(slot.timestamp()), now=now)}"
 
 
-def proof(config: Config, parts: AuthorParts, *, force: bool = False) -> str:
+def proof(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, force: bool = False) -> str:
     """Mail the author the proof of the next issue when one is due (always, when `force`:
     `digest proof`); one line on what was done ("" when nothing was due)."""
-    if not desk_on(config.author):
+    if not desk_on(author):
         return NO_AUTHOR if force else ""
     now = parts.clock()
-    slot = upcoming_slot(config.schedule, now)
+    slot = upcoming_slot(pub.schedule, now)
     decision = parts.author.decision(slot)
-    if not force and not proof_due(config.author, decision, now):
+    if not force and not proof_due(author, decision, now):
         return ""
     if decision.version == 0:
         decision = parts.author.decide(slot, now)
     ledger = parts.ledger
     last = ledger.last_issue()
-    _, built = build_issue(config, parts.fetch, now=now, cutoff=last.cutoff if last else None,
+    _, built = build_issue(pub, parts.fetch, now=now, cutoff=last.cutoff if last else None,
                            sent_ids=ledger.sent_post_ids(), number=ledger.next_issue_id(), note=decision.note,
-                           questions=questions_hook(config, parts.questions, now=now, record=False))
+                           questions=questions_hook(pub, parts.questions, now=now, record=False))
     if built is None:
         return "proof: no new posts, no issue to proof"
     rendered = built.composer.render(())
@@ -81,105 +81,105 @@ def proof(config: Config, parts: AuthorParts, *, force: bool = False) -> str:
     if not parts.author.claim_proof(slot, decision.version, now) and not force:
         return "proof: already sent for the issue as it stands"
     template = built.composer.template(())
-    checks = offline_checks(config, template, built.composer.number, now) if template is not None else []
+    checks = offline_checks(pub, template, built.composer.number, now) if template is not None else []
     lines = proof_summary(posts=len(built.posts), answered=len(built.composer.questions.answered), note=decision.note,
-                          readers=parts.store.count("confirmed"), decision=decision, approval=config.author.approval,
+                          readers=parts.store.count("confirmed"), decision=decision, approval=author.approval,
                           stopped=bool(problems(checks)))
     secret = parts.outbox.secret
-    links = {"Approve": action_url(config, secret, APPROVE, slot, now), "Hold": action_url(config, secret, HOLD, slot, now),
-             "Add a note": action_url(config, secret, NOTE, slot, now)}
-    proofed = prepare(config, proof_rendered(rendered, lines, links, check_lines(checks)), bulk=False)
-    sent = parts.outbox.send_now(proofed, author_recipient(config), kind="proof", ref=None, now=now)
+    links = {"Approve": action_url(pub, secret, APPROVE, slot, now), "Hold": action_url(pub, secret, HOLD, slot, now),
+             "Add a note": action_url(pub, secret, NOTE, slot, now)}
+    proofed = prepare(pub, proof_rendered(rendered, lines, links, check_lines(checks)), bulk=False)
+    sent = parts.outbox.send_now(proofed, author_recipient(pub, author), kind="proof", ref=None, now=now)
     parts.author.proof_sent(slot, decision.version, now)
-    return f"proof of {rendered.subject!r} mailed to {config.author.email}" + (f" ({sent.refusal})" if sent.refusal else "")
+    return f"proof of {rendered.subject!r} mailed to {author.email}" + (f" ({sent.refusal})" if sent.refusal else "")
 
 
-def author_recipient(config: Config) -> Recipient:
+def author_recipient(pub: Publication, author: AuthorConfig) -> Recipient:
     """The author's copy of an issue: the links a reader's copy makes personal lead to the
     desk instead (a reader's own settings and unsubscribe links mean nothing to the author,
     and the archive has no copy until the issue is sent)."""
-    desk_url = f"{config.web.base_url}/desk/"
-    return Recipient(config.author.email, "", unsubscribe_url=desk_url, preferences_url=desk_url,
+    desk_url = f"{pub.base_url}/desk/"
+    return Recipient(author.email, "", unsubscribe_url=desk_url, preferences_url=desk_url,
                      archive_url=f"{desk_url}issue.html")
 
 
-def hold(config: Config, parts: AuthorParts, reason: str = "") -> str:
+def hold(pub: Publication, author: AuthorConfig, parts: AuthorParts, reason: str = "") -> str:
     """Hold the next issue: its posts roll into the one after."""
-    if not desk_on(config.author):
+    if not desk_on(author):
         return NO_AUTHOR
     now = parts.clock()
-    slot = upcoming_slot(config.schedule, now)
+    slot = upcoming_slot(pub.schedule, now)
     parts.author.decide(slot, now, held_at=now, hold_reason=reason.strip()[:500], approved_at=None)
-    followed = proof(config, parts)
+    followed = proof(pub, author, parts)
     return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is held" + (f"; {followed}" if followed else "")
 
 
-def approve(config: Config, parts: AuthorParts) -> str:
+def approve(pub: Publication, author: AuthorConfig, parts: AuthorParts) -> str:
     """Approve the next issue (it may go with approval = "required"); an issue that was not
     sent at its slot (held, or waiting for approval), within [schedule] max_late_hours, goes now."""
-    if not desk_on(config.author):
+    if not desk_on(author):
         return NO_AUTHOR
     now = parts.clock()
-    late = late_slot(config.schedule, now)
+    late = late_slot(pub.schedule, now)
     if late is not None and parts.author.decision(late).outcome in ("unapproved", "held"):
         parts.author.decide(late, now, approved_at=now, held_at=None, hold_reason="", outcome="")
-        return "approved late: " + gated_send(config, parts, slot=late)
-    slot = upcoming_slot(config.schedule, now)
+        return "approved late: " + gated_send(pub, author, parts, slot=late)
+    slot = upcoming_slot(pub.schedule, now)
     parts.author.decide(slot, now, approved_at=now, held_at=None, hold_reason="")
-    followed = proof(config, parts)
+    followed = proof(pub, author, parts)
     return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is approved" + (f"; {followed}" if followed else "")
 
 
-def set_note(config: Config, parts: AuthorParts, markdown: str) -> str:
+def set_note(pub: Publication, author: AuthorConfig, parts: AuthorParts, markdown: str) -> str:
     """Give the next issue the author's note (Markdown, the rules of --note; empty: none)."""
-    if not desk_on(config.author):
+    if not desk_on(author):
         return NO_AUTHOR
     if len(markdown.encode()) > NOTE_MAX_BYTES:
         raise InputError(f"the note is {len(markdown.encode()) / 1000:.0f} KB; keep it under {NOTE_MAX_BYTES // 1000} KB")
     render_note(markdown)  # the same sanitising as --note; fails here, not at the send
     now = parts.clock()
-    slot = upcoming_slot(config.schedule, now)
+    slot = upcoming_slot(pub.schedule, now)
     parts.author.decide(slot, now, note=markdown.strip())
-    followed = proof(config, parts)
+    followed = proof(pub, author, parts)
     return f"the note of the issue of {slot:%Y-%m-%d %H:%M} UTC is saved" + (f"; {followed}" if followed else "")
 
 
-def gated_send(config: Config, parts: AuthorParts, *, slot: datetime | None = None) -> str:
+def gated_send(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, slot: datetime | None = None) -> str:
     """The weekly send, as the author decided: a held or (with "required") unapproved issue
     does not go and the author is told; otherwise the send of `digest send`, with the note,
     then the report. A problem the checks before the send find stops it (DeliverabilityError,
     raised on) and the author is told, once per slot. One line on what was done."""
-    if not desk_on(config.author):
-        return summary(send_next(config, parts, retry_deferred=False))
+    if not desk_on(author):
+        return summary(send_next(pub, parts, retry_deferred=False))
     now = parts.clock()
-    slot = slot or last_run(config.schedule, now)
+    slot = slot or last_run(pub.schedule, now)
     decision = parts.author.decision(slot)
-    why = blocked(config.author, decision)
+    why = blocked(author, decision)
     if why is not None:
         parts.author.decide(slot, now, changes=False, outcome=why)
-        tell_not_sent(config, parts, decision, why, now)
-        finished = finish_interrupted(config, parts)  # a hold stops the new issue, never the crash promise of an old one
-        after_send(config, parts, SendOutcome(reports=tuple(finished)))
+        tell_not_sent(pub, author, parts, decision, why, now)
+        finished = finish_interrupted(pub, parts)  # a hold stops the new issue, never the crash promise of an old one
+        after_send(pub, author, parts, SendOutcome(reports=tuple(finished)))
         return (f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
                 + "".join(f"; {report_line(r)}" for r in finished))
     try:
-        outcome = send_next(config, parts, retry_deferred=False, note=decision.note)
+        outcome = send_next(pub, parts, retry_deferred=False, note=decision.note)
     except DeliverabilityError as exc:  # the author hears of it once per slot, however often this runs
         try:
             parts.author.decide(slot, now, changes=False, outcome="stopped")
         except DigestError as failed:  # the database: logged; exc still says why nobody was mailed
             log.warning("the slot of %s was not marked stopped: %s", slot.isoformat(), failed)
-        tell_stopped(config, parts, slot, exc, now)  # never raises
+        tell_stopped(pub, author, parts, slot, exc, now)  # never raises
         raise
     if outcome.report is not None and not outcome.resumed:
         parts.author.decide(slot, now, changes=False, outcome="sent")
-    after_send(config, parts, outcome)
+    after_send(pub, author, parts, outcome)
     return summary(outcome)
 
 
-def finish_interrupted(config: Config, parts: AuthorParts) -> list[SendReport]:
+def finish_interrupted(pub: Publication, parts: AuthorParts) -> list[SendReport]:
     """Finish the issues a crash or a stop left with messages pending, as a send would first."""
-    sender = Sender(config, parts)
+    sender = Sender(pub, parts)
     sender.sweep()
     reports = []
     for issue in parts.ledger.unfinished_issues():
@@ -189,22 +189,22 @@ def finish_interrupted(config: Config, parts: AuthorParts) -> list[SendReport]:
     return reports
 
 
-def desk_hooks(config: Config, parts: AuthorParts) -> DeskHooks:
+def desk_hooks(pub: Publication, author: AuthorConfig, parts: AuthorParts) -> DeskHooks:
     """What `digest serve` hands the web app's desk (core/desk.py: DeskHooks)."""
     def act(action: str, note: str) -> str:
         if action == APPROVE:
-            return approve(config, parts)
+            return approve(pub, author, parts)
         if action == HOLD:
-            return hold(config, parts)
-        return set_note(config, parts, note)
+            return hold(pub, author, parts)
+        return set_note(pub, author, parts, note)
 
     def note_of() -> str:
-        return parts.author.decision(upcoming_slot(config.schedule, parts.clock())).note
+        return parts.author.decision(upcoming_slot(pub.schedule, parts.clock())).note
 
-    return DeskHooks(act=act, note_of=note_of, status=lambda: status_line(config, parts),
-                     next_issue_html=lambda: next_issue_html(config, parts),
+    return DeskHooks(act=act, note_of=note_of, status=lambda: status_line(pub, author, parts),
+                     next_issue_html=lambda: next_issue_html(pub, author, parts),
                      moderate=lambda action, qid, value: moderate(parts, action, qid, value),
-                     send_signin=lambda url: mail_signin(config, parts, url))
+                     send_signin=lambda url: mail_signin(pub, author, parts, url))
 
 
 def moderate(parts: AuthorParts, action: str, question_id: int, value: str) -> str:
@@ -226,35 +226,35 @@ def moderate(parts: AuthorParts, action: str, question_id: int, value: str) -> s
     raise InputError(f"no such action {action!r}")
 
 
-def status_line(config: Config, parts: AuthorParts) -> str:
+def status_line(pub: Publication, author: AuthorConfig, parts: AuthorParts) -> str:
     """The next issue's slot and what the author decided about it, in one line."""
     now = parts.clock()
-    slot = upcoming_slot(config.schedule, now)
+    slot = upcoming_slot(pub.schedule, now)
     d = parts.author.decision(slot)
     state = ("held" + (f" ({d.hold_reason})" if d.hold_reason else "") if d.held_at is not None else
              "approved" if d.approved_at is not None else
-             "waiting for your approval" if config.author.approval == "required" else "goes at its time unless held")
+             "waiting for your approval" if author.approval == "required" else "goes at its time unless held")
     return f"Next issue: {slot:%Y-%m-%d %H:%M} UTC, {state}" + ("; with your note" if d.note else "")
 
 
-def next_issue_html(config: Config, parts: AuthorParts) -> str | None:
+def next_issue_html(pub: Publication, author: AuthorConfig, parts: AuthorParts) -> str | None:
     """The next issue as readers of every topic will get it (CSS inlined, no one's links),
     with the note it has now, and above it what the checks before the send would find
     ("Before this goes out", as in the proof); None when nothing is new. Records nothing."""
     now = parts.clock()
-    note = parts.author.decision(upcoming_slot(config.schedule, now)).note
+    note = parts.author.decision(upcoming_slot(pub.schedule, now)).note
     ledger = parts.ledger
     last = ledger.last_issue()
-    _, built = build_issue(config, parts.fetch, now=now, cutoff=last.cutoff if last else None,
+    _, built = build_issue(pub, parts.fetch, now=now, cutoff=last.cutoff if last else None,
                            sent_ids=ledger.sent_post_ids(), number=ledger.next_issue_id(), note=note,
-                           questions=questions_hook(config, parts.questions, now=now, record=False))
+                           questions=questions_hook(pub, parts.questions, now=now, record=False))
     if built is None:
         return None
     template = built.composer.template(())
     if template is None:
         return None
-    before = before_it_goes(config, template, built.composer.number, now)
-    html = personalise(template.html, author_recipient(config), as_html=True)
+    before = before_it_goes(pub, template, built.composer.number, now)
+    html = personalise(template.html, author_recipient(pub, author), as_html=True)
     return at_top(html, checks_html(before)) if before else html
 
 

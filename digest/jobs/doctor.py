@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..core.compose import preview_recipient
-from ..core.config import Config, NewsletterConfig
+from ..core.config import NewsletterConfig, Publication
 from ..core.deliverability import find_links, judge_images, judge_links
 from ..core.dkimkey import judge_dkim
 from ..core.dnsrecords import (
@@ -51,27 +51,29 @@ class DoctorReport:
         return problems(self.checks)
 
 
-def run_doctor(config: Config, parts: DoctorParts, *, now: datetime, nameserver: str | None = None,
-               offline: bool = False, feed: str | None = None) -> DoctorReport:
-    """Every check (`offline`: only those that need no network), in the order printed."""
+def run_doctor(pub: Publication, parts: DoctorParts, *, now: datetime,
+               nameserver: str | None = None, dns_timeout: float = 10.0, offline: bool = False,
+               feed: str | None = None) -> DoctorReport:
+    """Every check (`offline`: only those that need no network), in the order printed;
+    DNS answers are waited for `dns_timeout` seconds."""
     checks: list[Check] = []
     notes: list[str] = []
     if offline:
         notes.append("DNS, the relay and the issue's links and images were not checked (--offline)")
     else:
         try:
-            resolver = parts.resolver(nameserver, min(config.smtp.timeout_seconds, 10.0))
+            resolver = parts.resolver(nameserver, dns_timeout)
         except DNSError as exc:
             checks.append(problem("DNS", str(exc), "pass --nameserver HOST[:PORT]"))
         else:
-            checks += dns_checks(config.newsletter, resolver)
+            checks += dns_checks(pub.newsletter, resolver)
         checks += judge_relay(parts.probe_relay())
-    source = feed or config.feed.url
+    source = feed or pub.feed.url
     if offline and source.startswith(("http://", "https://")):
         notes.append(f"the next issue was not built: its feed {source} is on the network")
         return DoctorReport(tuple(checks), tuple(notes))
     try:
-        built = _next_issue(config, parts, now, feed, notes)
+        built = _next_issue(pub, parts, now, feed, notes)
     except DigestError as exc:  # the feed or a template: the checks so far still stand
         checks.append(problem("next issue", f"it cannot be built: {exc}", "digest preview shows the same error"))
         built = None
@@ -80,9 +82,9 @@ def run_doctor(config: Config, parts: DoctorParts, *, now: datetime, nameserver:
         signer, unreadable = _signer(parts)
         if unreadable is not None and offline:  # online, the DKIM line has said so
             checks.append(unreadable)
-        checks += offline_checks(config, template, number, now, signer=signer, spam=parts.spamassassin)
+        checks += offline_checks(pub, template, number, now, signer=signer, spam=parts.spamassassin)
         if not offline:
-            checks += link_checks(config, parts, template)
+            checks += link_checks(pub, parts, template)
     return DoctorReport(tuple(checks), tuple(notes))
 
 
@@ -94,17 +96,17 @@ def _signer(parts: DoctorParts) -> tuple[Signer | None, Check | None]:
         return None, problem("DKIM key", exc.message, "check [newsletter] dkim_key_file")
 
 
-def _next_issue(config: Config, parts: DoctorParts, now: datetime, feed: str | None,
+def _next_issue(pub: Publication, parts: DoctorParts, now: datetime, feed: str | None,
                 notes: list[str]) -> tuple[MessageTemplate, int] | None:
     from .preview import build_preview, preview_history
 
     stored = parts.store_exists()  # as a preview: a doctor never makes a store
     history = preview_history(parts.ledger if stored else None)
     questions = parts.questions if stored else None
-    issue = build_preview(config, parts.fetch, now=now, feed=feed, history=history, questions=questions)
+    issue = build_preview(pub, parts.fetch, now=now, feed=feed, history=history, questions=questions)
     if issue is None:
         notes.append("no post is new: the issue's checks ran on every post of the feed")
-        issue = build_preview(config, parts.fetch, now=now, feed=feed, every_post=True, history=history,
+        issue = build_preview(pub, parts.fetch, now=now, feed=feed, every_post=True, history=history,
                               questions=questions)
     if issue is None:
         notes.append("the feed holds no posts: the issue was not checked")
@@ -112,13 +114,13 @@ def _next_issue(config: Config, parts: DoctorParts, now: datetime, feed: str | N
     return issue.template, issue.composer.number or history.next_number
 
 
-def link_checks(config: Config, parts: DoctorParts, template: MessageTemplate) -> list[Check]:
+def link_checks(pub: Publication, parts: DoctorParts, template: MessageTemplate) -> list[Check]:
     """Every link and image of the issue, fetched; the reader's own links once, on the template.
     The issue's "view in browser" link is checked as the archive's index: the issue's own
     page exists only once it is sent."""
-    recipient = preview_recipient(config, sender_address(config.newsletter.from_), None)
+    recipient = preview_recipient(pub, sender_address(pub.newsletter.from_), None)
     links, images = find_links(personalise(template.html, recipient, as_html=True))
-    timeout, agent = config.feed.timeout_seconds, config.feed.user_agent
+    timeout, agent = pub.feed.timeout_seconds, pub.feed.user_agent
     personal = frozenset({recipient.unsubscribe_url, recipient.preferences_url})
     return (judge_links(parts.fetch_all(links, timeout=timeout, user_agent=agent), personal)
             + judge_images(parts.fetch_all(images, timeout=timeout, user_agent=agent, images=True)))

@@ -26,7 +26,7 @@ from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
 
-from ..core.config import Config, InboxConfig
+from ..core.config import InboxConfig, Publication
 from ..core.errors import ConfigError, DigestError, InputError, StoreError, TokenError
 from ..core.message import sender_domain, unguessable
 from ..core.policy import Evidence, Tie, attributed
@@ -68,22 +68,22 @@ class InboxReport:
         return line + (f", {self.busy} left to another reader" if self.busy else "")
 
 
-def check_inbox_config(config: Config) -> None:
-    """ConfigError unless [inbox] names a server and a user."""
+def check_inbox_config(inbox: InboxConfig, source: str) -> None:
+    """ConfigError (naming the file `source`) unless [inbox] names a server and a user."""
     for key in ("host", "username"):
-        if not getattr(config.inbox, key):
-            raise ConfigError(str(config.path), f"[inbox] {key} is empty: set [inbox] host, username and password_env "
+        if not getattr(inbox, key):
+            raise ConfigError(source, f"[inbox] {key} is empty: set [inbox] host, username and password_env "
                               "to read the mail that comes back", key=f"inbox.{key}")
 
 
-def read_inbox(config: Config, parts: InboxParts, *, on_line: Callable[[str], None] | None = None) -> InboxReport:
+def read_inbox(pub: Publication, inbox: InboxConfig, parts: InboxParts, *, on_line: Callable[[str], None] | None = None) -> InboxReport:
     """Read [inbox] folder once; one line per message handled goes to `on_line` as it is done."""
-    check_inbox_config(config)
+    check_inbox_config(inbox, pub.source)
     ledger, asked, clock = parts.inbox_book, parts.questions, parts.clock
-    questions.expire(config.question, asked, clock())
+    questions.expire(pub.question, asked, clock())
 
     def keep_question(raw: bytes, found: Sorted, now: datetime) -> str:
-        return take_mailed_question(config, parts, raw, found, now=now)
+        return take_mailed_question(pub, parts, raw, found, now=now)
 
     def hard_bounce(address: str, found: Sorted) -> None:
         try:
@@ -97,7 +97,7 @@ def read_inbox(config: Config, parts: InboxParts, *, on_line: Callable[[str], No
         if found.question_mail_ids:
             asked.mark_askers_complained(found.question_mail_ids, clock())
 
-    reader = Reader(config, ledger, parts.outbox.secret, clock, on_line or (lambda line: None), parts.reader_id(),
+    reader = Reader(pub, inbox, ledger, parts.outbox.secret, clock, on_line or (lambda line: None), parts.reader_id(),
                     on_question=keep_question, on_hard_bounce=hard_bounce, on_complaint=asker_complaint)
     box = parts.mailbox()
     try:
@@ -107,32 +107,32 @@ def read_inbox(config: Config, parts: InboxParts, *, on_line: Callable[[str], No
         finally:
             box.close()
     except DigestError as exc:
-        _record(ledger, config.inbox.folder, clock(), f"failed: {exc}")
+        _record(ledger, inbox.folder, clock(), f"failed: {exc}")
         raise
     finally:
         try:
             ledger.release(reader.id)
         except StoreError:
             log.exception("could not give back the unhandled claims (they are taken over later)")
-    _record(ledger, config.inbox.folder, clock(), reader.report.summary(config.inbox.done_folder, kinds=False))
+    _record(ledger, inbox.folder, clock(), reader.report.summary(inbox.done_folder, kinds=False))
     return reader.report
 
 
 class Reader:
     """One read of the folder by one reader id."""
 
-    def __init__(self, config: Config, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
+    def __init__(self, pub: Publication, inbox: InboxConfig, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
                  reader: str, on_question: QuestionHook | None = None,
                  on_hard_bounce: Callable[[str, Sorted], None] | None = None,
                  on_complaint: Callable[[Sorted], None] | None = None) -> None:
-        self.config, self.ledger, self.secret, self.clock, self.on_line = config, ledger, secret, clock, on_line
+        self.inbox, self.ledger, self.secret, self.clock, self.on_line = inbox, ledger, secret, clock, on_line
         self.on_question = on_question  # keeps a reader's question; its outcome line
         self.on_hard_bounce = on_hard_bounce  # an address refused for good: no question's mail goes there
         self.on_complaint = on_complaint  # a complaint: one about an acknowledgement or notice blocks its asker
-        n = config.newsletter
+        n = pub.newsletter
         self.ours = Ours(sender_domain(n.from_), n.return_path, n.unsubscribe_mailto)
         self.id = reader  # "<host>:<pid>:<random>" (adapters/inbox_ledger.py: reader_id)
-        self.report = InboxReport(config.inbox.folder)
+        self.report = InboxReport(inbox.folder)
 
     def read(self, box: Mailbox) -> None:
         uids = box.uids()
@@ -141,7 +141,7 @@ class Reader:
             self._batch(box, uids[start:start + BATCH])
 
     def _batch(self, box: Mailbox, uids: list[int]) -> None:
-        c = self.config.inbox
+        c = self.inbox
         claims = self.ledger.claim(c.folder, box.uidvalidity, uids, self.id, self.clock())
         to_move = [u for u in uids if claims[u][0] is Claimed.HANDLED]
         mine = {u: claims[u][1] for u in uids if claims[u][0] is Claimed.MINE}
@@ -162,8 +162,8 @@ class Reader:
     def _too_large(self, uid: int, row: int, head: bytes, size: int) -> None:
         headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
         message_id = clean_line(str(headers.get("Message-ID") or ""))
-        outcome = (f"{size:,} bytes, over [inbox] max_message_bytes ({self.config.inbox.max_message_bytes:,}): "
-                   f"left in {self.config.inbox.folder}, unread; from {clean_line(str(headers.get('From') or '?'))[:100]}")
+        outcome = (f"{size:,} bytes, over [inbox] max_message_bytes ({self.inbox.max_message_bytes:,}): "
+                   f"left in {self.inbox.folder}, unread; from {clean_line(str(headers.get('From') or '?'))[:100]}")
         self.ledger.settle(row, kind="too-large", outcome=outcome, message_id=message_id, now=self.clock(), keep=True)
         self._line(uid, "too-large", "too-large", outcome)
 

@@ -16,7 +16,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.contact_form import from_the_form_service, parse_contact_form
 from ..core.errors import InputError
 from ..core.mailview import view_message
@@ -26,7 +26,7 @@ from .ports import MailParts
 from .questions import take_question
 
 
-def take_mailed_question(config: Config, parts: MailParts, raw: bytes, found: Sorted, *, now: datetime) -> str:
+def take_mailed_question(pub: Publication, parts: MailParts, raw: bytes, found: Sorted, *, now: datetime) -> str:
     """Keep the question this mail holds and acknowledge it once; the outcome, as one line
     for `digest inbox` (it never names the asker: inbox lines are logged)."""
     form = parse_contact_form(raw)
@@ -46,7 +46,7 @@ def take_mailed_question(config: Config, parts: MailParts, raw: bytes, found: So
         return ("a Contact-form notification in a layout not known (core/contact_form.py): kept unsorted" if form is None
                 else "the Contact form's Email field names the form service: kept unsorted")
     try:
-        intake = take_question(config, parts, email=address, name=name, text=text, source=source,
+        intake = take_question(pub, parts, email=address, name=name, text=text, source=source,
                                consent_to_quote=False, display_name="", now=now, message_id=found.message_id or None,
                                in_reply_to=in_reply_to.strip() or None, is_html=is_html)
     except InputError as exc:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..core.compose import compose_confirmation, compose_preferences_link, compose_welcome
-from ..core.config import Config, QuestionConfig
+from ..core.config import Publication, QuestionConfig
 from ..core.errors import DigestError
 from ..core.group import answered_questions
 from ..core.message import MessageTemplate, Recipient
@@ -55,24 +55,24 @@ def _send_single(parts: MailParts, sub: Subscriber, template: MessageTemplate, k
     return sent.refusal
 
 
-def mail_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> str | None:
+def mail_confirmation(pub: Publication, parts: MailParts, sub: Subscriber, now: datetime) -> str | None:
     """Mail the double opt-in link; None when the server took it, else why not."""
-    links = Links(config.web.base_url, parts.outbox.secret)
+    links = Links(pub.base_url, parts.outbox.secret)
     try:
-        env = make_environment(config.newsletter.templates_dir)
-        template = compose_confirmation(config, confirm_url=links.confirm(sub, now), env=env)
+        env = make_environment(pub.newsletter.templates_dir)
+        template = compose_confirmation(pub, confirm_url=links.confirm(sub, now), env=env)
     except DigestError as exc:
         return str(exc)
     # Nor in the To header: the name was typed by whoever typed the address.
     return _send_single(parts, replace(sub, name=""), template, "confirm", now)
 
 
-def send_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> bool:
+def send_confirmation(pub: Publication, parts: MailParts, sub: Subscriber, now: datetime) -> bool:
     """Mail the double opt-in link; True when the server took it. Failures, whatever they
     are, are logged, not raised: this runs after the web response has gone, where nobody
     could see an error, and an exception would only end the background task noisily."""
     try:
-        problem = mail_confirmation(config, parts, sub, now)
+        problem = mail_confirmation(pub, parts, sub, now)
     except Exception:
         log.exception("confirmation mail to subscriber %s not sent", sub.id)
         return False
@@ -83,23 +83,23 @@ def send_confirmation(config: Config, parts: MailParts, sub: Subscriber, now: da
     return problem is None
 
 
-def confirmation_mailer(config: Config, parts: MailParts) -> ConfirmationMailer:
+def confirmation_mailer(pub: Publication, parts: MailParts) -> ConfirmationMailer:
     """The web app's hook: mail a confirmation link to one subscriber."""
     def send(sub: Subscriber, now: datetime) -> bool:
-        return send_confirmation(config, parts, sub, now)
+        return send_confirmation(pub, parts, sub, now)
 
     return send
 
 
-def preferences_link_mailer(config: Config, parts: MailParts) -> PreferencesLinkMailer:
+def preferences_link_mailer(pub: Publication, parts: MailParts) -> PreferencesLinkMailer:
     """The web app's hook for an expired settings link: mail a fresh one to the subscriber's
     own address, through the outbox. Failures are logged, never raised (the page has
     answered already)."""
     def send(sub: Subscriber, now: datetime) -> None:
         try:
-            links = Links(config.web.base_url, parts.outbox.secret)
-            env = make_environment(config.newsletter.templates_dir)
-            template = compose_preferences_link(config, preferences_url=links.preferences(sub.id, now), env=env)
+            links = Links(pub.base_url, parts.outbox.secret)
+            env = make_environment(pub.newsletter.templates_dir)
+            template = compose_preferences_link(pub, preferences_url=links.preferences(sub.id, now), env=env)
             problem = _send_single(parts, replace(sub, name=""), template, "prefs", now)
         except Exception:
             log.exception("settings link to subscriber %s not sent", sub.id)
@@ -110,15 +110,15 @@ def preferences_link_mailer(config: Config, parts: MailParts) -> PreferencesLink
     return send
 
 
-def send_welcome(config: Config, parts: MailParts, sub: Subscriber, now: datetime,
+def send_welcome(pub: Publication, parts: MailParts, sub: Subscriber, now: datetime,
                  answered: Sequence[Post] = ()) -> bool:
     """Mail the welcome (when issues come, how to ask, a few `answered` questions); True when
     the server took it. Like the confirmation, it runs after the web response: failures are
     logged, not raised."""
-    links = Links(config.web.base_url, parts.outbox.secret)
+    links = Links(pub.base_url, parts.outbox.secret)
     try:
-        env = make_environment(config.newsletter.templates_dir)
-        template = compose_welcome(config, name=sub.name, answered=answered,
+        env = make_environment(pub.newsletter.templates_dir)
+        template = compose_welcome(pub, name=sub.name, answered=answered,
                                    preferences_url=links.preferences(sub.id, now), env=env)
     except DigestError as exc:
         log.error("welcome mail to subscriber %s not composed: %s", sub.id, exc)
@@ -137,16 +137,16 @@ def recent_answers(question: QuestionConfig, ledger: IssueLedger) -> tuple[Post,
     return answered_questions(posts, question.labels, WELCOME_QUESTIONS)
 
 
-def welcome_mailer(config: Config, parts: MailParts) -> WelcomeMailer:
+def welcome_mailer(pub: Publication, parts: MailParts) -> WelcomeMailer:
     """The web app's second hook: mail the welcome to one subscriber who just confirmed."""
     def send(sub: Subscriber, now: datetime) -> None:
         try:
-            answered = recent_answers(config.question, parts.ledger)
+            answered = recent_answers(pub.question, parts.ledger)
         except DigestError as exc:  # the welcome still goes, without the examples
             log.warning("welcome mail to subscriber %s: no answered questions (%s)", sub.id, exc)
             answered = ()
         try:
-            send_welcome(config, parts, sub, now, answered)
+            send_welcome(pub, parts, sub, now, answered)
         except Exception:
             log.exception("welcome mail to subscriber %s not sent", sub.id)
 

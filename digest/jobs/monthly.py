@@ -13,7 +13,7 @@ from datetime import datetime
 from ..core.answers import MAX_DESK, IssueQuestions, issue_questions
 from ..core.audience import month_of, month_start, monthly_groups, monthly_key
 from ..core.compose import Composer
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.message import sender_domain
 from ..core.models import IssueRecord, Post
 from .books import FeaturedQuestions, MonthlyBook
@@ -48,12 +48,12 @@ def _posts(sources: list[IssueRecord]) -> list[Post]:
     return posts
 
 
-def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestions, deliver: Deliver,
+def send_monthly(pub: Publication, ledger: MonthlyBook, questions: FeaturedQuestions, deliver: Deliver,
                  now: datetime, check: Callable[[Composer], tuple[str, ...]] | None = None) -> list[SendReport]:
     """Record and send (`deliver`) the monthly issues due at `now`; their reports (none when none is due).
     `check` runs the offline deliverability checks on each before it is recorded (preflight.py);
     their warnings are recorded with it."""
-    tz = config.schedule.timezone
+    tz = pub.schedule.timezone
     month = month_of(now, tz)
     first_send = ledger.first_issue_since(month_start(now, tz)) or now
     groups = monthly_groups(ledger.monthly_readers(monthly_key(month, None)[:-1]), first_send, now)
@@ -65,7 +65,7 @@ def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestio
         if not posts and not shown.answered:
             continue  # nothing new since their last issue: the next send of the month that has some
         number = ledger.next_issue_id()
-        composer = Composer(config, posts, created_at=now, number=number, questions=shown, monthly=True)
+        composer = Composer(pub, posts, created_at=now, number=number, questions=shown, monthly=True)
         rendered = composer.render()
         if rendered is None:
             continue
@@ -74,7 +74,7 @@ def send_monthly(config: Config, ledger: MonthlyBook, questions: FeaturedQuestio
         issue, created = ledger.create_issue(
             key=monthly_key(month, since), now=now, cutoff=max((p.date for p in posts if p.date), default=now),
             subject=rendered.subject, posts=posts, html=archived.html, text=archived.text,
-            domain=sender_domain(config.newsletter.from_), state=None, issue_id=number, kind="monthly",
+            domain=sender_domain(pub.newsletter.from_), state=None, issue_id=number, kind="monthly",
             members=groups[since], warnings=checked)
         reports.append(deliver(issue, composer if created else None))
         if reports[-1].paused or reports[-1].cancelled:

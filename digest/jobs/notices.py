@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core.compose import compose_answer_notice
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.errors import SendError
 from ..core.message import MessageTemplate, Recipient
 from ..core.models import Claim, DeliveryStatus
@@ -50,9 +50,9 @@ class NoticeMail:
     label = "answer notices"
     verp: int | None = None  # an asker is no reader of an issue: MAIL FROM is the From address
 
-    def __init__(self, config: Config, questions: QuestionBook) -> None:
-        self.config, self.questions = config, questions
-        self.env = make_environment(config.newsletter.templates_dir)
+    def __init__(self, pub: Publication, questions: QuestionBook) -> None:
+        self.pub, self.questions = pub, questions
+        self.env = make_environment(pub.newsletter.templates_dir)
 
     def plan(self, claim: Claim) -> tuple[str, Question, MessageTemplate] | str:
         question = self.questions.get(claim.subscriber_id or 0)
@@ -61,7 +61,7 @@ class NoticeMail:
         blocked = self.questions.blocked(question.email_key)
         if blocked:
             return f"not sent: {blocked}"
-        return question.email, question, compose_answer_notice(self.config, question, env=self.env)
+        return question.email, question, compose_answer_notice(self.pub, question, env=self.env)
 
     def recipient(self, target: Question, address: str, now: datetime) -> Recipient:
         return Recipient(address)
@@ -86,7 +86,7 @@ class _Tally:
         pass
 
 
-def send_notices(outbox: Outbox, config: Config, ledger: NoticeBook, questions: QuestionBook) -> NoticeReport:
+def send_notices(outbox: Outbox, pub: Publication, ledger: NoticeBook, questions: QuestionBook) -> NoticeReport:
     """Give up what stayed deferred too long, then send every pending notice and every
     deferred one whose time has come, through the outbox."""
     failed = sum(outbox.give_up(ledger).values())
@@ -96,7 +96,7 @@ def send_notices(outbox: Outbox, config: Config, ledger: NoticeBook, questions: 
     tally = _Tally()
     report = NoticeReport(tally.counts)
     try:
-        drained = outbox.drain(ledger, NoticeMail(config, questions), progress=tally, connections=1,
+        drained = outbox.drain(ledger, NoticeMail(pub, questions), progress=tally, connections=1,
                                prefix="notices-")
         report.paused = drained.paused
     except SendError as exc:  # the server cannot be reached: everything waits for the next run

@@ -25,7 +25,7 @@ Two ways in:
 A new kind of mail is a template (core/compose.py) and a few lines, never a new loop.
 For one person, now (e.g. a new address's confirmation)::
 
-    template = compose_confirmation(config, name=sub.name, confirm_url=url)
+    template = compose_confirmation(pub, confirm_url=url)
     sent = outbox.send_now(template, Recipient(sub.email, sub.name), kind="confirm-address",
                            ref=sub.id, now=now, record=record_bounce(ledger))  # jobs/mail.py
 
@@ -36,7 +36,7 @@ template (notices.py's NoticeMail is the model)::
     class ReportMail:                         # a Kind
         label, verp = "reports", None         # verp: None, MAIL FROM is the From address
         def plan(self, claim):                # (address, whom, template), or why not
-            return author, None, compose_report(config, claim.subscriber_id)
+            return author, None, compose_report(pub, claim.subscriber_id)
         def recipient(self, target, address, now):
             return Recipient(address)
         def reread(self, claims):
@@ -112,7 +112,7 @@ class Outbox:
                  policy: RetryPolicy, secret: str, clock: Clock, signer: Signer | None = None,
                  cancel: threading.Event | None = None) -> None:
         self.mailer, self.senders, self.policy, self.signer, self.clock = mailer, senders, policy, signer, clock
-        self.host, self.connections = smtp.host, smtp.connections
+        self.host, self.port, self.connections = smtp.host, smtp.port, smtp.connections
         self.rate = RateLimiter(smtp.max_per_second)
         # Seconds a claimed batch's recipients are trusted before they are read again (a
         # test that waits the window out shortens it rather than wait a second of it).

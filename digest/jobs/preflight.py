@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..core.compose import preview_recipient
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.deliverability import judge_headers, judge_size, judge_spam, parse_spamassassin
 from ..core.desk import check_lines
 from ..core.errors import DeliverabilityError
@@ -27,29 +27,29 @@ from ..core.verdict import Check, Level, ok, problem, problems
 log = logging.getLogger("digest.send")
 
 
-def _probe_message(config: Config, template: MessageTemplate, number: int | None, now: datetime) -> tuple[bytes, str]:
+def _probe_message(pub: Publication, template: MessageTemplate, number: int | None, now: datetime) -> tuple[bytes, str]:
     """The message a made-up reader would get, and its HTML."""
-    recipient = preview_recipient(config, sender_address(config.newsletter.from_), number)
-    message = build_message(template, recipient, message_id=make_message_id(sender_domain(config.newsletter.from_),
+    recipient = preview_recipient(pub, sender_address(pub.newsletter.from_), number)
+    message = build_message(template, recipient, message_id=make_message_id(sender_domain(pub.newsletter.from_),
                                                                              "doctor"), date=now)
     return message, personalise(template.html, recipient, as_html=True)
 
 
-def offline_checks(config: Config, template: MessageTemplate, number: int | None, now: datetime, *,
+def offline_checks(pub: Publication, template: MessageTemplate, number: int | None, now: datetime, *,
                    signer: Signer | None = None, spam: Callable[[bytes], str | None] | None = None) -> list[Check]:
     """The checks that need no network: the headers and size of a made-up reader's copy;
     with `signer`, that the DKIM key signs it (SpamAssassin then scores the signed copy);
     SpamAssassin's local rules too with `spam`, its report of a message (None: not
     installed; a second or two)."""
-    message, html = _probe_message(config, template, number, now)
-    checks = judge_headers(message, sender_domain(config.newsletter.from_), mailto=config.newsletter.unsubscribe_mailto)
+    message, html = _probe_message(pub, template, number, now)
+    checks = judge_headers(message, sender_domain(pub.newsletter.from_), mailto=pub.newsletter.unsubscribe_mailto)
     checks.append(judge_size(len(html.encode("utf-8"))))
     if signer is not None:
         try:
             message = signer.sign(message)
-            checks.append(ok("DKIM key", f"{config.newsletter.dkim_key_file} signs the issue"))
+            checks.append(ok("DKIM key", f"{pub.newsletter.dkim_key_file} signs the issue"))
         except Exception as exc:  # noqa: BLE001 - dkimpy lets a broken key's errors through as they come
-            checks.append(problem("DKIM key", f"{config.newsletter.dkim_key_file} cannot sign: {exc!r}",
+            checks.append(problem("DKIM key", f"{pub.newsletter.dkim_key_file} cannot sign: {exc!r}",
                                   "point [newsletter] dkim_key_file at the PEM file of the private key"))
     if spam is not None:
         output = spam(message)
@@ -58,7 +58,7 @@ def offline_checks(config: Config, template: MessageTemplate, number: int | None
     return checks
 
 
-def gate(config: Config, template: MessageTemplate | None, number: int | None, now: datetime, *,
+def gate(pub: Publication, template: MessageTemplate | None, number: int | None, now: datetime, *,
          unfinished: int | None = None) -> tuple[str, ...]:
     """Before a send: DeliverabilityError naming the first problem and carrying them all
     (nobody is mailed; jobs/author_mail.py tells the author; `unfinished`: the recorded issue
@@ -66,7 +66,7 @@ def gate(config: Config, template: MessageTemplate | None, number: int | None, n
     the Deliverer's own preflight, on a made-up reader, once the issue is recorded.)"""
     if template is None:
         return ()
-    checks = offline_checks(config, template, number, now)
+    checks = offline_checks(pub, template, number, now)
     found = problems(checks)
     if found:
         first = found[0]
@@ -82,7 +82,7 @@ def gate(config: Config, template: MessageTemplate | None, number: int | None, n
     return lines
 
 
-def before_it_goes(config: Config, template: MessageTemplate | None, number: int | None, now: datetime) -> list[str]:
+def before_it_goes(pub: Publication, template: MessageTemplate | None, number: int | None, now: datetime) -> list[str]:
     """What `gate` would find in this issue, in the author's words with each fix (core/desk.py:
     check_lines), for the proof and the desk's preview; [] when all is ok. Logs nothing."""
-    return [] if template is None else check_lines(offline_checks(config, template, number, now))
+    return [] if template is None else check_lines(offline_checks(pub, template, number, now))

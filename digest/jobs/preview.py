@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..core.compose import prepare, preview_recipient, subscriber_recipient
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.deliverability import GMAIL_CLIP_BYTES
 from ..core.errors import InputError, SendError
 from ..core.message import Recipient, build_message, make_message_id, personalise, sender_address, sender_domain
@@ -57,28 +57,28 @@ def preview_history(ledger: IssueLedger | None) -> PreviewHistory:
     return PreviewHistory(last.cutoff if last else None, ledger.sent_post_ids(), ledger.next_issue_id())
 
 
-def build_preview(config: Config, fetch: Fetch, *, now: datetime, feed: str | None = None, every_post: bool = False,
+def build_preview(pub: Publication, fetch: Fetch, *, now: datetime, feed: str | None = None, every_post: bool = False,
                   history: PreviewHistory | None = None, note: str = "",
                   questions: QuestionBook | None = None) -> BuiltIssue | None:
     """The issue `digest send` would build next (every post with `every_post`), numbered as
     the send will number it, with the readers' `questions` it would show (none: no store);
     None when it would hold nothing. Nothing is marked."""
     history = history or PreviewHistory()
-    _, issue = build_issue(config, fetch, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
+    _, issue = build_issue(pub, fetch, now=now, feed=feed, every_post=every_post, cutoff=history.cutoff,
                            sent_ids=history.sent_ids, number=history.next_number, note=note,
-                           questions=None if questions is None else questions_hook(config, questions, now=now,
+                           questions=None if questions is None else questions_hook(pub, questions, now=now,
                                                                                   record=False))
     return issue
 
 
-def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: datetime) -> Preview:
+def write_preview(pub: Publication, issue: BuiltIssue, out_dir: Path, *, now: datetime) -> Preview:
     """Write issue.html, issue.txt and issue.eml into `out_dir`; each file appears whole."""
-    recipient = preview_recipient(config, sender_address(config.newsletter.from_), issue.composer.number)
+    recipient = preview_recipient(pub, sender_address(pub.newsletter.from_), issue.composer.number)
     template = issue.template
     html = personalise(template.html, recipient, as_html=True)
     text = personalise(template.text, recipient, as_html=False)
     eml = build_message(template, recipient, date=now,
-                        message_id=make_message_id(sender_domain(config.newsletter.from_), "preview"))
+                        message_id=make_message_id(sender_domain(pub.newsletter.from_), "preview"))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = (out_dir / "issue.html", out_dir / "issue.txt", out_dir / "issue.eml")
@@ -90,14 +90,14 @@ def write_preview(config: Config, issue: BuiltIssue, out_dir: Path, *, now: date
         raise InputError(f"{out_dir}: cannot write the preview: {exc.strerror}") from exc
     size = len(html.encode("utf-8"))
     warnings = list(issue.fetched.warnings) + issue.composer.warnings
-    for check in offline_checks(config, template, issue.composer.number, now):  # what digest send would say
+    for check in offline_checks(pub, template, issue.composer.number, now):  # what digest send would say
         if check.level is not Level.OK:
             stop = ": digest send would stop here" if check.level is Level.PROBLEM else ""
             warnings.append(f"{check.name}: {check.finding}{stop} ({check.fix})")
     return Preview(*paths, issue=issue, html_bytes=size, warnings=tuple(warnings))
 
 
-def send_test_copy(config: Config, outbox: Outbox, issue: BuiltIssue, to: str, *, now: datetime,
+def send_test_copy(pub: Publication, outbox: Outbox, issue: BuiltIssue, to: str, *, now: datetime,
                    subscribers: Subscribers | None = None) -> None:
     """Mail one faithful copy of the issue to `to` through the outbox: "[Test]" before its
     subject, built and DKIM-signed as every message is, and links that work for the author
@@ -106,19 +106,19 @@ def send_test_copy(config: Config, outbox: Outbox, issue: BuiltIssue, to: str, *
     rendered = issue.composer.render()
     if rendered is None:
         raise InputError("the issue holds nothing to send as a test copy")
-    template = prepare(config, replace(rendered, subject=f"[Test] {rendered.subject}"))
-    recipient = _test_recipient(config, to, now, outbox.secret, subscribers)
+    template = prepare(pub, replace(rendered, subject=f"[Test] {rendered.subject}"))
+    recipient = _test_recipient(pub, to, now, outbox.secret, subscribers)
     sent = outbox.send_now(template, recipient, kind="test", ref=None, now=now)
     if sent.refusal is not None:
-        raise SendError(f"{config.smtp.host}:{config.smtp.port}", f"the test copy to {to} was {sent.refusal}")
+        raise SendError(f"{outbox.host}:{outbox.port}", f"the test copy to {to} was {sent.refusal}")
 
 
-def _test_recipient(config: Config, to: str, now: datetime, secret: str, subscribers: Subscribers | None) -> Recipient:
+def _test_recipient(pub: Publication, to: str, now: datetime, secret: str, subscribers: Subscribers | None) -> Recipient:
     """A subscriber's own links when `to` is on the list (they work: preferences, unsubscribe);
     else pages that exist for anyone: the subscribe page and the archive."""
-    base = config.web.base_url
+    base = pub.base_url
     sub = subscribers.find(normalise_email(to)[1]) if subscribers is not None else None
     if sub is not None and sub.status in ("pending", "confirmed"):
-        return subscriber_recipient(config, sub, Links(base, secret), now=now)
+        return subscriber_recipient(pub, sub, Links(base, secret), now=now)
     return Recipient(email=to, name="", unsubscribe_url=f"{base}/subscribe", preferences_url=f"{base}/subscribe",
                      archive_url=f"{base}/archive/")

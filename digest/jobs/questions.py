@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from ..core.address import mailbox_key
 from ..core.checks import url_problem
 from ..core.compose import compose_acknowledgement
-from ..core.config import Config, QuestionConfig
+from ..core.config import Publication, QuestionConfig
 from ..core.errors import DigestError, InputError
 from ..core.message import Recipient, acknowledgement_message_id, sender_domain
 from ..core.models import Settlement
@@ -46,7 +46,7 @@ class Intake:
     why_not: str = ""          # why no acknowledgement went, when none did
 
 
-def take_question(config: Config, parts: MailParts, *, email: str, name: str, text: str,
+def take_question(pub: Publication, parts: MailParts, *, email: str, name: str, text: str,
                   source: str, consent_to_quote: bool, display_name: str, now: datetime, message_id: str | None = None,
                   in_reply_to: str | None = None, subscriber_id: int | None = None, is_html: bool = False,
                   auto_reply: bool = False) -> Intake:
@@ -64,17 +64,17 @@ def take_question(config: Config, parts: MailParts, *, email: str, name: str, te
     question, created = questions.record(new, now)
     if not created:
         return Intake(question, False, False, f"the same question was kept before, as question {question.id}")
-    problem = acknowledge(config, parts, question, now=now, auto_reply=auto_reply)
+    problem = acknowledge(pub, parts, question, now=now, auto_reply=auto_reply)
     return Intake(questions.get(question.id) or question, True, problem is None, problem or "")
 
 
-def acknowledge(config: Config, parts: MailParts, question: Question, *, now: datetime,
+def acknowledge(pub: Publication, parts: MailParts, question: Question, *, now: datetime,
                 auto_reply: bool = False) -> str | None:
     """Mail the asker that their question arrived, through the outbox; None when the server
     took it, else why nothing went (or why it was refused). A hard bounce marks the
     asker's address, as a bounced answer notice does."""
     questions = parts.questions
-    if not config.question.acknowledge:
+    if not pub.question.acknowledge:
         return "acknowledgements are off ([question] acknowledge)"
     if auto_reply:
         return "it came from an auto-responder, which is never answered"
@@ -83,19 +83,19 @@ def acknowledge(config: Config, parts: MailParts, question: Question, *, now: da
         return f"nothing goes to this address: {blocked}"
     if question.acknowledged_at is not None:
         return "it was acknowledged before"
-    window = timedelta(hours=config.question.acknowledge_window_hours)
-    cap = config.question.acknowledge_per_hour
+    window = timedelta(hours=pub.question.acknowledge_window_hours)
+    cap = pub.question.acknowledge_per_hour
     # victim+1@, victim+2@, v.ictim@gmail.com: one mailbox, one acknowledgement per window.
     if not parts.store.hit_rate("ack-mailbox", mailbox_key(question.email), now=now, window=window, limit=1):
         return (f"this mailbox (the address, or a plus or Gmail dot variant of it) had an acknowledgement in the "
-                f"last {config.question.acknowledge_window_hours:g} hours ([question] acknowledge_window_hours)")
+                f"last {pub.question.acknowledge_window_hours:g} hours ([question] acknowledge_window_hours)")
     if not questions.claim_acknowledgement(question, now, window, per_hour=cap):
         budget = acknowledgement_budget(question.source, question.subscriber_id)
         if cap and questions.acknowledged_since(now - timedelta(hours=1), budget) >= cap:
             who = "to subscribers and /ask" if budget == "known" else "to questions by mail"
             return (f"{cap} acknowledgements {who} went out in the last hour ([question] acknowledge_per_hour): "
                     "a flood of questions is held back, and the question is kept")
-        return (f"this address had an acknowledgement in the last {config.question.acknowledge_window_hours:g} hours "
+        return (f"this address had an acknowledgement in the last {pub.question.acknowledge_window_hours:g} hours "
                 "([question] acknowledge_window_hours)")
 
     def record(settlement: Settlement) -> None:
@@ -103,21 +103,21 @@ def acknowledge(config: Config, parts: MailParts, question: Question, *, now: da
             questions.mark_bounced(question.email_key, settlement.now)
 
     try:
-        message_id = acknowledgement_message_id(sender_domain(config.newsletter.from_), question.id, question.dup_key)
-        sent = parts.outbox.send_now(compose_acknowledgement(config), Recipient(question.email), kind="ack",
+        message_id = acknowledgement_message_id(sender_domain(pub.newsletter.from_), question.id, question.dup_key)
+        sent = parts.outbox.send_now(compose_acknowledgement(pub), Recipient(question.email), kind="ack",
                                      ref=question.id, now=now, record=record, message_id=message_id)
     except DigestError as exc:
         return str(exc)
     return sent.refusal
 
 
-def question_acknowledger(config: Config, parts: MailParts) -> QuestionAcknowledger:
+def question_acknowledger(pub: Publication, parts: MailParts) -> QuestionAcknowledger:
     """The web app's hook: acknowledge question `id` after the page has answered. Failures
     are logged, never raised: nobody could see them there."""
     def send(question_id: int, now: datetime) -> None:
         try:
             question = parts.questions.get(question_id)
-            problem = "it is gone" if question is None else acknowledge(config, parts, question, now=now)
+            problem = "it is gone" if question is None else acknowledge(pub, parts, question, now=now)
         except Exception:
             log.exception("acknowledgement of question %s not sent", question_id)
             return

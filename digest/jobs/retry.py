@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..core.compose import Composer, issue_composer
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.models import REPORT_ORDER, IssueRecord, open_count
 from .answers import issue_questions_for
 from .deliver import SendReport, deliver_issue
@@ -41,8 +41,8 @@ log = logging.getLogger("digest.send")
 class Sender:
     """What one run shares between the issues it sends to; see the module's docstring."""
 
-    def __init__(self, config: Config, parts: SendParts, *, progress: Progress | None = None) -> None:
-        self.config, self.parts = config, parts
+    def __init__(self, pub: Publication, parts: SendParts, *, progress: Progress | None = None) -> None:
+        self.pub, self.parts = pub, parts
         self.ledger, self.outbox, self.clock = parts.ledger, parts.outbox, parts.clock
         self.cancel = self.outbox.cancel
         self.progress = progress or Silent()
@@ -68,7 +68,7 @@ class Sender:
         elif issue.id not in self.composers:  # a resumed issue: rebuilt with its note and the questions it claimed
             shown = monthly_questions(self.ledger, self.parts.questions, issue) if issue.kind == "monthly" \
                 else issue_questions_for(self.parts.questions, issue.key)
-            self.composers[issue.id] = issue_composer(self.config, issue, questions=shown)
+            self.composers[issue.id] = issue_composer(self.pub, issue, questions=shown)
         if resumed:  # a new issue was checked before it was recorded (send_issue.py)
             self.check(self.composers[issue.id], unfinished=issue.id)
         counts = self.ledger.counts(issue.id)
@@ -76,7 +76,7 @@ class Sender:
             self.progress.begin(f"issue {issue.id}, deferred", counts.get("deferred", 0))
         else:
             self.progress.begin(f"issue {issue.id}", open_count(counts))
-        report = deliver_issue(self.outbox, self.config, issue, ledger=self.ledger, subscribers=self.parts.store,
+        report = deliver_issue(self.outbox, self.pub, issue, ledger=self.ledger, subscribers=self.parts.store,
                                composer=self.composers[issue.id], progress=self.progress, deferred_only=deferred_only)
         return replace(report, resumed=resumed)
 
@@ -84,7 +84,7 @@ class Sender:
         """The offline deliverability checks on an issue about to go out (or, `unfinished`, to
         go on): a problem raises DeliverabilityError before anyone (else) is mailed; warnings
         are kept for the outcome and returned, for the ledger to record with the issue."""
-        lines = gate(self.config, composer.template(), composer.number, self.clock(), unfinished=unfinished)
+        lines = gate(self.pub, composer.template(), composer.number, self.clock(), unfinished=unfinished)
         for line in lines:
             if line not in self.warnings:
                 self.warnings.append(line)
@@ -124,14 +124,14 @@ class Sender:
 
     def notices(self) -> NoticeReport:
         """The answer notices waiting, through the same outbox."""
-        return send_notices(self.outbox, self.config, self.parts.notices, self.parts.questions)
+        return send_notices(self.outbox, self.pub, self.parts.notices, self.parts.questions)
 
 
-def retry_due(config: Config, parts: SendParts) -> list[SendReport]:
+def retry_due(pub: Publication, parts: SendParts) -> list[SendReport]:
     """The job of `digest serve`'s retry timer: give up what is too old, then send the
     deferred messages whose time has come, in every unfinished issue, then the answer
     notices waiting. Builds no issue."""
-    sender = Sender(config, parts)
+    sender = Sender(pub, parts)
     sender.sweep()
     reports: list[SendReport] = []
     for issue in sender.ledger.due_issues(sender.clock()):

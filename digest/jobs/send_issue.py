@@ -22,7 +22,7 @@ from pathlib import Path
 from ..core.audience import in_weekly_audience, is_paused
 from ..core.calendar import StartDecision, decide_on_start
 from ..core.compose import subscriber_recipient
-from ..core.config import Config, NewsletterConfig, ScheduleConfig
+from ..core.config import NewsletterConfig, Publication, ScheduleConfig
 from ..core.errors import InputError
 from ..core.message import make_message_id, sender_domain
 from ..core.models import DeliveryStatus
@@ -80,7 +80,7 @@ class SendOutcome:
         return self.report is not None and self.report.resumed
 
 
-def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_run: bool = False,
+def send_next(pub: Publication, parts: SendParts, *, feed: str | None = None, dry_run: bool = False,
               progress: Progress | None = None, on_issue: Callable[[str, int], None] | None = None,
               retry_deferred: bool = True, samples_dir: Path | None = None, note: str = "") -> SendOutcome:
     """Finish interrupted issues, retry deferred messages (every one, at once, when
@@ -89,11 +89,11 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
     was recorded with). `on_issue(subject, audience)` may abort before an issue is recorded or
     resumed. The parts (the ledger, the outbox and its stop signal, the clock) come from
     the process's wiring (cli/wiring.py)."""
-    sender = Sender(config, parts, progress=progress)
+    sender = Sender(pub, parts, progress=progress)
     ledger, store, clock = sender.ledger, parts.store, parts.clock
     if not dry_run:  # a dry run records nothing
         sender.sweep()
-        expire(config.question, parts.questions, clock())
+        expire(pub.question, parts.questions, clock())
     # What the new issue starts after, read before the unfinished issues: a run that starts
     # while another records this week's issue then either finishes that issue or builds the
     # same one (whose key the other holds) and sends it with the other, never "no new posts".
@@ -117,11 +117,11 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
             return SendOutcome(reports=tuple(reports))
     now = clock()
     linked = Linked()
-    fetched, built = build_issue(config, parts.fetch, now=now, feed=feed, cutoff=last.cutoff if last else None,
+    fetched, built = build_issue(pub, parts.fetch, now=now, feed=feed, cutoff=last.cutoff if last else None,
                                  sent_ids=sent_ids,
                                  state=feed_state_for_answers(parts.questions, state) if feed is None else None,
                                  number=ledger.next_issue_id(), note=note,
-                                 questions=questions_hook(config, parts.questions, now=now, record=not dry_run, linked=linked))
+                                 questions=questions_hook(pub, parts.questions, now=now, record=not dry_run, linked=linked))
     if built is None:
         unused = (f"--note was not used: issue {reports[-1].issue_id} goes out as it was recorded",) \
             if note and reports else ("--note was not used: no new issue",) if note else ()
@@ -133,7 +133,7 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
                            warnings=(*sender.warnings, *unused, *linked.warnings))
     checked = sender.check(built.composer)  # a problem stops here: nothing recorded, nobody mailed
     if dry_run:
-        dry = _dry_run(config, store, built, sender, now, samples_dir)
+        dry = _dry_run(pub, store, built, sender, now, samples_dir)
         return replace(dry, warnings=(*sender.warnings, *dry.warnings, *linked.warnings))
     if on_issue is not None:  # may abort: nothing is recorded yet
         on_issue(built.rendered.subject, store.count("confirmed"))
@@ -141,7 +141,7 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
     issue, created = ledger.create_issue(
         key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=last.cutoff if last else now),
         subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
-        domain=sender_domain(config.newsletter.from_), state=fetched.state, note=note,
+        domain=sender_domain(pub.newsletter.from_), state=fetched.state, note=note,
         issue_id=built.composer.number, warnings=checked)
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
@@ -150,7 +150,7 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
     if not halted:  # the first weekly send of a month also sends the monthly readers theirs
         reports += _monthly(sender, now)
         halted = reports[-1].paused or reports[-1].cancelled
-    warnings = (*sender.warnings, *_warnings(config.newsletter, built), *linked.warnings)
+    warnings = (*sender.warnings, *_warnings(pub.newsletter, built), *linked.warnings)
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
@@ -159,7 +159,7 @@ def send_next(config: Config, parts: SendParts, *, feed: str | None = None, dry_
 
 def _monthly(sender: Sender, now: datetime) -> list[SendReport]:
     """The monthly issues due at this send (jobs/monthly.py), through this run's sender."""
-    return send_monthly(sender.config, sender.ledger, sender.parts.questions,
+    return send_monthly(sender.pub, sender.ledger, sender.parts.questions,
                         lambda issue, composer: sender.deliver(issue, composer=composer), now, check=sender.check)
 
 
@@ -175,15 +175,15 @@ def _warnings(newsletter: NewsletterConfig, built: BuiltIssue | None) -> tuple[s
             f"({newsletter.max_posts}): the issue links to the blog for them")
 
 
-def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Sender, now: datetime,
+def _dry_run(pub: Publication, store: Subscribers, built: BuiltIssue, sender: Sender, now: datetime,
              samples_dir: Path | None) -> SendOutcome:
     """Build every confirmed subscriber's message, send none, record nothing; write the
     first message of each set of topics to `samples_dir`."""
-    links = Links(config.web.base_url, sender.outbox.secret)
+    links = Links(pub.base_url, sender.outbox.secret)
     count = size = skipped = 0
     by_topics: dict[tuple[str, ...], int] = {}
     samples: dict[tuple[str, ...], Path] = {}
-    domain = sender_domain(config.newsletter.from_)
+    domain = sender_domain(pub.newsletter.from_)
     for sub in store.iter_subscribers("confirmed"):
         if not in_weekly_audience(sub) or is_paused(sub, now):
             continue  # monthly readers get theirs at the month's first send; paused ones nothing (core/audience.py)
@@ -192,7 +192,7 @@ def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Send
         if template is None:
             skipped += 1
             continue
-        message = sender.outbox.build(template, subscriber_recipient(config, sub, links, now=now),
+        message = sender.outbox.build(template, subscriber_recipient(pub, sub, links, now=now),
                                       message_id=make_message_id(domain, "dry-run", sub.id), now=now)
         count, size = count + 1, size + len(message)
         by_topics[key] = by_topics.get(key, 0) + 1
@@ -200,7 +200,7 @@ def _dry_run(config: Config, store: Subscribers, built: BuiltIssue, sender: Send
             samples[key] = _write_sample(samples_dir, len(samples) + 1, key, message)
     plan = DryRun(built.rendered.subject, len(built.posts), by_topics, samples, skipped)
     return SendOutcome(dry_run=True, dry_run_messages=count, dry_run_bytes=size, dry_run_plan=plan,
-                       warnings=_warnings(config.newsletter, built))
+                       warnings=_warnings(pub.newsletter, built))
 
 
 def _write_sample(folder: Path, n: int, topics: tuple[str, ...], message: bytes) -> Path:

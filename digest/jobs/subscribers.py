@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from ..core.config import Config
+from ..core.config import Publication
 from ..core.errors import InputError
 from ..core.models import Consent, Subscriber
 from ..core.subscriptions import normalise_email
@@ -27,7 +27,7 @@ class Change:
     mail_problem: str = ""  # why the confirmation mail did not go, when it did not
 
 
-def add_subscriber(config: Config, parts: MailParts, email: str, key: str, name: str, topics: tuple[str, ...], *,
+def add_subscriber(pub: Publication, parts: MailParts, email: str, key: str, name: str, topics: tuple[str, ...], *,
                    confirmed: bool, now: datetime) -> Change:
     """Add an address. Unconfirmed, it gets the confirmation link at once; --confirmed on a
     pending address confirms it (recorded as confirmed by the author)."""
@@ -39,7 +39,7 @@ def add_subscriber(config: Config, parts: MailParts, email: str, key: str, name:
         return Change(sub, "unchanged")
     if confirmed:
         return Change(sub, "added")
-    problem = _mail(config, parts, sub, now)
+    problem = _mail(pub, parts, sub, now)
     return Change(store.get(sub.id) or sub, "added", problem)
 
 
@@ -51,12 +51,12 @@ def confirm_subscriber(store: Subscribers, key: str, *, now: datetime) -> Change
     return _confirm(store, sub, now)
 
 
-def resend_confirmation(config: Config, parts: MailParts, key: str, *, now: datetime) -> Change:
+def resend_confirmation(pub: Publication, parts: MailParts, key: str, *, now: datetime) -> Change:
     """Mail a pending address its confirmation link again."""
     sub = _find(parts.store, key)
     if sub.status != "pending":
         return Change(sub, "unchanged")
-    problem = _mail(config, parts, sub, now)
+    problem = _mail(pub, parts, sub, now)
     return Change(parts.store.get(sub.id) or sub, "mailed", problem)
 
 
@@ -72,11 +72,11 @@ def _confirm(store: Subscribers, sub: Subscriber, now: datetime) -> Change:
     return Change(done, "confirmed") if done else Change(store.get(sub.id) or sub, "unchanged")
 
 
-def _mail(config: Config, parts: MailParts, sub: Subscriber, now: datetime) -> str:
+def _mail(pub: Publication, parts: MailParts, sub: Subscriber, now: datetime) -> str:
     ready = parts.store.mark_confirmation_sent(sub.id, now=now)
     if ready is None:
         return "no longer pending"
-    return mail_confirmation(config, parts, ready, now) or ""
+    return mail_confirmation(pub, parts, ready, now) or ""
 
 
 _NOT_EXPORTED = ("email_key", "dup_key", "featured_key")

@@ -251,7 +251,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
 
     async def archive_feed(request: Request) -> Response:
         issues = await run_in_threadpool(issues_ledger.done_issues)
-        return Response(archive_feed_xml(config, issues, now=clock()), media_type="application/atom+xml",
+        return Response(archive_feed_xml(config.publication, issues, now=clock()), media_type="application/atom+xml",
                         headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
 
     async def archive_issue(request: Request) -> Response:
