@@ -60,7 +60,9 @@ def test_the_same_html_is_inlined_once_and_its_dropped_rules_still_reported() ->
     first = inline_css_checked(page)
     again = inline_css_checked(page)  # a retry run prepares the same issue again
     assert again is first and 'style="color:red"' in again[0]
-    # premailer parses a stylesheet once per process: inlined afresh, it no longer says what it dropped
     assert any("colr" in line for line in again[1]), again[1]
-    assert inline_css_checked.__wrapped__(page)[0] == first[0]
-    assert inline_css_checked(page.replace("again", "other"))[0] != first[0]
+    # The stylesheet is parsed once per process; inlined afresh, or another page with the same
+    # stylesheet (next week's issue in `digest serve`), it still says what it dropped.
+    assert inline_css_checked.__wrapped__(page) == first
+    other = inline_css_checked(page.replace("again", "other"))
+    assert other[0] != first[0] and other[1] == first[1]

@@ -67,8 +67,33 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = " ".join(record.getMessage().split())
-        if message and message != "No content to parse." and message not in self.messages:
+        if message and message != "No content to parse.":
             self.messages.append(message)
+
+
+_SHEETS_KEPT = 32
+_SHEETS: dict[tuple[str, bool], tuple[object, tuple[str, ...]]] = {}  # guarded by _LOCK
+
+
+class _Inliner(premailer.Premailer):  # type: ignore[misc]  # premailer has no type hints
+    """premailer, parsing each stylesheet once per process as its own cache does, but keeping
+    with each what cssutils said of it: premailer's cache would make a second issue with the
+    same stylesheet (a long-running `digest serve`) report no dropped rule."""
+
+    collect: _Collect
+
+    def _parse_css_string(self, css_body: str, validate: bool = True) -> object:
+        key = (css_body, validate)
+        if key not in _SHEETS:
+            start = len(self.collect.messages)
+            sheet = premailer.premailer.cssutils.parseString(css_body, validate=validate)
+            if len(_SHEETS) >= _SHEETS_KEPT:
+                del _SHEETS[next(iter(_SHEETS))]
+            _SHEETS[key] = (sheet, tuple(self.collect.messages[start:]))
+            return sheet
+        sheet, said = _SHEETS[key]
+        self.collect.messages.extend(said)
+        return sheet
 
 
 def inline_css(html: str) -> str:
@@ -83,7 +108,7 @@ def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
     same answer for the same HTML: inline_css_checked.__wrapped__ inlines it afresh)."""
     # cssutils fetches @import even with allow_network=False: take them out first.
     html = _STYLE_BLOCK.sub(lambda m: m.group(1) + _IMPORT.sub("", m.group(2)) + m.group(3), html)
-    inliner = premailer.Premailer(
+    inliner = _Inliner(
         html,
         allow_network=False,
         session=_NoNetwork(),
@@ -92,7 +117,7 @@ def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
         remove_classes=False,
         disable_validation=True,
         disable_leftover_css=False,
-        cache_css_parsing=True,
+        cache_css_parsing=False,  # _Inliner keeps the parsed stylesheets, with their warnings
         # Its only use is an align attribute on images floated by CSS: neither the templates
         # nor sanitised posts float one, and it parses each <img style> with validation on,
         # compiling cssutils' property regexes (0.3 s of a preview's start).
@@ -100,7 +125,7 @@ def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
     )
     # cssutils reports through one global logger (with a handler printing to stderr): for the
     # length of one inline, its messages go to `collect` alone.
-    collect = _Collect()
+    collect = inliner.collect = _Collect()
     with _LOCK:
         handlers, level, propagate = _CSSUTILS.handlers[:], _CSSUTILS.level, _CSSUTILS.propagate
         _CSSUTILS.handlers, _CSSUTILS.propagate = [collect], False
@@ -110,4 +135,4 @@ def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
         finally:
             _CSSUTILS.handlers, _CSSUTILS.propagate = handlers, propagate
             _CSSUTILS.setLevel(level)
-    return out, tuple(f"a CSS rule was dropped: {m}" for m in collect.messages)
+    return out, tuple(f"a CSS rule was dropped: {m}" for m in dict.fromkeys(collect.messages))
