@@ -132,6 +132,8 @@ def test_a_warning_is_recorded_with_the_issue_and_the_report_and_status_show_it(
     assert f"Warning before it went out (it went anyway): {WARNED}" in plain(report)
     status = run_cli("--config", bed.config.path, "status", clock=bed.now)
     assert status.code == 0 and f"  Warned before it went out: {WARNED}" in status.out
+    history = run_cli("--config", bed.config.path, "history", clock=bed.now).out.splitlines()
+    assert history[0].startswith("#1 ") and history[1].startswith(f"  Warned before it went out: {WARNED}"), history
 
 
 def test_an_issue_with_no_warning_records_none_and_its_report_says_none(bed: Bed) -> None:

@@ -229,7 +229,8 @@ def _show_dry_run(outcome: SendOutcome) -> None:
 @click.command()
 @pass_wiring
 def history(config: Config, wiring: Wiring) -> None:
-    """List the issues sent: date, posts, recipients delivered / failed / pending."""
+    """List the issues sent: date, posts, recipients delivered / failed / pending, and what
+    the checks before the send warned of."""
     from ..jobs.report import history as issue_history
 
     rows = issue_history(wiring.ledger)
@@ -241,6 +242,8 @@ def history(config: Config, wiring: Wiring) -> None:
         click.echo(f"#{issue.id}  {local_time(config, issue.created_at)}  {issue.status:<7}  {count(len(issue.posts), 'post')}  "
                    f"{_counts_tail(counts)}"
                    f"{' / ' + str(counts['skipped']) + ' skipped' if counts.get('skipped') else ''}  {issue.subject}")
+        for warning in issue.warnings:
+            click.echo(f"  Warned before it went out: {warning}")
 
 
 @click.command()
