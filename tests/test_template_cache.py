@@ -5,7 +5,7 @@ others may write to, and a damaged or vanished cache is only a miss."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +143,25 @@ def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path) -> None:
     """The XDG spec: a relative path in XDG_CACHE_HOME is invalid and ignored (it would put
     compiled code wherever the command happens to run)."""
     assert cache_folder({"XDG_CACHE_HOME": "cache"}) == Path.home() / ".cache" / "blog-digest" / f"templates-{ENVIRONMENT_TAG}"
+
+
+def test_the_folder_is_made_with_the_first_template_not_by_a_command_that_renders_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Callable[..., Any]) -> None:
+    """`digest --help` or `digest history` renders nothing: it leaves no cache folder behind."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert run_cli("--help").code == 0 and run_cli("init", "--help").code == 0
+    assert not (tmp_path / "xdg").exists()
+    made: list[Path] = []
+
+    def make() -> jinja2.BytecodeCache | None:
+        made.append(tmp_path / "xdg")
+        return bytecode_cache(cache_folder())
+
+    use_bytecode_cache(make)
+    assert made == [] and not (tmp_path / "xdg").exists()
+    mine = tmp_path / "templates"
+    mine.mkdir()
+    (mine / "hi.txt.j2").write_text("Hi {{ who }}")
+    assert render_file(make_environment(str(mine)), "hi.txt.j2", {"who": "Ana"}) == "Hi Ana"
+    make_environment(str(mine))
+    assert made == [tmp_path / "xdg"] and cache_folder().is_dir() and any(cache_folder().iterdir())

@@ -134,11 +134,12 @@ _register()
 
 
 def _cache_templates() -> None:
-    """Compiled templates kept between runs (adapters/template_cache.py), once per process."""
+    """Compiled templates kept between runs (adapters/template_cache.py), once per process;
+    the folder is made when the first template is, not by a command that renders none."""
     from ..adapters.template_cache import bytecode_cache
     from ..core.render import use_bytecode_cache
 
-    use_bytecode_cache(bytecode_cache())
+    use_bytecode_cache(bytecode_cache)
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Callable[[], datetime] | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -46,14 +46,24 @@ _TRIM, _LSTRIP, _KEEP_NEWLINE = True, True, True  # trim_blocks, lstrip_blocks, 
 # What shapes a template's compiled code besides its source: a bytecode cache keeps apart
 # the code of environments that differ in it (adapters/template_cache.py).
 ENVIRONMENT_TAG = hashlib.sha256(repr((_AUTOESCAPED, _TRIM, _LSTRIP, _KEEP_NEWLINE)).encode()).hexdigest()[:12]
-_BYTECODE: list[jinja2.BytecodeCache | None] = [None]
+BytecodeChoice = jinja2.BytecodeCache | Callable[[], jinja2.BytecodeCache | None] | None
+_BYTECODE: list[BytecodeChoice] = [None]
 
 
-def use_bytecode_cache(cache: jinja2.BytecodeCache | None) -> None:
+def use_bytecode_cache(cache: BytecodeChoice) -> None:
     """Keep compiled templates in `cache` (adapters/template_cache.py), for every
-    environment made after: set once per process, by the command line's entry point.
-    None: in this process's memory only (core/templating.py's MEMORY_BYTECODE)."""
+    environment made after: set once per process, by the command line's entry point. A
+    function that makes the cache is called when the first environment is made (a command
+    that renders nothing, `digest --help`, makes no cache folder). None: in this process's
+    memory only (core/templating.py's MEMORY_BYTECODE)."""
     _BYTECODE[0] = cache
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache:
+    chosen = _BYTECODE[0]
+    if chosen is not None and not isinstance(chosen, jinja2.BytecodeCache):
+        chosen = _BYTECODE[0] = chosen()  # two threads at once may both make it: the same folder
+    return MEMORY_BYTECODE if chosen is None else chosen
 
 
 def make_environment(user_dir: str = "") -> jinja2.Environment:
@@ -71,7 +81,7 @@ def make_environment(user_dir: str = "") -> jinja2.Environment:
         trim_blocks=_TRIM,
         lstrip_blocks=_LSTRIP,
         keep_trailing_newline=_KEEP_NEWLINE,
-        bytecode_cache=MEMORY_BYTECODE if _BYTECODE[0] is None else _BYTECODE[0],
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters["post_date"] = format_date
     # Long words (URLs) stay whole: a link cut across two lines no longer works.
