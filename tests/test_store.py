@@ -667,3 +667,34 @@ def test_claims_take_an_issue_s_readers_in_subscriber_order_returning_readers_to
     assert [c.subscriber.email for c in claims if c.subscriber] == [
         "r0@example.com", "r1@example.com", "r2@example.com", "r4@example.com", "r5@example.com"]
     assert ledger.counts(issue.id) == {"sending": 5, "skipped": 1}
+
+
+def test_a_sender_that_starts_while_another_looks_for_dead_ones_keeps_its_claims(store: Store, store_url: str) -> None:
+    """Two `digest serve` at the same moment once sent some readers two copies. B read the
+    senders table before A had registered; A then registered and claimed the first rows; B,
+    giving back the rows of every sender it had not seen alive, gave back A's fresh claims,
+    claimed them itself, and both sent them. The pid check runs between B's reading of the
+    senders and its giving back: A starts there, as another process (its own engine)."""
+    from digest.adapters.ledger import Ledger
+
+    b, issue = readers_and_an_issue(store, plain_readers(10))
+    other = Store.open(store_url)
+    try:
+        a = Ledger(other)
+        b.register_sender("b", NOW)
+        a_took: list[int] = []
+
+        def alive(pid: int) -> bool:
+            if not a_took:  # A registers and claims, committed, while B weighs who is alive
+                a.register_sender("a", NOW)
+                a_took.extend(c.delivery_id for c in a.claim(issue.id, "a/0", NOW, 5))
+            return True
+
+        assert b.recover_stale(issue.id, NOW, alive=alive) == 0
+        assert len(a_took) == 5
+        b_took = [c.delivery_id for c in b.claim(issue.id, "b/0", NOW, 10)]
+        assert len(b_took) == 5 and not set(a_took) & set(b_took)  # nobody's row is claimed twice
+        a.unregister_sender("a")  # A gone (its pid is not this test's business): its rows are orphans now
+        assert b.recover_stale(issue.id, NOW, alive=lambda pid: True) == 5
+    finally:
+        other.close()

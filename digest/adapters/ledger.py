@@ -204,15 +204,11 @@ class Ledger(Deliveries):
 
     def recover_stale(self, issue_id: int, now: datetime, alive: Callable[[int], bool] = pid_alive) -> int:
         """Give the rows claimed by dead senders back; their one in-flight message may be sent twice."""
-        host = socket.gethostname()
         with self.store.tx() as conn:
-            known = conn.execute(sa.select(senders)).all()
-            dead = {s.id for s in known if (s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT}
-            live = [s.id for s in known if s.id not in dead]
-            # claimed_by is "<sender id>/<connection>": a row is orphaned unless a live sender holds it
-            owner = sa.not_(sa.or_(*(deliveries.c.claimed_by.like(f"{i}/%") for i in live))) if live else sa.true()
+            dead = dead_senders(conn, now, alive)
             result = conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id,
-                                                            deliveries.c.status == DeliveryStatus.SENDING, owner)
+                                                            deliveries.c.status == DeliveryStatus.SENDING,
+                                                            orphaned(deliveries.c.claimed_by, dead))
                                   .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
             if dead:
                 conn.execute(senders.delete().where(senders.c.id.in_(dead)))
@@ -263,6 +259,27 @@ class Ledger(Deliveries):
         with self.store.tx() as conn:
             row = conn.execute(sa.select(feed_state).where(feed_state.c.id == 1)).first()
         return FeedState(row.url, row.etag, row.last_modified, row.moved_to) if row else None
+
+
+def dead_senders(conn: sa.Connection, now: datetime, alive: Callable[[int], bool]) -> list[str]:
+    """The senders known dead: on this host, its pid is gone; on another, its heartbeat is stale."""
+    host = socket.gethostname()
+    return sorted(s.id for s in conn.execute(sa.select(senders)).all()
+                  if (s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT)
+
+
+def orphaned(claimed_by: sa.ColumnElement[str], dead: Sequence[str]) -> sa.ColumnElement[bool]:
+    """A row no live sender holds: no sender but the `dead` is named by its claimed_by
+    ("<sender id>/<connection>"), as the statement that gives it back reads the senders
+    table. Not from a list of the live read before: a sender that registered after that
+    read and then claimed rows would not be on it, and its fresh claims, given back, went
+    out twice (two `digest serve` starting their weekly send at the same moment). A
+    sender registers before it claims, so a claim this statement sees has its sender seen."""
+    holder = sa.select(senders.c.id).where(
+        sa.func.substr(claimed_by, 1, sa.func.length(senders.c.id) + 1) == senders.c.id + "/")
+    if dead:
+        holder = holder.where(senders.c.id.not_in(dead))
+    return ~sa.exists(holder.correlate_except(senders))
 
 
 def _save_state(conn: sa.Connection, state: FeedState, now: datetime) -> None:
