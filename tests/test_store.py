@@ -698,3 +698,50 @@ def test_a_sender_that_starts_while_another_looks_for_dead_ones_keeps_its_claims
         assert b.recover_stale(issue.id, NOW, alive=lambda pid: True) == 5
     finally:
         other.close()
+
+
+_OTHER_NAMESPACE = """
+import os, sys
+from datetime import datetime
+from digest.adapters.ledger import Ledger
+from digest.adapters.store import Store
+url, now, issue = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
+ledger = Ledger(Store.open(url))
+ledger.register_sender("a", now)
+print(len(ledger.claim(issue, "a/0", now, 3)), os.getpid(), flush=True)
+sys.stdin.read()  # alive until the test lets go
+"""
+
+
+def test_a_sender_in_another_pid_namespace_of_this_host_is_judged_by_its_heartbeat(
+        store: Store, store_url: str, python: str) -> None:
+    """Two containers of one host name (host networking) share the name, not the pids: a
+    pid of the other's namespace says nothing here (it is no process, or another one). Its
+    live sender was taken for dead and its claims went out twice; now a sender is judged by
+    its pid only in the PID namespace it registered from, elsewhere by its heartbeat."""
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    tried = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, text=True, check=False)
+    if tried.returncode != 0:
+        pytest.skip(f"this machine lets no test make a PID namespace: {tried.stderr.strip()}")
+    b, issue = readers_and_an_issue(store, plain_readers(5))
+    b.register_sender("b", NOW)
+    other = subprocess.Popen(["unshare", "--pid", "--fork", python, "-c", _OTHER_NAMESPACE, store_url, NOW.isoformat(),
+                              str(issue.id)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert other.stdout is not None
+        claimed, pid = other.stdout.readline().split()
+        assert claimed == "3"
+
+        def here(p: int) -> bool:  # the other's pid names no process of this namespace
+            return p == os.getpid()
+
+        assert int(pid) != os.getpid()
+        assert b.recover_stale(issue.id, NOW, alive=here) == 0  # alive: its heartbeat is fresh
+        assert b.recover_stale(issue.id, NOW + timedelta(minutes=2), alive=here) == 3  # stale: dead
+    finally:
+        other.communicate(timeout=30)

@@ -6,7 +6,7 @@ in one transaction before anything is sent; its unique key (a hash of its posts)
 two runs or two schedulers from making two issues of the same posts. Rows are claimed
 (committed as "sending") before MAIL FROM and settled after the reply. A sender that
 dies leaves its claimed rows "sending"; they go back to "pending" once the sender is
-known dead (same host: its pid is gone; another host: its heartbeat is stale).
+known dead (same host and PID namespace: its pid is gone; elsewhere: its heartbeat is stale).
 
 An issue stays "sending" while any row is open. It is interrupted when rows are still
 pending or sending (a crash, a stop); one whose only open rows are deferred is waiting
@@ -192,7 +192,7 @@ class Ledger(Deliveries):
 
     def register_sender(self, sender_id: str, now: datetime) -> None:
         with self.store.tx() as conn:
-            conn.execute(senders.insert().values(id=sender_id, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=now))
+            conn.execute(senders.insert().values(id=sender_id, host=machine(), pid=os.getpid(), heartbeat_at=now))
 
     def heartbeat(self, sender_id: str, now: datetime) -> None:
         with self._write() as conn:
@@ -261,9 +261,21 @@ class Ledger(Deliveries):
         return FeedState(row.url, row.etag, row.last_modified, row.moved_to) if row else None
 
 
-def dead_senders(conn: sa.Connection, now: datetime, alive: Callable[[int], bool]) -> list[str]:
-    """The senders known dead: on this host, its pid is gone; on another, its heartbeat is stale."""
+def machine() -> str:
+    """Where a sender's pid means something: the host's name and, where /proc tells, the
+    PID namespace. Two containers of one host name (host networking) share the name, not
+    the pids: the other's pid names no process here, or another one."""
     host = socket.gethostname()
+    try:
+        return f"{host} {os.readlink('/proc/self/ns/pid')}"[:200]
+    except OSError:  # no /proc (not Linux)
+        return host[:200]
+
+
+def dead_senders(conn: sa.Connection, now: datetime, alive: Callable[[int], bool]) -> list[str]:
+    """The senders known dead: on this machine (machine()), its pid is gone; elsewhere, its
+    heartbeat is stale."""
+    host = machine()
     return sorted(s.id for s in conn.execute(sa.select(senders)).all()
                   if (s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT)
 

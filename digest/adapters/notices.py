@@ -116,8 +116,8 @@ class NoticeLedger:
         return not open_count(self.counts())
 
     def recover_stale(self, now: datetime, alive: Callable[[int], bool] = pid_alive) -> int:
-        """Give back the notices claimed by senders that died (ledger.py's rule: same host,
-        its pid is gone; another host, its heartbeat is stale)."""
+        """Give back the notices claimed by senders that died (ledger.py's rule: same host
+        and PID namespace, its pid is gone; elsewhere, its heartbeat is stale)."""
         with self.store.tx() as conn:
             dead = dead_senders(conn, now, alive)
             return int(conn.execute(notices.update().where(notices.c.status == DeliveryStatus.SENDING,
