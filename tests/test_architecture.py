@@ -191,6 +191,23 @@ def test_an_adapter_type_imported_for_checking_only_is_caught_too(tmp_path: Path
 WHOLE_CONFIG_OK = {"digest.jobs.init"}
 
 
+def _names(annotation: ast.expr) -> set[str]:
+    """The names an annotation uses: bare (Config), through a module (config.Config), or
+    inside a string ("Config | None")."""
+    names = set()
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                names |= _names(ast.parse(node.value, mode="eval").body)
+            except SyntaxError:
+                continue
+    return names
+
+
 def check_config_use(package: Path) -> list[str]:
     """Every job that takes the whole Config (imports the name, or annotates with it), as one
     line each: a job is handed the sections it reads (core/sections.py: Publication and the
@@ -202,8 +219,7 @@ def check_config_use(package: Path) -> list[str]:
         tree = _parsed(path.read_text())
         for node in ast.walk(tree):
             imported = isinstance(node, ast.ImportFrom) and any(a.name == "Config" for a in node.names)
-            annotated = isinstance(node, ast.arg) and node.annotation is not None and \
-                "Config" in {n.id for n in ast.walk(node.annotation) if isinstance(n, ast.Name)}
+            annotated = isinstance(node, ast.arg) and node.annotation is not None and "Config" in _names(node.annotation)
             if imported or annotated:
                 problems.append(f"{name}:{getattr(node, 'lineno', 0)} takes the whole Config")
     return problems
@@ -220,6 +236,16 @@ def test_a_job_taking_the_whole_config_is_caught(tmp_path: Path) -> None:
     lines = (copy / "jobs/report.py").read_text().splitlines()
     assert found == [f"digest.jobs.report:{lines.index('from ..core.config import Config') + 1} takes the whole Config",
                      f"digest.jobs.report:{lines.index('def late(config: Config) -> None:') + 1} takes the whole Config"]
+
+
+def test_a_job_taking_the_whole_config_through_its_module_or_a_string_is_caught(tmp_path: Path) -> None:
+    """`config.Config` and "Config" annotate with it as surely as the bare name does."""
+    copy = _seeded(tmp_path, "jobs/report.py", "from ..core import config as c\n\n\n"
+                                                "def late(a: c.Config, b: 'c.Config | None', d: 'Config') -> None:\n"
+                                                "    return None")
+    line = (copy / "jobs/report.py").read_text().splitlines().index(
+        "def late(a: c.Config, b: 'c.Config | None', d: 'Config') -> None:") + 1
+    assert check_config_use(copy) == [f"digest.jobs.report:{line} takes the whole Config"] * 3
 
 
 HEAVY = ("sqlalchemy", "alembic", "smtplib", "httpx", "imap_tools", "starlette", "uvicorn", "apscheduler")

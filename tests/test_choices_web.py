@@ -183,3 +183,25 @@ def test_coming_back_keeps_the_topics_chosen_before(site: Site) -> None:
     site.clock[0] += timedelta(hours=2)
     site.client.post("/subscribe", data={"email": "ana@example.com", "topics": ["Resumes"]})
     assert site.store.get(sub.id).topics == ("Resumes",)  # type: ignore[union-attr]
+
+
+def test_a_choice_link_is_one_button_from_this_site_for_its_own_purpose_and_time(site: Site) -> None:
+    """Both links of a choice's mail (a new address, coming back): GET shows the button and
+    changes nothing; a POST from another site is refused; a link works only for its own
+    purpose; the new address's link only within [web] confirm_hours (48 here)."""
+    ana = site.reader("ana@example.com")
+    site.client.post(site.prefs(ana), data={"do": "job"})
+    comeback = site.link_in(site.mails("ana@example.com")[0], "comeback")
+    site.client.post(site.prefs(ana), data={"do": "address", "email": "ana@new.example"})
+    address = site.link_in(site.mails("ana@new.example")[0], "address")
+    for link in (comeback, address):
+        refused = site.client.post(link, headers={"Origin": "https://evil.example"})
+        assert refused.status_code == 403 and "cannot be sent from another site" in refused.text
+    swapped = [address.replace("/address/", "/comeback/"), comeback.replace("/comeback/", "/address/")]
+    assert [site.client.post(link).status_code for link in swapped] == [400, 400]
+    now = site.store.get(ana.id)
+    assert now is not None and now.pause_reason == "job" and now.email == "ana@example.com"
+    site.clock[0] += timedelta(hours=48, minutes=1)
+    assert site.client.get(address).status_code == 400 and site.client.post(address).status_code == 400
+    assert site.store.get(ana.id).email == "ana@example.com"  # type: ignore[union-attr]
+    assert "Welcome back" in site.client.post(comeback).text  # coming back never expires

@@ -415,3 +415,33 @@ def test_with_questions_digest_off_no_questions_mail(write_config: Callable[...,
         assert mail_questions(bed.config.publication, bed.config.author, bed.wiring()) == "" and to(bed, AUTHOR) == []
     finally:
         bed.store.close()
+
+
+def test_the_weekly_send_of_digest_serve_logs_the_warnings_digest_send_prints(
+        write_config: Callable[..., Path], mail_server: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`digest send` prints its send's warnings (the CSS premailer dropped, the posts
+    max_posts left out); `digest serve` runs the same send on its timer and keeps one line:
+    it logs them, the next week's issue from the same template too (the stylesheet is
+    parsed once per process: core/inline.py)."""
+    mine = tmp_path / "templates"
+    mine.mkdir()
+    (mine / "issue.html.j2").write_text('{% extends "default:issue.html.j2" %}{% block style %}{{ super() }}\n'
+                                        "p { colr: ; }\n{% endblock %}", encoding="utf-8")
+    feed = posts_feed(tmp_path)
+    bed = make_bed(write_config, mail_server, feed=feed, first_issue_days=30, max_posts=1,
+                   newsletter=f'templates_dir = "{mine}"')
+    bed.add(1)
+    try:
+        for week in range(2):
+            bed.clock[0] = START + timedelta(weeks=week)
+            day = (datetime(2026, 11, 20) + timedelta(weeks=week)).date().isoformat()
+            feed.write_bytes(atom([Entry(10 * week + n, f"Week {week}, post {n}", published=f"{day}T08:00:00.000-05:00")
+                                   for n in (1, 2)]))
+            caplog.clear()
+            line = desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
+            assert line.startswith(f"issue {week + 1}: 1 sent"), line
+            logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+            assert any("a CSS rule was dropped" in m and "colr" in m for m in logged), (week, logged)
+            assert any("1 post left out by [newsletter] max_posts (1)" in m for m in logged), (week, logged)
+    finally:
+        bed.store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -66,3 +67,45 @@ def test_the_same_html_is_inlined_once_and_its_dropped_rules_still_reported() ->
     assert inline_css_checked.__wrapped__(page) == first
     other = inline_css_checked(page.replace("again", "other"))
     assert other[0] != first[0] and other[1] == first[1]
+
+
+def test_a_second_page_with_the_same_bad_style_attribute_still_reports_it() -> None:
+    """premailer keeps what cssutils made of each style="" attribute for the process, and
+    cssutils says what it drops only while parsing: next week's issue in `digest serve`, from
+    the same template, must still say it (the attribute is this test's own: no other test
+    has inlined it before)."""
+    style = "colr: ; margin: 3px 1px 4px 1px"
+    pages = [f"<html><head><style>p {{ color: red; }}</style></head><body><p style='{style}'>{n}</p></body></html>"
+             for n in ("this week", "next week")]
+    first, second = (inline_css_checked.__wrapped__(page)[1] for page in pages)
+    assert any("colr" in line for line in first), first
+    assert second == first
+
+
+# A stylesheet premailer keeps (its @media rules, which it rewrites in place to !important:
+# unmarked, duplicated, upper-case, commented) and style="" attributes, good and bad.
+_SHARED = ("<style>p { color: red; } .a { margin: 0; } p { colr: ; }\n"
+           "@media only screen and (max-width: 600px) {\n"
+           "  .a { width: 100%; width: calc(100% - 2px); COLOR: Blue; margin: 0 auto !important; }\n"
+           "  p { font: 12px/1.5 Arial, sans-serif; padding: 1px; padding-left: 3px !IMPORTANT }\n"
+           "  /* a comment */ .b { color: red !important; color: blue; }\n"
+           "}\n"
+           "@media (prefers-color-scheme: dark) { body { background: #000 } .a:hover { color: #fff } }</style>")
+
+
+@pytest.mark.slow  # starts a process per page
+def test_pages_sharing_a_stylesheet_inline_as_each_would_in_a_fresh_process() -> None:
+    """The parsed stylesheet (and premailer's own caches) outlive an inline: each page of a
+    long-running process comes out byte for byte, with the same warnings, as in a new one."""
+    pages = [f"<html><head>{_SHARED}</head><body><p class='a' style='{style}'>page {n}</p><div class='b'>x</div>"
+             "</body></html>"
+             for n, style in enumerate(["color: bluee; width: 10pxx", "", "margin: ; colr: 1px", "color: blue"] * 2)]
+    here = [inline_css_checked.__wrapped__(page) for page in pages]
+    code = ("import json, sys\nfrom digest.core.inline import inline_css_checked\n"
+            "print(json.dumps(inline_css_checked.__wrapped__(sys.stdin.read())))")
+    for page, mine in zip(pages, here, strict=True):
+        run = subprocess.run([sys.executable, "-c", code], input=page, capture_output=True, text=True, cwd=ROOT,
+                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, check=True)
+        html, warnings = json.loads(run.stdout)
+        assert mine == (html, tuple(warnings))
+    assert any("colr" in line for line in here[-2][1])

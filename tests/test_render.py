@@ -480,12 +480,13 @@ def test_a_template_mistake_is_one_error_line_with_file_and_line(template: str, 
     assert not (tmp_path / "out").exists()
 
 
-def test_a_mistake_in_the_subject_template_names_the_key(tmp_path: Path, write_config: Callable[..., Path],
-                                                         run_cli: Callable[..., Run]) -> None:
-    config = write_config()
+def test_a_mistake_in_the_subject_template_names_the_file_and_key(tmp_path: Path, write_config: Callable[..., Path],
+                                                                  run_cli: Callable[..., Run]) -> None:
+    """As every other config error: the file it is in (not always config.toml), then the key."""
+    config = write_config(name="weekly.toml")
     config.write_text(config.read_text().replace('subject = "{{ blog }}: {{ first_title }}"', 'subject = "{{ frist_title }}"'))
     result = run_cli("preview", "--config", config, "--all", "--out", tmp_path / "out")
-    assert result.code == 3 and result.err.startswith("Error: config.toml: [newsletter] subject, line 1: "
+    assert result.code == 3 and result.err.startswith(f"Error: {config}: [newsletter] subject, line 1: "
                                                       "'frist_title' is undefined"), result.err
 
 

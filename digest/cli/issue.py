@@ -97,7 +97,8 @@ def preview(config: Config, wiring: Wiring, feed: str | None, every_post: bool, 
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if test_to:
-        job.send_test_copy(config.publication, wiring.outbox, issue, test_to, now=now, subscribers=wiring.store if stored else None)
+        job.send_test_copy(config.publication, wiring.outbox, issue, test_to, now=now,
+                           subscribers=wiring.store if stored else None)
         click.echo(f"Sent a test copy to {test_to}.")
     if open_browser:
         _open(result.html_path.resolve().as_uri())
@@ -169,7 +170,8 @@ def send(config: Config, wiring: Wiring, feed: str | None, dry_run: bool, out_di
     if not dry_run:
         from ..jobs.author_mail import after_send
 
-        after_send(config.publication, config.author, wiring, outcome)  # the author's report of each issue sent to (once per issue)
+        # the author's report of each issue sent to (once per issue)
+        after_send(config.publication, config.author, wiring, outcome)
     for warning in outcome.warnings:
         click.echo(f"Warning: {warning}", err=True)
     for report in outcome.reports:

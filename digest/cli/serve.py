@@ -104,13 +104,15 @@ def serve(config: Config, host: str, port: int, no_scheduler: bool) -> None:
 
         # The proof looks every quarter hour (each look within proof_hours with nothing new fetches the feed);
         # a change (hold, approve, a note) mails the new proof at once, not on this timer.
-        weekly.every(15, "author-proof", _logged("proof", lambda: proof(config.publication, config.author, wiring)))
-        weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(config.publication, config.author, wiring)))
+        pub, author = config.publication, config.author
+        weekly.every(15, "author-proof", _logged("proof", lambda: proof(pub, author, wiring)))
+        weekly.every(1, "author-questions", _logged("questions mail", lambda: mail_questions(pub, author, wiring)))
     if weekly is not None and reads_inbox:
         from ..jobs import inbox as inbox_job
 
         weekly.read_inbox_every(config.inbox.poll_minutes, _logged("inbox read", lambda: inbox_job.read_line(
-            config.inbox, inbox_job.read_inbox(config.publication, config.inbox, wiring, on_line=logging.getLogger("digest.inbox").info))))
+            config.inbox, inbox_job.read_inbox(config.publication, config.inbox, wiring,
+                                               on_line=logging.getLogger("digest.inbox").info))))
 
     try:
         with wiring:

@@ -61,7 +61,8 @@ def add(config: Config, email: str, name: str, topics: str, confirmed: bool) -> 
     address, key = normalise_email(email)
     chosen = parse_topics(topics, config.topics)
     with _open(config) as wiring:
-        change = add_subscriber(config.publication, wiring, address, key, clean_name(name), chosen, confirmed=confirmed, now=_now())
+        change = add_subscriber(config.publication, wiring, address, key, clean_name(name), chosen, confirmed=confirmed,
+                                now=_now())
     sub = change.subscriber
     if change.done == "confirmed":
         click.echo(f"Confirmed {sub.email}: it was pending; recorded as confirmed by you.")

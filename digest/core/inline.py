@@ -96,6 +96,21 @@ class _Inliner(premailer.Premailer):  # type: ignore[misc]  # premailer has no t
         return sheet
 
 
+def _forget_style_attributes() -> None:
+    """premailer keeps what cssutils made of each style="" attribute for the process too
+    (merge_style.csstext_to_pairs, in premailer/cache.py's one cache), and cssutils says what
+    it drops only while parsing: forgotten before each inline, a second issue with the same
+    attribute (next week's, in `digest serve`) still says it. Only the attributes' entries
+    go, keyed by the text alone: the same cache holds the rules' declarations (asked for with
+    validate=, a longer key) and the compiled selectors (not lists), which say nothing and
+    stay. Called with _LOCK held."""
+    cache = premailer.cache.cache
+    with premailer.cache.cache_access_lock:
+        for key in [k for k in cache if len(k) == 1]:
+            if isinstance(cache.get(key), list):
+                del cache[key]
+
+
 def inline_css(html: str) -> str:
     """The HTML with its stylesheet inlined; @media rules stay in a <style> block with their
     !important kept, so the mobile and dark-mode overrides still win over inlined styles."""
@@ -127,6 +142,7 @@ def inline_css_checked(html: str) -> tuple[str, tuple[str, ...]]:
     # length of one inline, its messages go to `collect` alone.
     collect = inliner.collect = _Collect()
     with _LOCK:
+        _forget_style_attributes()
         handlers, level, propagate = _CSSUTILS.handlers[:], _CSSUTILS.level, _CSSUTILS.propagate
         _CSSUTILS.handlers, _CSSUTILS.propagate = [collect], False
         _CSSUTILS.setLevel(logging.WARNING)

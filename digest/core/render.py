@@ -173,7 +173,7 @@ def render_subject(pub: Publication, content: IssueContent, date: datetime, env:
     first_title when the issue has no post)."""
     posts = content.posts
     first_title = posts[0].title if posts else fallback_title
-    with template_errors("config.toml: [newsletter] subject"):
+    with template_errors(f"{pub.source}: [newsletter] subject"):
         subject = env.from_string(pub.newsletter.subject).render(
             blog=pub.blog.name,
             date=format_date(date, pub.schedule.timezone),

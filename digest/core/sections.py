@@ -180,6 +180,9 @@ class Publication:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole of config.toml, checked (config.py reads it). The composition root
+    (cli/wiring.py) and the web app take it; a job takes the sections it reads."""
+
     path: Path
     blog: BlogConfig
     feed: FeedConfig
@@ -206,6 +209,8 @@ class Config:
 
 
 def parse_cron(where: str, cron: str) -> tuple[str, int, int, int]:
+    """[schedule] cron ("mon 07:00", "Monday 7:00:30") as (day, hour, minute, second);
+    ConfigError, naming the file `where`, when it is not a day and a time."""
     m = _CRON.match(cron.strip().lower())
     if not m or m.group("day") not in DAYS or not cron.strip().lower().startswith(m.group("day")):
         raise ConfigError(where, f"[schedule] cron has value {cron!r}, not a day and a time like 'mon 07:00'")

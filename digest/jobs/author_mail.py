@@ -47,7 +47,8 @@ def send_report(pub: Publication, author: AuthorConfig, parts: AuthorParts, issu
                         report_lines(report), now, claimed=True)
 
 
-def tell_not_sent(pub: Publication, author: AuthorConfig, parts: AuthorParts, decision: Decision, why: str, now: datetime) -> None:
+def tell_not_sent(pub: Publication, author: AuthorConfig, parts: AuthorParts, decision: Decision, why: str,
+                  now: datetime) -> None:
     lines = [f"The issue of {decision.slot:%Y-%m-%d %H:%M} UTC was not sent: "
              + ("you held it." if why == "held" else "it was not approved ([author] approval = \"required\")."),
              "Its posts roll into the next issue."]
@@ -79,8 +80,8 @@ def tell_stopped(pub: Publication, author: AuthorConfig, parts: AuthorParts, slo
     return why
 
 
-def send_author(pub: Publication, author: AuthorConfig, parts: AuthorParts, kind: str, ref: str, subject: str, lines: list[str],
-                 now: datetime, *, claimed: bool = False) -> str | None:
+def send_author(pub: Publication, author: AuthorConfig, parts: AuthorParts, kind: str, ref: str, subject: str,
+                lines: list[str], now: datetime, *, claimed: bool = False) -> str | None:
     """One short mail to the author, claimed first (at most once per kind and ref)."""
     if not claimed and not parts.author.claim_mail(kind, ref, now):
         return f"the {kind} mail of {ref} was sent before"

@@ -150,7 +150,7 @@ def gated_send(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, sl
     then the report. A problem the checks before the send find stops it (DeliverabilityError,
     raised on) and the author is told, once per slot. One line on what was done."""
     if not desk_on(author):
-        return summary(send_next(pub, parts, retry_deferred=False))
+        return summary(_warned(send_next(pub, parts, retry_deferred=False)))
     now = parts.clock()
     slot = slot or last_run(pub.schedule, now)
     decision = parts.author.decision(slot)
@@ -163,7 +163,7 @@ def gated_send(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, sl
         return (f"not sent: the issue of {slot:%Y-%m-%d %H:%M} UTC is {why}; its posts roll into the next issue"
                 + "".join(f"; {report_line(r)}" for r in finished))
     try:
-        outcome = send_next(pub, parts, retry_deferred=False, note=decision.note)
+        outcome = _warned(send_next(pub, parts, retry_deferred=False, note=decision.note))
     except DeliverabilityError as exc:  # the author hears of it once per slot, however often this runs
         try:
             parts.author.decide(slot, now, changes=False, outcome="stopped")
@@ -175,6 +175,16 @@ def gated_send(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, sl
         parts.author.decide(slot, now, changes=False, outcome="sent")
     after_send(pub, author, parts, outcome)
     return summary(outcome)
+
+
+def _warned(outcome: SendOutcome) -> SendOutcome:
+    """Log what `digest send` prints after its send (the feed's warnings, the CSS premailer
+    dropped, the posts max_posts left out): the one line this send returns to `digest serve`'s
+    timer keeps none of it. The checks before the send logged theirs as they found them."""
+    for warning in outcome.warnings:
+        if warning not in outcome.checked:
+            log.warning("send: %s", warning)
+    return outcome
 
 
 def finish_interrupted(pub: Publication, parts: AuthorParts) -> list[SendReport]:

@@ -76,7 +76,8 @@ def check_inbox_config(inbox: InboxConfig, source: str) -> None:
                               "to read the mail that comes back", key=f"inbox.{key}")
 
 
-def read_inbox(pub: Publication, inbox: InboxConfig, parts: InboxParts, *, on_line: Callable[[str], None] | None = None) -> InboxReport:
+def read_inbox(pub: Publication, inbox: InboxConfig, parts: InboxParts, *,
+               on_line: Callable[[str], None] | None = None) -> InboxReport:
     """Read [inbox] folder once; one line per message handled goes to `on_line` as it is done."""
     check_inbox_config(inbox, pub.source)
     ledger, asked, clock = parts.inbox_book, parts.questions, parts.clock
@@ -121,8 +122,8 @@ def read_inbox(pub: Publication, inbox: InboxConfig, parts: InboxParts, *, on_li
 class Reader:
     """One read of the folder by one reader id."""
 
-    def __init__(self, pub: Publication, inbox: InboxConfig, ledger: InboxBook, secret: str, clock: Clock, on_line: Callable[[str], None],
-                 reader: str, on_question: QuestionHook | None = None,
+    def __init__(self, pub: Publication, inbox: InboxConfig, ledger: InboxBook, secret: str, clock: Clock,
+                 on_line: Callable[[str], None], reader: str, on_question: QuestionHook | None = None,
                  on_hard_bounce: Callable[[str, Sorted], None] | None = None,
                  on_complaint: Callable[[Sorted], None] | None = None) -> None:
         self.inbox, self.ledger, self.secret, self.clock, self.on_line = inbox, ledger, secret, clock, on_line

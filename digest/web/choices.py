@@ -14,7 +14,7 @@ when the move is done.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from ..core.config import Config
 from ..core.errors import InputError, TokenError
 from ..core.models import Subscriber
 from ..core.subscriptions import normalise_email
-from ..core.tokens import Links, read_token
+from ..core.tokens import Links, TokenData, read_token
 
 Page = Callable[..., HTMLResponse]
 ChoiceMailer = Callable[[str, Subscriber, str, datetime, str], None]
@@ -115,18 +115,21 @@ def choice_routes(config: Config, store: Store, links: Links, *, page: Page, inv
     def refused() -> Response:
         return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
 
-    async def address(request: Request) -> Response:
+    async def one_button(request: Request, purpose: str, act: Callable[[TokenData], Awaitable[Response]], *,
+                         heading: str, text: str, button: str, max_age: timedelta | None = None) -> Response:
+        """A choice's link: a page with one button (GET changes nothing: mail scanners open
+        links), whose POST, from this site, does `act` with the link's signed data."""
         try:
-            data = read_token(links.secret, request.path_params["token"], "address", now=clock(),
-                              max_age=timedelta(hours=config.web.confirm_hours))
+            data = read_token(links.secret, request.path_params["token"], purpose, now=clock(), max_age=max_age)
         except TokenError:
             return invalid_link()
         if request.method != "POST":
-            return page("choice.html.j2", action=str(request.url.path), heading="Move your subscription here?",
-                        text="Press the button and the newsletter, with your topics and other choices, comes to "
-                             "this address from now on.", button="Move my subscription here")
+            return page("choice.html.j2", action=str(request.url.path), heading=heading, text=text, button=button)
         if not origin_ok(request):
             return refused()
+        return await act(data)
+
+    async def move_address(data: TokenData) -> Response:
         sub = await run_in_threadpool(store.get, data.subscriber_id)
         if sub is None or not sub.new_email:
             return invalid_link()
@@ -144,22 +147,24 @@ def choice_routes(config: Config, store: Store, links: Links, *, page: Page, inv
             response.background = BackgroundTask(mail, "address-moved", done.sub, done.old_email, now, "")
         return response
 
-    async def comeback(request: Request) -> Response:
-        try:
-            data = read_token(links.secret, request.path_params["token"], "comeback", now=clock())
-        except TokenError:
-            return invalid_link()
-        if request.method != "POST":
-            return page("choice.html.j2", action=str(request.url.path), heading="Welcome back!",
-                        text="Press the button and your newsletter starts again with the next issue, with the "
-                             "topics you had chosen.", button="Start my newsletter again")
-        if not origin_ok(request):
-            return refused()
+    async def resume(data: TokenData) -> Response:
         sub = await run_in_threadpool(Choices(store).resume, data.subscriber_id, how="web", now=clock())
         if sub is None:
             return invalid_link()
-        return page("message.html.j2", heading="Welcome back",
-                    text="Your newsletter starts again with the next issue.")
+        return page("message.html.j2", heading="Welcome back", text="Your newsletter starts again with the next issue.")
+
+    async def address(request: Request) -> Response:
+        return await one_button(
+            request, "address", move_address, max_age=timedelta(hours=config.web.confirm_hours),
+            heading="Move your subscription here?", button="Move my subscription here",
+            text="Press the button and the newsletter, with your topics and other choices, comes to this address "
+                 "from now on.")
+
+    async def comeback(request: Request) -> Response:
+        return await one_button(
+            request, "comeback", resume, heading="Welcome back!", button="Start my newsletter again",
+            text="Press the button and your newsletter starts again with the next issue, with the topics you had "
+                 "chosen.")
 
     return [Route("/address/{token}", address, methods=["GET", "POST"]),
             Route("/comeback/{token}", comeback, methods=["GET", "POST"])]
