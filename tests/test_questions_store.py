@@ -220,6 +220,36 @@ def test_notice_claims_settle_recover_and_give_up(store: Store) -> None:
     assert qs.notice_status(ids[1]) == (DeliveryStatus.FAILED, "gave up: still later")
 
 
+def test_notices_claimed_by_a_sender_that_starts_meanwhile_are_not_given_back(store: Store, store_url: str) -> None:
+    """The notices' recover_stale, as the deliveries': a sender that registers and claims
+    while another weighs who is alive (between its read of the senders and its giving
+    back) keeps its claims (test_store.py says what it once cost)."""
+    from digest.adapters.ledger import Ledger
+
+    qs = QuestionStore(store)
+    for n in range(2):
+        qid, _ = ask(qs, text=f"Q{n}")
+        qs.move(qid, "accept", NOW)
+        answer(qs, qid, n=n)
+    Ledger(store).register_sender("b", NOW)
+    other = Store.open(store_url)  # the other process
+    try:
+        taken: list[int] = []
+
+        def alive(pid: int) -> bool:
+            if not taken:
+                Ledger(other).register_sender("a", NOW)
+                taken.extend(c.delivery_id for c in NoticeLedger(other).claim("a/0", NOW, 1))
+            return True
+
+        assert NoticeLedger(store).recover_stale(NOW, alive=alive) == 0 and len(taken) == 1
+        mine = [c.delivery_id for c in NoticeLedger(store).claim("b/0", NOW, 5)]
+        assert len(mine) == 1 and not set(mine) & set(taken)  # nobody's notice is claimed twice
+        assert NoticeLedger(store).counts() == {DeliveryStatus.SENDING: 2}
+    finally:
+        other.close()
+
+
 def settle(ledger: NoticeLedger, settlement: Settlement) -> None:
     with ledger.settling() as record:
         record([settlement])

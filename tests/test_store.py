@@ -667,3 +667,81 @@ def test_claims_take_an_issue_s_readers_in_subscriber_order_returning_readers_to
     assert [c.subscriber.email for c in claims if c.subscriber] == [
         "r0@example.com", "r1@example.com", "r2@example.com", "r4@example.com", "r5@example.com"]
     assert ledger.counts(issue.id) == {"sending": 5, "skipped": 1}
+
+
+def test_a_sender_that_starts_while_another_looks_for_dead_ones_keeps_its_claims(store: Store, store_url: str) -> None:
+    """Two `digest serve` at the same moment once sent some readers two copies. B read the
+    senders table before A had registered; A then registered and claimed the first rows; B,
+    giving back the rows of every sender it had not seen alive, gave back A's fresh claims,
+    claimed them itself, and both sent them. The pid check runs between B's reading of the
+    senders and its giving back: A starts there, as another process (its own engine)."""
+    from digest.adapters.ledger import Ledger
+
+    b, issue = readers_and_an_issue(store, plain_readers(10))
+    other = Store.open(store_url)
+    try:
+        a = Ledger(other)
+        b.register_sender("b", NOW)
+        a_took: list[int] = []
+
+        def alive(pid: int) -> bool:
+            if not a_took:  # A registers and claims, committed, while B weighs who is alive
+                a.register_sender("a", NOW)
+                a_took.extend(c.delivery_id for c in a.claim(issue.id, "a/0", NOW, 5))
+            return True
+
+        assert b.recover_stale(issue.id, NOW, alive=alive) == 0
+        assert len(a_took) == 5
+        b_took = [c.delivery_id for c in b.claim(issue.id, "b/0", NOW, 10)]
+        assert len(b_took) == 5 and not set(a_took) & set(b_took)  # nobody's row is claimed twice
+        a.unregister_sender("a")  # A gone (its pid is not this test's business): its rows are orphans now
+        assert b.recover_stale(issue.id, NOW, alive=lambda pid: True) == 5
+    finally:
+        other.close()
+
+
+_OTHER_NAMESPACE = """
+import os, sys
+from datetime import datetime
+from digest.adapters.ledger import Ledger
+from digest.adapters.store import Store
+url, now, issue = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
+ledger = Ledger(Store.open(url))
+ledger.register_sender("a", now)
+print(len(ledger.claim(issue, "a/0", now, 3)), os.getpid(), flush=True)
+sys.stdin.read()  # alive until the test lets go
+"""
+
+
+def test_a_sender_in_another_pid_namespace_of_this_host_is_judged_by_its_heartbeat(
+        store: Store, store_url: str, python: str) -> None:
+    """Two containers of one host name (host networking) share the name, not the pids: a
+    pid of the other's namespace says nothing here (it is no process, or another one). Its
+    live sender was taken for dead and its claims went out twice; now a sender is judged by
+    its pid only in the PID namespace it registered from, elsewhere by its heartbeat."""
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    tried = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, text=True, check=False)
+    if tried.returncode != 0:
+        pytest.skip(f"this machine lets no test make a PID namespace: {tried.stderr.strip()}")
+    b, issue = readers_and_an_issue(store, plain_readers(5))
+    b.register_sender("b", NOW)
+    other = subprocess.Popen(["unshare", "--pid", "--fork", python, "-c", _OTHER_NAMESPACE, store_url, NOW.isoformat(),
+                              str(issue.id)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert other.stdout is not None
+        claimed, pid = other.stdout.readline().split()
+        assert claimed == "3"
+
+        def here(p: int) -> bool:  # the other's pid names no process of this namespace
+            return p == os.getpid()
+
+        assert int(pid) != os.getpid()
+        assert b.recover_stale(issue.id, NOW, alive=here) == 0  # alive: its heartbeat is fresh
+        assert b.recover_stale(issue.id, NOW + timedelta(minutes=2), alive=here) == 3  # stale: dead
+    finally:
+        other.communicate(timeout=30)

@@ -6,7 +6,7 @@ in one transaction before anything is sent; its unique key (a hash of its posts)
 two runs or two schedulers from making two issues of the same posts. Rows are claimed
 (committed as "sending") before MAIL FROM and settled after the reply. A sender that
 dies leaves its claimed rows "sending"; they go back to "pending" once the sender is
-known dead (same host: its pid is gone; another host: its heartbeat is stale).
+known dead (same host and PID namespace: its pid is gone; elsewhere: its heartbeat is stale).
 
 An issue stays "sending" while any row is open. It is interrupted when rows are still
 pending or sending (a crash, a stop); one whose only open rows are deferred is waiting
@@ -192,7 +192,7 @@ class Ledger(Deliveries):
 
     def register_sender(self, sender_id: str, now: datetime) -> None:
         with self.store.tx() as conn:
-            conn.execute(senders.insert().values(id=sender_id, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=now))
+            conn.execute(senders.insert().values(id=sender_id, host=machine(), pid=os.getpid(), heartbeat_at=now))
 
     def heartbeat(self, sender_id: str, now: datetime) -> None:
         with self._write() as conn:
@@ -204,15 +204,11 @@ class Ledger(Deliveries):
 
     def recover_stale(self, issue_id: int, now: datetime, alive: Callable[[int], bool] = pid_alive) -> int:
         """Give the rows claimed by dead senders back; their one in-flight message may be sent twice."""
-        host = socket.gethostname()
         with self.store.tx() as conn:
-            known = conn.execute(sa.select(senders)).all()
-            dead = {s.id for s in known if (s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT}
-            live = [s.id for s in known if s.id not in dead]
-            # claimed_by is "<sender id>/<connection>": a row is orphaned unless a live sender holds it
-            owner = sa.not_(sa.or_(*(deliveries.c.claimed_by.like(f"{i}/%") for i in live))) if live else sa.true()
+            dead = dead_senders(conn, now, alive)
             result = conn.execute(deliveries.update().where(deliveries.c.issue_id == issue_id,
-                                                            deliveries.c.status == DeliveryStatus.SENDING, owner)
+                                                            deliveries.c.status == DeliveryStatus.SENDING,
+                                                            orphaned(deliveries.c.claimed_by, dead))
                                   .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now))
             if dead:
                 conn.execute(senders.delete().where(senders.c.id.in_(dead)))
@@ -263,6 +259,39 @@ class Ledger(Deliveries):
         with self.store.tx() as conn:
             row = conn.execute(sa.select(feed_state).where(feed_state.c.id == 1)).first()
         return FeedState(row.url, row.etag, row.last_modified, row.moved_to) if row else None
+
+
+def machine() -> str:
+    """Where a sender's pid means something: the host's name and, where /proc tells, the
+    PID namespace. Two containers of one host name (host networking) share the name, not
+    the pids: the other's pid names no process here, or another one."""
+    host = socket.gethostname()
+    try:
+        return f"{host} {os.readlink('/proc/self/ns/pid')}"[:200]
+    except OSError:  # no /proc (not Linux)
+        return host[:200]
+
+
+def dead_senders(conn: sa.Connection, now: datetime, alive: Callable[[int], bool]) -> list[str]:
+    """The senders known dead: on this machine (machine()), its pid is gone; elsewhere, its
+    heartbeat is stale."""
+    host = machine()
+    return sorted(s.id for s in conn.execute(sa.select(senders)).all()
+                  if (s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT)
+
+
+def orphaned(claimed_by: sa.ColumnElement[str], dead: Sequence[str]) -> sa.ColumnElement[bool]:
+    """A row no live sender holds: no sender but the `dead` is named by its claimed_by
+    ("<sender id>/<connection>"), as the statement that gives it back reads the senders
+    table. Not from a list of the live read before: a sender that registered after that
+    read and then claimed rows would not be on it, and its fresh claims, given back, went
+    out twice (two `digest serve` starting their weekly send at the same moment). A
+    sender registers before it claims, so a claim this statement sees has its sender seen."""
+    holder = sa.select(senders.c.id).where(
+        sa.func.substr(claimed_by, 1, sa.func.length(senders.c.id) + 1) == senders.c.id + "/")
+    if dead:
+        holder = holder.where(senders.c.id.not_in(dead))
+    return ~sa.exists(holder.correlate_except(senders))
 
 
 def _save_state(conn: sa.Connection, state: FeedState, now: datetime) -> None:

@@ -13,7 +13,6 @@ message in flight can go twice, and one in doubt is never sent again.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,8 +20,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ..core.models import Claim, DeliveryStatus, Settlement, open_count
-from .ledger import STALE_HEARTBEAT, pid_alive
-from .schema import notices, questions, senders
+from .ledger import dead_senders, orphaned, pid_alive
+from .schema import notices, questions
 from .store import Store
 
 
@@ -117,15 +116,12 @@ class NoticeLedger:
         return not open_count(self.counts())
 
     def recover_stale(self, now: datetime, alive: Callable[[int], bool] = pid_alive) -> int:
-        """Give back the notices claimed by senders that died (ledger.py's rule: same host,
-        its pid is gone; another host, its heartbeat is stale)."""
-        host = socket.gethostname()
+        """Give back the notices claimed by senders that died (ledger.py's rule: same host
+        and PID namespace, its pid is gone; elsewhere, its heartbeat is stale)."""
         with self.store.tx() as conn:
-            known = conn.execute(sa.select(senders)).all()
-            live = [s.id for s in known
-                    if not ((s.host == host and not alive(s.pid)) or now - s.heartbeat_at > STALE_HEARTBEAT)]
-            owner = sa.not_(sa.or_(*(notices.c.claimed_by.like(f"{i}/%") for i in live))) if live else sa.true()
-            return int(conn.execute(notices.update().where(notices.c.status == DeliveryStatus.SENDING, owner)
+            dead = dead_senders(conn, now, alive)
+            return int(conn.execute(notices.update().where(notices.c.status == DeliveryStatus.SENDING,
+                                                           orphaned(notices.c.claimed_by, dead))
                                     .values(status=DeliveryStatus.PENDING, claimed_by="", updated_at=now)).rowcount or 0)
 
     def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> dict[int, int]:
