@@ -173,9 +173,9 @@ class Publication:
     topics: tuple[tuple[str, str], ...]
     schedule: ScheduleConfig
     base_url: str
-    confirm_hours: float = 48.0
-    preferences_days: float = 60.0
-    source: str = "config.toml"
+    confirm_hours: float  # [web]'s, as are the two above: Config.publication is the one place it is made
+    preferences_days: float
+    source: str
 
 
 @dataclass(frozen=True)
