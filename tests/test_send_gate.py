@@ -5,12 +5,16 @@ logged. Real SMTP (aiosmtpd), a real SQLite file."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Run
+from conftest import CLI_NOW, ROOT, Run, require
 
 from digest.cli.serve import weekly_send
 from digest.cli.wiring import Wiring
@@ -77,16 +81,38 @@ def test_a_resumed_issue_is_checked_before_it_goes_on(cfg: Path, run_cli: Callab
     assert len(mail_server.received) == 1
 
 
-def test_a_warning_is_printed_and_logged(cfg: Path, run_cli: Callable[..., Run], mail_server: Any,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_a_warning_is_printed_by_digest_send(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
     add(run_cli, cfg, "a@example.com")
     base_url(cfg, "http://127.0.0.1:8000")
-    with caplog.at_level(logging.WARNING, logger="digest.send"):
-        result = run_cli("send", "--yes", "--config", cfg)
+    result = run_cli("send", "--yes", "--config", cfg)
     assert result.code == 0 and len(mail_server.received) == 1
     assert ("Warning: List-Unsubscribe: http://127.0.0.1:8000/unsubscribe/... is plain http on this machine"
             in result.err), result.err
-    assert any("deliverability: List-Unsubscribe" in r.getMessage() for r in caplog.records)
+
+
+def test_a_warning_is_logged_once_by_the_weekly_send(cfg: Path, run_cli: Callable[..., Run], mail_server: Any,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    add(run_cli, cfg, "a@example.com")
+    base_url(cfg, "http://127.0.0.1:8000")
+    config = read_config(cfg, {"DIGEST_SECRET": SECRET})
+    with caplog.at_level(logging.WARNING, logger="digest.send"), Wiring(config, clock=lambda: CLI_NOW) as wiring:
+        assert weekly_send(config, wiring)().startswith("issue 1: 1 sent")
+    logged = [r.getMessage() for r in caplog.records]
+    assert sum("List-Unsubscribe: http://127.0.0.1:8000/unsubscribe/..." in m for m in logged) == 1, logged
+
+
+@pytest.mark.slow  # starts a process: logging as a real run has it, with no pytest handler to catch it
+def test_digest_send_prints_a_warning_once(cfg: Path, run_cli: Callable[..., Run], mail_server: Any) -> None:
+    """The checks' warning used to reach the author twice: printed, and logged to the same
+    terminal by logging's last-resort handler ("deliverability: ...")."""
+    require(shutil.which("faketime") is not None, "faketime not installed (apt-get install faketime)")
+    add(run_cli, cfg, "a@example.com")
+    base_url(cfg, "http://127.0.0.1:8000")
+    run = subprocess.run(["faketime", CLI_NOW.strftime("%Y-%m-%d %H:%M:%S"), sys.executable, "-m", "digest", "send",
+                          "--yes", "--config", str(cfg)], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "DIGEST_SECRET": SECRET, "TZ": "UTC"})
+    assert run.returncode == 0 and len(mail_server.received) == 1, run.stderr
+    assert run.stderr.count("is plain http on this machine") == 1, run.stderr
 
 
 def test_preview_prints_the_same_warnings_and_problems(cfg: Path, run_cli: Callable[..., Run], tmp_path: Path) -> None:

@@ -178,12 +178,11 @@ def gated_send(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, sl
 
 
 def _warned(outcome: SendOutcome) -> SendOutcome:
-    """Log what `digest send` prints after its send (the feed's warnings, the CSS premailer
-    dropped, the posts max_posts left out): the one line this send returns to `digest serve`'s
-    timer keeps none of it. The checks before the send logged theirs as they found them."""
+    """Log what `digest send` prints after its send (the checks' warnings, the feed's, the CSS
+    premailer dropped, the posts max_posts left out): the one line this send returns to
+    `digest serve`'s timer keeps none of it."""
     for warning in outcome.warnings:
-        if warning not in outcome.checked:
-            log.warning("send: %s", warning)
+        log.warning("send: %s", warning)
     return outcome
 
 

@@ -11,7 +11,6 @@ left to `digest doctor`: it takes a second or two a run.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -23,8 +22,6 @@ from ..core.errors import DeliverabilityError
 from ..core.message import MessageTemplate, build_message, make_message_id, personalise, sender_address, sender_domain
 from ..core.sign import Signer
 from ..core.verdict import Check, Level, ok, problem, problems
-
-log = logging.getLogger("digest.send")
 
 
 def _probe_message(pub: Publication, template: MessageTemplate, number: int | None, now: datetime) -> tuple[bytes, str]:
@@ -62,8 +59,10 @@ def gate(pub: Publication, template: MessageTemplate | None, number: int | None,
          unfinished: int | None = None) -> tuple[str, ...]:
     """Before a send: DeliverabilityError naming the first problem and carrying them all
     (nobody is mailed; jobs/author_mail.py tells the author; `unfinished`: the recorded issue
-    about to go on, which some readers may have already, the error says so); else the warnings, logged and returned for printing. (A DKIM key that cannot sign is found by
-    the Deliverer's own preflight, on a made-up reader, once the issue is recorded.)"""
+    about to go on, which some readers may have already, the error says so); else the
+    warnings, returned: `digest send` prints them and `digest serve` logs them with the
+    send's others (desk.py), each once. (A DKIM key that cannot sign is found by the
+    Deliverer's own preflight, on a made-up reader, once the issue is recorded.)"""
     if template is None:
         return ()
     checks = offline_checks(pub, template, number, now)
@@ -76,10 +75,7 @@ def gate(pub: Publication, template: MessageTemplate | None, number: int | None,
         raise DeliverabilityError(f"{stopped}: {first.name}: {first.finding}{more}",
                                   hint=f"{first.fix}; digest doctor lists every check", checks=tuple(found),
                                   unfinished=unfinished)
-    lines = tuple(f"{c.name}: {c.finding} ({c.fix})" for c in checks if c.level is Level.WARNING)
-    for line in lines:
-        log.warning("deliverability: %s", line)
-    return lines
+    return tuple(f"{c.name}: {c.finding} ({c.fix})" for c in checks if c.level is Level.WARNING)
 
 
 def before_it_goes(pub: Publication, template: MessageTemplate | None, number: int | None, now: datetime) -> list[str]:

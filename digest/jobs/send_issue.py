@@ -66,7 +66,6 @@ class SendOutcome:
     dry_run_bytes: int = 0
     dry_run_plan: DryRun | None = None
     warnings: tuple[str, ...] = ()
-    checked: tuple[str, ...] = ()  # those of `warnings` the checks before the send gave (preflight.py logged them)
     answered: tuple[Question, ...] = ()  # readers' questions this run found answered (jobs/answers.py)
     notices: NoticeReport | None = None   # their askers' notices, and those waiting from earlier runs
 
@@ -131,7 +130,7 @@ def send_next(pub: Publication, parts: SendParts, *, feed: str | None = None, dr
         return SendOutcome(reports=tuple(sender.retry_within_window(reports)), no_posts=True,
                            not_modified=fetched.not_modified, dry_run=dry_run, answered=tuple(linked.answered),
                            notices=None if dry_run else sender.notices(),
-                           warnings=(*sender.warnings, *unused, *linked.warnings), checked=tuple(sender.warnings))
+                           warnings=(*sender.warnings, *unused, *linked.warnings))
     checked = sender.check(built.composer)  # a problem stops here: nothing recorded, nobody mailed
     if dry_run:
         dry = _dry_run(pub, store, built, sender, now, samples_dir)
@@ -155,7 +154,7 @@ def send_next(pub: Publication, parts: SendParts, *, feed: str | None = None, dr
     if note and not created:
         warnings += (f"--note was not used: issue {issue.id} goes out as it was recorded",)
     return SendOutcome(reports=tuple(sender.retry_within_window(reports)), warnings=warnings,
-                       checked=tuple(sender.warnings), answered=tuple(linked.answered),
+                       answered=tuple(linked.answered),
                        notices=None if halted else sender.notices())
 
 
