@@ -154,20 +154,29 @@ class QuestionStore:
     # ---- moderation ----
 
     def move(self, question_id: int, action: str, now: datetime, **values: Any) -> Question:
-        """Apply `digest questions accept|decline|answer` (check_move says whether it may)."""
-        with self.store.tx() as conn:
-            row = conn.execute(_locked(sa.select(questions).where(questions.c.id == question_id), conn)).first()
-            if row is None:
-                raise InputError(f"there is no question {question_id} (digest questions list shows them)")
-            current = _question(row)
-            status = check_move(current, action)
-            values.update(status=status, updated_at=now)
-            if action == "accept":
-                values["accepted_at"] = current.accepted_at or now
-                values["declined_at"] = None
-            elif action == "decline":
-                values["declined_at"] = now
-            conn.execute(questions.update().where(questions.c.id == question_id).values(**values))
+        """Apply `digest questions accept|decline|answer` (check_move says whether it may).
+
+        The write holds only while the question is in the state the move was checked
+        against: on SQLite the read is no lock (nothing is until the first write), and a
+        send that marked it answered in between (its notice queued) would be undone.
+        Then the move is checked again on what it is now (an answered question is final)."""
+        while True:
+            with self.store.tx() as conn:
+                row = conn.execute(_locked(sa.select(questions).where(questions.c.id == question_id), conn)).first()
+                if row is None:
+                    raise InputError(f"there is no question {question_id} (digest questions list shows them)")
+                current = _question(row)
+                status = check_move(current, action)
+                moved = {**values, "status": status, "updated_at": now}
+                if action == "accept":
+                    moved["accepted_at"] = current.accepted_at or now
+                    moved["declined_at"] = None
+                elif action == "decline":
+                    moved["declined_at"] = now
+                if conn.execute(questions.update().where(questions.c.id == question_id,
+                                                         questions.c.status == current.status)
+                                .values(**moved)).rowcount == 1:
+                    break
         return self.require(question_id)
 
     def forget(self, email_key: str) -> int:
