@@ -745,3 +745,33 @@ def test_a_sender_in_another_pid_namespace_of_this_host_is_judged_by_its_heartbe
         assert b.recover_stale(issue.id, NOW + timedelta(minutes=2), alive=here) == 3  # stale: dead
     finally:
         other.communicate(timeout=30)
+
+
+def test_a_new_address_confirmed_twice_at_once_moves_once_and_tells_the_old_address_once(
+        store: Store, store_url: str) -> None:
+    """The new address's page confirmed by two POSTs at once (a double click, a retrying
+    proxy): each read the row, found the link's nonce current, and moved the subscription,
+    so the old address got two "your subscription moved" notices (the README promises one)
+    and the trail two moves. The second POST runs here, as another process, between the
+    first one's read and its write."""
+    from interleave import meanwhile
+
+    from digest.adapters.choices import AddressChange, Choices
+
+    sub, _ = store.add("old@example.com", "old@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    requested = Choices(store).request_address(sub.id, "new@example.com", now=NOW)
+    assert requested is not None
+    nonce = requested[1]
+    other = Store.open(store_url)  # the second POST, in another process
+    try:
+        done: list[AddressChange] = []
+        with meanwhile(store.engine, "UPDATE subscribers", lambda: done.append(
+                Choices(other).confirm_address(sub.id, nonce, "new@example.com", now=NOW + HOUR))):
+            done.append(Choices(store).confirm_address(sub.id, nonce, "new@example.com", now=NOW + HOUR))
+    finally:
+        other.close()
+    assert sorted(d.moved for d in done) == [False, True]  # one move: one notice to the old address
+    assert [d.old_email for d in done if d.moved] == ["old@example.com"]
+    assert [c.kind for c in Choices(store).trail(sub.id)] == ["address"]
+    moved = store.get(sub.id)
+    assert moved is not None and (moved.email, moved.new_email) == ("new@example.com", "")

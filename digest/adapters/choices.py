@@ -117,19 +117,26 @@ class Choices:
 
     def confirm_address(self, subscriber_id: int, nonce: str, key: str, *, now: datetime) -> AddressChange:
         """Move the subscription (topics, frequency, consent, questions: all keyed by its id)
-        to the new address its link was made for; single use."""
+        to the new address its link was made for; single use.
+
+        Single use is the UPDATE's own condition (the nonce still current), not the read's:
+        two POSTs of one link at once both read it current, and both moved the subscription
+        and had the old address told twice."""
+        current = (subscribers.c.id == subscriber_id, subscribers.c.new_email_nonce == nonce,
+                   subscribers.c.status == "confirmed")
         try:
             with self.store.tx() as conn:
                 row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
                 if row is None or not nonce or row.new_email_nonce != nonce or row.status != "confirmed":
                     return AddressChange(False)
                 if conn.execute(sa.select(subscribers.c.id).where(subscribers.c.email_key == key)).first():
-                    conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
+                    conn.execute(subscribers.update().where(*current)
                                  .values(new_email="", new_email_nonce="", new_email_at=None))
                     return AddressChange(False, taken=True)
-                conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(
-                    email=row.new_email, email_key=key, new_email="", new_email_nonce="", new_email_at=None,
-                    updated_at=now))
+                if conn.execute(subscribers.update().where(*current).values(
+                        email=row.new_email, email_key=key, new_email="", new_email_nonce="", new_email_at=None,
+                        updated_at=now)).rowcount != 1:
+                    return AddressChange(False)  # the same link's other use moved it (or a newer link replaced it)
                 # Their questions move too: notices go to the address that asked (adapters/questions.py).
                 conn.execute(questions.update().where(sa.or_(questions.c.subscriber_id == subscriber_id,
                                                              questions.c.email_key == row.email_key))
