@@ -298,3 +298,26 @@ def test_a_moderation_that_meets_the_send_answering_the_question_never_undoes_th
         assert answer(QuestionStore(other), qid, n=2) == []  # the next send answers nothing, and does not fail
     finally:
         other.close()
+
+
+def test_two_acknowledgements_at_once_keep_to_the_hour_s_budget(store: Store, store_url: str) -> None:
+    """[question] acknowledge_per_hour caps the acknowledgements of a budget, all addresses
+    together. Two questions from two addresses (a flood through /ask threads, or two inbox
+    readers) each counted the hour's acknowledgements, found room, and each took one: the
+    cap of 1 let 2 go. The second runs here, as another process, between the first one's
+    count and its claim."""
+    from interleave import meanwhile
+
+    qs = QuestionStore(store)
+    first = qs.require(ask(qs, email="one@example.com", text="Q one")[0])
+    second = qs.require(ask(qs, email="two@example.com", text="Q two")[0])
+    other = Store.open(store_url)  # the other thread or process
+    try:
+        took: list[bool] = []
+        with meanwhile(store.engine, "UPDATE askers",
+                       lambda: took.append(QuestionStore(other).claim_acknowledgement(second, NOW, 24 * HOUR, per_hour=1))):
+            took.append(qs.claim_acknowledgement(first, NOW, 24 * HOUR, per_hour=1))
+    finally:
+        other.close()
+    assert sorted(took) == [False, True]
+    assert qs.acknowledged_since(NOW - HOUR, "known") == 1
