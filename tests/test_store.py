@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from digest.adapters.migrate import alembic_config, migrate
 from digest.adapters.store import Store, make_engine
 from digest.core.errors import StoreError
-from digest.core.models import Consent
+from digest.core.models import Consent, Subscriber
 from digest.core.subscriptions import CSVRow
 
 if TYPE_CHECKING:
@@ -775,3 +775,52 @@ def test_a_new_address_confirmed_twice_at_once_moves_once_and_tells_the_old_addr
     assert [c.kind for c in Choices(store).trail(sub.id)] == ["address"]
     moved = store.get(sub.id)
     assert moved is not None and (moved.email, moved.new_email) == ("new@example.com", "")
+
+
+def test_two_requests_to_subscribe_again_at_once_mail_one_link_and_it_works(store: Store, store_url: str) -> None:
+    """Someone who left submits the subscribe form twice at once (a double click). On SQLite
+    each request read the row before its transaction held any lock (pysqlite begins at the
+    first write; the FOR UPDATE that serialises them is PostgreSQL's only), so both found
+    "unsubscribed", both drew a nonce, both were told to mail a confirmation link, and the
+    second write replaced the first one's nonce: the link that went (the mailbox limit lets
+    one through) could be the dead one, with no other for [web] confirm_resend_minutes. The
+    second request runs here, as another process, between the first one's read and write."""
+    from interleave import meanwhile
+
+    from digest.core.subscriptions import SubscribeDecision
+
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW - 3 * HOUR, resend_after=HOUR)
+    store.confirm(sub.id, sub.confirm_nonce, now=NOW - 3 * HOUR)
+    store.unsubscribe(sub.id, how="link", now=NOW - 2 * HOUR)
+    other = Store.open(store_url)  # the second request
+    try:
+        asked: list[tuple[Subscriber, SubscribeDecision]] = []
+        with meanwhile(store.engine, "UPDATE subscribers", lambda: asked.append(other.subscribe(
+                "a@example.com", "a@example.com", "", (), consent(NOW), now=NOW, resend_after=HOUR))):
+            asked.append(store.subscribe("a@example.com", "a@example.com", "", (), consent(NOW), now=NOW,
+                                         resend_after=HOUR))
+    finally:
+        other.close()
+    mailed = [s for s, decision in asked if decision.send_confirmation]
+    now = store.get(sub.id)
+    assert now is not None and now.status == "pending"
+    assert [s.confirm_nonce for s in mailed] == [now.confirm_nonce]  # one link, and the one that confirms
+
+
+def test_a_confirmation_sent_again_never_goes_to_a_reader_who_confirmed_meanwhile(store: Store, store_url: str) -> None:
+    """`digest subscribers confirm EMAIL --resend` read the subscriber as pending, and then
+    wrote the mail's time (and their old nonce back) whatever they had become: a reader who
+    clicked their link in between was handed back as ready for a confirmation mail, and got
+    one. The click runs here, as another process, between the read and the write."""
+    from interleave import meanwhile
+
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW - 2 * HOUR, resend_after=HOUR)
+    other = Store.open(store_url)  # the reader's click, on the web
+    try:
+        with meanwhile(store.engine, "UPDATE subscribers", lambda: other.confirm(sub.id, sub.confirm_nonce, now=NOW)):
+            ready = store.mark_confirmation_sent(sub.id, now=NOW)
+    finally:
+        other.close()
+    assert ready is None or ready.status == "pending"  # the mail goes only to whom it was read as pending
+    now = store.get(sub.id)
+    assert now is not None and now.status == "confirmed" and now.confirm_nonce == ""

@@ -101,11 +101,19 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def tx(self) -> Iterator[Connection]:
+    def tx(self, *, locking: bool = False) -> Iterator[Connection]:
         """One transaction; database failures become StoreError, except IntegrityError,
-        which the methods that can race (subscribe, add, import, create_issue) handle."""
+        which the methods that can race (subscribe, add, import, create_issue) handle.
+
+        `locking`: the transaction reads what decides its writes, and no other writer may
+        come in between. On SQLite it then takes the write lock before its first read
+        (BEGIN IMMEDIATE): pysqlite opens a transaction only at the first write, so a read
+        before it locks nothing and another process may change the row before the write.
+        On PostgreSQL the reads lock their rows themselves (_locked: FOR UPDATE)."""
         try:
             with self.engine.begin() as conn:
+                if locking and conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
         except sa.exc.IntegrityError:
             raise
@@ -159,7 +167,7 @@ class Store:
         """Record a subscribe request; the decision says whether to mail a confirmation link."""
         for attempt in (1, 2):
             try:
-                with self.tx() as conn:
+                with self.tx(locking=True) as conn:
                     row = conn.execute(_locked(sa.select(subscribers).where(subscribers.c.email_key == key), conn)).first()
                     existing = _subscriber(row) if row else None
                     decision = decide_subscribe(existing, now=now, resend_after=resend_after)
@@ -270,15 +278,17 @@ class Store:
 
     def mark_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> Subscriber | None:
         """Give a pending subscriber a confirmation nonce (kept if one exists) and note the
-        mail's time; None when they are not pending."""
-        with self.tx() as conn:
+        mail's time; None when they are not pending. The subscriber as this transaction
+        left them: read after it, they may have confirmed meanwhile."""
+        with self.tx(locking=True) as conn:
             row = conn.execute(_locked(sa.select(subscribers).where(subscribers.c.id == subscriber_id), conn)).first()
             if row is None or row.status != "pending":
                 return None
             nonce = row.confirm_nonce or new_nonce()
             conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
                          .values(confirm_nonce=nonce, confirm_sent_at=now, updated_at=now))
-        return self.get(subscriber_id)
+            saved = conn.execute(_BY_ID, {"subscriber": subscriber_id}).one()
+        return _subscriber(saved)
 
     def remove(self, key: str) -> str | None:
         """Delete an address and everything personal kept with it (their questions too, and
