@@ -256,3 +256,35 @@ def test_reads_are_recorded_per_folder(store: Store) -> None:
     ledger.record_read("INBOX", NOW + timedelta(minutes=10), "failed: IMAP host: login refused")
     stats = ledger.stats("INBOX", NOW + timedelta(minutes=11))
     assert stats.read_at == NOW + timedelta(minutes=10) and stats.read_outcome.startswith("failed")
+
+
+def test_two_readers_settling_a_reader_s_soft_bounces_at_once_count_both(store: Store, store_url: str) -> None:
+    """Two readers (two `digest serve`, or one and `digest inbox`) split the mailbox, and
+    each settles one of a reader's soft bounces: issue 2's and issue 3's, issue 1's counted
+    before. On PostgreSQL (READ COMMITTED) each counted the streak without the other's row,
+    not yet committed: 2 of 3, then 1 of 3, and three issues in a row that came back
+    bounced nobody. The second reader runs here, as another process, after the first one
+    counted and before it recorded its bounce."""
+    from interleave import meanwhile
+
+    (ana,) = add(store, "ana@example.org")
+    for n in (1, 2, 3):
+        issue(store, n)
+    ledger = InboxLedger(store, bounce_after=3)
+    claims = ledger.claim("INBOX", 7, [1, 2, 3], "me:1:a", NOW)
+
+    def soft(book: InboxLedger, uid: int, issue_id: int) -> str:
+        return book.settle(claims[uid][1], kind="bounce", outcome="4.4.1", message_id=f"<{uid}@x>", now=NOW,
+                           effects=[Effect("soft", ana, issue_id, "4.4.1")])[0]
+
+    assert soft(ledger, 1, 1).endswith("1 of 3 issues in a row came back")
+    other = Store.open(store_url)  # the second reader
+    try:
+        said: list[str] = []
+        with meanwhile(store.engine, "INSERT INTO inbox_returns",
+                       lambda: said.append(soft(InboxLedger(other, bounce_after=3), 3, 3))):
+            said.append(soft(ledger, 2, 2))
+    finally:
+        other.close()
+    assert status_of(store, ana) == "bounced", said
+    assert f"subscriber {ana} bounced: 3 issues in a row came back" in said

@@ -163,6 +163,11 @@ class InboxLedger:
             changed = self._bounce(conn, sub, now, Evidence.HARD_BOUNCE)
             said = f"subscriber {sub} bounced" if changed else f"subscriber {sub} was not subscribed"
         else:
+            if conn.dialect.name == "postgresql":  # (SQLite: settle's first write holds the lock already)
+                # Two readers settling this reader's soft bounces at once each counted the
+                # streak without the other's, not committed yet (READ COMMITTED): the lock
+                # on the subscriber's row makes the second wait, and then count both.
+                conn.execute(_LOCK_SUBSCRIBER, {"sub": sub})
             streak = self._soft_streak(conn, sub, effect.issue_id) + 1
             changed = streak >= self.bounce_after and self._bounce(conn, sub, now, Evidence.SOFT_BOUNCES)
             said = (f"subscriber {sub} bounced: {streak} issues in a row came back" if changed
@@ -229,6 +234,7 @@ _LAST_TO = (sa.select(deliveries.c.issue_id, deliveries.c.subscriber_id)
             .order_by(deliveries.c.issue_id.desc()).limit(1))
 _FIND = sa.select(subscribers.c.id, subscribers.c.status).where(subscribers.c.email_key == sa.bindparam("key"))
 _FIND_ID = sa.select(subscribers.c.id).where(subscribers.c.id == sa.bindparam("sub"))
+_LOCK_SUBSCRIBER = _FIND_ID.with_for_update()
 # The moves of core/policy.py, one statement each: the SQL records, the table decides.
 _UNSUBSCRIBE = {e: subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(sources(e)))
                 .values(status=move(e).target.value, unsubscribed_at=sa.bindparam("now", type_=subscribers.c.updated_at.type),
