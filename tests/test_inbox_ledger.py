@@ -288,3 +288,25 @@ def test_two_readers_settling_a_reader_s_soft_bounces_at_once_count_both(store: 
         other.close()
     assert status_of(store, ana) == "bounced", said
     assert f"subscriber {ana} bounced: 3 issues in a row came back" in said
+
+
+def test_soft_bounces_that_come_back_out_of_issue_order_still_add_up(store: Store) -> None:
+    """A server retries a deferred message for days: issue 2's final failure comes back
+    after issue 3's delay notice (and two readers splitting the mailbox settle in any
+    order). The streak counted only the issues before the one settled, so issues 1, 3, then
+    2 made "1, 1, 2 of 3": three issues in a row that came back bounced nobody."""
+    (ana,) = add(store, "ana@example.org")
+    for n in (1, 2, 3, 4):
+        issue(store, n)
+    ledger = InboxLedger(store, bounce_after=3)
+    claims = ledger.claim("INBOX", 7, [1, 2, 3], "me:1:a", NOW)
+
+    def soft(uid: int, issue_id: int) -> str:
+        return ledger.settle(claims[uid][1], kind="bounce", outcome="4.4.1", message_id=f"<{uid}@x>", now=NOW,
+                             effects=[Effect("soft", ana, issue_id, "4.4.1")])[0]
+
+    assert soft(1, 1).endswith("1 of 3 issues in a row came back")
+    assert soft(3, 3).endswith("1 of 3 issues in a row came back")  # issue 2 has not come back (yet)
+    assert status_of(store, ana) == "confirmed"
+    assert soft(2, 2) == f"subscriber {ana} bounced: 3 issues in a row came back"
+    assert status_of(store, ana) == "bounced"

@@ -185,17 +185,19 @@ class InboxLedger:
         return conn.execute(_BOUNCE[evidence], {"sub": subscriber_id, "now": now}).rowcount == 1
 
     def _soft_streak(self, conn: sa.Connection, subscriber_id: int, issue_id: int | None) -> int:
-        """How many of the subscriber's latest issues up to `issue_id` (other than it) drew a
-        delay or soft failure, in a row: an issue that came back with nothing breaks it."""
-        recent = conn.execute(_RECENT, {"sub": subscriber_id, "issue": issue_id if issue_id is not None else MAX_ID + 1,
-                                        "n": self.bounce_after}).scalars().all()
-        soft = set(conn.execute(_SOFT, {"sub": subscriber_id, "issues": list(recent)}).scalars()) if recent else set()
-        streak = 0
-        for issue in recent:
-            if issue not in soft:
-                break
-            streak += 1
-        return streak
+        """How many of the subscriber's issues next to `issue_id` (other than it), before and
+        after it, drew a delay or soft failure, in a row: an issue that came back with
+        nothing breaks it. After it too: reports come back out of issue order (a server
+        retries issue 2 for days while issue 3's delay notice comes at once; two readers
+        settle in any order), and the run is the same whichever came last."""
+        n = self.bounce_after
+        before = conn.execute(_RECENT, {"sub": subscriber_id, "issue": issue_id if issue_id is not None else MAX_ID + 1,
+                                        "n": n}).scalars().all()
+        after = conn.execute(_NEXT, {"sub": subscriber_id, "issue": issue_id, "n": n}).scalars().all() \
+            if issue_id is not None else []
+        near = [*before, *after]
+        soft = set(conn.execute(_SOFT, {"sub": subscriber_id, "issues": near}).scalars()) if near else set()
+        return _run(before, soft) + _run(after, soft)
 
     # ---- reads and status ----
 
@@ -248,12 +250,26 @@ _RECENT = (sa.select(deliveries.c.issue_id)
            .where(deliveries.c.subscriber_id == sa.bindparam("sub"), deliveries.c.issue_id < sa.bindparam("issue"),
                   deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))
            .order_by(deliveries.c.issue_id.desc()).limit(sa.bindparam("n")))
+_NEXT = (sa.select(deliveries.c.issue_id)
+         .where(deliveries.c.subscriber_id == sa.bindparam("sub"), deliveries.c.issue_id > sa.bindparam("issue"),
+                deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))
+         .order_by(deliveries.c.issue_id).limit(sa.bindparam("n")))
 _SOFT = sa.select(inbox_returns.c.issue_id).where(
     inbox_returns.c.subscriber_id == sa.bindparam("sub"), inbox_returns.c.kind == "soft",
     inbox_returns.c.issue_id.in_(sa.bindparam("issues", expanding=True)))
 _MARK = inbox_messages.update().where(inbox_messages.c.id == sa.bindparam("row")).values(
     state="handled", kind=sa.bindparam("k"), outcome=sa.bindparam("said"), message_id=sa.bindparam("mid"),
     keep=sa.bindparam("left"), handled_at=sa.bindparam("now", type_=inbox_messages.c.handled_at.type))
+
+
+def _run(issues: Sequence[int], soft: set[int]) -> int:
+    """How many of `issues` (nearest first) came back, before the first that did not."""
+    streak = 0
+    for issue in issues:
+        if issue not in soft:
+            break
+        streak += 1
+    return streak
 
 
 def _insert_new(conn: sa.Connection) -> sa.Insert:
