@@ -824,3 +824,25 @@ def test_a_confirmation_sent_again_never_goes_to_a_reader_who_confirmed_meanwhil
     assert ready is None or ready.status == "pending"  # the mail goes only to whom it was read as pending
     now = store.get(sub.id)
     assert now is not None and now.status == "confirmed" and now.confirm_nonce == ""
+
+
+def test_i_got_the_job_pressed_twice_at_once_is_one_congratulation(store: Store, store_url: str) -> None:
+    """The settings page checks the reader it loaded ("pressed twice: one congratulation is
+    enough") and then pauses them; two presses at once (the settings page and the
+    unsubscribe page, a double click) both loaded a reader not yet away for the job, and
+    both got a Subscriber back from the pause, each the signal to mail the congratulation:
+    two mails. The pause itself now says whether it was this call that made them away for
+    the job; the second press, in another process here, gets None and mails nothing."""
+    from digest.adapters.choices import Choices
+
+    sub, _ = store.add("ana@example.com", "ana@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    Choices(store).pause(sub.id, weeks=4, how="web", now=NOW)  # a pause of weeks first: the job still counts
+    other = Store.open(store_url)
+    try:
+        pressed = [Choices(store).pause(sub.id, weeks=None, how="web", now=NOW + HOUR),
+                   Choices(other).pause(sub.id, weeks=None, how="unsubscribe", now=NOW + HOUR)]
+    finally:
+        other.close()
+    assert [p is not None for p in pressed] == [True, False]
+    assert [c.kind for c in Choices(store).trail(sub.id)] == ["pause", "job"]
+    assert Choices(store).pause(sub.id, weeks=None, how="cli", now=NOW + HOUR, job=False) is not None  # the author's own

@@ -46,10 +46,12 @@ class Choices:
         self.store = store
 
     def _change(self, subscriber_id: int, values: dict[str, Any], kind: str, value: str, how: str,
-                now: datetime) -> Subscriber | None:
+                now: datetime, *, unless: sa.ColumnElement[bool] | None = None) -> Subscriber | None:
+        """Apply the choice; None when the subscriber is not on the list (or `unless` holds)."""
+        condition = [] if unless is None else [~unless]
         with self.store.tx() as conn:
             done = conn.execute(subscribers.update().where(
-                subscribers.c.id == subscriber_id, subscribers.c.status.in_(("pending", "confirmed")),
+                subscribers.c.id == subscriber_id, subscribers.c.status.in_(("pending", "confirmed")), *condition,
             ).values(updated_at=now, **values))
             if done.rowcount != 1:
                 return None
@@ -65,11 +67,15 @@ class Choices:
     def pause(self, subscriber_id: int, *, weeks: int | None, how: str, now: datetime,
               job: bool = True) -> Subscriber | None:
         """Pause for `weeks` weeks, or (None) until they come back: "I got the job!" (`job`),
-        or the author's open-ended pause (digest subscribers set --pause)."""
+        or the author's open-ended pause (digest subscribers set --pause). "I got the job!"
+        gives None when they were away for the job already: the caller mails the
+        congratulation on a Subscriber, and two presses at once (two pages, a double click)
+        both read a reader not yet away, so only the write itself can tell the first."""
         if weeks is None:
             reason = JOB if job else UNTIL_RESUMED
             values: dict[str, Any] = {"pause_reason": reason, "paused_at": now, "paused_until": None}
-            return self._change(subscriber_id, values, JOB if job else "pause", "" if job else "until resumed", how, now)
+            return self._change(subscriber_id, values, JOB if job else "pause", "" if job else "until resumed", how, now,
+                                unless=subscribers.c.pause_reason == JOB if job else None)
         values = {"pause_reason": WEEKS, "paused_at": now, "paused_until": pause_end(now, weeks)}
         return self._change(subscriber_id, values, "pause", f"{weeks} weeks", how, now)
 
