@@ -846,3 +846,30 @@ def test_i_got_the_job_pressed_twice_at_once_is_one_congratulation(store: Store,
     assert [p is not None for p in pressed] == [True, False]
     assert [c.kind for c in Choices(store).trail(sub.id)] == ["pause", "job"]
     assert Choices(store).pause(sub.id, weeks=None, how="cli", now=NOW + HOUR, job=False) is not None  # the author's own
+
+
+def test_two_runs_giving_up_at_once_count_each_message_once(store: Store, store_url: str) -> None:
+    """give_up counted the rows to fail in one statement and failed them in another: two
+    runs at once (the retry timer of `digest serve` and a `digest send` by hand) each
+    reported the same 4 messages as given up, and a row a retry claimed in between was
+    reported failed while it went out. The count is now what the UPDATE itself changed.
+    The second run runs here, as another process, between the first one's count and write."""
+    from interleave import meanwhile
+
+    from digest.adapters.ledger import Ledger
+    from digest.core.models import Settlement
+
+    ledger, issue = readers_and_an_issue(store, plain_readers(4))
+    old = NOW - 100 * HOUR
+    ledger.settle_many([Settlement(c.delivery_id, "deferred", old, 451, "451 later", next_attempt_at=old + HOUR)
+                        for c in ledger.claim(issue.id, "a/0", old, 10)])
+    other = Store.open(store_url)
+    try:
+        failed: list[dict[int, int]] = []
+        with meanwhile(store.engine, "UPDATE deliveries",
+                       lambda: failed.append(Ledger(other).give_up(NOW - 72 * HOUR, "gave up: ", NOW))):
+            failed.append(ledger.give_up(NOW - 72 * HOUR, "gave up: ", NOW))
+    finally:
+        other.close()
+    assert sum(n for f in failed for n in f.values()) == 4 and all(set(f) <= {issue.id} for f in failed)
+    assert ledger.counts(issue.id) == {"failed": 4}

@@ -241,16 +241,18 @@ class Ledger(Deliveries):
 
     def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> dict[int, int]:
         """Fail the deferred rows of unfinished issues first tried at or before `before`,
-        their last reply kept after `reply_prefix`; {issue id: rows failed}."""
+        their last reply kept after `reply_prefix`; {issue id: rows failed}. The rows the
+        UPDATE itself failed: a count read before it would count them again for a second
+        run at once, and count a row a retry claimed in between."""
         old = (deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.first_attempt_at <= before,
                deliveries.c.issue_id.in_(sa.select(issues.c.id).where(issues.c.status == "sending")))
+        found: dict[int, int] = {}
         with self.store.tx() as conn:
-            found: dict[int, int] = {int(k): int(v) for k, v in conn.execute(
-                sa.select(deliveries.c.issue_id, sa.func.count()).where(*old).group_by(deliveries.c.issue_id)).all()}
-            if found:
-                conn.execute(deliveries.update().where(*old).values(
+            for issue_id in conn.execute(deliveries.update().where(*old).values(
                     status=DeliveryStatus.FAILED, updated_at=now, claimed_by="",
-                    last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + deliveries.c.last_reply, 1, 500)))
+                    last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + deliveries.c.last_reply, 1, 500))
+                    .returning(deliveries.c.issue_id)).scalars():
+                found[int(issue_id)] = found.get(int(issue_id), 0) + 1
         return found
 
     # ---- feed state ----
