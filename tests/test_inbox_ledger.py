@@ -310,3 +310,22 @@ def test_soft_bounces_that_come_back_out_of_issue_order_still_add_up(store: Stor
     assert status_of(store, ana) == "confirmed"
     assert soft(2, 2) == f"subscriber {ana} bounced: 3 issues in a row came back"
     assert status_of(store, ana) == "bounced"
+
+
+def test_two_readers_recording_a_folder_s_first_read_at_once_both_record_it(store: Store, store_url: str) -> None:
+    """The first read of a folder by two readers at once (two `digest serve` started
+    together): each found no row to update and inserted one, and on PostgreSQL the second
+    stopped on the primary key with an IntegrityError, which the read's own handler (for
+    StoreError) let through: a traceback at the end of a read that went well. The second
+    reader records here, as another process, between the first one's UPDATE and INSERT."""
+    from interleave import meanwhile
+
+    other = Store.open(store_url)
+    try:
+        with meanwhile(store.engine, "INSERT INTO inbox_reads",
+                       lambda: InboxLedger(other).record_read("INBOX", NOW, "3 handled")):
+            InboxLedger(store).record_read("INBOX", NOW + timedelta(seconds=1), "2 handled")
+    finally:
+        other.close()
+    stats = InboxLedger(store).stats("INBOX", NOW)
+    assert (stats.read_at, stats.read_outcome) in ((NOW + timedelta(seconds=1), "2 handled"), (NOW, "3 handled"))

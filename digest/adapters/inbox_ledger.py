@@ -16,6 +16,7 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -202,10 +203,10 @@ class InboxLedger:
     # ---- reads and status ----
 
     def record_read(self, folder: str, now: datetime, outcome: str) -> None:
-        with self.store.tx() as conn:
-            if conn.execute(inbox_reads.update().where(inbox_reads.c.folder == folder)
-                            .values(read_at=now, outcome=outcome[:500])).rowcount == 0:
-                conn.execute(inbox_reads.insert().values(folder=folder, read_at=now, outcome=outcome[:500]))
+        values = {"read_at": now, "outcome": outcome[:500]}
+        with self.store.tx() as conn:  # one upsert: two readers' first reads at once both found no row to update
+            conn.execute(_dialect_insert(conn, inbox_reads).values(folder=folder, **values)
+                         .on_conflict_do_update(index_elements=[inbox_reads.c.folder], set_=values))
 
     def stats(self, folder: str, now: datetime, window: timedelta = timedelta(days=7)) -> InboxStats:
         with self.store.tx() as conn:
@@ -274,10 +275,16 @@ def _run(issues: Sequence[int], soft: set[int]) -> int:
 
 def _insert_new(conn: sa.Connection) -> sa.Insert:
     """INSERT that skips rows another reader inserted meanwhile (both databases know ON CONFLICT)."""
+    insert: sa.Insert = _dialect_insert(conn, inbox_messages).on_conflict_do_nothing()
+    return insert
+
+
+def _dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The INSERT of the connection's database, which knows ON CONFLICT (PostgreSQL or SQLite)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(inbox_messages).on_conflict_do_nothing()
+        return pg_insert(table)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(inbox_messages).on_conflict_do_nothing()
+    return sqlite_insert(table)
