@@ -126,7 +126,8 @@ class Ledger(Deliveries):
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
                      html: str, text: str, domain: str, state: FeedState | None, note: str = "",
                      issue_id: int | None = None, kind: str = "weekly",
-                     members: Sequence[int] | None = None, warnings: Sequence[str] = ()) -> tuple[IssueRecord, bool]:
+                     members: Sequence[int] | None = None, warnings: Sequence[str] = (),
+                     after: int | None = None) -> tuple[IssueRecord, bool]:
         """Record the issue and freeze its audience; (the existing issue, False) if its key exists.
         A weekly issue's audience is every confirmed weekly reader; a monthly one's, the
         `members` (adapters/audience.py, by core/audience.py's rules).
@@ -135,9 +136,23 @@ class Ledger(Deliveries):
         `issue_id` is the number the issue was composed with (next_issue_id() when it was
         built). Ids are always given, never drawn from a sequence, so they have no gaps on
         PostgreSQL either. StoreError when another issue took that id meanwhile.
+
+        `after`: the weekly issue the new one's posts start after (0: none), as the build read
+        it; StoreError when another weekly issue was recorded since, under another key. Two
+        sends at once, with a post published between their fetches, otherwise both recorded
+        an issue (the second numbered after the first, so no id collided), and readers got
+        the first one's posts twice.
         """
         try:
             with self.store.tx() as conn:
+                if after is not None:
+                    same = conn.execute(sa.select(issues).where(issues.c.key == key)).first()
+                    if same is not None:  # the same posts: that issue goes out, as recorded
+                        return _issue(same), False
+                    newest = conn.execute(sa.select(sa.func.max(issues.c.id)).where(issues.c.kind == "weekly")).scalar()
+                    if (newest or 0) != after:
+                        raise StoreError(f"another send recorded issue {newest} meanwhile, with some of these posts: "
+                                         "run digest send again (the posts after it go then)")
                 if issue_id is None:
                     issue_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(issues.c.id), 0) + 1)).scalar_one())
                 conn.execute(issues.insert().values(

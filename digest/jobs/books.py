@@ -136,7 +136,8 @@ class MonthlyBook(Protocol):
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
                      html: str, text: str, domain: str, state: FeedState | None, note: str = "",
                      issue_id: int | None = None, kind: str = "weekly",
-                     members: Sequence[int] | None = None, warnings: Sequence[str] = ()) -> tuple[IssueRecord, bool]: ...
+                     members: Sequence[int] | None = None, warnings: Sequence[str] = (),
+                     after: int | None = None) -> tuple[IssueRecord, bool]: ...
 
 
 class FeaturedQuestions(Protocol):
@@ -169,7 +170,8 @@ class IssueLedger(IssueRows, Senders, Expiring, MonthlyBook, Protocol):
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
                      html: str, text: str, domain: str, state: FeedState | None, note: str = "",
                      issue_id: int | None = None, kind: str = "weekly",
-                     members: Sequence[int] | None = None, warnings: Sequence[str] = ()) -> tuple[IssueRecord, bool]: ...
+                     members: Sequence[int] | None = None, warnings: Sequence[str] = (),
+                     after: int | None = None) -> tuple[IssueRecord, bool]: ...
 
     def done_issues(self, limit: int = 50) -> list[IssueRecord]: ...
 
