@@ -105,11 +105,9 @@ class Store:
         """One transaction; database failures become StoreError, except IntegrityError,
         which the methods that can race (subscribe, add, import, create_issue) handle.
 
-        `locking`: the transaction reads what decides its writes, and no other writer may
-        come in between. On SQLite it then takes the write lock before its first read
-        (BEGIN IMMEDIATE): pysqlite opens a transaction only at the first write, so a read
-        before it locks nothing and another process may change the row before the write.
-        On PostgreSQL the reads lock their rows themselves (_locked: FOR UPDATE)."""
+        `locking`: its reads decide its writes. SQLite then takes the write lock first
+        (BEGIN IMMEDIATE): pysqlite begins only at the first write, so a read before it
+        locks nothing. On PostgreSQL the reads lock their rows (_locked: FOR UPDATE)."""
         try:
             with self.engine.begin() as conn:
                 if locking and conn.dialect.name == "sqlite":
