@@ -873,3 +873,23 @@ def test_two_runs_giving_up_at_once_count_each_message_once(store: Store, store_
         other.close()
     assert sum(n for f in failed for n in f.values()) == 4 and all(set(f) <= {issue.id} for f in failed)
     assert ledger.counts(issue.id) == {"failed": 4}
+
+
+def test_an_address_removed_twice_at_once_is_removed_once_without_an_error(store: Store, store_url: str) -> None:
+    """`digest subscribers remove` and the desk's remove button at once: each read the
+    address, then its id in a second statement; the other's delete in between made that
+    second read find nothing, and the command failed with "the database failed: No row was
+    found when one was required". The other removal runs here, as another process, before
+    the read of the id."""
+    from interleave import meanwhile
+
+    store.add("a@example.com", "a@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    other = Store.open(store_url)
+    try:
+        removed: list[str | None] = []
+        with meanwhile(store.engine, "SELECT subscribers.id", lambda: removed.append(other.remove("a@example.com"))):
+            removed.append(store.remove("a@example.com"))
+    finally:
+        other.close()
+    assert sorted(removed, key=str) == [None, "a@example.com"]  # one removed it, the other found it gone
+    assert store.find("a@example.com") is None

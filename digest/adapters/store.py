@@ -291,11 +291,12 @@ class Store:
     def remove(self, key: str) -> str | None:
         """Delete an address and everything personal kept with it (their questions too, and
         those a reply of theirs linked to them); the address as it was stored."""
-        with self.tx() as conn:
-            email = conn.execute(sa.select(subscribers.c.email).where(subscribers.c.email_key == key)).scalar()
-            if email is None:
+        with self.tx(locking=True) as conn:  # one read, locked: a removal at once found the id gone
+            found = conn.execute(_locked(sa.select(subscribers.c.id, subscribers.c.email)
+                                         .where(subscribers.c.email_key == key), conn)).first()
+            if found is None:
                 return None
-            sub = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.email_key == key)).scalar_one()
+            sub, email = found
             asked = sa.or_(questions.c.email_key == key, questions.c.subscriber_id == sub)
             keys = {key, *conn.execute(sa.select(questions.c.email_key).where(asked)).scalars()}
             conn.execute(notices.delete().where(notices.c.question_id.in_(sa.select(questions.c.id).where(asked))))
