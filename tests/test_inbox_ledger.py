@@ -4,7 +4,6 @@ with the handled mark, the soft-bounce streak, what `digest status` reads."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, reader_id
+from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, place, reader_id
 from digest.adapters.ledger import Ledger
 from digest.adapters.migrate import alembic_config, migrate, newest_revision
 from digest.adapters.schema import metadata
@@ -64,7 +63,7 @@ def status_of(store: Store, subscriber_id: int) -> str:
 
 def dead_reader() -> str:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    return f"{socket.gethostname()[:60]}:{proc.stdout.strip()}:dead"
+    return f"{place()}:{proc.stdout.strip()}:dead"
 
 
 def test_the_migrated_database_matches_schema_py(store_url: str) -> None:
@@ -114,7 +113,7 @@ def test_a_database_from_before_the_inbox_upgrades_keeping_its_rows_and_downgrad
 
 def test_two_readers_split_the_work_and_each_message_is_claimed_once(store: Store) -> None:
     ledger = InboxLedger(store)
-    first = ledger.claim("INBOX", 7, [1, 2, 3], f"{socket.gethostname()}:1:a", NOW)
+    first = ledger.claim("INBOX", 7, [1, 2, 3], f"{place()}:1:a", NOW)
     second = ledger.claim("INBOX", 7, [2, 3, 4], "otherhost:1:b", NOW)
     assert {u for u, (c, _) in first.items() if c is Claimed.MINE} == {1, 2, 3}
     assert {u for u, (c, _) in second.items() if c is Claimed.MINE} == {4}
@@ -329,3 +328,52 @@ def test_two_readers_recording_a_folder_s_first_read_at_once_both_record_it(stor
         other.close()
     stats = InboxLedger(store).stats("INBOX", NOW)
     assert (stats.read_at, stats.read_outcome) in ((NOW + timedelta(seconds=1), "2 handled"), (NOW, "3 handled"))
+
+
+_OTHER_NAMESPACE = """
+import os, sys
+from datetime import datetime
+from digest.adapters.inbox_ledger import InboxLedger, reader_id
+from digest.adapters.store import Store
+url, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
+claims = InboxLedger(Store.open(url)).claim("INBOX", 7, [1, 2], reader_id(), now)
+print(sum(1 for c, _ in claims.values() if c.name == "MINE"), os.getpid(), flush=True)
+sys.stdin.read()  # alive, its claims held, until the test lets go
+"""
+
+
+def test_a_reader_in_another_pid_namespace_of_this_host_keeps_its_claims(store: Store, store_url: str,
+                                                                          python: str) -> None:
+    """Two containers of one host name (host networking), each with a `digest serve` reading
+    the inbox: they share the name, not the pids. A reader's claims were taken over at once
+    when its pid named no process here (or this very process, as PID 1 of two containers
+    would), so both read and handled the same messages, where the README promises each is
+    handled once and two readers split the work. Now a pid is weighed only in the PID
+    namespace the claim was made from; elsewhere the claim lasts CLAIM_TIMEOUT. The other
+    reader runs in a PID namespace of its own, its pid chosen to name no process here."""
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    from digest.adapters.ledger import pid_alive
+
+    tried = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, text=True, check=False)
+    if tried.returncode != 0:
+        pytest.skip(f"this machine lets no test make a PID namespace: {tried.stderr.strip()}")
+    free = next(p for p in range(3, 4000) if not pid_alive(p))  # the other's pid: no process of this namespace
+    forks = f"i=2; while [ $i -lt {free} ]; do /bin/true; i=$((i+1)); done; "  # its pids 2 .. free-1 come and go
+    other = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", forks + '"$0" "$@"', python, "-c",
+                              _OTHER_NAMESPACE, store_url, NOW.isoformat()],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert other.stdout is not None
+        mine, pid = other.stdout.readline().split()
+        assert mine == "2" and int(pid) == free and not pid_alive(free)
+        claims = InboxLedger(store).claim("INBOX", 7, [1, 2], reader_id(), NOW + timedelta(seconds=1))
+        assert [claims[u][0] for u in (1, 2)] == [Claimed.BUSY, Claimed.BUSY]  # held by a live reader
+        later = InboxLedger(store).claim("INBOX", 7, [1, 2], reader_id(), NOW + CLAIM_TIMEOUT + timedelta(seconds=1))
+        assert [later[u][0] for u in (1, 2)] == [Claimed.MINE, Claimed.MINE]  # elsewhere: after the timeout
+    finally:
+        other.communicate(timeout=30)

@@ -5,7 +5,7 @@ Each message is claimed (a row committed as "claimed", keyed by folder, UIDVALID
 UID) before it is read, and marked "handled" in the same transaction as the changes it
 makes to subscribers; only then is it moved out of the folder. So a reader killed at any
 point repeats nothing (a handled row is only moved on the next run) and loses nothing (a
-claimed row whose reader died is taken over: same host and its pid gone, or the claim
+claimed row whose reader died is taken over: same host and PID namespace and its pid gone, or the claim
 older than CLAIM_TIMEOUT). Two readers at once split the work: a row claimed by a live
 reader is skipped by the other, and so is a row it handled and has yet to move.
 """
@@ -32,16 +32,28 @@ CLAIM_TIMEOUT = timedelta(minutes=15)
 
 
 def reader_id() -> str:
-    """"<host>:<pid>:<random>": tells a dead reader on this host from a live one."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{os.urandom(4).hex()}"
+    """"<place>:<pid>:<random>": tells a dead reader of this place (place()) from a live one."""
+    return f"{place()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def place() -> str:
+    """Where a reader's pid means something: the host's name and, where /proc tells, its PID
+    namespace (as ledger.py's machine() for senders). Two containers of one host name (host
+    networking) share the name, not the pids: the other's pid may name no process here, or
+    this one (two PID 1s), and its live reader's claims were taken over at once."""
+    host = socket.gethostname()[:60]
+    try:
+        return f"{host}/{os.readlink('/proc/self/ns/pid').strip('pid:[]')}"[:80]
+    except OSError:  # no /proc (not Linux)
+        return host
 
 
 def _over(claimed_by: str, since: datetime, now: datetime) -> bool:
-    """True when the reader `claimed_by` is done: on this host, its process is gone or is
+    """True when the reader `claimed_by` is done: in this place, its process is gone or is
     this one (reads in one process follow each other); elsewhere, after CLAIM_TIMEOUT."""
-    host, _, rest = claimed_by.partition(":")
+    where, _, rest = claimed_by.partition(":")
     pid = rest.partition(":")[0]
-    if host == socket.gethostname()[:60] and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+    if where == place() and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
         return True
     return now - since > CLAIM_TIMEOUT
 

@@ -132,7 +132,7 @@ class Reader:
         self.on_complaint = on_complaint  # a complaint: one about an acknowledgement or notice blocks its asker
         n = pub.newsletter
         self.ours = Ours(sender_domain(n.from_), n.return_path, n.unsubscribe_mailto)
-        self.id = reader  # "<host>:<pid>:<random>" (adapters/inbox_ledger.py: reader_id)
+        self.id = reader  # "<place>:<pid>:<random>" (adapters/inbox_ledger.py: reader_id)
         self.report = InboxReport(inbox.folder)
 
     def read(self, box: Mailbox) -> None:
