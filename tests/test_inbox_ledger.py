@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, place, reader_id
 from digest.adapters.ledger import Ledger
 from digest.adapters.migrate import alembic_config, migrate, newest_revision
-from digest.adapters.schema import metadata
+from digest.adapters.schema import inbox_returns, metadata
 from digest.adapters.store import Store, make_engine
 from digest.core.models import Consent
 from digest.core.returns import Claimed, Delivery, Effect
@@ -377,3 +377,26 @@ def test_a_reader_in_another_pid_namespace_of_this_host_keeps_its_claims(store: 
         assert [later[u][0] for u in (1, 2)] == [Claimed.MINE, Claimed.MINE]  # elsewhere: after the timeout
     finally:
         other.communicate(timeout=30)
+
+
+def test_a_reader_whose_claim_was_taken_over_settles_nothing(store: Store) -> None:
+    """A read that outlasts CLAIM_TIMEOUT (a slow relay for the acknowledgements: RFC 5321
+    lets a server take 10 minutes after each message) has its claims taken over by a reader
+    of another host, which handles those messages. The slow reader then settled them too,
+    whatever it no longer held: each message handled twice (its effects, its line, its move),
+    where the README promises once. A settle names its reader now, and holds only while
+    that reader still holds the claim."""
+    (ana,) = add(store, "ana@example.org")
+    first = issue(store, 1)
+    ledger = InboxLedger(store)
+    slow, fast = "hostA/1:7:a", "hostB/1:7:b"
+    row = ledger.claim("INBOX", 7, [1], slow, NOW)[1][1]
+    taken = ledger.claim("INBOX", 7, [1], fast, NOW + CLAIM_TIMEOUT + timedelta(seconds=1))
+    assert taken[1] == (Claimed.MINE, row)
+    effect = [Effect("soft", ana, first, "4.2.2")]
+    assert ledger.settle(row, kind="bounce", outcome="4.2.2", message_id="<1@x>", now=NOW, effects=effect,
+                         reader=fast) == [f"subscriber {ana}: 1 of 3 issues in a row came back"]
+    assert ledger.settle(row, kind="bounce", outcome="4.2.2", message_id="<1@x>", now=NOW, effects=effect,
+                         reader=slow) is None  # no longer its own: nothing recorded
+    with store.tx() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(inbox_returns)).scalar_one() == 1

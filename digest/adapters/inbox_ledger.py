@@ -150,12 +150,17 @@ class InboxLedger:
     # ---- handling ----
 
     def settle(self, row_id: int, *, kind: str, outcome: str, message_id: str, now: datetime,
-               effects: Sequence[Effect] = (), keep: bool = False) -> list[str]:
-        """Apply the effects and mark the row handled, in one transaction; what each did."""
+               effects: Sequence[Effect] = (), keep: bool = False, reader: str | None = None) -> list[str] | None:
+        """Apply the effects and mark the row handled, in one transaction; what each did.
+        With `reader`, only while that reader still holds the claim: None when another took
+        it over meanwhile (this read outlasted CLAIM_TIMEOUT), which handles it instead."""
         done: list[str] = []
         with self.store.tx() as conn:
-            conn.execute(_MARK, {"row": row_id, "k": kind, "said": outcome[:500], "mid": message_id[:500], "left": keep,
-                                 "now": now})
+            marked = conn.execute(_MARK if reader is None else _MARK_MINE, {
+                "row": row_id, "k": kind, "said": outcome[:500], "mid": message_id[:500], "left": keep, "now": now,
+                **({} if reader is None else {"reader": reader})})
+            if marked.rowcount != 1 and reader is not None:
+                return None
             for effect in effects:
                 done.append(self._apply(conn, row_id, effect, now))
             if done:
@@ -273,6 +278,7 @@ _SOFT = sa.select(inbox_returns.c.issue_id).where(
 _MARK = inbox_messages.update().where(inbox_messages.c.id == sa.bindparam("row")).values(
     state="handled", kind=sa.bindparam("k"), outcome=sa.bindparam("said"), message_id=sa.bindparam("mid"),
     keep=sa.bindparam("left"), handled_at=sa.bindparam("now", type_=inbox_messages.c.handled_at.type))
+_MARK_MINE = _MARK.where(inbox_messages.c.state == "claimed", inbox_messages.c.claimed_by == sa.bindparam("reader"))
 
 
 def _run(issues: Sequence[int], soft: set[int]) -> int:
