@@ -893,3 +893,32 @@ def test_an_address_removed_twice_at_once_is_removed_once_without_an_error(store
         other.close()
     assert sorted(removed, key=str) == [None, "a@example.com"]  # one removed it, the other found it gone
     assert store.find("a@example.com") is None
+
+
+def test_coming_back_meets_leaving_and_signing_up_again_and_changes_nothing(store: Store, store_url: str) -> None:
+    """The "come back" link of "I got the job!" resumes a confirmed reader only ("coming
+    back is no way to re-subscribe"). It read the status in one transaction and resumed in
+    another, whose condition let a pending subscriber through: a reader who left and asked
+    to subscribe again in between (pending, not confirmed) was resumed, and the trail said
+    so. The leaving and the new request run here, as another process, between the two."""
+    from interleave import meanwhile
+
+    from digest.adapters.choices import Choices
+
+    sub, _ = store.add("ana@example.com", "ana@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    Choices(store).pause(sub.id, weeks=None, how="web", now=NOW)
+
+    def leave_and_ask_again() -> None:
+        other.unsubscribe(sub.id, how="link", now=NOW + HOUR)
+        other.subscribe("ana@example.com", "ana@example.com", "", (), consent(NOW + HOUR), now=NOW + HOUR,
+                        resend_after=HOUR)
+
+    other = Store.open(store_url)
+    try:
+        with meanwhile(store.engine, "UPDATE subscribers", leave_and_ask_again):
+            back = Choices(store).resume(sub.id, how="web", now=NOW + 2 * HOUR)
+    finally:
+        other.close()
+    assert back is None and [c.kind for c in Choices(store).trail(sub.id)] == ["job"]
+    now = store.get(sub.id)
+    assert now is not None and now.status == "pending"

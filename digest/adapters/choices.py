@@ -80,13 +80,10 @@ class Choices:
         return self._change(subscriber_id, values, "pause", f"{weeks} weeks", how, now)
 
     def resume(self, subscriber_id: int, *, how: str, now: datetime) -> Subscriber | None:
-        """End a pause now (a confirmed reader only: "come back" is no way to re-subscribe)."""
+        """End a pause now (a confirmed reader only: "come back" is no way to re-subscribe;
+        checked by the UPDATE itself, not by a read before it)."""
         values = {"pause_reason": "", "paused_at": None, "paused_until": None}
-        with self.store.tx() as conn:
-            if conn.execute(sa.select(subscribers.c.status).where(subscribers.c.id == subscriber_id)).scalar() \
-                    != "confirmed":
-                return None
-        return self._change(subscriber_id, values, "resume", "", how, now)
+        return self._change(subscriber_id, values, "resume", "", how, now, unless=subscribers.c.status != "confirmed")
 
     def got_the_job(self, *, since: datetime | None = None) -> int:
         """How many readers said "I got the job!" (since `since`): a number, for the author's report."""
