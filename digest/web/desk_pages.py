@@ -219,7 +219,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         action = {"hold": "desk-hold", "approve": "desk-approve", "note": "desk-note"}.get(str(form.get("action", "")))
         if action is None:
             return message(400, "Not done", "No such action.")
-        return done(await run_in_threadpool(hooks.act, action, str(form.get("note", ""))[:20_000]))
+        return done(await run_in_threadpool(hooks.act, action, str(form.get("note", ""))[:20_000], None))
 
     async def question_page(request: Request, session: str) -> Response:
         q = await run_in_threadpool(book.get, request.path_params["qid"])
