@@ -237,3 +237,27 @@ def test_signing_in_from_a_question_s_link_leads_back_to_the_question_and_never_
             assert "next=" not in signin_link(bed)
             hacked = signin_link(bed) + "?next=" + elsewhere
             assert client.post(hacked).headers["location"] == "/desk/"
+
+
+def test_signing_out_ends_the_session_a_copied_cookie_included(bed: Bed) -> None:
+    """Sign-out is the author's way to end a session on a shared or lost machine: the cookie
+    is signed, not stored, so deleting it in this browser alone would leave a copy of it
+    working until its 12 hours are up."""
+    with client_for(bed) as client:
+        token = signed_in(bed, client)
+        session = client.cookies.get("digest_desk")
+        assert session
+        out = client.post("/desk/signout", data={"csrf": token})
+        assert out.status_code == 303 and out.headers["location"] == "/desk/"
+        assert "digest_desk" in out.headers["set-cookie"] and "max-age=0" in out.headers["set-cookie"].lower()
+    bed.advance(minutes=5)
+    with client_for(bed) as thief:
+        thief.cookies.set("digest_desk", session, domain="news.example.com", path="/desk/")
+        assert "Mail me a sign-in link" in thief.get("/desk/").text
+        assert thief.get("/desk/issue.html").status_code == 401
+        assert thief.post("/desk/decide", data={"action": "hold", "csrf": token}).status_code == 401
+    assert bed.wiring().author.decision(SLOT).held_at is None
+    with client_for(bed) as client:  # a new sign-in after it works
+        again = signed_in(bed, client)
+        assert client.post("/desk/decide", data={"action": "hold", "csrf": again}).status_code == 303
+    assert bed.wiring().author.decision(SLOT).held_at is not None

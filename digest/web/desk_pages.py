@@ -5,7 +5,8 @@ Sign-in is by a link mailed to [author] email only: the form answers the same pa
 whatever address is typed, and mails nothing for any other. The link works once, for
 SIGNIN_MINUTES, and opens a page with one button (link scanners follow links); its POST
 sets the session cookie (HttpOnly, SameSite=Strict, Secure when [web] base_url is https,
-expiring after SESSION_HOURS). Every
+expiring after SESSION_HOURS; signing out ends it, and every other session made before,
+copies of the cookie included). Every
 POST carries a CSRF token (the session's, or, for the sign-in form, a signed form token),
 is refused from another site, and the sign-in form counts against [web]
 ip_limit_per_hour. Without a session every page but sign-in answers 401 with the sign-in
@@ -44,6 +45,7 @@ from .middleware import SECURITY_HEADERS
 COOKIE = "digest_desk"
 SESSION_HOURS = 12
 SIGNIN_MINUTES = 30
+SIGNOUT = "signout"  # the sign-outs' kind in the author's ledger: each ends the sessions made before it
 FORM_HOURS = 2
 _NEXT = re.compile(r"/desk/(questions/\d{1,10}|subscriber)?")
 SUBSCRIBER_STATES = ("pending", "confirmed", "unsubscribed", "bounced")
@@ -80,13 +82,19 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
     def message(status: int, heading: str, text: str) -> HTMLResponse:
         return render("message.html.j2", status, heading=heading, text=text)
 
-    def session_of(request: Request) -> str | None:
+    async def session_of(request: Request) -> str | None:
+        """The session cookie when it is good: signed, younger than SESSION_HOURS, and made
+        after the last sign-out (a session is a signed token, not a stored one: signing out
+        ends every session made before it)."""
         token = request.cookies.get(COOKIE, "")
         if not token:
             return None
         try:
-            read_token(secret, token, "desk-session", now=clock(), max_age=timedelta(hours=SESSION_HOURS))
+            data = read_token(secret, token, "desk-session", now=clock(), max_age=timedelta(hours=SESSION_HOURS))
         except TokenError:
+            return None
+        signed_out = await run_in_threadpool(author_book.last_mail, SIGNOUT)
+        if signed_out is not None and data.issued_at <= signed_out.timestamp():
             return None
         return token
 
@@ -100,7 +108,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         async def route(request: Request) -> Response:
             if hooks is None or not desk_on(config.author):
                 return message(404, "Not found", "There is no such page.")
-            session = session_of(request)
+            session = await session_of(request)
             if session is None:
                 return signin_page(401, then=request.url.path if request.method == "GET" else "/desk/")
             if post:
@@ -122,7 +130,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
     async def desk_home(request: Request) -> Response:
         if hooks is None or not desk_on(config.author):
             return message(404, "Not found", "There is no such page.")
-        session = session_of(request)
+        session = await session_of(request)
         if session is None:
             return signin_page()
         return await home(request, session, notice=request.query_params.get("done", "")[:300])
@@ -186,6 +194,8 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         return response
 
     async def signout(request: Request, session: str) -> Response:
+        nonce = read_token(secret, session, "desk-session", now=clock()).nonce
+        await run_in_threadpool(author_book.claim_mail, SIGNOUT, nonce[:40], clock())  # session_of reads its time
         response = RedirectResponse("/desk/", status_code=303)
         response.delete_cookie(COOKIE, path="/desk/", httponly=True, samesite="strict", secure=secure)
         return response
