@@ -9,7 +9,8 @@ expiring after SESSION_HOURS; signing out ends it, and every other session made 
 copies of the cookie included). Every
 POST carries a CSRF token (the session's, or, for the sign-in form, a signed form token),
 is refused from another site, and the sign-in form counts against [web]
-ip_limit_per_hour. Without a session every page but sign-in answers 401 with the sign-in
+ip_limit_per_hour; at most one sign-in link is mailed per SIGNIN_MAIL_MINUTES, however many
+clients ask (each IPv6 /64 is a client of its own). Without a session every page but sign-in answers 401 with the sign-in
 form. With [author] email empty (no hooks), every route answers 404.
 """
 
@@ -45,6 +46,7 @@ from .middleware import SECURITY_HEADERS
 COOKIE = "digest_desk"
 SESSION_HOURS = 12
 SIGNIN_MINUTES = 30
+SIGNIN_MAIL_MINUTES = 5  # one sign-in mail per this many minutes, whoever asks: the last one is in the author's inbox
 SIGNOUT = "signout"  # the sign-outs' kind in the author's ledger: each ends the sessions made before it
 FORM_HOURS = 2
 _NEXT = re.compile(r"/desk/(questions/\d{1,10}|subscriber)?")
@@ -154,7 +156,9 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
             typed = normalise_email(str(form.get("email", ""))[:320])[1]
         except InputError:
             return page
-        if typed == author_key:
+        if typed == author_key and await run_in_threadpool(
+                store.hit_rate, "desk-signin-mail", "author", now=now, window=timedelta(minutes=SIGNIN_MAIL_MINUTES),
+                limit=1):
             token = make_token(secret, "desk-signin", 0, now=now, nonce=secrets.token_urlsafe(8))
             then = safe_next(str(form.get("next", "")))
             url = f"{config.web.base_url}/desk/signin/{token}" + (f"?next={quote(then)}" if then != "/desk/" else "")
