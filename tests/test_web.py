@@ -308,6 +308,34 @@ def test_healthz(web: Web) -> None:
     assert web.client.get("/healthz").json() == {"status": "ok"}
 
 
+def test_healthz_tells_the_world_nothing_of_a_broken_database(write_config: Callable[..., Path], mail_server: Any,
+                                                              postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """/healthz is public: the driver's message (the database server's address and port, the
+    database's and the user's names) goes to the log, not to whoever asks."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("CREATE DATABASE t_health_broken"))
+    url = postgres_url.rsplit("/", 1)[0] + "/t_health_broken"
+    path = write_config(smtp_port=mail_server.port, extra="")
+    path.write_text(path.read_text().replace('url = "sqlite:///', f'url = "{url}"\n# "sqlite:///', 1))
+    config = read_config(path, {"DIGEST_SECRET": SECRET})
+    store = Store.open(config.store.url)
+    try:
+        with TestClient(create_app(config, store, send_confirmation=lambda *a: None)) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+            store.engine.dispose()
+            with admin.connect() as conn:  # the database goes away under the running app
+                conn.execute(sa.text("DROP DATABASE t_health_broken WITH (FORCE)"))
+            broken = client.get("/healthz")
+        assert broken.status_code == 503 and broken.json() == {"status": "error"}
+        assert "t_health_broken" in caplog.text  # the operator still learns why
+    finally:
+        store.close()
+        admin.dispose()
+
+
 def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web) -> None:
     from digest.adapters.ledger import Ledger
     from digest.core.models import Post
