@@ -285,3 +285,19 @@ def test_sign_in_links_reach_the_author_at_most_once_per_few_minutes_whoever_ask
                     client=("2001:db8:9::1", 40000)) as author:
         assert ask_for_link(author, AUTHOR).status_code == 200
     assert len(to(bed, AUTHOR)) == 2
+
+
+def test_a_head_request_on_the_sign_in_link_signs_no_one_in_and_spends_nothing(bed: Bed) -> None:
+    """Link scanners (Safe Links, Proofpoint, Mimecast) send HEAD as well as GET: the HEAD of
+    the mailed link must neither hand the scanner a session nor use up the author's link."""
+    with client_for(bed) as client:
+        assert ask_for_link(client, AUTHOR).status_code == 200
+        link = signin_link(bed)
+    with client_for(bed) as scanner:
+        scanned = scanner.head(link)
+        assert scanned.status_code == 200 and "set-cookie" not in scanned.headers
+        assert scanner.cookies.get("digest_desk") is None
+        assert scanner.get("/desk/issue.html").status_code == 401
+    with client_for(bed) as author:
+        done = author.post(link)
+        assert done.status_code == 303 and author.cookies.get("digest_desk")

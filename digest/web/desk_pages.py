@@ -182,7 +182,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
             return message(400, "This link does not work", "It may have expired (it works for 30 minutes). "
                                                            "Ask for a new one on the desk's sign-in page.")
         then = safe_next(request.query_params.get("next", ""))
-        if request.method == "GET":  # one button: a link scanner that opens the link signs no one in
+        if request.method != "POST":  # GET and HEAD (link scanners send both): one button, no one signed in
             return render("desk_action.html.j2", heading="Sign in to the desk", text="", button="Sign in",
                           action=request.url.path + (f"?next={quote(then)}" if then != "/desk/" else ""),
                           note_field=False, note="")
