@@ -49,7 +49,7 @@ from .ask import ask_routes
 from .choices import ChoiceMailer, apply_choice, choice_routes
 from .desk import desk_routes
 from .desk_pages import desk_pages
-from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
+from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders, slash_redirect
 from .preferences import preferences_routes
 
 log = logging.getLogger("digest.web")
@@ -292,6 +292,8 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
     # SecurityHeaders outermost, so that BodyLimit's 413 carries them too.
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
                     exception_handlers={Exception: server_error})
+    app.router.redirect_slashes = False  # its redirects name the request's Host: ours are relative
+    app.router.default = slash_redirect(app.router)
     app.state.links = links
     return app
 
