@@ -213,6 +213,30 @@ def test_per_ip_rate_limit(write_config: Callable[..., Path], mail_server: Any) 
         assert web.subscribe("later@example.com").status_code == 200
 
 
+def test_a_client_cannot_choose_its_address_by_sending_the_proxy_header_itself(
+        write_config: Callable[..., Path], mail_server: Any) -> None:
+    """A proxy that appends its own X-Forwarded-For line (HAProxy's option forwardfor) leaves
+    the client's line first: the header is the lines joined (RFC 9110 5.3), and only its
+    last entry, the proxy's, names the client."""
+    original = write_config
+
+    def with_proxy(**kw: Any) -> Path:
+        path = original(**kw)
+        path.write_text(path.read_text().replace('[web]\nbase_url = "https://news.example.com"\n',
+                                                 '[web]\nbase_url = "https://news.example.com"\n'
+                                                 'trusted_proxy_header = "X-Forwarded-For"\n', 1))
+        return path
+
+    for web in make_web(with_proxy, mail_server, limit=2):
+        codes = [web.client.post("/subscribe", data={"email": f"s{n}@example.com"},
+                                 headers=[("X-Forwarded-For", f"203.0.113.{n}"),  # the client's own
+                                          ("X-Forwarded-For", "198.51.100.1")]).status_code  # the proxy's
+                 for n in range(3)]
+        assert codes == [200, 200, 429]
+        sub = web.store.find("s0@example.com")
+        assert sub is not None and sub.consent is not None and sub.consent.ip == "198.51.100.1"
+
+
 def test_cross_origin_posts(web: Web) -> None:
     refused = web.subscribe("a@example.com", headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403 and web.store.count() == 0

@@ -103,9 +103,12 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower() != ""  # "null" is refused
 
     def client_ip(request: Request) -> str:
+        """The client's address: the last entry of [web] trusted_proxy_header, the one the
+        proxy wrote, over all its lines (a proxy may add a line after the client's own)."""
         header = config.web.trusted_proxy_header
-        if header and request.headers.get(header):
-            return request.headers[header].split(",")[-1].strip()[:64]
+        lines = request.headers.getlist(header) if header else []
+        if any(line.strip() for line in lines):
+            return ",".join(lines).split(",")[-1].strip()[:64]
         return request.client.host if request.client else ""
 
     def client_key(request: Request) -> str:
