@@ -172,6 +172,23 @@ def test_the_unsubscribe_page_offers_monthly_and_a_pause_and_one_click_still_uns
     assert site.store.get(ana.id).status == "unsubscribed"  # type: ignore[union-attr]
 
 
+def test_an_unsubscribe_link_never_moves_the_subscription_to_another_address(site: Site) -> None:
+    """The unsubscribe link never expires (RFC 8058) and rides in every issue's headers; the
+    settings link, which may move a subscription, works for [web] preferences_days only, so
+    that a newsletter passed on does not hand its new reader the subscription for good. The
+    unsubscribe page does what it offers (monthly, a pause, the job), not a new address."""
+    ana = site.reader("ana@example.com")
+    path = site.unsubscribe_path(ana)
+    site.clock[0] += timedelta(days=400)  # long after any settings link has expired
+    for form in ({"do": "address", "email": "thief@example.com"}, {"do": "frequency", "frequency": "weekly"}):
+        refused = site.client.post(path, data=form)
+        assert refused.status_code == 400 and "not offered" in refused.text
+    assert site.mails("thief@example.com") == []
+    after = site.store.get(ana.id)
+    assert after is not None and after.status == "confirmed" and after.new_email == ""
+    assert Choices(site.store).trail(ana.id) == []
+
+
 def test_coming_back_keeps_the_topics_chosen_before(site: Site) -> None:
     sub = site.reader("ana@example.com", topics=("Interviews", "Offers"))
     site.store.unsubscribe(sub.id, how="web", now=START)

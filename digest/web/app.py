@@ -53,6 +53,9 @@ from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders, slash_redi
 from .preferences import preferences_routes
 
 log = logging.getLogger("digest.web")
+# What the unsubscribe page offers beside its button. Its link never expires (RFC 8058), so it
+# must not reach the settings page's other choices: a new address, above all.
+UNSUBSCRIBE_PAGE_CHOICES = ("monthly", "pause", "job")
 Clock = Callable[[], datetime]
 
 
@@ -226,6 +229,8 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         if not one_click and origin_ok(request):  # the alternatives beside the button: monthly, a pause
             form = await request.form()
             sub = await run_in_threadpool(store.get, data.subscriber_id)
+            if "do" in form and str(form["do"]) not in UNSUBSCRIBE_PAGE_CHOICES:  # not a form of this page
+                return page("message.html.j2", 400, heading="Not done", text="That choice is not offered here.")
             if "do" in form and sub is not None and sub.status == "confirmed":
                 outcome = await run_in_threadpool(apply_choice, config, store, sub, form, how="unsubscribe-page",
                                                   now=clock())
