@@ -189,6 +189,22 @@ def test_an_unsubscribe_link_never_moves_the_subscription_to_another_address(sit
     assert Choices(site.store).trail(ana.id) == []
 
 
+def test_job_and_resume_pressed_in_turn_mail_the_congratulation_once_per_window(site: Site) -> None:
+    """Whoever holds a settings link (a newsletter passed on keeps it for [web]
+    preferences_days) could press "I got the job!" and "resume" in turn, each job a mail to
+    the subscriber's mailbox from our server. One per [web] confirm_resend_minutes: the
+    first mail's link (it never expires) still brings the reader back."""
+    sub = site.reader("ana@example.com")
+    for _ in range(4):
+        assert "Congratulations" in site.client.post(site.prefs(sub), data={"do": "job"}).text
+        site.client.post(site.prefs(sub), data={"do": "resume"})
+    assert len(site.mails("ana@example.com")) == 1
+    site.clock[0] += timedelta(minutes=61)
+    site.client.post(site.prefs(sub), data={"do": "job"})
+    assert len(site.mails("ana@example.com")) == 2
+    assert site.store.get(sub.id).pause_reason == "job"  # type: ignore[union-attr]
+
+
 def test_coming_back_keeps_the_topics_chosen_before(site: Site) -> None:
     sub = site.reader("ana@example.com", topics=("Interviews", "Offers"))
     site.store.unsubscribe(sub.id, how="web", now=START)

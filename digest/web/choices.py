@@ -9,7 +9,8 @@ A new address: the reader's page answers the same whether or not that address is
 list. The new address gets either the link that moves the subscription, or, when it is
 already on the list, a word saying so (core/choice_mail.py); once per [web]
 confirm_resend_minutes per mailbox, and per subscriber. The old address gets one notice,
-when the move is done.
+when the move is done. "I got the job!" mails its congratulation once per [web]
+confirm_resend_minutes too.
 """
 
 from __future__ import annotations
@@ -73,7 +74,12 @@ def apply_choice(config: Config, store: Store, sub: Subscriber, form: Any, *, ho
     if action == "job":
         already = sub.pause_reason == JOB  # pressed twice: one congratulation is enough
         paused = sub if already else choices.pause(sub.id, weeks=None, how=how, now=now)
-        mail = ("job", paused, paused.email, now, "") if paused is not None and not already else None
+        # And one per window, however often job and resume are pressed in turn: the first
+        # mail's link (it never expires) still brings the reader back.
+        minutes = config.web.confirm_resend_minutes
+        mail = ("job", paused, paused.email, now, "") if paused is not None and not already and (
+            minutes <= 0 or store.hit_rate("job-mail", str(sub.id), now=now, window=timedelta(minutes=minutes),
+                                           limit=1)) else None
         return Outcome("Congratulations on the new job! Nothing more comes from us until you come back: "
                        "the link to do that is in the mail we just sent you.", mail)
     if action == "resume":
