@@ -126,12 +126,15 @@ def test_a_link_of_an_issue_already_sent_decides_nothing_about_the_next_one(bed:
     assert len(readers_mailed(bed)) == 2  # SLOT's issue went
     bed.clock[0] = SLOT + timedelta(hours=1)
     following = SLOT + timedelta(days=7)
+    desk.set_note(bed.config.publication, bed.config.author, bed.wiring(), "Next week's draft")
     with client_for(bed) as client:
         for label, data in (("Hold", {}), ("Approve", {}), ("Add a note", {"note": "Next week's note"})):
             refused = client.post(links[label], data=data)
             assert refused.status_code == 400, label
+        shown = client.get(links["Add a note"])  # nor does its page show next week's note
+        assert shown.status_code == 400 and "Next week's draft" not in shown.text
     after = bed.wiring().author.decision(following)
-    assert after.held_at is None and after.approved_at is None and after.note == ""
+    assert after.held_at is None and after.approved_at is None and after.note == "Next week's draft"
 
 
 def test_the_next_issues_approve_link_never_sends_a_held_issue_of_the_slot_before(bed: Bed) -> None:
