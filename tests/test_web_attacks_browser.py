@@ -84,6 +84,9 @@ def sign_in(bed: Bed, page: Any, base: str) -> str:
     page.fill("#email", AUTHOR)
     with page.expect_navigation():
         page.click("button[type=submit]")
+    deadline = time.monotonic() + 15  # the mail goes after the page is answered
+    while not to(bed, AUTHOR) and time.monotonic() < deadline:
+        time.sleep(0.05)
     body = str(to(bed, AUTHOR)[-1].message.get_body(("plain",)).get_content())
     page.goto(re.findall(r"(http://127\.0\.0\.1:\d+/desk/signin/\S+)", body)[0])
     with page.expect_navigation():
