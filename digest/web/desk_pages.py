@@ -6,12 +6,12 @@ whatever address is typed, and mails nothing for any other. The link works once,
 SIGNIN_MINUTES, and opens a page with one button (link scanners follow links); its POST
 sets the session cookie (HttpOnly, SameSite=Strict, Secure when [web] base_url is https,
 expiring after SESSION_HOURS; signing out ends it, and every other session made before,
-copies of the cookie included). Every
-POST carries a CSRF token (the session's, or, for the sign-in form, a signed form token),
-is refused from another site, and the sign-in form counts against [web]
-ip_limit_per_hour; at most one sign-in link is mailed per SIGNIN_MAIL_MINUTES, however many
-clients ask (each IPv6 /64 is a client of its own). Without a session every page but sign-in answers 401 with the sign-in
-form. With [author] email empty (no hooks), every route answers 404.
+copies of the cookie included). Every POST carries a CSRF token (the session's, or, for
+the sign-in form, a signed form token), is refused from another site, and the sign-in
+form counts against [web] ip_limit_per_hour; at most one sign-in link is mailed per
+SIGNIN_MAIL_MINUTES, however many clients ask (each IPv6 /64 is a client of its own).
+Without a session every page but sign-in answers 401 with the sign-in form. With [author]
+email empty (no hooks), every route answers 404.
 """
 
 from __future__ import annotations
