@@ -140,6 +140,26 @@ def test_a_new_address_moves_only_once_confirmed_and_the_old_one_gets_one_notice
     assert len(site.mails("ana@example.com")) == 1
 
 
+def test_a_settings_link_of_the_old_address_stops_working_once_the_subscription_moved(site: Site) -> None:
+    """The settings links in the mails of the old address stay in that mailbox (a former
+    employer's, a shared one): once the subscription has moved, they must not show the new
+    address, nor change anything. The page is the expired link's: the reader, typing the
+    new address, gets a fresh link there."""
+    sub = site.reader("ana@work.example")
+    old_link = site.prefs(sub)
+    site.client.post(old_link, data={"do": "address", "email": "ana@home.example"})
+    site.clock[0] += timedelta(minutes=1)
+    assert "now comes to this address" in site.client.post(site.link_in(site.mails("ana@home.example")[0], "address")).text
+    site.clock[0] += timedelta(minutes=1)
+    shown = site.client.get(old_link)
+    assert shown.status_code == 410 and "ana@home.example" not in shown.text
+    refused = site.client.post(old_link, data={"do": "save", "name": "Someone else"})
+    assert refused.status_code == 410 and "ana@home.example" not in refused.text
+    assert site.store.get(sub.id).name == ""  # type: ignore[union-attr]
+    fresh = site.client.get(site.prefs(sub))  # a link made after the move works
+    assert fresh.status_code == 200 and "ana@home.example" in fresh.text
+
+
 def test_an_address_already_on_the_list_is_told_so_and_the_old_one_learns_nothing(site: Site) -> None:
     ana = site.reader("ana@example.com")
     bo = site.reader("bo@example.com")

@@ -10,7 +10,9 @@ issue) for that long, not for ever. Past it, the page asks for the subscriber's 
 and mails a fresh link there when the typed address is the one the link was made for,
 and the subscriber is confirmed; the page answers the same, byte for byte, whatever is
 typed. Each client address may ask [web] ip_limit_per_hour times an hour, and each
-subscriber gets at most one fresh link per [web] confirm_resend_minutes.
+subscriber gets at most one fresh link per [web] confirm_resend_minutes. A link made
+before the subscription moved to a new address answers as an expired one: it came to the
+old address.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..adapters.choices import Choices
 from ..adapters.store import Store
 from ..core.address import email_key
 from ..core.audience import PAUSE_WEEKS, pause_label
@@ -65,10 +68,10 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
             data, expired = token(request, expired_ok=True)
         except TokenError:
             return invalid_link()
-        if expired:
+        sub = None if expired else await run_in_threadpool(store.get, data.subscriber_id)
+        if expired or (sub is not None and await run_in_threadpool(_made_before_a_move, store, sub.id, data)):
             return page("preferences_expired.html.j2", 410, action=f"{request.url.path}/renew",
                         days=f"{config.web.preferences_days:g}")
-        sub = await run_in_threadpool(store.get, data.subscriber_id)
         if sub is None or sub.status not in ("pending", "confirmed"):
             return invalid_link()
         saved, said, background = False, "", None
@@ -132,6 +135,13 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
 
     return [Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
             Route("/preferences/{token}/renew", renew, methods=["POST"])]
+
+
+def _made_before_a_move(store: Store, subscriber_id: int, data: TokenData) -> bool:
+    """Whether the link was made before the subscription last moved to a new address: it
+    came in a mail to the old one, whose mailbox must not see or change the new one's."""
+    moves = [c.at for c in Choices(store).trail(subscriber_id) if c.kind == "address"]
+    return bool(moves) and data.issued_at <= max(moves).timestamp()
 
 
 def _sentence(text: str) -> str:
