@@ -160,6 +160,30 @@ def test_a_settings_link_of_the_old_address_stops_working_once_the_subscription_
     assert fresh.status_code == 200 and "ana@home.example" in fresh.text
 
 
+def test_an_unsubscribe_link_of_the_old_address_leaves_the_moved_subscription_alone(site: Site) -> None:
+    """The old address is no longer on the list: its unsubscribe link (and the one-click POST
+    its mail program sends) answers that it is unsubscribed, and changes nothing of the
+    subscription that moved away from it; a link of the new address still unsubscribes."""
+    sub = site.reader("ana@work.example")
+    old_link = site.unsubscribe_path(sub)
+    site.client.post(site.prefs(sub), data={"do": "address", "email": "ana@home.example"})
+    site.clock[0] += timedelta(minutes=1)
+    site.client.post(site.link_in(site.mails("ana@home.example")[0], "address"))
+    site.clock[0] += timedelta(minutes=1)
+    page = site.client.get(old_link)
+    assert page.status_code == 200 and "I got the job!" not in page.text  # no alternatives offered
+    one_click = site.client.post(old_link, content=b"List-Unsubscribe=One-Click",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert one_click.status_code == 200
+    assert site.client.post(old_link).status_code == 200
+    assert site.client.post(old_link, data={"do": "job"}).status_code == 200
+    after = site.store.get(sub.id)
+    assert after is not None and after.status == "confirmed" and after.pause_reason == ""
+    assert len(site.mails("ana@home.example")) == 1  # the move link only: no congratulation
+    site.client.post(site.unsubscribe_path(sub))
+    assert site.store.get(sub.id).status == "unsubscribed"  # type: ignore[union-attr]
+
+
 def test_an_address_already_on_the_list_is_told_so_and_the_old_one_learns_nothing(site: Site) -> None:
     ana = site.reader("ana@example.com")
     bo = site.reader("bo@example.com")

@@ -46,7 +46,7 @@ from ..core.render import make_environment
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, read_token
 from .ask import ask_routes
-from .choices import ChoiceMailer, apply_choice, choice_routes
+from .choices import ChoiceMailer, apply_choice, choice_routes, made_before_a_move
 from .desk import desk_routes
 from .desk_pages import desk_pages
 from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders, slash_redirect
@@ -219,12 +219,19 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             data = token_of(request, "unsubscribe")
         except TokenError:
             return invalid_link()
+        # A link of an address the subscription has since moved from: that address is on the
+        # list no more, and its mailbox must not change the subscription that left it.
+        moved_away = await run_in_threadpool(made_before_a_move, store, data.subscriber_id, data)
         if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
             sub = await run_in_threadpool(store.get, data.subscriber_id)
-            staying = sub is not None and sub.status == "confirmed"
+            staying = sub is not None and sub.status == "confirmed" and not moved_away
             return page("unsubscribe.html.j2", action=str(request.url.path), alternatives=staying,
                         offer_monthly=staying and sub is not None and sub.frequency == "weekly"
                         and "monthly" in config.newsletter.frequencies)
+        if moved_away:
+            log.info("subscriber %s: an unsubscribe link of an address it moved from changed nothing",
+                     data.subscriber_id)
+            return page("unsubscribed.html.j2")
         one_click = await _is_one_click(request)
         if not one_click and origin_ok(request):  # the alternatives beside the button: monthly, a pause
             form = await request.form()

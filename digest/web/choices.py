@@ -113,6 +113,13 @@ def _new_address(config: Config, store: Store, sub: Subscriber, typed: str, now:
     return Outcome(said, ("address", moved, address, now, nonce))
 
 
+def made_before_a_move(store: Store, subscriber_id: int, data: TokenData) -> bool:
+    """Whether the link was made before the subscription last moved to a new address: it
+    came in a mail to the old one, whose mailbox must neither see nor change the new one's."""
+    moves = [c.at for c in Choices(store).trail(subscriber_id) if c.kind == "address"]
+    return bool(moves) and data.issued_at <= max(moves).timestamp()
+
+
 def choice_routes(config: Config, store: Store, links: Links, *, page: Page, invalid_link: Callable[[], Response],
                   origin_ok: Callable[[Request], bool], clock: Callable[[], datetime],
                   mail: ChoiceMailer | None) -> list[Route]:

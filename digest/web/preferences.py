@@ -26,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ..adapters.choices import Choices
 from ..adapters.store import Store
 from ..core.address import email_key
 from ..core.audience import PAUSE_WEEKS, pause_label
@@ -35,7 +34,7 @@ from ..core.errors import InputError, TokenError
 from ..core.models import Subscriber
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, TokenData, read_token
-from .choices import ChoiceMailer, apply_choice
+from .choices import ChoiceMailer, apply_choice, made_before_a_move
 
 Page = Callable[..., HTMLResponse]
 LinkMailer = Callable[[Subscriber, datetime], None]
@@ -69,7 +68,7 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
         except TokenError:
             return invalid_link()
         sub = None if expired else await run_in_threadpool(store.get, data.subscriber_id)
-        if expired or (sub is not None and await run_in_threadpool(_made_before_a_move, store, sub.id, data)):
+        if expired or (sub is not None and await run_in_threadpool(made_before_a_move, store, sub.id, data)):
             return page("preferences_expired.html.j2", 410, action=f"{request.url.path}/renew",
                         days=f"{config.web.preferences_days:g}")
         if sub is None or sub.status not in ("pending", "confirmed"):
@@ -135,13 +134,6 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
 
     return [Route("/preferences/{token}", preferences, methods=["GET", "POST"]),
             Route("/preferences/{token}/renew", renew, methods=["POST"])]
-
-
-def _made_before_a_move(store: Store, subscriber_id: int, data: TokenData) -> bool:
-    """Whether the link was made before the subscription last moved to a new address: it
-    came in a mail to the old one, whose mailbox must not see or change the new one's."""
-    moves = [c.at for c in Choices(store).trail(subscriber_id) if c.kind == "address"]
-    return bool(moves) and data.issued_at <= max(moves).timestamp()
 
 
 def _sentence(text: str) -> str:
