@@ -140,6 +140,50 @@ def test_a_new_address_moves_only_once_confirmed_and_the_old_one_gets_one_notice
     assert len(site.mails("ana@example.com")) == 1
 
 
+def test_a_settings_link_of_the_old_address_stops_working_once_the_subscription_moved(site: Site) -> None:
+    """The settings links in the mails of the old address stay in that mailbox (a former
+    employer's, a shared one): once the subscription has moved, they must not show the new
+    address, nor change anything. The page is the expired link's: the reader, typing the
+    new address, gets a fresh link there."""
+    sub = site.reader("ana@work.example")
+    old_link = site.prefs(sub)
+    site.client.post(old_link, data={"do": "address", "email": "ana@home.example"})
+    site.clock[0] += timedelta(minutes=1)
+    assert "now comes to this address" in site.client.post(site.link_in(site.mails("ana@home.example")[0], "address")).text
+    site.clock[0] += timedelta(minutes=1)
+    shown = site.client.get(old_link)
+    assert shown.status_code == 410 and "ana@home.example" not in shown.text
+    refused = site.client.post(old_link, data={"do": "save", "name": "Someone else"})
+    assert refused.status_code == 410 and "ana@home.example" not in refused.text
+    assert site.store.get(sub.id).name == ""  # type: ignore[union-attr]
+    fresh = site.client.get(site.prefs(sub))  # a link made after the move works
+    assert fresh.status_code == 200 and "ana@home.example" in fresh.text
+
+
+def test_an_unsubscribe_link_of_the_old_address_leaves_the_moved_subscription_alone(site: Site) -> None:
+    """The old address is no longer on the list: its unsubscribe link (and the one-click POST
+    its mail program sends) answers that it is unsubscribed, and changes nothing of the
+    subscription that moved away from it; a link of the new address still unsubscribes."""
+    sub = site.reader("ana@work.example")
+    old_link = site.unsubscribe_path(sub)
+    site.client.post(site.prefs(sub), data={"do": "address", "email": "ana@home.example"})
+    site.clock[0] += timedelta(minutes=1)
+    site.client.post(site.link_in(site.mails("ana@home.example")[0], "address"))
+    site.clock[0] += timedelta(minutes=1)
+    page = site.client.get(old_link)
+    assert page.status_code == 200 and "I got the job!" not in page.text  # no alternatives offered
+    one_click = site.client.post(old_link, content=b"List-Unsubscribe=One-Click",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert one_click.status_code == 200
+    assert site.client.post(old_link).status_code == 200
+    assert site.client.post(old_link, data={"do": "job"}).status_code == 200
+    after = site.store.get(sub.id)
+    assert after is not None and after.status == "confirmed" and after.pause_reason == ""
+    assert len(site.mails("ana@home.example")) == 1  # the move link only: no congratulation
+    site.client.post(site.unsubscribe_path(sub))
+    assert site.store.get(sub.id).status == "unsubscribed"  # type: ignore[union-attr]
+
+
 def test_an_address_already_on_the_list_is_told_so_and_the_old_one_learns_nothing(site: Site) -> None:
     ana = site.reader("ana@example.com")
     bo = site.reader("bo@example.com")
@@ -170,6 +214,39 @@ def test_the_unsubscribe_page_offers_monthly_and_a_pause_and_one_click_still_uns
     assert one_click.status_code == 200 and site.store.get(cy.id).status == "unsubscribed"  # type: ignore[union-attr]
     site.client.post(site.unsubscribe_path(ana))  # the button itself still unsubscribes
     assert site.store.get(ana.id).status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_an_unsubscribe_link_never_moves_the_subscription_to_another_address(site: Site) -> None:
+    """The unsubscribe link never expires (RFC 8058) and rides in every issue's headers; the
+    settings link, which may move a subscription, works for [web] preferences_days only, so
+    that a newsletter passed on does not hand its new reader the subscription for good. The
+    unsubscribe page does what it offers (monthly, a pause, the job), not a new address."""
+    ana = site.reader("ana@example.com")
+    path = site.unsubscribe_path(ana)
+    site.clock[0] += timedelta(days=400)  # long after any settings link has expired
+    for form in ({"do": "address", "email": "thief@example.com"}, {"do": "frequency", "frequency": "weekly"}):
+        refused = site.client.post(path, data=form)
+        assert refused.status_code == 400 and "not offered" in refused.text
+    assert site.mails("thief@example.com") == []
+    after = site.store.get(ana.id)
+    assert after is not None and after.status == "confirmed" and after.new_email == ""
+    assert Choices(site.store).trail(ana.id) == []
+
+
+def test_job_and_resume_pressed_in_turn_mail_the_congratulation_once_per_window(site: Site) -> None:
+    """Whoever holds a settings link (a newsletter passed on keeps it for [web]
+    preferences_days) could press "I got the job!" and "resume" in turn, each job a mail to
+    the subscriber's mailbox from our server. One per [web] confirm_resend_minutes: the
+    first mail's link (it never expires) still brings the reader back."""
+    sub = site.reader("ana@example.com")
+    for _ in range(4):
+        assert "Congratulations" in site.client.post(site.prefs(sub), data={"do": "job"}).text
+        site.client.post(site.prefs(sub), data={"do": "resume"})
+    assert len(site.mails("ana@example.com")) == 1
+    site.clock[0] += timedelta(minutes=61)
+    site.client.post(site.prefs(sub), data={"do": "job"})
+    assert len(site.mails("ana@example.com")) == 2
+    assert site.store.get(sub.id).pause_reason == "job"  # type: ignore[union-attr]
 
 
 def test_coming_back_keeps_the_topics_chosen_before(site: Site) -> None:

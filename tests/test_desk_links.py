@@ -110,3 +110,67 @@ def test_with_no_author_email_the_desk_is_not_found(write_config: Callable[..., 
             assert client.post(f"/desk/do/desk-hold/{token}").status_code == 404
     finally:
         bed.store.close()
+
+
+def readers_mailed(bed: Bed) -> list[Any]:
+    return [m for m in bed.mail.received if m.recipients != [AUTHOR]]
+
+
+def test_a_link_of_an_issue_already_sent_decides_nothing_about_the_next_one(bed: Bed) -> None:
+    """Within [schedule] max_late_hours of its slot a proof's link still opens (a late
+    approval may send a held issue), but once that issue went, its Hold, Approve and Add a
+    note must not act on next week's issue, which the author has not seen a proof of."""
+    links = proof_links(bed)  # the proof of SLOT's issue
+    bed.clock[0] = SLOT + timedelta(seconds=30)
+    desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
+    assert len(readers_mailed(bed)) == 2  # SLOT's issue went
+    bed.clock[0] = SLOT + timedelta(hours=1)
+    following = SLOT + timedelta(days=7)
+    desk.set_note(bed.config.publication, bed.config.author, bed.wiring(), "Next week's draft")
+    with client_for(bed) as client:
+        for label, data in (("Hold", {}), ("Approve", {}), ("Add a note", {"note": "Next week's note"})):
+            refused = client.post(links[label], data=data)
+            assert refused.status_code == 400, label
+        shown = client.get(links["Add a note"])  # nor does its page show next week's note
+        assert shown.status_code == 400 and "Next week's draft" not in shown.text
+    after = bed.wiring().author.decision(following)
+    assert after.held_at is None and after.approved_at is None and after.note == "Next week's draft"
+
+
+def test_the_next_issues_approve_link_never_sends_a_held_issue_of_the_slot_before(bed: Bed) -> None:
+    """The approve link of next week's proof approves next week's issue; it does not send,
+    at once, the issue held at the slot that just passed (its own proof's Approve does)."""
+    desk.hold(bed.config.publication, bed.config.author, bed.wiring())
+    held_links = proof_links(bed)  # SLOT's proof, after the hold
+    bed.clock[0] = SLOT + timedelta(seconds=30)
+    desk.gated_send(bed.config.publication, bed.config.author, bed.wiring())
+    assert readers_mailed(bed) == []
+    bed.clock[0] = SLOT + timedelta(hours=1)
+    next_links = proof_links(bed)  # a proof of next week's issue, e.g. `digest proof`
+    following = SLOT + timedelta(days=7)
+    with client_for(bed) as client:
+        done = client.post(next_links["Approve"])
+        assert done.status_code == 200 and "approved late" not in done.text
+        assert readers_mailed(bed) == []
+        assert bed.wiring().author.decision(following).approved_at is not None
+        late = client.post(held_links["Approve"])  # the held issue's own link sends it
+    assert late.status_code == 200 and "approved late" in late.text
+    assert len(readers_mailed(bed)) == 2
+
+
+def test_an_approve_pressed_just_after_the_slot_before_its_send_approves_that_issue(
+        write_config: Callable[..., Path], mail_server: Any, tmp_path: Path) -> None:
+    b = author_bed(write_config, mail_server, tmp_path, approval="required")
+    try:
+        b.add(1)
+        links = proof_links(b)
+        b.clock[0] = SLOT + timedelta(seconds=10)  # the slot passed; the send has not run yet
+        with client_for(b) as client:
+            assert client.post(links["Approve"]).status_code == 200
+        assert b.wiring().author.decision(SLOT).approved_at is not None
+        assert b.wiring().author.decision(SLOT + timedelta(days=7)).approved_at is None
+        b.clock[0] = SLOT + timedelta(seconds=30)
+        desk.gated_send(b.config.publication, b.config.author, b.wiring())
+        assert len(readers_mailed(b)) == 1
+    finally:
+        b.store.close()

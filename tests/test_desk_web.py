@@ -231,9 +231,73 @@ def test_signing_in_from_a_question_s_link_leads_back_to_the_question_and_never_
         assert done.status_code == 303 and done.headers["location"] == f"/desk/questions/{q.id}"
         assert "Gap?" in client.get(done.headers["location"]).text
         for elsewhere in ("https://evil.example/", "//evil.example/desk/", "/desk/../unsubscribe/x"):
+            bed.advance(minutes=5, seconds=1)  # one sign-in mail per 5 minutes
             client.cookies.clear()
             form = client.get("/desk/")
             client.post("/desk/signin", data={"email": AUTHOR, "csrf": csrf(form.text), "next": elsewhere})
             assert "next=" not in signin_link(bed)
             hacked = signin_link(bed) + "?next=" + elsewhere
             assert client.post(hacked).headers["location"] == "/desk/"
+
+
+def test_signing_out_ends_the_session_a_copied_cookie_included(bed: Bed) -> None:
+    """Sign-out is the author's way to end a session on a shared or lost machine: the cookie
+    is signed, not stored, so deleting it in this browser alone would leave a copy of it
+    working until its 12 hours are up."""
+    with client_for(bed) as client:
+        token = signed_in(bed, client)
+        session = client.cookies.get("digest_desk")
+        assert session
+        out = client.post("/desk/signout", data={"csrf": token})
+        assert out.status_code == 303 and out.headers["location"] == "/desk/"
+        assert "digest_desk" in out.headers["set-cookie"] and "max-age=0" in out.headers["set-cookie"].lower()
+    bed.advance(minutes=5)
+    with client_for(bed) as thief:
+        thief.cookies.set("digest_desk", session, domain="news.example.com", path="/desk/")
+        assert "Mail me a sign-in link" in thief.get("/desk/").text
+        assert thief.get("/desk/issue.html").status_code == 401
+        assert thief.post("/desk/decide", data={"action": "hold", "csrf": token}).status_code == 401
+    assert bed.wiring().author.decision(SLOT).held_at is None
+    with client_for(bed) as client:  # a new sign-in after it works
+        again = signed_in(bed, client)
+        assert client.post("/desk/decide", data={"action": "hold", "csrf": again}).status_code == 303
+    assert bed.wiring().author.decision(SLOT).held_at is not None
+
+
+def test_sign_in_links_reach_the_author_at_most_once_per_few_minutes_whoever_asks(bed: Bed) -> None:
+    """The per-client limit alone lets a stranger with many addresses (every IPv6 /64 is one
+    client) mail the author a sign-in link per request. The link mailed always goes to the
+    author, so a global pause between mails never locks the author out: the last one is in
+    their inbox."""
+    wiring = bed.wiring()
+    app = create_app(bed.config, bed.store, send_confirmation=lambda *a: None, clock=bed.now, secret=wiring.secret,
+                     ledger=wiring.ledger, questions=wiring.questions,
+                     desk=desk_hooks(bed.config.publication, bed.config.author, wiring))
+    pages = []
+    for n in range(1, 6):
+        with TestClient(app, base_url="https://news.example.com", follow_redirects=False,
+                        client=(f"2001:db8:{n}::1", 40000)) as stranger:
+            pages.append(ask_for_link(stranger, AUTHOR))
+    assert {p.status_code for p in pages} == {200}
+    assert len(to(bed, AUTHOR)) == 1
+    bed.advance(minutes=5, seconds=1)
+    with TestClient(app, base_url="https://news.example.com", follow_redirects=False,
+                    client=("2001:db8:9::1", 40000)) as author:
+        assert ask_for_link(author, AUTHOR).status_code == 200
+    assert len(to(bed, AUTHOR)) == 2
+
+
+def test_a_head_request_on_the_sign_in_link_signs_no_one_in_and_spends_nothing(bed: Bed) -> None:
+    """Link scanners (Safe Links, Proofpoint, Mimecast) send HEAD as well as GET: the HEAD of
+    the mailed link must neither hand the scanner a session nor use up the author's link."""
+    with client_for(bed) as client:
+        assert ask_for_link(client, AUTHOR).status_code == 200
+        link = signin_link(bed)
+    with client_for(bed) as scanner:
+        scanned = scanner.head(link)
+        assert scanned.status_code == 200 and "set-cookie" not in scanned.headers
+        assert scanner.cookies.get("digest_desk") is None
+        assert scanner.get("/desk/issue.html").status_code == 401
+    with client_for(bed) as author:
+        done = author.post(link)
+        assert done.status_code == 303 and author.cookies.get("digest_desk")

@@ -213,6 +213,30 @@ def test_per_ip_rate_limit(write_config: Callable[..., Path], mail_server: Any) 
         assert web.subscribe("later@example.com").status_code == 200
 
 
+def test_a_client_cannot_choose_its_address_by_sending_the_proxy_header_itself(
+        write_config: Callable[..., Path], mail_server: Any) -> None:
+    """A proxy that appends its own X-Forwarded-For line (HAProxy's option forwardfor) leaves
+    the client's line first: the header is the lines joined (RFC 9110 5.3), and only its
+    last entry, the proxy's, names the client."""
+    original = write_config
+
+    def with_proxy(**kw: Any) -> Path:
+        path = original(**kw)
+        path.write_text(path.read_text().replace('[web]\nbase_url = "https://news.example.com"\n',
+                                                 '[web]\nbase_url = "https://news.example.com"\n'
+                                                 'trusted_proxy_header = "X-Forwarded-For"\n', 1))
+        return path
+
+    for web in make_web(with_proxy, mail_server, limit=2):
+        codes = [web.client.post("/subscribe", data={"email": f"s{n}@example.com"},
+                                 headers=[("X-Forwarded-For", f"203.0.113.{n}"),  # the client's own
+                                          ("X-Forwarded-For", "198.51.100.1")]).status_code  # the proxy's
+                 for n in range(3)]
+        assert codes == [200, 200, 429]
+        sub = web.store.find("s0@example.com")
+        assert sub is not None and sub.consent is not None and sub.consent.ip == "198.51.100.1"
+
+
 def test_cross_origin_posts(web: Web) -> None:
     refused = web.subscribe("a@example.com", headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403 and web.store.count() == 0
@@ -304,8 +328,51 @@ def test_no_route_redirects_anywhere(web: Web) -> None:
         assert "location" not in response.headers and not 300 <= response.status_code < 400
 
 
+def test_a_slash_too_many_or_too_few_leads_on_by_a_relative_redirect(web: Web) -> None:
+    """Starlette's own slash redirect spelled out the address from the request's Host header
+    and scheme: behind a TLS proxy (uvicorn runs with proxy_headers off) /desk led to
+    http://, carrying a link's token in clear for /confirm/TOKEN/, and any Host a proxy
+    passed on came back in Location. Ours is relative, as every redirect here is."""
+    for path, to in (("/desk", "/desk/"), ("/archive?from=feed", "/archive/?from=feed"), ("/confirm/abc.def/", "/confirm/abc.def"),
+                     ("/subscribe//", "/subscribe")):
+        led = web.client.get(path, headers={"Host": "evil.example"})
+        assert led.status_code == 307 and led.headers["location"] == to, path
+    for path in ("/nowhere/", "/nowhere", "/desk/x/", "https://news.example.com//evil.example/subscribe/",
+                 "https://news.example.com//subscribe"):
+        missing = web.client.get(path)
+        assert missing.status_code == 404 and "location" not in missing.headers, path
+
+
 def test_healthz(web: Web) -> None:
     assert web.client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_healthz_tells_the_world_nothing_of_a_broken_database(write_config: Callable[..., Path], mail_server: Any,
+                                                              postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """/healthz is public: the driver's message (the database server's address and port, the
+    database's and the user's names) goes to the log, not to whoever asks."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("CREATE DATABASE t_health_broken"))
+    url = postgres_url.rsplit("/", 1)[0] + "/t_health_broken"
+    path = write_config(smtp_port=mail_server.port, extra="")
+    path.write_text(path.read_text().replace('url = "sqlite:///', f'url = "{url}"\n# "sqlite:///', 1))
+    config = read_config(path, {"DIGEST_SECRET": SECRET})
+    store = Store.open(config.store.url)
+    try:
+        with TestClient(create_app(config, store, send_confirmation=lambda *a: None)) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+            store.engine.dispose()
+            with admin.connect() as conn:  # the database goes away under the running app
+                conn.execute(sa.text("DROP DATABASE t_health_broken WITH (FORCE)"))
+            broken = client.get("/healthz")
+        assert broken.status_code == 503 and broken.json() == {"status": "error"}
+        assert "t_health_broken" in caplog.text  # the operator still learns why
+    finally:
+        store.close()
+        admin.dispose()
 
 
 def test_archive_lists_sent_issues_and_shows_one_without_personal_links(web: Web) -> None:

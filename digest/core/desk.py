@@ -230,7 +230,8 @@ class DeskHooks:
     from jobs/desk.py over the process's wiring): the web app never mails or builds an
     issue itself. Each is blocking (the pages run them in a thread)."""
 
-    act: Callable[[str, str], str]                 # (action, note): hold, approve or note the next issue
+    act: Callable[[str, str, datetime | None], str]  # (action, note, the slot of a proof's link, None from the
+                                                     # desk): hold, approve or note the next issue
     note_of: Callable[[], str]                     # the next issue's note as it stands
     status: Callable[[], str]                      # one line: the next issue's slot and the author's decisions
     next_issue_html: Callable[[], str | None]      # the next issue as readers will get it (None: no new posts)

@@ -103,45 +103,65 @@ def author_recipient(pub: Publication, author: AuthorConfig) -> Recipient:
                      archive_url=f"{desk_url}issue.html")
 
 
-def hold(pub: Publication, author: AuthorConfig, parts: AuthorParts, reason: str = "") -> str:
-    """Hold the next issue: its posts roll into the one after."""
+def hold(pub: Publication, author: AuthorConfig, parts: AuthorParts, reason: str = "", *,
+         slot: datetime | None = None) -> str:
+    """Hold the next issue: its posts roll into the one after. `slot`: the slot a proof's link
+    was signed for (web/desk.py), refused unless it is the next issue's."""
     if not desk_on(author):
         return NO_AUTHOR
     now = parts.clock()
-    slot = upcoming_slot(pub.schedule, now)
+    slot = _only_next(pub, slot, now)
     parts.author.decide(slot, now, held_at=now, hold_reason=reason.strip()[:500], approved_at=None)
     followed = proof(pub, author, parts)
     return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is held" + (f"; {followed}" if followed else "")
 
 
-def approve(pub: Publication, author: AuthorConfig, parts: AuthorParts) -> str:
+def approve(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, slot: datetime | None = None) -> str:
     """Approve the next issue (it may go with approval = "required"); an issue that was not
-    sent at its slot (held, or waiting for approval), within [schedule] max_late_hours, goes now."""
+    sent at its slot (held, or waiting for approval), within [schedule] max_late_hours, goes now.
+    `slot`: the slot a proof's link was signed for (web/desk.py): only that slot's issue."""
     if not desk_on(author):
         return NO_AUTHOR
     now = parts.clock()
     late = late_slot(pub.schedule, now)
-    if late is not None and parts.author.decision(late).outcome in ("unapproved", "held"):
+    outcome = parts.author.decision(late).outcome if late is not None else None
+    if late is not None and slot in (None, late) and outcome in ("unapproved", "held"):
         parts.author.decide(late, now, approved_at=now, held_at=None, hold_reason="", outcome="")
         return "approved late: " + gated_send(pub, author, parts, slot=late)
-    slot = upcoming_slot(pub.schedule, now)
+    if late is not None and slot == late and outcome == "":  # its send has not run yet: it will find it approved
+        parts.author.decide(late, now, approved_at=now, held_at=None, hold_reason="")
+        return f"the issue of {late:%Y-%m-%d %H:%M} UTC is approved"
+    slot = _only_next(pub, slot, now)
     parts.author.decide(slot, now, approved_at=now, held_at=None, hold_reason="")
     followed = proof(pub, author, parts)
     return f"the issue of {slot:%Y-%m-%d %H:%M} UTC is approved" + (f"; {followed}" if followed else "")
 
 
-def set_note(pub: Publication, author: AuthorConfig, parts: AuthorParts, markdown: str) -> str:
-    """Give the next issue the author's note (Markdown, the rules of --note; empty: none)."""
+def set_note(pub: Publication, author: AuthorConfig, parts: AuthorParts, markdown: str, *,
+             slot: datetime | None = None) -> str:
+    """Give the next issue the author's note (Markdown, the rules of --note; empty: none).
+    `slot`: the slot a proof's link was signed for, refused unless it is the next issue's."""
     if not desk_on(author):
         return NO_AUTHOR
     if len(markdown.encode()) > NOTE_MAX_BYTES:
         raise InputError(f"the note is {len(markdown.encode()) / 1000:.0f} KB; keep it under {NOTE_MAX_BYTES // 1000} KB")
     render_note(markdown)  # the same sanitising as --note; fails here, not at the send
     now = parts.clock()
-    slot = upcoming_slot(pub.schedule, now)
+    slot = _only_next(pub, slot, now)
     parts.author.decide(slot, now, note=markdown.strip())
     followed = proof(pub, author, parts)
     return f"the note of the issue of {slot:%Y-%m-%d %H:%M} UTC is saved" + (f"; {followed}" if followed else "")
+
+
+def _only_next(pub: Publication, slot: datetime | None, now: datetime) -> datetime:
+    """The next issue's slot; InputError when `slot` (a proof's link's) is another: the link
+    of an issue that went (or was held past its time) must not decide about the next one."""
+    upcoming = upcoming_slot(pub.schedule, now)
+    if slot is not None and slot != upcoming:
+        raise InputError(f"this link is for the issue of {slot:%Y-%m-%d %H:%M} UTC, whose time has passed: it "
+                         f"decides nothing about the next one ({upcoming:%Y-%m-%d %H:%M} UTC). "
+                         "Use the links of the newest proof, or the desk.")
+    return upcoming
 
 
 def gated_send(pub: Publication, author: AuthorConfig, parts: AuthorParts, *, slot: datetime | None = None) -> str:
@@ -200,12 +220,12 @@ def finish_interrupted(pub: Publication, parts: AuthorParts) -> list[SendReport]
 
 def desk_hooks(pub: Publication, author: AuthorConfig, parts: AuthorParts) -> DeskHooks:
     """What `digest serve` hands the web app's desk (core/desk.py: DeskHooks)."""
-    def act(action: str, note: str) -> str:
+    def act(action: str, note: str, slot: datetime | None) -> str:
         if action == APPROVE:
-            return approve(pub, author, parts)
+            return approve(pub, author, parts, slot=slot)
         if action == HOLD:
-            return hold(pub, author, parts)
-        return set_note(pub, author, parts, note)
+            return hold(pub, author, parts, slot=slot)
+        return set_note(pub, author, parts, note, slot=slot)
 
     def note_of() -> str:
         return parts.author.decision(upcoming_slot(pub.schedule, parts.clock())).note

@@ -46,13 +46,16 @@ from ..core.render import make_environment
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, read_token
 from .ask import ask_routes
-from .choices import ChoiceMailer, apply_choice, choice_routes
+from .choices import ChoiceMailer, apply_choice, choice_routes, made_before_a_move
 from .desk import desk_routes
 from .desk_pages import desk_pages
-from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders
+from .middleware import SECURITY_HEADERS, BodyLimit, SecurityHeaders, slash_redirect
 from .preferences import preferences_routes
 
 log = logging.getLogger("digest.web")
+# What the unsubscribe page offers beside its button. Its link never expires (RFC 8058), so it
+# must not reach the settings page's other choices: a new address, above all.
+UNSUBSCRIBE_PAGE_CHOICES = ("monthly", "pause", "job")
 Clock = Callable[[], datetime]
 
 
@@ -103,9 +106,12 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower() != ""  # "null" is refused
 
     def client_ip(request: Request) -> str:
+        """The client's address: the last entry of [web] trusted_proxy_header, the one the
+        proxy wrote, over all its lines (a proxy may add a line after the client's own)."""
         header = config.web.trusted_proxy_header
-        if header and request.headers.get(header):
-            return request.headers[header].split(",")[-1].strip()[:64]
+        lines = request.headers.getlist(header) if header else []
+        if any(line.strip() for line in lines):
+            return ",".join(lines).split(",")[-1].strip()[:64]
         return request.client.host if request.client else ""
 
     def client_key(request: Request) -> str:
@@ -213,16 +219,25 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
             data = token_of(request, "unsubscribe")
         except TokenError:
             return invalid_link()
+        # A link of an address the subscription has since moved from: that address is on the
+        # list no more, and its mailbox must not change the subscription that left it.
+        moved_away = await run_in_threadpool(made_before_a_move, store, data.subscriber_id, data)
         if request.method != "POST":  # GET and HEAD (link scanners send both) change nothing
             sub = await run_in_threadpool(store.get, data.subscriber_id)
-            staying = sub is not None and sub.status == "confirmed"
+            staying = sub is not None and sub.status == "confirmed" and not moved_away
             return page("unsubscribe.html.j2", action=str(request.url.path), alternatives=staying,
                         offer_monthly=staying and sub is not None and sub.frequency == "weekly"
                         and "monthly" in config.newsletter.frequencies)
+        if moved_away:
+            log.info("subscriber %s: an unsubscribe link of an address it moved from changed nothing",
+                     data.subscriber_id)
+            return page("unsubscribed.html.j2")
         one_click = await _is_one_click(request)
         if not one_click and origin_ok(request):  # the alternatives beside the button: monthly, a pause
             form = await request.form()
             sub = await run_in_threadpool(store.get, data.subscriber_id)
+            if "do" in form and str(form["do"]) not in UNSUBSCRIBE_PAGE_CHOICES:  # not a form of this page
+                return page("message.html.j2", 400, heading="Not done", text="That choice is not offered here.")
             if "do" in form and sub is not None and sub.status == "confirmed":
                 outcome = await run_in_threadpool(apply_choice, config, store, sub, form, how="unsubscribe-page",
                                                   now=clock())
@@ -239,8 +254,9 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
     async def healthz(request: Request) -> Response:
         try:
             await run_in_threadpool(store.count)
-        except DigestError as exc:
-            return JSONResponse({"status": "error", "error": str(exc)}, status_code=503)
+        except DigestError as exc:  # why goes to the log: the driver's words name hosts, ports, users
+            log.error("/healthz: %s", exc)
+            return JSONResponse({"status": "error"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     issues_ledger = ledger if ledger is not None else Ledger(store)
@@ -291,6 +307,8 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
     # SecurityHeaders outermost, so that BodyLimit's 413 carries them too.
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
                     exception_handlers={Exception: server_error})
+    app.router.redirect_slashes = False  # its redirects name the request's Host: ours are relative
+    app.router.default = slash_redirect(app.router)
     app.state.links = links
     return app
 

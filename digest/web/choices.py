@@ -9,7 +9,8 @@ A new address: the reader's page answers the same whether or not that address is
 list. The new address gets either the link that moves the subscription, or, when it is
 already on the list, a word saying so (core/choice_mail.py); once per [web]
 confirm_resend_minutes per mailbox, and per subscriber. The old address gets one notice,
-when the move is done.
+when the move is done. "I got the job!" mails its congratulation once per [web]
+confirm_resend_minutes too.
 """
 
 from __future__ import annotations
@@ -73,7 +74,12 @@ def apply_choice(config: Config, store: Store, sub: Subscriber, form: Any, *, ho
     if action == "job":
         already = sub.pause_reason == JOB  # pressed twice: one congratulation is enough
         paused = sub if already else choices.pause(sub.id, weeks=None, how=how, now=now)
-        mail = ("job", paused, paused.email, now, "") if paused is not None and not already else None
+        # And one per window, however often job and resume are pressed in turn: the first
+        # mail's link (it never expires) still brings the reader back.
+        minutes = config.web.confirm_resend_minutes
+        mail = ("job", paused, paused.email, now, "") if paused is not None and not already and (
+            minutes <= 0 or store.hit_rate("job-mail", str(sub.id), now=now, window=timedelta(minutes=minutes),
+                                           limit=1)) else None
         return Outcome("Congratulations on the new job! Nothing more comes from us until you come back: "
                        "the link to do that is in the mail we just sent you.", mail)
     if action == "resume":
@@ -105,6 +111,13 @@ def _new_address(config: Config, store: Store, sub: Subscriber, typed: str, now:
         return Outcome("Only a confirmed subscription can move to a new address.")
     moved, nonce = requested
     return Outcome(said, ("address", moved, address, now, nonce))
+
+
+def made_before_a_move(store: Store, subscriber_id: int, data: TokenData) -> bool:
+    """Whether the link was made before the subscription last moved to a new address: it
+    came in a mail to the old one, whose mailbox must neither see nor change the new one's."""
+    moves = [c.at for c in Choices(store).trail(subscriber_id) if c.kind == "address"]
+    return bool(moves) and data.issued_at <= max(moves).timestamp()
 
 
 def choice_routes(config: Config, store: Store, links: Links, *, page: Page, invalid_link: Callable[[], Response],

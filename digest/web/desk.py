@@ -6,7 +6,8 @@ from another site, hands the decision to the hook `digest serve` gives the app
 answers 404.
 
 A link is signed for one action and one weekly slot; it works until the slot is past
-[schedule] max_late_hours, and only for the issue the author decides about now.
+[schedule] max_late_hours, and acts on that slot's issue only (jobs/desk.py): once it has
+gone, its links decide nothing about the next one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..core.errors import DigestError, TokenError
 from ..core.tokens import read_token
 
 Page = Callable[..., HTMLResponse]
-DeskAct = Callable[[str, str], str]  # (action, note) -> what was done, one line
+DeskAct = Callable[[str, str, datetime | None], str]  # (action, note, the link's slot) -> what was done, one line
 
 _PAGES = {
     APPROVE: ("Approve this week's issue?", "It goes out at its time (at once, if its time has passed).", "Approve"),
@@ -44,8 +45,8 @@ def desk_routes(config: Config, *, page: Page, secret: str, origin_ok: Callable[
     def not_found() -> HTMLResponse:
         return page("message.html.j2", 404, heading="Not found", text="There is no such page.")
 
-    def check(request: Request) -> str | None:
-        """The action of a valid link for the issue decided about now, else None."""
+    def check(request: Request) -> tuple[str, datetime] | None:
+        """The action and slot of a valid link for the issue decided about now, else None."""
         action = request.path_params["action"]
         if action not in ACTIONS:
             return None
@@ -55,8 +56,10 @@ def desk_routes(config: Config, *, page: Page, secret: str, origin_ok: Callable[
         except TokenError:
             return None
         slot = datetime.fromtimestamp(data.subscriber_id, timezone.utc)
-        current = {upcoming_slot(config.schedule, now), late_slot(config.schedule, now)}
-        return action if slot in current and now <= expires(config.schedule, slot) else None
+        # A passed slot's issue can only be approved late (jobs/desk.py): its Hold and its note
+        # pages show no button that would fail, nor the next issue's note.
+        current = {upcoming_slot(config.schedule, now), *([late_slot(config.schedule, now)] if action == APPROVE else [])}
+        return (action, slot) if slot in current and now <= expires(config.schedule, slot) else None
 
     def expired() -> HTMLResponse:
         return page("message.html.j2", 400, heading="This link does not work",
@@ -66,9 +69,10 @@ def desk_routes(config: Config, *, page: Page, secret: str, origin_ok: Callable[
     async def show(request: Request) -> Response:
         if act is None or not desk_on(config.author):
             return not_found()
-        action = check(request)
-        if action is None:
+        checked = check(request)
+        if checked is None:
             return expired()
+        action = checked[0]
         heading, text, button = _PAGES.get(action, _NOTE)
         note = await run_in_threadpool(note_of) if note_of is not None and action not in _PAGES else ""
         return page("desk_action.html.j2", heading=heading, text=text, button=button, action=request.url.path,
@@ -79,13 +83,14 @@ def desk_routes(config: Config, *, page: Page, secret: str, origin_ok: Callable[
             return not_found()
         if not origin_ok(request):
             return page("message.html.j2", 403, heading="Not allowed", text="This form cannot be sent from another site.")
-        action = check(request)
-        if action is None:
+        checked = check(request)
+        if checked is None:
             return expired()
+        action, slot = checked
         form: Any = await request.form(max_part_size=MAX_NOTE_FORM)
         note = str(form.get("note", ""))[:MAX_NOTE_FORM]
         try:
-            done = await run_in_threadpool(act, action, note)
+            done = await run_in_threadpool(act, action, note, slot)  # that slot's issue only
         except DigestError as exc:
             return page("message.html.j2", 400, heading="Not done", text=str(exc))
         return page("message.html.j2", heading="Done", text=done)

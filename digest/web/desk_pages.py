@@ -5,11 +5,13 @@ Sign-in is by a link mailed to [author] email only: the form answers the same pa
 whatever address is typed, and mails nothing for any other. The link works once, for
 SIGNIN_MINUTES, and opens a page with one button (link scanners follow links); its POST
 sets the session cookie (HttpOnly, SameSite=Strict, Secure when [web] base_url is https,
-expiring after SESSION_HOURS). Every
-POST carries a CSRF token (the session's, or, for the sign-in form, a signed form token),
-is refused from another site, and the sign-in form counts against [web]
-ip_limit_per_hour. Without a session every page but sign-in answers 401 with the sign-in
-form. With [author] email empty (no hooks), every route answers 404.
+expiring after SESSION_HOURS; signing out ends it, and every other session made before,
+copies of the cookie included). Every POST carries a CSRF token (the session's, or, for
+the sign-in form, a signed form token), is refused from another site, and the sign-in
+form counts against [web] ip_limit_per_hour; at most one sign-in link is mailed per
+SIGNIN_MAIL_MINUTES, however many clients ask (each IPv6 /64 is a client of its own).
+Without a session every page but sign-in answers 401 with the sign-in form. With [author]
+email empty (no hooks), every route answers 404.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from .middleware import SECURITY_HEADERS
 COOKIE = "digest_desk"
 SESSION_HOURS = 12
 SIGNIN_MINUTES = 30
+SIGNIN_MAIL_MINUTES = 5  # one sign-in mail per this many minutes, whoever asks: the last one is in the author's inbox
+SIGNOUT = "signout"  # the sign-outs' kind in the author's ledger: each ends the sessions made before it
 FORM_HOURS = 2
 _NEXT = re.compile(r"/desk/(questions/\d{1,10}|subscriber)?")
 SUBSCRIBER_STATES = ("pending", "confirmed", "unsubscribed", "bounced")
@@ -80,13 +84,19 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
     def message(status: int, heading: str, text: str) -> HTMLResponse:
         return render("message.html.j2", status, heading=heading, text=text)
 
-    def session_of(request: Request) -> str | None:
+    async def session_of(request: Request) -> str | None:
+        """The session cookie when it is good: signed, younger than SESSION_HOURS, and made
+        after the last sign-out (a session is a signed token, not a stored one: signing out
+        ends every session made before it)."""
         token = request.cookies.get(COOKIE, "")
         if not token:
             return None
         try:
-            read_token(secret, token, "desk-session", now=clock(), max_age=timedelta(hours=SESSION_HOURS))
+            data = read_token(secret, token, "desk-session", now=clock(), max_age=timedelta(hours=SESSION_HOURS))
         except TokenError:
+            return None
+        signed_out = await run_in_threadpool(author_book.last_mail, SIGNOUT)
+        if signed_out is not None and data.issued_at <= signed_out.timestamp():
             return None
         return token
 
@@ -100,7 +110,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         async def route(request: Request) -> Response:
             if hooks is None or not desk_on(config.author):
                 return message(404, "Not found", "There is no such page.")
-            session = session_of(request)
+            session = await session_of(request)
             if session is None:
                 return signin_page(401, then=request.url.path if request.method == "GET" else "/desk/")
             if post:
@@ -122,7 +132,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
     async def desk_home(request: Request) -> Response:
         if hooks is None or not desk_on(config.author):
             return message(404, "Not found", "There is no such page.")
-        session = session_of(request)
+        session = await session_of(request)
         if session is None:
             return signin_page()
         return await home(request, session, notice=request.query_params.get("done", "")[:300])
@@ -150,8 +160,14 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
             token = make_token(secret, "desk-signin", 0, now=now, nonce=secrets.token_urlsafe(8))
             then = safe_next(str(form.get("next", "")))
             url = f"{config.web.base_url}/desk/signin/{token}" + (f"?next={quote(then)}" if then != "/desk/" else "")
-            page.background = BackgroundTask(hooks.send_signin, url)
+            page.background = BackgroundTask(send_signin, url, now)  # after the answer: the same time for any address
         return page
+
+    def send_signin(url: str, now: datetime) -> None:
+        """Mail the sign-in link, unless one went less than SIGNIN_MAIL_MINUTES ago."""
+        assert hooks is not None
+        if store.hit_rate("desk-signin-mail", "author", now=now, window=timedelta(minutes=SIGNIN_MAIL_MINUTES), limit=1):
+            hooks.send_signin(url)
 
     def signin_nonce(request: Request) -> str | None:
         """The nonce of a good sign-in link, else None."""
@@ -170,7 +186,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
             return message(400, "This link does not work", "It may have expired (it works for 30 minutes). "
                                                            "Ask for a new one on the desk's sign-in page.")
         then = safe_next(request.query_params.get("next", ""))
-        if request.method == "GET":  # one button: a link scanner that opens the link signs no one in
+        if request.method != "POST":  # GET and HEAD (link scanners send both): one button, no one signed in
             return render("desk_action.html.j2", heading="Sign in to the desk", text="", button="Sign in",
                           action=request.url.path + (f"?next={quote(then)}" if then != "/desk/" else ""),
                           note_field=False, note="")
@@ -186,6 +202,8 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         return response
 
     async def signout(request: Request, session: str) -> Response:
+        nonce = read_token(secret, session, "desk-session", now=clock()).nonce
+        await run_in_threadpool(author_book.claim_mail, SIGNOUT, nonce[:40], clock())  # session_of reads its time
         response = RedirectResponse("/desk/", status_code=303)
         response.delete_cookie(COOKIE, path="/desk/", httponly=True, samesite="strict", secure=secure)
         return response
@@ -219,7 +237,7 @@ def desk_pages(config: Config, store: Store, hooks: DeskHooks | None, *, env: ji
         action = {"hold": "desk-hold", "approve": "desk-approve", "note": "desk-note"}.get(str(form.get("action", "")))
         if action is None:
             return message(400, "Not done", "No such action.")
-        return done(await run_in_threadpool(hooks.act, action, str(form.get("note", ""))[:20_000]))
+        return done(await run_in_threadpool(hooks.act, action, str(form.get("note", ""))[:20_000], None))
 
     async def question_page(request: Request, session: str) -> Response:
         q = await run_in_threadpool(book.get, request.path_params["qid"])

@@ -5,12 +5,16 @@ The cap works before any parsing: Starlette's form parser buffers a whole urlenc
 (3 parallel posts of 900 one-megabyte fields took the server to 2.7 GB). A declared
 Content-Length over the cap is refused at once; a body without one (chunked) is counted
 as it arrives and refused as soon as it passes the cap.
+
+A path with a slash too many or too few (/desk, /confirm/TOKEN/) is led on by a relative
+redirect: Starlette's own spells out the address from the request's Host and scheme.
 """
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 64 * 1024  # a form, a one-click unsubscribe: a few hundred bytes
@@ -104,3 +108,26 @@ class BodyLimit:
         response = PlainTextResponse(f"Request body too large: the limit is {self.max_bytes} bytes.", 413,
                                      headers={"Connection": "close"})
         await response(scope, receive, send)
+
+
+def slash_redirect(router: Router) -> ASGIApp:
+    """The router's fallback (set as `router.default`, with `router.redirect_slashes` off):
+    a path that matches a route once its trailing slash is added or taken away gets a 307
+    to that path, relative (the Host header and the scheme behind a proxy are never
+    trusted to name this site); any other path gets the router's 404."""
+    not_found = router.default
+
+    async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        raw: str = scope.get("raw_path", path.encode()).decode("latin-1")
+        if scope["type"] == "http" and path != "/":
+            other, other_raw = (path.rstrip("/"), raw.rstrip("/")) if path.endswith("/") else (path + "/", raw + "/")
+            if (other.startswith("/") and not other.startswith("//") and other_raw.startswith("/")
+                    and not other_raw.startswith("//")
+                    and any(route.matches({**scope, "path": other})[0] is not Match.NONE for route in router.routes)):
+                query = scope.get("query_string", b"").decode("latin-1")
+                await RedirectResponse(other_raw + (f"?{query}" if query else ""), 307)(scope, receive, send)
+                return
+        await not_found(scope, receive, send)
+
+    return fallback

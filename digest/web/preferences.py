@@ -10,7 +10,9 @@ issue) for that long, not for ever. Past it, the page asks for the subscriber's 
 and mails a fresh link there when the typed address is the one the link was made for,
 and the subscriber is confirmed; the page answers the same, byte for byte, whatever is
 typed. Each client address may ask [web] ip_limit_per_hour times an hour, and each
-subscriber gets at most one fresh link per [web] confirm_resend_minutes.
+subscriber gets at most one fresh link per [web] confirm_resend_minutes. A link made
+before the subscription moved to a new address answers as an expired one: it came to the
+old address.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..core.errors import InputError, TokenError
 from ..core.models import Subscriber
 from ..core.subscriptions import clean_name, normalise_email, parse_topics, topic_names
 from ..core.tokens import Links, TokenData, read_token
-from .choices import ChoiceMailer, apply_choice
+from .choices import ChoiceMailer, apply_choice, made_before_a_move
 
 Page = Callable[..., HTMLResponse]
 LinkMailer = Callable[[Subscriber, datetime], None]
@@ -65,10 +67,10 @@ def preferences_routes(config: Config, store: Store, links: Links, *, page: Page
             data, expired = token(request, expired_ok=True)
         except TokenError:
             return invalid_link()
-        if expired:
+        sub = None if expired else await run_in_threadpool(store.get, data.subscriber_id)
+        if expired or (sub is not None and await run_in_threadpool(made_before_a_move, store, sub.id, data)):
             return page("preferences_expired.html.j2", 410, action=f"{request.url.path}/renew",
                         days=f"{config.web.preferences_days:g}")
-        sub = await run_in_threadpool(store.get, data.subscriber_id)
         if sub is None or sub.status not in ("pending", "confirmed"):
             return invalid_link()
         saved, said, background = False, "", None
