@@ -88,3 +88,23 @@ def test_two_runs_claiming_one_author_mail_at_once_claim_it_once(fresh_postgres:
     finally:
         other.dispose()
         store.close()
+
+
+def test_a_hold_that_meets_the_proof_timer_on_a_new_slot_is_kept(store_url: str) -> None:
+    """`digest hold` while `digest serve`'s proof timer opened the same slot's record (its
+    first decision): both read "no row", both inserted one, and the second stopped with an
+    IntegrityError traceback: the hold was lost (or the timer's run, or a weekly send's
+    "not sent" outcome, with the author's mail about it). The timer runs here, as another
+    process, between the hold's read and its write."""
+    from interleave import meanwhile
+
+    store, other = Store.open(store_url), Store.open(store_url)
+    try:
+        with meanwhile(store.engine, "INSERT INTO author_slots",
+                       lambda: AuthorLedger(other).decide(SLOT, NOW, changes=False)):
+            held = AuthorLedger(store).decide(SLOT, NOW, held_at=NOW, hold_reason="typo")
+        assert (held.held_at, held.hold_reason, held.version) == (NOW, "typo", 2)  # the timer's 1, the hold's bump
+        assert AuthorLedger(other).decision(SLOT) == held
+    finally:
+        store.close()
+        other.close()

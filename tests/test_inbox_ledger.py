@@ -4,7 +4,6 @@ with the handled mark, the soft-bounce streak, what `digest status` reads."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -16,10 +15,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, reader_id
+from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, place, reader_id
 from digest.adapters.ledger import Ledger
 from digest.adapters.migrate import alembic_config, migrate, newest_revision
-from digest.adapters.schema import metadata
+from digest.adapters.schema import inbox_returns, metadata
 from digest.adapters.store import Store, make_engine
 from digest.core.models import Consent
 from digest.core.returns import Claimed, Delivery, Effect
@@ -64,7 +63,7 @@ def status_of(store: Store, subscriber_id: int) -> str:
 
 def dead_reader() -> str:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    return f"{socket.gethostname()[:60]}:{proc.stdout.strip()}:dead"
+    return f"{place()}:{proc.stdout.strip()}:dead"
 
 
 def test_the_migrated_database_matches_schema_py(store_url: str) -> None:
@@ -114,7 +113,7 @@ def test_a_database_from_before_the_inbox_upgrades_keeping_its_rows_and_downgrad
 
 def test_two_readers_split_the_work_and_each_message_is_claimed_once(store: Store) -> None:
     ledger = InboxLedger(store)
-    first = ledger.claim("INBOX", 7, [1, 2, 3], f"{socket.gethostname()}:1:a", NOW)
+    first = ledger.claim("INBOX", 7, [1, 2, 3], f"{place()}:1:a", NOW)
     second = ledger.claim("INBOX", 7, [2, 3, 4], "otherhost:1:b", NOW)
     assert {u for u, (c, _) in first.items() if c is Claimed.MINE} == {1, 2, 3}
     assert {u for u, (c, _) in second.items() if c is Claimed.MINE} == {4}
@@ -256,3 +255,148 @@ def test_reads_are_recorded_per_folder(store: Store) -> None:
     ledger.record_read("INBOX", NOW + timedelta(minutes=10), "failed: IMAP host: login refused")
     stats = ledger.stats("INBOX", NOW + timedelta(minutes=11))
     assert stats.read_at == NOW + timedelta(minutes=10) and stats.read_outcome.startswith("failed")
+
+
+def test_two_readers_settling_a_reader_s_soft_bounces_at_once_count_both(store: Store, store_url: str) -> None:
+    """Two readers (two `digest serve`, or one and `digest inbox`) split the mailbox, and
+    each settles one of a reader's soft bounces: issue 2's and issue 3's, issue 1's counted
+    before. On PostgreSQL (READ COMMITTED) each counted the streak without the other's row,
+    not yet committed: 2 of 3, then 1 of 3, and three issues in a row that came back
+    bounced nobody. The second reader runs here, as another process, after the first one
+    counted and before it recorded its bounce."""
+    from interleave import meanwhile
+
+    (ana,) = add(store, "ana@example.org")
+    for n in (1, 2, 3):
+        issue(store, n)
+    ledger = InboxLedger(store, bounce_after=3)
+    claims = ledger.claim("INBOX", 7, [1, 2, 3], "me:1:a", NOW)
+
+    def soft(book: InboxLedger, uid: int, issue_id: int) -> str:
+        return book.settle(claims[uid][1], kind="bounce", outcome="4.4.1", message_id=f"<{uid}@x>", now=NOW,
+                           effects=[Effect("soft", ana, issue_id, "4.4.1")])[0]
+
+    assert soft(ledger, 1, 1).endswith("1 of 3 issues in a row came back")
+    other = Store.open(store_url)  # the second reader
+    try:
+        said: list[str] = []
+        with meanwhile(store.engine, "INSERT INTO inbox_returns",
+                       lambda: said.append(soft(InboxLedger(other, bounce_after=3), 3, 3))):
+            said.append(soft(ledger, 2, 2))
+    finally:
+        other.close()
+    assert status_of(store, ana) == "bounced", said
+    assert f"subscriber {ana} bounced: 3 issues in a row came back" in said
+
+
+def test_soft_bounces_that_come_back_out_of_issue_order_still_add_up(store: Store) -> None:
+    """A server retries a deferred message for days: issue 2's final failure comes back
+    after issue 3's delay notice (and two readers splitting the mailbox settle in any
+    order). The streak counted only the issues before the one settled, so issues 1, 3, then
+    2 made "1, 1, 2 of 3": three issues in a row that came back bounced nobody."""
+    (ana,) = add(store, "ana@example.org")
+    for n in (1, 2, 3, 4):
+        issue(store, n)
+    ledger = InboxLedger(store, bounce_after=3)
+    claims = ledger.claim("INBOX", 7, [1, 2, 3], "me:1:a", NOW)
+
+    def soft(uid: int, issue_id: int) -> str:
+        return ledger.settle(claims[uid][1], kind="bounce", outcome="4.4.1", message_id=f"<{uid}@x>", now=NOW,
+                             effects=[Effect("soft", ana, issue_id, "4.4.1")])[0]
+
+    assert soft(1, 1).endswith("1 of 3 issues in a row came back")
+    assert soft(3, 3).endswith("1 of 3 issues in a row came back")  # issue 2 has not come back (yet)
+    assert status_of(store, ana) == "confirmed"
+    assert soft(2, 2) == f"subscriber {ana} bounced: 3 issues in a row came back"
+    assert status_of(store, ana) == "bounced"
+
+
+def test_two_readers_recording_a_folder_s_first_read_at_once_both_record_it(store: Store, store_url: str) -> None:
+    """The first read of a folder by two readers at once (two `digest serve` started
+    together): each found no row to update and inserted one, and on PostgreSQL the second
+    stopped on the primary key with an IntegrityError, which the read's own handler (for
+    StoreError) let through: a traceback at the end of a read that went well. The second
+    reader records here, as another process, between the first one's UPDATE and INSERT."""
+    from interleave import meanwhile
+
+    other = Store.open(store_url)
+    try:
+        with meanwhile(store.engine, "INSERT INTO inbox_reads",
+                       lambda: InboxLedger(other).record_read("INBOX", NOW, "3 handled")):
+            InboxLedger(store).record_read("INBOX", NOW + timedelta(seconds=1), "2 handled")
+    finally:
+        other.close()
+    stats = InboxLedger(store).stats("INBOX", NOW)
+    assert (stats.read_at, stats.read_outcome) in ((NOW + timedelta(seconds=1), "2 handled"), (NOW, "3 handled"))
+
+
+_OTHER_NAMESPACE = """
+import os, sys
+from datetime import datetime
+from digest.adapters.inbox_ledger import InboxLedger, reader_id
+from digest.adapters.store import Store
+url, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
+claims = InboxLedger(Store.open(url)).claim("INBOX", 7, [1, 2], reader_id(), now)
+print(sum(1 for c, _ in claims.values() if c.name == "MINE"), os.getpid(), flush=True)
+sys.stdin.read()  # alive, its claims held, until the test lets go
+"""
+
+
+def test_a_reader_in_another_pid_namespace_of_this_host_keeps_its_claims(store: Store, store_url: str,
+                                                                          python: str) -> None:
+    """Two containers of one host name (host networking), each with a `digest serve` reading
+    the inbox: they share the name, not the pids. A reader's claims were taken over at once
+    when its pid named no process here (or this very process, as PID 1 of two containers
+    would), so both read and handled the same messages, where the README promises each is
+    handled once and two readers split the work. Now a pid is weighed only in the PID
+    namespace the claim was made from; elsewhere the claim lasts CLAIM_TIMEOUT. The other
+    reader runs in a PID namespace of its own, its pid chosen to name no process here."""
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    from digest.adapters.ledger import pid_alive
+
+    tried = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, text=True, check=False)
+    if tried.returncode != 0:
+        pytest.skip(f"this machine lets no test make a PID namespace: {tried.stderr.strip()}")
+    free = next(p for p in range(3, 4000) if not pid_alive(p))  # the other's pid: no process of this namespace
+    forks = f"i=2; while [ $i -lt {free} ]; do /bin/true; i=$((i+1)); done; "  # its pids 2 .. free-1 come and go
+    other = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", forks + '"$0" "$@"', python, "-c",
+                              _OTHER_NAMESPACE, store_url, NOW.isoformat()],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert other.stdout is not None
+        mine, pid = other.stdout.readline().split()
+        assert mine == "2" and int(pid) == free and not pid_alive(free)
+        claims = InboxLedger(store).claim("INBOX", 7, [1, 2], reader_id(), NOW + timedelta(seconds=1))
+        assert [claims[u][0] for u in (1, 2)] == [Claimed.BUSY, Claimed.BUSY]  # held by a live reader
+        later = InboxLedger(store).claim("INBOX", 7, [1, 2], reader_id(), NOW + CLAIM_TIMEOUT + timedelta(seconds=1))
+        assert [later[u][0] for u in (1, 2)] == [Claimed.MINE, Claimed.MINE]  # elsewhere: after the timeout
+    finally:
+        other.communicate(timeout=30)
+
+
+def test_a_reader_whose_claim_was_taken_over_settles_nothing(store: Store) -> None:
+    """A read that outlasts CLAIM_TIMEOUT (a slow relay for the acknowledgements: RFC 5321
+    lets a server take 10 minutes after each message) has its claims taken over by a reader
+    of another host, which handles those messages. The slow reader then settled them too,
+    whatever it no longer held: each message handled twice (its effects, its line, its move),
+    where the README promises once. A settle names its reader now, and holds only while
+    that reader still holds the claim."""
+    (ana,) = add(store, "ana@example.org")
+    first = issue(store, 1)
+    ledger = InboxLedger(store)
+    slow, fast = "hostA/1:7:a", "hostB/1:7:b"
+    row = ledger.claim("INBOX", 7, [1], slow, NOW)[1][1]
+    taken = ledger.claim("INBOX", 7, [1], fast, NOW + CLAIM_TIMEOUT + timedelta(seconds=1))
+    assert taken[1] == (Claimed.MINE, row)
+    effect = [Effect("soft", ana, first, "4.2.2")]
+    assert ledger.settle(row, kind="bounce", outcome="4.2.2", message_id="<1@x>", now=NOW, effects=effect,
+                         reader=fast) == [f"subscriber {ana}: 1 of 3 issues in a row came back"]
+    assert ledger.settle(row, kind="bounce", outcome="4.2.2", message_id="<1@x>", now=NOW, effects=effect,
+                         reader=slow) is None  # no longer its own: nothing recorded
+    with store.tx() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(inbox_returns)).scalar_one() == 1

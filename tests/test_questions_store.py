@@ -262,3 +262,62 @@ def test_a_new_question_starts_new_and_keeps_its_asker(store: Store) -> None:
     assert (q.status, q.email, q.name, q.consent_to_quote, q.display_name, q.source) == (
         NEW, "asker@example.com", "Secret Name", True, "J.", "web")
     assert q.created_at == NOW and q.created_at.tzinfo is not None
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+def test_a_moderation_that_meets_the_send_answering_the_question_never_undoes_the_answer(
+        store: Store, store_url: str, action: str) -> None:
+    """`digest questions decline 17` (or accept) read the question, checked the move, then
+    wrote its status unconditionally. A send that marked 17 answered in between (the post
+    labelled Q-17 came out) queued its notice and was then overwritten: on SQLite an answered
+    question became declined with its notice still going (an answered question is final),
+    or accepted again, so that every later send found Q-17 once more, answered it again and
+    stopped on the notice's unique key. The send runs here, as another process, between the
+    moderation's read and its write. Whichever comes first, the question ends answered with
+    its one notice, or moved by the author with none."""
+    from interleave import meanwhile
+
+    qs, notices = QuestionStore(store), NoticeLedger(store)
+    qid, _ = ask(qs)
+    qs.move(qid, "accept", NOW)
+    other = Store.open(store_url)  # the send, in another process
+    try:
+        answered: list[int] = []
+        refused: list[InputError] = []
+        with meanwhile(store.engine, "UPDATE questions", lambda: answered.extend(answer(QuestionStore(other), qid))):
+            try:
+                qs.move(qid, action, NOW + HOUR)
+            except InputError as exc:
+                refused.append(exc)
+        status = qs.require(qid).status
+        # As if one came after the other: answered with its one notice (the send last, or
+        # first with the author refused), or as the author left it, with none.
+        assert (status == ANSWERED) == (notices.counts() == {DeliveryStatus.PENDING: 1}) == bool(answered)
+        assert status in (ANSWERED, ACCEPTED if action == "accept" else DECLINED)
+        assert not refused or (status == ANSWERED and "an answered question is final" in str(refused[0]))
+        assert answer(QuestionStore(other), qid, n=2) == []  # the next send answers nothing, and does not fail
+    finally:
+        other.close()
+
+
+def test_two_acknowledgements_at_once_keep_to_the_hour_s_budget(store: Store, store_url: str) -> None:
+    """[question] acknowledge_per_hour caps the acknowledgements of a budget, all addresses
+    together. Two questions from two addresses (a flood through /ask threads, or two inbox
+    readers) each counted the hour's acknowledgements, found room, and each took one: the
+    cap of 1 let 2 go. The second runs here, as another process, between the first one's
+    count and its claim."""
+    from interleave import meanwhile
+
+    qs = QuestionStore(store)
+    first = qs.require(ask(qs, email="one@example.com", text="Q one")[0])
+    second = qs.require(ask(qs, email="two@example.com", text="Q two")[0])
+    other = Store.open(store_url)  # the other thread or process
+    try:
+        took: list[bool] = []
+        with meanwhile(store.engine, "UPDATE askers",
+                       lambda: took.append(QuestionStore(other).claim_acknowledgement(second, NOW, 24 * HOUR, per_hour=1))):
+            took.append(qs.claim_acknowledgement(first, NOW, 24 * HOUR, per_hour=1))
+    finally:
+        other.close()
+    assert sorted(took) == [False, True]
+    assert qs.acknowledged_since(NOW - HOUR, "known") == 1

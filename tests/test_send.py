@@ -273,3 +273,47 @@ def test_a_long_run_of_skipped_readers_is_recorded_as_it_goes(write_config: Call
     left_but_sent = len(before - stay)  # sent in the first run, before they left
     assert counts == {"skipped": 600 - left_but_sent, "sent": 20 + left_but_sent}, counts
     bed.store.close()
+
+
+def test_two_sends_at_once_never_mail_one_post_in_two_issues(write_config: Callable[..., Path], mail_server: Any,
+                                                             tmp_path: Path) -> None:
+    """Two sends at once (two `digest serve` at the weekly slot, or one and `digest send`):
+    each reads the last issue, fetches the feed and records the posts after it. When a post
+    came out between their fetches, the one that recorded second built different posts (so
+    another key), numbered after the first one's issue, and recorded it: every reader got
+    the first issue's posts twice, in two issues. The first send runs here, as another
+    process, after the second read the last issue and before it numbered and built its own."""
+    from feedgen import Entry, atom
+    from interleave import meanwhile
+
+    from digest.adapters.store import Store
+    from digest.cli.wiring import Wiring
+    from digest.core.errors import StoreError
+    from digest.jobs.send_issue import send_next
+
+    bed = make_bed(write_config, mail_server, extra_smtp="max_per_second = 0\n")
+    try:
+        bed.add(3)
+        before, after = tmp_path / "before.xml", tmp_path / "after.xml"
+        before.write_bytes(atom([Entry(1), Entry(2)]))
+        after.write_bytes(atom([Entry(1), Entry(2), Entry(3, published="2026-11-22T08:00:00.000-05:00")]))
+        other = Store.open(bed.config.store.url)  # the first send, in another process
+        try:
+            first = lambda: send_next(bed.config.publication, Wiring(bed.config, store=other, clock=bed.now),  # noqa: E731
+                                      feed=str(before))
+            refused: list[StoreError] = []
+            with meanwhile(bed.store.engine, "SELECT coalesce(max(issues.id)", first, patience=60):
+                try:
+                    bed.send(feed=str(after))
+                except StoreError as exc:
+                    refused.append(exc)
+        finally:
+            other.close()
+        per_reader = bed.received_by()
+        assert per_reader == {f"reader{i}@example.com": 1 for i in range(3)}  # posts 1 and 2 once, in one issue
+        assert [len(i.posts) for i, _ in bed.ledger.history()] == [2]
+        assert refused and "another send recorded issue 1 meanwhile" in str(refused[0])
+        again = bed.send(feed=str(after))  # run again: post 3 goes, alone
+        assert again.report is not None and [p.title for p in bed.ledger.last_issue().posts] == ["Post number 3"]  # type: ignore[union-attr]
+    finally:
+        bed.store.close()

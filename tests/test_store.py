@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from digest.adapters.migrate import alembic_config, migrate
 from digest.adapters.store import Store, make_engine
 from digest.core.errors import StoreError
-from digest.core.models import Consent
+from digest.core.models import Consent, Subscriber
 from digest.core.subscriptions import CSVRow
 
 if TYPE_CHECKING:
@@ -745,3 +745,180 @@ def test_a_sender_in_another_pid_namespace_of_this_host_is_judged_by_its_heartbe
         assert b.recover_stale(issue.id, NOW + timedelta(minutes=2), alive=here) == 3  # stale: dead
     finally:
         other.communicate(timeout=30)
+
+
+def test_a_new_address_confirmed_twice_at_once_moves_once_and_tells_the_old_address_once(
+        store: Store, store_url: str) -> None:
+    """The new address's page confirmed by two POSTs at once (a double click, a retrying
+    proxy): each read the row, found the link's nonce current, and moved the subscription,
+    so the old address got two "your subscription moved" notices (the README promises one)
+    and the trail two moves. The second POST runs here, as another process, between the
+    first one's read and its write."""
+    from interleave import meanwhile
+
+    from digest.adapters.choices import AddressChange, Choices
+
+    sub, _ = store.add("old@example.com", "old@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    requested = Choices(store).request_address(sub.id, "new@example.com", now=NOW)
+    assert requested is not None
+    nonce = requested[1]
+    other = Store.open(store_url)  # the second POST, in another process
+    try:
+        done: list[AddressChange] = []
+        with meanwhile(store.engine, "UPDATE subscribers", lambda: done.append(
+                Choices(other).confirm_address(sub.id, nonce, "new@example.com", now=NOW + HOUR))):
+            done.append(Choices(store).confirm_address(sub.id, nonce, "new@example.com", now=NOW + HOUR))
+    finally:
+        other.close()
+    assert sorted(d.moved for d in done) == [False, True]  # one move: one notice to the old address
+    assert [d.old_email for d in done if d.moved] == ["old@example.com"]
+    assert [c.kind for c in Choices(store).trail(sub.id)] == ["address"]
+    moved = store.get(sub.id)
+    assert moved is not None and (moved.email, moved.new_email) == ("new@example.com", "")
+
+
+def test_two_requests_to_subscribe_again_at_once_mail_one_link_and_it_works(store: Store, store_url: str) -> None:
+    """Someone who left submits the subscribe form twice at once (a double click). On SQLite
+    each request read the row before its transaction held any lock (pysqlite begins at the
+    first write; the FOR UPDATE that serialises them is PostgreSQL's only), so both found
+    "unsubscribed", both drew a nonce, both were told to mail a confirmation link, and the
+    second write replaced the first one's nonce: the link that went (the mailbox limit lets
+    one through) could be the dead one, with no other for [web] confirm_resend_minutes. The
+    second request runs here, as another process, between the first one's read and write."""
+    from interleave import meanwhile
+
+    from digest.core.subscriptions import SubscribeDecision
+
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW - 3 * HOUR, resend_after=HOUR)
+    store.confirm(sub.id, sub.confirm_nonce, now=NOW - 3 * HOUR)
+    store.unsubscribe(sub.id, how="link", now=NOW - 2 * HOUR)
+    other = Store.open(store_url)  # the second request
+    try:
+        asked: list[tuple[Subscriber, SubscribeDecision]] = []
+        with meanwhile(store.engine, "UPDATE subscribers", lambda: asked.append(other.subscribe(
+                "a@example.com", "a@example.com", "", (), consent(NOW), now=NOW, resend_after=HOUR))):
+            asked.append(store.subscribe("a@example.com", "a@example.com", "", (), consent(NOW), now=NOW,
+                                         resend_after=HOUR))
+    finally:
+        other.close()
+    mailed = [s for s, decision in asked if decision.send_confirmation]
+    now = store.get(sub.id)
+    assert now is not None and now.status == "pending"
+    assert [s.confirm_nonce for s in mailed] == [now.confirm_nonce]  # one link, and the one that confirms
+
+
+def test_a_confirmation_sent_again_never_goes_to_a_reader_who_confirmed_meanwhile(store: Store, store_url: str) -> None:
+    """`digest subscribers confirm EMAIL --resend` read the subscriber as pending, and then
+    wrote the mail's time (and their old nonce back) whatever they had become: a reader who
+    clicked their link in between was handed back as ready for a confirmation mail, and got
+    one. The click runs here, as another process, between the read and the write."""
+    from interleave import meanwhile
+
+    sub, _ = store.subscribe("a@example.com", "a@example.com", "", (), consent(), now=NOW - 2 * HOUR, resend_after=HOUR)
+    other = Store.open(store_url)  # the reader's click, on the web
+    try:
+        with meanwhile(store.engine, "UPDATE subscribers", lambda: other.confirm(sub.id, sub.confirm_nonce, now=NOW)):
+            ready = store.mark_confirmation_sent(sub.id, now=NOW)
+    finally:
+        other.close()
+    assert ready is None or ready.status == "pending"  # the mail goes only to whom it was read as pending
+    now = store.get(sub.id)
+    assert now is not None and now.status == "confirmed" and now.confirm_nonce == ""
+
+
+def test_i_got_the_job_pressed_twice_at_once_is_one_congratulation(store: Store, store_url: str) -> None:
+    """The settings page checks the reader it loaded ("pressed twice: one congratulation is
+    enough") and then pauses them; two presses at once (the settings page and the
+    unsubscribe page, a double click) both loaded a reader not yet away for the job, and
+    both got a Subscriber back from the pause, each the signal to mail the congratulation:
+    two mails. The pause itself now says whether it was this call that made them away for
+    the job; the second press, in another process here, gets None and mails nothing."""
+    from digest.adapters.choices import Choices
+
+    sub, _ = store.add("ana@example.com", "ana@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    Choices(store).pause(sub.id, weeks=4, how="web", now=NOW)  # a pause of weeks first: the job still counts
+    other = Store.open(store_url)
+    try:
+        pressed = [Choices(store).pause(sub.id, weeks=None, how="web", now=NOW + HOUR),
+                   Choices(other).pause(sub.id, weeks=None, how="unsubscribe", now=NOW + HOUR)]
+    finally:
+        other.close()
+    assert [p is not None for p in pressed] == [True, False]
+    assert [c.kind for c in Choices(store).trail(sub.id)] == ["pause", "job"]
+    assert Choices(store).pause(sub.id, weeks=None, how="cli", now=NOW + HOUR, job=False) is not None  # the author's own
+
+
+def test_two_runs_giving_up_at_once_count_each_message_once(store: Store, store_url: str) -> None:
+    """give_up counted the rows to fail in one statement and failed them in another: two
+    runs at once (the retry timer of `digest serve` and a `digest send` by hand) each
+    reported the same 4 messages as given up, and a row a retry claimed in between was
+    reported failed while it went out. The count is now what the UPDATE itself changed.
+    The second run runs here, as another process, between the first one's count and write."""
+    from interleave import meanwhile
+
+    from digest.adapters.ledger import Ledger
+    from digest.core.models import Settlement
+
+    ledger, issue = readers_and_an_issue(store, plain_readers(4))
+    old = NOW - 100 * HOUR
+    ledger.settle_many([Settlement(c.delivery_id, "deferred", old, 451, "451 later", next_attempt_at=old + HOUR)
+                        for c in ledger.claim(issue.id, "a/0", old, 10)])
+    other = Store.open(store_url)
+    try:
+        failed: list[dict[int, int]] = []
+        with meanwhile(store.engine, "UPDATE deliveries",
+                       lambda: failed.append(Ledger(other).give_up(NOW - 72 * HOUR, "gave up: ", NOW))):
+            failed.append(ledger.give_up(NOW - 72 * HOUR, "gave up: ", NOW))
+    finally:
+        other.close()
+    assert sum(n for f in failed for n in f.values()) == 4 and all(set(f) <= {issue.id} for f in failed)
+    assert ledger.counts(issue.id) == {"failed": 4}
+
+
+def test_an_address_removed_twice_at_once_is_removed_once_without_an_error(store: Store, store_url: str) -> None:
+    """`digest subscribers remove` and the desk's remove button at once: each read the
+    address, then its id in a second statement; the other's delete in between made that
+    second read find nothing, and the command failed with "the database failed: No row was
+    found when one was required". The other removal runs here, as another process, before
+    the read of the id."""
+    from interleave import meanwhile
+
+    store.add("a@example.com", "a@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    other = Store.open(store_url)
+    try:
+        removed: list[str | None] = []
+        with meanwhile(store.engine, "SELECT subscribers.id", lambda: removed.append(other.remove("a@example.com"))):
+            removed.append(store.remove("a@example.com"))
+    finally:
+        other.close()
+    assert sorted(removed, key=str) == [None, "a@example.com"]  # one removed it, the other found it gone
+    assert store.find("a@example.com") is None
+
+
+def test_coming_back_meets_leaving_and_signing_up_again_and_changes_nothing(store: Store, store_url: str) -> None:
+    """The "come back" link of "I got the job!" resumes a confirmed reader only ("coming
+    back is no way to re-subscribe"). It read the status in one transaction and resumed in
+    another, whose condition let a pending subscriber through: a reader who left and asked
+    to subscribe again in between (pending, not confirmed) was resumed, and the trail said
+    so. The leaving and the new request run here, as another process, between the two."""
+    from interleave import meanwhile
+
+    from digest.adapters.choices import Choices
+
+    sub, _ = store.add("ana@example.com", "ana@example.com", "", (), confirmed=True, now=NOW, consent=consent())
+    Choices(store).pause(sub.id, weeks=None, how="web", now=NOW)
+
+    def leave_and_ask_again() -> None:
+        other.unsubscribe(sub.id, how="link", now=NOW + HOUR)
+        other.subscribe("ana@example.com", "ana@example.com", "", (), consent(NOW + HOUR), now=NOW + HOUR,
+                        resend_after=HOUR)
+
+    other = Store.open(store_url)
+    try:
+        with meanwhile(store.engine, "UPDATE subscribers", leave_and_ask_again):
+            back = Choices(store).resume(sub.id, how="web", now=NOW + 2 * HOUR)
+    finally:
+        other.close()
+    assert back is None and [c.kind for c in Choices(store).trail(sub.id)] == ["job"]
+    now = store.get(sub.id)
+    assert now is not None and now.status == "pending"

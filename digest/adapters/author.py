@@ -32,12 +32,14 @@ class AuthorLedger:
         return Decision(slot) if row is None else _decision(row)
 
     def decide(self, slot: datetime, now: datetime, *, changes: bool = True, **values: Any) -> Decision:
-        """Record `values` for `slot` (a change bumps its version: a new proof follows)."""
+        """Record `values` for `slot` (a change bumps its version: a new proof follows).
+
+        The slot's first record is an INSERT that yields to one made meanwhile (then this
+        one is a change of it): `digest hold` and the proof timer opening one slot at once
+        both found no row, and the second stopped on the primary key with a traceback."""
         with self.store.tx() as conn:
-            row = conn.execute(sa.select(author_slots.c.version).where(author_slots.c.slot == slot)).first()
-            if row is None:
-                conn.execute(sa.insert(author_slots).values(slot=slot, version=1, updated_at=now, **values))
-            else:
+            first = _insert_new(conn).values(slot=slot, version=1, updated_at=now, **values).returning(author_slots.c.slot)
+            if conn.execute(first).first() is None:
                 bump = {"version": author_slots.c.version + 1} if changes else {}
                 conn.execute(sa.update(author_slots).where(author_slots.c.slot == slot)
                              .values(updated_at=now, **bump, **values))
@@ -110,6 +112,17 @@ class AuthorLedger:
             unsubscribed[how if how in unsubscribed else "other"] += n
         return {"new": new, "unsubscribed": unsubscribed, "bounced": bounced, "asked": asked, "answered": answered,
                 "hired": hired}
+
+
+def _insert_new(conn: sa.Connection) -> Any:
+    """INSERT INTO author_slots that skips a slot recorded meanwhile (both databases know ON CONFLICT)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(author_slots).on_conflict_do_nothing(index_elements=[author_slots.c.slot])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(author_slots).on_conflict_do_nothing(index_elements=[author_slots.c.slot])
 
 
 def _decision(row: Any) -> Decision:

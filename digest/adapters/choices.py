@@ -46,10 +46,12 @@ class Choices:
         self.store = store
 
     def _change(self, subscriber_id: int, values: dict[str, Any], kind: str, value: str, how: str,
-                now: datetime) -> Subscriber | None:
+                now: datetime, *, unless: sa.ColumnElement[bool] | None = None) -> Subscriber | None:
+        """Apply the choice; None when the subscriber is not on the list (or `unless` holds)."""
+        condition = [] if unless is None else [~unless]
         with self.store.tx() as conn:
             done = conn.execute(subscribers.update().where(
-                subscribers.c.id == subscriber_id, subscribers.c.status.in_(("pending", "confirmed")),
+                subscribers.c.id == subscriber_id, subscribers.c.status.in_(("pending", "confirmed")), *condition,
             ).values(updated_at=now, **values))
             if done.rowcount != 1:
                 return None
@@ -65,22 +67,23 @@ class Choices:
     def pause(self, subscriber_id: int, *, weeks: int | None, how: str, now: datetime,
               job: bool = True) -> Subscriber | None:
         """Pause for `weeks` weeks, or (None) until they come back: "I got the job!" (`job`),
-        or the author's open-ended pause (digest subscribers set --pause)."""
+        or the author's open-ended pause (digest subscribers set --pause). "I got the job!"
+        gives None when they were away for the job already: the caller mails the
+        congratulation on a Subscriber, and two presses at once (two pages, a double click)
+        both read a reader not yet away, so only the write itself can tell the first."""
         if weeks is None:
             reason = JOB if job else UNTIL_RESUMED
             values: dict[str, Any] = {"pause_reason": reason, "paused_at": now, "paused_until": None}
-            return self._change(subscriber_id, values, JOB if job else "pause", "" if job else "until resumed", how, now)
+            return self._change(subscriber_id, values, JOB if job else "pause", "" if job else "until resumed", how, now,
+                                unless=subscribers.c.pause_reason == JOB if job else None)
         values = {"pause_reason": WEEKS, "paused_at": now, "paused_until": pause_end(now, weeks)}
         return self._change(subscriber_id, values, "pause", f"{weeks} weeks", how, now)
 
     def resume(self, subscriber_id: int, *, how: str, now: datetime) -> Subscriber | None:
-        """End a pause now (a confirmed reader only: "come back" is no way to re-subscribe)."""
+        """End a pause now (a confirmed reader only: "come back" is no way to re-subscribe;
+        checked by the UPDATE itself, not by a read before it)."""
         values = {"pause_reason": "", "paused_at": None, "paused_until": None}
-        with self.store.tx() as conn:
-            if conn.execute(sa.select(subscribers.c.status).where(subscribers.c.id == subscriber_id)).scalar() \
-                    != "confirmed":
-                return None
-        return self._change(subscriber_id, values, "resume", "", how, now)
+        return self._change(subscriber_id, values, "resume", "", how, now, unless=subscribers.c.status != "confirmed")
 
     def got_the_job(self, *, since: datetime | None = None) -> int:
         """How many readers said "I got the job!" (since `since`): a number, for the author's report."""
@@ -117,19 +120,26 @@ class Choices:
 
     def confirm_address(self, subscriber_id: int, nonce: str, key: str, *, now: datetime) -> AddressChange:
         """Move the subscription (topics, frequency, consent, questions: all keyed by its id)
-        to the new address its link was made for; single use."""
+        to the new address its link was made for; single use.
+
+        Single use is the UPDATE's own condition (the nonce still current), not the read's:
+        two POSTs of one link at once both read it current, and both moved the subscription
+        and had the old address told twice."""
+        current = (subscribers.c.id == subscriber_id, subscribers.c.new_email_nonce == nonce,
+                   subscribers.c.status == "confirmed")
         try:
             with self.store.tx() as conn:
                 row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
                 if row is None or not nonce or row.new_email_nonce != nonce or row.status != "confirmed":
                     return AddressChange(False)
                 if conn.execute(sa.select(subscribers.c.id).where(subscribers.c.email_key == key)).first():
-                    conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
+                    conn.execute(subscribers.update().where(*current)
                                  .values(new_email="", new_email_nonce="", new_email_at=None))
                     return AddressChange(False, taken=True)
-                conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(
-                    email=row.new_email, email_key=key, new_email="", new_email_nonce="", new_email_at=None,
-                    updated_at=now))
+                if conn.execute(subscribers.update().where(*current).values(
+                        email=row.new_email, email_key=key, new_email="", new_email_nonce="", new_email_at=None,
+                        updated_at=now)).rowcount != 1:
+                    return AddressChange(False)  # the same link's other use moved it (or a newer link replaced it)
                 # Their questions move too: notices go to the address that asked (adapters/questions.py).
                 conn.execute(questions.update().where(sa.or_(questions.c.subscriber_id == subscriber_id,
                                                              questions.c.email_key == row.email_key))

@@ -5,7 +5,7 @@ Each message is claimed (a row committed as "claimed", keyed by folder, UIDVALID
 UID) before it is read, and marked "handled" in the same transaction as the changes it
 makes to subscribers; only then is it moved out of the folder. So a reader killed at any
 point repeats nothing (a handled row is only moved on the next run) and loses nothing (a
-claimed row whose reader died is taken over: same host and its pid gone, or the claim
+claimed row whose reader died is taken over: same host and PID namespace and its pid gone, or the claim
 older than CLAIM_TIMEOUT). Two readers at once split the work: a row claimed by a live
 reader is skipped by the other, and so is a row it handled and has yet to move.
 """
@@ -16,6 +16,7 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -31,16 +32,28 @@ CLAIM_TIMEOUT = timedelta(minutes=15)
 
 
 def reader_id() -> str:
-    """"<host>:<pid>:<random>": tells a dead reader on this host from a live one."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{os.urandom(4).hex()}"
+    """"<place>:<pid>:<random>": tells a dead reader of this place (place()) from a live one."""
+    return f"{place()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def place() -> str:
+    """Where a reader's pid means something: the host's name and, where /proc tells, its PID
+    namespace (as ledger.py's machine() for senders). Two containers of one host name (host
+    networking) share the name, not the pids: the other's pid may name no process here, or
+    this one (two PID 1s), and its live reader's claims were taken over at once."""
+    host = socket.gethostname()[:60]
+    try:
+        return f"{host}/{os.readlink('/proc/self/ns/pid').strip('pid:[]')}"[:80]
+    except OSError:  # no /proc (not Linux)
+        return host
 
 
 def _over(claimed_by: str, since: datetime, now: datetime) -> bool:
-    """True when the reader `claimed_by` is done: on this host, its process is gone or is
+    """True when the reader `claimed_by` is done: in this place, its process is gone or is
     this one (reads in one process follow each other); elsewhere, after CLAIM_TIMEOUT."""
-    host, _, rest = claimed_by.partition(":")
+    where, _, rest = claimed_by.partition(":")
     pid = rest.partition(":")[0]
-    if host == socket.gethostname()[:60] and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+    if where == place() and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
         return True
     return now - since > CLAIM_TIMEOUT
 
@@ -137,12 +150,17 @@ class InboxLedger:
     # ---- handling ----
 
     def settle(self, row_id: int, *, kind: str, outcome: str, message_id: str, now: datetime,
-               effects: Sequence[Effect] = (), keep: bool = False) -> list[str]:
-        """Apply the effects and mark the row handled, in one transaction; what each did."""
+               effects: Sequence[Effect] = (), keep: bool = False, reader: str | None = None) -> list[str] | None:
+        """Apply the effects and mark the row handled, in one transaction; what each did.
+        With `reader`, only while that reader still holds the claim: None when another took
+        it over meanwhile (this read outlasted CLAIM_TIMEOUT), which handles it instead."""
         done: list[str] = []
         with self.store.tx() as conn:
-            conn.execute(_MARK, {"row": row_id, "k": kind, "said": outcome[:500], "mid": message_id[:500], "left": keep,
-                                 "now": now})
+            marked = conn.execute(_MARK if reader is None else _MARK_MINE, {
+                "row": row_id, "k": kind, "said": outcome[:500], "mid": message_id[:500], "left": keep, "now": now,
+                **({} if reader is None else {"reader": reader})})
+            if marked.rowcount != 1 and reader is not None:
+                return None
             for effect in effects:
                 done.append(self._apply(conn, row_id, effect, now))
             if done:
@@ -163,6 +181,11 @@ class InboxLedger:
             changed = self._bounce(conn, sub, now, Evidence.HARD_BOUNCE)
             said = f"subscriber {sub} bounced" if changed else f"subscriber {sub} was not subscribed"
         else:
+            if conn.dialect.name == "postgresql":  # (SQLite: settle's first write holds the lock already)
+                # Two readers settling this reader's soft bounces at once each counted the
+                # streak without the other's, not committed yet (READ COMMITTED): the lock
+                # on the subscriber's row makes the second wait, and then count both.
+                conn.execute(_LOCK_SUBSCRIBER, {"sub": sub})
             streak = self._soft_streak(conn, sub, effect.issue_id) + 1
             changed = streak >= self.bounce_after and self._bounce(conn, sub, now, Evidence.SOFT_BOUNCES)
             said = (f"subscriber {sub} bounced: {streak} issues in a row came back" if changed
@@ -180,25 +203,27 @@ class InboxLedger:
         return conn.execute(_BOUNCE[evidence], {"sub": subscriber_id, "now": now}).rowcount == 1
 
     def _soft_streak(self, conn: sa.Connection, subscriber_id: int, issue_id: int | None) -> int:
-        """How many of the subscriber's latest issues up to `issue_id` (other than it) drew a
-        delay or soft failure, in a row: an issue that came back with nothing breaks it."""
-        recent = conn.execute(_RECENT, {"sub": subscriber_id, "issue": issue_id if issue_id is not None else MAX_ID + 1,
-                                        "n": self.bounce_after}).scalars().all()
-        soft = set(conn.execute(_SOFT, {"sub": subscriber_id, "issues": list(recent)}).scalars()) if recent else set()
-        streak = 0
-        for issue in recent:
-            if issue not in soft:
-                break
-            streak += 1
-        return streak
+        """How many of the subscriber's issues next to `issue_id` (other than it), before and
+        after it, drew a delay or soft failure, in a row: an issue that came back with
+        nothing breaks it. After it too: reports come back out of issue order (a server
+        retries issue 2 for days while issue 3's delay notice comes at once; two readers
+        settle in any order), and the run is the same whichever came last."""
+        n = self.bounce_after
+        before = conn.execute(_RECENT, {"sub": subscriber_id, "issue": issue_id if issue_id is not None else MAX_ID + 1,
+                                        "n": n}).scalars().all()
+        after = conn.execute(_NEXT, {"sub": subscriber_id, "issue": issue_id, "n": n}).scalars().all() \
+            if issue_id is not None else []
+        near = [*before, *after]
+        soft = set(conn.execute(_SOFT, {"sub": subscriber_id, "issues": near}).scalars()) if near else set()
+        return _run(before, soft) + _run(after, soft)
 
     # ---- reads and status ----
 
     def record_read(self, folder: str, now: datetime, outcome: str) -> None:
-        with self.store.tx() as conn:
-            if conn.execute(inbox_reads.update().where(inbox_reads.c.folder == folder)
-                            .values(read_at=now, outcome=outcome[:500])).rowcount == 0:
-                conn.execute(inbox_reads.insert().values(folder=folder, read_at=now, outcome=outcome[:500]))
+        values = {"read_at": now, "outcome": outcome[:500]}
+        with self.store.tx() as conn:  # one upsert: two readers' first reads at once both found no row to update
+            conn.execute(_dialect_insert(conn, inbox_reads).values(folder=folder, **values)
+                         .on_conflict_do_update(index_elements=[inbox_reads.c.folder], set_=values))
 
     def stats(self, folder: str, now: datetime, window: timedelta = timedelta(days=7)) -> InboxStats:
         with self.store.tx() as conn:
@@ -229,6 +254,7 @@ _LAST_TO = (sa.select(deliveries.c.issue_id, deliveries.c.subscriber_id)
             .order_by(deliveries.c.issue_id.desc()).limit(1))
 _FIND = sa.select(subscribers.c.id, subscribers.c.status).where(subscribers.c.email_key == sa.bindparam("key"))
 _FIND_ID = sa.select(subscribers.c.id).where(subscribers.c.id == sa.bindparam("sub"))
+_LOCK_SUBSCRIBER = _FIND_ID.with_for_update()
 # The moves of core/policy.py, one statement each: the SQL records, the table decides.
 _UNSUBSCRIBE = {e: subscribers.update().where(subscribers.c.id == sa.bindparam("sub"), subscribers.c.status.in_(sources(e)))
                 .values(status=move(e).target.value, unsubscribed_at=sa.bindparam("now", type_=subscribers.c.updated_at.type),
@@ -242,20 +268,41 @@ _RECENT = (sa.select(deliveries.c.issue_id)
            .where(deliveries.c.subscriber_id == sa.bindparam("sub"), deliveries.c.issue_id < sa.bindparam("issue"),
                   deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))
            .order_by(deliveries.c.issue_id.desc()).limit(sa.bindparam("n")))
+_NEXT = (sa.select(deliveries.c.issue_id)
+         .where(deliveries.c.subscriber_id == sa.bindparam("sub"), deliveries.c.issue_id > sa.bindparam("issue"),
+                deliveries.c.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.IN_DOUBT.value]))
+         .order_by(deliveries.c.issue_id).limit(sa.bindparam("n")))
 _SOFT = sa.select(inbox_returns.c.issue_id).where(
     inbox_returns.c.subscriber_id == sa.bindparam("sub"), inbox_returns.c.kind == "soft",
     inbox_returns.c.issue_id.in_(sa.bindparam("issues", expanding=True)))
 _MARK = inbox_messages.update().where(inbox_messages.c.id == sa.bindparam("row")).values(
     state="handled", kind=sa.bindparam("k"), outcome=sa.bindparam("said"), message_id=sa.bindparam("mid"),
     keep=sa.bindparam("left"), handled_at=sa.bindparam("now", type_=inbox_messages.c.handled_at.type))
+_MARK_MINE = _MARK.where(inbox_messages.c.state == "claimed", inbox_messages.c.claimed_by == sa.bindparam("reader"))
+
+
+def _run(issues: Sequence[int], soft: set[int]) -> int:
+    """How many of `issues` (nearest first) came back, before the first that did not."""
+    streak = 0
+    for issue in issues:
+        if issue not in soft:
+            break
+        streak += 1
+    return streak
 
 
 def _insert_new(conn: sa.Connection) -> sa.Insert:
     """INSERT that skips rows another reader inserted meanwhile (both databases know ON CONFLICT)."""
+    insert: sa.Insert = _dialect_insert(conn, inbox_messages).on_conflict_do_nothing()
+    return insert
+
+
+def _dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The INSERT of the connection's database, which knows ON CONFLICT (PostgreSQL or SQLite)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(inbox_messages).on_conflict_do_nothing()
+        return pg_insert(table)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(inbox_messages).on_conflict_do_nothing()
+    return sqlite_insert(table)

@@ -126,7 +126,8 @@ class Ledger(Deliveries):
     def create_issue(self, *, key: str, now: datetime, cutoff: datetime, subject: str, posts: Sequence[Post],
                      html: str, text: str, domain: str, state: FeedState | None, note: str = "",
                      issue_id: int | None = None, kind: str = "weekly",
-                     members: Sequence[int] | None = None, warnings: Sequence[str] = ()) -> tuple[IssueRecord, bool]:
+                     members: Sequence[int] | None = None, warnings: Sequence[str] = (),
+                     after: int | None = None) -> tuple[IssueRecord, bool]:
         """Record the issue and freeze its audience; (the existing issue, False) if its key exists.
         A weekly issue's audience is every confirmed weekly reader; a monthly one's, the
         `members` (adapters/audience.py, by core/audience.py's rules).
@@ -135,9 +136,23 @@ class Ledger(Deliveries):
         `issue_id` is the number the issue was composed with (next_issue_id() when it was
         built). Ids are always given, never drawn from a sequence, so they have no gaps on
         PostgreSQL either. StoreError when another issue took that id meanwhile.
+
+        `after`: the weekly issue the new one's posts start after (0: none), as the build read
+        it; StoreError when another weekly issue was recorded since, under another key. Two
+        sends at once, with a post published between their fetches, otherwise both recorded
+        an issue (the second numbered after the first, so no id collided), and readers got
+        the first one's posts twice.
         """
         try:
             with self.store.tx() as conn:
+                if after is not None:
+                    same = conn.execute(sa.select(issues).where(issues.c.key == key)).first()
+                    if same is not None:  # the same posts: that issue goes out, as recorded
+                        return _issue(same), False
+                    newest = conn.execute(sa.select(sa.func.max(issues.c.id)).where(issues.c.kind == "weekly")).scalar()
+                    if (newest or 0) != after:
+                        raise StoreError(f"another send recorded issue {newest} meanwhile, with some of these posts: "
+                                         "run digest send again (the posts after it go then)")
                 if issue_id is None:
                     issue_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(issues.c.id), 0) + 1)).scalar_one())
                 conn.execute(issues.insert().values(
@@ -241,16 +256,18 @@ class Ledger(Deliveries):
 
     def give_up(self, before: datetime, reply_prefix: str, now: datetime) -> dict[int, int]:
         """Fail the deferred rows of unfinished issues first tried at or before `before`,
-        their last reply kept after `reply_prefix`; {issue id: rows failed}."""
+        their last reply kept after `reply_prefix`; {issue id: rows failed}. The rows the
+        UPDATE itself failed: a count read before it would count them again for a second
+        run at once, and count a row a retry claimed in between."""
         old = (deliveries.c.status == DeliveryStatus.DEFERRED, deliveries.c.first_attempt_at <= before,
                deliveries.c.issue_id.in_(sa.select(issues.c.id).where(issues.c.status == "sending")))
+        found: dict[int, int] = {}
         with self.store.tx() as conn:
-            found: dict[int, int] = {int(k): int(v) for k, v in conn.execute(
-                sa.select(deliveries.c.issue_id, sa.func.count()).where(*old).group_by(deliveries.c.issue_id)).all()}
-            if found:
-                conn.execute(deliveries.update().where(*old).values(
+            for issue_id in conn.execute(deliveries.update().where(*old).values(
                     status=DeliveryStatus.FAILED, updated_at=now, claimed_by="",
-                    last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + deliveries.c.last_reply, 1, 500)))
+                    last_reply=sa.func.substr(sa.literal(reply_prefix, sa.String) + deliveries.c.last_reply, 1, 500))
+                    .returning(deliveries.c.issue_id)).scalars():
+                found[int(issue_id)] = found.get(int(issue_id), 0) + 1
         return found
 
     # ---- feed state ----

@@ -154,20 +154,29 @@ class QuestionStore:
     # ---- moderation ----
 
     def move(self, question_id: int, action: str, now: datetime, **values: Any) -> Question:
-        """Apply `digest questions accept|decline|answer` (check_move says whether it may)."""
-        with self.store.tx() as conn:
-            row = conn.execute(_locked(sa.select(questions).where(questions.c.id == question_id), conn)).first()
-            if row is None:
-                raise InputError(f"there is no question {question_id} (digest questions list shows them)")
-            current = _question(row)
-            status = check_move(current, action)
-            values.update(status=status, updated_at=now)
-            if action == "accept":
-                values["accepted_at"] = current.accepted_at or now
-                values["declined_at"] = None
-            elif action == "decline":
-                values["declined_at"] = now
-            conn.execute(questions.update().where(questions.c.id == question_id).values(**values))
+        """Apply `digest questions accept|decline|answer` (check_move says whether it may).
+
+        The write holds only while the question is in the state the move was checked
+        against: on SQLite the read is no lock (nothing is until the first write), and a
+        send that marked it answered in between (its notice queued) would be undone.
+        Then the move is checked again on what it is now (an answered question is final)."""
+        while True:
+            with self.store.tx() as conn:
+                row = conn.execute(_locked(sa.select(questions).where(questions.c.id == question_id), conn)).first()
+                if row is None:
+                    raise InputError(f"there is no question {question_id} (digest questions list shows them)")
+                current = _question(row)
+                status = check_move(current, action)
+                moved = {**values, "status": status, "updated_at": now}
+                if action == "accept":
+                    moved["accepted_at"] = current.accepted_at or now
+                    moved["declined_at"] = None
+                elif action == "decline":
+                    moved["declined_at"] = now
+                if conn.execute(questions.update().where(questions.c.id == question_id,
+                                                         questions.c.status == current.status)
+                                .values(**moved)).rowcount == 1:
+                    break
         return self.require(question_id)
 
     def forget(self, email_key: str) -> int:
@@ -274,12 +283,17 @@ class QuestionStore:
         or `per_hour` acknowledgements of its budget (core/questions.py acknowledgement_budget)
         went in the last hour."""
         budget = acknowledgement_budget(question.source, question.subscriber_id)
+        room: list[sa.ColumnElement[bool]] = []
+        if per_hour:  # counted by the claim itself: two claims at once each counted room for one more
+            room.append(_acknowledged(now - timedelta(hours=1), budget).scalar_subquery() < per_hour)
         with self.store.tx() as conn:
-            if per_hour and self._acknowledged_since(conn, now - timedelta(hours=1), budget) >= per_hour:
-                return False
+            if per_hour and conn.dialect.name == "postgresql":  # READ COMMITTED: claims of two askers would not
+                # see each other's count; the lock holds the next one until this one commits (SQLite: the
+                # UPDATE takes the write lock, and its count is part of it)
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"acknowledgements\n{budget}"))))
             took = conn.execute(askers.update().where(
                 askers.c.email_key == question.email_key,
-                sa.or_(askers.c.acknowledged_at.is_(None), askers.c.acknowledged_at <= now - window),
+                sa.or_(askers.c.acknowledged_at.is_(None), askers.c.acknowledged_at <= now - window), *room,
             ).values(acknowledged_at=now)).rowcount == 1
             if took:
                 conn.execute(questions.update().where(questions.c.id == question.id, questions.c.acknowledged_at.is_(None))
@@ -293,9 +307,7 @@ class QuestionStore:
 
     @staticmethod
     def _acknowledged_since(conn: sa.Connection, since: datetime, budget: str) -> int:
-        known = sa.or_(questions.c.subscriber_id.is_not(None), questions.c.source.in_(KNOWN_SOURCES))
-        return int(conn.execute(sa.select(sa.func.count()).select_from(questions).where(
-            questions.c.acknowledged_at > since, known if budget == "known" else sa.not_(known))).scalar_one())
+        return int(conn.execute(_acknowledged(since, budget)).scalar_one())
 
     def mark_asker_bounced(self, email_key: str, now: datetime) -> bool:
         """A bounce by mail names an address we acknowledged a question to: nothing more goes
@@ -346,6 +358,13 @@ class QuestionStore:
     def _many(self, query: sa.Select[Any]) -> list[Question]:
         with self.store.tx() as conn:
             return [_question(row) for row in conn.execute(query).all()]
+
+
+def _acknowledged(since: datetime, budget: str) -> sa.Select[Any]:
+    """How many acknowledgements of `budget` went since `since`."""
+    known = sa.or_(questions.c.subscriber_id.is_not(None), questions.c.source.in_(KNOWN_SOURCES))
+    return sa.select(sa.func.count()).select_from(questions).where(
+        questions.c.acknowledged_at > since, known if budget == "known" else sa.not_(known))
 
 
 def _locked(query: sa.Select[Any], conn: sa.Connection) -> sa.Select[Any]:

@@ -101,11 +101,17 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def tx(self) -> Iterator[Connection]:
+    def tx(self, *, locking: bool = False) -> Iterator[Connection]:
         """One transaction; database failures become StoreError, except IntegrityError,
-        which the methods that can race (subscribe, add, import, create_issue) handle."""
+        which the methods that can race (subscribe, add, import, create_issue) handle.
+
+        `locking`: its reads decide its writes. SQLite then takes the write lock first
+        (BEGIN IMMEDIATE): pysqlite begins only at the first write, so a read before it
+        locks nothing. On PostgreSQL the reads lock their rows (_locked: FOR UPDATE)."""
         try:
             with self.engine.begin() as conn:
+                if locking and conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
         except sa.exc.IntegrityError:
             raise
@@ -159,7 +165,7 @@ class Store:
         """Record a subscribe request; the decision says whether to mail a confirmation link."""
         for attempt in (1, 2):
             try:
-                with self.tx() as conn:
+                with self.tx(locking=True) as conn:
                     row = conn.execute(_locked(sa.select(subscribers).where(subscribers.c.email_key == key), conn)).first()
                     existing = _subscriber(row) if row else None
                     decision = decide_subscribe(existing, now=now, resend_after=resend_after)
@@ -270,24 +276,27 @@ class Store:
 
     def mark_confirmation_sent(self, subscriber_id: int, *, now: datetime) -> Subscriber | None:
         """Give a pending subscriber a confirmation nonce (kept if one exists) and note the
-        mail's time; None when they are not pending."""
-        with self.tx() as conn:
+        mail's time; None when they are not pending. The subscriber as this transaction
+        left them: read after it, they may have confirmed meanwhile."""
+        with self.tx(locking=True) as conn:
             row = conn.execute(_locked(sa.select(subscribers).where(subscribers.c.id == subscriber_id), conn)).first()
             if row is None or row.status != "pending":
                 return None
             nonce = row.confirm_nonce or new_nonce()
             conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
                          .values(confirm_nonce=nonce, confirm_sent_at=now, updated_at=now))
-        return self.get(subscriber_id)
+            saved = conn.execute(_BY_ID, {"subscriber": subscriber_id}).one()
+        return _subscriber(saved)
 
     def remove(self, key: str) -> str | None:
         """Delete an address and everything personal kept with it (their questions too, and
         those a reply of theirs linked to them); the address as it was stored."""
-        with self.tx() as conn:
-            email = conn.execute(sa.select(subscribers.c.email).where(subscribers.c.email_key == key)).scalar()
-            if email is None:
+        with self.tx(locking=True) as conn:  # one read, locked: a removal at once found the id gone
+            found = conn.execute(_locked(sa.select(subscribers.c.id, subscribers.c.email)
+                                         .where(subscribers.c.email_key == key), conn)).first()
+            if found is None:
                 return None
-            sub = conn.execute(sa.select(subscribers.c.id).where(subscribers.c.email_key == key)).scalar_one()
+            sub, email = found
             asked = sa.or_(questions.c.email_key == key, questions.c.subscriber_id == sub)
             keys = {key, *conn.execute(sa.select(questions.c.email_key).where(asked)).scalars()}
             conn.execute(notices.delete().where(notices.c.question_id.in_(sa.select(questions.c.id).where(asked))))

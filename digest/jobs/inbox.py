@@ -132,7 +132,7 @@ class Reader:
         self.on_complaint = on_complaint  # a complaint: one about an acknowledgement or notice blocks its asker
         n = pub.newsletter
         self.ours = Ours(sender_domain(n.from_), n.return_path, n.unsubscribe_mailto)
-        self.id = reader  # "<host>:<pid>:<random>" (adapters/inbox_ledger.py: reader_id)
+        self.id = reader  # "<place>:<pid>:<random>" (adapters/inbox_ledger.py: reader_id)
         self.report = InboxReport(inbox.folder)
 
     def read(self, box: Mailbox) -> None:
@@ -154,8 +154,7 @@ class Reader:
         small = [u for u in mine if u in sizes and sizes[u] <= c.max_message_bytes]
         for part in _by_bytes(small, sizes):
             for uid, raw in sorted(box.bodies(part).items()):
-                if uid in mine:
-                    self._handle(uid, mine[uid], raw)
+                if uid in mine and self._handle(uid, mine[uid], raw):
                     to_move.append(uid)
         box.move(sorted(to_move), c.done_folder)
         self.report.moved += len(to_move)
@@ -165,18 +164,31 @@ class Reader:
         message_id = clean_line(str(headers.get("Message-ID") or ""))
         outcome = (f"{size:,} bytes, over [inbox] max_message_bytes ({self.inbox.max_message_bytes:,}): "
                    f"left in {self.inbox.folder}, unread; from {clean_line(str(headers.get('From') or '?'))[:100]}")
-        self.ledger.settle(row, kind="too-large", outcome=outcome, message_id=message_id, now=self.clock(), keep=True)
+        if self.ledger.settle(row, kind="too-large", outcome=outcome, message_id=message_id, now=self.clock(),
+                              keep=True, reader=self.id) is None:
+            self._taken(uid)
+            return
         self._line(uid, "too-large", "too-large", outcome)
 
-    def _handle(self, uid: int, row: int, raw: bytes) -> None:
+    def _taken(self, uid: int) -> None:
+        """Another reader took this message's claim over (this read outlasted the claim): it
+        handles and moves the message; this one records nothing of it."""
+        self.report.busy += 1
+        self.on_line(f"#{uid} left to another reader: this read took longer than a claim lasts")
+
+    def _handle(self, uid: int, row: int, raw: bytes) -> bool:
+        """Handle one message; False when another reader took it over meanwhile (not to move)."""
         found = sort_message(raw, self.ours)
         now = self.clock()
         head = f"{found.kind} ({found.why})"
         if self.ledger.seen_message_id(found.message_id, row):
             outcome = "handled before under another UID: nothing done"
-            self.ledger.settle(row, kind=found.kind, outcome=outcome, message_id=found.message_id, now=now)
+            if self.ledger.settle(row, kind=found.kind, outcome=outcome, message_id=found.message_id, now=now,
+                                  reader=self.id) is None:
+                self._taken(uid)
+                return False
             self._line(uid, found.kind, head, outcome)
-            return
+            return True
         effects, outcome = self._decide(found)
         if found.kind is Kind.UNSORTED and self.on_question is not None:
             try:
@@ -187,7 +199,10 @@ class Reader:
                 log.exception("the questions loop failed on message %s", uid)
                 outcome = f"the questions loop failed on it ({type(exc).__name__}): kept unsorted"
         done = self.ledger.settle(row, kind=found.kind, outcome=outcome, message_id=found.message_id, now=now,
-                                  effects=effects)
+                                  effects=effects, reader=self.id)
+        if done is None:  # its effects are the other reader's to apply, once
+            self._taken(uid)
+            return False
         # An asker's address is marked bounced only by a bounce of one of our question mails
         # (it quotes its Message-ID), after the subscriber's own effect.
         if found.kind is Kind.BOUNCE and found.question_mail_ids and self.on_hard_bounce is not None:
@@ -197,6 +212,7 @@ class Reader:
         if found.is_complaint and self.on_complaint is not None:
             self.on_complaint(found)
         self._line(uid, found.kind, head, "; ".join([outcome, *done]))
+        return True
 
     def _line(self, uid: int, kind: str, head: str, outcome: str) -> None:
         self.report.kinds[kind] += 1

@@ -142,7 +142,7 @@ def send_next(pub: Publication, parts: SendParts, *, feed: str | None = None, dr
         key=built.key, now=now, cutoff=max((p.date for p in built.posts if p.date), default=last.cutoff if last else now),
         subject=built.rendered.subject, posts=list(built.posts), html=archived.html, text=archived.text,
         domain=sender_domain(pub.newsletter.from_), state=fetched.state, note=note,
-        issue_id=built.composer.number, warnings=checked)
+        issue_id=built.composer.number, warnings=checked, after=last.id if last else 0)
     # A fresh issue keeps the composer just built: its every-topic template is not inlined twice.
     # (Unless another run recorded these posts first: that issue goes out as it was recorded.)
     reports.append(sender.deliver(issue, composer=built.composer if created else None))
