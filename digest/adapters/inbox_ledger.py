@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,7 +23,7 @@ from ..core.models import DeliveryStatus, InboxStats
 from ..core.policy import Evidence, move, sources
 from ..core.returns import Claimed, Delivery, Effect
 from .ledger import machine, pid_alive
-from .schema import MAX_ID, deliveries, inbox_messages, inbox_reads, inbox_returns, subscribers
+from .schema import MAX_ID, deliveries, dialect_insert, inbox_messages, inbox_reads, inbox_returns, subscribers
 from .store import Store
 
 CLAIM_TIMEOUT = timedelta(minutes=15)
@@ -210,7 +209,7 @@ class InboxLedger:
     def record_read(self, folder: str, now: datetime, outcome: str) -> None:
         values = {"read_at": now, "outcome": outcome[:500]}
         with self.store.tx() as conn:  # one upsert: two readers' first reads at once both found no row to update
-            conn.execute(_dialect_insert(conn, inbox_reads).values(folder=folder, **values)
+            conn.execute(dialect_insert(conn, inbox_reads).values(folder=folder, **values)
                          .on_conflict_do_update(index_elements=[inbox_reads.c.folder], set_=values))
 
     def stats(self, folder: str, now: datetime, window: timedelta = timedelta(days=7)) -> InboxStats:
@@ -281,16 +280,5 @@ def _run(issues: Sequence[int], soft: set[int]) -> int:
 
 def _insert_new(conn: sa.Connection) -> sa.Insert:
     """INSERT that skips rows another reader inserted meanwhile (both databases know ON CONFLICT)."""
-    insert: sa.Insert = _dialect_insert(conn, inbox_messages).on_conflict_do_nothing()
+    insert: sa.Insert = dialect_insert(conn, inbox_messages).on_conflict_do_nothing()
     return insert
-
-
-def _dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
-    """The INSERT of the connection's database, which knows ON CONFLICT (PostgreSQL or SQLite)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
