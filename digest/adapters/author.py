@@ -68,16 +68,12 @@ class AuthorLedger:
 
     def claim_mail(self, kind: str, ref: str, now: datetime) -> bool:
         """Claim the author's mail `kind` of `ref`; False when it was claimed before (sent or in
-        doubt), or by another run between this one's read and its write (the primary key)."""
-        try:
-            with self.store.tx() as conn:
-                if conn.execute(sa.select(author_mails.c.status).where(
-                        author_mails.c.kind == kind, author_mails.c.ref == ref)).first() is not None:
-                    return False
-                conn.execute(sa.insert(author_mails).values(kind=kind, ref=ref, status="sending", created_at=now))
-                return True
-        except sa.exc.IntegrityError:
-            return False
+        doubt), by this run or another at the same moment: one INSERT that skips a claim made."""
+        with self.store.tx() as conn:
+            claim = (dialect_insert(conn, author_mails).on_conflict_do_nothing(index_elements=[author_mails.c.kind,
+                                                                                           author_mails.c.ref])
+                     .values(kind=kind, ref=ref, status="sending", created_at=now).returning(author_mails.c.kind))
+            return conn.execute(claim).first() is not None
 
     def settle_mail(self, kind: str, ref: str, status: str, now: datetime) -> None:
         with self.store.tx() as conn:
