@@ -343,6 +343,14 @@ def test_a_slash_too_many_or_too_few_leads_on_by_a_relative_redirect(web: Web) -
         assert missing.status_code == 404 and "location" not in missing.headers, path
 
 
+def test_an_escaped_slash_is_never_led_back_to_itself(web: Web) -> None:
+    """/subscribe%2F is /subscribe/ decoded, but its raw path has no slash to take away: the
+    slash redirect sent it to itself, a 307 loop until the browser gave up."""
+    for path in ("/subscribe%2F", "/subscribe%2f", "/confirm/abc.def%2F"):
+        answer = web.client.get(path)
+        assert answer.headers.get("location") != path and answer.status_code == 404, path
+
+
 def test_healthz(web: Web) -> None:
     assert web.client.get("/healthz").json() == {"status": "ok"}
 
