@@ -15,8 +15,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, place, reader_id
-from digest.adapters.ledger import Ledger
+from digest.adapters.inbox_ledger import CLAIM_TIMEOUT, InboxLedger, reader_id
+from digest.adapters.ledger import Ledger, machine
 from digest.adapters.migrate import alembic_config, migrate, newest_revision
 from digest.adapters.schema import inbox_returns, metadata
 from digest.adapters.store import Store, make_engine
@@ -63,7 +63,7 @@ def status_of(store: Store, subscriber_id: int) -> str:
 
 def dead_reader() -> str:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    return f"{place()}:{proc.stdout.strip()}:dead"
+    return f"{machine()}:{proc.stdout.strip()}:dead"
 
 
 def test_the_migrated_database_matches_schema_py(store_url: str) -> None:
@@ -113,7 +113,7 @@ def test_a_database_from_before_the_inbox_upgrades_keeping_its_rows_and_downgrad
 
 def test_two_readers_split_the_work_and_each_message_is_claimed_once(store: Store) -> None:
     ledger = InboxLedger(store)
-    first = ledger.claim("INBOX", 7, [1, 2, 3], f"{place()}:1:a", NOW)
+    first = ledger.claim("INBOX", 7, [1, 2, 3], f"{machine()}:1:a", NOW)
     second = ledger.claim("INBOX", 7, [2, 3, 4], "otherhost:1:b", NOW)
     assert {u for u, (c, _) in first.items() if c is Claimed.MINE} == {1, 2, 3}
     assert {u for u, (c, _) in second.items() if c is Claimed.MINE} == {4}

@@ -8,7 +8,7 @@ page."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,6 @@ def test_a_notification_in_an_unknown_layout_is_never_answered(write_config: Cal
            b"Somebody wrote to you, in a layout no fixture shows.\r\nSender says: how do I negotiate?\r\n")
     config = read_config(write_config(smtp_port=mail_server.port), {"DIGEST_SECRET": "loop-secret-0123456789abcdef"})
     found = sort_message(raw, Ours("example.com"))
-    with Wiring(config) as wiring:
-        outcome = take_mailed_question(config.publication, wiring, raw, found, now=datetime.now(timezone.utc))
+    with Wiring(config, clock=lambda: CLI_NOW) as wiring:
+        outcome = take_mailed_question(config.publication, wiring, raw, found, now=CLI_NOW)
     assert outcome.endswith("in a layout not known (core/contact_form.py): kept unsorted") and mail_server.received == []

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import Run
+from conftest import CLI_NOW, Run
 
 
 @pytest.fixture
@@ -162,7 +161,7 @@ def test_export_neutralises_cells_a_spreadsheet_would_run(tmp_path: Path, write_
             # Store.add keeps the name as given: a database written by hand or by an older
             # version may hold what clean_name would remove.
             store.add(f"r{i}@example.com", f"r{i}@example.com", name, ("+Misc",) if i == 0 else (), confirmed=True,
-                      now=datetime.now(timezone.utc), consent=Consent(at=datetime.now(timezone.utc), method="cli"))
+                      now=CLI_NOW, consent=Consent(at=CLI_NOW, method="cli"))
     finally:
         store.close()
     assert run_cli("subscribers", "add", "=1+2@example.com", "--confirmed", "--config", cfg).code == 0

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..core.desk import Decision
-from .schema import author_mails, author_slots, questions, reader_choices, subscribers
+from .schema import author_mails, author_slots, dialect_insert, questions, reader_choices, subscribers
 from .store import Store
 
 
@@ -38,7 +38,8 @@ class AuthorLedger:
         one is a change of it): `digest hold` and the proof timer opening one slot at once
         both found no row, and the second stopped on the primary key with a traceback."""
         with self.store.tx() as conn:
-            first = _insert_new(conn).values(slot=slot, version=1, updated_at=now, **values).returning(author_slots.c.slot)
+            first = (dialect_insert(conn, author_slots).on_conflict_do_nothing(index_elements=[author_slots.c.slot])
+                     .values(slot=slot, version=1, updated_at=now, **values).returning(author_slots.c.slot))
             if conn.execute(first).first() is None:
                 bump = {"version": author_slots.c.version + 1} if changes else {}
                 conn.execute(sa.update(author_slots).where(author_slots.c.slot == slot)
@@ -112,17 +113,6 @@ class AuthorLedger:
             unsubscribed[how if how in unsubscribed else "other"] += n
         return {"new": new, "unsubscribed": unsubscribed, "bounced": bounced, "asked": asked, "answered": answered,
                 "hired": hired}
-
-
-def _insert_new(conn: sa.Connection) -> Any:
-    """INSERT INTO author_slots that skips a slot recorded meanwhile (both databases know ON CONFLICT)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(author_slots).on_conflict_do_nothing(index_elements=[author_slots.c.slot])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(author_slots).on_conflict_do_nothing(index_elements=[author_slots.c.slot])
 
 
 def _decision(row: Any) -> Decision:

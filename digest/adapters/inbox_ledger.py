@@ -13,10 +13,8 @@ reader is skipped by the other, and so is a row it handled and has yet to move.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,28 +22,17 @@ from ..core.message import unguessable
 from ..core.models import DeliveryStatus, InboxStats
 from ..core.policy import Evidence, move, sources
 from ..core.returns import Claimed, Delivery, Effect
-from .ledger import pid_alive
-from .schema import MAX_ID, deliveries, inbox_messages, inbox_reads, inbox_returns, subscribers
+from .ledger import machine, pid_alive
+from .schema import MAX_ID, deliveries, dialect_insert, inbox_messages, inbox_reads, inbox_returns, subscribers
 from .store import Store
 
 CLAIM_TIMEOUT = timedelta(minutes=15)
 
 
 def reader_id() -> str:
-    """"<place>:<pid>:<random>": tells a dead reader of this place (place()) from a live one."""
-    return f"{place()}:{os.getpid()}:{os.urandom(4).hex()}"
-
-
-def place() -> str:
-    """Where a reader's pid means something: the host's name and, where /proc tells, its PID
-    namespace (as ledger.py's machine() for senders). Two containers of one host name (host
-    networking) share the name, not the pids: the other's pid may name no process here, or
-    this one (two PID 1s), and its live reader's claims were taken over at once."""
-    host = socket.gethostname()[:60]
-    try:
-        return f"{host}/{os.readlink('/proc/self/ns/pid').strip('pid:[]')}"[:80]
-    except OSError:  # no /proc (not Linux)
-        return host
+    """"<machine>:<pid>:<random>": tells a dead reader of this machine (ledger.py's machine(),
+    the host and its PID namespace) from a live one."""
+    return f"{machine()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def _over(claimed_by: str, since: datetime, now: datetime) -> bool:
@@ -53,7 +40,7 @@ def _over(claimed_by: str, since: datetime, now: datetime) -> bool:
     this one (reads in one process follow each other); elsewhere, after CLAIM_TIMEOUT."""
     where, _, rest = claimed_by.partition(":")
     pid = rest.partition(":")[0]
-    if where == place() and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+    if where == machine() and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
         return True
     return now - since > CLAIM_TIMEOUT
 
@@ -222,7 +209,7 @@ class InboxLedger:
     def record_read(self, folder: str, now: datetime, outcome: str) -> None:
         values = {"read_at": now, "outcome": outcome[:500]}
         with self.store.tx() as conn:  # one upsert: two readers' first reads at once both found no row to update
-            conn.execute(_dialect_insert(conn, inbox_reads).values(folder=folder, **values)
+            conn.execute(dialect_insert(conn, inbox_reads).values(folder=folder, **values)
                          .on_conflict_do_update(index_elements=[inbox_reads.c.folder], set_=values))
 
     def stats(self, folder: str, now: datetime, window: timedelta = timedelta(days=7)) -> InboxStats:
@@ -293,16 +280,5 @@ def _run(issues: Sequence[int], soft: set[int]) -> int:
 
 def _insert_new(conn: sa.Connection) -> sa.Insert:
     """INSERT that skips rows another reader inserted meanwhile (both databases know ON CONFLICT)."""
-    insert: sa.Insert = _dialect_insert(conn, inbox_messages).on_conflict_do_nothing()
+    insert: sa.Insert = dialect_insert(conn, inbox_messages).on_conflict_do_nothing()
     return insert
-
-
-def _dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
-    """The INSERT of the connection's database, which knows ON CONFLICT (PostgreSQL or SQLite)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)

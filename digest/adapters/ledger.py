@@ -279,14 +279,15 @@ class Ledger(Deliveries):
 
 
 def machine() -> str:
-    """Where a sender's pid means something: the host's name and, where /proc tells, the
-    PID namespace. Two containers of one host name (host networking) share the name, not
-    the pids: the other's pid names no process here, or another one."""
-    host = socket.gethostname()
+    """Where a process's pid means something: the host's name and, where /proc tells, its PID
+    namespace ("host/4026531836"; no colon, at most 80 characters: the inbox's reader ids
+    carry it too). Two containers of one host name (host networking) share the name, not the
+    pids: the other's pid names no process here, or another one (two PID 1s)."""
+    host = socket.gethostname()[:60]
     try:
-        return f"{host} {os.readlink('/proc/self/ns/pid')}"[:200]
+        return f"{host}/{os.readlink('/proc/self/ns/pid').strip('pid:[]')}"[:80]
     except OSError:  # no /proc (not Linux)
-        return host[:200]
+        return host
 
 
 def dead_senders(conn: sa.Connection, now: datetime, alive: Callable[[int], bool]) -> list[str]:

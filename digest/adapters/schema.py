@@ -294,3 +294,14 @@ author_mails = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
 )
+
+
+def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The INSERT of the connection's database, which knows ON CONFLICT (PostgreSQL or SQLite)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
