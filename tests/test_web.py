@@ -237,6 +237,29 @@ def test_a_client_cannot_choose_its_address_by_sending_the_proxy_header_itself(
         assert sub is not None and sub.consent is not None and sub.consent.ip == "198.51.100.1"
 
 
+def test_a_port_in_the_proxy_header_does_not_make_each_connection_a_client_of_its_own(
+        write_config: Callable[..., Path], mail_server: Any) -> None:
+    """Some proxies write the client's port too ("192.0.2.7:40001", "[2001:db8::7]:40001"), a
+    new one per connection: kept in the address, every connection was a client of its own
+    for the per-client limits, so there was no limit at all."""
+    original = write_config
+
+    def with_proxy(**kw: Any) -> Path:
+        path = original(**kw)
+        path.write_text(path.read_text().replace('[web]\nbase_url = "https://news.example.com"\n',
+                                                 '[web]\nbase_url = "https://news.example.com"\n'
+                                                 'trusted_proxy_header = "X-Forwarded-For"\n', 1))
+        return path
+
+    for web in make_web(with_proxy, mail_server, limit=2):
+        for at, address in (("192.0.2.7:4000{n}", "192.0.2.7"), ("[2001:db8::7]:4000{n}", "2001:db8::7")):
+            codes = [web.client.post("/subscribe", data={"email": f"{address[:4]}{n}@example.com"},
+                                     headers={"X-Forwarded-For": at.format(n=n)}).status_code for n in range(3)]
+            assert codes == [200, 200, 429], at
+            sub = web.store.find(f"{address[:4]}0@example.com")
+            assert sub is not None and sub.consent is not None and sub.consent.ip == address
+
+
 def test_cross_origin_posts(web: Web) -> None:
     refused = web.subscribe("a@example.com", headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403 and web.store.count() == 0
@@ -341,6 +364,14 @@ def test_a_slash_too_many_or_too_few_leads_on_by_a_relative_redirect(web: Web) -
                  "https://news.example.com//subscribe"):
         missing = web.client.get(path)
         assert missing.status_code == 404 and "location" not in missing.headers, path
+
+
+def test_an_escaped_slash_is_never_led_back_to_itself(web: Web) -> None:
+    """/subscribe%2F is /subscribe/ decoded, but its raw path has no slash to take away: the
+    slash redirect sent it to itself, a 307 loop until the browser gave up."""
+    for path in ("/subscribe%2F", "/subscribe%2f", "/confirm/abc.def%2F"):
+        answer = web.client.get(path)
+        assert answer.headers.get("location") != path and answer.status_code == 404, path
 
 
 def test_healthz(web: Web) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -111,7 +112,7 @@ def create_app(config: Config, store: Store, *, send_confirmation: Callable[[Sub
         header = config.web.trusted_proxy_header
         lines = request.headers.getlist(header) if header else []
         if any(line.strip() for line in lines):
-            return ",".join(lines).split(",")[-1].strip()[:64]
+            return proxy_address(",".join(lines).split(",")[-1].strip())[:64]
         return request.client.host if request.client else ""
 
     def client_key(request: Request) -> str:
@@ -321,6 +322,17 @@ async def _is_one_click(request: Request) -> bool:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+_PORTED = re.compile(r"\[([0-9A-Fa-f:.]{2,45})\](?::\d{1,5})?|(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}")
+
+
+def proxy_address(entry: str) -> str:
+    """An entry of the proxy's header as an address: some proxies add the client's port
+    ("192.0.2.7:40001", "[2001:db8::7]:40001"), a new one per connection, which would make
+    each connection a client of its own for the per-client limits."""
+    ported = _PORTED.fullmatch(entry)
+    return (ported.group(1) or ported.group(2)) if ported else entry
 
 
 def rate_key(ip: str) -> str:

@@ -12,6 +12,8 @@ redirect: Starlette's own spells out the address from the request's Host and sch
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Match, Router
@@ -123,7 +125,7 @@ def slash_redirect(router: Router) -> ASGIApp:
         if scope["type"] == "http" and path != "/":
             other, other_raw = (path.rstrip("/"), raw.rstrip("/")) if path.endswith("/") else (path + "/", raw + "/")
             if (other.startswith("/") and not other.startswith("//") and other_raw.startswith("/")
-                    and not other_raw.startswith("//")
+                    and not other_raw.startswith("//") and unquote(other_raw) == other  # /x%2F: no slash to take
                     and any(route.matches({**scope, "path": other})[0] is not Match.NONE for route in router.routes)):
                 query = scope.get("query_string", b"").decode("latin-1")
                 await RedirectResponse(other_raw + (f"?{query}" if query else ""), 307)(scope, receive, send)
